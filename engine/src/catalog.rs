@@ -1,0 +1,188 @@
+//! The catalog: governed tables, their columns in order, and their types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use sqlparser::ast::Ident;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::ident;
+
+/// The schema an unqualified name means (PostgreSQL's default `search_path`).
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// A table's normalized, schema-qualified name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct TableName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl TableName {
+    /// A name from normalized parts.
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        TableName {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Resolves identifier parts (`t` or `s.t`) with PostgreSQL's case rules.
+    pub fn from_idents(parts: &[&Ident]) -> Option<Self> {
+        match parts {
+            [table] => Some(TableName::new(DEFAULT_SCHEMA, ident::normalize(table))),
+            [schema, table] => Some(TableName::new(
+                ident::normalize(schema),
+                ident::normalize(table),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Parses a name as written in a policy file (`orders`, `public.orders`, `"Mixed"`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let dialect = PostgreSqlDialect {};
+        let mut parser = Parser::new(&dialect)
+            .try_with_sql(text)
+            .map_err(|e| format!("`{text}` is not a table name: {e}"))?;
+        let name = parser
+            .parse_object_name(false)
+            .map_err(|e| format!("`{text}` is not a table name: {e}"))?;
+        if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
+            return Err(format!("`{text}` is not a table name"));
+        }
+        let parts = ident::object_parts(&name).ok_or_else(|| format!("`{text}` is not a table name"))?;
+        TableName::from_idents(&parts).ok_or_else(|| {
+            format!("`{text}` is not a table name; write `table` or `schema.table`")
+        })
+    }
+
+    /// The identifiers that print this name.
+    pub fn idents(&self) -> Vec<Ident> {
+        vec![ident::make_ident(&self.schema), ident::make_ident(&self.name)]
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", ident::display(&self.schema), ident::display(&self.name))
+    }
+}
+
+/// Parses a column name as written in a policy file.
+pub fn parse_column_name(text: &str) -> Result<String, String> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| format!("`{text}` is not a column name: {e}"))?;
+    let id = parser
+        .parse_identifier()
+        .map_err(|_| format!("`{text}` is not a column name"))?;
+    if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
+        return Err(format!("`{text}` is not a column name"));
+    }
+    Ok(ident::normalize(&id))
+}
+
+/// What the engine needs to know of a column's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeClass {
+    Text,
+    Date,
+    Timestamp,
+    Other,
+    Unknown,
+}
+
+/// One column of a catalog table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Normalized name.
+    pub name: String,
+    /// The type as written in the catalog, lowercased (`text`, `integer`, `date`, …).
+    pub data_type: Option<String>,
+}
+
+impl Column {
+    /// The type's class, for masks whose result depends on it.
+    pub fn type_class(&self) -> TypeClass {
+        match self.data_type.as_deref() {
+            None => TypeClass::Unknown,
+            Some(t) => classify(t),
+        }
+    }
+}
+
+fn classify(t: &str) -> TypeClass {
+    let base = t.split('(').next().unwrap_or(t).trim();
+    match base {
+        "text" | "varchar" | "character varying" | "char" | "character" | "bpchar" | "citext"
+        | "name" => TypeClass::Text,
+        "date" => TypeClass::Date,
+        "timestamp" | "timestamptz" | "timestamp without time zone"
+        | "timestamp with time zone" => TypeClass::Timestamp,
+        _ => TypeClass::Other,
+    }
+}
+
+/// A governed table with its columns in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub name: TableName,
+    pub columns: Vec<Column>,
+}
+
+impl Table {
+    /// The column with this normalized name.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// The tables the policy set knows; when present, the catalog is strict (SPEC §4.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    tables: Vec<Table>,
+    index: BTreeMap<TableName, usize>,
+}
+
+impl Catalog {
+    /// A catalog of these tables; the caller has checked names are unique.
+    pub fn new(tables: Vec<Table>) -> Self {
+        let index = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        Catalog { tables, index }
+    }
+
+    /// The table with this name.
+    pub fn table(&self, name: &TableName) -> Option<&Table> {
+        self.index.get(name).and_then(|&i| self.tables.get(i))
+    }
+
+    /// Every table, in catalog order.
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_with_case_rules() {
+        assert_eq!(TableName::parse("Orders").unwrap(), TableName::new("public", "orders"));
+        assert_eq!(
+            TableName::parse("sales.\"Orders\"").unwrap(),
+            TableName::new("sales", "Orders")
+        );
+        assert!(TableName::parse("a.b.c").is_err());
+        assert!(TableName::parse("orders; drop").is_err());
+        assert_eq!(TableName::new("public", "Orders").to_string(), "public.\"Orders\"");
+    }
+}

@@ -1,0 +1,122 @@
+//! The caller's context (SPEC §2) and its substitution into predicates as typed literals.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::error::InputError;
+
+/// Who runs the statement, and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Context {
+    pub user: Option<String>,
+    pub roles: Vec<String>,
+    pub attributes: BTreeMap<String, Json>,
+    pub purpose: Option<String>,
+    pub workspace: Option<String>,
+    pub data_source: Option<String>,
+    pub break_glass: bool,
+}
+
+const FIELDS: &[&str] = &[
+    "user",
+    "roles",
+    "attributes",
+    "purpose",
+    "workspace",
+    "data_source",
+    "break_glass",
+];
+
+impl Context {
+    /// Reads a context from JSON text.
+    pub fn from_json_str(text: &str) -> Result<Self, InputError> {
+        let value: Json = serde_json::from_str(text).map_err(|e| {
+            InputError::new(
+                "invalid_context",
+                format!(
+                    "context is not valid JSON: {e} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        Self::from_json(&value)
+    }
+
+    /// Reads a context from JSON or YAML text (JSON when it starts with `{`).
+    pub fn from_str_any(text: &str) -> Result<Self, InputError> {
+        if text.trim_start().starts_with('{') || text.trim().is_empty() {
+            return Self::from_json_str(if text.trim().is_empty() { "{}" } else { text });
+        }
+        let value: Json = serde_yaml_ng::from_str(text).map_err(|e| {
+            InputError::new("invalid_context", format!("context is not valid YAML: {e}"))
+        })?;
+        Self::from_json(&value)
+    }
+
+    /// Reads a context from a JSON value, reporting every problem at once.
+    pub fn from_json(value: &Json) -> Result<Self, InputError> {
+        let Some(obj) = value.as_object() else {
+            return Err(InputError::new(
+                "invalid_context",
+                "context must be a JSON object",
+            ));
+        };
+        let mut problems = Vec::new();
+        let mut ctx = Context::default();
+        for (key, v) in obj {
+            match key.as_str() {
+                "user" | "purpose" | "workspace" | "data_source" => {
+                    let slot = match key.as_str() {
+                        "user" => &mut ctx.user,
+                        "purpose" => &mut ctx.purpose,
+                        "workspace" => &mut ctx.workspace,
+                        _ => &mut ctx.data_source,
+                    };
+                    match v {
+                        Json::Null => {}
+                        Json::String(s) => *slot = Some(s.clone()),
+                        _ => problems.push(format!("`{key}` must be a string")),
+                    }
+                }
+                "roles" => match v {
+                    Json::Null => {}
+                    Json::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            match item.as_str() {
+                                Some(s) => ctx.roles.push(s.to_string()),
+                                None => problems.push(format!("`roles[{i}]` must be a string")),
+                            }
+                        }
+                    }
+                    _ => problems.push("`roles` must be an array of strings".to_string()),
+                },
+                "attributes" => match v {
+                    Json::Null => {}
+                    Json::Object(map) => {
+                        for (name, attr) in map {
+                            ctx.attributes.insert(name.clone(), attr.clone());
+                        }
+                    }
+                    _ => problems.push("`attributes` must be an object".to_string()),
+                },
+                "break_glass" => match v {
+                    Json::Null => {}
+                    Json::Bool(b) => ctx.break_glass = *b,
+                    _ => problems.push("`break_glass` must be true or false".to_string()),
+                },
+                other => problems.push(format!(
+                    "unknown context field `{other}`; expected one of {}",
+                    FIELDS.join(", ")
+                )),
+            }
+        }
+        if problems.is_empty() {
+            Ok(ctx)
+        } else {
+            Err(InputError::new("invalid_context", problems.join("; ")))
+        }
+    }
+}

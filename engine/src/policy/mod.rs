@@ -1,0 +1,239 @@
+//! Policy sets (SPEC §1): the model, loading from JSON or YAML, and validation.
+//!
+//! Loading never half-loads: either every policy validates and a [`PolicySet`] comes back,
+//! or an [`InputError`](crate::InputError) lists every [`Problem`] found.
+
+mod load;
+mod predicate;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::catalog::{Catalog, TableName};
+
+pub use load::parse_policy_set;
+pub use predicate::{CtxRef, Predicate};
+
+/// One validation problem, located as precisely as the input allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The policy's id, when the problem is inside a policy that has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The index of the policy in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_index: Option<usize>,
+    /// The index of the rule inside the policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_index: Option<usize>,
+    /// The field, as a path (`rules[2].mask.show_last`).
+    pub field: String,
+    /// What is wrong, in lowercase without a final period.
+    pub message: String,
+    /// 1-based line inside the predicate, or inside the file for syntax errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// 1-based column inside the predicate, or inside the file for syntax errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
+}
+
+/// `enforce` applies a policy; `monitor` computes and reports it without applying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Enforce,
+    Monitor,
+}
+
+impl Mode {
+    /// The mode's JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        }
+    }
+}
+
+/// How much of an evaluation the audit trail keeps for this policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditLevel {
+    None,
+    Normal,
+    Verbose,
+}
+
+/// Who and where a policy applies to (`applies_to`) or does not (`except`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Subjects {
+    pub users: Vec<String>,
+    pub roles: Vec<String>,
+    pub workspaces: Vec<String>,
+    pub data_sources: Vec<String>,
+    pub purposes: Vec<String>,
+}
+
+impl Subjects {
+    /// Whether no list has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+            && self.roles.is_empty()
+            && self.workspaces.is_empty()
+            && self.data_sources.is_empty()
+            && self.purposes.is_empty()
+    }
+}
+
+/// The kinds of statement a `deny` rule can narrow to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Ddl,
+}
+
+impl Operation {
+    /// Every operation, in their JSON spelling.
+    pub const ALL: [(&'static str, Operation); 5] = [
+        ("select", Operation::Select),
+        ("insert", Operation::Insert),
+        ("update", Operation::Update),
+        ("delete", Operation::Delete),
+        ("ddl", Operation::Ddl),
+    ];
+}
+
+/// A column mask (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mask {
+    Null,
+    Redact {
+        replacement: Option<String>,
+    },
+    Hash,
+    Partial {
+        show_first: u32,
+        show_last: u32,
+        pad: String,
+    },
+    Email,
+    DateYear,
+    Constant {
+        value: Json,
+    },
+}
+
+impl Mask {
+    /// Every mask kind's JSON name.
+    pub const KINDS: [&'static str; 7] = [
+        "null",
+        "redact",
+        "hash",
+        "partial",
+        "email",
+        "date_year",
+        "constant",
+    ];
+
+    /// The kind's JSON name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Mask::Null => "null",
+            Mask::Redact { .. } => "redact",
+            Mask::Hash => "hash",
+            Mask::Partial { .. } => "partial",
+            Mask::Email => "email",
+            Mask::DateYear => "date_year",
+            Mask::Constant { .. } => "constant",
+        }
+    }
+}
+
+/// One rule of a policy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// Rows of `table` the predicate does not admit are invisible.
+    RowFilter {
+        table: TableName,
+        predicate: Predicate,
+    },
+    /// `column` of `table` is seen through `mask`.
+    ColumnMask {
+        table: TableName,
+        column: String,
+        mask: Mask,
+    },
+    /// The table, or some of its columns, may not be referenced.
+    Deny {
+        table: TableName,
+        columns: Vec<String>,
+        operations: Vec<Operation>,
+    },
+}
+
+impl Rule {
+    /// The rule type's JSON name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Rule::RowFilter { .. } => "row_filter",
+            Rule::ColumnMask { .. } => "column_mask",
+            Rule::Deny { .. } => "deny",
+        }
+    }
+
+    /// The table the rule governs.
+    pub fn table(&self) -> &TableName {
+        match self {
+            Rule::RowFilter { table, .. }
+            | Rule::ColumnMask { table, .. }
+            | Rule::Deny { table, .. } => table,
+        }
+    }
+}
+
+/// A validated policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub priority: i64,
+    pub mode: Mode,
+    pub applies_to: Subjects,
+    pub except: Subjects,
+    pub break_glass_allowed: bool,
+    pub compliance_tags: Vec<String>,
+    pub purpose_tags: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub audit_level: AuditLevel,
+    pub rules: Vec<Rule>,
+}
+
+/// A validated policy set: an optional strict catalog and policies in priority order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PolicySet {
+    pub catalog: Option<Catalog>,
+    /// Sorted by priority (highest first), then by id.
+    pub policies: Vec<Policy>,
+}
+
+impl PolicySet {
+    /// Loads and validates a policy set from JSON or YAML text.
+    pub fn parse(text: &str) -> Result<Self, crate::InputError> {
+        parse_policy_set(text)
+    }
+
+    /// Loads and validates a policy set from a JSON value.
+    pub fn from_json(value: &Json) -> Result<Self, crate::InputError> {
+        load::from_value(value)
+    }
+}

@@ -1,0 +1,331 @@
+//! Row-filter predicates: parsed once as SQL expressions, checked against the catalog,
+//! and later given the context as typed literals.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, Ident, Query, Value, Visit, Visitor};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
+
+use crate::catalog::{Table, TableName};
+use crate::functions;
+use crate::ident;
+
+/// A reference to the caller's context inside a predicate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CtxRef {
+    User,
+    Roles,
+    Purpose,
+    Workspace,
+    DataSource,
+    Attr(String),
+}
+
+impl CtxRef {
+    /// The reference as written in predicates (`ctx.attr.tenant_id`).
+    pub fn display(&self) -> String {
+        match self {
+            CtxRef::User => "ctx.user".into(),
+            CtxRef::Roles => "ctx.roles".into(),
+            CtxRef::Purpose => "ctx.purpose".into(),
+            CtxRef::Workspace => "ctx.workspace".into(),
+            CtxRef::DataSource => "ctx.data_source".into(),
+            CtxRef::Attr(name) => format!("ctx.attr.{name}"),
+        }
+    }
+
+    /// Reads a compound identifier starting with `ctx`, or says why it is not a context reference.
+    pub fn from_parts(parts: &[Ident]) -> Option<Result<CtxRef, String>> {
+        let (first, rest) = parts.split_first()?;
+        if ident::normalize(first) != "ctx" {
+            return None;
+        }
+        let names: Vec<String> = rest.iter().map(ident::normalize).collect();
+        let known = "ctx.user, ctx.roles, ctx.purpose, ctx.workspace, ctx.data_source or ctx.attr.<name>";
+        Some(match names.as_slice() {
+            [one] => match one.as_str() {
+                "user" => Ok(CtxRef::User),
+                "roles" => Ok(CtxRef::Roles),
+                "purpose" => Ok(CtxRef::Purpose),
+                "workspace" => Ok(CtxRef::Workspace),
+                "data_source" => Ok(CtxRef::DataSource),
+                "attr" | "attributes" => Err(format!("`ctx.{one}` needs an attribute name, as in `ctx.attr.tenant_id`")),
+                other => Err(format!("unknown context reference `ctx.{other}`; expected {known}")),
+            },
+            // Attribute names are JSON keys: they keep the case they are written with.
+            [attr, _] if attr == "attr" || attr == "attributes" => {
+                Ok(CtxRef::Attr(rest.get(1).map(|i| i.value.clone()).unwrap_or_default()))
+            }
+            _ => Err(format!(
+                "unknown context reference `{}`; expected {known}",
+                parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".")
+            )),
+        })
+    }
+}
+
+/// A validated row-filter predicate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predicate {
+    /// The text as written in the policy.
+    pub text: String,
+    /// The parsed expression, with context references still in place.
+    pub expr: Expr,
+    /// The context references it makes, sorted and without duplicates.
+    pub ctx_refs: Vec<CtxRef>,
+}
+
+/// A problem inside a predicate, with its 1-based position in the predicate text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredicateError {
+    pub message: String,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+}
+
+/// Identifiers PostgreSQL reads as functions without parentheses.
+const SQL_VALUE_FUNCTIONS: &[&str] = &[
+    "current_user",
+    "session_user",
+    "current_role",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+];
+
+impl Predicate {
+    /// Parses and checks a predicate for `table` (whose catalog entry is `columns`, when known).
+    pub fn parse(
+        text: &str,
+        table: &TableName,
+        columns: Option<&Table>,
+    ) -> Result<Predicate, Vec<PredicateError>> {
+        let expr = parse_expr(text).map_err(|e| vec![e])?;
+        let mut checker = Checker {
+            table,
+            columns,
+            ctx_refs: Vec::new(),
+            errors: Vec::new(),
+        };
+        let _ = expr.visit(&mut checker);
+        if !checker.errors.is_empty() {
+            return Err(checker.errors);
+        }
+        let mut ctx_refs = checker.ctx_refs;
+        ctx_refs.sort();
+        ctx_refs.dedup();
+        Ok(Predicate {
+            text: text.to_string(),
+            expr,
+            ctx_refs,
+        })
+    }
+}
+
+/// Parses a whole text as one expression.
+fn parse_expr(text: &str) -> Result<Expr, PredicateError> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| parser_error(&e.to_string()))?;
+    let expr = parser.parse_expr().map_err(|e| parser_error(&e.to_string()))?;
+    let next = parser.peek_token();
+    if next.token != Token::EOF {
+        return Err(PredicateError {
+            message: format!("unexpected `{}` after the predicate", next.token),
+            line: Some(next.span.start.line),
+            column: Some(next.span.start.column),
+        });
+    }
+    Ok(expr)
+}
+
+/// Turns a sqlparser message (`… at Line: 1, Column: 13`) into a positioned error.
+fn parser_error(message: &str) -> PredicateError {
+    let message = message.strip_prefix("sql parser error: ").unwrap_or(message);
+    if let Some(at) = message.rfind(" at Line: ") {
+        let (head, tail) = message.split_at(at);
+        let tail = tail.trim_start_matches(" at Line: ");
+        let mut nums = tail.split(", Column: ");
+        let line = nums.next().and_then(|n| n.trim().parse().ok());
+        let column = nums.next().and_then(|n| n.trim().parse().ok());
+        if line.is_some() && column.is_some() {
+            return PredicateError {
+                message: lower_first(head),
+                line,
+                column,
+            };
+        }
+    }
+    PredicateError {
+        message: lower_first(message),
+        line: None,
+        column: None,
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+struct Checker<'a> {
+    table: &'a TableName,
+    columns: Option<&'a Table>,
+    ctx_refs: Vec<CtxRef>,
+    errors: Vec<PredicateError>,
+}
+
+impl Checker<'_> {
+    fn error_at(&mut self, ident: &Ident, message: String) {
+        self.errors.push(PredicateError {
+            message,
+            line: Some(ident.span.start.line),
+            column: Some(ident.span.start.column),
+        });
+    }
+
+    fn check_column(&mut self, ident: &Ident) {
+        let name = ident::normalize(ident);
+        if let Some(table) = self.columns {
+            if table.column(&name).is_none() {
+                let msg = format!(
+                    "column `{}` is not in the catalog for table `{}`",
+                    ident.value, self.table
+                );
+                self.error_at(ident, msg);
+            }
+        }
+    }
+}
+
+impl Visitor for Checker<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        let _ = query;
+        self.errors.push(PredicateError {
+            message: "subqueries are not supported in row filter predicates".into(),
+            line: None,
+            column: None,
+        });
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Identifier(id) => {
+                let name = ident::normalize(id);
+                if id.quote_style.is_none() && SQL_VALUE_FUNCTIONS.contains(&name.as_str()) {
+                    return ControlFlow::Continue(());
+                }
+                if name == "ctx" {
+                    self.error_at(id, "`ctx` alone is not a context reference; write `ctx.user`, `ctx.attr.<name>`, …".into());
+                } else {
+                    self.check_column(id);
+                }
+            }
+            Expr::CompoundIdentifier(parts) => match CtxRef::from_parts(parts) {
+                Some(Ok(r)) => self.ctx_refs.push(r),
+                Some(Err(message)) => {
+                    if let Some(first) = parts.first() {
+                        self.error_at(first, message);
+                    }
+                }
+                None => {
+                    let names: Vec<String> = parts.iter().map(ident::normalize).collect();
+                    let qualifier_ok = match names.as_slice() {
+                        [t, _] => *t == self.table.name,
+                        [s, t, _] => *s == self.table.schema && *t == self.table.name,
+                        _ => false,
+                    };
+                    match (qualifier_ok, parts.last()) {
+                        (true, Some(col)) => self.check_column(col),
+                        (_, first) => {
+                            let msg = format!(
+                                "`{}` does not name a column of `{}` or a context value",
+                                parts.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("."),
+                                self.table
+                            );
+                            if let Some(id) = parts.first().or(first) {
+                                self.error_at(id, msg);
+                            }
+                        }
+                    }
+                }
+            },
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_lowercase();
+                if let Some(reason) = functions::denied_reason(&f.name) {
+                    let id = f.name.0.first().and_then(|p| p.as_ident());
+                    let err = PredicateError {
+                        message: format!("function `{name}` is not allowed in a predicate: {reason}"),
+                        line: id.map(|i| i.span.start.line),
+                        column: id.map(|i| i.span.start.column),
+                    };
+                    self.errors.push(err);
+                }
+            }
+            Expr::Value(v) => {
+                if let Value::Placeholder(p) = &v.value {
+                    self.errors.push(PredicateError {
+                        message: format!("placeholder `{p}` is not allowed in a predicate; use a context reference such as `ctx.attr.<name>`"),
+                        line: Some(v.span.start.line),
+                        column: Some(v.span.start.column),
+                    });
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Column;
+
+    fn orders() -> Table {
+        Table {
+            name: TableName::new("public", "orders"),
+            columns: ["id", "tenant_id", "region"]
+                .iter()
+                .map(|c| Column { name: c.to_string(), data_type: None })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn collects_context_references() {
+        let t = orders();
+        let p = Predicate::parse("tenant_id = ctx.attr.tenant_id AND region = ANY(ctx.roles)", &t.name, Some(&t)).unwrap();
+        assert_eq!(p.ctx_refs, vec![CtxRef::Roles, CtxRef::Attr("tenant_id".into())]);
+    }
+
+    #[test]
+    fn reports_unknown_columns_with_positions() {
+        let t = orders();
+        let errs = Predicate::parse("tenant_id = 1 AND\n  nope = ctx.bogus", &t.name, Some(&t)).unwrap_err();
+        assert_eq!(errs.len(), 2);
+        assert_eq!((errs[0].line, errs[0].column), (Some(2), Some(3)));
+        assert!(errs[0].message.contains("nope"), "{}", errs[0].message);
+        assert!(errs[1].message.contains("ctx.bogus"), "{}", errs[1].message);
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_positions() {
+        let t = orders();
+        let errs = Predicate::parse("tenant_id = = 3", &t.name, Some(&t)).unwrap_err();
+        assert_eq!((errs[0].line, errs[0].column), (Some(1), Some(13)));
+        let errs = Predicate::parse("tenant_id = 3; DROP TABLE x", &t.name, Some(&t)).unwrap_err();
+        assert_eq!((errs[0].line, errs[0].column), (Some(1), Some(14)));
+    }
+}

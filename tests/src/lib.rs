@@ -1,0 +1,1 @@
+//! Differential conformance suite (see `conformance/`).
