@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
-use sqlparser::ast::Ident;
+use sqlparser::ast::{DataType, Ident};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
@@ -86,6 +86,21 @@ pub fn parse_column_name(text: &str) -> Result<String, String> {
     Ok(ident::normalize(&id))
 }
 
+/// Parses a column type as written in a catalog (`integer`, `varchar(20)`, `timestamp with time zone`).
+pub fn parse_data_type(text: &str) -> Result<DataType, String> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| format!("`{text}` is not a type: {e}"))?;
+    let t = parser
+        .parse_data_type()
+        .map_err(|_| format!("`{text}` is not a type"))?;
+    if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
+        return Err(format!("`{text}` is not a type"));
+    }
+    Ok(t)
+}
+
 /// What the engine needs to know of a column's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeClass {
@@ -103,6 +118,8 @@ pub struct Column {
     pub name: String,
     /// The type as written in the catalog, lowercased (`text`, `integer`, `date`, …).
     pub data_type: Option<String>,
+    /// The type parsed, for casts that keep the column's type.
+    pub sql_type: Option<DataType>,
 }
 
 impl Column {

@@ -5,7 +5,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, VisitMut, VisitorMut};
+
 use crate::error::InputError;
+use crate::literal;
+use crate::policy::{CtxRef, Predicate};
 
 /// Who runs the statement, and why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -118,5 +124,81 @@ impl Context {
         } else {
             Err(InputError::new("invalid_context", problems.join("; ")))
         }
+    }
+}
+
+/// Why a predicate could not receive the context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubstituteError {
+    /// The context lacks the value.
+    Missing(CtxRef),
+    /// The value cannot be a PostgreSQL literal (NUL in a string, nested arrays).
+    Invalid(CtxRef, String),
+}
+
+impl Context {
+    /// The literal a context reference stands for.
+    pub fn literal(&self, r: &CtxRef) -> Result<Expr, SubstituteError> {
+        let text = |v: &Option<String>| -> Result<Expr, SubstituteError> {
+            let s = v.as_ref().ok_or_else(|| SubstituteError::Missing(r.clone()))?;
+            literal::string(s).ok_or_else(|| {
+                SubstituteError::Invalid(r.clone(), "it contains a NUL character".into())
+            })
+        };
+        match r {
+            CtxRef::User => text(&self.user),
+            CtxRef::Purpose => text(&self.purpose),
+            CtxRef::Workspace => text(&self.workspace),
+            CtxRef::DataSource => text(&self.data_source),
+            CtxRef::Roles => {
+                let items: Vec<Json> = self.roles.iter().cloned().map(Json::String).collect();
+                literal::array(&items).map_err(|e| invalid(r, e))
+            }
+            CtxRef::Attr(name) => {
+                let v = self
+                    .attributes
+                    .get(name)
+                    .ok_or_else(|| SubstituteError::Missing(r.clone()))?;
+                literal::from_json(v).map_err(|e| invalid(r, e))
+            }
+        }
+    }
+
+    /// The predicate with every context reference replaced by its literal.
+    pub fn substitute(&self, predicate: &Predicate) -> Result<Expr, SubstituteError> {
+        let mut expr = predicate.expr.clone();
+        let mut sub = Substituter { ctx: self };
+        match expr.visit(&mut sub) {
+            ControlFlow::Continue(()) => Ok(expr),
+            ControlFlow::Break(e) => Err(e),
+        }
+    }
+}
+
+fn invalid(r: &CtxRef, e: literal::LiteralError) -> SubstituteError {
+    let why = match e {
+        literal::LiteralError::Nul => "it contains a NUL character",
+        literal::LiteralError::NestedArray => "arrays may hold only strings, numbers, booleans and nulls",
+    };
+    SubstituteError::Invalid(r.clone(), why.into())
+}
+
+struct Substituter<'a> {
+    ctx: &'a Context,
+}
+
+impl VisitorMut for Substituter<'_> {
+    type Break = SubstituteError;
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SubstituteError> {
+        if let Expr::CompoundIdentifier(parts) = expr {
+            if let Some(Ok(r)) = CtxRef::from_parts(parts) {
+                match self.ctx.literal(&r) {
+                    Ok(lit) => *expr = lit,
+                    Err(e) => return ControlFlow::Break(e),
+                }
+            }
+        }
+        ControlFlow::Continue(())
     }
 }

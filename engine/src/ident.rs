@@ -1,7 +1,6 @@
 //! Identifiers: PostgreSQL case folding, and quoting when printed.
 
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
-use sqlparser::keywords::ALL_KEYWORDS;
 
 /// The name PostgreSQL means by an identifier: unquoted ones fold to lowercase.
 pub fn normalize(ident: &Ident) -> String {
@@ -34,9 +33,32 @@ pub fn needs_quotes(name: &str) -> bool {
     if !simple {
         return true;
     }
-    let upper = name.to_ascii_uppercase();
-    ALL_KEYWORDS.binary_search(&upper.as_str()).is_ok()
+    RESERVED.binary_search(&name).is_ok()
 }
+
+/// PostgreSQL's reserved key words (also those reserved "but can be function or type"):
+/// bare, they would not be read as a name.
+const RESERVED: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
+    "authorization", "between", "bigint", "binary", "bit", "boolean", "both", "case", "cast",
+    "char", "character", "check", "coalesce", "collate", "collation", "column", "concurrently",
+    "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
+    "current_schema", "current_time", "current_timestamp", "current_user", "date", "dec",
+    "decimal", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except",
+    "exists", "extract", "false", "fetch", "float", "for", "foreign", "freeze", "from", "full",
+    "grant", "greatest", "group", "grouping", "having", "ilike", "in", "initially", "inner",
+    "inout", "int", "integer", "intersect", "interval", "into", "is", "isnull", "join",
+    "lateral", "leading", "least", "left", "like", "limit", "localtime", "localtimestamp",
+    "national", "natural", "nchar", "none", "normalize", "not", "notnull", "null", "nullif",
+    "numeric", "offset", "on", "only", "or", "order", "out", "outer", "overlaps", "overlay",
+    "placing", "position", "precision", "primary", "real", "references", "returning", "right",
+    "row", "select", "session_user", "setof", "similar", "smallint", "some", "substring",
+    "symmetric", "system_user", "table", "tablesample", "then", "time", "timestamp", "to",
+    "trailing", "treat", "trim", "true", "union", "unique", "user", "using", "values",
+    "varchar", "variadic", "verbose", "when", "where", "window", "with", "xmlattributes",
+    "xmlconcat", "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi",
+    "xmlroot", "xmlserialize", "xmltable",
+];
 
 /// Prints a normalized name, quoting it when needed.
 pub fn display(name: &str) -> String {
@@ -65,7 +87,13 @@ mod tests {
     }
 
     #[test]
+    fn reserved_list_is_sorted() {
+        assert!(RESERVED.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
     fn quotes_keywords_and_mixed_case() {
+        assert_eq!(display("public"), "public");
         assert_eq!(display("orders"), "orders");
         assert_eq!(display("user"), "\"user\"");
         assert_eq!(display("Orders"), "\"Orders\"");

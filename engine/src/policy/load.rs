@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 use super::{
     AuditLevel, Mask, Mode, Operation, Policy, PolicySet, Predicate, Problem, Rule, Subjects,
 };
-use crate::catalog::{parse_column_name, Catalog, Column, Table, TableName, TypeClass};
+use crate::catalog::{parse_column_name, parse_data_type, Catalog, Column, Table, TableName, TypeClass};
 use crate::error::InputError;
 
 /// Loads and validates a policy set from JSON (text starting with `{` or `[`) or YAML.
@@ -231,7 +231,13 @@ impl Loader {
                         self.unknown_fields(&place, &format!("{cfield}."), cobj, &["name", "type", "description", "nullable"]);
                         let ctype = match cobj.get("type") {
                             None | Some(Json::Null) => None,
-                            Some(Json::String(t)) => Some(t.trim().to_lowercase()),
+                            Some(Json::String(t)) => match parse_data_type(t) {
+                                Ok(_) => Some(t.trim().to_lowercase()),
+                                Err(m) => {
+                                    self.at(&place, &format!("{cfield}.type"), m);
+                                    None
+                                }
+                            },
                             Some(_) => {
                                 self.at(&place, &format!("{cfield}.type"), "`type` must be a string".into());
                                 None
@@ -249,7 +255,10 @@ impl Loader {
                     Ok(n) if columns.iter().any(|c| c.name == n) => {
                         self.at(&place, &format!("{cfield}.name"), format!("column `{n}` is listed twice in `{name}`"));
                     }
-                    Ok(n) => columns.push(Column { name: n, data_type: ctype }),
+                    Ok(n) => {
+                        let sql_type = ctype.as_deref().and_then(|t| parse_data_type(t).ok());
+                        columns.push(Column { name: n, data_type: ctype, sql_type })
+                    }
                     Err(m) => self.at(&place, &format!("{cfield}.name"), m),
                 }
             }
@@ -548,7 +557,14 @@ impl Loader {
                     .map(Column::type_class)
                     .unwrap_or(TypeClass::Unknown);
                 let mask = self.mask(place, &format!("{prefix}.mask"), obj.get("mask"), type_class)?;
-                Some(Rule::ColumnMask { table: table_name, column, mask })
+                let col = table.and_then(|t| t.column(&column));
+                match crate::mask::mask_expr(&mask, &column, col) {
+                    Ok(expr) => Some(Rule::ColumnMask { table: table_name, column, mask, expr }),
+                    Err(m) => {
+                        self.at(place, &format!("{prefix}.mask"), m);
+                        None
+                    }
+                }
             }
             _ => {
                 let mut columns = Vec::new();

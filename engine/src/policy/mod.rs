@@ -170,6 +170,8 @@ pub enum Rule {
         table: TableName,
         column: String,
         mask: Mask,
+        /// The masking expression over the raw column, built at load.
+        expr: sqlparser::ast::Expr,
     },
     /// The table, or some of its columns, may not be referenced.
     Deny {

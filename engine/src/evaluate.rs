@@ -1,0 +1,246 @@
+//! The pipeline for one SQL text: select the policies, parse, enforce each statement,
+//! and assemble the verdict.
+
+use sqlparser::ast::Statement;
+
+use crate::context::Context;
+use crate::parse;
+use crate::policy::{Operation, PolicySet};
+use crate::rewrite::{Applied, Block, Rewriter};
+use crate::select::{self, Rules, Selection};
+use crate::verdict::{BlockedBy, Decision, MatchedPolicy, Verdict};
+
+/// Evaluates one SQL text for one context against a validated policy set.
+pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
+    let selection = select::select(set, ctx, Operation::Select);
+    let statements = match parse::parse_statements(sql) {
+        Ok(s) if s.is_empty() => {
+            return blocked(
+                Block::new("empty_statement", "the SQL text holds no statement", "send one or more SQL statements"),
+                &selection,
+                &Applied::default(),
+                Vec::new(),
+            )
+        }
+        Ok(s) => s,
+        Err(message) => {
+            return blocked(
+                Block::new(
+                    "parse_error",
+                    format!("the SQL does not parse: {message}"),
+                    "fix the syntax; statements that cannot be parsed are never run",
+                ),
+                &selection,
+                &Applied::default(),
+                Vec::new(),
+            )
+        }
+    };
+    let mut statements = statements;
+    let mut rewriter = Rewriter::new(&selection.enforced, set.catalog.as_ref(), ctx);
+    let mut outcome = Ok(());
+    for stmt in statements.iter_mut() {
+        outcome = enforce(&mut rewriter, stmt);
+        if outcome.is_err() {
+            break;
+        }
+    }
+    let applied = rewriter.applied;
+    let mut notes = monitor_notes(set, ctx, &selection.monitored, sql);
+    notes.extend(break_glass_notes(ctx, &selection, &applied));
+    match outcome {
+        Err(block) => blocked(block, &selection, &applied, notes),
+        Ok(()) => {
+            let rewritten = statements
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(";\n");
+            allowed(rewritten, &selection, applied, notes)
+        }
+    }
+}
+
+fn enforce(rewriter: &mut Rewriter<'_>, stmt: &mut Statement) -> Result<(), Block> {
+    match stmt {
+        Statement::Query(q) => rewriter.query(q),
+        other => {
+            let kind = parse::statement_kind(other);
+            Err(Block::new(
+                "unsupported_statement",
+                format!("`{kind}` statements are not supported: only SELECT queries are enforced"),
+                "send a SELECT query; writes, DDL, transaction control and session settings are blocked",
+            ))
+        }
+    }
+}
+
+/// What the monitored policies would do, as notes; they are never applied.
+fn monitor_notes(set: &PolicySet, ctx: &Context, monitored: &Rules<'_>, sql: &str) -> Vec<String> {
+    if monitored.policies.is_empty() {
+        return Vec::new();
+    }
+    let Ok(mut statements) = parse::parse_statements(sql) else { return Vec::new() };
+    let mut shadow = Rewriter::new(monitored, set.catalog.as_ref(), ctx);
+    let mut block = None;
+    for stmt in statements.iter_mut() {
+        if let Statement::Query(q) = stmt {
+            if let Err(b) = shadow.query(q) {
+                block = Some(b);
+                break;
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    if let Some(b) = block {
+        if let Some((policy, rule)) = &b.blocked_by {
+            notes.push(format!("monitor: policy `{policy}` (rule {rule}) would block this statement: {}", b.reason));
+        }
+    }
+    for f in &shadow.applied.row_filters {
+        notes.push(format!(
+            "monitor: policy `{}` (rule {}) would filter `{}` by `{}`",
+            f.policy, f.rule_index, f.table, f.predicate
+        ));
+    }
+    for m in &shadow.applied.masked_columns {
+        notes.push(format!(
+            "monitor: policy `{}` (rule {}) would mask `{}.{}` with `{}`",
+            m.policy, m.rule_index, m.table, m.column, m.kind
+        ));
+    }
+    notes
+}
+
+fn break_glass_notes(ctx: &Context, selection: &Selection<'_>, applied: &Applied) -> Vec<String> {
+    if !ctx.break_glass {
+        return Vec::new();
+    }
+    let bypassed: Vec<&str> = selection
+        .bypassed
+        .policies
+        .iter()
+        .filter(|p| p.rules.iter().any(|r| applied.tables.contains(r.table())))
+        .map(|p| p.id.as_str())
+        .collect();
+    if bypassed.is_empty() {
+        vec!["break-glass: requested, but no policy on the tables read allows it; every policy applies".into()]
+    } else {
+        bypassed
+            .into_iter()
+            .map(|id| format!("break-glass: policy `{id}` is bypassed (it allows break-glass); this access should be reviewed"))
+            .collect()
+    }
+}
+
+/// Policies that govern a table the statement reads, in priority order, with their mode.
+fn matched(selection: &Selection<'_>, applied: &Applied, extra: Option<&str>) -> Vec<MatchedPolicy> {
+    let mut out: Vec<(i64, String, &'static str)> = Vec::new();
+    for (rules, mode) in [(&selection.enforced, "enforce"), (&selection.monitored, "monitor")] {
+        for p in &rules.policies {
+            let touches = p.rules.iter().any(|r| applied.tables.contains(r.table()))
+                || applied.policies.contains(&p.id)
+                || extra == Some(p.id.as_str());
+            if touches {
+                out.push((p.priority, p.id.clone(), mode));
+            }
+        }
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    out.into_iter()
+        .map(|(_, id, mode)| MatchedPolicy { id, mode: mode.to_string() })
+        .collect()
+}
+
+fn blocked(block: Block, selection: &Selection<'_>, applied: &Applied, notes: Vec<String>) -> Verdict {
+    let extra = block.blocked_by.as_ref().map(|(p, _)| p.as_str());
+    let explanation = vec![match &block.blocked_by {
+        Some((p, r)) => format!("policy `{p}` rule {r} blocks the statement: {}", block.reason),
+        None => format!("the engine blocks the statement: {}", block.reason),
+    }];
+    Verdict {
+        verdict: Decision::Block,
+        rule: block.rule.to_string(),
+        reason: block.reason,
+        hint: block.hint,
+        masked_columns: Vec::new(),
+        row_filters: Vec::new(),
+        row_filter_predicate: None,
+        rewritten_sql: None,
+        matched_policies: matched(selection, applied, extra),
+        notes,
+        blocked_by: block.blocked_by.map(|(policy, rule_index)| BlockedBy { policy, rule_index }),
+        explanation,
+    }
+}
+
+fn allowed(rewritten: String, selection: &Selection<'_>, applied: Applied, notes: Vec<String>) -> Verdict {
+    let mut explanation = Vec::new();
+    for f in &applied.row_filters {
+        explanation.push(format!(
+            "policy `{}` rule {} (row_filter) keeps only the rows of `{}` where `{}`",
+            f.policy, f.rule_index, f.table, f.predicate
+        ));
+    }
+    for m in &applied.masked_columns {
+        explanation.push(format!(
+            "policy `{}` rule {} (column_mask) shows `{}.{}` through the `{}` mask",
+            m.policy, m.rule_index, m.table, m.column, m.kind
+        ));
+    }
+    let mut predicates: Vec<&str> = Vec::new();
+    for f in &applied.row_filters {
+        if !predicates.contains(&f.predicate.as_str()) {
+            predicates.push(&f.predicate);
+        }
+    }
+    let row_filter_predicate = match predicates.as_slice() {
+        [] => None,
+        [one] => Some((*one).to_string()),
+        many => Some(many.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" AND ")),
+    };
+    let list = |items: Vec<String>| items.join(", ");
+    let (decision, rule, reason, hint) = if !applied.row_filters.is_empty() {
+        let mut tables: Vec<String> = applied.row_filters.iter().map(|f| format!("`{}`", f.table)).collect();
+        tables.dedup();
+        (
+            Decision::RowFilter,
+            "row_filter",
+            format!("row filters limit the rows of {}", list(tables)),
+            "run rewritten_sql: it returns only the rows the policies admit",
+        )
+    } else if !applied.masked_columns.is_empty() {
+        let cols = applied.masked_columns.iter().map(|m| format!("`{}.{}` ({})", m.table, m.column, m.kind)).collect();
+        (
+            Decision::Mask,
+            "column_mask",
+            format!("masks apply to {}", list(cols)),
+            "run rewritten_sql: masked columns keep their names and positions",
+        )
+    } else {
+        (
+            Decision::Allow,
+            "allow",
+            if applied.tables.is_empty() {
+                "the statement reads no governed table".to_string()
+            } else {
+                "no enforced policy filters or masks what this statement reads".to_string()
+            },
+            "run rewritten_sql",
+        )
+    };
+    Verdict {
+        verdict: decision,
+        rule: rule.to_string(),
+        reason,
+        hint: hint.to_string(),
+        matched_policies: matched(selection, &applied, None),
+        masked_columns: applied.masked_columns,
+        row_filters: applied.row_filters,
+        row_filter_predicate,
+        rewritten_sql: Some(rewritten),
+        notes,
+        blocked_by: None,
+        explanation,
+    }
+}

@@ -1,0 +1,853 @@
+//! Enforcement at the scan (SPEC §4.2): every reference to a governed table becomes a
+//! derived table that applies the table's row filters and masks, under the caller's alias
+//! or the table's name; deny rules, denied functions and the strict catalog are checked on
+//! the way. Names resolve as PostgreSQL resolves them: CTEs shadow unqualified table names
+//! only where they are visible, unquoted names fold to lower case, unqualified means `public`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join, JoinConstraint,
+    JoinOperator, ObjectName, ObjectNamePart, OrderBy, Query, Select, SelectFlavor, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, TableAlias, TableFactor, TableWithJoins, Value,
+    Values, VisitMut, VisitorMut,
+};
+
+use crate::catalog::{Catalog, TableName};
+use crate::context::{Context, SubstituteError};
+use crate::functions;
+use crate::ident;
+use crate::literal;
+use crate::select::{RuleRef, Rules, TableRules};
+use crate::verdict::{MaskedColumn, RowFilter};
+
+/// Why a statement may not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub rule: &'static str,
+    pub reason: String,
+    pub hint: String,
+    pub blocked_by: Option<(String, usize)>,
+}
+
+impl Block {
+    /// A block that no policy rule caused (parse errors, unsupported syntax, …).
+    pub fn new(rule: &'static str, reason: impl Into<String>, hint: impl Into<String>) -> Self {
+        Block {
+            rule,
+            reason: reason.into(),
+            hint: hint.into(),
+            blocked_by: None,
+        }
+    }
+
+    fn by(mut self, at: RuleRef<'_>) -> Self {
+        self.blocked_by = Some((at.policy.id.clone(), at.rule_index));
+        self
+    }
+}
+
+type Flow = Result<(), Block>;
+
+/// A relation visible in a `SELECT`: what its name refers to and which of its columns are denied.
+#[derive(Debug, Clone)]
+struct Relation {
+    /// The name references use: the alias, or the table's (function's, CTE's) name.
+    ref_name: String,
+    /// The catalog table it scans, when unaliased (so `schema.table.column` can refer to it).
+    qualified: Option<TableName>,
+    /// Whether the scan became a derived table named after the table.
+    renamed_scan: bool,
+    /// Denied columns, by the names this relation exposes them under.
+    denied_columns: BTreeMap<String, DeniedColumn>,
+}
+
+#[derive(Debug, Clone)]
+struct DeniedColumn {
+    table: TableName,
+    column: String,
+    policy: String,
+    rule_index: usize,
+}
+
+impl DeniedColumn {
+    fn block(&self, how: &str) -> Block {
+        Block {
+            rule: "deny",
+            reason: format!(
+                "column `{}` of `{}` is denied by policy `{}` (rule {}){how}",
+                self.column, self.table, self.policy, self.rule_index
+            ),
+            hint: format!(
+                "name only the columns you need, without `{}`, and no `*` or whole-row reference to `{}`",
+                self.column, self.table
+            ),
+            blocked_by: Some((self.policy.clone(), self.rule_index)),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Frame {
+    ctes: Vec<String>,
+    relations: Vec<Relation>,
+}
+
+/// What enforcement did to one statement.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Catalog tables the statement reads (CTE references excluded).
+    pub tables: BTreeSet<TableName>,
+    pub row_filters: Vec<RowFilter>,
+    pub masked_columns: Vec<MaskedColumn>,
+    /// Policies whose rules changed the statement, by id.
+    pub policies: BTreeSet<String>,
+}
+
+/// Rewrites statements for one context.
+pub struct Rewriter<'a> {
+    rules: &'a Rules<'a>,
+    catalog: Option<&'a Catalog>,
+    ctx: &'a Context,
+    frames: Vec<Frame>,
+    scans: BTreeMap<TableName, Query>,
+    pub applied: Applied,
+}
+
+impl<'a> Rewriter<'a> {
+    /// A rewriter applying `rules` (the enforced policies) for `ctx`.
+    pub fn new(rules: &'a Rules<'a>, catalog: Option<&'a Catalog>, ctx: &'a Context) -> Self {
+        Rewriter {
+            rules,
+            catalog,
+            ctx,
+            frames: Vec::new(),
+            scans: BTreeMap::new(),
+            applied: Applied::default(),
+        }
+    }
+
+    /// Enforces the policies on a query, in place.
+    pub fn query(&mut self, q: &mut Query) -> Flow {
+        let depth = self.frames.len();
+        let result = self.query_inner(q);
+        self.frames.truncate(depth);
+        result
+    }
+
+    fn query_inner(&mut self, q: &mut Query) -> Flow {
+        if !q.pipe_operators.is_empty() || q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() {
+            return Err(unsupported("this query syntax is not PostgreSQL"));
+        }
+        // CTE scoping: without RECURSIVE a CTE sees only the CTEs before it; with RECURSIVE
+        // it sees all of them, itself included. The body sees all.
+        let mut names = Vec::new();
+        if let Some(with) = q.with.as_mut() {
+            let all: Vec<String> = with.cte_tables.iter().map(|c| ident::normalize(&c.alias.name)).collect();
+            for (i, cte) in with.cte_tables.iter_mut().enumerate() {
+                let visible = if with.recursive { all.clone() } else { all.iter().take(i).cloned().collect() };
+                self.frames.push(Frame { ctes: visible, relations: Vec::new() });
+                let r = self.query(&mut cte.query);
+                self.frames.pop();
+                r?;
+            }
+            names = all;
+        }
+        self.frames.push(Frame { ctes: names, relations: Vec::new() });
+        let mut order_by = q.order_by.take();
+        let mut limit = q.limit_clause.take();
+        let mut fetch = q.fetch.take();
+        let result = match q.body.as_mut() {
+            SetExpr::Select(select) => self.select(select, &mut order_by, &mut limit, &mut fetch),
+            body => self.set_expr(body).and_then(|()| {
+                self.walk(&mut order_by)?;
+                self.walk(&mut limit)?;
+                self.walk(&mut fetch)
+            }),
+        };
+        q.order_by = order_by;
+        q.limit_clause = limit;
+        q.fetch = fetch;
+        result?;
+        self.walk(&mut q.locks)
+    }
+
+    fn set_expr(&mut self, body: &mut SetExpr) -> Flow {
+        match body {
+            SetExpr::Select(select) => self.select(select, &mut None, &mut None, &mut None),
+            SetExpr::Query(q) => self.query(q),
+            SetExpr::SetOperation { left, right, .. } => {
+                self.set_expr(left)?;
+                self.set_expr(right)
+            }
+            SetExpr::Values(values) => self.walk(values),
+            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => Err(Block::new(
+                "unsupported_statement",
+                "data-modifying statements inside a query are not supported yet",
+                "run the write as its own statement",
+            )),
+            SetExpr::Table(_) => Err(unsupported("`TABLE name` is not supported; write `SELECT * FROM name`")),
+        }
+    }
+
+    fn select(
+        &mut self,
+        select: &mut Select,
+        order_by: &mut Option<OrderBy>,
+        limit: &mut Option<sqlparser::ast::LimitClause>,
+        fetch: &mut Option<sqlparser::ast::Fetch>,
+    ) -> Flow {
+        if select.into.is_some() {
+            return Err(Block::new(
+                "unsupported_statement",
+                "`SELECT … INTO` creates a table, which is not a read",
+                "use `CREATE TABLE … AS` through an administrator, or drop `INTO`",
+            ));
+        }
+        if select.flavor != SelectFlavor::Standard || !select.lateral_views.is_empty() || !select.connect_by.is_empty() || select.prewhere.is_some() {
+            return Err(unsupported("this SELECT syntax is not PostgreSQL"));
+        }
+        self.frames.push(Frame::default());
+        let mut from = std::mem::take(&mut select.from);
+        let result = self.select_inner(select, &mut from, order_by, limit, fetch);
+        select.from = from;
+        self.frames.pop();
+        result
+    }
+
+    fn select_inner(
+        &mut self,
+        select: &mut Select,
+        from: &mut [TableWithJoins],
+        order_by: &mut Option<OrderBy>,
+        limit: &mut Option<sqlparser::ast::LimitClause>,
+        fetch: &mut Option<sqlparser::ast::Fetch>,
+    ) -> Flow {
+        for twj in from.iter_mut() {
+            let rels = self.table_with_joins(twj)?;
+            self.top().relations.extend(rels);
+        }
+        for item in &select.projection {
+            match item {
+                SelectItem::Wildcard(_) => {
+                    let frame = self.frames.last();
+                    if let Some(d) = frame.and_then(|f| f.relations.iter().find_map(|r| r.denied_columns.values().next())) {
+                        return Err(d.block(" and `*` would read it"));
+                    }
+                }
+                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
+                    self.check_whole_row_name(name)?;
+                }
+                _ => {}
+            }
+        }
+        self.walk(select)?;
+        self.walk(order_by)?;
+        self.walk(limit)?;
+        self.walk(fetch)
+    }
+
+    fn top(&mut self) -> &mut Frame {
+        if self.frames.is_empty() {
+            self.frames.push(Frame::default());
+        }
+        let last = self.frames.len() - 1;
+        // INVARIANT: just ensured non-empty.
+        &mut self.frames[last]
+    }
+
+    /// Processes a FROM item and its joins; returns the relations it brings into scope.
+    fn table_with_joins(&mut self, twj: &mut TableWithJoins) -> Result<Vec<Relation>, Block> {
+        let mut rels = Vec::new();
+        let first = self.table_factor(&mut twj.relation)?;
+        self.top().relations.extend(first.iter().cloned());
+        rels.extend(first);
+        for join in twj.joins.iter_mut() {
+            let joined = self.table_factor(&mut join.relation)?;
+            self.top().relations.extend(joined.iter().cloned());
+            self.join_constraint(join, &rels, &joined)?;
+            rels.extend(joined);
+        }
+        // The caller adds them to the frame; remove the provisional copies first.
+        let n = rels.len();
+        let frame = self.top();
+        let keep = frame.relations.len().saturating_sub(n);
+        frame.relations.truncate(keep);
+        Ok(rels)
+    }
+
+    fn join_constraint(&mut self, join: &mut Join, left: &[Relation], right: &[Relation]) -> Flow {
+        let constraint = match &mut join.join_operator {
+            JoinOperator::Join(c)
+            | JoinOperator::Inner(c)
+            | JoinOperator::Left(c)
+            | JoinOperator::LeftOuter(c)
+            | JoinOperator::Right(c)
+            | JoinOperator::RightOuter(c)
+            | JoinOperator::FullOuter(c)
+            | JoinOperator::CrossJoin(c) => c,
+            _ => return Err(unsupported("this join is not PostgreSQL")),
+        };
+        match constraint {
+            JoinConstraint::On(expr) => self.walk(expr),
+            JoinConstraint::Using(names) => {
+                for name in names.iter() {
+                    let Some(parts) = ident::object_parts(name) else { continue };
+                    if let Some(last) = parts.last() {
+                        let col = ident::normalize(last);
+                        if let Some(d) = left.iter().chain(right).find_map(|r| r.denied_columns.get(&col)) {
+                            return Err(d.block(" and `USING` compares it"));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            JoinConstraint::Natural => {
+                if let Some(d) = left.iter().chain(right).find_map(|r| r.denied_columns.values().next()) {
+                    return Err(d.block(" and a NATURAL join compares every common column"));
+                }
+                Ok(())
+            }
+            JoinConstraint::None => Ok(()),
+        }
+    }
+
+    fn table_factor(&mut self, tf: &mut TableFactor) -> Result<Vec<Relation>, Block> {
+        match tf {
+            TableFactor::Table { name, alias, args: Some(args), .. } => {
+                // A function in FROM.
+                if let Some(why) = functions::denied_reason(name) {
+                    return Err(denied_function(name, why));
+                }
+                self.walk(args)?;
+                let ref_name = alias
+                    .as_ref()
+                    .map(|a| ident::normalize(&a.name))
+                    .or_else(|| functions::normalized_name(name))
+                    .unwrap_or_default();
+                Ok(vec![plain(ref_name)])
+            }
+            TableFactor::Table { .. } => match self.resolve_table(tf)? {
+                Resolved::Cte(rel) => Ok(vec![rel]),
+                Resolved::Table { table, alias, sampled } => {
+                    self.scan(tf, alias, sampled, table).map(|r| vec![r])
+                }
+            },
+            TableFactor::Derived { subquery, alias, sample, .. } => {
+                if sample.is_some() {
+                    return Err(unsupported("TABLESAMPLE on a subquery is not PostgreSQL"));
+                }
+                self.query(subquery)?;
+                Ok(vec![plain(alias.as_ref().map(|a| ident::normalize(&a.name)).unwrap_or_default())])
+            }
+            TableFactor::Function { name, args, alias, .. } => {
+                if let Some(why) = functions::denied_reason(name) {
+                    return Err(denied_function(name, why));
+                }
+                self.walk(args)?;
+                let ref_name = alias
+                    .as_ref()
+                    .map(|a| ident::normalize(&a.name))
+                    .or_else(|| functions::normalized_name(name))
+                    .unwrap_or_default();
+                Ok(vec![plain(ref_name)])
+            }
+            TableFactor::UNNEST { alias, array_exprs, .. } => {
+                self.walk(array_exprs)?;
+                Ok(vec![plain(alias.as_ref().map(|a| ident::normalize(&a.name)).unwrap_or_else(|| "unnest".into()))])
+            }
+            TableFactor::NestedJoin { table_with_joins, alias } => {
+                let inner = self.table_with_joins(table_with_joins)?;
+                match alias {
+                    // The alias hides the inner names but exposes all their columns.
+                    Some(a) => {
+                        let mut rel = plain(ident::normalize(&a.name));
+                        for r in &inner {
+                            rel.denied_columns.extend(r.denied_columns.clone());
+                        }
+                        Ok(vec![rel])
+                    }
+                    None => Ok(inner),
+                }
+            }
+            _ => Err(unsupported("this FROM item is not supported")),
+        }
+    }
+
+    /// What a plain table reference names: a visible CTE, or a table.
+    fn resolve_table(&self, tf: &TableFactor) -> Result<Resolved, Block> {
+        let TableFactor::Table {
+            name,
+            alias,
+            with_hints,
+            version,
+            partitions,
+            json_path,
+            index_hints,
+            sample,
+            with_ordinality,
+            ..
+        } = tf
+        else {
+            return Err(unsupported("this FROM item is not supported"));
+        };
+        if !with_hints.is_empty()
+            || version.is_some()
+            || !partitions.is_empty()
+            || json_path.is_some()
+            || !index_hints.is_empty()
+            || *with_ordinality
+        {
+            return Err(unsupported("this table reference syntax is not PostgreSQL"));
+        }
+        let parts = ident::object_parts(name).ok_or_else(|| unsupported("this table name is not supported"))?;
+        if let [single] = parts.as_slice() {
+            let n = ident::normalize(single);
+            if self.cte_visible(&n) {
+                let ref_name = alias.as_ref().map(|a| ident::normalize(&a.name)).unwrap_or(n);
+                return Ok(Resolved::Cte(plain(ref_name)));
+            }
+        }
+        let table = TableName::from_idents(&parts).ok_or_else(|| {
+            Block::new(
+                "unknown_relation",
+                format!("`{name}` names another database; only `schema.table` is supported"),
+                "remove the database name",
+            )
+        })?;
+        Ok(Resolved::Table {
+            table,
+            alias: alias.clone(),
+            sampled: sample.is_some(),
+        })
+    }
+
+    fn cte_visible(&self, name: &str) -> bool {
+        self.frames.iter().rev().any(|f| f.ctes.iter().any(|c| c == name))
+    }
+
+    /// A reference to a catalog table: checks, then the filtered, masked scan.
+    fn scan(
+        &mut self,
+        tf: &mut TableFactor,
+        tf_alias: Option<TableAlias>,
+        sample: bool,
+        table: TableName,
+    ) -> Result<Relation, Block> {
+        let catalog_table = match self.catalog {
+            Some(cat) => Some(cat.table(&table).ok_or_else(|| {
+                Block::new(
+                    "unknown_relation",
+                    format!("relation `{table}` is not in the catalog"),
+                    "only tables listed in the policy set's catalog can be queried; names are case-sensitive when quoted",
+                )
+            })?),
+            None => None,
+        };
+        self.applied.tables.insert(table.clone());
+        let rules = self.rules.table(&table);
+        if let Some(at) = rules.and_then(|r| r.denied) {
+            return Err(Block::new(
+                "deny",
+                format!("table `{table}` is denied by policy `{}` (rule {})", at.policy.id, at.rule_index),
+                "this table cannot be queried in this context",
+            )
+            .by(at));
+        }
+        let ref_name = tf_alias
+            .as_ref()
+            .map(|a| ident::normalize(&a.name))
+            .unwrap_or_else(|| table.name.clone());
+        let mut rel = Relation {
+            ref_name,
+            qualified: tf_alias.is_none().then(|| table.clone()),
+            renamed_scan: false,
+            denied_columns: BTreeMap::new(),
+        };
+        let Some(rules) = rules else { return Ok(rel) };
+        // Denied columns, under the names the alias's column list gives them.
+        let alias_cols: Vec<String> = tf_alias
+            .as_ref()
+            .map(|a| a.columns.iter().map(|c| ident::normalize(&c.name)).collect())
+            .unwrap_or_default();
+        for (col, at) in &rules.denied_columns {
+            let position = catalog_table.and_then(|t| t.columns.iter().position(|c| &c.name == col));
+            let exposed = match (position, alias_cols.is_empty()) {
+                (Some(p), false) => alias_cols.get(p).cloned().unwrap_or_else(|| col.clone()),
+                (None, false) => {
+                    return Err(Block::new(
+                        "catalog_required",
+                        format!("column aliases on `{table}` hide its denied column `{col}`, and the catalog does not list its position"),
+                        "add the table's columns to the catalog, or drop the column aliases",
+                    )
+                    .by(*at))
+                }
+                _ => col.clone(),
+            };
+            rel.denied_columns.insert(
+                exposed,
+                DeniedColumn {
+                    table: table.clone(),
+                    column: col.clone(),
+                    policy: at.policy.id.clone(),
+                    rule_index: at.rule_index,
+                },
+            );
+        }
+        if !rules.needs_rewrite() {
+            return Ok(rel);
+        }
+        if sample {
+            return Err(unsupported("TABLESAMPLE on a governed table is not supported"));
+        }
+        let scan = self.scan_query(&table, rules)?;
+        let alias = tf_alias.unwrap_or_else(|| TableAlias {
+            explicit: true,
+            name: ident::make_ident(&table.name),
+            columns: Vec::new(),
+            at: None,
+        });
+        *tf = TableFactor::Derived {
+            lateral: false,
+            subquery: Box::new(scan),
+            alias: Some(alias),
+            sample: None,
+        };
+        rel.renamed_scan = rel.qualified.is_some();
+        Ok(rel)
+    }
+
+    /// `SELECT <columns, masked> FROM schema.table WHERE <filters>`, built once per table.
+    fn scan_query(&mut self, table: &TableName, rules: &TableRules<'_>) -> Result<Query, Block> {
+        if let Some(q) = self.scans.get(table) {
+            return Ok(q.clone());
+        }
+        let mut filters = Vec::new();
+        for (at, predicate) in &rules.filters {
+            let expr = self.ctx.substitute(predicate).map_err(|e| match e {
+                SubstituteError::Missing(r) => Block {
+                    rule: "missing_context",
+                    reason: format!(
+                        "the row filter of policy `{}` (rule {}) on `{table}` needs `{}`, which the context lacks",
+                        at.policy.id,
+                        at.rule_index,
+                        r.display()
+                    ),
+                    hint: format!("supply `{}` in the context", r.display()),
+                    blocked_by: Some((at.policy.id.clone(), at.rule_index)),
+                },
+                SubstituteError::Invalid(r, why) => Block {
+                    rule: "invalid_context",
+                    reason: format!("context value `{}` cannot be used: {why}", r.display()),
+                    hint: "fix the context value".into(),
+                    blocked_by: Some((at.policy.id.clone(), at.rule_index)),
+                },
+            })?;
+            let predicate_text = expr.to_string();
+            self.applied.row_filters.push(RowFilter {
+                table: table.to_string(),
+                predicate: predicate_text,
+                policy: at.policy.id.clone(),
+                rule_index: at.rule_index,
+            });
+            self.applied.policies.insert(at.policy.id.clone());
+            filters.push(expr);
+        }
+        let selection = match filters.len() {
+            0 => None,
+            1 => filters.pop(),
+            _ => filters
+                .into_iter()
+                .map(|f| Expr::Nested(Box::new(f)))
+                .reduce(|a, b| Expr::BinaryOp {
+                    left: Box::new(a),
+                    op: sqlparser::ast::BinaryOperator::And,
+                    right: Box::new(b),
+                }),
+        };
+        let projection = match self.catalog.and_then(|c| c.table(table)) {
+            Some(t) => t
+                .columns
+                .iter()
+                .map(|c| {
+                    let id = ident::make_ident(&c.name);
+                    if rules.denied_columns.contains_key(&c.name) {
+                        // Safeguard: a denied column that slipped past the checks reads NULL.
+                        let null = Expr::value(Value::Null);
+                        let e = match &c.sql_type {
+                            Some(t) => literal::cast(null, t.clone()),
+                            None => null,
+                        };
+                        SelectItem::ExprWithAlias { expr: e, alias: id }
+                    } else if let Some(m) = rules.masks.get(&c.name) {
+                        self.applied.masked_columns.push(MaskedColumn {
+                            table: table.to_string(),
+                            column: c.name.clone(),
+                            kind: m.mask.kind().to_string(),
+                            policy: m.at.policy.id.clone(),
+                            rule_index: m.at.rule_index,
+                        });
+                        self.applied.policies.insert(m.at.policy.id.clone());
+                        SelectItem::ExprWithAlias { expr: m.expr.clone(), alias: id }
+                    } else {
+                        SelectItem::UnnamedExpr(Expr::Identifier(id))
+                    }
+                })
+                .collect(),
+            None => {
+                if let Some((col, m)) = rules.masks.iter().next() {
+                    return Err(Block::new(
+                        "catalog_required",
+                        format!("column `{col}` of `{table}` is masked, and without a catalog the engine cannot list the table's other columns"),
+                        "add the table and its columns to the policy set's catalog",
+                    )
+                    .by(m.at));
+                }
+                vec![SelectItem::Wildcard(Default::default())]
+            }
+        };
+        let scan = build_select(projection, table, selection);
+        self.scans.insert(table.clone(), scan.clone());
+        Ok(scan)
+    }
+
+    fn check_whole_row_name(&self, name: &ObjectName) -> Flow {
+        let Some(parts) = ident::object_parts(name) else { return Ok(()) };
+        let rel = match parts.as_slice() {
+            [q] => self.find_relation(&ident::normalize(q)),
+            [s, t] => {
+                let tn = TableName::new(ident::normalize(s), ident::normalize(t));
+                self.frames.iter().rev().flat_map(|f| f.relations.iter().rev()).find(|r| r.qualified.as_ref() == Some(&tn))
+            }
+            _ => None,
+        };
+        if let Some(d) = rel.and_then(|r| r.denied_columns.values().next()) {
+            return Err(d.block(&format!(" and `{name}.*` would read it")));
+        }
+        Ok(())
+    }
+
+    fn find_relation(&self, name: &str) -> Option<&Relation> {
+        self.frames.iter().rev().flat_map(|f| f.relations.iter().rev()).find(|r| r.ref_name == name)
+    }
+
+    /// Checks every expression inside `node`, enforcing nested queries with the current scope.
+    fn walk<V: VisitMut>(&mut self, node: &mut V) -> Flow {
+        let mut walker = Walker { rw: self, stash: Vec::new() };
+        match node.visit(&mut walker) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(b) => Err(b),
+        }
+    }
+
+    fn check_expr(&self, expr: &mut Expr) -> Flow {
+        match expr {
+            Expr::Identifier(id) => {
+                let name = ident::normalize(id);
+                for rel in self.frames.iter().rev().flat_map(|f| f.relations.iter()) {
+                    if let Some(d) = rel.denied_columns.get(&name) {
+                        return Err(d.block(""));
+                    }
+                    if rel.ref_name == name {
+                        if let Some(d) = rel.denied_columns.values().next() {
+                            return Err(d.block(&format!(" and the whole-row reference `{name}` would read it")));
+                        }
+                    }
+                }
+            }
+            Expr::CompoundIdentifier(parts) => {
+                let names: Vec<String> = parts.iter().map(ident::normalize).collect();
+                match names.as_slice() {
+                    [q, col, ..] => {
+                        if let Some(d) = self.find_relation(q).and_then(|r| r.denied_columns.get(col)) {
+                            return Err(d.block(""));
+                        }
+                    }
+                    _ => {}
+                }
+                if let [s, t, col] = names.as_slice() {
+                    let tn = TableName::new(s.clone(), t.clone());
+                    let rel = self.frames.iter().rev().flat_map(|f| f.relations.iter().rev()).find(|r| r.qualified.as_ref() == Some(&tn));
+                    if let Some(rel) = rel {
+                        if let Some(d) = rel.denied_columns.get(col) {
+                            return Err(d.block(""));
+                        }
+                        if rel.renamed_scan {
+                            // `schema.table.column` → `table.column`: the scan is now named `table`.
+                            let kept: Vec<Ident> = parts.iter().skip(1).cloned().collect();
+                            *parts = kept;
+                        }
+                    }
+                }
+            }
+            Expr::QualifiedWildcard(name, _) => self.check_whole_row_name(name)?,
+            Expr::Function(f) => {
+                if let Some(why) = functions::denied_reason(&f.name) {
+                    let allowed_setting = functions::normalized_name(&f.name).as_deref() == Some("current_setting")
+                        && first_string_arg(&f.args).is_some_and(|s| s.starts_with("verdict."));
+                    if !allowed_setting {
+                        return Err(denied_function(&f.name, why));
+                    }
+                }
+                if let FunctionArguments::List(list) = &f.args {
+                    for arg in &list.args {
+                        let arg = match arg {
+                            FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } | FunctionArg::Unnamed(arg) => arg,
+                        };
+                        if let FunctionArgExpr::QualifiedWildcard(name) = arg {
+                            self.check_whole_row_name(name)?;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn first_string_arg(args: &FunctionArguments) -> Option<&str> {
+    let FunctionArguments::List(list) = args else { return None };
+    match list.args.first()? {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+enum Resolved {
+    Cte(Relation),
+    Table {
+        table: TableName,
+        alias: Option<TableAlias>,
+        sampled: bool,
+    },
+}
+
+fn plain(ref_name: String) -> Relation {
+    Relation {
+        ref_name,
+        qualified: None,
+        renamed_scan: false,
+        denied_columns: BTreeMap::new(),
+    }
+}
+
+fn unsupported(what: &str) -> Block {
+    Block::new(
+        "unsupported_syntax",
+        what.to_string(),
+        "rewrite the query with plain PostgreSQL SELECT syntax",
+    )
+}
+
+fn denied_function(name: &ObjectName, why: &str) -> Block {
+    Block::new(
+        "denied_function",
+        format!("function `{name}` is not allowed: {why}"),
+        "remove the call; it cannot be proven to respect the policies",
+    )
+}
+
+fn build_select(projection: Vec<SelectItem>, table: &TableName, selection: Option<Expr>) -> Query {
+    let name = ObjectName(table.idents().into_iter().map(ObjectNamePart::Identifier).collect());
+    let select = Select {
+        select_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        optimizer_hints: Vec::new(),
+        distinct: None,
+        select_modifiers: None,
+        top: None,
+        top_before_distinct: false,
+        projection,
+        exclude: None,
+        into: None,
+        from: vec![TableWithJoins {
+            relation: TableFactor::Table {
+                name,
+                alias: None,
+                args: None,
+                with_hints: Vec::new(),
+                version: None,
+                with_ordinality: false,
+                partitions: Vec::new(),
+                json_path: None,
+                sample: None,
+                index_hints: Vec::new(),
+            },
+            joins: Vec::new(),
+        }],
+        lateral_views: Vec::new(),
+        prewhere: None,
+        selection,
+        connect_by: Vec::new(),
+        group_by: sqlparser::ast::GroupByExpr::Expressions(Vec::new(), Vec::new()),
+        cluster_by: Vec::new(),
+        distribute_by: Vec::new(),
+        sort_by: Vec::new(),
+        having: None,
+        named_window: Vec::new(),
+        qualify: None,
+        window_before_qualify: false,
+        value_table_mode: None,
+        flavor: SelectFlavor::Standard,
+    };
+    query_of(SetExpr::Select(Box::new(select)))
+}
+
+fn query_of(body: SetExpr) -> Query {
+    Query {
+        with: None,
+        body: Box::new(body),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
+    }
+}
+
+/// Walks expressions; each nested query is taken out, enforced with the current scope by the
+/// rewriter, and put back after the walk passed it, so the walk never enters it.
+struct Walker<'r, 'a> {
+    rw: &'r mut Rewriter<'a>,
+    stash: Vec<Query>,
+}
+
+impl VisitorMut for Walker<'_, '_> {
+    type Break = Block;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Block> {
+        let placeholder = query_of(SetExpr::Values(Values {
+            explicit_row: false,
+            value_keyword: false,
+            rows: Vec::new(),
+        }));
+        let mut real = std::mem::replace(query, placeholder);
+        let result = self.rw.query(&mut real);
+        self.stash.push(real);
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(b) => ControlFlow::Break(b),
+        }
+    }
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<Block> {
+        if let Some(real) = self.stash.pop() {
+            *query = real;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Block> {
+        match self.rw.check_expr(expr) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(b) => ControlFlow::Break(b),
+        }
+    }
+}
