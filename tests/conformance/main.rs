@@ -1,1 +1,107 @@
-fn main() {}
+//! Differential conformance suite: for every case and context, the engine's rewritten
+//! SQL on the real tables must give what the original SQL gives on hand-written secure
+//! views of that context (the oracle), and what the oracle cannot see must be blocked.
+//!
+//! Run with `cargo test -p verdict-conformance --test conformance`. Environment:
+//! `VERDICT_CASE=substring` and `VERDICT_CONTEXT=name` select checks, `VERDICT_VERBOSE=1`
+//! prints every check, `VERDICT_PG_BIN` points at PostgreSQL's bin directory,
+//! `VERDICT_KEEP_PGDATA=1` keeps the throw-away cluster's directory.
+
+mod check;
+mod cluster;
+mod fixtures;
+mod setup;
+mod sql;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use check::{Kind, Tally};
+use cluster::Cluster;
+use fixtures::Fixtures;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            println!("conformance: 0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything between loading the fixtures and the summary; the cluster guard drops
+/// (stops the server, removes its directory) before `main` returns.
+fn run() -> Result<bool, String> {
+    let started = Instant::now();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance");
+    let fixtures = Fixtures::load(&dir)?;
+    let policies = verdict_engine::PolicySet::parse(&fixtures.policies).map_err(|e| {
+        format!(
+            "policies.json does not load: {} {}",
+            e.message,
+            serde_json::to_string(&e.problems).unwrap_or_default()
+        )
+    })?;
+
+    let case_filter = std::env::var("VERDICT_CASE").ok();
+    let context_filter = std::env::var("VERDICT_CONTEXT").ok();
+    let verbose = std::env::var_os("VERDICT_VERBOSE").is_some();
+
+    let mut cluster = Cluster::start()?;
+    let mut dbs = setup::create_databases(&cluster, &fixtures)?;
+    let setup_time = started.elapsed();
+
+    let mut tally = Tally::default();
+    let mut case_count = 0;
+    for case in &fixtures.cases {
+        if case_filter
+            .as_ref()
+            .is_some_and(|f| !case.id.contains(f.as_str()))
+        {
+            continue;
+        }
+        let mut ran = false;
+        for ctx in &fixtures.contexts {
+            if !case.runs_in(&ctx.name) || context_filter.as_ref().is_some_and(|f| *f != ctx.name) {
+                continue;
+            }
+            ran = true;
+            let result = check::check(&cluster, &mut dbs, &policies, case, ctx)?;
+            if result.kind.is_failure() || verbose {
+                println!("{}", result.report(case, ctx));
+            }
+            tally.add(result.kind);
+        }
+        if ran {
+            case_count += 1;
+        }
+    }
+    drop(dbs);
+    cluster.stop();
+
+    println!(
+        "conformance: {} checks ({case_count} cases × their contexts, {} contexts) — {}",
+        tally.total(),
+        fixtures.contexts.len(),
+        tally.summary()
+    );
+    println!(
+        "conformance: setup {:.1}s, total {:.1}s",
+        setup_time.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    let failed = tally.failures();
+    println!(
+        "conformance: {} passed, {failed} failed",
+        tally.total() - failed
+    );
+    if tally.total() == 0 {
+        println!("conformance: no check selected");
+        return Ok(false);
+    }
+    Ok(failed == 0 && tally.count(Kind::Error) == 0)
+}

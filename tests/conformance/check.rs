@@ -1,0 +1,323 @@
+//! Judging one case in one context.
+//!
+//! The expectation is the case's own (`expect:`), else the oracle decides: when the
+//! original SQL fails on the oracle because a relation or column is absent there, the
+//! context may not see it and the manifest's `absent` applies (`block` or `reject`);
+//! otherwise the engine must allow and the rewritten SQL must give the oracle's answer
+//! (the same rows, or the same SQLSTATE when both fail).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use verdict_engine::{evaluate, Context, PolicySet, Verdict};
+
+use crate::cluster::Cluster;
+use crate::fixtures::{Case, ContextFixture, Expect};
+use crate::setup::Databases;
+use crate::sql::{difference, Outcome};
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Allowed, and the rewritten SQL gave the oracle's answer.
+    Match,
+    /// Blocked, as expected (explicitly or because the oracle cannot see it).
+    Blocked,
+    /// Allowed, and PostgreSQL rejected the rewritten SQL (or it gave no row) where the
+    /// case expects `reject`.
+    Rejected,
+    /// Allowed, and the rewritten SQL gave another answer than the oracle.
+    Wrong,
+    /// Should have been blocked or rejected, yet the rewritten SQL returned rows.
+    Leak,
+    /// Should have been blocked; the rewritten SQL ran but returned no row.
+    UnexpectedRun,
+    /// Blocked although the oracle answers.
+    OverBlocked,
+    /// The rewritten SQL failed where the oracle answers, the engine panicked, was not
+    /// deterministic, or allowed without a rewritten SQL; or the case is inconsistent.
+    Error,
+}
+
+impl Kind {
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Kind::Match | Kind::Blocked | Kind::Rejected)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Match => "match",
+            Kind::Blocked => "blocked as expected",
+            Kind::Rejected => "rejected as expected",
+            Kind::Wrong => "wrong",
+            Kind::Leak => "leak",
+            Kind::UnexpectedRun => "unexpected run",
+            Kind::OverBlocked => "over-blocked",
+            Kind::Error => "error",
+        }
+    }
+}
+
+/// Counts per kind.
+#[derive(Default)]
+pub struct Tally {
+    counts: std::collections::BTreeMap<Kind, usize>,
+}
+
+impl Tally {
+    pub fn add(&mut self, kind: Kind) {
+        *self.counts.entry(kind).or_default() += 1;
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.counts.get(&kind).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts.values().sum()
+    }
+
+    pub fn failures(&self) -> usize {
+        self.counts
+            .iter()
+            .filter(|(k, _)| k.is_failure())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} match, {} blocked as expected, {} rejected by PostgreSQL as expected, \
+             {} wrong, {} leaks, {} errors, {} over-blocked, {} unexpected runs",
+            self.count(Kind::Match),
+            self.count(Kind::Blocked),
+            self.count(Kind::Rejected),
+            self.count(Kind::Wrong),
+            self.count(Kind::Leak),
+            self.count(Kind::Error),
+            self.count(Kind::OverBlocked),
+            self.count(Kind::UnexpectedRun),
+        )
+    }
+}
+
+/// One check's outcome and what to print about it.
+pub struct CheckResult {
+    pub kind: Kind,
+    expected: String,
+    verdict: Option<Verdict>,
+    detail: String,
+}
+
+impl CheckResult {
+    pub fn report(&self, case: &Case, ctx: &ContextFixture) -> String {
+        let mut out = format!(
+            "{} [{}] {} @ {} (expected {})",
+            if self.kind.is_failure() {
+                "FAIL"
+            } else {
+                "ok  "
+            },
+            self.kind.label(),
+            case.id,
+            ctx.name,
+            self.expected
+        );
+        if !self.kind.is_failure() {
+            return out;
+        }
+        out.push_str(&format!("\n    sql:       {}", one_line(&case.sql)));
+        out.push_str(&format!("\n    context:   contexts/{}.json", ctx.name));
+        if let Some(v) = &self.verdict {
+            out.push_str(&format!(
+                "\n    verdict:   {} (rule {}: {})",
+                v.verdict.as_str(),
+                v.rule,
+                v.reason
+            ));
+            if let Some(sql) = &v.rewritten_sql {
+                out.push_str(&format!("\n    rewritten: {}", one_line(sql)));
+            }
+        }
+        if !self.detail.is_empty() {
+            out.push_str(&format!("\n    saw:       {}", self.detail));
+        }
+        out
+    }
+}
+
+fn one_line(sql: &str) -> String {
+    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 400 {
+        flat.chars().take(400).collect::<String>() + " …"
+    } else {
+        flat
+    }
+}
+
+fn result(kind: Kind, expected: &str, verdict: Option<Verdict>, detail: String) -> CheckResult {
+    CheckResult {
+        kind,
+        expected: expected.to_string(),
+        verdict,
+        detail,
+    }
+}
+
+/// Evaluates `case` in `ctx` and judges it. `Err` only for harness failures (a database
+/// connection that cannot be reopened).
+pub fn check(
+    cluster: &Cluster,
+    dbs: &mut Databases,
+    policies: &PolicySet,
+    case: &Case,
+    ctx: &ContextFixture,
+) -> Result<CheckResult, String> {
+    let explicit = case.expectation(&ctx.name);
+    let expected_label = explicit.map_or("oracle", Expect::as_str);
+    let context = match Context::from_json_str(&ctx.json) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(result(
+                Kind::Error,
+                expected_label,
+                None,
+                format!("the engine rejects the context: {}", e.message),
+            ))
+        }
+    };
+    let first = catch_unwind(AssertUnwindSafe(|| evaluate(policies, &case.sql, &context)));
+    let second = catch_unwind(AssertUnwindSafe(|| evaluate(policies, &case.sql, &context)));
+    let (verdict, again) = match (first, second) {
+        (Ok(v), Ok(w)) => (v, w),
+        _ => {
+            return Ok(result(
+                Kind::Error,
+                expected_label,
+                None,
+                "the engine panicked".into(),
+            ))
+        }
+    };
+    if verdict.to_json() != again.to_json() {
+        return Ok(result(
+            Kind::Error,
+            expected_label,
+            Some(verdict),
+            "two evaluations of the same input gave different verdicts".into(),
+        ));
+    }
+
+    let Some(oracle) = dbs.oracles.get_mut(&ctx.name) else {
+        return Err(format!("no oracle database for context {}", ctx.name));
+    };
+
+    // Resolve the expectation, consulting the oracle only when the case does not say.
+    let mut oracle_outcome = None;
+    let expect = match explicit {
+        Some(e) => e,
+        None => {
+            let o = oracle.run(cluster, &case.sql)?;
+            let e = if o.is_absent_error() {
+                ctx.absent
+            } else {
+                Expect::Match
+            };
+            oracle_outcome = Some(o);
+            e
+        }
+    };
+    let label = match (explicit, expect) {
+        (Some(e), _) => e.as_str().to_string(),
+        (None, e) => format!("{} (oracle)", e.as_str()),
+    };
+
+    if verdict.is_block() {
+        return Ok(match expect {
+            Expect::Block | Expect::Reject => {
+                result(Kind::Blocked, &label, Some(verdict), String::new())
+            }
+            Expect::Match => {
+                let o = match oracle_outcome {
+                    Some(o) => o,
+                    None => oracle.run(cluster, &case.sql)?,
+                };
+                result(
+                    Kind::OverBlocked,
+                    &label,
+                    Some(verdict),
+                    format!("the oracle answers: {}", o.summary()),
+                )
+            }
+        });
+    }
+
+    let Some(rewritten) = verdict.rewritten_sql.clone() else {
+        return Ok(result(
+            Kind::Error,
+            &label,
+            Some(verdict),
+            "not blocked, but no rewritten_sql".into(),
+        ));
+    };
+    let real = dbs.real.run(cluster, &rewritten)?;
+
+    match expect {
+        Expect::Block => {
+            let kind = if real.has_rows() {
+                Kind::Leak
+            } else {
+                Kind::UnexpectedRun
+            };
+            Ok(result(
+                kind,
+                &label,
+                Some(verdict),
+                format!("the rewritten SQL gave {}", real.summary()),
+            ))
+        }
+        Expect::Reject => {
+            if real.has_rows() {
+                Ok(result(
+                    Kind::Leak,
+                    &label,
+                    Some(verdict),
+                    format!("the rewritten SQL gave {}", real.summary()),
+                ))
+            } else {
+                Ok(result(
+                    Kind::Rejected,
+                    &label,
+                    Some(verdict),
+                    real.summary(),
+                ))
+            }
+        }
+        Expect::Match => {
+            let o = match oracle_outcome {
+                Some(o) => o,
+                None => oracle.run(cluster, &case.sql)?,
+            };
+            if o.is_absent_error() {
+                return Ok(result(
+                    Kind::Error,
+                    &label,
+                    Some(verdict),
+                    format!(
+                        "the case expects a match but the oracle cannot run it: {}",
+                        o.summary()
+                    ),
+                ));
+            }
+            match difference(&o, &real, case.ordered) {
+                None => Ok(result(Kind::Match, &label, Some(verdict), String::new())),
+                Some(diff) => {
+                    let kind = match (&o, &real) {
+                        (Outcome::Rows(_), Outcome::Error { .. }) => Kind::Error,
+                        _ => Kind::Wrong,
+                    };
+                    Ok(result(kind, &label, Some(verdict), diff))
+                }
+            }
+        }
+    }
+}

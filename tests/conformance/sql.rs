@@ -1,0 +1,277 @@
+//! Running a SQL text as the unprivileged role and comparing what comes back.
+
+use postgres::{Client, SimpleQueryMessage};
+
+use crate::cluster::Cluster;
+
+/// The unprivileged role every case runs as: SELECT on the tables (real) or on the
+/// secure views (oracle), nothing else.
+pub const APP_ROLE: &str = "verdict_app";
+
+/// One statement's answer: column names and rows, every value as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// What PostgreSQL answered to a whole SQL text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The result sets of the statements that return rows.
+    Rows(Vec<ResultSet>),
+    /// The first error, with its SQLSTATE.
+    Error { code: String, message: String },
+}
+
+impl Outcome {
+    /// Whether any statement returned at least one row.
+    pub fn has_rows(&self) -> bool {
+        match self {
+            Outcome::Rows(sets) => sets.iter().any(|s| !s.rows.is_empty()),
+            Outcome::Error { .. } => false,
+        }
+    }
+
+    /// The error of a relation or column that does not exist: the oracle's way of saying
+    /// that the context may not see it.
+    pub fn is_absent_error(&self) -> bool {
+        matches!(self, Outcome::Error { code, .. } if code == "42P01" || code == "42703")
+    }
+
+    /// A one-line summary.
+    pub fn summary(&self) -> String {
+        match self {
+            Outcome::Rows(sets) => {
+                let parts: Vec<String> = sets
+                    .iter()
+                    .map(|s| format!("{} row(s) of ({})", s.rows.len(), s.columns.join(", ")))
+                    .collect();
+                if parts.is_empty() {
+                    "no result set".to_string()
+                } else {
+                    parts.join("; ")
+                }
+            }
+            Outcome::Error { code, message } => format!("error {code}: {message}"),
+        }
+    }
+}
+
+/// A connection as the app role to one database, reopened when a statement breaks it.
+pub struct Conn {
+    db: String,
+    client: Client,
+}
+
+impl Conn {
+    pub fn open(cluster: &Cluster, db: &str) -> Result<Conn, String> {
+        Ok(Conn {
+            db: db.to_string(),
+            client: cluster.connect(db, APP_ROLE)?,
+        })
+    }
+
+    /// Runs `sql` inside `BEGIN; SET LOCAL ROLE verdict_app; …; ROLLBACK`. The connection
+    /// already logs in as that role, so a `RESET ROLE` or `COMMIT` in `sql` cannot reach
+    /// a superuser; the transaction undoes anything else.
+    pub fn run(&mut self, cluster: &Cluster, sql: &str) -> Result<Outcome, String> {
+        if self.client.is_closed() {
+            self.client = cluster.connect(&self.db, APP_ROLE)?;
+        }
+        self.client
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL ROLE {APP_ROLE}; SET LOCAL statement_timeout = '10s'"
+            ))
+            .map_err(|e| format!("cannot open a transaction on {}: {e}", self.db))?;
+        let outcome = match self.client.simple_query(sql) {
+            Ok(messages) => Outcome::Rows(collect(messages)),
+            Err(e) => match e.as_db_error() {
+                Some(db) => Outcome::Error {
+                    code: db.code().code().to_string(),
+                    message: db.message().to_string(),
+                },
+                None => Outcome::Error {
+                    code: "client".to_string(),
+                    message: e.to_string(),
+                },
+            },
+        };
+        if self.client.batch_execute("ROLLBACK").is_err() || self.client.is_closed() {
+            // A protocol-level surprise (COPY, a dropped connection): start afresh.
+            self.client = cluster.connect(&self.db, APP_ROLE)?;
+        }
+        Ok(outcome)
+    }
+}
+
+fn collect(messages: Vec<SimpleQueryMessage>) -> Vec<ResultSet> {
+    let mut sets = Vec::new();
+    let mut current: Option<ResultSet> = None;
+    for message in messages {
+        match message {
+            SimpleQueryMessage::RowDescription(columns) => {
+                if let Some(set) = current.take() {
+                    sets.push(set);
+                }
+                current = Some(ResultSet {
+                    columns: columns.iter().map(|c| c.name().to_string()).collect(),
+                    rows: Vec::new(),
+                });
+            }
+            SimpleQueryMessage::Row(row) => {
+                let values: Vec<Option<String>> = (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect();
+                match current.as_mut() {
+                    Some(set) => set.rows.push(values),
+                    None => {
+                        let columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+                        current = Some(ResultSet {
+                            columns,
+                            rows: vec![values],
+                        });
+                    }
+                }
+            }
+            SimpleQueryMessage::CommandComplete(_) => {
+                if let Some(set) = current.take() {
+                    sets.push(set);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(set) = current.take() {
+        sets.push(set);
+    }
+    sets
+}
+
+/// Why two outcomes differ, or `None` when they are the same (rows as multisets unless
+/// `ordered`).
+pub fn difference(expected: &Outcome, got: &Outcome, ordered: bool) -> Option<String> {
+    match (expected, got) {
+        (Outcome::Rows(a), Outcome::Rows(b)) => {
+            if a.len() != b.len() {
+                return Some(format!(
+                    "{} result set(s) expected, {} returned",
+                    a.len(),
+                    b.len()
+                ));
+            }
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                if x.columns != y.columns {
+                    return Some(format!(
+                        "result set {i}: columns ({}) expected, ({}) returned",
+                        x.columns.join(", "),
+                        y.columns.join(", ")
+                    ));
+                }
+                if let Some(diff) = rows_difference(&x.rows, &y.rows, ordered) {
+                    return Some(format!("result set {i}: {diff}"));
+                }
+            }
+            None
+        }
+        (Outcome::Error { code: a, .. }, Outcome::Error { code: b, .. }) if a == b => None,
+        _ => Some(format!(
+            "expected {}, got {}",
+            expected.summary(),
+            got.summary()
+        )),
+    }
+}
+
+type Row = Vec<Option<String>>;
+
+fn rows_difference(expected: &[Row], got: &[Row], ordered: bool) -> Option<String> {
+    if ordered {
+        if expected == got {
+            return None;
+        }
+        let at = expected
+            .iter()
+            .zip(got)
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.len().min(got.len()));
+        return Some(format!(
+            "{} row(s) expected, {} returned; first difference at row {at}: expected {}, got {}",
+            expected.len(),
+            got.len(),
+            expected
+                .get(at)
+                .map(show_row)
+                .unwrap_or_else(|| "nothing".into()),
+            got.get(at)
+                .map(show_row)
+                .unwrap_or_else(|| "nothing".into()),
+        ));
+    }
+    let mut a: Vec<&Row> = expected.iter().collect();
+    let mut b: Vec<&Row> = got.iter().collect();
+    a.sort();
+    b.sort();
+    if a == b {
+        return None;
+    }
+    // Multiset differences, both ways.
+    let (mut only_expected, mut only_got) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                only_expected.push(*x);
+                i += 1;
+            }
+            (Some(_), Some(y)) => {
+                only_got.push(*y);
+                j += 1;
+            }
+            (Some(x), None) => {
+                only_expected.push(*x);
+                i += 1;
+            }
+            (None, Some(y)) => {
+                only_got.push(*y);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    let show = |rows: &[&Row]| -> String {
+        let mut shown: Vec<String> = rows.iter().take(5).map(|r| show_row(r)).collect();
+        if rows.len() > 5 {
+            shown.push(format!("… {} more", rows.len() - 5));
+        }
+        shown.join(" ")
+    };
+    Some(format!(
+        "{} row(s) expected, {} returned; only in oracle: [{}]; only in rewritten: [{}]",
+        expected.len(),
+        got.len(),
+        show(&only_expected),
+        show(&only_got)
+    ))
+}
+
+fn show_row(row: &Row) -> String {
+    let cells: Vec<String> = row
+        .iter()
+        .map(|v| match v {
+            None => "NULL".to_string(),
+            Some(s) => {
+                let mut s = s.clone();
+                if s.chars().count() > 60 {
+                    s = s.chars().take(57).collect::<String>() + "…";
+                }
+                format!("{s:?}")
+            }
+        })
+        .collect();
+    format!("({})", cells.join(", "))
+}
