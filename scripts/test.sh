@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Every test, in the order CI runs them; stops at the first failure:
+#   1. cargo fmt --all --check
+#   2. cargo clippy --workspace --all-targets -- -D warnings
+#   3. cargo test --workspace   (unit, CLI and the PostgreSQL conformance suite)
+#   4. cargo build --release --bin verdict
+#
+# Installs only what is missing (rustfmt and clippy components, PostgreSQL server
+# binaries through scripts/ensure-postgres.sh); fast when everything is there.
+# Works from any directory.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+fmt_color=()
+if [ "${CI:-}" = "true" ]; then
+    export CARGO_TERM_COLOR=never
+    fmt_color=(-- --color=never)
+fi
+
+step() {
+    echo
+    echo "==> $*"
+}
+
+# ------------------------------------------------------------------------- set-up
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test.sh: cargo is missing; install Rust (https://rustup.rs) and run this again" >&2
+    exit 1
+fi
+
+for component in rustfmt clippy; do
+    probe=(cargo fmt --version)
+    [ "$component" = clippy ] && probe=(cargo clippy --version)
+    if ! "${probe[@]}" >/dev/null 2>&1; then
+        if command -v rustup >/dev/null 2>&1; then
+            step "rustup component add $component"
+            rustup component add "$component"
+        else
+            echo "test.sh: $component is missing and rustup is not available to install it" >&2
+            exit 1
+        fi
+    fi
+done
+
+if [ -f scripts/ensure-postgres.sh ]; then
+    bash scripts/ensure-postgres.sh
+fi
+
+# -------------------------------------------------------------------------- tests
+
+step "cargo fmt --all --check"
+cargo fmt --all --check "${fmt_color[@]}"
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+test_status=0
+cargo test --workspace 2>&1 | tee "$log" || test_status=$?
+echo
+echo "--- test summary"
+# Cargo's "Running"/"Doc-tests" headers, each harness's "test result:" line, and the
+# summary lines of custom runners (such as the conformance suite) that count passes.
+grep -E '^[[:space:]]+(Running|Doc-tests) |^test result:|[0-9]+ (passed|failed)' "$log" || true
+if [ "$test_status" -ne 0 ]; then
+    echo "test.sh: cargo test failed (exit $test_status)" >&2
+    exit "$test_status"
+fi
+
+step "cargo build --release --bin verdict"
+cargo build --release --bin verdict
+echo "built $root/target/release/verdict"
+
+step "all tests passed"
