@@ -1,1 +1,89 @@
-fn main() {}
+//! Evaluation time against the floor of a bare sqlparser parse + print of the same queries.
+//!
+//! Run with `cargo bench -p verdict-engine --bench evaluate`. Both sides run over the same
+//! query mix in alternating rounds within one process; the ratio of the medians is printed.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use verdict_engine::{evaluate, Context, PolicySet};
+
+const QUERIES: &[&str] = &[
+    "SELECT id, amount FROM orders WHERE amount > 10 ORDER BY id",
+    "SELECT o.id, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.ssn LIKE '%1' ORDER BY 1",
+    "SELECT c.name, count(*) AS n, sum(o.amount) FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.name HAVING count(*) > 1",
+    "WITH big AS (SELECT customer_id, sum(amount) AS total FROM orders GROUP BY customer_id) SELECT c.id, b.total FROM customers c JOIN big b ON b.customer_id = c.id",
+    "SELECT id FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE region = 'EU') AND EXISTS (SELECT 1 FROM orders o2 WHERE o2.customer_id = customers.id)",
+    "SELECT region, amount, rank() OVER (PARTITION BY region ORDER BY amount DESC) FROM orders",
+    "SELECT id, name FROM products UNION ALL SELECT id, name FROM customers",
+    "SELECT p.name FROM products p WHERE p.id > 3 ORDER BY p.name LIMIT 10",
+    "SELECT c.id, l.total FROM customers c, LATERAL (SELECT sum(amount) AS total FROM orders o WHERE o.customer_id = c.id) l",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) SELECT i FROM n",
+    "SELECT email, birth_date FROM customers WHERE email LIKE '%@example.com' ORDER BY email",
+    "SELECT * FROM orders WHERE tenant_id = 1 AND region IN ('EU', 'US')",
+];
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let set = PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("fixture policies load");
+    let ctx = Context::from_json_str(r#"{"user":"alice","roles":["analyst"],"attributes":{"tenant_id":1}}"#)
+        .expect("fixture context loads");
+    let dialect = PostgreSqlDialect {};
+    let floor = || {
+        for q in QUERIES {
+            let stmts = Parser::parse_sql(&dialect, q).expect("bench queries parse");
+            for s in &stmts {
+                black_box(s.to_string());
+            }
+        }
+    };
+    let engine = || {
+        for q in QUERIES {
+            black_box(evaluate(&set, q, &ctx).to_json());
+        }
+    };
+    let prepared = PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads");
+    let one_shot_load = || {
+        black_box(PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads"));
+    };
+    let _ = prepared;
+    let quick = std::env::var("VERDICT_BENCH_QUICK").is_ok();
+    let (rounds, iters) = if quick { (5, 20) } else { (31, 200) };
+    for _ in 0..iters {
+        floor();
+        engine();
+    }
+    let mut f = Vec::new();
+    let mut e = Vec::new();
+    let mut l = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..iters {
+            floor();
+        }
+        f.push(t.elapsed());
+        let t = Instant::now();
+        for _ in 0..iters {
+            engine();
+        }
+        e.push(t.elapsed());
+        let t = Instant::now();
+        for _ in 0..iters {
+            one_shot_load();
+        }
+        l.push(t.elapsed());
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / (iters as f64 * QUERIES.len() as f64);
+    let (fm, em, lm) = (median(f), median(e), median(l));
+    println!("queries in mix: {}", QUERIES.len());
+    println!("floor  (sqlparser parse + print): {:.2} µs/query", per(fm));
+    println!("engine (evaluate + verdict JSON): {:.2} µs/query", per(em));
+    println!("policy set load + validation:    {:.2} µs/load", lm.as_secs_f64() * 1e6 / iters as f64);
+    println!("ratio engine/floor: {:.2}", em.as_secs_f64() / fm.as_secs_f64());
+}

@@ -7,7 +7,7 @@ use crate::context::Context;
 use crate::parse;
 use crate::policy::{Operation, PolicySet};
 use crate::rewrite::{Applied, Block, Rewriter};
-use crate::select::{self, Rules, Selection};
+use crate::select::{self, Selection};
 use crate::verdict::{BlockedBy, Decision, MatchedPolicy, Verdict};
 
 /// Evaluates one SQL text for one context against a validated policy set.
@@ -37,7 +37,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
         }
     };
     let mut statements = statements;
-    let mut rewriter = Rewriter::new(&selection.enforced, set.catalog.as_ref(), ctx);
+    let mut rewriter = Rewriter::new(&selection.enforced, &selection.monitored, set.catalog.as_ref(), ctx);
     let mut outcome = Ok(());
     for stmt in statements.iter_mut() {
         outcome = enforce(&mut rewriter, stmt);
@@ -45,8 +45,8 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
             break;
         }
     }
-    let applied = rewriter.applied;
-    let mut notes = monitor_notes(set, ctx, &selection.monitored, sql);
+    let mut applied = rewriter.applied;
+    let mut notes = std::mem::take(&mut applied.notes);
     notes.extend(break_glass_notes(ctx, &selection, &applied));
     match outcome {
         Err(block) => blocked(block, &selection, &applied, notes),
@@ -73,43 +73,6 @@ fn enforce(rewriter: &mut Rewriter<'_>, stmt: &mut Statement) -> Result<(), Bloc
             ))
         }
     }
-}
-
-/// What the monitored policies would do, as notes; they are never applied.
-fn monitor_notes(set: &PolicySet, ctx: &Context, monitored: &Rules<'_>, sql: &str) -> Vec<String> {
-    if monitored.policies.is_empty() {
-        return Vec::new();
-    }
-    let Ok(mut statements) = parse::parse_statements(sql) else { return Vec::new() };
-    let mut shadow = Rewriter::new(monitored, set.catalog.as_ref(), ctx);
-    let mut block = None;
-    for stmt in statements.iter_mut() {
-        if let Statement::Query(q) = stmt {
-            if let Err(b) = shadow.query(q) {
-                block = Some(b);
-                break;
-            }
-        }
-    }
-    let mut notes = Vec::new();
-    if let Some(b) = block {
-        if let Some((policy, rule)) = &b.blocked_by {
-            notes.push(format!("monitor: policy `{policy}` (rule {rule}) would block this statement: {}", b.reason));
-        }
-    }
-    for f in &shadow.applied.row_filters {
-        notes.push(format!(
-            "monitor: policy `{}` (rule {}) would filter `{}` by `{}`",
-            f.policy, f.rule_index, f.table, f.predicate
-        ));
-    }
-    for m in &shadow.applied.masked_columns {
-        notes.push(format!(
-            "monitor: policy `{}` (rule {}) would mask `{}.{}` with `{}`",
-            m.policy, m.rule_index, m.table, m.column, m.kind
-        ));
-    }
-    notes
 }
 
 fn break_glass_notes(ctx: &Context, selection: &Selection<'_>, applied: &Applied) -> Vec<String> {

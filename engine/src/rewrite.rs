@@ -69,6 +69,8 @@ struct DeniedColumn {
     column: String,
     policy: String,
     rule_index: usize,
+    /// From a `monitor` policy: a reference is reported in `notes`, not blocked.
+    monitor: bool,
 }
 
 impl DeniedColumn {
@@ -88,6 +90,16 @@ impl DeniedColumn {
     }
 }
 
+impl Relation {
+    /// Some denied column, an enforced one first.
+    fn any_denied(&self) -> Option<&DeniedColumn> {
+        self.denied_columns
+            .values()
+            .find(|d| !d.monitor)
+            .or_else(|| self.denied_columns.values().next())
+    }
+}
+
 #[derive(Debug, Default)]
 struct Frame {
     ctes: Vec<String>,
@@ -103,27 +115,39 @@ pub struct Applied {
     pub masked_columns: Vec<MaskedColumn>,
     /// Policies whose rules changed the statement, by id.
     pub policies: BTreeSet<String>,
+    /// What `monitor` policies would have done, in the order found.
+    pub notes: Vec<String>,
 }
 
 /// Rewrites statements for one context.
 pub struct Rewriter<'a> {
     rules: &'a Rules<'a>,
+    monitored: &'a Rules<'a>,
     catalog: Option<&'a Catalog>,
     ctx: &'a Context,
     frames: Vec<Frame>,
     scans: BTreeMap<TableName, Query>,
+    monitored_tables: BTreeSet<TableName>,
     pub applied: Applied,
 }
 
 impl<'a> Rewriter<'a> {
-    /// A rewriter applying `rules` (the enforced policies) for `ctx`.
-    pub fn new(rules: &'a Rules<'a>, catalog: Option<&'a Catalog>, ctx: &'a Context) -> Self {
+    /// A rewriter applying `rules` (the enforced policies) for `ctx`, and reporting what the
+    /// `monitored` ones would do.
+    pub fn new(
+        rules: &'a Rules<'a>,
+        monitored: &'a Rules<'a>,
+        catalog: Option<&'a Catalog>,
+        ctx: &'a Context,
+    ) -> Self {
         Rewriter {
             rules,
+            monitored,
             catalog,
             ctx,
             frames: Vec::new(),
             scans: BTreeMap::new(),
+            monitored_tables: BTreeSet::new(),
             applied: Applied::default(),
         }
     }
@@ -231,9 +255,13 @@ impl<'a> Rewriter<'a> {
         for item in &select.projection {
             match item {
                 SelectItem::Wildcard(_) => {
-                    let frame = self.frames.last();
-                    if let Some(d) = frame.and_then(|f| f.relations.iter().find_map(|r| r.denied_columns.values().next())) {
-                        return Err(d.block(" and `*` would read it"));
+                    let hits: Vec<DeniedColumn> = self
+                        .frames
+                        .last()
+                        .map(|f| f.relations.iter().filter_map(|r| r.any_denied().cloned()).collect())
+                        .unwrap_or_default();
+                    for d in hits {
+                        self.denied(&d, " and `*` would read it")?;
                     }
                 }
                 SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
@@ -246,6 +274,23 @@ impl<'a> Rewriter<'a> {
         self.walk(order_by)?;
         self.walk(limit)?;
         self.walk(fetch)
+    }
+
+    /// A reference to a denied column: blocks, or for a monitored deny, notes and goes on.
+    fn denied(&mut self, d: &DeniedColumn, how: &str) -> Flow {
+        let block = d.block(how);
+        if d.monitor {
+            self.note(format!("monitor: policy `{}` (rule {}) would block this statement: {}", d.policy, d.rule_index, block.reason));
+            Ok(())
+        } else {
+            Err(block)
+        }
+    }
+
+    fn note(&mut self, note: String) {
+        if !self.applied.notes.contains(&note) {
+            self.applied.notes.push(note);
+        }
     }
 
     fn top(&mut self) -> &mut Frame {
@@ -297,15 +342,16 @@ impl<'a> Rewriter<'a> {
                     if let Some(last) = parts.last() {
                         let col = ident::normalize(last);
                         if let Some(d) = left.iter().chain(right).find_map(|r| r.denied_columns.get(&col)) {
-                            return Err(d.block(" and `USING` compares it"));
+                            self.denied(d, " and `USING` compares it")?;
                         }
                     }
                 }
                 Ok(())
             }
             JoinConstraint::Natural => {
-                if let Some(d) = left.iter().chain(right).find_map(|r| r.denied_columns.values().next()) {
-                    return Err(d.block(" and a NATURAL join compares every common column"));
+                let hits: Vec<DeniedColumn> = left.iter().chain(right).filter_map(|r| r.any_denied().cloned()).collect();
+                for d in hits {
+                    self.denied(&d, " and a NATURAL join compares every common column")?;
                 }
                 Ok(())
             }
@@ -448,12 +494,7 @@ impl<'a> Rewriter<'a> {
         self.applied.tables.insert(table.clone());
         let rules = self.rules.table(&table);
         if let Some(at) = rules.and_then(|r| r.denied) {
-            return Err(Block::new(
-                "deny",
-                format!("table `{table}` is denied by policy `{}` (rule {})", at.policy.id, at.rule_index),
-                "this table cannot be queried in this context",
-            )
-            .by(at));
+            return Err(table_denied(&table, at));
         }
         let ref_name = tf_alias
             .as_ref()
@@ -465,13 +506,18 @@ impl<'a> Rewriter<'a> {
             renamed_scan: false,
             denied_columns: BTreeMap::new(),
         };
-        let Some(rules) = rules else { return Ok(rel) };
-        // Denied columns, under the names the alias's column list gives them.
+        // Denied columns, under the names the alias's column list gives them; monitored
+        // denies first, so an enforced deny of the same column replaces its entry.
         let alias_cols: Vec<String> = tf_alias
             .as_ref()
             .map(|a| a.columns.iter().map(|c| ident::normalize(&c.name)).collect())
             .unwrap_or_default();
-        for (col, at) in &rules.denied_columns {
+        let monitored = self.monitored.table(&table);
+        let denied = monitored
+            .iter()
+            .flat_map(|r| r.denied_columns.iter().map(|(c, at)| (c, at, true)))
+            .chain(rules.iter().flat_map(|r| r.denied_columns.iter().map(|(c, at)| (c, at, false))));
+        for (col, at, monitor) in denied {
             let position = catalog_table.and_then(|t| t.columns.iter().position(|c| &c.name == col));
             let exposed = match (position, alias_cols.is_empty()) {
                 (Some(p), false) => alias_cols.get(p).cloned().unwrap_or_else(|| col.clone()),
@@ -492,9 +538,14 @@ impl<'a> Rewriter<'a> {
                     column: col.clone(),
                     policy: at.policy.id.clone(),
                     rule_index: at.rule_index,
+                    monitor,
                 },
             );
         }
+        if let Some(m) = monitored {
+            self.monitor_scan(&table, m);
+        }
+        let Some(rules) = rules else { return Ok(rel) };
         if !rules.needs_rewrite() {
             return Ok(rel);
         }
@@ -518,6 +569,41 @@ impl<'a> Rewriter<'a> {
         Ok(rel)
     }
 
+    /// Notes what the monitored policies would do to this scan (once per table).
+    fn monitor_scan(&mut self, table: &TableName, m: &TableRules<'_>) {
+        if !self.monitored_tables.insert(table.clone()) {
+            return;
+        }
+        if let Some(at) = m.denied {
+            let b = table_denied(table, at);
+            self.note(format!("monitor: policy `{}` (rule {}) would block this statement: {}", at.policy.id, at.rule_index, b.reason));
+        }
+        for (at, predicate) in &m.filters {
+            let note = match self.ctx.substitute(predicate) {
+                Ok(expr) => format!(
+                    "monitor: policy `{}` (rule {}) would filter `{table}` by `{expr}`",
+                    at.policy.id, at.rule_index
+                ),
+                Err(e) => format!(
+                    "monitor: policy `{}` (rule {}) would block this statement: {}",
+                    at.policy.id,
+                    at.rule_index,
+                    substitute_block(table, *at, e).reason
+                ),
+            };
+            self.note(note);
+        }
+        for (col, chosen) in &m.masks {
+            self.note(format!(
+                "monitor: policy `{}` (rule {}) would mask `{table}.{}` with `{}`",
+                chosen.at.policy.id,
+                chosen.at.rule_index,
+                ident::display(col),
+                chosen.mask.kind()
+            ));
+        }
+    }
+
     /// `SELECT <columns, masked> FROM schema.table WHERE <filters>`, built once per table.
     fn scan_query(&mut self, table: &TableName, rules: &TableRules<'_>) -> Result<Query, Block> {
         if let Some(q) = self.scans.get(table) {
@@ -525,25 +611,7 @@ impl<'a> Rewriter<'a> {
         }
         let mut filters = Vec::new();
         for (at, predicate) in &rules.filters {
-            let expr = self.ctx.substitute(predicate).map_err(|e| match e {
-                SubstituteError::Missing(r) => Block {
-                    rule: "missing_context",
-                    reason: format!(
-                        "the row filter of policy `{}` (rule {}) on `{table}` needs `{}`, which the context lacks",
-                        at.policy.id,
-                        at.rule_index,
-                        r.display()
-                    ),
-                    hint: format!("supply `{}` in the context", r.display()),
-                    blocked_by: Some((at.policy.id.clone(), at.rule_index)),
-                },
-                SubstituteError::Invalid(r, why) => Block {
-                    rule: "invalid_context",
-                    reason: format!("context value `{}` cannot be used: {why}", r.display()),
-                    hint: "fix the context value".into(),
-                    blocked_by: Some((at.policy.id.clone(), at.rule_index)),
-                },
-            })?;
+            let expr = self.ctx.substitute(predicate).map_err(|e| substitute_block(table, *at, e))?;
             let predicate_text = expr.to_string();
             self.applied.row_filters.push(RowFilter {
                 table: table.to_string(),
@@ -612,7 +680,7 @@ impl<'a> Rewriter<'a> {
         Ok(scan)
     }
 
-    fn check_whole_row_name(&self, name: &ObjectName) -> Flow {
+    fn check_whole_row_name(&mut self, name: &ObjectName) -> Flow {
         let Some(parts) = ident::object_parts(name) else { return Ok(()) };
         let rel = match parts.as_slice() {
             [q] => self.find_relation(&ident::normalize(q)),
@@ -622,8 +690,8 @@ impl<'a> Rewriter<'a> {
             }
             _ => None,
         };
-        if let Some(d) = rel.and_then(|r| r.denied_columns.values().next()) {
-            return Err(d.block(&format!(" and `{name}.*` would read it")));
+        if let Some(d) = rel.and_then(|r| r.any_denied().cloned()) {
+            self.denied(&d, &format!(" and `{name}.*` would read it"))?;
         }
         Ok(())
     }
@@ -641,39 +709,42 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    fn check_expr(&self, expr: &mut Expr) -> Flow {
+    fn check_expr(&mut self, expr: &mut Expr) -> Flow {
         match expr {
             Expr::Identifier(id) => {
                 let name = ident::normalize(id);
+                let mut hits = Vec::new();
                 for rel in self.frames.iter().rev().flat_map(|f| f.relations.iter()) {
                     if let Some(d) = rel.denied_columns.get(&name) {
-                        return Err(d.block(""));
+                        hits.push((d.clone(), String::new()));
                     }
                     if rel.ref_name == name {
-                        if let Some(d) = rel.denied_columns.values().next() {
-                            return Err(d.block(&format!(" and the whole-row reference `{name}` would read it")));
+                        if let Some(d) = rel.any_denied() {
+                            hits.push((d.clone(), format!(" and the whole-row reference `{name}` would read it")));
                         }
                     }
+                }
+                for (d, how) in hits {
+                    self.denied(&d, &how)?;
                 }
             }
             Expr::CompoundIdentifier(parts) => {
                 let names: Vec<String> = parts.iter().map(ident::normalize).collect();
-                match names.as_slice() {
-                    [q, col, ..] => {
-                        if let Some(d) = self.find_relation(q).and_then(|r| r.denied_columns.get(col)) {
-                            return Err(d.block(""));
-                        }
+                if let [q, col, ..] = names.as_slice() {
+                    if let Some(d) = self.find_relation(q).and_then(|r| r.denied_columns.get(col)).cloned() {
+                        self.denied(&d, "")?;
                     }
-                    _ => {}
                 }
                 if let [s, t, col] = names.as_slice() {
                     let tn = TableName::new(s.clone(), t.clone());
                     let rel = self.frames.iter().rev().flat_map(|f| f.relations.iter().rev()).find(|r| r.qualified.as_ref() == Some(&tn));
                     if let Some(rel) = rel {
-                        if let Some(d) = rel.denied_columns.get(col) {
-                            return Err(d.block(""));
+                        let hit = rel.denied_columns.get(col).cloned();
+                        let renamed = rel.renamed_scan;
+                        if let Some(d) = hit {
+                            self.denied(&d, "")?;
                         }
-                        if rel.renamed_scan {
+                        if renamed {
                             // `schema.table.column` → `table.column`: the scan is now named `table`.
                             let kept: Vec<Ident> = parts.iter().skip(1).cloned().collect();
                             *parts = kept;
@@ -715,6 +786,37 @@ fn first_string_arg(args: &FunctionArguments) -> Option<&str> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+fn table_denied(table: &TableName, at: RuleRef<'_>) -> Block {
+    Block::new(
+        "deny",
+        format!("table `{table}` is denied by policy `{}` (rule {})", at.policy.id, at.rule_index),
+        "this table cannot be queried in this context",
+    )
+    .by(at)
+}
+
+fn substitute_block(table: &TableName, at: RuleRef<'_>, e: SubstituteError) -> Block {
+    match e {
+        SubstituteError::Missing(r) => Block::new(
+            "missing_context",
+            format!(
+                "the row filter of policy `{}` (rule {}) on `{table}` needs `{}`, which the context lacks",
+                at.policy.id,
+                at.rule_index,
+                r.display()
+            ),
+            format!("supply `{}` in the context", r.display()),
+        )
+        .by(at),
+        SubstituteError::Invalid(r, why) => Block::new(
+            "invalid_context",
+            format!("context value `{}` cannot be used: {why}", r.display()),
+            "fix the context value",
+        )
+        .by(at),
     }
 }
 
