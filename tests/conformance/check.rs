@@ -109,7 +109,8 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    pub fn report(&self, case: &Case, ctx: &ContextFixture) -> String {
+    /// The line for this check; the details follow for failures, or always when `full`.
+    pub fn report(&self, case: &Case, ctx: &ContextFixture, full: bool) -> String {
         let mut out = format!(
             "{} [{}] {} @ {} (expected {})",
             if self.kind.is_failure() {
@@ -122,7 +123,7 @@ impl CheckResult {
             ctx.name,
             self.expected
         );
-        if !self.kind.is_failure() {
+        if !self.kind.is_failure() && !full {
             return out;
         }
         out.push_str(&format!("\n    sql:       {}", one_line(&case.sql)));

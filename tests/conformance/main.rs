@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo test -p verdict-conformance --test conformance`. Environment:
 //! `VERDICT_CASE=substring` and `VERDICT_CONTEXT=name` select checks, `VERDICT_VERBOSE=1`
-//! prints every check, `VERDICT_PG_BIN` points at PostgreSQL's bin directory,
+//! lists every check (`=2` with details), `VERDICT_PG_BIN` points at PostgreSQL's bin directory,
 //! `VERDICT_KEEP_PGDATA=1` keeps the throw-away cluster's directory.
 
 mod check;
@@ -49,7 +49,9 @@ fn run() -> Result<bool, String> {
 
     let case_filter = std::env::var("VERDICT_CASE").ok();
     let context_filter = std::env::var("VERDICT_CONTEXT").ok();
-    let verbose = std::env::var_os("VERDICT_VERBOSE").is_some();
+    // VERDICT_VERBOSE=1 lists every check, =2 with its details.
+    let verbose = std::env::var("VERDICT_VERBOSE").unwrap_or_default();
+    let (list_all, details) = (!verbose.is_empty(), verbose == "2");
 
     let mut cluster = Cluster::start()?;
     let mut dbs = setup::create_databases(&cluster, &fixtures)?;
@@ -71,8 +73,8 @@ fn run() -> Result<bool, String> {
             }
             ran = true;
             let result = check::check(&cluster, &mut dbs, &policies, case, ctx)?;
-            if result.kind.is_failure() || verbose {
-                println!("{}", result.report(case, ctx));
+            if result.kind.is_failure() || list_all {
+                println!("{}", result.report(case, ctx, details));
             }
             tally.add(result.kind);
         }

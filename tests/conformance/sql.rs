@@ -250,13 +250,41 @@ fn rows_difference(expected: &[Row], got: &[Row], ordered: bool) -> Option<Strin
         }
         shown.join(" ")
     };
-    Some(format!(
+    let mut message = format!(
         "{} row(s) expected, {} returned; only in oracle: [{}]; only in rewritten: [{}]",
         expected.len(),
         got.len(),
         show(&only_expected),
         show(&only_got)
-    ))
+    );
+    if let (Some(a), Some(b)) = (only_expected.first(), only_got.first()) {
+        message.push_str(&first_cell_difference(a, b));
+    }
+    Some(message)
+}
+
+/// Where the first differing rows first differ, with context around the first differing
+/// character (long values are cut in the row listing).
+fn first_cell_difference(a: &Row, b: &Row) -> String {
+    let Some((col, (x, y))) = a.iter().zip(b).enumerate().find(|(_, (x, y))| x != y) else {
+        return String::new();
+    };
+    let (x, y) = match (x, y) {
+        (Some(x), Some(y)) => (x, y),
+        _ => return format!("; first difference in column {col}: {x:?} vs {y:?}"),
+    };
+    let at = x
+        .chars()
+        .zip(y.chars())
+        .position(|(p, q)| p != q)
+        .unwrap_or(x.chars().count().min(y.chars().count()));
+    let from = at.saturating_sub(20);
+    let cut = |s: &str| s.chars().skip(from).take(60).collect::<String>();
+    format!(
+        "; first difference in column {col} at character {at}: oracle …{:?}…, rewritten …{:?}…",
+        cut(x),
+        cut(y)
+    )
 }
 
 fn show_row(row: &Row) -> String {
