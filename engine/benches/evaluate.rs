@@ -53,6 +53,13 @@ fn main() {
         black_box(PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads"));
     };
     let _ = prepared;
+    if std::env::var("VERDICT_BENCH_PROFILE").is_ok() {
+        // Only the engine, for a profiler.
+        for _ in 0..2000 {
+            engine();
+        }
+        return;
+    }
     let quick = std::env::var("VERDICT_BENCH_QUICK").is_ok();
     let (rounds, iters) = if quick { (5, 20) } else { (31, 200) };
     for _ in 0..iters {

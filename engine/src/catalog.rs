@@ -120,6 +120,16 @@ pub struct Column {
     pub data_type: Option<String>,
     /// The type parsed, for casts that keep the column's type.
     pub sql_type: Option<DataType>,
+    /// The identifier that prints the name (quoted when needed).
+    pub ident: Ident,
+}
+
+impl Column {
+    /// A column with this normalized name and optional type.
+    pub fn new(name: String, data_type: Option<String>, sql_type: Option<DataType>) -> Self {
+        let ident = ident::make_ident(&name);
+        Column { name, data_type, sql_type, ident }
+    }
 }
 
 impl Column {

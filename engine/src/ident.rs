@@ -2,12 +2,27 @@
 
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
 
-/// The name PostgreSQL means by an identifier: unquoted ones fold to lowercase.
+/// The name PostgreSQL means by an identifier: unquoted ones fold ASCII letters to lower case
+/// (as PostgreSQL does in multibyte encodings such as UTF8).
 pub fn normalize(ident: &Ident) -> String {
     if ident.quote_style.is_some() {
         ident.value.clone()
     } else {
-        ident.value.to_lowercase()
+        ident.value.to_ascii_lowercase()
+    }
+}
+
+/// Whether an identifier means this normalized name, without allocating.
+pub fn means(ident: &Ident, name: &str) -> bool {
+    if ident.quote_style.is_some() {
+        ident.value == name
+    } else {
+        ident.value.len() == name.len()
+            && ident
+                .value
+                .bytes()
+                .zip(name.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b)
     }
 }
 

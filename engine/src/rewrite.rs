@@ -126,7 +126,7 @@ pub struct Rewriter<'a> {
     catalog: Option<&'a Catalog>,
     ctx: &'a Context,
     frames: Vec<Frame>,
-    scans: BTreeMap<TableName, Query>,
+    built: BTreeSet<TableName>,
     monitored_tables: BTreeSet<TableName>,
     pub applied: Applied,
 }
@@ -146,7 +146,7 @@ impl<'a> Rewriter<'a> {
             catalog,
             ctx,
             frames: Vec::new(),
-            scans: BTreeMap::new(),
+            built: BTreeSet::new(),
             monitored_tables: BTreeSet::new(),
             applied: Applied::default(),
         }
@@ -606,20 +606,20 @@ impl<'a> Rewriter<'a> {
 
     /// `SELECT <columns, masked> FROM schema.table WHERE <filters>`, built once per table.
     fn scan_query(&mut self, table: &TableName, rules: &TableRules<'_>) -> Result<Query, Block> {
-        if let Some(q) = self.scans.get(table) {
-            return Ok(q.clone());
-        }
+        // Built anew for each reference (cheaper than cloning a cached one); reported once.
+        let first = self.built.insert(table.clone());
         let mut filters = Vec::new();
         for (at, predicate) in &rules.filters {
             let expr = self.ctx.substitute(predicate).map_err(|e| substitute_block(table, *at, e))?;
-            let predicate_text = expr.to_string();
-            self.applied.row_filters.push(RowFilter {
-                table: table.to_string(),
-                predicate: predicate_text,
-                policy: at.policy.id.clone(),
-                rule_index: at.rule_index,
-            });
-            self.applied.policies.insert(at.policy.id.clone());
+            if first {
+                self.applied.row_filters.push(RowFilter {
+                    table: table.to_string(),
+                    predicate: expr.to_string(),
+                    policy: at.policy.id.clone(),
+                    rule_index: at.rule_index,
+                });
+                self.applied.policies.insert(at.policy.id.clone());
+            }
             filters.push(expr);
         }
         let selection = match filters.len() {
@@ -639,7 +639,7 @@ impl<'a> Rewriter<'a> {
                 .columns
                 .iter()
                 .map(|c| {
-                    let id = ident::make_ident(&c.name);
+                    let id = c.ident.clone();
                     if rules.denied_columns.contains_key(&c.name) {
                         // Safeguard: a denied column that slipped past the checks reads NULL.
                         let null = Expr::value(Value::Null);
@@ -649,14 +649,16 @@ impl<'a> Rewriter<'a> {
                         };
                         SelectItem::ExprWithAlias { expr: e, alias: id }
                     } else if let Some(m) = rules.masks.get(&c.name) {
-                        self.applied.masked_columns.push(MaskedColumn {
-                            table: table.to_string(),
-                            column: c.name.clone(),
-                            kind: m.mask.kind().to_string(),
-                            policy: m.at.policy.id.clone(),
-                            rule_index: m.at.rule_index,
-                        });
-                        self.applied.policies.insert(m.at.policy.id.clone());
+                        if first {
+                            self.applied.masked_columns.push(MaskedColumn {
+                                table: table.to_string(),
+                                column: c.name.clone(),
+                                kind: m.mask.kind().to_string(),
+                                policy: m.at.policy.id.clone(),
+                                rule_index: m.at.rule_index,
+                            });
+                            self.applied.policies.insert(m.at.policy.id.clone());
+                        }
                         SelectItem::ExprWithAlias { expr: m.expr.clone(), alias: id }
                     } else {
                         SelectItem::UnnamedExpr(Expr::Identifier(id))
@@ -675,9 +677,7 @@ impl<'a> Rewriter<'a> {
                 vec![SelectItem::Wildcard(Default::default())]
             }
         };
-        let scan = build_select(projection, table, selection);
-        self.scans.insert(table.clone(), scan.clone());
-        Ok(scan)
+        Ok(build_select(projection, table, selection))
     }
 
     fn check_whole_row_name(&mut self, name: &ObjectName) -> Flow {
@@ -709,8 +709,17 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// Whether any relation in scope has denied columns or was renamed (checks are needed).
+    fn names_matter(&self) -> bool {
+        self.frames
+            .iter()
+            .flat_map(|f| f.relations.iter())
+            .any(|r| r.renamed_scan || !r.denied_columns.is_empty())
+    }
+
     fn check_expr(&mut self, expr: &mut Expr) -> Flow {
         match expr {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) if !self.names_matter() => {}
             Expr::Identifier(id) => {
                 let name = ident::normalize(id);
                 let mut hits = Vec::new();

@@ -48,7 +48,7 @@ impl TableRules<'_> {
 /// The rules of one group of policies (enforced, monitored or bypassed), by table.
 #[derive(Debug, Default)]
 pub struct Rules<'p> {
-    pub tables: BTreeMap<TableName, TableRules<'p>>,
+    pub tables: BTreeMap<&'p TableName, TableRules<'p>>,
     pub policies: Vec<&'p Policy>,
 }
 
@@ -57,7 +57,7 @@ impl<'p> Rules<'p> {
         self.policies.push(policy);
         for (rule_index, rule) in policy.rules.iter().enumerate() {
             let at = RuleRef { policy, rule_index };
-            let entry = self.tables.entry(rule.table().clone()).or_default();
+            let entry = self.tables.entry(rule.table()).or_default();
             match rule {
                 Rule::RowFilter { predicate, .. } => entry.filters.push((at, predicate)),
                 Rule::ColumnMask { column, mask, expr, .. } => {

@@ -257,7 +257,7 @@ impl Loader {
                     }
                     Ok(n) => {
                         let sql_type = ctype.as_deref().and_then(|t| parse_data_type(t).ok());
-                        columns.push(Column { name: n, data_type: ctype, sql_type })
+                        columns.push(Column::new(n, ctype, sql_type))
                     }
                     Err(m) => self.at(&place, &format!("{cfield}.name"), m),
                 }

@@ -298,7 +298,7 @@ mod tests {
             name: TableName::new("public", "orders"),
             columns: ["id", "tenant_id", "region"]
                 .iter()
-                .map(|c| Column { name: c.to_string(), data_type: None, sql_type: None })
+                .map(|c| Column::new(c.to_string(), None, None))
                 .collect(),
         }
     }
