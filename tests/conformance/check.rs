@@ -22,6 +22,8 @@ pub enum Kind {
     Match,
     /// Blocked, as expected (explicitly or because the oracle cannot see it).
     Blocked,
+    /// Blocked where the case allows the engine to fail closed (`optional`).
+    BlockedOptional,
     /// Allowed, and PostgreSQL rejected the rewritten SQL (or it gave no row) where the
     /// case expects `reject`.
     Rejected,
@@ -40,13 +42,17 @@ pub enum Kind {
 
 impl Kind {
     pub fn is_failure(self) -> bool {
-        !matches!(self, Kind::Match | Kind::Blocked | Kind::Rejected)
+        !matches!(
+            self,
+            Kind::Match | Kind::Blocked | Kind::BlockedOptional | Kind::Rejected
+        )
     }
 
     fn label(self) -> &'static str {
         match self {
             Kind::Match => "match",
             Kind::Blocked => "blocked as expected",
+            Kind::BlockedOptional => "blocked (optional)",
             Kind::Rejected => "rejected as expected",
             Kind::Wrong => "wrong",
             Kind::Leak => "leak",
@@ -86,10 +92,12 @@ impl Tally {
 
     pub fn summary(&self) -> String {
         format!(
-            "{} match, {} blocked as expected, {} rejected by PostgreSQL as expected, \
+            "{} match, {} blocked as expected, {} blocked where optional, \
+             {} rejected by PostgreSQL as expected, \
              {} wrong, {} leaks, {} errors, {} over-blocked, {} unexpected runs",
             self.count(Kind::Match),
             self.count(Kind::Blocked),
+            self.count(Kind::BlockedOptional),
             self.count(Kind::Rejected),
             self.count(Kind::Wrong),
             self.count(Kind::Leak),
@@ -212,15 +220,18 @@ pub fn check(
         return Err(format!("no oracle database for context {}", ctx.name));
     };
 
-    // Resolve the expectation, consulting the oracle only when the case does not say.
+    // Resolve the expectation, consulting the oracle when the case does not say (or says
+    // `optional`, which only excuses a block where the oracle answers).
     let mut oracle_outcome = None;
+    let mut optional = false;
     let expect = match explicit {
-        Some(e) => e,
-        None => {
+        Some(e) if e != Expect::Optional => e,
+        _ => {
             let o = oracle.run(cluster, &case.sql)?;
             let e = if o.is_absent_error() {
                 ctx.absent
             } else {
+                optional = explicit == Some(Expect::Optional);
                 Expect::Match
             };
             oracle_outcome = Some(o);
@@ -228,7 +239,8 @@ pub fn check(
         }
     };
     let label = match (explicit, expect) {
-        (Some(e), _) => e.as_str().to_string(),
+        (Some(e), _) if e != Expect::Optional => e.as_str().to_string(),
+        (Some(_), e) => format!("optional, else {} (oracle)", e.as_str()),
         (None, e) => format!("{} (oracle)", e.as_str()),
     };
 
@@ -237,7 +249,10 @@ pub fn check(
             Expect::Block | Expect::Reject => {
                 result(Kind::Blocked, &label, Some(verdict), String::new())
             }
-            Expect::Match => {
+            Expect::Match if optional => {
+                result(Kind::BlockedOptional, &label, Some(verdict), String::new())
+            }
+            Expect::Match | Expect::Optional => {
                 let o = match oracle_outcome {
                     Some(o) => o,
                     None => oracle.run(cluster, &case.sql)?,
@@ -293,7 +308,7 @@ pub fn check(
                 ))
             }
         }
-        Expect::Match => {
+        Expect::Match | Expect::Optional => {
             let o = match oracle_outcome {
                 Some(o) => o,
                 None => oracle.run(cluster, &case.sql)?,

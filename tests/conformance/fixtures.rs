@@ -17,6 +17,9 @@ pub enum Expect {
     Block,
     /// The engine blocks, or PostgreSQL rejects the rewritten SQL; never a row.
     Reject,
+    /// Syntax the engine may fail closed on (SPEC §4.1): blocking is conformant, and when
+    /// the engine allows, the answer must match the oracle's.
+    Optional,
 }
 
 impl Expect {
@@ -25,6 +28,7 @@ impl Expect {
             Expect::Match => "match",
             Expect::Block => "block",
             Expect::Reject => "reject",
+            Expect::Optional => "optional",
         }
     }
 }

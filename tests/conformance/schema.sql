@@ -163,7 +163,8 @@ INSERT INTO tickets VALUES
     (7, 1, 'o''brien "q" \ --', 'support', 'Hostile name', 'body with \ backslash', '2024-01-08'),
     (8, 2, 'mallory'' OR ''1''=''1', 'none', 'Injection bait', 'mallory body', '2024-01-09'),
     (9, 2, 'dave', 'admin', 'Break glass', NULL, '2024-01-10'),
-    (10, 1, 'eve', 'nobody', 'Eve ticket', 'eve body', NULL);
+    (10, 1, 'eve', 'nobody', 'Eve ticket', 'eve body', NULL),
+    (11, 4, 'guest', 'visitors', 'Guest ticket', 'guest body', '2024-01-11');
 
 INSERT INTO "AuditLog" VALUES
     (1, 'alice', 'login', 1, '2024-01-01 09:00:00'),

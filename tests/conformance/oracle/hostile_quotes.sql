@@ -1,7 +1,8 @@
 -- hostile_quotes (user `o'brien "q" \ --`, support, tenant 2, workspace eu, data source
 -- lake, region `\' OR 1=1 --`). Support masks for tenant 2; phone-mask applies (no
 -- purpose); orders need tenant 2 AND that region: none. tickets: ticket 7 is assigned to
--- exactly that user name; the support team adds 1 and 4.
+-- exactly that user name; the support team adds 1 and 4. tenant_id is the string "2":
+-- PostgreSQL reads the literal '2' as the integer 2. tickets.subject: tie-a-subject.
 CREATE VIEW tenants AS SELECT id, name, region FROM base.tenants;
 CREATE VIEW customers AS
     SELECT id, tenant_id, name,
@@ -26,7 +27,8 @@ CREATE VIEW employees AS
     FROM base.employees WHERE tenant_id IN (2);
 CREATE VIEW products AS SELECT id, sku, name, price FROM base.products;
 CREATE VIEW tickets AS
-    SELECT id, tenant_id, assignee, team, subject,
+    SELECT id, tenant_id, assignee, team,
+           oracle.replace_non_null(subject, text 'subject-a') AS subject,
            oracle.replace_non_null(body, text '[redacted]') AS body, opened_on
     FROM base.tickets WHERE assignee = $u$o'brien "q" \ --$u$ OR team IN ('support');
 CREATE VIEW "AuditLog" AS

@@ -1,7 +1,8 @@
 -- support_t1 (carol, support, tenant 1, purpose fraud-investigation).
 -- pii-hash-email is for analysts only, so customers.email gets the email mask and
 -- employees.email baseline's constant; hire_date stays raw. phone-mask excepts the
--- fraud-investigation purpose: phone is raw.
+-- fraud-investigation purpose: phone is raw. tie-a-subject and tie-b-subject mask
+-- tickets.subject at the same priority: the lower id, tie-a-subject, wins.
 CREATE VIEW tenants AS SELECT id, name, region FROM base.tenants;
 CREATE VIEW customers AS
     SELECT id, tenant_id, name,
@@ -26,7 +27,8 @@ CREATE VIEW employees AS
     FROM base.employees WHERE tenant_id IN (1);
 CREATE VIEW products AS SELECT id, sku, name, price FROM base.products;
 CREATE VIEW tickets AS
-    SELECT id, tenant_id, assignee, team, subject,
+    SELECT id, tenant_id, assignee, team,
+           oracle.replace_non_null(subject, text 'subject-a') AS subject,
            oracle.replace_non_null(body, text '[redacted]') AS body, opened_on
     FROM base.tickets WHERE assignee = 'carol' OR team IN ('support');
 CREATE VIEW "AuditLog" AS
