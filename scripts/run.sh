@@ -25,7 +25,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 echo "run.sh: cargo build --release --bin verdict" >&2
-cargo build --release --quiet --bin verdict
+cargo build --release --bin verdict
 verdict="$root/target/release/verdict"
 
 if [ "$#" -gt 0 ]; then
