@@ -31,9 +31,12 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let set = PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("fixture policies load");
-    let ctx = Context::from_json_str(r#"{"user":"alice","roles":["analyst"],"attributes":{"tenant_id":1}}"#)
-        .expect("fixture context loads");
+    let set = PolicySet::parse(include_str!("../tests/fixtures/policies.json"))
+        .expect("fixture policies load");
+    let ctx = Context::from_json_str(
+        r#"{"user":"alice","roles":["analyst"],"attributes":{"tenant_id":1}}"#,
+    )
+    .expect("fixture context loads");
     let dialect = PostgreSqlDialect {};
     let floor = || {
         for q in QUERIES {
@@ -48,9 +51,12 @@ fn main() {
             black_box(evaluate(&set, q, &ctx).to_json());
         }
     };
-    let prepared = PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads");
+    let prepared =
+        PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads");
     let one_shot_load = || {
-        black_box(PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads"));
+        black_box(
+            PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads"),
+        );
     };
     let _ = prepared;
     if std::env::var("VERDICT_BENCH_PROFILE").is_ok() {
@@ -91,6 +97,12 @@ fn main() {
     println!("queries in mix: {}", QUERIES.len());
     println!("floor  (sqlparser parse + print): {:.2} µs/query", per(fm));
     println!("engine (evaluate + verdict JSON): {:.2} µs/query", per(em));
-    println!("policy set load + validation:    {:.2} µs/load", lm.as_secs_f64() * 1e6 / iters as f64);
-    println!("ratio engine/floor: {:.2}", em.as_secs_f64() / fm.as_secs_f64());
+    println!(
+        "policy set load + validation:    {:.2} µs/load",
+        lm.as_secs_f64() * 1e6 / iters as f64
+    );
+    println!(
+        "ratio engine/floor: {:.2}",
+        em.as_secs_f64() / fm.as_secs_f64()
+    );
 }

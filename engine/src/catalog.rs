@@ -53,21 +53,29 @@ impl TableName {
         if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
             return Err(format!("`{text}` is not a table name"));
         }
-        let parts = ident::object_parts(&name).ok_or_else(|| format!("`{text}` is not a table name"))?;
-        TableName::from_idents(&parts).ok_or_else(|| {
-            format!("`{text}` is not a table name; write `table` or `schema.table`")
-        })
+        let parts =
+            ident::object_parts(&name).ok_or_else(|| format!("`{text}` is not a table name"))?;
+        TableName::from_idents(&parts)
+            .ok_or_else(|| format!("`{text}` is not a table name; write `table` or `schema.table`"))
     }
 
     /// The identifiers that print this name.
     pub fn idents(&self) -> Vec<Ident> {
-        vec![ident::make_ident(&self.schema), ident::make_ident(&self.name)]
+        vec![
+            ident::make_ident(&self.schema),
+            ident::make_ident(&self.name),
+        ]
     }
 }
 
 impl fmt::Display for TableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", ident::display(&self.schema), ident::display(&self.name))
+        write!(
+            f,
+            "{}.{}",
+            ident::display(&self.schema),
+            ident::display(&self.name)
+        )
     }
 }
 
@@ -128,7 +136,12 @@ impl Column {
     /// A column with this normalized name and optional type.
     pub fn new(name: String, data_type: Option<String>, sql_type: Option<DataType>) -> Self {
         let ident = ident::make_ident(&name);
-        Column { name, data_type, sql_type, ident }
+        Column {
+            name,
+            data_type,
+            sql_type,
+            ident,
+        }
     }
 }
 
@@ -148,7 +161,9 @@ fn classify(t: &str) -> TypeClass {
         "text" | "varchar" | "character varying" | "char" | "character" | "bpchar" | "citext"
         | "name" => TypeClass::Text,
         "date" => TypeClass::Date,
-        "timestamp" | "timestamptz" | "timestamp without time zone"
+        "timestamp"
+        | "timestamptz"
+        | "timestamp without time zone"
         | "timestamp with time zone" => TypeClass::Timestamp,
         _ => TypeClass::Other,
     }
@@ -203,13 +218,19 @@ mod tests {
 
     #[test]
     fn parses_names_with_case_rules() {
-        assert_eq!(TableName::parse("Orders").unwrap(), TableName::new("public", "orders"));
+        assert_eq!(
+            TableName::parse("Orders").unwrap(),
+            TableName::new("public", "orders")
+        );
         assert_eq!(
             TableName::parse("sales.\"Orders\"").unwrap(),
             TableName::new("sales", "Orders")
         );
         assert!(TableName::parse("a.b.c").is_err());
         assert!(TableName::parse("orders; drop").is_err());
-        assert_eq!(TableName::new("public", "Orders").to_string(), "public.\"Orders\"");
+        assert_eq!(
+            TableName::new("public", "Orders").to_string(),
+            "public.\"Orders\""
+        );
     }
 }

@@ -140,7 +140,9 @@ impl Context {
     /// The literal a context reference stands for.
     pub fn literal(&self, r: &CtxRef) -> Result<Expr, SubstituteError> {
         let text = |v: &Option<String>| -> Result<Expr, SubstituteError> {
-            let s = v.as_ref().ok_or_else(|| SubstituteError::Missing(r.clone()))?;
+            let s = v
+                .as_ref()
+                .ok_or_else(|| SubstituteError::Missing(r.clone()))?;
             literal::string(s).ok_or_else(|| {
                 SubstituteError::Invalid(r.clone(), "it contains a NUL character".into())
             })
@@ -178,7 +180,9 @@ impl Context {
 fn invalid(r: &CtxRef, e: literal::LiteralError) -> SubstituteError {
     let why = match e {
         literal::LiteralError::Nul => "it contains a NUL character",
-        literal::LiteralError::NestedArray => "arrays may hold only strings, numbers, booleans and nulls",
+        literal::LiteralError::NestedArray => {
+            "arrays may hold only strings, numbers, booleans and nulls"
+        }
     };
     SubstituteError::Invalid(r.clone(), why.into())
 }

@@ -16,7 +16,11 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     let statements = match parse::parse_statements(sql) {
         Ok(s) if s.is_empty() => {
             return blocked(
-                Block::new("empty_statement", "the SQL text holds no statement", "send one or more SQL statements"),
+                Block::new(
+                    "empty_statement",
+                    "the SQL text holds no statement",
+                    "send one or more SQL statements",
+                ),
                 &selection,
                 &Applied::default(),
                 Vec::new(),
@@ -37,7 +41,12 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
         }
     };
     let mut statements = statements;
-    let mut rewriter = Rewriter::new(&selection.enforced, &selection.monitored, set.catalog.as_ref(), ctx);
+    let mut rewriter = Rewriter::new(
+        &selection.enforced,
+        &selection.monitored,
+        set.catalog.as_ref(),
+        ctx,
+    );
     let mut outcome = Ok(());
     for stmt in statements.iter_mut() {
         outcome = enforce(&mut rewriter, stmt);
@@ -97,9 +106,16 @@ fn break_glass_notes(ctx: &Context, selection: &Selection<'_>, applied: &Applied
 }
 
 /// Policies that govern a table the statement reads, in priority order, with their mode.
-fn matched(selection: &Selection<'_>, applied: &Applied, extra: Option<&str>) -> Vec<MatchedPolicy> {
+fn matched(
+    selection: &Selection<'_>,
+    applied: &Applied,
+    extra: Option<&str>,
+) -> Vec<MatchedPolicy> {
     let mut out: Vec<(i64, String, &'static str)> = Vec::new();
-    for (rules, mode) in [(&selection.enforced, "enforce"), (&selection.monitored, "monitor")] {
+    for (rules, mode) in [
+        (&selection.enforced, "enforce"),
+        (&selection.monitored, "monitor"),
+    ] {
         for p in &rules.policies {
             let touches = p.rules.iter().any(|r| applied.tables.contains(r.table()))
                 || applied.policies.contains(&p.id)
@@ -111,14 +127,25 @@ fn matched(selection: &Selection<'_>, applied: &Applied, extra: Option<&str>) ->
     }
     out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     out.into_iter()
-        .map(|(_, id, mode)| MatchedPolicy { id, mode: mode.to_string() })
+        .map(|(_, id, mode)| MatchedPolicy {
+            id,
+            mode: mode.to_string(),
+        })
         .collect()
 }
 
-fn blocked(block: Block, selection: &Selection<'_>, applied: &Applied, notes: Vec<String>) -> Verdict {
+fn blocked(
+    block: Block,
+    selection: &Selection<'_>,
+    applied: &Applied,
+    notes: Vec<String>,
+) -> Verdict {
     let extra = block.blocked_by.as_ref().map(|(p, _)| p.as_str());
     let explanation = vec![match &block.blocked_by {
-        Some((p, r)) => format!("policy `{p}` rule {r} blocks the statement: {}", block.reason),
+        Some((p, r)) => format!(
+            "policy `{p}` rule {r} blocks the statement: {}",
+            block.reason
+        ),
         None => format!("the engine blocks the statement: {}", block.reason),
     }];
     Verdict {
@@ -132,12 +159,19 @@ fn blocked(block: Block, selection: &Selection<'_>, applied: &Applied, notes: Ve
         rewritten_sql: None,
         matched_policies: matched(selection, applied, extra),
         notes,
-        blocked_by: block.blocked_by.map(|(policy, rule_index)| BlockedBy { policy, rule_index }),
+        blocked_by: block
+            .blocked_by
+            .map(|(policy, rule_index)| BlockedBy { policy, rule_index }),
         explanation,
     }
 }
 
-fn allowed(rewritten: String, selection: &Selection<'_>, applied: Applied, notes: Vec<String>) -> Verdict {
+fn allowed(
+    rewritten: String,
+    selection: &Selection<'_>,
+    applied: Applied,
+    notes: Vec<String>,
+) -> Verdict {
     let mut explanation = Vec::new();
     for f in &applied.row_filters {
         explanation.push(format!(
@@ -160,11 +194,20 @@ fn allowed(rewritten: String, selection: &Selection<'_>, applied: Applied, notes
     let row_filter_predicate = match predicates.as_slice() {
         [] => None,
         [one] => Some((*one).to_string()),
-        many => Some(many.iter().map(|p| format!("({p})")).collect::<Vec<_>>().join(" AND ")),
+        many => Some(
+            many.iter()
+                .map(|p| format!("({p})"))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        ),
     };
     let list = |items: Vec<String>| items.join(", ");
     let (decision, rule, reason, hint) = if !applied.row_filters.is_empty() {
-        let mut tables: Vec<String> = applied.row_filters.iter().map(|f| format!("`{}`", f.table)).collect();
+        let mut tables: Vec<String> = applied
+            .row_filters
+            .iter()
+            .map(|f| format!("`{}`", f.table))
+            .collect();
         tables.dedup();
         (
             Decision::RowFilter,
@@ -173,7 +216,11 @@ fn allowed(rewritten: String, selection: &Selection<'_>, applied: Applied, notes
             "run rewritten_sql: it returns only the rows the policies admit",
         )
     } else if !applied.masked_columns.is_empty() {
-        let cols = applied.masked_columns.iter().map(|m| format!("`{}.{}` ({})", m.table, m.column, m.kind)).collect();
+        let cols = applied
+            .masked_columns
+            .iter()
+            .map(|m| format!("`{}.{}` ({})", m.table, m.column, m.kind))
+            .collect();
         (
             Decision::Mask,
             "column_mask",

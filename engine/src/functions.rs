@@ -22,7 +22,10 @@ const DENIED: &[(&str, &str)] = &[
     ("loread", "it reads large objects"),
     ("lowrite", "it writes large objects"),
     ("ts_stat", "it runs a query given as text"),
-    ("current_setting", "it reads server settings (only `verdict.` settings are allowed)"),
+    (
+        "current_setting",
+        "it reads server settings (only `verdict.` settings are allowed)",
+    ),
     ("set_config", "it changes session settings"),
     ("pg_terminate_backend", "it controls server processes"),
     ("pg_cancel_backend", "it controls server processes"),
@@ -34,11 +37,26 @@ const DENIED: &[(&str, &str)] = &[
     ("pg_backup_start", "it controls the server"),
     ("pg_backup_stop", "it controls the server"),
     ("pg_notify", "it sends notifications to other sessions"),
-    ("pg_relation_size", "it reveals the size of a table's stored rows"),
-    ("pg_table_size", "it reveals the size of a table's stored rows"),
-    ("pg_total_relation_size", "it reveals the size of a table's stored rows"),
-    ("pg_indexes_size", "it reveals the size of a table's stored rows"),
-    ("pg_column_size", "it is not needed by queries and measures stored values"),
+    (
+        "pg_relation_size",
+        "it reveals the size of a table's stored rows",
+    ),
+    (
+        "pg_table_size",
+        "it reveals the size of a table's stored rows",
+    ),
+    (
+        "pg_total_relation_size",
+        "it reveals the size of a table's stored rows",
+    ),
+    (
+        "pg_indexes_size",
+        "it reveals the size of a table's stored rows",
+    ),
+    (
+        "pg_column_size",
+        "it is not needed by queries and measures stored values",
+    ),
 ];
 
 /// Name prefixes, and why each family is denied.
@@ -46,10 +64,19 @@ const DENIED_PREFIXES: &[(&str, &str)] = &[
     ("lo_", "it reads or writes large objects or server files"),
     ("dblink", "it connects to other databases"),
     ("query_to_xml", "it runs a query given as text"),
-    ("table_to_xml", "it reads a table by name, around the policies"),
+    (
+        "table_to_xml",
+        "it reads a table by name, around the policies",
+    ),
     ("cursor_to_xml", "it reads a cursor around the policies"),
-    ("schema_to_xml", "it reads whole schemas around the policies"),
-    ("database_to_xml", "it reads the whole database around the policies"),
+    (
+        "schema_to_xml",
+        "it reads whole schemas around the policies",
+    ),
+    (
+        "database_to_xml",
+        "it reads the whole database around the policies",
+    ),
     ("pg_sleep", "it holds the connection"),
     ("pg_stat_get_", "it reveals statistics of tables' rows"),
 ];
@@ -87,7 +114,13 @@ mod tests {
 
     #[test]
     fn denies_known_families() {
-        for f in ["pg_read_file", "lo_import", "dblink_exec", "query_to_xml_and_xmlschema", "pg_sleep_for"] {
+        for f in [
+            "pg_read_file",
+            "lo_import",
+            "dblink_exec",
+            "query_to_xml_and_xmlschema",
+            "pg_sleep_for",
+        ] {
             assert!(denied_reason_for(f).is_some(), "{f}");
         }
         for f in ["lower", "count", "row_to_json", "coalesce", "local_time"] {

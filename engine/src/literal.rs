@@ -1,7 +1,7 @@
 //! SQL literals built as syntax-tree nodes, so no value can change the shape of the SQL.
 
-use sqlparser::ast::{Array, CastKind, DataType, Expr, Value};
 use serde_json::Value as Json;
+use sqlparser::ast::{Array, CastKind, DataType, Expr, Value};
 
 /// A string literal; `E'…'` form when it holds a backslash, so the meaning does not depend on
 /// `standard_conforming_strings`. `None` when it holds NUL, which PostgreSQL text cannot.
@@ -56,7 +56,10 @@ pub fn from_json(value: &Json) -> Result<Expr, LiteralError> {
 pub fn array(items: &[Json]) -> Result<Expr, LiteralError> {
     if items.is_empty() {
         return Ok(cast(
-            Expr::Array(Array { elem: Vec::new(), named: true }),
+            Expr::Array(Array {
+                elem: Vec::new(),
+                named: true,
+            }),
             DataType::Array(sqlparser::ast::ArrayElemTypeDef::SquareBracket(
                 Box::new(DataType::Text),
                 None,

@@ -76,7 +76,9 @@ pub fn mask_expr(mask: &Mask, column: &str, col: Option<&Column>) -> Result<Expr
         Mask::Constant { value } => {
             let lit = match value {
                 Json::Array(_) | Json::Object(_) => {
-                    return Err("a constant mask's value must be a string, number, boolean or null".into())
+                    return Err(
+                        "a constant mask's value must be a string, number, boolean or null".into(),
+                    )
                 }
                 v => literal::from_json(v)
                     .map_err(|_| "a constant mask's value must not contain NUL".to_string())?,
@@ -97,7 +99,11 @@ mod tests {
     use crate::catalog::parse_data_type;
 
     fn col(name: &str, ty: &str) -> Column {
-        Column::new(name.into(), Some(ty.into()), Some(parse_data_type(ty).unwrap()))
+        Column::new(
+            name.into(),
+            Some(ty.into()),
+            Some(parse_data_type(ty).unwrap()),
+        )
     }
 
     #[test]
@@ -107,18 +113,53 @@ mod tests {
         let n = col("n", "integer");
         let cases: Vec<(Mask, &Column, &str)> = vec![
             (Mask::Null, &n, "CAST(NULL AS INTEGER)"),
-            (Mask::Redact { replacement: None }, &email, "CASE WHEN email IS NULL THEN NULL ELSE '****' END"),
-            (Mask::Redact { replacement: None }, &n, "CAST(NULL AS INTEGER)"),
-            (Mask::Hash, &email, "encode(sha256(convert_to(email, 'UTF8')), 'hex')"),
-            (Mask::Hash, &n, "encode(sha256(convert_to(CAST(n AS TEXT), 'UTF8')), 'hex')"),
-            (Mask::DateYear, &born, "CAST(date_trunc('year', CAST(born AS TIMESTAMP)) AS DATE)"),
-            (Mask::Constant { value: serde_json::json!("x'y") }, &email, "CASE WHEN email IS NULL THEN NULL ELSE 'x''y' END"),
+            (
+                Mask::Redact { replacement: None },
+                &email,
+                "CASE WHEN email IS NULL THEN NULL ELSE '****' END",
+            ),
+            (
+                Mask::Redact { replacement: None },
+                &n,
+                "CAST(NULL AS INTEGER)",
+            ),
+            (
+                Mask::Hash,
+                &email,
+                "encode(sha256(convert_to(email, 'UTF8')), 'hex')",
+            ),
+            (
+                Mask::Hash,
+                &n,
+                "encode(sha256(convert_to(CAST(n AS TEXT), 'UTF8')), 'hex')",
+            ),
+            (
+                Mask::DateYear,
+                &born,
+                "CAST(date_trunc('year', CAST(born AS TIMESTAMP)) AS DATE)",
+            ),
+            (
+                Mask::Constant {
+                    value: serde_json::json!("x'y"),
+                },
+                &email,
+                "CASE WHEN email IS NULL THEN NULL ELSE 'x''y' END",
+            ),
         ];
         for (mask, c, want) in cases {
-            assert_eq!(mask_expr(&mask, &c.name, Some(c)).unwrap().to_string(), want);
+            assert_eq!(
+                mask_expr(&mask, &c.name, Some(c)).unwrap().to_string(),
+                want
+            );
         }
-        let p = Mask::Partial { show_first: 1, show_last: 2, pad: "#".into() };
-        let s = mask_expr(&p, "ssn", Some(&col("ssn", "text"))).unwrap().to_string();
+        let p = Mask::Partial {
+            show_first: 1,
+            show_last: 2,
+            pad: "#".into(),
+        };
+        let s = mask_expr(&p, "ssn", Some(&col("ssn", "text")))
+            .unwrap()
+            .to_string();
         assert_eq!(s, "CASE WHEN char_length(ssn) > 3 THEN left(ssn, 1) || repeat('#', char_length(ssn) - 3) || right(ssn, 2) ELSE repeat('#', char_length(ssn)) END");
         let u = mask_expr(&Mask::Email, "user", None).unwrap().to_string();
         assert!(u.contains("\"user\""), "{u}");

@@ -16,7 +16,9 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Statement>, String> {
         .and_then(|mut p| p.parse_statements())
         .map_err(|e| {
             let m = e.to_string();
-            m.strip_prefix("sql parser error: ").unwrap_or(&m).to_string()
+            m.strip_prefix("sql parser error: ")
+                .unwrap_or(&m)
+                .to_string()
         })
 }
 
@@ -25,7 +27,9 @@ pub fn statement_kind(stmt: &Statement) -> String {
     let text = stmt.to_string();
     let words: Vec<&str> = text.split_whitespace().take(2).collect();
     match words.as_slice() {
-        [first, second] if matches!(*first, "CREATE" | "DROP" | "ALTER") => format!("{first} {second}"),
+        [first, second] if matches!(*first, "CREATE" | "DROP" | "ALTER") => {
+            format!("{first} {second}")
+        }
         [first, ..] => (*first).to_string(),
         [] => "empty".to_string(),
     }

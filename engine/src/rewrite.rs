@@ -161,24 +161,42 @@ impl<'a> Rewriter<'a> {
     }
 
     fn query_inner(&mut self, q: &mut Query) -> Flow {
-        if !q.pipe_operators.is_empty() || q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() {
+        if !q.pipe_operators.is_empty()
+            || q.for_clause.is_some()
+            || q.settings.is_some()
+            || q.format_clause.is_some()
+        {
             return Err(unsupported("this query syntax is not PostgreSQL"));
         }
         // CTE scoping: without RECURSIVE a CTE sees only the CTEs before it; with RECURSIVE
         // it sees all of them, itself included. The body sees all.
         let mut names = Vec::new();
         if let Some(with) = q.with.as_mut() {
-            let all: Vec<String> = with.cte_tables.iter().map(|c| ident::normalize(&c.alias.name)).collect();
+            let all: Vec<String> = with
+                .cte_tables
+                .iter()
+                .map(|c| ident::normalize(&c.alias.name))
+                .collect();
             for (i, cte) in with.cte_tables.iter_mut().enumerate() {
-                let visible = if with.recursive { all.clone() } else { all.iter().take(i).cloned().collect() };
-                self.frames.push(Frame { ctes: visible, relations: Vec::new() });
+                let visible = if with.recursive {
+                    all.clone()
+                } else {
+                    all.iter().take(i).cloned().collect()
+                };
+                self.frames.push(Frame {
+                    ctes: visible,
+                    relations: Vec::new(),
+                });
                 let r = self.query(&mut cte.query);
                 self.frames.pop();
                 r?;
             }
             names = all;
         }
-        self.frames.push(Frame { ctes: names, relations: Vec::new() });
+        self.frames.push(Frame {
+            ctes: names,
+            relations: Vec::new(),
+        });
         let mut order_by = q.order_by.take();
         let mut limit = q.limit_clause.take();
         let mut fetch = q.fetch.take();
@@ -206,12 +224,16 @@ impl<'a> Rewriter<'a> {
                 self.set_expr(right)
             }
             SetExpr::Values(values) => self.walk(values),
-            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => Err(Block::new(
-                "unsupported_statement",
-                "data-modifying statements inside a query are not supported yet",
-                "run the write as its own statement",
+            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => {
+                Err(Block::new(
+                    "unsupported_statement",
+                    "data-modifying statements inside a query are not supported yet",
+                    "run the write as its own statement",
+                ))
+            }
+            SetExpr::Table(_) => Err(unsupported(
+                "`TABLE name` is not supported; write `SELECT * FROM name`",
             )),
-            SetExpr::Table(_) => Err(unsupported("`TABLE name` is not supported; write `SELECT * FROM name`")),
         }
     }
 
@@ -229,7 +251,11 @@ impl<'a> Rewriter<'a> {
                 "use `CREATE TABLE … AS` through an administrator, or drop `INTO`",
             ));
         }
-        if select.flavor != SelectFlavor::Standard || !select.lateral_views.is_empty() || !select.connect_by.is_empty() || select.prewhere.is_some() {
+        if select.flavor != SelectFlavor::Standard
+            || !select.lateral_views.is_empty()
+            || !select.connect_by.is_empty()
+            || select.prewhere.is_some()
+        {
             return Err(unsupported("this SELECT syntax is not PostgreSQL"));
         }
         self.frames.push(Frame::default());
@@ -258,13 +284,21 @@ impl<'a> Rewriter<'a> {
                     let hits: Vec<DeniedColumn> = self
                         .frames
                         .last()
-                        .map(|f| f.relations.iter().filter_map(|r| r.any_denied().cloned()).collect())
+                        .map(|f| {
+                            f.relations
+                                .iter()
+                                .filter_map(|r| r.any_denied().cloned())
+                                .collect()
+                        })
                         .unwrap_or_default();
                     for d in hits {
                         self.denied(&d, " and `*` would read it")?;
                     }
                 }
-                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(name),
+                    _,
+                ) => {
                     self.check_whole_row_name(name)?;
                 }
                 _ => {}
@@ -280,7 +314,10 @@ impl<'a> Rewriter<'a> {
     fn denied(&mut self, d: &DeniedColumn, how: &str) -> Flow {
         let block = d.block(how);
         if d.monitor {
-            self.note(format!("monitor: policy `{}` (rule {}) would block this statement: {}", d.policy, d.rule_index, block.reason));
+            self.note(format!(
+                "monitor: policy `{}` (rule {}) would block this statement: {}",
+                d.policy, d.rule_index, block.reason
+            ));
             Ok(())
         } else {
             Err(block)
@@ -338,10 +375,16 @@ impl<'a> Rewriter<'a> {
             JoinConstraint::On(expr) => self.walk(expr),
             JoinConstraint::Using(names) => {
                 for name in names.iter() {
-                    let Some(parts) = ident::object_parts(name) else { continue };
+                    let Some(parts) = ident::object_parts(name) else {
+                        continue;
+                    };
                     if let Some(last) = parts.last() {
                         let col = ident::normalize(last);
-                        if let Some(d) = left.iter().chain(right).find_map(|r| r.denied_columns.get(&col)) {
+                        if let Some(d) = left
+                            .iter()
+                            .chain(right)
+                            .find_map(|r| r.denied_columns.get(&col))
+                        {
                             self.denied(d, " and `USING` compares it")?;
                         }
                     }
@@ -349,7 +392,11 @@ impl<'a> Rewriter<'a> {
                 Ok(())
             }
             JoinConstraint::Natural => {
-                let hits: Vec<DeniedColumn> = left.iter().chain(right).filter_map(|r| r.any_denied().cloned()).collect();
+                let hits: Vec<DeniedColumn> = left
+                    .iter()
+                    .chain(right)
+                    .filter_map(|r| r.any_denied().cloned())
+                    .collect();
                 for d in hits {
                     self.denied(&d, " and a NATURAL join compares every common column")?;
                 }
@@ -361,7 +408,12 @@ impl<'a> Rewriter<'a> {
 
     fn table_factor(&mut self, tf: &mut TableFactor) -> Result<Vec<Relation>, Block> {
         match tf {
-            TableFactor::Table { name, alias, args: Some(args), .. } => {
+            TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                ..
+            } => {
                 // A function in FROM.
                 if let Some(why) = functions::denied_reason(name) {
                     return Err(denied_function(name, why));
@@ -376,18 +428,32 @@ impl<'a> Rewriter<'a> {
             }
             TableFactor::Table { .. } => match self.resolve_table(tf)? {
                 Resolved::Cte(rel) => Ok(vec![rel]),
-                Resolved::Table { table, alias, sampled } => {
-                    self.scan(tf, alias, sampled, table).map(|r| vec![r])
-                }
+                Resolved::Table {
+                    table,
+                    alias,
+                    sampled,
+                } => self.scan(tf, alias, sampled, table).map(|r| vec![r]),
             },
-            TableFactor::Derived { subquery, alias, sample, .. } => {
+            TableFactor::Derived {
+                subquery,
+                alias,
+                sample,
+                ..
+            } => {
                 if sample.is_some() {
                     return Err(unsupported("TABLESAMPLE on a subquery is not PostgreSQL"));
                 }
                 self.query(subquery)?;
-                Ok(vec![plain(alias.as_ref().map(|a| ident::normalize(&a.name)).unwrap_or_default())])
+                Ok(vec![plain(
+                    alias
+                        .as_ref()
+                        .map(|a| ident::normalize(&a.name))
+                        .unwrap_or_default(),
+                )])
             }
-            TableFactor::Function { name, args, alias, .. } => {
+            TableFactor::Function {
+                name, args, alias, ..
+            } => {
                 if let Some(why) = functions::denied_reason(name) {
                     return Err(denied_function(name, why));
                 }
@@ -399,11 +465,21 @@ impl<'a> Rewriter<'a> {
                     .unwrap_or_default();
                 Ok(vec![plain(ref_name)])
             }
-            TableFactor::UNNEST { alias, array_exprs, .. } => {
+            TableFactor::UNNEST {
+                alias, array_exprs, ..
+            } => {
                 self.walk(array_exprs)?;
-                Ok(vec![plain(alias.as_ref().map(|a| ident::normalize(&a.name)).unwrap_or_else(|| "unnest".into()))])
+                Ok(vec![plain(
+                    alias
+                        .as_ref()
+                        .map(|a| ident::normalize(&a.name))
+                        .unwrap_or_else(|| "unnest".into()),
+                )])
             }
-            TableFactor::NestedJoin { table_with_joins, alias } => {
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
                 let inner = self.table_with_joins(table_with_joins)?;
                 match alias {
                     // The alias hides the inner names but exposes all their columns.
@@ -447,11 +523,15 @@ impl<'a> Rewriter<'a> {
         {
             return Err(unsupported("this table reference syntax is not PostgreSQL"));
         }
-        let parts = ident::object_parts(name).ok_or_else(|| unsupported("this table name is not supported"))?;
+        let parts = ident::object_parts(name)
+            .ok_or_else(|| unsupported("this table name is not supported"))?;
         if let [single] = parts.as_slice() {
             let n = ident::normalize(single);
             if self.cte_visible(&n) {
-                let ref_name = alias.as_ref().map(|a| ident::normalize(&a.name)).unwrap_or(n);
+                let ref_name = alias
+                    .as_ref()
+                    .map(|a| ident::normalize(&a.name))
+                    .unwrap_or(n);
                 return Ok(Resolved::Cte(plain(ref_name)));
             }
         }
@@ -470,7 +550,10 @@ impl<'a> Rewriter<'a> {
     }
 
     fn cte_visible(&self, name: &str) -> bool {
-        self.frames.iter().rev().any(|f| f.ctes.iter().any(|c| c == name))
+        self.frames
+            .iter()
+            .rev()
+            .any(|f| f.ctes.iter().any(|c| c == name))
     }
 
     /// A reference to a catalog table: checks, then the filtered, masked scan.
@@ -510,15 +593,25 @@ impl<'a> Rewriter<'a> {
         // denies first, so an enforced deny of the same column replaces its entry.
         let alias_cols: Vec<String> = tf_alias
             .as_ref()
-            .map(|a| a.columns.iter().map(|c| ident::normalize(&c.name)).collect())
+            .map(|a| {
+                a.columns
+                    .iter()
+                    .map(|c| ident::normalize(&c.name))
+                    .collect()
+            })
             .unwrap_or_default();
         let monitored = self.monitored.table(&table);
         let denied = monitored
             .iter()
             .flat_map(|r| r.denied_columns.iter().map(|(c, at)| (c, at, true)))
-            .chain(rules.iter().flat_map(|r| r.denied_columns.iter().map(|(c, at)| (c, at, false))));
+            .chain(
+                rules
+                    .iter()
+                    .flat_map(|r| r.denied_columns.iter().map(|(c, at)| (c, at, false))),
+            );
         for (col, at, monitor) in denied {
-            let position = catalog_table.and_then(|t| t.columns.iter().position(|c| &c.name == col));
+            let position =
+                catalog_table.and_then(|t| t.columns.iter().position(|c| &c.name == col));
             let exposed = match (position, alias_cols.is_empty()) {
                 (Some(p), false) => alias_cols.get(p).cloned().unwrap_or_else(|| col.clone()),
                 (None, false) => {
@@ -550,7 +643,9 @@ impl<'a> Rewriter<'a> {
             return Ok(rel);
         }
         if sample {
-            return Err(unsupported("TABLESAMPLE on a governed table is not supported"));
+            return Err(unsupported(
+                "TABLESAMPLE on a governed table is not supported",
+            ));
         }
         let scan = self.scan_query(&table, rules)?;
         let alias = tf_alias.unwrap_or_else(|| TableAlias {
@@ -576,7 +671,10 @@ impl<'a> Rewriter<'a> {
         }
         if let Some(at) = m.denied {
             let b = table_denied(table, at);
-            self.note(format!("monitor: policy `{}` (rule {}) would block this statement: {}", at.policy.id, at.rule_index, b.reason));
+            self.note(format!(
+                "monitor: policy `{}` (rule {}) would block this statement: {}",
+                at.policy.id, at.rule_index, b.reason
+            ));
         }
         for (at, predicate) in &m.filters {
             let note = match self.ctx.substitute(predicate) {
@@ -610,7 +708,10 @@ impl<'a> Rewriter<'a> {
         let first = self.built.insert(table.clone());
         let mut filters = Vec::new();
         for (at, predicate) in &rules.filters {
-            let expr = self.ctx.substitute(predicate).map_err(|e| substitute_block(table, *at, e))?;
+            let expr = self
+                .ctx
+                .substitute(predicate)
+                .map_err(|e| substitute_block(table, *at, e))?;
             if first {
                 self.applied.row_filters.push(RowFilter {
                     table: table.to_string(),
@@ -659,7 +760,10 @@ impl<'a> Rewriter<'a> {
                             });
                             self.applied.policies.insert(m.at.policy.id.clone());
                         }
-                        SelectItem::ExprWithAlias { expr: m.expr.clone(), alias: id }
+                        SelectItem::ExprWithAlias {
+                            expr: m.expr.clone(),
+                            alias: id,
+                        }
                     } else {
                         SelectItem::UnnamedExpr(Expr::Identifier(id))
                     }
@@ -681,12 +785,18 @@ impl<'a> Rewriter<'a> {
     }
 
     fn check_whole_row_name(&mut self, name: &ObjectName) -> Flow {
-        let Some(parts) = ident::object_parts(name) else { return Ok(()) };
+        let Some(parts) = ident::object_parts(name) else {
+            return Ok(());
+        };
         let rel = match parts.as_slice() {
             [q] => self.find_relation(&ident::normalize(q)),
             [s, t] => {
                 let tn = TableName::new(ident::normalize(s), ident::normalize(t));
-                self.frames.iter().rev().flat_map(|f| f.relations.iter().rev()).find(|r| r.qualified.as_ref() == Some(&tn))
+                self.frames
+                    .iter()
+                    .rev()
+                    .flat_map(|f| f.relations.iter().rev())
+                    .find(|r| r.qualified.as_ref() == Some(&tn))
             }
             _ => None,
         };
@@ -697,12 +807,19 @@ impl<'a> Rewriter<'a> {
     }
 
     fn find_relation(&self, name: &str) -> Option<&Relation> {
-        self.frames.iter().rev().flat_map(|f| f.relations.iter().rev()).find(|r| r.ref_name == name)
+        self.frames
+            .iter()
+            .rev()
+            .flat_map(|f| f.relations.iter().rev())
+            .find(|r| r.ref_name == name)
     }
 
     /// Checks every expression inside `node`, enforcing nested queries with the current scope.
     fn walk<V: VisitMut>(&mut self, node: &mut V) -> Flow {
-        let mut walker = Walker { rw: self, stash: Vec::new() };
+        let mut walker = Walker {
+            rw: self,
+            stash: Vec::new(),
+        };
         match node.visit(&mut walker) {
             ControlFlow::Continue(()) => Ok(()),
             ControlFlow::Break(b) => Err(b),
@@ -729,7 +846,10 @@ impl<'a> Rewriter<'a> {
                     }
                     if rel.ref_name == name {
                         if let Some(d) = rel.any_denied() {
-                            hits.push((d.clone(), format!(" and the whole-row reference `{name}` would read it")));
+                            hits.push((
+                                d.clone(),
+                                format!(" and the whole-row reference `{name}` would read it"),
+                            ));
                         }
                     }
                 }
@@ -740,13 +860,22 @@ impl<'a> Rewriter<'a> {
             Expr::CompoundIdentifier(parts) => {
                 let names: Vec<String> = parts.iter().map(ident::normalize).collect();
                 if let [q, col, ..] = names.as_slice() {
-                    if let Some(d) = self.find_relation(q).and_then(|r| r.denied_columns.get(col)).cloned() {
+                    if let Some(d) = self
+                        .find_relation(q)
+                        .and_then(|r| r.denied_columns.get(col))
+                        .cloned()
+                    {
                         self.denied(&d, "")?;
                     }
                 }
                 if let [s, t, col] = names.as_slice() {
                     let tn = TableName::new(s.clone(), t.clone());
-                    let rel = self.frames.iter().rev().flat_map(|f| f.relations.iter().rev()).find(|r| r.qualified.as_ref() == Some(&tn));
+                    let rel = self
+                        .frames
+                        .iter()
+                        .rev()
+                        .flat_map(|f| f.relations.iter().rev())
+                        .find(|r| r.qualified.as_ref() == Some(&tn));
                     if let Some(rel) = rel {
                         let hit = rel.denied_columns.get(col).cloned();
                         let renamed = rel.renamed_scan;
@@ -764,7 +893,8 @@ impl<'a> Rewriter<'a> {
             Expr::QualifiedWildcard(name, _) => self.check_whole_row_name(name)?,
             Expr::Function(f) => {
                 if let Some(why) = functions::denied_reason(&f.name) {
-                    let allowed_setting = functions::normalized_name(&f.name).as_deref() == Some("current_setting")
+                    let allowed_setting = functions::normalized_name(&f.name).as_deref()
+                        == Some("current_setting")
                         && first_string_arg(&f.args).is_some_and(|s| s.starts_with("verdict."));
                     if !allowed_setting {
                         return Err(denied_function(&f.name, why));
@@ -773,7 +903,9 @@ impl<'a> Rewriter<'a> {
                 if let FunctionArguments::List(list) = &f.args {
                     for arg in &list.args {
                         let arg = match arg {
-                            FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } | FunctionArg::Unnamed(arg) => arg,
+                            FunctionArg::Named { arg, .. }
+                            | FunctionArg::ExprNamed { arg, .. }
+                            | FunctionArg::Unnamed(arg) => arg,
                         };
                         if let FunctionArgExpr::QualifiedWildcard(name) = arg {
                             self.check_whole_row_name(name)?;
@@ -788,7 +920,9 @@ impl<'a> Rewriter<'a> {
 }
 
 fn first_string_arg(args: &FunctionArguments) -> Option<&str> {
-    let FunctionArguments::List(list) = args else { return None };
+    let FunctionArguments::List(list) = args else {
+        return None;
+    };
     match list.args.first()? {
         FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
             Value::SingleQuotedString(s) => Some(s),
@@ -801,7 +935,10 @@ fn first_string_arg(args: &FunctionArguments) -> Option<&str> {
 fn table_denied(table: &TableName, at: RuleRef<'_>) -> Block {
     Block::new(
         "deny",
-        format!("table `{table}` is denied by policy `{}` (rule {})", at.policy.id, at.rule_index),
+        format!(
+            "table `{table}` is denied by policy `{}` (rule {})",
+            at.policy.id, at.rule_index
+        ),
         "this table cannot be queried in this context",
     )
     .by(at)
@@ -864,7 +1001,13 @@ fn denied_function(name: &ObjectName, why: &str) -> Block {
 }
 
 fn build_select(projection: Vec<SelectItem>, table: &TableName, selection: Option<Expr>) -> Query {
-    let name = ObjectName(table.idents().into_iter().map(ObjectNamePart::Identifier).collect());
+    let name = ObjectName(
+        table
+            .idents()
+            .into_iter()
+            .map(ObjectNamePart::Identifier)
+            .collect(),
+    );
     let select = Select {
         select_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
         optimizer_hints: Vec::new(),

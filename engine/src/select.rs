@@ -60,14 +60,20 @@ impl<'p> Rules<'p> {
             let entry = self.tables.entry(rule.table()).or_default();
             match rule {
                 Rule::RowFilter { predicate, .. } => entry.filters.push((at, predicate)),
-                Rule::ColumnMask { column, mask, expr, .. } => {
+                Rule::ColumnMask {
+                    column, mask, expr, ..
+                } => {
                     // Policies arrive in priority order: the first mask on a column wins.
                     entry
                         .masks
                         .entry(column.clone())
                         .or_insert(ChosenMask { at, mask, expr });
                 }
-                Rule::Deny { columns, operations, .. } => {
+                Rule::Deny {
+                    columns,
+                    operations,
+                    ..
+                } => {
                     if !operations.is_empty() && !operations.contains(&op) {
                         continue;
                     }

@@ -7,7 +7,9 @@ use serde_json::{Map, Value as Json};
 use super::{
     AuditLevel, Mask, Mode, Operation, Policy, PolicySet, Predicate, Problem, Rule, Subjects,
 };
-use crate::catalog::{parse_column_name, parse_data_type, Catalog, Column, Table, TableName, TypeClass};
+use crate::catalog::{
+    parse_column_name, parse_data_type, Catalog, Column, Table, TableName, TypeClass,
+};
 use crate::error::InputError;
 
 /// Loads and validates a policy set from JSON (text starting with `{` or `[`) or YAML.
@@ -15,7 +17,12 @@ pub fn parse_policy_set(text: &str) -> Result<PolicySet, InputError> {
     let first = text.trim_start().chars().next();
     let value: Json = if matches!(first, Some('{') | Some('[')) {
         serde_json::from_str(text).map_err(|e| {
-            syntax_error("JSON", e.to_string(), Some(e.line() as u64), Some(e.column() as u64))
+            syntax_error(
+                "JSON",
+                e.to_string(),
+                Some(e.line() as u64),
+                Some(e.column() as u64),
+            )
         })?
     } else {
         serde_yaml_ng::from_str(text).map_err(|e| {
@@ -31,7 +38,12 @@ pub fn parse_policy_set(text: &str) -> Result<PolicySet, InputError> {
     from_value(&value)
 }
 
-fn syntax_error(format: &str, message: String, line: Option<u64>, column: Option<u64>) -> InputError {
+fn syntax_error(
+    format: &str,
+    message: String,
+    line: Option<u64>,
+    column: Option<u64>,
+) -> InputError {
     let mut err = InputError::new(
         "invalid_policy",
         format!("the policy set is not valid {format}: {message}"),
@@ -55,7 +67,10 @@ pub fn from_value(value: &Json) -> Result<PolicySet, InputError> {
         Json::Object(obj) if obj.contains_key("policies") || obj.contains_key("catalog") => {
             for key in obj.keys() {
                 if !matches!(key.as_str(), "catalog" | "policies" | "version" | "$schema") {
-                    loader.top(key, format!("unknown field `{key}`; a policy set has `catalog` and `policies`"));
+                    loader.top(
+                        key,
+                        format!("unknown field `{key}`; a policy set has `catalog` and `policies`"),
+                    );
                 }
             }
             let policies = match obj.get("policies") {
@@ -163,13 +178,22 @@ impl Loader {
         });
     }
 
-    fn unknown_fields(&mut self, place: &Place, prefix: &str, obj: &Map<String, Json>, known: &[&str]) {
+    fn unknown_fields(
+        &mut self,
+        place: &Place,
+        prefix: &str,
+        obj: &Map<String, Json>,
+        known: &[&str],
+    ) {
         for key in obj.keys() {
             if !known.contains(&key.as_str()) {
                 self.at(
                     place,
                     &format!("{prefix}{key}"),
-                    format!("unknown field `{key}`; expected one of {}", known.join(", ")),
+                    format!(
+                        "unknown field `{key}`; expected one of {}",
+                        known.join(", ")
+                    ),
                 );
             }
         }
@@ -178,7 +202,11 @@ impl Loader {
     fn catalog(&mut self, value: &Json) -> Catalog {
         let place = Place::default();
         let Some(obj) = value.as_object() else {
-            self.at(&place, "catalog", "`catalog` must be an object with `tables`".into());
+            self.at(
+                &place,
+                "catalog",
+                "`catalog` must be an object with `tables`".into(),
+            );
             return Catalog::default();
         };
         self.unknown_fields(&place, "catalog.", obj, &["tables"]);
@@ -194,10 +222,19 @@ impl Loader {
         for (i, t) in items.iter().enumerate() {
             let field = format!("catalog.tables[{i}]");
             let Some(tobj) = t.as_object() else {
-                self.at(&place, &field, "a table must be an object with `name` and `columns`".into());
+                self.at(
+                    &place,
+                    &field,
+                    "a table must be an object with `name` and `columns`".into(),
+                );
                 continue;
             };
-            self.unknown_fields(&place, &format!("{field}."), tobj, &["name", "columns", "description"]);
+            self.unknown_fields(
+                &place,
+                &format!("{field}."),
+                tobj,
+                &["name", "columns", "description"],
+            );
             let name = match tobj.get("name").and_then(Json::as_str) {
                 Some(n) => match TableName::parse(n) {
                     Ok(name) => name,
@@ -207,19 +244,31 @@ impl Loader {
                     }
                 },
                 None => {
-                    self.at(&place, &format!("{field}.name"), "a table needs a `name` string".into());
+                    self.at(
+                        &place,
+                        &format!("{field}.name"),
+                        "a table needs a `name` string".into(),
+                    );
                     continue;
                 }
             };
             if tables.iter().any(|t| t.name == name) {
-                self.at(&place, &format!("{field}.name"), format!("table `{name}` is listed twice"));
+                self.at(
+                    &place,
+                    &format!("{field}.name"),
+                    format!("table `{name}` is listed twice"),
+                );
                 continue;
             }
             let mut columns: Vec<Column> = Vec::new();
             let cols = match tobj.get("columns") {
                 Some(Json::Array(cols)) => cols.as_slice(),
                 _ => {
-                    self.at(&place, &format!("{field}.columns"), format!("table `{name}` needs a `columns` array"));
+                    self.at(
+                        &place,
+                        &format!("{field}.columns"),
+                        format!("table `{name}` needs a `columns` array"),
+                    );
                     &[]
                 }
             };
@@ -228,7 +277,12 @@ impl Loader {
                 let (cname, ctype) = match c {
                     Json::String(s) => (Some(s.as_str()), None),
                     Json::Object(cobj) => {
-                        self.unknown_fields(&place, &format!("{cfield}."), cobj, &["name", "type", "description", "nullable"]);
+                        self.unknown_fields(
+                            &place,
+                            &format!("{cfield}."),
+                            cobj,
+                            &["name", "type", "description", "nullable"],
+                        );
                         let ctype = match cobj.get("type") {
                             None | Some(Json::Null) => None,
                             Some(Json::String(t)) => match parse_data_type(t) {
@@ -239,7 +293,11 @@ impl Loader {
                                 }
                             },
                             Some(_) => {
-                                self.at(&place, &format!("{cfield}.type"), "`type` must be a string".into());
+                                self.at(
+                                    &place,
+                                    &format!("{cfield}.type"),
+                                    "`type` must be a string".into(),
+                                );
                                 None
                             }
                         };
@@ -248,12 +306,20 @@ impl Loader {
                     _ => (None, None),
                 };
                 let Some(cname) = cname else {
-                    self.at(&place, &cfield, "a column is a name or an object with `name` and `type`".into());
+                    self.at(
+                        &place,
+                        &cfield,
+                        "a column is a name or an object with `name` and `type`".into(),
+                    );
                     continue;
                 };
                 match parse_column_name(cname) {
                     Ok(n) if columns.iter().any(|c| c.name == n) => {
-                        self.at(&place, &format!("{cfield}.name"), format!("column `{n}` is listed twice in `{name}`"));
+                        self.at(
+                            &place,
+                            &format!("{cfield}.name"),
+                            format!("column `{n}` is listed twice in `{name}`"),
+                        );
                     }
                     Ok(n) => {
                         let sql_type = ctype.as_deref().and_then(|t| parse_data_type(t).ok());
@@ -309,7 +375,11 @@ impl Loader {
             Some(Json::String(s)) if s == "enforce" => Mode::Enforce,
             Some(Json::String(s)) if s == "monitor" => Mode::Monitor,
             Some(other) => {
-                self.at(&place, "mode", format!("`mode` must be `enforce` or `monitor`, not {other}"));
+                self.at(
+                    &place,
+                    "mode",
+                    format!("`mode` must be `enforce` or `monitor`, not {other}"),
+                );
                 Mode::Enforce
             }
         };
@@ -319,13 +389,18 @@ impl Loader {
             Some(Json::String(s)) if s == "normal" => AuditLevel::Normal,
             Some(Json::String(s)) if s == "verbose" => AuditLevel::Verbose,
             Some(other) => {
-                self.at(&place, "audit_level", format!("`audit_level` must be `none`, `normal` or `verbose`, not {other}"));
+                self.at(
+                    &place,
+                    "audit_level",
+                    format!("`audit_level` must be `none`, `normal` or `verbose`, not {other}"),
+                );
                 AuditLevel::Normal
             }
         };
         let applies_to = self.subjects(&place, obj, "applies_to");
         let except = self.subjects(&place, obj, "except");
-        let compliance_tags = self.string_list(&place, obj.get("compliance_tags"), "compliance_tags");
+        let compliance_tags =
+            self.string_list(&place, obj.get("compliance_tags"), "compliance_tags");
         let purpose_tags = self.string_list(&place, obj.get("purpose_tags"), "purpose_tags");
         let labels = self.labels(&place, obj.get("labels"));
 
@@ -374,7 +449,13 @@ impl Loader {
         }
     }
 
-    fn bool_field(&mut self, place: &Place, obj: &Map<String, Json>, key: &str, default: bool) -> bool {
+    fn bool_field(
+        &mut self,
+        place: &Place,
+        obj: &Map<String, Json>,
+        key: &str,
+        default: bool,
+    ) -> bool {
         match obj.get(key) {
             None | Some(Json::Null) => default,
             Some(Json::Bool(b)) => *b,
@@ -400,7 +481,11 @@ impl Loader {
                 out
             }
             Some(_) => {
-                self.at(place, field, format!("`{field}` must be an array of strings"));
+                self.at(
+                    place,
+                    field,
+                    format!("`{field}` must be an array of strings"),
+                );
                 Vec::new()
             }
         }
@@ -419,7 +504,11 @@ impl Loader {
                         Json::Number(_) | Json::Bool(_) => {
                             out.insert(k.clone(), v.to_string());
                         }
-                        _ => self.at(place, &format!("labels.{k}"), "a label value must be a string".into()),
+                        _ => self.at(
+                            place,
+                            &format!("labels.{k}"),
+                            "a label value must be a string".into(),
+                        ),
                     }
                 }
             }
@@ -431,7 +520,11 @@ impl Loader {
                     };
                 }
             }
-            Some(_) => self.at(place, "labels", "`labels` must be an object of strings or an array of `key=value` strings".into()),
+            Some(_) => self.at(
+                place,
+                "labels",
+                "`labels` must be an object of strings or an array of `key=value` strings".into(),
+            ),
         }
         out
     }
@@ -444,16 +537,35 @@ impl Loader {
                 self.unknown_fields(place, &format!("{key}."), sub, SUBJECT_FIELDS);
                 s.users = self.string_list(place, sub.get("users"), &format!("{key}.users"));
                 s.roles = self.string_list(place, sub.get("roles"), &format!("{key}.roles"));
-                s.workspaces = self.string_list(place, sub.get("workspaces"), &format!("{key}.workspaces"));
-                s.data_sources = self.string_list(place, sub.get("data_sources"), &format!("{key}.data_sources"));
-                s.purposes = self.string_list(place, sub.get("purposes"), &format!("{key}.purposes"));
+                s.workspaces =
+                    self.string_list(place, sub.get("workspaces"), &format!("{key}.workspaces"));
+                s.data_sources = self.string_list(
+                    place,
+                    sub.get("data_sources"),
+                    &format!("{key}.data_sources"),
+                );
+                s.purposes =
+                    self.string_list(place, sub.get("purposes"), &format!("{key}.purposes"));
             }
-            Some(_) => self.at(place, key, format!("`{key}` must be an object with {}", SUBJECT_FIELDS.join(", "))),
+            Some(_) => self.at(
+                place,
+                key,
+                format!(
+                    "`{key}` must be an object with {}",
+                    SUBJECT_FIELDS.join(", ")
+                ),
+            ),
         }
         s
     }
 
-    fn rule(&mut self, place: &Place, i: usize, value: &Json, catalog: Option<&Catalog>) -> Option<Rule> {
+    fn rule(
+        &mut self,
+        place: &Place,
+        i: usize,
+        value: &Json,
+        catalog: Option<&Catalog>,
+    ) -> Option<Rule> {
         let prefix = format!("rules[{i}]");
         let Some(obj) = value.as_object() else {
             self.at(place, &prefix, "a rule must be an object".into());
@@ -462,7 +574,11 @@ impl Loader {
         let kind = match obj.get("type").and_then(Json::as_str) {
             Some(k) => k,
             None => {
-                self.at(place, &format!("{prefix}.type"), "a rule needs a `type`: row_filter, column_mask or deny".into());
+                self.at(
+                    place,
+                    &format!("{prefix}.type"),
+                    "a rule needs a `type`: row_filter, column_mask or deny".into(),
+                );
                 return None;
             }
         };
@@ -471,7 +587,13 @@ impl Loader {
             "column_mask" => &["type", "table", "column", "mask", "description"],
             "deny" => &["type", "table", "columns", "operations", "description"],
             other => {
-                self.at(place, &format!("{prefix}.type"), format!("unknown rule type `{other}`; expected row_filter, column_mask or deny"));
+                self.at(
+                    place,
+                    &format!("{prefix}.type"),
+                    format!(
+                        "unknown rule type `{other}`; expected row_filter, column_mask or deny"
+                    ),
+                );
                 return None;
             }
         };
@@ -485,7 +607,11 @@ impl Loader {
                 }
             },
             None => {
-                self.at(place, &format!("{prefix}.table"), "a rule needs a `table` string".into());
+                self.at(
+                    place,
+                    &format!("{prefix}.table"),
+                    "a rule needs a `table` string".into(),
+                );
                 return None;
             }
         };
@@ -493,7 +619,11 @@ impl Loader {
             Some(cat) => match cat.table(&table_name) {
                 Some(t) => Some(t),
                 None => {
-                    self.at(place, &format!("{prefix}.table"), format!("table `{table_name}` is not in the catalog"));
+                    self.at(
+                        place,
+                        &format!("{prefix}.table"),
+                        format!("table `{table_name}` is not in the catalog"),
+                    );
                     return None;
                 }
             },
@@ -504,7 +634,13 @@ impl Loader {
                 Ok(n) => {
                     if let Some(t) = table {
                         if t.column(&n).is_none() {
-                            loader.at(place, field, format!("column `{n}` is not in the catalog for table `{table_name}`"));
+                            loader.at(
+                                place,
+                                field,
+                                format!(
+                                    "column `{n}` is not in the catalog for table `{table_name}`"
+                                ),
+                            );
                             return None;
                         }
                     }
@@ -521,12 +657,19 @@ impl Loader {
                 let text = match obj.get("predicate").and_then(Json::as_str) {
                     Some(t) => t,
                     None => {
-                        self.at(place, &format!("{prefix}.predicate"), "a row filter needs a `predicate` string".into());
+                        self.at(
+                            place,
+                            &format!("{prefix}.predicate"),
+                            "a row filter needs a `predicate` string".into(),
+                        );
                         return None;
                     }
                 };
                 match Predicate::parse(text, &table_name, table) {
-                    Ok(predicate) => Some(Rule::RowFilter { table: table_name, predicate }),
+                    Ok(predicate) => Some(Rule::RowFilter {
+                        table: table_name,
+                        predicate,
+                    }),
                     Err(errors) => {
                         for e in errors {
                             self.problems.push(Problem {
@@ -548,7 +691,11 @@ impl Loader {
                 let column = match obj.get("column").and_then(Json::as_str) {
                     Some(c) => column_known(self, &field, c)?,
                     None => {
-                        self.at(place, &field, "a column mask needs a `column` string".into());
+                        self.at(
+                            place,
+                            &field,
+                            "a column mask needs a `column` string".into(),
+                        );
                         return None;
                     }
                 };
@@ -556,10 +703,20 @@ impl Loader {
                     .and_then(|t| t.column(&column))
                     .map(Column::type_class)
                     .unwrap_or(TypeClass::Unknown);
-                let mask = self.mask(place, &format!("{prefix}.mask"), obj.get("mask"), type_class)?;
+                let mask = self.mask(
+                    place,
+                    &format!("{prefix}.mask"),
+                    obj.get("mask"),
+                    type_class,
+                )?;
                 let col = table.and_then(|t| t.column(&column));
                 match crate::mask::mask_expr(&mask, &column, col) {
-                    Ok(expr) => Some(Rule::ColumnMask { table: table_name, column, mask, expr }),
+                    Ok(expr) => Some(Rule::ColumnMask {
+                        table: table_name,
+                        column,
+                        mask,
+                        expr,
+                    }),
                     Err(m) => {
                         self.at(place, &format!("{prefix}.mask"), m);
                         None
@@ -586,12 +743,20 @@ impl Loader {
                             }
                         }
                         if items.is_empty() {
-                            self.at(place, &format!("{prefix}.columns"), "`columns` is empty; leave it out to deny the whole table".into());
+                            self.at(
+                                place,
+                                &format!("{prefix}.columns"),
+                                "`columns` is empty; leave it out to deny the whole table".into(),
+                            );
                             ok = false;
                         }
                     }
                     Some(_) => {
-                        self.at(place, &format!("{prefix}.columns"), "`columns` must be an array of column names".into());
+                        self.at(
+                            place,
+                            &format!("{prefix}.columns"),
+                            "`columns` must be an array of column names".into(),
+                        );
                         ok = false;
                     }
                 }
@@ -600,7 +765,10 @@ impl Loader {
                     None | Some(Json::Null) => {}
                     Some(Json::Array(items)) => {
                         for (j, op) in items.iter().enumerate() {
-                            match op.as_str().and_then(|s| Operation::ALL.iter().find(|(n, _)| *n == s)) {
+                            match op
+                                .as_str()
+                                .and_then(|s| Operation::ALL.iter().find(|(n, _)| *n == s))
+                            {
                                 Some((_, o)) => operations.push(*o),
                                 None => {
                                     self.at(place, &format!("{prefix}.operations[{j}]"), format!("unknown operation {op}; expected select, insert, update, delete or ddl"));
@@ -610,18 +778,32 @@ impl Loader {
                         }
                     }
                     Some(_) => {
-                        self.at(place, &format!("{prefix}.operations"), "`operations` must be an array".into());
+                        self.at(
+                            place,
+                            &format!("{prefix}.operations"),
+                            "`operations` must be an array".into(),
+                        );
                         ok = false;
                     }
                 }
                 operations.sort();
                 operations.dedup();
-                ok.then_some(Rule::Deny { table: table_name, columns, operations })
+                ok.then_some(Rule::Deny {
+                    table: table_name,
+                    columns,
+                    operations,
+                })
             }
         }
     }
 
-    fn mask(&mut self, place: &Place, field: &str, value: Option<&Json>, class: TypeClass) -> Option<Mask> {
+    fn mask(
+        &mut self,
+        place: &Place,
+        field: &str,
+        value: Option<&Json>,
+        class: TypeClass,
+    ) -> Option<Mask> {
         let obj = match value {
             Some(Json::Object(o)) => o,
             Some(Json::String(kind)) => {
@@ -631,12 +813,20 @@ impl Loader {
                 return self.mask(place, field, Some(&Json::Object(o)), class);
             }
             _ => {
-                self.at(place, field, "a column mask needs a `mask` object with a `kind`".into());
+                self.at(
+                    place,
+                    field,
+                    "a column mask needs a `mask` object with a `kind`".into(),
+                );
                 return None;
             }
         };
         let Some(kind) = obj.get("kind").and_then(Json::as_str) else {
-            self.at(place, &format!("{field}.kind"), format!("a mask needs a `kind`: {}", Mask::KINDS.join(", ")));
+            self.at(
+                place,
+                &format!("{field}.kind"),
+                format!("a mask needs a `kind`: {}", Mask::KINDS.join(", ")),
+            );
             return None;
         };
         let known: &[&str] = match kind {
@@ -645,7 +835,14 @@ impl Loader {
             "constant" => &["kind", "value"],
             k if Mask::KINDS.contains(&k) => &["kind"],
             other => {
-                self.at(place, &format!("{field}.kind"), format!("unknown mask kind `{other}`; expected one of {}", Mask::KINDS.join(", ")));
+                self.at(
+                    place,
+                    &format!("{field}.kind"),
+                    format!(
+                        "unknown mask kind `{other}`; expected one of {}",
+                        Mask::KINDS.join(", ")
+                    ),
+                );
                 return None;
             }
         };
@@ -657,7 +854,11 @@ impl Loader {
             "email" => Mask::Email,
             "date_year" => {
                 if matches!(class, TypeClass::Text | TypeClass::Other) {
-                    self.at(place, &format!("{field}.kind"), "`date_year` masks only date and timestamp columns".into());
+                    self.at(
+                        place,
+                        &format!("{field}.kind"),
+                        "`date_year` masks only date and timestamp columns".into(),
+                    );
                 }
                 Mask::DateYear
             }
@@ -666,7 +867,11 @@ impl Loader {
                     None | Some(Json::Null) => None,
                     Some(Json::String(s)) => Some(s.clone()),
                     Some(_) => {
-                        self.at(place, &format!("{field}.replacement"), "`replacement` must be a string".into());
+                        self.at(
+                            place,
+                            &format!("{field}.replacement"),
+                            "`replacement` must be a string".into(),
+                        );
                         None
                     }
                 },
@@ -679,7 +884,11 @@ impl Loader {
                             n.as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
                         }
                         Some(_) => {
-                            loader.at(place, &format!("{field}.{key}"), format!("`{key}` must be an integer from 0 to 10000"));
+                            loader.at(
+                                place,
+                                &format!("{field}.{key}"),
+                                format!("`{key}` must be an integer from 0 to 10000"),
+                            );
                             0
                         }
                     }
@@ -690,27 +899,47 @@ impl Loader {
                     None | Some(Json::Null) => "*".to_string(),
                     Some(Json::String(s)) if s.chars().count() == 1 => s.clone(),
                     Some(_) => {
-                        self.at(place, &format!("{field}.pad"), "`pad` must be a single character".into());
+                        self.at(
+                            place,
+                            &format!("{field}.pad"),
+                            "`pad` must be a single character".into(),
+                        );
                         "*".to_string()
                     }
                 };
-                Mask::Partial { show_first, show_last, pad }
+                Mask::Partial {
+                    show_first,
+                    show_last,
+                    pad,
+                }
             }
             _ => match obj.get("value") {
                 Some(v @ (Json::String(_) | Json::Number(_) | Json::Bool(_) | Json::Null)) => {
                     if let Json::String(s) = v {
                         if s.contains('\0') {
-                            self.at(place, &format!("{field}.value"), "`value` must not contain a NUL character".into());
+                            self.at(
+                                place,
+                                &format!("{field}.value"),
+                                "`value` must not contain a NUL character".into(),
+                            );
                         }
                     }
                     Mask::Constant { value: v.clone() }
                 }
                 Some(_) => {
-                    self.at(place, &format!("{field}.value"), "`value` must be a string, number, boolean or null".into());
+                    self.at(
+                        place,
+                        &format!("{field}.value"),
+                        "`value` must be a string, number, boolean or null".into(),
+                    );
                     Mask::Null
                 }
                 None => {
-                    self.at(place, &format!("{field}.value"), "a constant mask needs a `value`".into());
+                    self.at(
+                        place,
+                        &format!("{field}.value"),
+                        "a constant mask needs a `value`".into(),
+                    );
                     Mask::Null
                 }
             },

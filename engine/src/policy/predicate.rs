@@ -43,7 +43,8 @@ impl CtxRef {
             return None;
         }
         let names: Vec<String> = rest.iter().map(ident::normalize).collect();
-        let known = "ctx.user, ctx.roles, ctx.purpose, ctx.workspace, ctx.data_source or ctx.attr.<name>";
+        let known =
+            "ctx.user, ctx.roles, ctx.purpose, ctx.workspace, ctx.data_source or ctx.attr.<name>";
         Some(match names.as_slice() {
             [one] => match one.as_str() {
                 "user" => Ok(CtxRef::User),
@@ -51,16 +52,24 @@ impl CtxRef {
                 "purpose" => Ok(CtxRef::Purpose),
                 "workspace" => Ok(CtxRef::Workspace),
                 "data_source" => Ok(CtxRef::DataSource),
-                "attr" | "attributes" => Err(format!("`ctx.{one}` needs an attribute name, as in `ctx.attr.tenant_id`")),
-                other => Err(format!("unknown context reference `ctx.{other}`; expected {known}")),
+                "attr" | "attributes" => Err(format!(
+                    "`ctx.{one}` needs an attribute name, as in `ctx.attr.tenant_id`"
+                )),
+                other => Err(format!(
+                    "unknown context reference `ctx.{other}`; expected {known}"
+                )),
             },
             // Attribute names are JSON keys: they keep the case they are written with.
-            [attr, _] if attr == "attr" || attr == "attributes" => {
-                Ok(CtxRef::Attr(rest.get(1).map(|i| i.value.clone()).unwrap_or_default()))
-            }
+            [attr, _] if attr == "attr" || attr == "attributes" => Ok(CtxRef::Attr(
+                rest.get(1).map(|i| i.value.clone()).unwrap_or_default(),
+            )),
             _ => Err(format!(
                 "unknown context reference `{}`; expected {known}",
-                parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".")
+                parts
+                    .iter()
+                    .map(|p| p.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".")
             )),
         })
     }
@@ -132,7 +141,9 @@ fn parse_expr(text: &str) -> Result<Expr, PredicateError> {
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
         .map_err(|e| parser_error(&e.to_string()))?;
-    let expr = parser.parse_expr().map_err(|e| parser_error(&e.to_string()))?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|e| parser_error(&e.to_string()))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(PredicateError {
@@ -146,7 +157,9 @@ fn parse_expr(text: &str) -> Result<Expr, PredicateError> {
 
 /// Turns a sqlparser message (`… at Line: 1, Column: 13`) into a positioned error.
 fn parser_error(message: &str) -> PredicateError {
-    let message = message.strip_prefix("sql parser error: ").unwrap_or(message);
+    let message = message
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(message);
     if let Some(at) = message.rfind(" at Line: ") {
         let (head, tail) = message.split_at(at);
         let tail = tail.trim_start_matches(" at Line: ");
@@ -251,7 +264,11 @@ impl Visitor for Checker<'_> {
                         (_, first) => {
                             let msg = format!(
                                 "`{}` does not name a column of `{}` or a context value",
-                                parts.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("."),
+                                parts
+                                    .iter()
+                                    .map(|p| p.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join("."),
                                 self.table
                             );
                             if let Some(id) = parts.first().or(first) {
@@ -266,7 +283,9 @@ impl Visitor for Checker<'_> {
                 if let Some(reason) = functions::denied_reason(&f.name) {
                     let id = f.name.0.first().and_then(|p| p.as_ident());
                     let err = PredicateError {
-                        message: format!("function `{name}` is not allowed in a predicate: {reason}"),
+                        message: format!(
+                            "function `{name}` is not allowed in a predicate: {reason}"
+                        ),
                         line: id.map(|i| i.span.start.line),
                         column: id.map(|i| i.span.start.column),
                     };
@@ -306,14 +325,23 @@ mod tests {
     #[test]
     fn collects_context_references() {
         let t = orders();
-        let p = Predicate::parse("tenant_id = ctx.attr.tenant_id AND region = ANY(ctx.roles)", &t.name, Some(&t)).unwrap();
-        assert_eq!(p.ctx_refs, vec![CtxRef::Roles, CtxRef::Attr("tenant_id".into())]);
+        let p = Predicate::parse(
+            "tenant_id = ctx.attr.tenant_id AND region = ANY(ctx.roles)",
+            &t.name,
+            Some(&t),
+        )
+        .unwrap();
+        assert_eq!(
+            p.ctx_refs,
+            vec![CtxRef::Roles, CtxRef::Attr("tenant_id".into())]
+        );
     }
 
     #[test]
     fn reports_unknown_columns_with_positions() {
         let t = orders();
-        let errs = Predicate::parse("tenant_id = 1 AND\n  nope = ctx.bogus", &t.name, Some(&t)).unwrap_err();
+        let errs = Predicate::parse("tenant_id = 1 AND\n  nope = ctx.bogus", &t.name, Some(&t))
+            .unwrap_err();
         assert_eq!(errs.len(), 2);
         assert_eq!((errs[0].line, errs[0].column), (Some(2), Some(3)));
         assert!(errs[0].message.contains("nope"), "{}", errs[0].message);

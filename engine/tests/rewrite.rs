@@ -1,0 +1,169 @@
+//! Snapshot tests of verdicts and rewritten SQL, and the round-trip property: the rewritten
+//! SQL parses, and printing it again gives the same text.
+
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use verdict_engine::{evaluate, Context, PolicySet};
+
+const POLICIES: &str = include_str!("fixtures/policies.json");
+
+const ANALYST: &str = r#"{"user":"alice","roles":["analyst"],"attributes":{"tenant_id":1}}"#;
+
+/// Named queries; each gets a snapshot of its verdict for the analyst context.
+const CORPUS: &[(&str, &str)] = &[
+    ("join_mask_filter", "SELECT o.id, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.ssn LIKE '%1' ORDER BY 1"),
+    ("star_denied_column", "SELECT * FROM customers"),
+    ("named_columns", "SELECT id, name FROM customers"),
+    ("cte_shadows_table", "WITH orders AS (SELECT 1 AS id) SELECT * FROM orders"),
+    ("cte_later_sibling_is_table", "WITH x AS (SELECT * FROM orders), orders AS (SELECT 1) SELECT * FROM x"),
+    ("recursive_cte", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) SELECT i, (SELECT count(*) FROM orders) FROM n"),
+    ("schema_qualified_column", "SELECT public.orders.id FROM public.orders"),
+    ("correlated_subquery_alias_columns", "SELECT (SELECT count(*) FROM orders WHERE orders.customer_id = c.a) FROM customers AS c(a, b)"),
+    ("alias_column_hides_denied", "SELECT pw FROM customers AS c(a, b, d, e, f, g, pw)"),
+    ("denied_table", "SELECT * FROM salaries"),
+    ("denied_table_in_cte", "WITH s AS (SELECT * FROM salaries) SELECT 1"),
+    ("whole_row", "SELECT row_to_json(c) FROM customers c"),
+    ("qualified_star", "SELECT c.* FROM customers c"),
+    ("natural_join", "SELECT id FROM customers NATURAL JOIN orders"),
+    ("set_operation", "SELECT id, name FROM products UNION ALL SELECT id, name FROM customers"),
+    ("lateral", "SELECT c.id, l.total FROM customers c, LATERAL (SELECT sum(amount) AS total FROM orders o WHERE o.customer_id = c.id) l"),
+    ("ungoverned_table", "SELECT id, name FROM products ORDER BY name"),
+    ("quoted_name_other_case", "SELECT * FROM \"ORDERS\""),
+    ("catalog_table", "SELECT relname FROM pg_catalog.pg_class"),
+    ("file_function", "SELECT pg_read_file('/etc/passwd')"),
+    ("setting_function", "SELECT current_setting('verdict.tenant'), current_setting('data_directory')"),
+    ("multi_statement_one_bad", "SELECT 1; DELETE FROM orders"),
+    ("write", "UPDATE orders SET amount = 0"),
+    ("set_role", "SET ROLE postgres"),
+    ("do_block", "DO $$ BEGIN PERFORM 1; END $$"),
+    ("garbage", "SELEC id FROM orders"),
+    ("empty", "  "),
+    ("select_into", "SELECT id INTO copy FROM orders"),
+];
+
+fn set() -> PolicySet {
+    PolicySet::parse(POLICIES).expect("fixture policies load")
+}
+
+#[test]
+fn verdict_snapshots() {
+    let set = set();
+    let ctx = Context::from_json_str(ANALYST).unwrap();
+    for (name, sql) in CORPUS {
+        let v = evaluate(&set, sql, &ctx);
+        let pretty: serde_json::Value = serde_json::from_str(&v.to_json()).unwrap();
+        insta::assert_snapshot!(
+            *name,
+            format!(
+                "{sql}\n---\n{}",
+                serde_json::to_string_pretty(&pretty).unwrap()
+            )
+        );
+    }
+}
+
+#[test]
+fn rewritten_sql_round_trips() {
+    let set = set();
+    let contexts = [
+        ANALYST,
+        r#"{"user":"dpo","roles":["analyst"]}"#,
+        r#"{"user":"bob","roles":["analyst"],"attributes":{"tenant_id":"1' OR '1'='1"}}"#,
+        r#"{"user":"x","roles":["analyst"],"attributes":{"tenant_id":"a\\' OR 1=1 --"}}"#,
+    ];
+    let dialect = PostgreSqlDialect {};
+    let mut checked = 0;
+    for c in contexts {
+        let ctx = Context::from_json_str(c).unwrap();
+        for (name, sql) in CORPUS {
+            let v = evaluate(&set, sql, &ctx);
+            // Same input, same bytes.
+            assert_eq!(v.to_json(), evaluate(&set, sql, &ctx).to_json(), "{name}");
+            let Some(rewritten) = v.rewritten_sql else {
+                continue;
+            };
+            let reparsed = Parser::parse_sql(&dialect, &rewritten).unwrap_or_else(|e| {
+                panic!("{name}: rewritten SQL does not parse: {e}\n{rewritten}")
+            });
+            let printed: Vec<String> = reparsed.iter().map(|s| s.to_string()).collect();
+            assert_eq!(
+                printed.join(";\n"),
+                rewritten,
+                "{name}: print is not stable"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} rewritten statements checked");
+}
+
+#[test]
+fn hostile_context_values_stay_literals() {
+    let set = set();
+    for hostile in [
+        "1 OR 1=1",
+        "1'; DROP TABLE orders; --",
+        "\\' OR 1=1 --",
+        "ünï'cødé",
+        "$$ OR true $$",
+    ] {
+        let ctx = Context::from_json(&serde_json::json!({"user": "m", "roles": ["analyst"], "attributes": {"tenant_id": hostile}})).unwrap();
+        let v = evaluate(&set, "SELECT id FROM orders", &ctx);
+        let filter = &v.row_filters[0].predicate;
+        // The predicate is `tenant_id = <one literal>`: parse it back and check its shape.
+        let expr = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(filter)
+            .unwrap()
+            .parse_expr()
+            .unwrap();
+        match expr {
+            sqlparser::ast::Expr::BinaryOp { right, .. } => match *right {
+                sqlparser::ast::Expr::Value(v) => match v.value {
+                    sqlparser::ast::Value::SingleQuotedString(s)
+                    | sqlparser::ast::Value::EscapedStringLiteral(s) => assert_eq!(s, hostile),
+                    other => panic!("not a string literal: {other:?}"),
+                },
+                other => panic!("not a literal: {other}"),
+            },
+            other => panic!("shape changed: {other}"),
+        }
+    }
+    let ctx = Context::from_json(&serde_json::json!({"user": "m", "roles": ["analyst"], "attributes": {"tenant_id": "a\u{0}b"}})).unwrap();
+    let v = evaluate(&set, "SELECT id FROM orders", &ctx);
+    assert_eq!(
+        (v.verdict.as_str(), v.rule.as_str()),
+        ("block", "invalid_context")
+    );
+}
+
+#[test]
+fn missing_context_blocks_only_tables_that_need_it() {
+    let set = set();
+    let ctx = Context::from_json_str(r#"{"user":"alice","roles":["analyst"]}"#).unwrap();
+    let v = evaluate(&set, "SELECT id FROM orders", &ctx);
+    assert_eq!(
+        (v.verdict.as_str(), v.rule.as_str()),
+        ("block", "missing_context")
+    );
+    let v = evaluate(&set, "SELECT id FROM products", &ctx);
+    assert_eq!(v.verdict.as_str(), "allow");
+}
+
+#[test]
+fn except_and_break_glass() {
+    let set = set();
+    let dpo = Context::from_json_str(r#"{"user":"dpo","roles":["analyst"]}"#).unwrap();
+    let v = evaluate(&set, "SELECT id, ssn FROM customers", &dpo);
+    assert_eq!(v.verdict.as_str(), "allow", "{}", v.to_json());
+    let bg = Context::from_json_str(
+        r#"{"user":"eve","roles":["analyst"],"attributes":{"tenant_id":1},"break_glass":true}"#,
+    )
+    .unwrap();
+    let v = evaluate(&set, "SELECT id FROM orders", &bg);
+    assert_eq!(v.verdict.as_str(), "row_filter");
+    assert!(
+        v.notes.iter().any(|n| n.contains("break-glass")),
+        "{:?}",
+        v.notes
+    );
+}
