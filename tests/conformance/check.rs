@@ -245,6 +245,28 @@ pub fn check(
     };
 
     if verdict.is_block() {
+        // A block must come from the right rule: the case's `rule`, or `deny` where the
+        // oracle lacks what the statement reads; the context may add rules (its manifest's
+        // `block_rules`). `optional` blocks may come from any rule (failing closed).
+        let expected_rule = match (&case.rule, explicit) {
+            (_, Some(Expect::Optional)) => None,
+            (Some(rule), _) => Some(rule.clone()),
+            (None, None) if expect != Expect::Match => Some("deny".to_string()),
+            (None, _) => None,
+        };
+        if let Some(rule) = expected_rule {
+            let ok = verdict.rule == rule || ctx.block_rules.contains(&verdict.rule);
+            if expect != Expect::Match && !ok {
+                let mut rules = vec![rule];
+                rules.extend(ctx.block_rules.iter().cloned());
+                let detail = format!(
+                    "blocked by rule `{}`, expected {}",
+                    verdict.rule,
+                    rules.join(" or ")
+                );
+                return Ok(result(Kind::Wrong, &label, Some(verdict), detail));
+            }
+        }
         return Ok(match expect {
             Expect::Block | Expect::Reject => {
                 result(Kind::Blocked, &label, Some(verdict), String::new())

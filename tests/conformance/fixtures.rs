@@ -46,6 +46,8 @@ pub struct Sanity {
 struct ManifestEntry {
     absent: Expect,
     #[serde(default)]
+    block_rules: Vec<String>,
+    #[serde(default)]
     sanity: Vec<Sanity>,
 }
 
@@ -57,6 +59,9 @@ pub struct ContextFixture {
     pub oracle_sql: String,
     /// The expectation when the oracle lacks a relation or column the SQL uses.
     pub absent: Expect,
+    /// Verdict rules that may block a statement in this context besides the expected one
+    /// (`deny` for what the oracle cannot see, or the case's `rule`).
+    pub block_rules: Vec<String>,
     pub sanity: Vec<Sanity>,
 }
 
@@ -81,6 +86,8 @@ struct CaseEntry {
     #[serde(default)]
     expect: Option<ExpectSpec>,
     #[serde(default)]
+    rule: Option<String>,
+    #[serde(default)]
     #[allow(dead_code)]
     note: Option<String>,
 }
@@ -97,6 +104,8 @@ pub struct Case {
     pub contexts: Option<Vec<String>>,
     pub default_expect: Option<Expect>,
     pub expect: BTreeMap<String, Expect>,
+    /// The verdict rule a block must name, when the case says.
+    pub rule: Option<String>,
 }
 
 impl Case {
@@ -140,6 +149,7 @@ impl Fixtures {
                 oracle_sql: read(&dir.join("oracle").join(format!("{name}.sql")))?,
                 name,
                 absent: entry.absent,
+                block_rules: entry.block_rules,
                 sanity: entry.sanity,
             });
         }
@@ -208,6 +218,7 @@ fn load_cases(dir: &Path, contexts: &[String]) -> Result<Vec<Case>, String> {
                 contexts: entry.contexts,
                 default_expect,
                 expect,
+                rule: entry.rule,
             });
         }
     }
