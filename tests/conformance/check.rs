@@ -310,7 +310,7 @@ pub fn check(
                 kind,
                 &label,
                 Some(verdict),
-                format!("the rewritten SQL gave {}", real.summary()),
+                format!("the rewritten SQL gave {}", real.summary_with_rows()),
             ))
         }
         Expect::Reject => {
@@ -319,7 +319,7 @@ pub fn check(
                     Kind::Leak,
                     &label,
                     Some(verdict),
-                    format!("the rewritten SQL gave {}", real.summary()),
+                    format!("the rewritten SQL gave {}", real.summary_with_rows()),
                 ))
             } else {
                 Ok(result(

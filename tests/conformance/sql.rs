@@ -39,6 +39,23 @@ impl Outcome {
         matches!(self, Outcome::Error { code, .. } if code == "42P01" || code == "42703")
     }
 
+    /// A one-line summary with the first rows, to show what leaked.
+    pub fn summary_with_rows(&self) -> String {
+        let mut out = self.summary();
+        if let Outcome::Rows(sets) = self {
+            let rows: Vec<String> = sets
+                .iter()
+                .flat_map(|s| s.rows.iter())
+                .take(3)
+                .map(show_row)
+                .collect();
+            if !rows.is_empty() {
+                out.push_str(&format!(": {}", rows.join(" ")));
+            }
+        }
+        out
+    }
+
     /// A one-line summary.
     pub fn summary(&self) -> String {
         match self {
