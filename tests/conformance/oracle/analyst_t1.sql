@@ -2,7 +2,8 @@
 -- tenant-isolation: tenant 1. eu-workspace: not this workspace. pii-hash-email (200)
 -- beats the email mask (50) on customers.email and baseline's constant (10) on
 -- employees.email; pii-masks' partial ssn (50) beats baseline's null (10); phone-mask
--- applies (purpose is not fraud-investigation). No salaries, no secrets.
+-- applies (purpose is not fraud-investigation). No salaries, no secrets. pii-masks also
+-- masks tickets.assignee, which tickets-owner filters on: the filter sees raw values.
 CREATE VIEW tenants AS SELECT id, name, region FROM base.tenants;
 CREATE VIEW customers AS
     SELECT id, tenant_id, name,
@@ -27,7 +28,7 @@ CREATE VIEW employees AS
     FROM base.employees WHERE tenant_id IN (1);
 CREATE VIEW products AS SELECT id, sku, name, price FROM base.products;
 CREATE VIEW tickets AS
-    SELECT id, tenant_id, assignee, team, subject,
+    SELECT id, tenant_id, oracle.partial(assignee, 2, 0, '*') AS assignee, team, subject,
            oracle.replace_non_null(body, text '[redacted]') AS body, opened_on
     FROM base.tickets WHERE assignee = 'alice' OR team IN ('analyst');
 CREATE VIEW "AuditLog" AS

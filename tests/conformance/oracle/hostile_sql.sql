@@ -6,7 +6,7 @@
 CREATE VIEW tenants AS SELECT id, name, region FROM base.tenants;
 CREATE VIEW products AS SELECT id, sku, name, price FROM base.products;
 CREATE VIEW tickets AS
-    SELECT id, tenant_id, assignee, team, subject,
+    SELECT id, tenant_id, oracle.partial(assignee, 2, 0, '*') AS assignee, team, subject,
            oracle.replace_non_null(body, text '[redacted]') AS body, opened_on
     FROM base.tickets
     WHERE assignee = $q$mallory' OR '1'='1$q$ OR team IN ('analyst', $q$support' OR 'x'='x$q$);

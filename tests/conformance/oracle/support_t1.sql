@@ -27,7 +27,7 @@ CREATE VIEW employees AS
     FROM base.employees WHERE tenant_id IN (1);
 CREATE VIEW products AS SELECT id, sku, name, price FROM base.products;
 CREATE VIEW tickets AS
-    SELECT id, tenant_id, assignee, team,
+    SELECT id, tenant_id, oracle.partial(assignee, 2, 0, '*') AS assignee, team,
            oracle.replace_non_null(subject, text 'subject-a') AS subject,
            oracle.replace_non_null(body, text '[redacted]') AS body, opened_on
     FROM base.tickets WHERE assignee = 'carol' OR team IN ('support');
