@@ -70,9 +70,20 @@ impl Cluster {
             check(&out, "chown of the cluster directory")?;
         }
         cluster.initdb()?;
-        cluster.port = free_port()?;
-        cluster.start_server()?;
-        Ok(cluster)
+        // Another process may take the free port before the server binds it: retry.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            cluster.port = free_port()?;
+            match cluster.start_server() {
+                Ok(()) => return Ok(cluster),
+                Err(e) if attempt < 3 && e.contains("could not bind") => {
+                    cluster.stop();
+                    eprintln!("conformance: port {} was taken, retrying", cluster.port);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// A connection to `db` as `user` (trust authentication on loopback).
