@@ -51,14 +51,28 @@ fn main() {
             black_box(evaluate(&set, q, &ctx).to_json());
         }
     };
-    let prepared =
-        PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads");
+    // The same set without column masks, to show what building and printing masks costs.
+    let mut unmasked: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/fixtures/policies.json"))
+            .expect("fixture is JSON");
+    if let Some(policies) = unmasked["policies"].as_array_mut() {
+        for p in policies {
+            if let Some(rules) = p["rules"].as_array_mut() {
+                rules.retain(|r| r["type"] != "column_mask");
+            }
+        }
+    }
+    let unmasked = PolicySet::from_json(&unmasked).expect("loads");
+    let engine_unmasked = || {
+        for q in QUERIES {
+            black_box(evaluate(&unmasked, q, &ctx).to_json());
+        }
+    };
     let one_shot_load = || {
         black_box(
             PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads"),
         );
     };
-    let _ = prepared;
     if std::env::var("VERDICT_BENCH_PROFILE").is_ok() {
         // Only the engine, for a profiler.
         for _ in 0..2000 {
@@ -75,7 +89,13 @@ fn main() {
     let mut f = Vec::new();
     let mut e = Vec::new();
     let mut l = Vec::new();
+    let mut u = Vec::new();
     for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..iters {
+            engine_unmasked();
+        }
+        u.push(t.elapsed());
         let t = Instant::now();
         for _ in 0..iters {
             floor();
@@ -93,7 +113,7 @@ fn main() {
         l.push(t.elapsed());
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / (iters as f64 * QUERIES.len() as f64);
-    let (fm, em, lm) = (median(f), median(e), median(l));
+    let (fm, em, lm, um) = (median(f), median(e), median(l), median(u));
     println!("queries in mix: {}", QUERIES.len());
     println!("floor  (sqlparser parse + print): {:.2} µs/query", per(fm));
     println!("engine (evaluate + verdict JSON): {:.2} µs/query", per(em));
@@ -101,8 +121,13 @@ fn main() {
         "policy set load + validation:    {:.2} µs/load",
         lm.as_secs_f64() * 1e6 / iters as f64
     );
+    println!("engine, same set without masks:   {:.2} µs/query", per(um));
     println!(
         "ratio engine/floor: {:.2}",
         em.as_secs_f64() / fm.as_secs_f64()
+    );
+    println!(
+        "ratio engine without masks/floor: {:.2}",
+        um.as_secs_f64() / fm.as_secs_f64()
     );
 }

@@ -22,6 +22,40 @@ const DENIED: &[(&str, &str)] = &[
     ("loread", "it reads large objects"),
     ("lowrite", "it writes large objects"),
     ("ts_stat", "it runs a query given as text"),
+    ("ts_rewrite", "it can run a query given as text"),
+    (
+        "get_raw_page",
+        "it reads raw table pages around the policies",
+    ),
+    (
+        "heap_page_items",
+        "it reads raw table pages around the policies",
+    ),
+    (
+        "heap_page_item_attrs",
+        "it reads raw table pages around the policies",
+    ),
+    (
+        "tuple_data_split",
+        "it reads raw table pages around the policies",
+    ),
+    (
+        "bt_page_items",
+        "it reads raw index pages around the policies",
+    ),
+    (
+        "brin_page_items",
+        "it reads raw index pages around the policies",
+    ),
+    (
+        "gin_leafpage_items",
+        "it reads raw index pages around the policies",
+    ),
+    ("pgstattuple", "it reveals statistics of tables' rows"),
+    (
+        "pg_buffercache_pages",
+        "it reveals the server's cached pages",
+    ),
     (
         "current_setting",
         "it reads server settings (only `verdict.` settings are allowed)",
@@ -79,6 +113,17 @@ const DENIED_PREFIXES: &[(&str, &str)] = &[
     ),
     ("pg_sleep", "it holds the connection"),
     ("pg_stat_get_", "it reveals statistics of tables' rows"),
+    (
+        "pg_logical_",
+        "it reads the write-ahead log, which holds every table's rows",
+    ),
+    (
+        "pg_get_wal",
+        "it reads the write-ahead log, which holds every table's rows",
+    ),
+    ("pg_replication_", "it controls replication"),
+    ("pg_create_", "it changes server state"),
+    ("pg_drop_replication", "it changes server state"),
 ];
 
 /// The normalized function name, without a `pg_catalog.` qualifier.

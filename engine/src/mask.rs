@@ -2,7 +2,8 @@
 //!
 //! Every mask keeps NULL as NULL. `email` keeps only the domain: a value containing `@`
 //! becomes `****@` followed by everything after its last `@`; a value without `@` becomes
-//! `****`. Each expression is printed from syntax-tree pieces (identifiers, literals and
+//! `****` (one `regexp_replace`: the first branch keeps the `@` as group 1, the second
+//! matches a value without `@` and leaves group 1 empty). Each expression is printed from syntax-tree pieces (identifiers, literals and
 //! types print themselves escaped) and parsed back once, when the policy set is loaded.
 
 use serde_json::Value as Json;
@@ -64,11 +65,8 @@ pub fn mask_expr(mask: &Mask, column: &str, col: Option<&Column>) -> Result<Expr
                 shown.join(" || ")
             )
         }
-        Mask::Email => format!(
-            "CASE WHEN {c} IS NULL THEN NULL \
-             WHEN strpos({t}, '@') > 0 THEN '****@' || reverse(split_part(reverse({t}), '@', 1)) \
-             ELSE '****' END"
-        ),
+        // Everything up to the last `@` becomes `****@`; a value without `@` becomes `****`.
+        Mask::Email => format!("regexp_replace({t}, '^.*(@)|^[^@]*$', E'****\\\\1')"),
         Mask::DateYear => match class {
             TypeClass::Timestamp => format!("date_trunc('year', {c})"),
             _ => format!("CAST(date_trunc('year', CAST({c} AS TIMESTAMP)) AS DATE)"),

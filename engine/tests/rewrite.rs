@@ -172,11 +172,24 @@ fn except_and_break_glass() {
 fn deep_nesting_blocks_cleanly() {
     let set = set();
     let ctx = Context::from_json_str(ANALYST).unwrap();
-    let deep_expr = format!("SELECT {}1{} FROM orders", "(".repeat(5000), ")".repeat(5000));
-    let deep_query = format!("SELECT * FROM {}orders{}", "(SELECT * FROM ".repeat(500), ") AS t".repeat(500));
+    let deep_expr = format!(
+        "SELECT {}1{} FROM orders",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    let deep_query = format!(
+        "SELECT * FROM {}orders{}",
+        "(SELECT * FROM ".repeat(500),
+        ") AS t".repeat(500)
+    );
     for sql in [deep_expr, deep_query] {
         let v = evaluate(&set, &sql, &ctx);
-        assert_eq!((v.verdict.as_str(), v.rule.as_str()), ("block", "parse_error"), "{}", v.reason);
+        assert_eq!(
+            (v.verdict.as_str(), v.rule.as_str()),
+            ("block", "parse_error"),
+            "{}",
+            v.reason
+        );
     }
     // Within the limit, nesting evaluates.
     let ok = format!("SELECT {}id{} FROM orders", "(".repeat(20), ")".repeat(20));
