@@ -413,19 +413,7 @@ impl<'a> Rewriter<'a> {
                 alias,
                 args: Some(args),
                 ..
-            } => {
-                // A function in FROM.
-                if let Some(why) = functions::denied_reason(name) {
-                    return Err(denied_function(name, why));
-                }
-                self.walk(args)?;
-                let ref_name = alias
-                    .as_ref()
-                    .map(|a| ident::normalize(&a.name))
-                    .or_else(|| functions::normalized_name(name))
-                    .unwrap_or_default();
-                Ok(vec![plain(ref_name)])
-            }
+            } => self.function_in_from(name, alias.as_ref(), args),
             TableFactor::Table { .. } => match self.resolve_table(tf)? {
                 Resolved::Cte(rel) => Ok(vec![rel]),
                 Resolved::Table {
@@ -453,18 +441,7 @@ impl<'a> Rewriter<'a> {
             }
             TableFactor::Function {
                 name, args, alias, ..
-            } => {
-                if let Some(why) = functions::denied_reason(name) {
-                    return Err(denied_function(name, why));
-                }
-                self.walk(args)?;
-                let ref_name = alias
-                    .as_ref()
-                    .map(|a| ident::normalize(&a.name))
-                    .or_else(|| functions::normalized_name(name))
-                    .unwrap_or_default();
-                Ok(vec![plain(ref_name)])
-            }
+            } => self.function_in_from(name, alias.as_ref(), args),
             TableFactor::UNNEST {
                 alias, array_exprs, ..
             } => {
@@ -495,6 +472,24 @@ impl<'a> Rewriter<'a> {
             }
             _ => Err(unsupported("this FROM item is not supported")),
         }
+    }
+
+    /// A function in FROM: denied functions block; its arguments are checked.
+    fn function_in_from<A: VisitMut>(
+        &mut self,
+        name: &ObjectName,
+        alias: Option<&TableAlias>,
+        args: &mut A,
+    ) -> Result<Vec<Relation>, Block> {
+        if let Some(why) = functions::denied_reason(name) {
+            return Err(denied_function(name, why));
+        }
+        self.walk(args)?;
+        let ref_name = alias
+            .map(|a| ident::normalize(&a.name))
+            .or_else(|| functions::normalized_name(name))
+            .unwrap_or_default();
+        Ok(vec![plain(ref_name)])
     }
 
     /// What a plain table reference names: a visible CTE, or a table.
