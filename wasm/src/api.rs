@@ -1,0 +1,330 @@
+//! The operations in their JSON forms, independent of the target: a `serde_json::Value`
+//! form for the JS-object exports and a `&str` → `String` form for the JSON exports.
+//!
+//! Everything here only converts and delegates to `verdict_engine`, so native tests of this
+//! module check exactly what the wasm exports do.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+use verdict_engine::{evaluate as engine_evaluate, Context, InputError, PolicySet, Verdict};
+
+/// Dialect names `options.dialect` accepts; the engine speaks PostgreSQL only (as the CLI's
+/// `--dialect`).
+pub const DIALECTS: &[&str] = &["postgres", "postgresql"];
+
+/// Option names `options` accepts.
+const OPTIONS: &[&str] = &["dialect"];
+
+/// What `validate` answers for a policy set that loads: the same fields, in the same order,
+/// as `verdict validate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Always `true`; an invalid set gives the error document instead.
+    pub valid: bool,
+    pub policies: usize,
+    pub rules: usize,
+    /// The catalog's tables (0 without a catalog).
+    pub tables: usize,
+    /// The distinct tables that rules name.
+    pub governed_tables: usize,
+}
+
+/// The summary of a loaded policy set.
+pub fn summary(set: &PolicySet) -> Summary {
+    let governed: BTreeSet<String> = set
+        .policies
+        .iter()
+        .flat_map(|p| p.rules.iter().map(|r| r.table().to_string()))
+        .collect();
+    Summary {
+        valid: true,
+        policies: set.policies.len(),
+        rules: set.policies.iter().map(|p| p.rules.len()).sum(),
+        tables: set.catalog.as_ref().map_or(0, |c| c.tables().len()),
+        governed_tables: governed.len(),
+    }
+}
+
+/// A policy set from a value: an object or array in any of the three file shapes, or a
+/// string holding JSON or YAML text.
+pub fn policy_set(value: &Json) -> Result<PolicySet, InputError> {
+    match value {
+        Json::String(text) => PolicySet::parse(text),
+        other => PolicySet::from_json(other),
+    }
+}
+
+/// A context from a value: an object, a string holding JSON or YAML text, or null/absent
+/// for the empty context.
+pub fn context(value: &Json) -> Result<Context, InputError> {
+    match value {
+        Json::Null => Ok(Context::default()),
+        Json::String(text) => Context::from_str_any(text),
+        other => Context::from_json(other),
+    }
+}
+
+/// Checks evaluation options (`{"dialect": "postgres"}`); null/absent means the defaults.
+pub fn options(value: &Json) -> Result<(), InputError> {
+    let obj = match value {
+        Json::Null => return Ok(()),
+        Json::Object(obj) => obj,
+        _ => {
+            return Err(InputError::new(
+                "invalid_options",
+                "options must be an object such as `{\"dialect\": \"postgres\"}`",
+            ))
+        }
+    };
+    for (key, v) in obj {
+        match (key.as_str(), v) {
+            ("dialect", Json::Null) => {}
+            ("dialect", Json::String(d)) => {
+                if !DIALECTS.contains(&d.to_lowercase().as_str()) {
+                    return Err(InputError::new(
+                        "unsupported_dialect",
+                        format!(
+                            "dialect `{d}` is not supported; use {}",
+                            DIALECTS.join(" or ")
+                        ),
+                    ));
+                }
+            }
+            ("dialect", _) => {
+                return Err(InputError::new(
+                    "invalid_options",
+                    "option `dialect` must be a string",
+                ))
+            }
+            (other, _) => {
+                return Err(InputError::new(
+                    "invalid_options",
+                    format!(
+                        "unknown option `{other}`; expected one of {}",
+                        OPTIONS.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Options from JSON text; an empty text means the defaults.
+pub fn options_str(text: &str) -> Result<(), InputError> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let value: Json = serde_json::from_str(text).map_err(|e| {
+        InputError::new(
+            "invalid_options",
+            format!("options are not valid JSON: {e}"),
+        )
+    })?;
+    options(&value)
+}
+
+/// Evaluates with values for the policy set, the context and the options.
+pub fn evaluate_value(
+    policy_set_value: &Json,
+    sql: &str,
+    context_value: &Json,
+    options_value: &Json,
+) -> Result<Verdict, InputError> {
+    options(options_value)?;
+    let set = policy_set(policy_set_value)?;
+    let ctx = context(context_value)?;
+    Ok(engine_evaluate(&set, sql, &ctx))
+}
+
+/// Evaluates with texts and answers what `verdict eval` prints: the verdict JSON, or the
+/// `{"error": {...}}` document.
+pub fn evaluate_json_str(
+    policy_set_text: &str,
+    sql: &str,
+    context_text: &str,
+    options_text: &str,
+) -> String {
+    let result = options_str(options_text)
+        .and_then(|()| PolicySet::parse(policy_set_text))
+        .and_then(|set| Ok((set, Context::from_str_any(context_text)?)))
+        .map(|(set, ctx)| engine_evaluate(&set, sql, &ctx));
+    match result {
+        Ok(verdict) => verdict.to_json(),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// Evaluates against a prepared policy set with a context text; the verdict JSON or the
+/// error document.
+pub fn evaluate_prepared_json_str(set: &PolicySet, sql: &str, context_text: &str) -> String {
+    match Context::from_str_any(context_text) {
+        Ok(ctx) => engine_evaluate(set, sql, &ctx).to_json(),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// Validates a policy set value: its summary, or the error with every problem.
+pub fn validate_value(value: &Json) -> Result<Summary, InputError> {
+    policy_set(value).map(|set| summary(&set))
+}
+
+/// Validates a policy set text and answers what `verdict validate` prints: the summary
+/// JSON, or the `{"error": {...}}` document with every problem.
+pub fn validate_json_str(text: &str) -> String {
+    match PolicySet::parse(text) {
+        Ok(set) => summary_json(&summary(&set)),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// The summary as compact JSON.
+pub fn summary_json(summary: &Summary) -> String {
+    // INVARIANT: the summary holds a bool and integers, which serde_json always serializes.
+    serde_json::to_string(summary).unwrap_or_else(|_| String::from("{\"valid\":true}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICIES_JSON: &str = include_str!("../../examples/policies.json");
+    const POLICIES_YAML: &str = include_str!("../../examples/policies.yaml");
+    const CONTEXT: &str = include_str!("../../examples/context.json");
+
+    #[test]
+    fn evaluate_json_str_is_the_engines_bytes() {
+        let sql = "SELECT name, email FROM customers WHERE id = 7";
+        let set = PolicySet::parse(POLICIES_JSON).unwrap();
+        let ctx = Context::from_json_str(CONTEXT).unwrap();
+        let native = engine_evaluate(&set, sql, &ctx).to_json();
+        assert_eq!(evaluate_json_str(POLICIES_JSON, sql, CONTEXT, ""), native);
+        assert_eq!(
+            evaluate_json_str(POLICIES_YAML, sql, CONTEXT, "{\"dialect\":\"PostgreSQL\"}"),
+            native
+        );
+        assert_eq!(evaluate_prepared_json_str(&set, sql, CONTEXT), native);
+        let value = |t: &str| serde_json::from_str::<Json>(t).unwrap();
+        let verdict =
+            evaluate_value(&value(POLICIES_JSON), sql, &value(CONTEXT), &Json::Null).unwrap();
+        assert_eq!(verdict.to_json(), native);
+        // A policy set and a context may also arrive as text inside the value form.
+        let verdict = evaluate_value(
+            &Json::String(POLICIES_YAML.into()),
+            sql,
+            &Json::String(CONTEXT.into()),
+            &Json::Null,
+        )
+        .unwrap();
+        assert_eq!(verdict.to_json(), native);
+    }
+
+    #[test]
+    fn an_empty_context_text_is_the_empty_context() {
+        let out = evaluate_json_str(POLICIES_JSON, "SELECT id FROM orders", "", "");
+        let native = engine_evaluate(
+            &PolicySet::parse(POLICIES_JSON).unwrap(),
+            "SELECT id FROM orders",
+            &Context::default(),
+        );
+        assert_eq!(out, native.to_json());
+    }
+
+    #[test]
+    fn validate_answers_what_the_cli_prints() {
+        let expected = r#"{"valid":true,"policies":4,"rules":7,"tables":3,"governed_tables":3}"#;
+        assert_eq!(validate_json_str(POLICIES_YAML), expected);
+        assert_eq!(validate_json_str(POLICIES_JSON), expected);
+        let value: Json = serde_json::from_str(POLICIES_JSON).unwrap();
+        assert_eq!(summary_json(&validate_value(&value).unwrap()), expected);
+    }
+
+    #[test]
+    fn validate_lists_every_problem_with_positions() {
+        let text = r#"{"policies":[{"id":"p1","rules":[
+            {"type":"row_filter","table":"orders","predicate":"tenant_id =\n = 1"},
+            {"type":"column_mask","table":"customers","column":"email","mask":{"kind":"scramble"}}]}]}"#;
+        let out: Json = serde_json::from_str(&validate_json_str(text)).unwrap();
+        let err = &out["error"];
+        assert_eq!(err["code"], "invalid_policy");
+        let problems = err["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 2, "{out}");
+        assert_eq!(problems[0]["policy"], "p1");
+        assert_eq!(problems[0]["rule_index"], 0);
+        assert_eq!(problems[0]["field"], "rules[0].predicate");
+        assert_eq!(problems[0]["line"], 2);
+        assert!(problems[0]["column"].is_u64());
+        assert_eq!(problems[1]["field"], "rules[1].mask.kind");
+        // The value form reports the same error.
+        let value: Json = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            validate_value(&value).unwrap_err().to_json(),
+            validate_json_str(text)
+        );
+    }
+
+    #[test]
+    fn bad_input_is_an_error_document_never_a_verdict() {
+        let code = |out: String| {
+            let v: Json = serde_json::from_str(&out).unwrap();
+            v["error"]["code"].as_str().unwrap().to_string()
+        };
+        let sql = "SELECT 1";
+        assert_eq!(code(evaluate_json_str("{", sql, "", "")), "invalid_policy");
+        assert_eq!(
+            code(evaluate_json_str(POLICIES_JSON, sql, "{\"user\": 3}", "")),
+            "invalid_context"
+        );
+        assert_eq!(
+            code(evaluate_json_str(POLICIES_JSON, sql, "[", "")),
+            "invalid_context"
+        );
+        assert_eq!(
+            code(evaluate_json_str(
+                POLICIES_JSON,
+                sql,
+                "",
+                "{\"dialect\":\"mysql\"}"
+            )),
+            "unsupported_dialect"
+        );
+        assert_eq!(
+            code(evaluate_json_str(
+                POLICIES_JSON,
+                sql,
+                "",
+                "{\"pretty\":true}"
+            )),
+            "invalid_options"
+        );
+        assert_eq!(
+            code(evaluate_json_str(POLICIES_JSON, sql, "", "[]")),
+            "invalid_options"
+        );
+        assert_eq!(
+            code(evaluate_json_str(POLICIES_JSON, sql, "", "{")),
+            "invalid_options"
+        );
+        let set = PolicySet::parse(POLICIES_JSON).unwrap();
+        assert_eq!(
+            code(evaluate_prepared_json_str(&set, sql, "{\"roles\": \"x\"}")),
+            "invalid_context"
+        );
+        // Options are checked first, as the CLI checks `--dialect` before reading files.
+        assert_eq!(
+            code(evaluate_json_str("{", sql, "", "{\"dialect\":\"mysql\"}")),
+            "unsupported_dialect"
+        );
+    }
+
+    #[test]
+    fn the_unsupported_dialect_message_is_the_clis() {
+        let err = options(&serde_json::json!({"dialect": "mysql"})).unwrap_err();
+        assert_eq!(
+            err.message,
+            "dialect `mysql` is not supported; use postgres or postgresql"
+        );
+    }
+}

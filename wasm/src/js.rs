@@ -1,0 +1,189 @@
+//! The wasm-bindgen exports: JS values in, JS values out, nothing else.
+//!
+//! JS objects become `serde_json::Value` (serde-wasm-bindgen), so they reach the engine the
+//! way `JSON.parse` of their `JSON.stringify` would; answers go back as plain JS objects
+//! (`Serializer::json_compatible`). Input errors of the object forms are thrown as JS
+//! `Error`s named `VerdictError` carrying `code`, `message` and `problems`; the JSON
+//! forms never throw and answer the `{"error": {...}}` document instead. The TypeScript
+//! definitions are hand-written (`js/verdict_wasm.d.ts`), so nothing here emits any.
+
+use js_sys::{Error, Reflect};
+use serde::Serialize;
+use serde_json::Value as Json;
+use verdict_engine::{evaluate as engine_evaluate, InputError, PolicySet};
+use wasm_bindgen::prelude::*;
+
+use crate::api;
+
+/// Reads a JS value as JSON; `undefined` and `null` become `Json::Null`.
+fn json_of(value: JsValue, code: &str, what: &str) -> Result<Json, InputError> {
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| InputError::new(code, format!("{what} is not a JSON-compatible value: {e}")))
+}
+
+/// Reads a JS value that must be a string (the SQL, or a JSON text).
+fn string_of(value: &JsValue, what: &str) -> Result<String, InputError> {
+    value
+        .as_string()
+        .ok_or_else(|| InputError::new("invalid_arguments", format!("`{what}` must be a string")))
+}
+
+/// Reads an optional JSON text argument: `undefined` and `null` are the empty text.
+fn optional_text(value: &JsValue, what: &str) -> Result<String, InputError> {
+    if value.is_undefined() || value.is_null() {
+        Ok(String::new())
+    } else {
+        string_of(value, what)
+    }
+}
+
+/// A plain JS object (not a `Map`) for a serializable answer.
+fn js_of<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| {
+            thrown(InputError::new(
+                "internal_error",
+                format!("the answer could not be converted: {e}"),
+            ))
+        })
+}
+
+/// The `VerdictError` thrown for an input error: an `Error` with `code`, `message` and,
+/// for policy sets, `problems`.
+fn thrown(err: InputError) -> JsValue {
+    let error = Error::new(&err.message);
+    error.set_name("VerdictError");
+    // `Reflect::set` on a fresh, extensible Error object cannot fail.
+    let _ = Reflect::set(&error, &"code".into(), &err.code.as_str().into());
+    if !err.problems.is_empty() {
+        let problems = err
+            .problems
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .unwrap_or(JsValue::UNDEFINED);
+        let _ = Reflect::set(&error, &"problems".into(), &problems);
+    }
+    error.into()
+}
+
+fn policy_set_of(value: JsValue) -> Result<PolicySet, InputError> {
+    api::policy_set(&json_of(value, "invalid_policy", "the policy set")?)
+}
+
+/// `evaluate(policySet, sql, context?, options?)`: the verdict as an object; throws a
+/// `VerdictError` for bad input.
+#[wasm_bindgen(js_name = evaluate, skip_typescript)]
+pub fn evaluate(
+    policy_set: JsValue,
+    sql: JsValue,
+    context: JsValue,
+    options: JsValue,
+) -> Result<JsValue, JsValue> {
+    let run = || -> Result<_, InputError> {
+        let options = json_of(options, "invalid_options", "the options")?;
+        let policy_set = json_of(policy_set, "invalid_policy", "the policy set")?;
+        let sql = string_of(&sql, "sql")?;
+        let context = json_of(context, "invalid_context", "the context")?;
+        api::evaluate_value(&policy_set, &sql, &context, &options)
+    };
+    run().map_err(thrown).and_then(|v| js_of(&v))
+}
+
+/// `evaluateJson(policySetJson, sql, contextJson?, optionsJson?)`: the verdict JSON, or
+/// the `{"error": {...}}` document; never throws.
+#[wasm_bindgen(js_name = evaluateJson, skip_typescript)]
+pub fn evaluate_json(
+    policy_set_json: JsValue,
+    sql: JsValue,
+    context_json: JsValue,
+    options_json: JsValue,
+) -> String {
+    let texts = || -> Result<_, InputError> {
+        Ok((
+            string_of(&policy_set_json, "policySetJson")?,
+            string_of(&sql, "sql")?,
+            optional_text(&context_json, "contextJson")?,
+            optional_text(&options_json, "optionsJson")?,
+        ))
+    };
+    match texts() {
+        Ok((p, s, c, o)) => api::evaluate_json_str(&p, &s, &c, &o),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// `validate(policySet)`: the summary `{valid: true, …}`, or `{error: {code, message,
+/// problems}}` with every problem; never throws.
+#[wasm_bindgen(js_name = validate, skip_typescript)]
+pub fn validate(policy_set: JsValue) -> Result<JsValue, JsValue> {
+    match policy_set_of(policy_set) {
+        Ok(set) => js_of(&api::summary(&set)),
+        Err(err) => js_of(&serde_json::json!({ "error": err })),
+    }
+}
+
+/// `validateJson(policySetJson)`: what `verdict validate` prints; never throws.
+#[wasm_bindgen(js_name = validateJson, skip_typescript)]
+pub fn validate_json(policy_set_json: JsValue) -> String {
+    match string_of(&policy_set_json, "policySetJson") {
+        Ok(text) => api::validate_json_str(&text),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// `version()`: the package version.
+#[wasm_bindgen(js_name = version, skip_typescript)]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// A policy set validated once, for evaluating many statements.
+#[wasm_bindgen(js_name = PolicyEngine, skip_typescript)]
+pub struct PolicyEngine {
+    set: PolicySet,
+}
+
+#[wasm_bindgen(js_class = PolicyEngine)]
+impl PolicyEngine {
+    /// `new PolicyEngine(policySet, options?)`: loads and validates; throws a
+    /// `VerdictError` listing every problem.
+    #[wasm_bindgen(constructor)]
+    pub fn new(policy_set: JsValue, options: JsValue) -> Result<PolicyEngine, JsValue> {
+        let run = || -> Result<_, InputError> {
+            api::options(&json_of(options, "invalid_options", "the options")?)?;
+            policy_set_of(policy_set)
+        };
+        run().map(|set| PolicyEngine { set }).map_err(thrown)
+    }
+
+    /// `engine.evaluate(sql, context?)`: the verdict as an object; throws a `VerdictError`
+    /// for a bad context.
+    pub fn evaluate(&self, sql: JsValue, context: JsValue) -> Result<JsValue, JsValue> {
+        let run = || -> Result<_, InputError> {
+            let sql = string_of(&sql, "sql")?;
+            let ctx = api::context(&json_of(context, "invalid_context", "the context")?)?;
+            Ok(engine_evaluate(&self.set, &sql, &ctx))
+        };
+        run().map_err(thrown).and_then(|v| js_of(&v))
+    }
+
+    /// `engine.evaluateJson(sql, contextJson?)`: the verdict JSON, or the error document.
+    #[wasm_bindgen(js_name = evaluateJson)]
+    pub fn evaluate_json(&self, sql: JsValue, context_json: JsValue) -> String {
+        let texts = || -> Result<_, InputError> {
+            Ok((
+                string_of(&sql, "sql")?,
+                optional_text(&context_json, "contextJson")?,
+            ))
+        };
+        match texts() {
+            Ok((s, c)) => api::evaluate_prepared_json_str(&self.set, &s, &c),
+            Err(err) => err.to_json(),
+        }
+    }
+
+    /// `engine.summary()`: what `validate` answers for this set.
+    pub fn summary(&self) -> Result<JsValue, JsValue> {
+        js_of(&api::summary(&self.set))
+    }
+}
