@@ -1,6 +1,8 @@
 //! The pipeline for one SQL text: select the policies, parse, enforce each statement,
 //! and assemble the verdict.
 
+use std::fmt::Write as _;
+
 use sqlparser::ast::Statement;
 
 use crate::context::Context;
@@ -60,11 +62,14 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     match outcome {
         Err(block) => blocked(block, &selection, &applied, notes),
         Ok(()) => {
-            let rewritten = statements
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(";\n");
+            let mut rewritten = String::with_capacity(sql.len() * 4);
+            for (i, stmt) in statements.iter().enumerate() {
+                if i > 0 {
+                    rewritten.push_str(";\n");
+                }
+                // INVARIANT: writing into a String cannot fail.
+                let _ = write!(rewritten, "{stmt}");
+            }
             allowed(rewritten, &selection, applied, notes)
         }
     }

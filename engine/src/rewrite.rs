@@ -701,6 +701,11 @@ impl<'a> Rewriter<'a> {
     fn scan_query(&mut self, table: &TableName, rules: &TableRules<'_>) -> Result<Query, Block> {
         // Built anew for each reference (cheaper than cloning a cached one); reported once.
         let first = self.built.insert(table.clone());
+        let shown = if first {
+            table.to_string()
+        } else {
+            String::new()
+        };
         let mut filters = Vec::new();
         for (at, predicate) in &rules.filters {
             let expr = self
@@ -709,7 +714,7 @@ impl<'a> Rewriter<'a> {
                 .map_err(|e| substitute_block(table, *at, e))?;
             if first {
                 self.applied.row_filters.push(RowFilter {
-                    table: table.to_string(),
+                    table: shown.clone(),
                     predicate: expr.to_string(),
                     policy: at.policy.id.clone(),
                     rule_index: at.rule_index,
@@ -747,7 +752,7 @@ impl<'a> Rewriter<'a> {
                     } else if let Some(m) = rules.masks.get(&c.name) {
                         if first {
                             self.applied.masked_columns.push(MaskedColumn {
-                                table: table.to_string(),
+                                table: shown.clone(),
                                 column: c.name.clone(),
                                 kind: m.mask.kind().to_string(),
                                 policy: m.at.policy.id.clone(),

@@ -84,7 +84,17 @@ impl Verdict {
     pub fn to_json(&self) -> String {
         // INVARIANT: the verdict holds only strings, integers, vectors and options, which
         // serde_json always serializes; the fallback is unreachable but keeps the engine panic-free.
-        serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"verdict\":\"block\"}"))
+        let size = 512
+            + self
+                .rewritten_sql
+                .as_ref()
+                .map_or(0, |s| s.len() + s.len() / 8);
+        let mut out = Vec::with_capacity(size);
+        match serde_json::to_writer(&mut out, self) {
+            // serde_json writes UTF-8 only.
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => String::from("{\"verdict\":\"block\"}"),
+        }
     }
 
     /// Whether the statement may not run.
