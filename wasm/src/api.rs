@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::Value as Json;
+use verdict_engine::catalog::TableName;
 use verdict_engine::{evaluate as engine_evaluate, Context, InputError, PolicySet, Verdict};
 
 /// Dialect names `options.dialect` accepts; the engine speaks PostgreSQL only (as the CLI's
@@ -31,12 +32,31 @@ pub struct Summary {
     pub governed_tables: usize,
 }
 
+/// The table a rule governs, whether `Rule::table` answers `&TableName` or (for engines
+/// with statement-level rules) `Option<&TableName>`.
+// TODO(engine): a `PolicySet::summary()` in the engine would serve the CLI and this crate.
+trait Governed {
+    fn governed(self) -> Option<String>;
+}
+
+impl Governed for &TableName {
+    fn governed(self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+impl Governed for Option<&TableName> {
+    fn governed(self) -> Option<String> {
+        self.map(ToString::to_string)
+    }
+}
+
 /// The summary of a loaded policy set.
 pub fn summary(set: &PolicySet) -> Summary {
     let governed: BTreeSet<String> = set
         .policies
         .iter()
-        .flat_map(|p| p.rules.iter().map(|r| r.table().to_string()))
+        .flat_map(|p| p.rules.iter().filter_map(|r| r.table().governed()))
         .collect();
     Summary {
         valid: true,

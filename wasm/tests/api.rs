@@ -1,0 +1,314 @@
+//! The exports as JS sees them, run by wasm-bindgen-test in Node and in headless Chromium
+//! (scripts/test-wasm.sh runs this one binary in both; `WASM_BINDGEN_USE_BROWSER=1`
+//! picks the browser).
+#![cfg(target_arch = "wasm32")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use js_sys::{Array, Function, Reflect, JSON};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use verdict_wasm::{evaluate, evaluate_json, validate, validate_json, version, PolicyEngine};
+
+const POLICIES_JSON: &str = include_str!("../../examples/policies.json");
+const POLICIES_YAML: &str = include_str!("../../examples/policies.yaml");
+const CONTEXT: &str = include_str!("../../examples/context.json");
+const SQL: &str = "SELECT name, email FROM customers WHERE id = 7";
+
+fn js(text: &str) -> JsValue {
+    JSON::parse(text).unwrap()
+}
+
+fn s(text: &str) -> JsValue {
+    JsValue::from_str(text)
+}
+
+fn stringify(value: &JsValue) -> String {
+    JSON::stringify(value).unwrap().as_string().unwrap()
+}
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &s(key)).unwrap()
+}
+
+fn get_str(value: &JsValue, key: &str) -> String {
+    get(value, key)
+        .as_string()
+        .unwrap_or_else(|| panic!("`{key}` is not a string in {}", stringify(value)))
+}
+
+/// The error thrown by an object-form export: a JS `Error` named `VerdictError`.
+fn thrown<T>(result: Result<T, JsValue>) -> JsValue {
+    let Err(err) = result else {
+        panic!("expected a thrown VerdictError");
+    };
+    assert!(err.is_instance_of::<js_sys::Error>(), "not an Error");
+    assert_eq!(get_str(&err, "name"), "VerdictError");
+    assert!(!get_str(&err, "message").is_empty());
+    err
+}
+
+#[wasm_bindgen_test]
+fn evaluate_with_objects_equals_evaluate_json() {
+    let text = evaluate_json(s(POLICIES_JSON), s(SQL), s(CONTEXT), JsValue::UNDEFINED);
+    let verdict = evaluate(js(POLICIES_JSON), s(SQL), js(CONTEXT), JsValue::UNDEFINED).unwrap();
+    assert_eq!(stringify(&verdict), text);
+    assert_eq!(get_str(&verdict, "verdict"), "row_filter");
+    assert!(get_str(&verdict, "rewritten_sql").contains("WHERE tenant_id = 1"));
+    let masked = get(&verdict, "masked_columns").dyn_into::<Array>().unwrap();
+    assert_eq!(masked.length(), 2);
+    // Absent fields stay absent, as in the JSON (no `undefined` or `null` placeholders).
+    assert!(!Reflect::has(&verdict, &s("blocked_by")).unwrap());
+}
+
+#[wasm_bindgen_test]
+fn policy_sets_and_contexts_may_be_texts_json_or_yaml() {
+    let expected = evaluate_json(s(POLICIES_JSON), s(SQL), s(CONTEXT), JsValue::NULL);
+    assert_eq!(
+        evaluate_json(
+            s(POLICIES_YAML),
+            s(SQL),
+            s(CONTEXT),
+            s("{\"dialect\":\"postgres\"}")
+        ),
+        expected
+    );
+    let verdict = evaluate(
+        s(POLICIES_YAML),
+        s(SQL),
+        s(CONTEXT),
+        js("{\"dialect\":\"postgresql\"}"),
+    )
+    .unwrap();
+    assert_eq!(stringify(&verdict), expected);
+}
+
+#[wasm_bindgen_test]
+fn a_missing_context_is_the_empty_context() {
+    let a = evaluate_json(
+        s(POLICIES_JSON),
+        s("SELECT id FROM orders"),
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+    );
+    let b = evaluate_json(
+        s(POLICIES_JSON),
+        s("SELECT id FROM orders"),
+        s("{}"),
+        JsValue::UNDEFINED,
+    );
+    assert_eq!(a, b);
+    let c = evaluate(
+        js(POLICIES_JSON),
+        s("SELECT id FROM orders"),
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+    )
+    .unwrap();
+    assert_eq!(stringify(&c), b);
+}
+
+#[wasm_bindgen_test]
+fn an_invalid_policy_set_throws_every_problem_with_positions() {
+    let bad = r#"{"policies":[{"id":"p1","rules":[
+        {"type":"row_filter","table":"orders","predicate":"tenant_id =\n = 1"},
+        {"type":"column_mask","table":"customers","column":"email","mask":{"kind":"scramble"}}]}]}"#;
+    let err = thrown(evaluate(js(bad), s(SQL), js(CONTEXT), JsValue::UNDEFINED));
+    assert_eq!(get_str(&err, "code"), "invalid_policy");
+    let problems = get(&err, "problems").dyn_into::<Array>().unwrap();
+    assert_eq!(problems.length(), 2);
+    let first = problems.get(0);
+    assert_eq!(get_str(&first, "policy"), "p1");
+    assert_eq!(get(&first, "rule_index").as_f64(), Some(0.0));
+    assert_eq!(get_str(&first, "field"), "rules[0].predicate");
+    assert_eq!(get(&first, "line").as_f64(), Some(2.0));
+    assert!(get(&first, "column").as_f64().is_some());
+    assert_eq!(get_str(&problems.get(1), "field"), "rules[1].mask.kind");
+
+    // The constructor reports the same problems.
+    let err = thrown(PolicyEngine::new(js(bad), JsValue::UNDEFINED));
+    assert_eq!(
+        get(&err, "problems").dyn_into::<Array>().unwrap().length(),
+        2
+    );
+
+    // validate answers them instead of throwing; validateJson prints the CLI's document.
+    let answer = validate(js(bad)).unwrap();
+    let error = get(&answer, "error");
+    assert_eq!(get_str(&error, "code"), "invalid_policy");
+    assert_eq!(
+        get(&error, "problems")
+            .dyn_into::<Array>()
+            .unwrap()
+            .length(),
+        2
+    );
+    assert_eq!(stringify(&answer), validate_json(s(bad)));
+}
+
+#[wasm_bindgen_test]
+fn validate_summarises_a_valid_set() {
+    let expected = r#"{"valid":true,"policies":4,"rules":7,"tables":3,"governed_tables":3}"#;
+    assert_eq!(validate_json(s(POLICIES_YAML)), expected);
+    assert_eq!(stringify(&validate(js(POLICIES_JSON)).unwrap()), expected);
+    let engine = PolicyEngine::new(js(POLICIES_JSON), JsValue::UNDEFINED).unwrap();
+    assert_eq!(stringify(&engine.summary().unwrap()), expected);
+}
+
+#[wasm_bindgen_test]
+fn bad_input_is_a_structured_error() {
+    let policies = || js(POLICIES_JSON);
+    let code = |err: JsValue| get_str(&err, "code");
+    let undef = JsValue::UNDEFINED;
+    assert_eq!(
+        code(thrown(evaluate(
+            policies(),
+            s(SQL),
+            js("{\"user\": 3}"),
+            undef.clone()
+        ))),
+        "invalid_context"
+    );
+    assert_eq!(
+        code(thrown(evaluate(
+            policies(),
+            JsValue::from_f64(1.0),
+            undef.clone(),
+            undef.clone()
+        ))),
+        "invalid_arguments"
+    );
+    assert_eq!(
+        code(thrown(evaluate(
+            policies(),
+            s(SQL),
+            undef.clone(),
+            js("{\"dialect\":\"mysql\"}")
+        ))),
+        "unsupported_dialect"
+    );
+    assert_eq!(
+        code(thrown(evaluate(
+            policies(),
+            s(SQL),
+            undef.clone(),
+            js("{\"pretty\":true}")
+        ))),
+        "invalid_options"
+    );
+    assert_eq!(
+        code(thrown(evaluate(
+            js("42"),
+            s(SQL),
+            undef.clone(),
+            undef.clone()
+        ))),
+        "invalid_policy"
+    );
+    // A value JSON cannot hold is an input error, not a trap.
+    let function = Function::new_no_args("return 1").into();
+    assert_eq!(
+        code(thrown(evaluate(
+            function,
+            s(SQL),
+            undef.clone(),
+            undef.clone()
+        ))),
+        "invalid_policy"
+    );
+
+    // The JSON forms answer the error document and never throw.
+    let doc = js(&evaluate_json(s("{"), s(SQL), undef.clone(), undef.clone()));
+    assert_eq!(get_str(&get(&doc, "error"), "code"), "invalid_policy");
+    let doc = js(&evaluate_json(
+        s(POLICIES_JSON),
+        JsValue::NULL,
+        undef.clone(),
+        undef.clone(),
+    ));
+    assert_eq!(get_str(&get(&doc, "error"), "code"), "invalid_arguments");
+    let doc = js(&validate_json(JsValue::from_f64(3.0)));
+    assert_eq!(get_str(&get(&doc, "error"), "code"), "invalid_arguments");
+}
+
+#[wasm_bindgen_test]
+fn a_prepared_engine_answers_like_one_shot_calls() {
+    let engine = PolicyEngine::new(js(POLICIES_JSON), js("{\"dialect\":\"postgres\"}")).unwrap();
+    for sql in [
+        SQL,
+        "SELECT * FROM salaries",
+        "SELECT o.id, c.email FROM orders o JOIN customers c ON c.id = o.customer_id",
+        "DELETE FROM orders",
+        "not sql at all",
+    ] {
+        let expected = evaluate_json(s(POLICIES_JSON), s(sql), s(CONTEXT), JsValue::UNDEFINED);
+        assert_eq!(engine.evaluate_json(s(sql), s(CONTEXT)), expected);
+        assert_eq!(
+            stringify(&engine.evaluate(s(sql), js(CONTEXT)).unwrap()),
+            expected
+        );
+    }
+    let err = thrown(engine.evaluate(s(SQL), js("{\"roles\": \"analyst\"}")));
+    assert_eq!(get_str(&err, "code"), "invalid_context");
+    // The engine stays usable after an error.
+    assert!(engine.evaluate(s(SQL), js(CONTEXT)).is_ok());
+}
+
+#[wasm_bindgen_test]
+fn deep_nesting_blocks_cleanly() {
+    // As engine/tests/rewrite.rs: far past the parser's recursion limit the statement is
+    // blocked as a parse error; in wasm that must hold too, never a trap.
+    let engine = PolicyEngine::new(js(POLICIES_JSON), JsValue::UNDEFINED).unwrap();
+    let deep_expr = format!(
+        "SELECT {}1{} FROM orders",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    let deep_query = format!(
+        "SELECT * FROM {}orders{}",
+        "(SELECT * FROM ".repeat(500),
+        ") AS t".repeat(500)
+    );
+    for sql in [deep_expr, deep_query] {
+        let verdict = engine.evaluate(s(&sql), js(CONTEXT)).unwrap();
+        assert_eq!(get_str(&verdict, "verdict"), "block");
+        assert_eq!(
+            get_str(&verdict, "rule"),
+            "parse_error",
+            "{}",
+            get_str(&verdict, "reason")
+        );
+    }
+    // Just within the limit, nesting evaluates.
+    for depth in [20, 60] {
+        let ok = format!(
+            "SELECT {}id{} FROM orders",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        let verdict = engine.evaluate(s(&ok), js(CONTEXT)).unwrap();
+        assert_eq!(get_str(&verdict, "verdict"), "row_filter", "depth {depth}");
+    }
+    let nested = format!(
+        "SELECT * FROM {}orders{}",
+        "(SELECT * FROM ".repeat(25),
+        ") AS t".repeat(25)
+    );
+    let verdict = engine.evaluate(s(&nested), js(CONTEXT)).unwrap();
+    assert_ne!(
+        get_str(&verdict, "rule"),
+        "parse_error",
+        "{}",
+        stringify(&verdict)
+    );
+}
+
+#[wasm_bindgen_test]
+fn version_is_the_crate_version() {
+    assert_eq!(version(), env!("CARGO_PKG_VERSION"));
+}
