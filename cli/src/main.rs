@@ -140,7 +140,11 @@ fn run_validate(args: &ValidateArgs) -> Result<String, InputError> {
     let governed: BTreeSet<String> = set
         .policies
         .iter()
-        .flat_map(|p| p.rules.iter().map(|r| r.table().to_string()))
+        .flat_map(|p| {
+            p.rules
+                .iter()
+                .filter_map(|r| r.table().map(|t| t.to_string()))
+        })
         .collect();
     let summary = serde_json::json!({
         "valid": true,

@@ -113,6 +113,8 @@ pub fn parse_data_type(text: &str) -> Result<DataType, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeClass {
     Text,
+    Numeric,
+    Boolean,
     Date,
     Timestamp,
     Other,
@@ -155,12 +157,17 @@ impl Column {
     }
 }
 
-fn classify(t: &str) -> TypeClass {
+/// The class of a lowercased type name.
+pub fn classify(t: &str) -> TypeClass {
     let base = t.split('(').next().unwrap_or(t).trim();
     match base {
         "text" | "varchar" | "character varying" | "char" | "character" | "bpchar" | "citext"
         | "name" => TypeClass::Text,
         "date" => TypeClass::Date,
+        "integer" | "int" | "int2" | "int4" | "int8" | "smallint" | "bigint" | "numeric"
+        | "decimal" | "real" | "float" | "float4" | "float8" | "double precision" | "double"
+        | "serial" | "bigserial" | "smallserial" => TypeClass::Numeric,
+        "boolean" | "bool" => TypeClass::Boolean,
         "timestamp"
         | "timestamptz"
         | "timestamp without time zone"

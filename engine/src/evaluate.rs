@@ -3,13 +3,14 @@
 
 use std::fmt::Write as _;
 
-use sqlparser::ast::Statement;
+use sqlparser::ast::{CopySource, CopyTarget, Statement};
 
 use crate::context::Context;
 use crate::parse;
-use crate::policy::{Operation, PolicySet};
+use crate::policy::{Operation, PolicySet, StatementKind};
+use crate::restrict;
 use crate::rewrite::{Applied, Block, Rewriter};
-use crate::select::{self, Selection};
+use crate::select::{self, Rules, Selection};
 use crate::verdict::{BlockedBy, Decision, MatchedPolicy, Verdict};
 
 /// Evaluates one SQL text for one context against a validated policy set.
@@ -43,24 +44,32 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
         }
     };
     let mut statements = statements;
-    let mut rewriter = Rewriter::new(
-        &selection.enforced,
-        &selection.monitored,
-        set.catalog.as_ref(),
-        ctx,
-    );
+    let rules = &selection.enforced;
+    let mut rewriter = Rewriter::new(set, rules, &selection.monitored, ctx);
+    for (at, r) in &rules.restrictions {
+        rewriter.deny_functions(&at.policy.id, &r.denied_functions);
+    }
+    let mut notes = Vec::new();
     let mut outcome = Ok(());
     for stmt in statements.iter_mut() {
-        outcome = enforce(&mut rewriter, stmt);
+        outcome = enforce(&mut rewriter, rules, stmt, &mut notes);
         if outcome.is_err() {
             break;
         }
     }
     let mut applied = rewriter.applied;
-    let mut notes = std::mem::take(&mut applied.notes);
-    notes.extend(break_glass_notes(ctx, &selection, &applied));
-    match outcome {
-        Err(block) => blocked(block, &selection, &applied, notes),
+    let mut all_notes = std::mem::take(&mut applied.notes);
+    all_notes.extend(notes);
+    all_notes.extend(break_glass_notes(ctx, &selection, &applied));
+    let limits = restrict::stateful(rules);
+    for l in &limits {
+        all_notes.push(format!(
+            "limit: policy `{}` (rule {}) sets {} = {}; the engine cannot count it, the caller must",
+            l.policy, l.rule_index, l.kind, l.value
+        ));
+    }
+    let mut verdict = match outcome {
+        Err(block) => blocked(block, &selection, &applied, all_notes),
         Ok(()) => {
             let mut rewritten = String::with_capacity(sql.len() * 4);
             for (i, stmt) in statements.iter().enumerate() {
@@ -70,22 +79,102 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
                 // INVARIANT: writing into a String cannot fail.
                 let _ = write!(rewritten, "{stmt}");
             }
-            allowed(rewritten, &selection, applied, notes)
+            allowed(rewritten, &selection, applied, all_notes)
         }
-    }
+    };
+    verdict.limits = limits;
+    verdict
 }
 
-fn enforce(rewriter: &mut Rewriter<'_>, stmt: &mut Statement) -> Result<(), Block> {
+fn enforce(
+    rewriter: &mut Rewriter<'_>,
+    rules: &Rules<'_>,
+    stmt: &mut Statement,
+    notes: &mut Vec<String>,
+) -> Result<(), Block> {
+    let kind = restrict::kind_of(stmt);
+    let allowed_by = restrict::gate(rules, kind)?;
+    restrict::require_where(rules, stmt)?;
+    let joins_before = rewriter.joins;
     match stmt {
-        Statement::Query(q) => rewriter.query(q),
-        other => {
-            let kind = parse::statement_kind(other);
-            Err(Block::new(
-                "unsupported_statement",
-                format!("`{kind}` statements are not supported: only SELECT queries are enforced"),
-                "send a SELECT query; writes, DDL, transaction control and session settings are blocked",
-            ))
+        Statement::Query(q) => {
+            rewriter.query(q)?;
+            if let Some(note) = restrict::max_rows(rules, q) {
+                notes.push(note);
+            }
         }
+        Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
+            rewriter.write(stmt)?
+        }
+        Statement::Copy {
+            source,
+            to: true,
+            target,
+            ..
+        } => {
+            if !matches!(target, CopyTarget::Stdout) {
+                return Err(Block::new(
+                    "unsupported_statement",
+                    "COPY … TO a server file or program writes outside the database",
+                    "use COPY … TO STDOUT",
+                ));
+            }
+            if let CopySource::Table {
+                table_name,
+                columns,
+            } = source
+            {
+                // `COPY t TO STDOUT` reads the table: it is judged as `SELECT … FROM t`.
+                let list = if columns.is_empty() {
+                    "*".to_string()
+                } else {
+                    columns
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let text = format!("SELECT {list} FROM {table_name}");
+                let query = match parse::parse_statements(&text)
+                    .ok()
+                    .and_then(|mut v| v.pop())
+                {
+                    Some(Statement::Query(q)) => q,
+                    _ => {
+                        return Err(Block::new(
+                            "unsupported_statement",
+                            "this COPY cannot be judged",
+                            "use COPY (query) TO STDOUT",
+                        ))
+                    }
+                };
+                *source = CopySource::Query(query);
+            }
+            if let CopySource::Query(q) = source {
+                rewriter.query(q)?;
+            }
+        }
+        Statement::CreateTable(ct) if ct.query.is_some() => {
+            if let Some(q) = ct.query.as_mut() {
+                rewriter.query(q)?;
+            }
+            note_allowed(notes, allowed_by.as_deref(), kind);
+        }
+        Statement::CreateView(cv) => {
+            rewriter.query(&mut cv.query)?;
+            note_allowed(notes, allowed_by.as_deref(), kind);
+        }
+        _ => note_allowed(notes, allowed_by.as_deref(), kind),
+    }
+    restrict::max_joins(rules, rewriter.joins - joins_before)
+}
+
+fn note_allowed(notes: &mut Vec<String>, policy: Option<&str>, kind: StatementKind) {
+    if let Some(policy) = policy {
+        notes.push(format!(
+            "policy `{policy}` allows `{}` statements explicitly; they run as written, except that queries inside them are enforced",
+            kind.as_str()
+        ));
     }
 }
 
@@ -97,7 +186,11 @@ fn break_glass_notes(ctx: &Context, selection: &Selection<'_>, applied: &Applied
         .bypassed
         .policies
         .iter()
-        .filter(|p| p.rules.iter().any(|r| applied.tables.contains(r.table())))
+        .filter(|p| {
+            p.rules
+                .iter()
+                .any(|r| r.table().is_some_and(|t| applied.tables.contains(t)))
+        })
         .map(|p| p.id.as_str())
         .collect();
     if bypassed.is_empty() {
@@ -122,7 +215,10 @@ fn matched(
         (&selection.monitored, "monitor"),
     ] {
         for p in &rules.policies {
-            let touches = p.rules.iter().any(|r| applied.tables.contains(r.table()))
+            let touches = p
+                .rules
+                .iter()
+                .any(|r| r.table().is_some_and(|t| applied.tables.contains(t)))
                 || applied.policies.contains(&p.id)
                 || extra == Some(p.id.as_str());
             if touches {
@@ -164,6 +260,7 @@ fn blocked(
         rewritten_sql: None,
         matched_policies: matched(selection, applied, extra),
         notes,
+        limits: Vec::new(),
         blocked_by: block
             .blocked_by
             .map(|(policy, rule_index)| BlockedBy { policy, rule_index }),
@@ -177,7 +274,7 @@ fn allowed(
     applied: Applied,
     notes: Vec<String>,
 ) -> Verdict {
-    let mut explanation = Vec::new();
+    let mut explanation = applied.proofs.clone();
     for f in &applied.row_filters {
         explanation.push(format!(
             "policy `{}` rule {} (row_filter) keeps only the rows of `{}` where `{}`",
@@ -255,6 +352,7 @@ fn allowed(
         row_filter_predicate,
         rewritten_sql: Some(rewritten),
         notes,
+        limits: Vec::new(),
         blocked_by: None,
         explanation,
     }

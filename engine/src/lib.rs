@@ -10,6 +10,8 @@ mod literal;
 pub mod mask;
 pub mod parse;
 pub mod policy;
+mod prove;
+pub mod restrict;
 pub mod rewrite;
 pub mod select;
 pub mod verdict;

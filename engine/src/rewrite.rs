@@ -22,6 +22,8 @@ use crate::literal;
 use crate::select::{RuleRef, Rules, TableRules};
 use crate::verdict::{MaskedColumn, RowFilter};
 
+mod writes;
+
 /// Why a statement may not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
@@ -46,9 +48,19 @@ impl Block {
         self.blocked_by = Some((at.policy.id.clone(), at.rule_index));
         self
     }
+
+    /// The block names the policy rule that caused it.
+    pub fn with_policy(self, policy: &str, rule_index: usize) -> Self {
+        self.by_policy(policy, rule_index)
+    }
+
+    fn by_policy(mut self, policy: &str, rule_index: usize) -> Self {
+        self.blocked_by = Some((policy.to_string(), rule_index));
+        self
+    }
 }
 
-type Flow = Result<(), Block>;
+pub(crate) type Flow = Result<(), Block>;
 
 /// A relation visible in a `SELECT`: what its name refers to and which of its columns are denied.
 #[derive(Debug, Clone)]
@@ -61,6 +73,10 @@ struct Relation {
     renamed_scan: bool,
     /// Denied columns, by the names this relation exposes them under.
     denied_columns: BTreeMap<String, DeniedColumn>,
+    /// The columns it exposes, when known (catalog tables); `None`: any name may be one.
+    columns: Option<Vec<String>>,
+    /// For the target of a write: masked columns and the mask over the target's own row.
+    target_masks: BTreeMap<String, (Expr, MaskedColumn)>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,10 +133,15 @@ pub struct Applied {
     pub policies: BTreeSet<String>,
     /// What `monitor` policies would have done, in the order found.
     pub notes: Vec<String>,
+    /// Row filters proven to hold for written rows.
+    pub proofs: Vec<String>,
 }
 
 /// Rewrites statements for one context.
 pub struct Rewriter<'a> {
+    set: &'a crate::policy::PolicySet,
+    /// Deny rules for the kinds of write met so far, selected on first use.
+    write_rules: BTreeMap<crate::policy::Operation, Rules<'a>>,
     rules: &'a Rules<'a>,
     monitored: &'a Rules<'a>,
     catalog: Option<&'a Catalog>,
@@ -128,6 +149,12 @@ pub struct Rewriter<'a> {
     frames: Vec<Frame>,
     built: BTreeSet<TableName>,
     monitored_tables: BTreeSet<TableName>,
+    /// Function-name patterns that query restrictions deny (`name`, or `prefix*`).
+    denied_functions: Vec<(String, String)>,
+    /// Whether a write target with masks is in scope (column references may need masking).
+    target_masked: bool,
+    /// Joins seen in the statement (each JOIN, and each FROM item after the first).
+    pub joins: u64,
     pub applied: Applied,
 }
 
@@ -135,12 +162,15 @@ impl<'a> Rewriter<'a> {
     /// A rewriter applying `rules` (the enforced policies) for `ctx`, and reporting what the
     /// `monitored` ones would do.
     pub fn new(
+        set: &'a crate::policy::PolicySet,
         rules: &'a Rules<'a>,
         monitored: &'a Rules<'a>,
-        catalog: Option<&'a Catalog>,
         ctx: &'a Context,
     ) -> Self {
+        let catalog: Option<&'a Catalog> = set.catalog.as_ref();
         Rewriter {
+            set,
+            write_rules: BTreeMap::new(),
             rules,
             monitored,
             catalog,
@@ -148,7 +178,24 @@ impl<'a> Rewriter<'a> {
             frames: Vec::new(),
             built: BTreeSet::new(),
             monitored_tables: BTreeSet::new(),
+            denied_functions: Vec::new(),
+            target_masked: false,
+            joins: 0,
             applied: Applied::default(),
+        }
+    }
+
+    fn record_mask(&mut self, info: MaskedColumn) {
+        if !self.applied.masked_columns.contains(&info) {
+            self.applied.policies.insert(info.policy.clone());
+            self.applied.masked_columns.push(info);
+        }
+    }
+
+    /// Adds function-name patterns denied by a restriction of `policy`.
+    pub fn deny_functions(&mut self, policy: &str, patterns: &[String]) {
+        for p in patterns {
+            self.denied_functions.push((p.clone(), policy.to_string()));
         }
     }
 
@@ -224,13 +271,14 @@ impl<'a> Rewriter<'a> {
                 self.set_expr(right)
             }
             SetExpr::Values(values) => self.walk(values),
-            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => {
-                Err(Block::new(
-                    "unsupported_statement",
-                    "data-modifying statements inside a query are not supported yet",
-                    "run the write as its own statement",
-                ))
+            SetExpr::Insert(stmt) | SetExpr::Update(stmt) | SetExpr::Delete(stmt) => {
+                self.write(stmt)
             }
+            SetExpr::Merge(_) => Err(Block::new(
+                "unsupported_statement",
+                "MERGE cannot be proven to respect row filters",
+                "write it as separate INSERT and UPDATE statements",
+            )),
             SetExpr::Table(_) => Err(unsupported(
                 "`TABLE name` is not supported; write `SELECT * FROM name`",
             )),
@@ -274,6 +322,7 @@ impl<'a> Rewriter<'a> {
         limit: &mut Option<sqlparser::ast::LimitClause>,
         fetch: &mut Option<sqlparser::ast::Fetch>,
     ) -> Flow {
+        self.joins += from.len().saturating_sub(1) as u64;
         for twj in from.iter_mut() {
             let rels = self.table_with_joins(twj)?;
             self.top().relations.extend(rels);
@@ -346,6 +395,7 @@ impl<'a> Rewriter<'a> {
         self.top().relations.extend(first.iter().cloned());
         rels.extend(first);
         for join in twj.joins.iter_mut() {
+            self.joins += 1;
             let joined = self.table_factor(&mut join.relation)?;
             self.top().relations.extend(joined.iter().cloned());
             self.join_constraint(join, &rels, &joined)?;
@@ -583,6 +633,8 @@ impl<'a> Rewriter<'a> {
             qualified: tf_alias.is_none().then(|| table.clone()),
             renamed_scan: false,
             denied_columns: BTreeMap::new(),
+            columns: exposed_columns(catalog_table, tf_alias.as_ref()),
+            target_masks: BTreeMap::new(),
         };
         // Denied columns, under the names the alias's column list gives them; monitored
         // denies first, so an enforced deny of the same column replaces its entry.
@@ -826,6 +878,50 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// The masked value a column reference stands for, when it names a masked column of a
+    /// write target; blocks when the reference might bind to either the target or an
+    /// inner relation whose columns are unknown.
+    fn target_mask_for(&self, expr: &Expr) -> Result<Option<(Expr, MaskedColumn)>, Block> {
+        match expr {
+            Expr::CompoundIdentifier(parts) => {
+                let names: Vec<String> = parts.iter().map(ident::normalize).collect();
+                let [q, col] = names.as_slice() else {
+                    return Ok(None);
+                };
+                Ok(self
+                    .find_relation(q)
+                    .and_then(|r| r.target_masks.get(col))
+                    .map(|(m, info)| (Expr::Nested(Box::new(m.clone())), info.clone())))
+            }
+            Expr::Identifier(id) => {
+                let col = ident::normalize(id);
+                let mut unknown_inner = false;
+                for rel in self.frames.iter().rev().flat_map(|f| f.relations.iter()) {
+                    let has = rel.columns.as_ref().is_none_or(|cols| cols.contains(&col));
+                    if !has {
+                        continue;
+                    }
+                    if let Some((m, info)) = rel.target_masks.get(&col) {
+                        if unknown_inner {
+                            return Err(Block::new(
+                                "column_mask",
+                                format!("`{col}` may refer to the masked column of the written table or to a column of a subquery"),
+                                "qualify the column with its table's name or alias",
+                            ));
+                        }
+                        return Ok(Some((Expr::Nested(Box::new(m.clone())), info.clone())));
+                    }
+                    if rel.columns.is_some() {
+                        return Ok(None);
+                    }
+                    unknown_inner = true;
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Whether any relation in scope has denied columns or was renamed (checks are needed).
     fn names_matter(&self) -> bool {
         self.frames
@@ -892,6 +988,22 @@ impl<'a> Rewriter<'a> {
             }
             Expr::QualifiedWildcard(name, _) => self.check_whole_row_name(name)?,
             Expr::Function(f) => {
+                if let Some(name) = functions::normalized_name(&f.name) {
+                    let hit =
+                        self.denied_functions
+                            .iter()
+                            .find(|(p, _)| match p.strip_suffix('*') {
+                                Some(prefix) => name.starts_with(prefix),
+                                None => name == *p,
+                            });
+                    if let Some((pattern, policy)) = hit {
+                        return Err(Block::new(
+                            "denied_function",
+                            format!("function `{name}` is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
+                            "remove the call",
+                        ));
+                    }
+                }
                 if let Some(why) = functions::denied_reason(&f.name) {
                     let allowed_setting = functions::normalized_name(&f.name).as_deref()
                         == Some("current_setting")
@@ -981,7 +1093,33 @@ fn plain(ref_name: String) -> Relation {
         qualified: None,
         renamed_scan: false,
         denied_columns: BTreeMap::new(),
+        columns: None,
+        target_masks: BTreeMap::new(),
     }
+}
+
+/// The column names a catalog table exposes under an optional alias column list.
+fn exposed_columns(
+    table: Option<&crate::catalog::Table>,
+    alias: Option<&TableAlias>,
+) -> Option<Vec<String>> {
+    let table = table?;
+    let renamed: Vec<String> = alias
+        .map(|a| {
+            a.columns
+                .iter()
+                .map(|c| ident::normalize(&c.name))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(
+        table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| renamed.get(i).cloned().unwrap_or_else(|| c.name.clone()))
+            .collect(),
+    )
 }
 
 fn unsupported(what: &str) -> Block {
@@ -1094,6 +1232,22 @@ impl VisitorMut for Walker<'_, '_> {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<Block> {
         if let Some(real) = self.stash.pop() {
             *query = real;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Block> {
+        // A masked column of a write target becomes its mask; replaced after the walk passed
+        // the reference, so the mask's own reference to the column is never masked again.
+        if self.rw.target_masked {
+            match self.rw.target_mask_for(expr) {
+                Ok(Some((masked, info))) => {
+                    *expr = masked;
+                    self.rw.record_mask(info);
+                }
+                Ok(None) => {}
+                Err(b) => return ControlFlow::Break(b),
+            }
         }
         ControlFlow::Continue(())
     }

@@ -11,7 +11,9 @@ use sqlparser::ast::Expr;
 
 use crate::catalog::TableName;
 use crate::context::Context;
-use crate::policy::{Mask, Mode, Operation, Policy, PolicySet, Predicate, Rule, Subjects};
+use crate::policy::{
+    Limits, Mask, Mode, Operation, Policy, PolicySet, Predicate, Restriction, Rule, Subjects,
+};
 
 /// A rule of a policy, by position.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +52,8 @@ impl TableRules<'_> {
 pub struct Rules<'p> {
     pub tables: BTreeMap<&'p TableName, TableRules<'p>>,
     pub policies: Vec<&'p Policy>,
+    pub restrictions: Vec<(RuleRef<'p>, &'p Restriction)>,
+    pub limits: Vec<(RuleRef<'p>, &'p Limits)>,
 }
 
 impl<'p> Rules<'p> {
@@ -57,8 +61,22 @@ impl<'p> Rules<'p> {
         self.policies.push(policy);
         for (rule_index, rule) in policy.rules.iter().enumerate() {
             let at = RuleRef { policy, rule_index };
-            let entry = self.tables.entry(rule.table()).or_default();
+            let table = match rule {
+                Rule::QueryRestriction(r) => {
+                    self.restrictions.push((at, r));
+                    continue;
+                }
+                Rule::QueryLimit(l) => {
+                    self.limits.push((at, l));
+                    continue;
+                }
+                Rule::RowFilter { table, .. }
+                | Rule::ColumnMask { table, .. }
+                | Rule::Deny { table, .. } => table,
+            };
+            let entry = self.tables.entry(table).or_default();
             match rule {
+                Rule::QueryRestriction(_) | Rule::QueryLimit(_) => {}
                 Rule::RowFilter { predicate, .. } => entry.filters.push((at, predicate)),
                 Rule::ColumnMask {
                     column, mask, expr, ..

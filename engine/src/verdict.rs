@@ -57,6 +57,16 @@ pub struct BlockedBy {
     pub rule_index: usize,
 }
 
+/// A stateful limit one evaluation cannot decide; the caller counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitNote {
+    pub policy: String,
+    pub rule_index: usize,
+    /// `queries_per_hour`, `queries_per_day` or `max_execution_ms`.
+    pub kind: String,
+    pub value: u64,
+}
+
 /// The engine's answer for one SQL text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
@@ -73,6 +83,9 @@ pub struct Verdict {
     pub rewritten_sql: Option<String>,
     pub matched_policies: Vec<MatchedPolicy>,
     pub notes: Vec<String>,
+    /// Stateful limits for the caller to enforce (also described in `notes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<LimitNote>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<BlockedBy>,
     /// Sentences a person can read: which policy and rule produced each filter, mask and block.

@@ -32,7 +32,7 @@ const CORPUS: &[(&str, &str)] = &[
     ("catalog_table", "SELECT relname FROM pg_catalog.pg_class"),
     ("file_function", "SELECT pg_read_file('/etc/passwd')"),
     ("setting_function", "SELECT current_setting('verdict.tenant'), current_setting('data_directory')"),
-    ("multi_statement_one_bad", "SELECT 1; DELETE FROM orders"),
+    ("multi_statement_one_bad", "SELECT 1; TRUNCATE orders"),
     ("write", "UPDATE orders SET amount = 0"),
     ("set_role", "SET ROLE postgres"),
     ("do_block", "DO $$ BEGIN PERFORM 1; END $$"),

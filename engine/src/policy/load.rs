@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value as Json};
 
 use super::{
-    AuditLevel, Mask, Mode, Operation, Policy, PolicySet, Predicate, Problem, Rule, Subjects,
+    AuditLevel, Limits, Mask, Mode, Operation, Policy, PolicySet, Predicate, Problem, Restriction,
+    Rule, StatementKind, Subjects,
 };
 use crate::catalog::{
     parse_column_name, parse_data_type, Catalog, Column, Table, TableName, TypeClass,
@@ -157,6 +158,26 @@ const POLICY_FIELDS: &[&str] = &[
     "labels",
     "audit_level",
     "rules",
+];
+
+const RULE_TYPES: &str = "row_filter, column_mask, deny, query_restriction or query_limit";
+
+const RESTRICTION_FIELDS: &[&str] = &[
+    "type",
+    "statements",
+    "denied_functions",
+    "require_where",
+    "description",
+];
+
+const LIMIT_FIELDS: &[&str] = &[
+    "type",
+    "max_rows",
+    "max_joins",
+    "queries_per_hour",
+    "queries_per_day",
+    "max_execution_ms",
+    "description",
 ];
 
 const SUBJECT_FIELDS: &[&str] = &["users", "roles", "workspaces", "data_sources", "purposes"];
@@ -577,7 +598,7 @@ impl Loader {
                 self.at(
                     place,
                     &format!("{prefix}.type"),
-                    "a rule needs a `type`: row_filter, column_mask or deny".into(),
+                    format!("a rule needs a `type`: {RULE_TYPES}"),
                 );
                 return None;
             }
@@ -586,13 +607,19 @@ impl Loader {
             "row_filter" => &["type", "table", "predicate", "description"],
             "column_mask" => &["type", "table", "column", "mask", "description"],
             "deny" => &["type", "table", "columns", "operations", "description"],
+            "query_restriction" => {
+                self.unknown_fields(place, &format!("{prefix}."), obj, RESTRICTION_FIELDS);
+                return self.restriction(place, &prefix, obj);
+            }
+            "query_limit" => {
+                self.unknown_fields(place, &format!("{prefix}."), obj, LIMIT_FIELDS);
+                return self.limits(place, &prefix, obj);
+            }
             other => {
                 self.at(
                     place,
                     &format!("{prefix}.type"),
-                    format!(
-                        "unknown rule type `{other}`; expected row_filter, column_mask or deny"
-                    ),
+                    format!("unknown rule type `{other}`; expected {RULE_TYPES}"),
                 );
                 return None;
             }
@@ -797,6 +824,138 @@ impl Loader {
         }
     }
 
+    fn restriction(
+        &mut self,
+        place: &Place,
+        prefix: &str,
+        obj: &Map<String, Json>,
+    ) -> Option<Rule> {
+        let before = self.problems.len();
+        let statements = match obj.get("statements") {
+            None | Some(Json::Null) => None,
+            Some(Json::Array(items)) => {
+                let mut kinds = Vec::new();
+                for (j, item) in items.iter().enumerate() {
+                    match item
+                        .as_str()
+                        .and_then(|s| StatementKind::ALL.iter().find(|(n, _)| *n == s))
+                    {
+                        Some((_, k)) => kinds.push(*k),
+                        None => self.at(
+                            place,
+                            &format!("{prefix}.statements[{j}]"),
+                            format!(
+                                "unknown statement kind {item}; expected one of {}",
+                                StatementKind::ALL
+                                    .iter()
+                                    .map(|(n, _)| *n)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ),
+                    }
+                }
+                kinds.sort();
+                kinds.dedup();
+                Some(kinds)
+            }
+            Some(_) => {
+                self.at(
+                    place,
+                    &format!("{prefix}.statements"),
+                    "`statements` must be an array of statement kinds".into(),
+                );
+                None
+            }
+        };
+        let mut denied_functions = Vec::new();
+        let names = self.string_list(
+            place,
+            obj.get("denied_functions"),
+            &format!("{prefix}.denied_functions"),
+        );
+        for (j, f) in names.into_iter().enumerate() {
+            let name = f.strip_suffix('*').unwrap_or(&f);
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if valid {
+                denied_functions.push(f.to_ascii_lowercase());
+            } else {
+                self.at(
+                    place,
+                    &format!("{prefix}.denied_functions[{j}]"),
+                    format!("`{f}` is not a function name (letters, digits and `_`, with an optional trailing `*`)"),
+                );
+            }
+        }
+        let require_where = match obj.get("require_where") {
+            None | Some(Json::Null) | Some(Json::Bool(false)) => Vec::new(),
+            Some(Json::Bool(true)) => vec![Operation::Update, Operation::Delete],
+            Some(Json::Array(items)) => {
+                let mut ops = Vec::new();
+                for (j, item) in items.iter().enumerate() {
+                    match item.as_str() {
+                        Some("update") => ops.push(Operation::Update),
+                        Some("delete") => ops.push(Operation::Delete),
+                        _ => self.at(
+                            place,
+                            &format!("{prefix}.require_where[{j}]"),
+                            format!("`require_where` lists `update` and/or `delete`, not {item}"),
+                        ),
+                    }
+                }
+                ops
+            }
+            Some(_) => {
+                self.at(
+                    place,
+                    &format!("{prefix}.require_where"),
+                    "`require_where` must be true, false, or a list of `update` and `delete`"
+                        .into(),
+                );
+                Vec::new()
+            }
+        };
+        (self.problems.len() == before).then_some(Rule::QueryRestriction(Restriction {
+            statements,
+            denied_functions,
+            require_where,
+        }))
+    }
+
+    fn limits(&mut self, place: &Place, prefix: &str, obj: &Map<String, Json>) -> Option<Rule> {
+        let before = self.problems.len();
+        let count = |loader: &mut Loader, key: &str, min: u64| -> Option<u64> {
+            match obj.get(key) {
+                None | Some(Json::Null) => None,
+                Some(Json::Number(n)) if n.as_u64().is_some_and(|v| v >= min) => n.as_u64(),
+                Some(other) => {
+                    loader.at(
+                        place,
+                        &format!("{prefix}.{key}"),
+                        format!("`{key}` must be an integer of at least {min}, not {other}"),
+                    );
+                    None
+                }
+            }
+        };
+        let limits = Limits {
+            max_rows: count(self, "max_rows", 0),
+            max_joins: count(self, "max_joins", 0),
+            queries_per_hour: count(self, "queries_per_hour", 1),
+            queries_per_day: count(self, "queries_per_day", 1),
+            max_execution_ms: count(self, "max_execution_ms", 1),
+        };
+        if limits == Limits::default() && self.problems.len() == before {
+            self.at(
+                place,
+                prefix,
+                "a query limit needs at least one of max_rows, max_joins, queries_per_hour, queries_per_day, max_execution_ms".into(),
+            );
+        }
+        (self.problems.len() == before).then_some(Rule::QueryLimit(limits))
+    }
+
     fn mask(
         &mut self,
         place: &Place,
@@ -853,7 +1012,10 @@ impl Loader {
             "hash" => Mask::Hash,
             "email" => Mask::Email,
             "date_year" => {
-                if matches!(class, TypeClass::Text | TypeClass::Other) {
+                if matches!(
+                    class,
+                    TypeClass::Text | TypeClass::Other | TypeClass::Numeric | TypeClass::Boolean
+                ) {
                     self.at(
                         place,
                         &format!("{field}.kind"),

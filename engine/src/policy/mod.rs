@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 use crate::catalog::{Catalog, TableName};
 
 pub use load::parse_policy_set;
-pub use predicate::{CtxRef, Predicate};
+pub use predicate::{is_sql_value_function, CtxRef, Predicate};
 
 /// One validation problem, located as precisely as the input allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -157,6 +157,99 @@ impl Mask {
     }
 }
 
+/// Kinds of statement, as `query_restriction.statements` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementKind {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Merge,
+    Truncate,
+    CopyFrom,
+    Ddl,
+    Transaction,
+    Session,
+    Explain,
+    Call,
+    Do,
+    Prepare,
+    Listen,
+    Lock,
+    Maintenance,
+    Other,
+}
+
+impl StatementKind {
+    /// Every kind with its JSON name.
+    pub const ALL: [(&'static str, StatementKind); 18] = [
+        ("select", StatementKind::Select),
+        ("insert", StatementKind::Insert),
+        ("update", StatementKind::Update),
+        ("delete", StatementKind::Delete),
+        ("merge", StatementKind::Merge),
+        ("truncate", StatementKind::Truncate),
+        ("copy_from", StatementKind::CopyFrom),
+        ("ddl", StatementKind::Ddl),
+        ("transaction", StatementKind::Transaction),
+        ("session", StatementKind::Session),
+        ("explain", StatementKind::Explain),
+        ("call", StatementKind::Call),
+        ("do", StatementKind::Do),
+        ("prepare", StatementKind::Prepare),
+        ("listen", StatementKind::Listen),
+        ("lock", StatementKind::Lock),
+        ("maintenance", StatementKind::Maintenance),
+        ("other", StatementKind::Other),
+    ];
+
+    /// The kind's JSON name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("other")
+    }
+
+    /// Kinds the engine enforces, allowed unless a restriction leaves them out.
+    pub fn enforced_by_default(self) -> bool {
+        matches!(
+            self,
+            StatementKind::Select
+                | StatementKind::Insert
+                | StatementKind::Update
+                | StatementKind::Delete
+        )
+    }
+}
+
+/// A `query_restriction` rule: what statements may do at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Restriction {
+    /// When present, only these statement kinds may run; kinds outside the engine's
+    /// enforced four (`select`, `insert`, `update`, `delete`) run only when listed here.
+    pub statements: Option<Vec<StatementKind>>,
+    /// Function names (a trailing `*` matches a prefix) denied beyond the built-in list.
+    pub denied_functions: Vec<String>,
+    /// UPDATE and/or DELETE must carry a WHERE clause.
+    pub require_where: Vec<Operation>,
+}
+
+/// A `query_limit` rule: limits one evaluation enforces, and stateful ones it reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// The outermost SELECT returns at most this many rows (a LIMIT is added or lowered).
+    pub max_rows: Option<u64>,
+    /// A statement may join at most this many relations beyond the first, per FROM clause.
+    pub max_joins: Option<u64>,
+    /// Stateful: reported in `notes` and `limits`, counted by the caller.
+    pub queries_per_hour: Option<u64>,
+    pub queries_per_day: Option<u64>,
+    pub max_execution_ms: Option<u64>,
+}
+
 /// One rule of a policy.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
@@ -179,6 +272,10 @@ pub enum Rule {
         columns: Vec<String>,
         operations: Vec<Operation>,
     },
+    /// Statement kinds, functions and WHERE requirements.
+    QueryRestriction(Restriction),
+    /// Row and join limits, and stateful limits reported as notes.
+    QueryLimit(Limits),
 }
 
 impl Rule {
@@ -188,15 +285,18 @@ impl Rule {
             Rule::RowFilter { .. } => "row_filter",
             Rule::ColumnMask { .. } => "column_mask",
             Rule::Deny { .. } => "deny",
+            Rule::QueryRestriction(_) => "query_restriction",
+            Rule::QueryLimit(_) => "query_limit",
         }
     }
 
-    /// The table the rule governs.
-    pub fn table(&self) -> &TableName {
+    /// The table the rule governs; statement-level rules govern none.
+    pub fn table(&self) -> Option<&TableName> {
         match self {
             Rule::RowFilter { table, .. }
             | Rule::ColumnMask { table, .. }
-            | Rule::Deny { table, .. } => table,
+            | Rule::Deny { table, .. } => Some(table),
+            Rule::QueryRestriction(_) | Rule::QueryLimit(_) => None,
         }
     }
 }

@@ -94,6 +94,11 @@ pub struct PredicateError {
     pub column: Option<u64>,
 }
 
+/// Whether an unquoted identifier is one PostgreSQL reads as a function (`current_user`, …).
+pub fn is_sql_value_function(ident: &Ident) -> bool {
+    ident.quote_style.is_none() && SQL_VALUE_FUNCTIONS.contains(&ident::normalize(ident).as_str())
+}
+
 /// Identifiers PostgreSQL reads as functions without parentheses.
 const SQL_VALUE_FUNCTIONS: &[&str] = &[
     "current_user",

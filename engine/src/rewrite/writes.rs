@@ -1,0 +1,787 @@
+//! Writes (SPEC §4.4, §7): UPDATE and DELETE reach only rows the row filters admit (the
+//! filters join the WHERE clause); a write whose new rows might fall outside a row filter is
+//! blocked unless the written constants prove it; masks hold in SET, WHERE and RETURNING
+//! (the target's masked columns are replaced by their masks); tables read in FROM, USING
+//! and subqueries are enforced as in SELECT.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Assignment, AssignmentTarget, BinaryOperator, Delete, Expr, FromTable, Ident, Insert,
+    ObjectName, OnConflictAction, OnInsert, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    Statement, TableFactor, TableObject, TableWithJoins, Update, UpdateTableFromKind, Visit,
+    VisitMut, Visitor, VisitorMut,
+};
+
+use super::{
+    substitute_block, table_denied, unsupported, Block, DeniedColumn, Flow, Frame, Relation,
+    Rewriter,
+};
+use crate::catalog::{Column, TableName, TypeClass};
+use crate::ident;
+use crate::policy::{is_sql_value_function, Operation};
+use crate::prove::{self, V};
+use crate::select::{self, RuleRef, Rules};
+use crate::verdict::{MaskedColumn, RowFilter};
+
+/// The table a write changes, with what the policies say about it.
+struct Target {
+    table: TableName,
+    /// How the statement refers to it: its alias, or its name.
+    reference: Ident,
+    columns: Option<Vec<Column>>,
+    /// Row filters after context substitution, over the table's bare column names.
+    filters: Vec<(String, usize, Expr)>,
+}
+
+impl<'a> Rewriter<'a> {
+    /// Enforces the policies on an INSERT, UPDATE or DELETE statement, in place.
+    pub fn write(&mut self, stmt: &mut Statement) -> Flow {
+        let depth = self.frames.len();
+        let result = match stmt {
+            Statement::Insert(ins) => self.insert(ins),
+            Statement::Update(up) => self.update(up),
+            Statement::Delete(del) => self.delete(del),
+            _ => Err(unsupported("this statement is not a write")),
+        };
+        self.frames.truncate(depth);
+        result
+    }
+
+    fn op_rules(&mut self, op: Operation) -> &Rules<'a> {
+        let (set, ctx) = (self.set, self.ctx);
+        self.write_rules
+            .entry(op)
+            .or_insert_with(|| select::select(set, ctx, op).enforced)
+    }
+
+    /// Resolves the written table, checks its deny rules, and brings it into scope.
+    fn target(
+        &mut self,
+        name: &ObjectName,
+        alias: Option<&Ident>,
+        op: Operation,
+        reads: bool,
+    ) -> Result<Target, Block> {
+        let parts = ident::object_parts(name)
+            .ok_or_else(|| unsupported("this table name is not supported"))?;
+        let table = TableName::from_idents(&parts).ok_or_else(|| {
+            Block::new(
+                "unknown_relation",
+                format!("`{name}` names another database; only `schema.table` is supported"),
+                "remove the database name",
+            )
+        })?;
+        let catalog_table = match self.catalog {
+            Some(cat) => Some(cat.table(&table).ok_or_else(|| {
+                Block::new(
+                    "unknown_relation",
+                    format!("relation `{table}` is not in the catalog"),
+                    "only tables listed in the policy set's catalog can be written",
+                )
+            })?),
+            None => None,
+        };
+        self.applied.tables.insert(table.clone());
+        let verb = op_name(op);
+        let mut denied_columns: BTreeMap<String, DeniedColumn> = BTreeMap::new();
+        {
+            let op_rules = self.op_rules(op);
+            if let Some(at) = op_rules.table(&table).and_then(|r| r.denied) {
+                let mut b = table_denied(&table, at);
+                b.reason = format!("{} for {verb}", b.reason);
+                return Err(b);
+            }
+            for (col, at) in op_rules
+                .table(&table)
+                .map(|r| &r.denied_columns)
+                .into_iter()
+                .flatten()
+            {
+                denied_columns.insert(col.clone(), denied(&table, col, *at));
+            }
+        }
+        let rules = self.rules.table(&table);
+        if reads {
+            if let Some(at) = rules.and_then(|r| r.denied) {
+                return Err(table_denied(&table, at));
+            }
+            for (col, at) in rules.map(|r| &r.denied_columns).into_iter().flatten() {
+                denied_columns
+                    .entry(col.clone())
+                    .or_insert_with(|| denied(&table, col, *at));
+            }
+        }
+        let reference = alias
+            .cloned()
+            .unwrap_or_else(|| ident::make_ident(&table.name));
+        let mut filters = Vec::new();
+        let mut target_masks = BTreeMap::new();
+        if let Some(rules) = rules {
+            for (at, predicate) in &rules.filters {
+                let expr = self
+                    .ctx
+                    .substitute(predicate)
+                    .map_err(|e| substitute_block(&table, *at, e))?;
+                filters.push((at.policy.id.clone(), at.rule_index, expr));
+            }
+            for (col, chosen) in &rules.masks {
+                let info = MaskedColumn {
+                    table: table.to_string(),
+                    column: col.clone(),
+                    kind: chosen.mask.kind().to_string(),
+                    policy: chosen.at.policy.id.clone(),
+                    rule_index: chosen.at.rule_index,
+                };
+                target_masks.insert(
+                    col.clone(),
+                    (qualify(chosen.expr.clone(), &reference), info),
+                );
+            }
+        }
+        if !target_masks.is_empty() {
+            self.target_masked = true;
+        }
+        let columns = catalog_table.map(|t| t.columns.clone());
+        let rel = Relation {
+            ref_name: ident::normalize(&reference),
+            qualified: alias.is_none().then(|| table.clone()),
+            renamed_scan: false,
+            denied_columns,
+            columns: columns
+                .as_ref()
+                .map(|cs| cs.iter().map(|c| c.name.clone()).collect()),
+            target_masks,
+        };
+        self.frames.push(Frame {
+            ctes: Vec::new(),
+            relations: vec![rel],
+        });
+        Ok(Target {
+            table,
+            reference,
+            columns,
+            filters,
+        })
+    }
+
+    /// Adds the target's row filters to a WHERE clause, and reports them.
+    fn add_filters(&mut self, target: &Target, selection: &mut Option<Expr>) {
+        for (policy, rule_index, expr) in &target.filters {
+            let f = RowFilter {
+                table: target.table.to_string(),
+                predicate: expr.to_string(),
+                policy: policy.clone(),
+                rule_index: *rule_index,
+            };
+            if !self.applied.row_filters.contains(&f) {
+                self.applied.row_filters.push(f);
+            }
+            self.applied.policies.insert(policy.clone());
+            let qualified = Expr::Nested(Box::new(qualify(expr.clone(), &target.reference)));
+            *selection = Some(match selection.take() {
+                None => qualified,
+                Some(old) => Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(old))),
+                    op: BinaryOperator::And,
+                    right: Box::new(qualified),
+                },
+            });
+        }
+    }
+
+    fn column_of(&self, target: &Target, name: &ObjectName) -> Result<String, Block> {
+        let col = name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(ident::normalize)
+            .ok_or_else(|| unsupported("this column name is not supported"))?;
+        if let Some(cols) = &target.columns {
+            if !cols.iter().any(|c| c.name == col) {
+                return Err(Block::new(
+                    "unknown_relation",
+                    format!("column `{col}` of `{}` is not in the catalog", target.table),
+                    "write only columns the catalog lists",
+                ));
+            }
+        }
+        self.check_written(target, &col)?;
+        Ok(col)
+    }
+
+    fn check_written(&self, target: &Target, col: &str) -> Flow {
+        let rel = self.frames.last().and_then(|f| f.relations.first());
+        if let Some(d) = rel.and_then(|r| r.denied_columns.get(col)) {
+            if !d.monitor {
+                return Err(d.block(" and the statement writes it"));
+            }
+        }
+        let _ = target;
+        Ok(())
+    }
+
+    fn class(&self, target: &Target, col: &str) -> TypeClass {
+        target
+            .columns
+            .as_ref()
+            .and_then(|cs| cs.iter().find(|c| c.name == col))
+            .map(Column::type_class)
+            .unwrap_or(TypeClass::Unknown)
+    }
+
+    /// Proves that rows whose `assigned` columns take these values still satisfy every
+    /// row filter; columns not assigned keep values that satisfied it (UPDATE) or are
+    /// unknown (INSERT, where `all` is true).
+    fn prove(
+        &self,
+        target: &Target,
+        assigned: &BTreeMap<String, V>,
+        all: bool,
+        what: &str,
+    ) -> Flow {
+        for (policy, rule_index, expr) in &target.filters {
+            let mentioned = columns_in(expr);
+            if !all && mentioned.iter().all(|c| !assigned.contains_key(c)) {
+                continue;
+            }
+            let parts: Vec<&Expr> = if all { vec![expr] } else { conjuncts(expr) };
+            for part in parts {
+                if !all && columns_in(part).iter().all(|c| !assigned.contains_key(c)) {
+                    // Untouched conjunct: the row satisfied it before the write.
+                    continue;
+                }
+                let v = prove::eval(part, &|names: &[&str]| {
+                    let col = names.last()?;
+                    match assigned.get(*col) {
+                        Some(v) => Some(v.clone()),
+                        None if all => Some(V::Unknown),
+                        None => None,
+                    }
+                });
+                if !prove::proves(&v) {
+                    let outcome = match v {
+                        V::Bool(false) => "violates",
+                        V::Null => "makes NULL (not true)",
+                        _ => "cannot be proven to satisfy",
+                    };
+                    return Err(Block::new(
+                        "row_filter",
+                        format!(
+                            "{what} {outcome} the row filter `{expr}` of policy `{policy}` (rule {rule_index}) on `{}`",
+                            target.table
+                        ),
+                        "write only constant values that satisfy the row filter; computed values, DEFAULT and INSERT … SELECT cannot be proven",
+                    )
+                    .by_policy(policy, *rule_index));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, ins: &mut Insert) -> Flow {
+        if ins.or.is_some()
+            || ins.ignore
+            || ins.overwrite
+            || ins.partitioned.is_some()
+            || !ins.after_columns.is_empty()
+            || ins.replace_into
+            || ins.priority.is_some()
+            || ins.insert_alias.is_some()
+            || ins.settings.is_some()
+            || ins.format_clause.is_some()
+            || ins.output.is_some()
+            || !ins.assignments.is_empty()
+            || ins.multi_table_insert_type.is_some()
+            || !ins.multi_table_into_clauses.is_empty()
+            || !ins.multi_table_when_clauses.is_empty()
+        {
+            return Err(unsupported("this INSERT syntax is not PostgreSQL"));
+        }
+        let TableObject::TableName(name) = &ins.table else {
+            return Err(unsupported("INSERT into a table function is not supported"));
+        };
+        let name = name.clone();
+        let do_update = matches!(&ins.on, Some(OnInsert::OnConflict(c)) if matches!(c.action, OnConflictAction::DoUpdate(_)));
+        if matches!(ins.on, Some(OnInsert::DuplicateKeyUpdate(_))) {
+            return Err(unsupported("ON DUPLICATE KEY UPDATE is not PostgreSQL"));
+        }
+        let alias = ins.table_alias.as_ref().map(|a| a.alias.clone());
+        let reads = do_update || ins.returning.is_some();
+        let target = self.target(&name, alias.as_ref(), Operation::Insert, reads)?;
+        // The written columns, in order.
+        let columns: Vec<String> = if ins.columns.is_empty() {
+            match &target.columns {
+                Some(cs) => cs.iter().map(|c| c.name.clone()).collect(),
+                None if target.filters.is_empty() => Vec::new(),
+                None => {
+                    return Err(Block::new(
+                        "catalog_required",
+                        format!("INSERT into `{}` without a column list, and the catalog does not list its columns", target.table),
+                        "name the columns you insert",
+                    ))
+                }
+            }
+        } else {
+            ins.columns
+                .iter()
+                .map(|c| self.column_of(&target, c))
+                .collect::<Result<_, _>>()?
+        };
+        for c in &columns {
+            self.check_written(&target, c)?;
+        }
+        let mut single_row: Option<BTreeMap<String, V>> = None;
+        match ins.source.as_mut() {
+            None => {
+                if !target.filters.is_empty() {
+                    self.prove(&target, &BTreeMap::new(), true, "INSERT … DEFAULT VALUES")?;
+                }
+            }
+            Some(source) => {
+                let values = match source.body.as_ref() {
+                    SetExpr::Values(v)
+                        if source.with.is_none()
+                            && source.order_by.is_none()
+                            && source.limit_clause.is_none() =>
+                    {
+                        Some(v.clone())
+                    }
+                    _ => None,
+                };
+                match values {
+                    Some(values) => {
+                        for (i, row) in values.rows.iter().enumerate() {
+                            if row.len() != columns.len() && !columns.is_empty() {
+                                return Err(unsupported("a VALUES row has a different number of values than the column list"));
+                            }
+                            let assigned: BTreeMap<String, V> = columns
+                                .iter()
+                                .zip(row.iter())
+                                .map(|(c, e)| {
+                                    (
+                                        c.clone(),
+                                        prove::coerce(prove::constant(e), self.class(&target, c)),
+                                    )
+                                })
+                                .collect();
+                            self.prove(
+                                &target,
+                                &assigned,
+                                true,
+                                &format!("row {} of the INSERT", i + 1),
+                            )?;
+                            if values.rows.len() == 1 {
+                                single_row = Some(assigned);
+                            }
+                        }
+                        // Subqueries and functions inside VALUES are reads and calls like any other.
+                        self.frames.push(Frame::default());
+                        let r = self.walk(source.as_mut());
+                        self.frames.pop();
+                        r?;
+                    }
+                    None => {
+                        if let Some((policy, rule_index, expr)) = target.filters.first() {
+                            return Err(Block::new(
+                                "row_filter",
+                                format!(
+                                    "INSERT … SELECT into `{}` cannot be proven to satisfy the row filter `{expr}` of policy `{policy}` (rule {rule_index})",
+                                    target.table
+                                ),
+                                "insert constant VALUES that satisfy the row filter, or run the copy as an administrator",
+                            )
+                            .by_policy(policy, *rule_index));
+                        }
+                        // The source is a read: enforce it in its own scope.
+                        let saved = std::mem::take(&mut self.frames);
+                        let r = self.query(source);
+                        self.frames = saved;
+                        r?;
+                    }
+                }
+            }
+        }
+        if !target.filters.is_empty() {
+            self.applied
+                .policies
+                .extend(target.filters.iter().map(|(p, _, _)| p.clone()));
+            for (policy, rule_index, expr) in &target.filters {
+                self.applied.proofs.push(format!(
+                    "policy `{policy}` rule {rule_index} (row_filter): the inserted rows satisfy `{expr}` on `{}`",
+                    target.table
+                ));
+            }
+        }
+        if let Some(OnInsert::OnConflict(conflict)) = ins.on.as_mut() {
+            if let OnConflictAction::DoUpdate(du) = &mut conflict.action {
+                // `excluded` is the proposed row: its values are the caller's own.
+                if let Some(frame) = self.frames.last_mut() {
+                    let mut excluded = super::plain("excluded".into());
+                    excluded.columns = target
+                        .columns
+                        .as_ref()
+                        .map(|cs| cs.iter().map(|c| c.name.clone()).collect());
+                    frame.relations.push(excluded);
+                }
+                let assigned = self.assignments(&target, &du.assignments, single_row.as_ref())?;
+                self.prove(&target, &assigned, false, "ON CONFLICT DO UPDATE SET")?;
+                self.walk(&mut du.assignments)?;
+                self.walk(&mut du.selection)?;
+                // The conflicting row must be one the filters admit.
+                self.add_filters(&target, &mut du.selection);
+            }
+        }
+        self.returning(&target, &mut ins.returning, &[])
+    }
+
+    /// The constant values of SET assignments, by column (unknown when not constant).
+    fn assignments(
+        &self,
+        target: &Target,
+        list: &[Assignment],
+        excluded: Option<&BTreeMap<String, V>>,
+    ) -> Result<BTreeMap<String, V>, Block> {
+        let mut out = BTreeMap::new();
+        for a in list {
+            let names: Vec<&ObjectName> = match &a.target {
+                AssignmentTarget::ColumnName(n) => vec![n],
+                AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+            };
+            let tuple = names.len() > 1;
+            for n in names {
+                let col = self.column_of(target, n)?;
+                let v = if tuple {
+                    V::Unknown
+                } else {
+                    match (&a.value, excluded) {
+                        (Expr::CompoundIdentifier(parts), Some(row))
+                            if parts.len() == 2
+                                && parts
+                                    .first()
+                                    .is_some_and(|p| ident::normalize(p) == "excluded") =>
+                        {
+                            parts
+                                .get(1)
+                                .and_then(|c| row.get(&ident::normalize(c)).cloned())
+                                .unwrap_or(V::Unknown)
+                        }
+                        (value, _) => {
+                            prove::coerce(prove::constant(value), self.class(target, &col))
+                        }
+                    }
+                };
+                out.insert(col, v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn update(&mut self, up: &mut Update) -> Flow {
+        if up.or.is_some() || !up.order_by.is_empty() || up.limit.is_some() || up.output.is_some() {
+            return Err(unsupported("this UPDATE syntax is not PostgreSQL"));
+        }
+        let (name, alias) = write_target(&up.table)?;
+        let target = self.target(&name, alias.as_ref(), Operation::Update, true)?;
+        let others = match up.from.as_mut() {
+            None => Vec::new(),
+            Some(UpdateTableFromKind::AfterSet(from)) => self.write_from(from)?,
+            Some(UpdateTableFromKind::BeforeSet(_)) => {
+                return Err(unsupported("UPDATE FROM before SET is not PostgreSQL"))
+            }
+        };
+        let assigned = self.assignments(&target, &up.assignments, None)?;
+        self.prove(&target, &assigned, false, "SET")?;
+        self.walk(&mut up.assignments)?;
+        self.walk(&mut up.selection)?;
+        self.add_filters(&target, &mut up.selection);
+        self.returning(&target, &mut up.returning, &others)
+    }
+
+    fn delete(&mut self, del: &mut Delete) -> Flow {
+        if !del.tables.is_empty()
+            || !del.order_by.is_empty()
+            || del.limit.is_some()
+            || del.output.is_some()
+        {
+            return Err(unsupported("this DELETE syntax is not PostgreSQL"));
+        }
+        let from = match &del.from {
+            FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
+        };
+        let [twj] = from.as_slice() else {
+            return Err(unsupported("DELETE from several tables is not PostgreSQL"));
+        };
+        let (name, alias) = write_target(twj)?;
+        let target = self.target(&name, alias.as_ref(), Operation::Delete, true)?;
+        let others = match del.using.as_mut() {
+            None => Vec::new(),
+            Some(using) => self.write_from(using)?,
+        };
+        self.walk(&mut del.selection)?;
+        self.add_filters(&target, &mut del.selection);
+        self.returning(&target, &mut del.returning, &others)
+    }
+
+    /// FROM of UPDATE and USING of DELETE: reads, enforced as in SELECT, in the target's scope.
+    fn write_from(&mut self, from: &mut [TableWithJoins]) -> Result<Vec<String>, Block> {
+        let mut names = Vec::new();
+        self.joins += from.len().saturating_sub(1) as u64;
+        for twj in from.iter_mut() {
+            let rels = self.table_with_joins(twj)?;
+            names.extend(rels.iter().map(|r| r.ref_name.clone()));
+            self.top().relations.extend(rels);
+        }
+        Ok(names)
+    }
+
+    /// RETURNING: `*` and `target.*` expand to the target's columns with masks applied;
+    /// masked columns keep their names; denied columns block.
+    fn returning(
+        &mut self,
+        target: &Target,
+        returning: &mut Option<Vec<SelectItem>>,
+        others: &[String],
+    ) -> Flow {
+        let Some(items) = returning.as_mut() else {
+            return Ok(());
+        };
+        let target_ref = ident::normalize(&target.reference);
+        let mut out = Vec::new();
+        for item in std::mem::take(items) {
+            match item {
+                SelectItem::Wildcard(_) => {
+                    out.extend(self.expand_target(target)?);
+                    for o in others {
+                        out.push(SelectItem::QualifiedWildcard(
+                            SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(vec![
+                                ident::make_ident(o),
+                            ])),
+                            Default::default(),
+                        ));
+                    }
+                }
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(name),
+                    token,
+                ) if ident::object_parts(&name).is_some_and(|p| {
+                    p.len() == 1 && p.first().is_some_and(|i| ident::normalize(i) == target_ref)
+                }) =>
+                {
+                    let _ = token;
+                    out.extend(self.expand_target(target)?);
+                }
+                SelectItem::UnnamedExpr(e) => {
+                    let mut item = SelectItem::UnnamedExpr(e.clone());
+                    if let Some(col) = column_name(&e) {
+                        let masked = self
+                            .frames
+                            .last()
+                            .and_then(|f| f.relations.first())
+                            .is_some_and(|r| r.target_masks.contains_key(&col));
+                        if masked {
+                            item = SelectItem::ExprWithAlias {
+                                expr: e,
+                                alias: ident::make_ident(&col),
+                            };
+                        }
+                    }
+                    self.walk(&mut item)?;
+                    out.push(item);
+                }
+                mut other => {
+                    if let SelectItem::QualifiedWildcard(
+                        SelectItemQualifiedWildcardKind::ObjectName(name),
+                        _,
+                    ) = &other
+                    {
+                        self.check_whole_row_name(name)?;
+                    }
+                    self.walk(&mut other)?;
+                    out.push(other);
+                }
+            }
+        }
+        *items = out;
+        Ok(())
+    }
+
+    fn expand_target(&mut self, target: &Target) -> Result<Vec<SelectItem>, Block> {
+        let rel = self
+            .frames
+            .last()
+            .and_then(|f| f.relations.first())
+            .cloned();
+        let Some(rel) = rel else {
+            return Ok(Vec::new());
+        };
+        let Some(columns) = &target.columns else {
+            if rel.target_masks.is_empty() && rel.denied_columns.is_empty() {
+                return Ok(vec![SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(vec![target
+                        .reference
+                        .clone()])),
+                    Default::default(),
+                )]);
+            }
+            return Err(Block::new(
+                "catalog_required",
+                format!("RETURNING * from `{}` needs the table's columns in the catalog, to mask or leave out its protected columns", target.table),
+                "list the returned columns",
+            ));
+        };
+        let mut out = Vec::new();
+        for c in columns {
+            if let Some(d) = rel.denied_columns.get(&c.name).cloned() {
+                self.denied(&d, " and `RETURNING *` would return it")?;
+            }
+            match rel.target_masks.get(&c.name) {
+                Some((m, info)) => {
+                    self.record_mask(info.clone());
+                    out.push(SelectItem::ExprWithAlias {
+                        expr: Expr::Nested(Box::new(m.clone())),
+                        alias: c.ident.clone(),
+                    });
+                }
+                None => out.push(SelectItem::UnnamedExpr(Expr::CompoundIdentifier(vec![
+                    target.reference.clone(),
+                    c.ident.clone(),
+                ]))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn op_name(op: Operation) -> &'static str {
+    match op {
+        Operation::Select => "select",
+        Operation::Insert => "insert",
+        Operation::Update => "update",
+        Operation::Delete => "delete",
+        Operation::Ddl => "ddl",
+    }
+}
+
+fn denied(table: &TableName, col: &str, at: RuleRef<'_>) -> DeniedColumn {
+    DeniedColumn {
+        table: table.clone(),
+        column: col.to_string(),
+        policy: at.policy.id.clone(),
+        rule_index: at.rule_index,
+        monitor: false,
+    }
+}
+
+/// The name and alias of a write's target, which must be a plain table.
+fn write_target(twj: &TableWithJoins) -> Result<(ObjectName, Option<Ident>), Block> {
+    if !twj.joins.is_empty() {
+        return Err(unsupported("a write's target cannot be a join"));
+    }
+    match &twj.relation {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => {
+            if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+                return Err(unsupported(
+                    "column aliases on a write's target are not PostgreSQL",
+                ));
+            }
+            Ok((name.clone(), alias.as_ref().map(|a| a.name.clone())))
+        }
+        _ => Err(unsupported("a write's target must be a table")),
+    }
+}
+
+/// The bare column a select item names, if it is a plain column reference.
+fn column_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(id) => Some(ident::normalize(id)),
+        Expr::CompoundIdentifier(parts) => parts.last().map(ident::normalize),
+        _ => None,
+    }
+}
+
+/// The top-level conjuncts of a predicate.
+fn conjuncts(expr: &Expr) -> Vec<&Expr> {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut v = conjuncts(left);
+            v.extend(conjuncts(right));
+            v
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(inner)
+        }
+        other => vec![other],
+    }
+}
+
+/// The column names an expression mentions.
+fn columns_in(expr: &Expr) -> BTreeSet<String> {
+    struct Cols(BTreeSet<String>);
+    impl Visitor for Cols {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Identifier(id) if !is_sql_value_function(id) => {
+                    self.0.insert(ident::normalize(id));
+                }
+                Expr::CompoundIdentifier(parts) => {
+                    if let Some(last) = parts.last() {
+                        self.0.insert(ident::normalize(last));
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut c = Cols(BTreeSet::new());
+    let _ = expr.visit(&mut c);
+    c.0
+}
+
+/// The expression with its column references qualified by `reference`.
+fn qualify(mut expr: Expr, reference: &Ident) -> Expr {
+    struct Q<'r>(&'r Ident);
+    impl VisitorMut for Q<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Identifier(id) if !is_sql_value_function(id) => {
+                    *e = Expr::CompoundIdentifier(vec![self.0.clone(), id.clone()]);
+                }
+                Expr::CompoundIdentifier(parts)
+                    if parts.len() >= 2
+                        && ident::normalize(parts.first().unwrap_or(self.0)) != "ctx" =>
+                {
+                    if let Some(last) = parts.last().cloned() {
+                        *parts = vec![self.0.clone(), last];
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(&mut expr, &mut Q(reference));
+    expr
+}
