@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The main job: build the `verdict` CLI (release) and judge the example query for the
-# example context against the example policy set, printing the verdict.
+# The main job: build `verdict` (release) and run the Policies API server on an embedded
+# SQLite database in a data directory. On the first run it creates an admin token; every
+# run prints the URL and that token.
 #
-#   scripts/run.sh                 # the example evaluation
-#   scripts/run.sh validate --policies examples/policies.yaml   # any other verdict command
+#   scripts/run.sh                 # the server on http://127.0.0.1:8080 (Ctrl-C stops it)
+#   VERDICT_ADDR=0.0.0.0:9000 VERDICT_DATA_DIR=/var/lib/verdict scripts/run.sh
+#   scripts/run.sh eval --policies examples/policies.json --context examples/context.json \
+#       --sql-file examples/query.sql --pretty      # any other verdict command
 #
 # Installs only what is missing; works from any directory.
 set -euo pipefail
@@ -32,12 +35,7 @@ if [ "$#" -gt 0 ]; then
     exec "$verdict" "$@"
 fi
 
-echo "run.sh: verdict eval --policies examples/policies.json --context examples/context.json --sql-file examples/query.sql --pretty" >&2
-echo "--- examples/query.sql" >&2
-cat examples/query.sql >&2
-echo "--- verdict" >&2
-exec "$verdict" eval \
-    --policies examples/policies.json \
-    --context examples/context.json \
-    --sql-file examples/query.sql \
-    --pretty
+data_dir="${VERDICT_DATA_DIR:-$root/.verdict}"
+addr="${VERDICT_ADDR:-127.0.0.1:8080}"
+echo "run.sh: verdict serve --addr $addr --data-dir $data_dir" >&2
+exec "$verdict" serve --addr "$addr" --data-dir "$data_dir"

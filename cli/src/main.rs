@@ -27,6 +27,79 @@ enum Command {
     Eval(EvalArgs),
     /// Load and validate a policy set; print a summary, or every problem found (exit 2)
     Validate(ValidateArgs),
+    /// Run the Policies API server (SQLite in the data directory by default)
+    Serve(ServeArgs),
+    /// Create or revoke API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Where the server's data lives (shared by `serve` and `token`).
+#[derive(Debug, Args)]
+struct StoreArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`;
+    /// default: `verdict.db` in the data directory
+    #[arg(long, value_name = "URL", env = "VERDICT_DATABASE_URL")]
+    database: Option<String>,
+    /// Data directory: the SQLite file and the first admin token
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "verdict-data",
+        env = "VERDICT_DATA_DIR"
+    )]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:8080",
+        env = "VERDICT_ADDR"
+    )]
+    addr: String,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Largest request body accepted, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = verdict_server::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token for a user of an organization (created when missing); prints it once
+    Create(TokenCreateArgs),
+    /// Revoke a token, given its id (`tok_…`) or the token itself
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenCreateArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Organization name
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    org: String,
+    /// The user the token acts as (recorded as the author of every change)
+    #[arg(long, value_name = "NAME")]
+    user: String,
+    /// `admin`, `editor` or `viewer`
+    #[arg(long, value_name = "ROLE", default_value = "viewer")]
+    role: String,
+    /// A note about the token
+    #[arg(long, value_name = "TEXT")]
+    description: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct TokenRevokeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The token's id or the token itself
+    token: String,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +149,8 @@ fn main() -> ExitCode {
     let (result, pretty) = match &cli.command {
         Command::Eval(args) => (run_eval(args), args.pretty),
         Command::Validate(args) => (run_validate(args), args.pretty),
+        Command::Serve(args) => return run_serve(args),
+        Command::Token(command) => (run_token(command), false),
     };
     match result {
         Ok(json) => {
@@ -132,6 +207,60 @@ fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
         }
     };
     Ok(evaluate(&set, &sql, &ctx).to_json())
+}
+
+fn run_serve(args: &ServeArgs) -> ExitCode {
+    let config = verdict_server::ServeConfig {
+        addr: args.addr.clone(),
+        database_url: args.store.database.clone(),
+        data_dir: args.store.data_dir.clone(),
+        max_body_bytes: args.max_body_bytes,
+    };
+    match verdict_server::serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let error = InputError::new("server_error", lowercase_first(&err.to_string()));
+            print_json(&error.to_json(), false);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_token(command: &TokenCommand) -> Result<String, InputError> {
+    let server_error = |err: verdict_server::ServeError| {
+        let code = match &err {
+            verdict_server::ServeError::Token(
+                verdict_server::TokenError::Role(_)
+                | verdict_server::TokenError::Empty(_)
+                | verdict_server::TokenError::NotFound(_),
+            ) => "invalid_arguments",
+            _ => "server_error",
+        };
+        InputError::new(code, lowercase_first(&err.to_string()))
+    };
+    match command {
+        TokenCommand::Create(args) => {
+            let token = verdict_server::token_create(
+                args.store.database.as_deref(),
+                &args.store.data_dir,
+                &args.org,
+                &args.user,
+                &args.role,
+                args.description.as_deref(),
+            )
+            .map_err(server_error)?;
+            Ok(serde_json::json!(token).to_string())
+        }
+        TokenCommand::Revoke(args) => {
+            let id = verdict_server::token_revoke(
+                args.store.database.as_deref(),
+                &args.store.data_dir,
+                &args.token,
+            )
+            .map_err(server_error)?;
+            Ok(serde_json::json!({ "revoked": id }).to_string())
+        }
+    }
 }
 
 fn run_validate(args: &ValidateArgs) -> Result<String, InputError> {
@@ -197,7 +326,7 @@ fn clap_error(err: &clap::Error) -> ExitCode {
             let _ = writeln!(io::stderr().lock(), "{}", err.render());
             let error = InputError::new(
                 "invalid_arguments",
-                "a subcommand is required: `eval` or `validate`",
+                "a subcommand is required: `eval`, `validate`, `serve` or `token`",
             );
             print_json(&error.to_json(), false);
             ExitCode::from(EXIT_INVALID)

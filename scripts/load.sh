@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Load measurement of the Policies API on loopback: throughput and latency percentiles of
+# `POST /api/v1/policy-evaluations` (dry run) and `POST /api/v1/evaluate` (audited), with
+# `wrk` (Debian's package, installed when missing). Not part of CI; bounded in time.
+#
+#   scripts/load.sh                        # 10 s per endpoint, 2 wrk threads, 64 connections
+#   SECONDS_PER_RUN=30 CONNECTIONS=128 scripts/load.sh
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/verdict scripts/load.sh
+#
+# It starts its own server (release build) on a free loopback port with a fresh SQLite
+# data directory (or DATABASE_URL), loads the example catalog and policies, assigns them
+# to role `analyst`, runs wrk, and stops the server it started.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+duration="${SECONDS_PER_RUN:-10}"
+connections="${CONNECTIONS:-64}"
+threads="${THREADS:-2}"
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v wrk >/dev/null 2>&1; then
+    as_root=()
+    [ "$(id -u)" -eq 0 ] || as_root=(sudo -n)
+    echo "load.sh: installing wrk" >&2
+    "${as_root[@]}" apt-get update -qq >/dev/null
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
+cargo build --release --bin verdict >&2
+verdict="$root/target/release/verdict"
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+db_args=(--data-dir "$work/data")
+[ -n "${DATABASE_URL:-}" ] && db_args+=(--database "$DATABASE_URL")
+"$verdict" serve --addr "127.0.0.1:$port" "${db_args[@]}" >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "admin token" "$work/server.log" 2>/dev/null && break
+    sleep 0.1
+done
+token="$(sed -n 's/^verdict: admin token: //p' "$work/server.log")"
+if [ -z "$token" ]; then
+    echo "load.sh: the server did not start (or its database already had tokens):" >&2
+    cat "$work/server.log" >&2
+    exit 1
+fi
+base="http://127.0.0.1:$port"
+
+# The example catalog and policies, assigned to analysts.
+python3 - "$base" "$token" <<'PY'
+import json, sys, urllib.request
+base, token = sys.argv[1], sys.argv[2]
+example = json.load(open("examples/policies.json"))
+def call(method, path, body):
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+call("PUT", "/api/v1/catalog", example["catalog"])
+for p in example["policies"]:
+    p.pop("applies_to", None)
+    p["assignments"] = [{"kind": "role", "value": "analyst"}]
+    call("POST", "/api/v1/policies", p)
+PY
+
+sql="SELECT c.name, c.email, o.amount FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.status = 'open' ORDER BY o.amount DESC LIMIT 10"
+body="$(python3 -c 'import json,sys; print(json.dumps({"sql": sys.argv[1], "context": json.load(open("examples/context.json"))}))' "$sql")"
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = os.getenv("LOAD_BODY")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("LOAD_TOKEN")
+done = function(summary, latency, requests)
+  io.write(string.format("summary: %d requests, %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d (status %d)\n",
+    summary.requests, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+LUA
+export LOAD_BODY="$body" LOAD_TOKEN="$token"
+for endpoint in /api/v1/policy-evaluations /api/v1/evaluate; do
+    echo "--- POST $endpoint  ($threads threads, $connections connections, ${duration}s)"
+    wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" "$base$endpoint" \
+        | grep -E "Requests/sec|Latency|99%|summary:|Non-2xx"
+done

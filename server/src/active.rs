@@ -1,0 +1,320 @@
+//! The active policy set of an organization: its assigned, not deleted policies handed to
+//! the engine with `applies_to` from their assignments, cached per organization until
+//! anything that shapes it changes (the organization's `generation` number moves).
+//!
+//! Per request two things are added, neither of them a decision: `dataset` / `query`
+//! assignments keep a policy out of requests that name another dataset or query, and
+//! active exceptions become `except` entries. Whether a policy applies to the caller, and
+//! so whether an exception matters, is asked of the engine (`select::applies`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use sqlx::Row;
+use verdict_engine::select::applies;
+use verdict_engine::{Context, PolicySet};
+
+use crate::audit::Tx;
+use crate::db::{now_ms, Backend, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{self, Assignment, AssignmentSpec};
+
+/// Which datasets and queries a policy is limited to (empty: any).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub datasets: BTreeSet<String>,
+    pub queries: BTreeSet<String>,
+}
+
+impl Scope {
+    /// Whether a request naming `dataset` and `query` is inside this scope.
+    pub fn admits(&self, dataset: Option<&str>, query: Option<&str>) -> bool {
+        let within = |set: &BTreeSet<String>, v: Option<&str>| {
+            set.is_empty() || v.is_some_and(|v| set.contains(v))
+        };
+        within(&self.datasets, dataset) && within(&self.queries, query)
+    }
+}
+
+/// A stored exception that is not revoked (expiry and uses are checked at use).
+#[derive(Debug, Clone)]
+pub struct ExceptionEntry {
+    pub id: String,
+    pub policy_id: String,
+    /// `user` or `role`.
+    pub subject_kind: String,
+    pub subject: String,
+    pub expires_at: Option<i64>,
+}
+
+/// An organization's active set, as of `generation`.
+#[derive(Debug)]
+pub struct ActiveSet {
+    pub generation: i64,
+    pub catalog: Value,
+    /// The engine-shaped policies, in id order.
+    pub policies: Vec<(String, Value)>,
+    /// Their scopes, for policies that have one.
+    pub scopes: HashMap<String, Scope>,
+    pub set: Arc<PolicySet>,
+    pub exceptions: Vec<ExceptionEntry>,
+}
+
+/// The per-organization cache.
+#[derive(Debug, Default)]
+pub struct Cache {
+    sets: Mutex<HashMap<String, Arc<ActiveSet>>>,
+}
+
+impl Cache {
+    /// The organization's active set, from the cache when its generation is current.
+    pub async fn get(&self, db: &Db, org: &str) -> ApiResult<Arc<ActiveSet>> {
+        let row = sqlx::query("SELECT generation FROM orgs WHERE id = $1")
+            .bind(org)
+            .fetch_one(&db.read)
+            .await?;
+        let generation: i64 = row.try_get(0)?;
+        if let Some(hit) = self.lookup(org) {
+            if hit.generation == generation {
+                return Ok(hit);
+            }
+        }
+        let fresh = Arc::new(load(db, org).await?);
+        if let Ok(mut sets) = self.sets.lock() {
+            let keep_newer = sets
+                .get(org)
+                .is_some_and(|cached| cached.generation > fresh.generation);
+            if !keep_newer {
+                sets.insert(org.to_string(), fresh.clone());
+            }
+        }
+        Ok(fresh)
+    }
+
+    fn lookup(&self, org: &str) -> Option<Arc<ActiveSet>> {
+        self.sets.lock().ok().and_then(|s| s.get(org).cloned())
+    }
+}
+
+/// Reads everything that shapes the active set in one consistent snapshot.
+async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
+    let mut tx = match db.backend {
+        Backend::Postgres => {
+            db.read
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?
+        }
+        Backend::Sqlite => db.read.begin().await?,
+    };
+    let row = sqlx::query("SELECT generation FROM orgs WHERE id = $1")
+        .bind(org)
+        .fetch_one(&mut *tx)
+        .await?;
+    let generation: i64 = row.try_get(0)?;
+    let catalog = store::catalog(&mut *tx, org).await?;
+    let rows = store::live_policies(&mut *tx, org).await?;
+    let assignments = store::all_assignments(&mut *tx, org).await?;
+    let exception_rows = sqlx::query(
+        "SELECT id, policy_id, subject_kind, subject, expires_at FROM exceptions \
+         WHERE org_id = $1 AND revoked_at IS NULL ORDER BY id",
+    )
+    .bind(org)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let mut policies = Vec::new();
+    let mut scopes = HashMap::new();
+    for row in &rows {
+        let Some(list) = assignments.get(&row.id).filter(|a| !a.is_empty()) else {
+            // INVARIANT: an unassigned policy is stored but never applied.
+            continue;
+        };
+        let specs: Vec<AssignmentSpec> = list.iter().map(Assignment::spec).collect();
+        let scope = scope_of(&specs);
+        if !(scope.datasets.is_empty() && scope.queries.is_empty()) {
+            scopes.insert(row.id.clone(), scope);
+        }
+        policies.push((row.id.clone(), store::engine_policy(&row.body, &specs)));
+    }
+    let set = build(&catalog, &policies).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "active_set_invalid",
+            format!(
+                "the organization's active policy set does not validate: {}",
+                e.message
+            ),
+        )
+        .with_details(e.details.unwrap_or(Value::Null))
+    })?;
+    let ids: BTreeSet<&str> = policies.iter().map(|(id, _)| id.as_str()).collect();
+    let mut exceptions = Vec::new();
+    for row in &exception_rows {
+        let policy_id: String = row.try_get(1)?;
+        if ids.contains(policy_id.as_str()) {
+            exceptions.push(ExceptionEntry {
+                id: row.try_get(0)?,
+                policy_id,
+                subject_kind: row.try_get(2)?,
+                subject: row.try_get(3)?,
+                expires_at: row.try_get(4)?,
+            });
+        }
+    }
+    Ok(ActiveSet {
+        generation,
+        catalog,
+        policies,
+        scopes,
+        set: Arc::new(set),
+        exceptions,
+    })
+}
+
+/// The dataset and query scope of a policy's assignments.
+pub fn scope_of(specs: &[AssignmentSpec]) -> Scope {
+    let mut scope = Scope::default();
+    for s in specs {
+        match s.kind.as_str() {
+            "dataset" => {
+                scope.datasets.insert(s.value.clone());
+            }
+            "query" => {
+                scope.queries.insert(s.value.clone());
+            }
+            _ => {}
+        }
+    }
+    scope
+}
+
+/// Validates engine-shaped policies against the catalog.
+pub fn build(catalog: &Value, policies: &[(String, Value)]) -> ApiResult<PolicySet> {
+    store::validate(catalog, policies.iter().map(|(_, p)| p.clone()).collect())
+}
+
+/// An exception that exempts this caller from a policy that would otherwise apply.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AppliedException {
+    pub id: String,
+    pub policy_id: String,
+}
+
+/// The exceptions that would change who `ctx` is to the engine: not expired, and their
+/// policy applies to the caller without the exception but not with it.
+pub fn candidates(
+    set: &PolicySet,
+    exceptions: &[ExceptionEntry],
+    ctx: &Context,
+) -> Vec<ExceptionEntry> {
+    let now = now_ms();
+    exceptions
+        .iter()
+        .filter(|e| e.expires_at.is_none_or(|t| t > now))
+        .filter(|e| {
+            set.policies
+                .iter()
+                .find(|p| p.id == e.policy_id)
+                .is_some_and(|p| {
+                    if !p.enabled || !applies(p, ctx) {
+                        return false;
+                    }
+                    let mut with = p.clone();
+                    add_except(&mut with, e);
+                    !applies(&with, ctx)
+                })
+        })
+        .cloned()
+        .collect()
+}
+
+fn add_except(policy: &mut verdict_engine::policy::Policy, e: &ExceptionEntry) {
+    match e.subject_kind.as_str() {
+        "user" => policy.except.users.push(e.subject.clone()),
+        "role" => policy.except.roles.push(e.subject.clone()),
+        _ => {}
+    }
+}
+
+/// The set for one request: out-of-scope policies removed, `applied` exceptions added.
+/// Borrows the cached set when nothing changes.
+pub fn for_request(
+    active: &ActiveSet,
+    dataset: Option<&str>,
+    query: Option<&str>,
+    applied: &[ExceptionEntry],
+) -> Arc<PolicySet> {
+    let out_of_scope: Vec<&String> = active
+        .scopes
+        .iter()
+        .filter(|(_, s)| !s.admits(dataset, query))
+        .map(|(id, _)| id)
+        .collect();
+    if out_of_scope.is_empty() && applied.is_empty() {
+        return active.set.clone();
+    }
+    let mut set = (*active.set).clone();
+    set.policies.retain(|p| !out_of_scope.contains(&&p.id));
+    for e in applied {
+        if let Some(p) = set.policies.iter_mut().find(|p| p.id == e.policy_id) {
+            add_except(p, e);
+        }
+    }
+    Arc::new(set)
+}
+
+/// Uses one of each exception atomically; returns those that still had a use left and
+/// had not expired (a concurrent caller may have taken the last use).
+pub async fn consume(
+    tx: &mut Tx,
+    org: &str,
+    candidates: &[ExceptionEntry],
+) -> ApiResult<Vec<ExceptionEntry>> {
+    let now = now_ms();
+    let mut used = Vec::new();
+    for e in candidates {
+        let result = sqlx::query(
+            "UPDATE exceptions SET uses = uses + 1 WHERE org_id = $1 AND id = $2 \
+             AND revoked_at IS NULL AND (max_uses IS NULL OR uses < max_uses) \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(org)
+        .bind(&e.id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if result.rows_affected() == 1 {
+            used.push(e.clone());
+        }
+    }
+    Ok(used)
+}
+
+/// The candidates that still have a use left, without using them (dry runs).
+pub async fn usable(
+    db: &Db,
+    org: &str,
+    candidates: Vec<ExceptionEntry>,
+) -> ApiResult<Vec<ExceptionEntry>> {
+    let now = now_ms();
+    let mut usable = Vec::new();
+    for e in candidates {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM exceptions WHERE org_id = $1 AND id = $2 \
+             AND revoked_at IS NULL AND (max_uses IS NULL OR uses < max_uses) \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(org)
+        .bind(&e.id)
+        .bind(now)
+        .fetch_one(&db.read)
+        .await?;
+        let n: i64 = row.try_get(0)?;
+        if n > 0 {
+            usable.push(e);
+        }
+    }
+    Ok(usable)
+}

@@ -1,0 +1,260 @@
+//! Bearer tokens: random, stored only as SHA-256 digests, each belonging to one
+//! organization and one user with a role.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::db::{new_id, now_ms, Db};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// What a token lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads, dry-runs and evaluations.
+    Viewer,
+    /// Also writes policies, assignments, exceptions and the catalog.
+    Editor,
+    /// Everything an editor can do (tokens are managed with the CLI).
+    Admin,
+}
+
+impl Role {
+    /// The role named `text`.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub org_id: String,
+    pub org_name: String,
+    pub user: String,
+    pub role: Role,
+    pub token_id: String,
+}
+
+impl Principal {
+    /// Fails with 403 unless the caller may change things.
+    pub fn require_writer(&self) -> Result<(), ApiError> {
+        if self.role >= Role::Editor {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "role `{}` cannot change anything; an editor or admin token is needed",
+                self.role.as_str()
+            )))
+        }
+    }
+}
+
+/// The stored digest of a token.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("missing `Authorization: Bearer <token>` header"))?;
+        let text = value
+            .to_str()
+            .map_err(|_| unauthorized("the Authorization header is not valid text"))?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        if token.len() > 200 {
+            return Err(unauthorized("invalid or revoked token"));
+        }
+        let row = sqlx::query(
+            "SELECT t.id, t.org_id, t.user_name, t.role, o.name FROM tokens t \
+             JOIN orgs o ON o.id = t.org_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+        )
+        .bind(hash_token(token))
+        .fetch_optional(&state.db.read)
+        .await?
+        .ok_or_else(|| unauthorized("invalid or revoked token"))?;
+        let role: String = row.try_get(3)?;
+        Ok(Principal {
+            token_id: row.try_get(0)?,
+            org_id: row.try_get(1)?,
+            user: row.try_get(2)?,
+            role: Role::parse(&role).ok_or_else(|| ApiError::internal("stored role is unknown"))?,
+            org_name: row.try_get(4)?,
+        })
+    }
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewToken {
+    pub token: String,
+    pub id: String,
+    pub org: String,
+    pub user: String,
+    pub role: Role,
+}
+
+/// Token management failures (CLI and bootstrap).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("unknown role `{0}`; use admin, editor or viewer")]
+    Role(String),
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    #[error("no token `{0}`")]
+    NotFound(String),
+    #[error("cannot generate a random token: {0}")]
+    Random(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Creates a token for `user` in organization `org` (created when missing).
+pub async fn create_token(
+    db: &Db,
+    org: &str,
+    user: &str,
+    role: &str,
+    description: Option<&str>,
+) -> Result<NewToken, TokenError> {
+    let role = Role::parse(role).ok_or_else(|| TokenError::Role(role.to_string()))?;
+    if org.trim().is_empty() {
+        return Err(TokenError::Empty("the organization"));
+    }
+    if user.trim().is_empty() {
+        return Err(TokenError::Empty("the user"));
+    }
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| TokenError::Random(e.to_string()))?;
+    let token = format!("vdt_{}", hex::encode(secret));
+    let id = new_id("tok");
+    let now = now_ms();
+    let mut tx = db.write.begin().await?;
+    let existing = sqlx::query("SELECT id FROM orgs WHERE name = $1")
+        .bind(org)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let org_id: String = match existing {
+        Some(row) => row.try_get(0)?,
+        None => {
+            let org_id = new_id("org");
+            sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(&org_id)
+                .bind(org)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            org_id
+        }
+    };
+    sqlx::query(
+        "INSERT INTO tokens (id, org_id, user_name, role, token_hash, description, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&org_id)
+    .bind(user)
+    .bind(role.as_str())
+    .bind(hash_token(&token))
+    .bind(description.map(str::to_string))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    crate::audit::record(
+        &mut tx,
+        &org_id,
+        "cli",
+        "token.create",
+        "token",
+        &id,
+        &["user", "role"],
+        Some(serde_json::json!({ "user": user, "role": role.as_str() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(NewToken {
+        token,
+        id,
+        org: org.to_string(),
+        user: user.to_string(),
+        role,
+    })
+}
+
+/// Revokes a token given by its id (`tok_…`) or by its secret (`vdt_…`).
+pub async fn revoke_token(db: &Db, id_or_token: &str) -> Result<String, TokenError> {
+    let mut tx = db.write.begin().await?;
+    let row = sqlx::query(
+        "SELECT id, org_id FROM tokens WHERE (id = $1 OR token_hash = $2) AND revoked_at IS NULL",
+    )
+    .bind(id_or_token)
+    .bind(hash_token(id_or_token))
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| TokenError::NotFound(id_or_token.to_string()))?;
+    let id: String = row.try_get(0)?;
+    let org_id: String = row.try_get(1)?;
+    sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    crate::audit::record(
+        &mut tx,
+        &org_id,
+        "cli",
+        "token.revoke",
+        "token",
+        &id,
+        &["revoked_at"],
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Whether any token that is not revoked exists.
+pub async fn any_active_token(db: &Db) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL")
+        .fetch_one(&db.read)
+        .await?;
+    let n: i64 = row.try_get(0)?;
+    Ok(n > 0)
+}

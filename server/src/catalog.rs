@@ -1,0 +1,113 @@
+//! `/api/v1/catalog`: the organization's strict catalog of tables and columns, which every
+//! stored policy is validated against.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::audit;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::policies::if_match;
+use crate::store::{self, Assignment, AssignmentSpec};
+use crate::AppState;
+
+fn answer(catalog: Value, revision: i64) -> Response {
+    let mut response = (
+        StatusCode::OK,
+        Json(json!({ "catalog": catalog, "revision": revision })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{revision}\"")) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// The organization's catalog (`null` when none is set) and its revision.
+#[utoipa::path(get, path = "/api/v1/catalog", tag = "catalog",
+    responses((status = 200, description = "`{catalog, revision}`", body = Object)),
+    security(("bearer" = [])))]
+pub async fn get(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
+    let row = sqlx::query("SELECT catalog, catalog_revision FROM orgs WHERE id = $1")
+        .bind(&principal.org_id)
+        .fetch_one(&state.db.read)
+        .await?;
+    let text: Option<String> = row.try_get(0)?;
+    let catalog = text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    Ok(answer(catalog, row.try_get(1)?))
+}
+
+/// Replaces the catalog. The engine validates it together with every stored policy: a
+/// catalog that would make a stored policy invalid is rejected with every problem.
+#[utoipa::path(put, path = "/api/v1/catalog", tag = "catalog",
+    params(("If-Match" = Option<String>, Header, description = "optional: the catalog revision being replaced")),
+    request_body(content = Object, description = "`{\"tables\": [{\"name\", \"columns\": [{\"name\", \"type\"}]}]}`, or `null` for none"),
+    responses((status = 200, description = "`{catalog, revision}`", body = Object),
+        (status = 412, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(catalog): ApiJson<Value>,
+) -> ApiResult<Response> {
+    principal.require_writer()?;
+    if !(catalog.is_object() || catalog.is_null()) {
+        return Err(ApiError::invalid(
+            "a catalog is an object with `tables`, or null",
+        ));
+    }
+    let expected = if_match(&headers)?;
+    let org = principal.org_id.as_str();
+    let mut tx = state.db.write.begin().await?;
+    let row = sqlx::query("SELECT catalog_revision FROM orgs WHERE id = $1")
+        .bind(org)
+        .fetch_one(&mut *tx)
+        .await?;
+    let current: i64 = row.try_get(0)?;
+    store::check_revision(expected, current)?;
+    let policies = store::live_policies(&mut *tx, org).await?;
+    let assignments = store::all_assignments(&mut *tx, org).await?;
+    let none: Vec<Assignment> = Vec::new();
+    let engine_policies = policies
+        .iter()
+        .map(|p| {
+            let specs: Vec<AssignmentSpec> = assignments
+                .get(&p.id)
+                .unwrap_or(&none)
+                .iter()
+                .map(Assignment::spec)
+                .collect();
+            store::engine_policy(&p.body, &specs)
+        })
+        .collect();
+    store::validate(&catalog, engine_policies)?;
+    let revision = current + 1;
+    sqlx::query("UPDATE orgs SET catalog = $1, catalog_revision = $2 WHERE id = $3")
+        .bind((!catalog.is_null()).then(|| catalog.to_string()))
+        .bind(revision)
+        .bind(org)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        org,
+        &principal.user,
+        "catalog.update",
+        "catalog",
+        org,
+        &["catalog"],
+        Some(json!({ "revision": revision })),
+    )
+    .await?;
+    store::bump_generation(&mut tx, org).await?;
+    tx.commit().await?;
+    Ok(answer(catalog, revision))
+}

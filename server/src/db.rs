@@ -1,0 +1,188 @@
+//! The database: one SQL text for both backends through sqlx's `Any` driver, migrations
+//! per backend, and the connection rules that keep SQLite safe under concurrent writers.
+//!
+//! Only `BIGINT` and `TEXT` values cross the boundary (times are Unix milliseconds, JSON is
+//! text), so the same queries bind and decode identically on SQLite and PostgreSQL.
+//! Placeholders are `$1`, `$2`, … which both backends accept.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor};
+
+/// Which database the server talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Pools for reads and for writes. On SQLite the writer has one connection so that write
+/// transactions queue inside the process instead of failing with `SQLITE_BUSY`; on
+/// PostgreSQL both are the same pool.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub backend: Backend,
+    pub read: AnyPool,
+    pub write: AnyPool,
+}
+
+/// Failure to open or migrate the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("cannot open the database: {0}")]
+    Open(#[from] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the data directory `{0}`: {1}")]
+    DataDir(String, std::io::Error),
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+impl Db {
+    /// Opens `url` (`sqlite://PATH` or `postgres://…`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_string()));
+        };
+        let db = match backend {
+            Backend::Sqlite => {
+                // `mode=rwc` creates the file when it is missing.
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let options = AnyConnectOptions::from_str(&url)?;
+                let pool = |max: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .min_connections(1)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute(SQLITE_PRAGMAS).await?;
+                                Ok(())
+                            })
+                        })
+                };
+                // The writer first: it switches the file to WAL before readers open it.
+                let write = pool(1).connect_with(options.clone()).await?;
+                let read = pool(8).connect_with(options).await?;
+                Db {
+                    backend,
+                    read,
+                    write,
+                }
+            }
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url)?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Db {
+                    backend,
+                    read: pool.clone(),
+                    write: pool,
+                }
+            }
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// The SQLite URL of `verdict.db` inside `dir`, creating the directory.
+    pub fn sqlite_url_in(dir: &Path) -> Result<String, DbError> {
+        std::fs::create_dir_all(dir).map_err(|e| DbError::DataDir(dir.display().to_string(), e))?;
+        Ok(format!("sqlite://{}", dir.join("verdict.db").display()))
+    }
+
+    async fn migrate(&self) -> Result<(), DbError> {
+        let sql: &'static str = match self.backend {
+            Backend::Sqlite => include_str!("../migrations/sqlite/0001_init.sql"),
+            Backend::Postgres => include_str!("../migrations/postgres/0001_init.sql"),
+        };
+        let migrator = Migrator {
+            migrations: Cow::Owned(vec![Migration::new(
+                1,
+                Cow::Borrowed("init"),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )]),
+            ignore_missing: false,
+            // Several server instances may start at once on one PostgreSQL database.
+            locking: self.backend == Backend::Postgres,
+            no_tx: false,
+        };
+        migrator.run(&self.write).await?;
+        Ok(())
+    }
+
+    /// Closes every connection (SQLite checkpoints its WAL on the last close).
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// The server's clock: Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, milliseconds).
+pub fn format_time(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// RFC 3339 text as Unix milliseconds.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// A new random identifier with a prefix, such as `asg_3f9c…`.
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 12];
+    // INVARIANT: the OS random source does not fail on supported platforms; if it ever
+    // did, a time-derived value still keeps ids unique within this process.
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        for (i, b) in t.to_le_bytes().iter().take(12).enumerate() {
+            if let Some(slot) = bytes.get_mut(i) {
+                *slot = *b;
+            }
+        }
+    }
+    format!("{prefix}_{}", hex::encode(bytes))
+}

@@ -1,0 +1,129 @@
+//! The one error shape of the API: `{"error": {"code", "message", "details"?}}`.
+//!
+//! Every failure a caller can cause is a 4xx with a stable `code`; a 5xx only ever means a
+//! fault of the server or its database, and its message never echoes internals.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use verdict_engine::InputError;
+
+/// An error answered to the caller.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An error with a status, a code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// The same error with `details`.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// 400 with code `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 422 with code `invalid_request`: well-formed JSON whose content is wrong.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+
+    /// 404 for anything the caller's organization does not have.
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} `{id}` does not exist"),
+        )
+    }
+
+    /// 403 for a role that may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 409 for a state conflict.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// A 500 whose message hides the cause; the cause goes to the server's log.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        eprintln!("verdict-server: internal error: {cause}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to handle the request; nothing was changed",
+        )
+    }
+
+    /// The engine's rejection of a policy, a policy set or a context, as a 422 that lists
+    /// every problem the engine found.
+    pub fn from_engine(err: InputError) -> Self {
+        let code = match err.code.as_str() {
+            "invalid_policy" => "invalid_policy",
+            "invalid_context" => "invalid_context",
+            _ => "invalid_request",
+        };
+        let details = (!err.problems.is_empty()).then(|| json!({ "problems": err.problems }));
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            message: err.message,
+            details,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        // A unique-key violation that a handler did not foresee is still the caller's
+        // conflict, not a server fault.
+        if let sqlx::Error::Database(db) = &err {
+            if db.is_unique_violation() {
+                return ApiError::conflict("the object already exists");
+            }
+            // PostgreSQL's "character not in repertoire": a NUL inside a text value.
+            if db.code().as_deref() == Some("22021") {
+                return ApiError::invalid("text values must not contain NUL characters");
+            }
+        }
+        ApiError::internal(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let (Some(details), Some(obj)) = (self.details, error.as_object_mut()) {
+            obj.insert("details".to_string(), details);
+        }
+        let body = json!({ "error": error }).to_string();
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}

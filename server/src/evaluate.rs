@@ -1,0 +1,774 @@
+//! Asking the engine: dry runs (`/api/v1/policy-evaluations`), audited evaluations
+//! (`/api/v1/evaluate`), replays of drafts over logged evaluations, and the audit trail of
+//! evaluations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use verdict_engine::{evaluate, Context, PolicySet, Verdict};
+
+use crate::active::{self, ExceptionEntry};
+use crate::auth::Principal;
+use crate::db::{format_time, new_id, now_ms, parse_time};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::store::{self, Assignment, AssignmentSpec};
+use crate::AppState;
+
+/// The longest SQL text the server judges.
+pub const MAX_SQL_BYTES: usize = 256 * 1024;
+
+/// Body of `POST /api/v1/evaluate`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateRequest {
+    /// The SQL text the application is about to run.
+    pub sql: String,
+    /// The caller's context (SPEC §2); empty when absent.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub context: Option<Value>,
+    /// The dataset the query reads, for policies assigned to datasets.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// The saved query's id, for policies assigned to queries.
+    #[serde(default)]
+    pub query_id: Option<String>,
+}
+
+/// Body of `POST /api/v1/policy-evaluations` (a dry run): give at most one of
+/// `policy_id`, `policy` and `policy_set`; with none, the active set is used.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunRequest {
+    pub sql: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub context: Option<Value>,
+    /// A saved policy, evaluated alone with its assignments as `applies_to`.
+    #[serde(default)]
+    pub policy_id: Option<String>,
+    /// A draft policy (engine-shaped; `assignments` become `applies_to`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub policy: Option<Value>,
+    /// A whole draft policy set; without `catalog`, the organization's catalog is used.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub policy_set: Option<Value>,
+    #[serde(default)]
+    pub dataset: Option<String>,
+    #[serde(default)]
+    pub query_id: Option<String>,
+}
+
+fn check_sql(sql: &str) -> ApiResult<()> {
+    if sql.contains('\0') {
+        return Err(ApiError::invalid("the SQL text contains a NUL character"));
+    }
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "sql_too_large",
+            format!("the SQL text is larger than {MAX_SQL_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn context(value: Option<&Value>) -> ApiResult<Context> {
+    match value {
+        None | Some(Value::Null) => Ok(Context::default()),
+        Some(v) => Context::from_json(v).map_err(ApiError::from_engine),
+    }
+}
+
+/// The verdict's canonical JSON with extra members appended.
+fn verdict_response(verdict: &Verdict, extra: &[(&str, Value)]) -> Response {
+    let mut text = verdict.to_json();
+    if text.ends_with('}') {
+        text.pop();
+        for (key, value) in extra {
+            text.push_str(&format!(",{}:{}", Value::from(*key), value));
+        }
+        text.push('}');
+    }
+    let mut response = (StatusCode::OK, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn applied_json(applied: &[ExceptionEntry]) -> Value {
+    json!(applied
+        .iter()
+        .map(|e| json!({ "id": e.id, "policy_id": e.policy_id }))
+        .collect::<Vec<_>>())
+}
+
+/// A draft policy as the engine takes it: `assignments` become `applies_to`.
+fn draft_policy(value: Value) -> ApiResult<Value> {
+    let Value::Object(mut body) = value else {
+        return Err(ApiError::invalid("`policy` must be a policy object"));
+    };
+    match body.remove("assignments") {
+        None | Some(Value::Null) => Ok(Value::Object(body)),
+        Some(v) => {
+            let specs: Vec<AssignmentSpec> = serde_json::from_value(v).map_err(|e| {
+                ApiError::invalid(format!(
+                    "`assignments` must be a list of {{kind, value}}: {e}"
+                ))
+            })?;
+            let specs = store::normalize_specs(specs)?;
+            if body.contains_key("applies_to") {
+                return Err(ApiError::invalid(
+                    "give `assignments` or `applies_to`, not both",
+                ));
+            }
+            Ok(store::engine_policy(&body, &specs))
+        }
+    }
+}
+
+/// Evaluates SQL and a context against a saved policy, a draft, or the active set; pure
+/// compute, nothing is stored or used up.
+#[utoipa::path(post, path = "/api/v1/policy-evaluations", tag = "evaluate",
+    request_body = DryRunRequest,
+    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `policies` (the ids evaluated) and `exceptions_applied`", body = Object),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn dry_run(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<DryRunRequest>,
+) -> ApiResult<Response> {
+    check_sql(&req.sql)?;
+    let ctx = context(req.context.as_ref())?;
+    let given = [
+        req.policy_id.is_some(),
+        req.policy.is_some(),
+        req.policy_set.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if given > 1 {
+        return Err(ApiError::invalid(
+            "give at most one of `policy_id`, `policy` and `policy_set`",
+        ));
+    }
+    let org = principal.org_id.as_str();
+    let (set, applied, extra): (Arc<PolicySet>, Vec<ExceptionEntry>, Vec<(&str, Value)>) =
+        if let Some(id) = &req.policy_id {
+            let mut conn = state.db.read.acquire().await?;
+            let row = store::live_policy(&mut *conn, org, id).await?;
+            let specs: Vec<AssignmentSpec> = store::assignments(&mut *conn, org, id)
+                .await?
+                .iter()
+                .map(Assignment::spec)
+                .collect();
+            let catalog = store::catalog(&mut *conn, org).await?;
+            drop(conn);
+            let set = store::validate(&catalog, vec![store::engine_policy(&row.body, &specs)])
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::CONFLICT,
+                        "policy_invalid",
+                        format!("the saved policy no longer validates: {}", e.message),
+                    )
+                    .with_details(e.details.unwrap_or(Value::Null))
+                })?;
+            (
+                Arc::new(set),
+                Vec::new(),
+                vec![("assigned", json!(!specs.is_empty()))],
+            )
+        } else if let Some(draft) = req.policy {
+            let policy = draft_policy(draft)?;
+            let catalog = store::catalog(&state.db.read, org).await?;
+            (
+                Arc::new(store::validate(&catalog, vec![policy])?),
+                Vec::new(),
+                Vec::new(),
+            )
+        } else if let Some(set_value) = req.policy_set {
+            let Value::Object(mut obj) = set_value else {
+                return Err(ApiError::invalid(
+                    "`policy_set` must be an object with `policies` (and `catalog`)",
+                ));
+            };
+            if !obj.contains_key("catalog") {
+                let catalog = store::catalog(&state.db.read, org).await?;
+                if !catalog.is_null() {
+                    obj.insert("catalog".into(), catalog);
+                }
+            }
+            let set = PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?;
+            (Arc::new(set), Vec::new(), Vec::new())
+        } else {
+            let active = state.cache.get(&state.db, org).await?;
+            let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
+            let applied = if candidates.is_empty() {
+                Vec::new()
+            } else {
+                active::usable(&state.db, org, candidates).await?
+            };
+            let set = active::for_request(
+                &active,
+                req.dataset.as_deref(),
+                req.query_id.as_deref(),
+                &applied,
+            );
+            (set, applied, Vec::new())
+        };
+    let verdict = evaluate(&set, &req.sql, &ctx);
+    let ids: Vec<&str> = set.policies.iter().map(|p| p.id.as_str()).collect();
+    let mut members = vec![
+        ("policies", json!(ids)),
+        ("exceptions_applied", applied_json(&applied)),
+    ];
+    members.extend(extra);
+    Ok(verdict_response(&verdict, &members))
+}
+
+/// The digest of a context as logged: SHA-256 of its normalized JSON.
+fn digest(normalized: &str) -> String {
+    hex::encode(Sha256::digest(normalized.as_bytes()))
+}
+
+/// What applications call before running SQL: evaluates against the active, assigned
+/// set for the caller's context, uses up matching exceptions, and logs the evaluation.
+#[utoipa::path(post, path = "/api/v1/evaluate", tag = "evaluate",
+    request_body = EvaluateRequest,
+    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `evaluation_id` and `exceptions_applied`; run `rewritten_sql` unless the verdict is `block`", body = Object),
+        (status = 409, description = "the active set does not validate", body = crate::openapi::ErrorBody),
+        (status = 422, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn evaluate_and_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<EvaluateRequest>,
+) -> ApiResult<Response> {
+    check_sql(&req.sql)?;
+    for (name, value) in [("dataset", &req.dataset), ("query_id", &req.query_id)] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.len() > 256 || v.contains('\0'))
+        {
+            return Err(ApiError::invalid(format!(
+                "`{name}` must have at most 256 bytes and no NUL"
+            )));
+        }
+    }
+    let ctx = context(req.context.as_ref())?;
+    if ctx.user.as_deref().is_some_and(|u| u.contains('\0')) {
+        return Err(ApiError::invalid("`context.user` contains a NUL character"));
+    }
+    let org = principal.org_id.as_str();
+    let active = state.cache.get(&state.db, org).await?;
+    let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
+    let normalized = serde_json::to_string(&ctx).map_err(ApiError::internal)?;
+    let mut tx = state.db.write.begin().await?;
+    let applied = if candidates.is_empty() {
+        Vec::new()
+    } else {
+        active::consume(&mut tx, org, &candidates).await?
+    };
+    let set = active::for_request(
+        &active,
+        req.dataset.as_deref(),
+        req.query_id.as_deref(),
+        &applied,
+    );
+    let verdict = evaluate(&set, &req.sql, &ctx);
+    let id = new_id("ev");
+    let applied_value = applied_json(&applied);
+    let matched: Vec<&str> = verdict
+        .matched_policies
+        .iter()
+        .map(|m| m.id.as_str())
+        .collect();
+    let row = sqlx::query(
+        "INSERT INTO evaluations (id, org_id, created_at, caller, ctx_user, sql_text, rewritten_sql, verdict, rule, \
+         blocked_policy, blocked_rule_index, policies, exceptions, context, context_digest, dataset, query_id, result) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING seq",
+    )
+    .bind(&id)
+    .bind(org)
+    .bind(now_ms())
+    .bind(&principal.user)
+    .bind(ctx.user.clone())
+    .bind(&req.sql)
+    .bind(verdict.rewritten_sql.clone())
+    .bind(verdict.verdict.as_str())
+    .bind(&verdict.rule)
+    .bind(verdict.blocked_by.as_ref().map(|b| b.policy.clone()))
+    .bind(verdict.blocked_by.as_ref().map(|b| i64::try_from(b.rule_index).unwrap_or(i64::MAX)))
+    .bind(json!(matched).to_string())
+    .bind(applied_value.to_string())
+    .bind(&normalized)
+    .bind(digest(&normalized))
+    .bind(req.dataset.clone())
+    .bind(req.query_id.clone())
+    .bind(verdict.to_json())
+    .fetch_one(&mut *tx)
+    .await?;
+    let seq: i64 = row.try_get(0)?;
+    for m in &verdict.matched_policies {
+        sqlx::query(
+            "INSERT INTO evaluation_policies (org_id, policy_id, evaluation_seq, mode) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(org)
+        .bind(&m.id)
+        .bind(seq)
+        .bind(&m.mode)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(verdict_response(
+        &verdict,
+        &[
+            ("evaluation_id", json!(id)),
+            ("exceptions_applied", applied_value),
+        ],
+    ))
+}
+
+/// A logged evaluation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoggedEvaluation {
+    pub id: String,
+    pub created_at: String,
+    /// The token's user who asked.
+    pub caller: String,
+    /// `context.user` of the evaluation.
+    pub user: Option<String>,
+    pub sql: String,
+    pub rewritten_sql: Option<String>,
+    pub verdict: String,
+    pub rule: String,
+    pub blocked_policy: Option<String>,
+    pub blocked_rule_index: Option<i64>,
+    pub policies: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub exceptions_applied: Value,
+    pub context_digest: String,
+    pub dataset: Option<String>,
+    pub query_id: Option<String>,
+    /// This policy's mode in the evaluation (per-policy trail only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// A page of logged evaluations, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EvaluationPage {
+    pub items: Vec<LoggedEvaluation>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of the evaluation trails.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationQuery {
+    /// `allow`, `mask`, `row_filter` or `block`.
+    pub verdict: Option<String>,
+    /// RFC 3339: evaluations at or after this time.
+    pub from: Option<String>,
+    /// RFC 3339: evaluations before this time.
+    pub to: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+const EVALUATION_COLUMNS: &str = "e.seq, e.id, e.created_at, e.caller, e.ctx_user, e.sql_text, e.rewritten_sql, \
+     e.verdict, e.rule, e.blocked_policy, e.blocked_rule_index, e.policies, e.exceptions, e.context_digest, \
+     e.dataset, e.query_id";
+
+fn evaluation_row(row: &AnyRow, with_mode: bool) -> ApiResult<(i64, LoggedEvaluation)> {
+    let policies: String = row.try_get(11)?;
+    let exceptions: String = row.try_get(12)?;
+    Ok((
+        row.try_get(0)?,
+        LoggedEvaluation {
+            id: row.try_get(1)?,
+            created_at: format_time(row.try_get(2)?),
+            caller: row.try_get(3)?,
+            user: row.try_get(4)?,
+            sql: row.try_get(5)?,
+            rewritten_sql: row.try_get(6)?,
+            verdict: row.try_get(7)?,
+            rule: row.try_get(8)?,
+            blocked_policy: row.try_get(9)?,
+            blocked_rule_index: row.try_get(10)?,
+            policies: serde_json::from_str(&policies).unwrap_or_default(),
+            exceptions_applied: serde_json::from_str(&exceptions).unwrap_or(Value::Null),
+            context_digest: row.try_get(13)?,
+            dataset: row.try_get(14)?,
+            query_id: row.try_get(15)?,
+            mode: if with_mode { row.try_get(16)? } else { None },
+        },
+    ))
+}
+
+struct Filters {
+    verdict: String,
+    from: i64,
+    to: i64,
+    before: i64,
+    limit: i64,
+}
+
+fn filters(q: &EvaluationQuery) -> ApiResult<Filters> {
+    if let Some(v) = &q.verdict {
+        if !matches!(v.as_str(), "allow" | "mask" | "row_filter" | "block") {
+            return Err(ApiError::bad_request(
+                "`verdict` must be allow, mask, row_filter or block",
+            ));
+        }
+    }
+    let time = |name: &str, v: &Option<String>, default: i64| -> ApiResult<i64> {
+        match v {
+            None => Ok(default),
+            Some(text) => parse_time(text).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`{name}` must be an RFC 3339 time such as 2026-01-31T12:00:00Z"
+                ))
+            }),
+        }
+    };
+    Ok(Filters {
+        verdict: q.verdict.clone().unwrap_or_default(),
+        from: time("from", &q.from, i64::MIN)?,
+        to: time("to", &q.to, i64::MAX)?,
+        before: match &q.cursor {
+            Some(c) => c
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad_request("`cursor` is not a cursor this server gave"))?,
+            None => i64::MAX,
+        },
+        limit: crate::pagination::limit(q.limit, 50)?,
+    })
+}
+
+fn page(rows: Vec<(i64, LoggedEvaluation)>, limit: i64) -> EvaluationPage {
+    let mut rows = rows;
+    let next_cursor = crate::pagination::trim(&mut rows, limit).map(|(seq, _)| seq.to_string());
+    EvaluationPage {
+        items: rows.into_iter().map(|(_, e)| e).collect(),
+        next_cursor,
+    }
+}
+
+/// The evaluations a policy took part in, newest first.
+#[utoipa::path(get, path = "/api/v1/policies/{id}/evaluations", tag = "evaluate",
+    params(("id" = String, Path, description = "policy id"), EvaluationQuery),
+    responses((status = 200, body = EvaluationPage), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn policy_evaluations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<EvaluationQuery>,
+) -> ApiResult<Json<EvaluationPage>> {
+    let f = filters(&q)?;
+    let mut conn = state.db.read.acquire().await?;
+    store::load_policy(&mut *conn, &principal.org_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy", &id))?;
+    let rows = sqlx::query(&format!(
+        "SELECT {EVALUATION_COLUMNS}, ep.mode FROM evaluation_policies ep \
+         JOIN evaluations e ON e.seq = ep.evaluation_seq \
+         WHERE ep.org_id = $1 AND ep.policy_id = $2 AND ep.evaluation_seq < $3 \
+         AND ($4 = '' OR e.verdict = $4) AND e.created_at >= $5 AND e.created_at < $6 \
+         ORDER BY ep.evaluation_seq DESC LIMIT $7"
+    ))
+    .bind(&principal.org_id)
+    .bind(&id)
+    .bind(f.before)
+    .bind(&f.verdict)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.limit + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    let rows = rows
+        .iter()
+        .map(|r| evaluation_row(r, true))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(page(rows, f.limit)))
+}
+
+/// Every logged evaluation of the organization, newest first.
+#[utoipa::path(get, path = "/api/v1/evaluations", tag = "evaluate", params(EvaluationQuery),
+    responses((status = 200, body = EvaluationPage)), security(("bearer" = [])))]
+pub async fn evaluations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<EvaluationQuery>,
+) -> ApiResult<Json<EvaluationPage>> {
+    let f = filters(&q)?;
+    let rows = sqlx::query(&format!(
+        "SELECT {EVALUATION_COLUMNS} FROM evaluations e WHERE e.org_id = $1 AND e.seq < $2 \
+         AND ($3 = '' OR e.verdict = $3) AND e.created_at >= $4 AND e.created_at < $5 \
+         ORDER BY e.seq DESC LIMIT $6"
+    ))
+    .bind(&principal.org_id)
+    .bind(f.before)
+    .bind(&f.verdict)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.limit + 1)
+    .fetch_all(&state.db.read)
+    .await?;
+    let rows = rows
+        .iter()
+        .map(|r| evaluation_row(r, false))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(page(rows, f.limit)))
+}
+
+/// Body of `POST /api/v1/policies/replay`: give `policy` (the active set with this draft
+/// in place of the stored policy of the same id) or `policy_set` (a whole replacement).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// A draft policy; its `assignments` (or, when absent, the stored policy's) say where
+    /// it applies.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub policy: Option<Value>,
+    /// A whole draft set; without `catalog`, the organization's catalog is used.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub policy_set: Option<Value>,
+    /// How many of the latest logged evaluations to replay, 1–1000 (default 100).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// One side of a replayed evaluation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Outcome {
+    pub verdict: String,
+    pub rule: String,
+    pub rewritten_sql: Option<String>,
+}
+
+/// An evaluation whose answer would change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplayChange {
+    pub evaluation_id: String,
+    pub created_at: String,
+    pub user: Option<String>,
+    pub sql: String,
+    pub before: Outcome,
+    pub after: Outcome,
+    /// `verdict`, `rule`, `rewritten_sql`, `masked_columns`, `row_filters` — what differs.
+    pub differences: Vec<String>,
+}
+
+/// What a draft would change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplayReport {
+    /// How many logged evaluations were replayed.
+    pub replayed: usize,
+    pub changed: usize,
+    /// Counts by `before→after` verdict (only changed evaluations).
+    pub transitions: BTreeMap<String, usize>,
+    pub changes: Vec<ReplayChange>,
+}
+
+fn outcome(v: &Value) -> Outcome {
+    Outcome {
+        verdict: v
+            .get("verdict")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        rule: v
+            .get("rule")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        rewritten_sql: v
+            .get("rewritten_sql")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }
+}
+
+/// Replays a draft set over the latest logged evaluations: which verdicts would change,
+/// and how. Pure compute; exceptions are not applied.
+#[utoipa::path(post, path = "/api/v1/policies/replay", tag = "evaluate", request_body = ReplayRequest,
+    responses((status = 200, body = ReplayReport), (status = 422, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<ReplayRequest>,
+) -> ApiResult<Json<ReplayReport>> {
+    let limit = match req.limit {
+        None => 100,
+        Some(n) if (1..=1000).contains(&n) => n,
+        Some(_) => return Err(ApiError::invalid("`limit` must be between 1 and 1000")),
+    };
+    let org = principal.org_id.as_str();
+    // (set, scopes): scopes only when the draft keeps the active set's assignments.
+    let (set, scopes) = match (req.policy, req.policy_set) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(ApiError::invalid(
+                "give exactly one of `policy` and `policy_set`",
+            ))
+        }
+        (None, Some(set_value)) => {
+            let Value::Object(mut obj) = set_value else {
+                return Err(ApiError::invalid(
+                    "`policy_set` must be an object with `policies` (and `catalog`)",
+                ));
+            };
+            if !obj.contains_key("catalog") {
+                let catalog = store::catalog(&state.db.read, org).await?;
+                if !catalog.is_null() {
+                    obj.insert("catalog".into(), catalog);
+                }
+            }
+            let set = PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?;
+            (set, Default::default())
+        }
+        (Some(draft), None) => {
+            let Value::Object(mut body) = draft else {
+                return Err(ApiError::invalid("`policy` must be a policy object"));
+            };
+            let id = body
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::invalid("the draft `policy` needs an `id`"))?
+                .to_string();
+            let specs: Vec<AssignmentSpec> = match body.remove("assignments") {
+                Some(v) if !v.is_null() => {
+                    store::normalize_specs(serde_json::from_value(v).map_err(|e| {
+                        ApiError::invalid(format!(
+                            "`assignments` must be a list of {{kind, value}}: {e}"
+                        ))
+                    })?)?
+                }
+                _ => store::assignments(&state.db.read, org, &id)
+                    .await?
+                    .iter()
+                    .map(Assignment::spec)
+                    .collect(),
+            };
+            if body.remove("applies_to").is_some() {
+                return Err(ApiError::invalid(
+                    "where a draft applies is given by `assignments`, not `applies_to`",
+                ));
+            }
+            let active = state.cache.get(&state.db, org).await?;
+            let mut policies: Vec<(String, Value)> = active
+                .policies
+                .iter()
+                .filter(|(pid, _)| *pid != id)
+                .cloned()
+                .collect();
+            // The draft is checked even when unassigned (and so not applied).
+            store::validate(&active.catalog, vec![store::engine_policy(&body, &specs)])?;
+            let mut scopes = active.scopes.clone();
+            scopes.remove(&id);
+            if !specs.is_empty() {
+                let scope = active::scope_of(&specs);
+                if !(scope.datasets.is_empty() && scope.queries.is_empty()) {
+                    scopes.insert(id.clone(), scope);
+                }
+                policies.push((id, store::engine_policy(&body, &specs)));
+            }
+            (active::build(&active.catalog, &policies)?, scopes)
+        }
+    };
+    let rows = sqlx::query(
+        "SELECT id, created_at, ctx_user, sql_text, context, dataset, query_id, result FROM evaluations \
+         WHERE org_id = $1 ORDER BY seq DESC LIMIT $2",
+    )
+    .bind(org)
+    .bind(limit)
+    .fetch_all(&state.db.read)
+    .await?;
+    let mut report = ReplayReport {
+        replayed: 0,
+        changed: 0,
+        transitions: BTreeMap::new(),
+        changes: Vec::new(),
+    };
+    for row in &rows {
+        let ctx_text: String = row.try_get(4)?;
+        let result_text: String = row.try_get(7)?;
+        let Ok(ctx) = Context::from_json_str(&ctx_text) else {
+            continue;
+        };
+        let before: Value = serde_json::from_str(&result_text).unwrap_or(Value::Null);
+        let dataset: Option<String> = row.try_get(5)?;
+        let query_id: Option<String> = row.try_get(6)?;
+        let sql: String = row.try_get(3)?;
+        let out: Vec<&String> = scopes
+            .iter()
+            .filter(|(_, s)| !s.admits(dataset.as_deref(), query_id.as_deref()))
+            .map(|(id, _)| id)
+            .collect();
+        let verdict = if out.is_empty() {
+            evaluate(&set, &sql, &ctx)
+        } else {
+            let mut scoped = set.clone();
+            scoped.policies.retain(|p| !out.contains(&&p.id));
+            evaluate(&scoped, &sql, &ctx)
+        };
+        let after: Value = serde_json::to_value(&verdict).map_err(ApiError::internal)?;
+        report.replayed += 1;
+        let differences: Vec<String> = [
+            "verdict",
+            "rule",
+            "rewritten_sql",
+            "masked_columns",
+            "row_filters",
+        ]
+        .iter()
+        .filter(|k| before.get(**k) != after.get(**k))
+        .map(|k| k.to_string())
+        .collect();
+        if differences.is_empty() {
+            continue;
+        }
+        let (b, a) = (outcome(&before), outcome(&after));
+        if b.verdict != a.verdict {
+            *report
+                .transitions
+                .entry(format!("{}→{}", b.verdict, a.verdict))
+                .or_default() += 1;
+        }
+        report.changed += 1;
+        report.changes.push(ReplayChange {
+            evaluation_id: row.try_get(0)?,
+            created_at: format_time(row.try_get(1)?),
+            user: row.try_get(2)?,
+            sql,
+            before: b,
+            after: a,
+            differences,
+        });
+    }
+    Ok(Json(report))
+}

@@ -1,0 +1,376 @@
+#![doc = include_str!("../README.md")]
+
+pub mod active;
+pub mod assignments;
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod dashboard;
+pub mod db;
+pub mod error;
+pub mod evaluate;
+pub mod exceptions;
+pub mod extract;
+pub mod openapi;
+pub mod pagination;
+pub mod policies;
+pub mod store;
+pub mod versions;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use utoipa::OpenApi;
+
+pub use auth::{create_token, revoke_token, NewToken, Principal, Role, TokenError};
+pub use db::{Db, DbError};
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub cache: Arc<active::Cache>,
+}
+
+impl AppState {
+    /// A state over an open database.
+    pub fn new(db: Db) -> Self {
+        AppState {
+            db,
+            cache: Arc::new(active::Cache::default()),
+        }
+    }
+}
+
+/// The default limit on request bodies: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole HTTP application.
+pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route("/me", get(me))
+        .route("/catalog", get(catalog::get).put(catalog::put))
+        .route("/policies", get(policies::list).post(policies::create))
+        .route("/policies/dashboard", get(dashboard::dashboard))
+        .route("/policies/replay", post(evaluate::replay))
+        .route(
+            "/policies/{id}",
+            get(policies::get)
+                .patch(policies::patch)
+                .delete(policies::delete),
+        )
+        .route("/policies/{id}/versions", get(versions::list))
+        .route("/policies/{id}/versions/{n}", get(versions::get))
+        .route("/policies/{id}/versions/{a}/diff/{b}", get(versions::diff))
+        .route(
+            "/policies/{id}/versions/{n}/rollback",
+            post(versions::rollback),
+        )
+        .route(
+            "/policies/{id}/assignments",
+            get(assignments::list)
+                .post(assignments::add)
+                .delete(assignments::remove_by_value),
+        )
+        .route(
+            "/policies/{id}/assignments/{assignment_id}",
+            delete(assignments::remove),
+        )
+        .route(
+            "/policies/{id}/exceptions",
+            get(exceptions::list).post(exceptions::create),
+        )
+        .route(
+            "/policies/{id}/exceptions/{exception_id}",
+            delete(exceptions::revoke),
+        )
+        .route(
+            "/policies/{id}/evaluations",
+            get(evaluate::policy_evaluations),
+        )
+        .route("/policy-evaluations", post(evaluate::dry_run))
+        .route("/evaluate", post(evaluate::evaluate_and_log))
+        .route("/evaluations", get(evaluate::evaluations))
+        .route("/audit", get(audit::list));
+    // The reference page works offline: its assets are inside the binary (the vendored
+    // Swagger UI crate), and the online spec validator badge is off.
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .url("/openapi.json", openapi::ApiDoc::openapi())
+        .config(
+            utoipa_swagger_ui::Config::from("/openapi.json")
+                .validator_url("none")
+                .persist_authorization(true)
+                .try_it_out_enabled(true),
+        );
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .nest("/api/v1", api)
+        .merge(docs)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!doctype html><meta charset=utf-8><title>Verdict</title>\
+         <h1>Verdict Policies API</h1><p>API reference: <a href=\"/docs/\">/docs</a> \
+         (OpenAPI document: <a href=\"/openapi.json\">/openapi.json</a>). \
+         Every <code>/api/v1</code> endpoint needs <code>Authorization: Bearer &lt;token&gt;</code>.</p>",
+    )
+}
+
+/// Liveness and database reachability; needs no token.
+#[utoipa::path(get, path = "/health", tag = "audit",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`"), (status = 503, body = openapi::ErrorBody)))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.db.read).await {
+        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            eprintln!("verdict-server: health check failed: {e}");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database cannot be reached",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// The caller: organization, user and role of the token.
+#[utoipa::path(get, path = "/api/v1/me", tag = "audit",
+    responses((status = 200, description = "`{org, user, role, token_id}`"), (status = 401, body = openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn me(principal: Principal) -> Json<serde_json::Value> {
+    Json(json!({
+        "org": principal.org_name,
+        "user": principal.user,
+        "role": principal.role,
+        "token_id": principal.token_id,
+    }))
+}
+
+/// How `verdict serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where to listen, such as `127.0.0.1:8080`.
+    pub addr: String,
+    /// `sqlite://PATH` or `postgres://…`; default: `verdict.db` in `data_dir`.
+    pub database_url: Option<String>,
+    /// Holds the SQLite file and the first admin token.
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+}
+
+/// Failures of `serve` and of the token commands.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("cannot listen on `{0}`: {1}")]
+    Listen(String, std::io::Error),
+    #[error("cannot write `{0}`: {1}")]
+    Write(String, std::io::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The database URL of a configuration.
+pub fn database_url(database_url: Option<&str>, data_dir: &Path) -> Result<String, DbError> {
+    match database_url {
+        Some(url) => Ok(url.to_string()),
+        None => Db::sqlite_url_in(data_dir),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ServeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)
+}
+
+/// Creates the first admin token when the database has none, saving it to
+/// `data_dir/admin-token` (mode 0600); returns the token to show, if one is known.
+async fn bootstrap(db: &Db, data_dir: &Path) -> Result<Option<String>, ServeError> {
+    let file = data_dir.join("admin-token");
+    if !auth::any_active_token(db).await.map_err(TokenError::Db)? {
+        let token =
+            create_token(db, "default", "admin", "admin", Some("first admin token")).await?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| ServeError::Write(data_dir.display().to_string(), e))?;
+        write_secret(&file, &token.token)?;
+        return Ok(Some(token.token));
+    }
+    // Show the saved first token again while it is still valid.
+    let Ok(saved) = std::fs::read_to_string(&file) else {
+        return Ok(None);
+    };
+    let saved = saved.trim().to_string();
+    let valid = sqlx::query("SELECT 1 FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+        .bind(auth::hash_token(&saved))
+        .fetch_optional(&db.read)
+        .await
+        .map_err(TokenError::Db)?
+        .is_some();
+    Ok(valid.then_some(saved))
+}
+
+fn write_secret(path: &Path, secret: &str) -> Result<(), ServeError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .map_err(|e| ServeError::Write(path.display().to_string(), e))?;
+    writeln!(f, "{secret}").map_err(|e| ServeError::Write(path.display().to_string(), e))
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    runtime()?.block_on(serve_async(config))
+}
+
+/// The async body of [`serve`].
+pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
+    let url = database_url(config.database_url.as_deref(), &config.data_dir)?;
+    let db = Db::connect(&url).await?;
+    let token = bootstrap(&db, &config.data_dir).await?;
+    let listener = tokio::net::TcpListener::bind(&config.addr)
+        .await
+        .map_err(|e| ServeError::Listen(config.addr.clone(), e))?;
+    let local: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Listen(config.addr.clone(), e))?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "verdict: serving http://{local}  (API docs: http://{local}/docs/)"
+        );
+        let _ = writeln!(out, "verdict: database {}", redact(&url));
+        match &token {
+            Some(t) => {
+                let _ = writeln!(out, "verdict: admin token: {t}");
+                let _ = writeln!(
+                    out,
+                    "verdict: try: curl -H 'Authorization: Bearer {t}' http://{local}/api/v1/policies"
+                );
+            }
+            None => {
+                let _ = writeln!(out, "verdict: create a token with `verdict token create`");
+            }
+        }
+        let _ = out.flush();
+    }
+    let app = app(AppState::new(db.clone()), config.max_body_bytes);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    db.close().await;
+    result.map_err(ServeError::Serve)
+}
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = url.get(scheme + 3..at).unwrap_or("");
+            match creds.split_once(':') {
+                Some((user, _)) => format!(
+                    "{}{user}:***{}",
+                    url.get(..scheme + 3).unwrap_or(""),
+                    url.get(at..).unwrap_or("")
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `verdict token create`: opens the database and creates a token.
+pub fn token_create(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    org: &str,
+    user: &str,
+    role: &str,
+    description: Option<&str>,
+) -> Result<NewToken, ServeError> {
+    let url = self::database_url(database_url, data_dir)?;
+    runtime()?.block_on(async {
+        let db = Db::connect(&url).await?;
+        let token = create_token(&db, org, user, role, description).await;
+        db.close().await;
+        Ok(token?)
+    })
+}
+
+/// `verdict token revoke`: revokes a token by id or secret; returns its id.
+pub fn token_revoke(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    id_or_token: &str,
+) -> Result<String, ServeError> {
+    let url = self::database_url(database_url, data_dir)?;
+    runtime()?.block_on(async {
+        let db = Db::connect(&url).await?;
+        let id = revoke_token(&db, id_or_token).await;
+        db.close().await;
+        Ok(id?)
+    })
+}

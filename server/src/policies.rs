@@ -1,0 +1,778 @@
+//! `/api/v1/policies`: list, read, create, update and delete stored policies.
+
+use std::cmp::Ordering;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::audit;
+use crate::auth::Principal;
+use crate::db::{format_time, now_ms};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::store::{self, Assignment, AssignmentSpec, PolicyRow};
+use crate::AppState;
+
+/// The longest policy id the server stores (ids appear in URLs).
+const MAX_ID_LEN: usize = 128;
+
+/// Checks that a policy id is safe in a URL path: letters, digits, `.`, `_`, `:`, `-`.
+pub fn check_id(id: &str) -> ApiResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_policy",
+            format!(
+                "policy id `{id}` is not allowed: use 1–{MAX_ID_LEN} letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit"
+            ),
+        )
+        .with_details(json!({ "problems": [{ "field": "id", "message": "invalid policy id" }] })))
+    }
+}
+
+/// The JSON a client sees for a stored policy.
+pub fn resource(row: &PolicyRow, assignments: &[Assignment]) -> Value {
+    let mut obj = row.body.clone();
+    obj.insert("assignments".into(), json!(assignments));
+    obj.insert("assigned".into(), json!(!assignments.is_empty()));
+    obj.insert("revision".into(), json!(row.revision));
+    obj.insert("created_at".into(), json!(format_time(row.created_at)));
+    obj.insert("created_by".into(), json!(row.created_by));
+    obj.insert("updated_at".into(), json!(format_time(row.updated_at)));
+    obj.insert("updated_by".into(), json!(row.updated_by));
+    Value::Object(obj)
+}
+
+/// A response with the policy and its revision as `ETag`.
+fn with_etag(status: StatusCode, revision: i64, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{revision}\"")) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// The revision in `If-Match` (`"3"`, `W/"3"` or `3`); `None` when absent.
+pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let text = text.trim_matches('"');
+    text.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::bad_request(format!(
+            "`If-Match` must be a revision this server gave as `ETag`, such as \"3\"; got `{}`",
+            value.to_str().unwrap_or("?")
+        ))
+    })
+}
+
+fn require_if_match(headers: &HeaderMap) -> ApiResult<i64> {
+    if_match(headers)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "if_match_required",
+            "send `If-Match: <revision>` with the revision you read (the `ETag` of GET)",
+        )
+    })
+}
+
+/// Query of `GET /api/v1/policies`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// Skip this many policies (instead of `cursor`).
+    pub offset: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only policies with a rule of this type (`row_filter`, `column_mask`, `deny`, …).
+    #[serde(rename = "type")]
+    pub rule_type: Option<String>,
+    /// `true` or `false`.
+    pub enabled: Option<bool>,
+    /// `enforce` or `monitor`.
+    pub mode: Option<String>,
+    /// Only policies with this compliance tag.
+    pub compliance_tag: Option<String>,
+    /// Only policies with this purpose tag.
+    pub purpose_tag: Option<String>,
+    /// `key` or `key=value`.
+    pub label: Option<String>,
+    /// Only policies with (`true`) or without (`false`) assignments.
+    pub assigned: Option<bool>,
+    /// Case-insensitive text search in id, name, description and rule tables.
+    pub q: Option<String>,
+    /// `id` (default), `name`, `priority`, `created_at`, `updated_at`, `revision`;
+    /// prefix `-` for descending.
+    pub sort: Option<String>,
+}
+
+/// A page of policies.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PolicyPage {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+    /// How many policies match the filters.
+    pub total: usize,
+    pub limit: i64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum SortKey {
+    Int(i64),
+    Text(String),
+}
+
+fn sort_key(row: &PolicyRow, field: &str) -> SortKey {
+    match field {
+        "priority" => SortKey::Int(
+            row.body
+                .get("priority")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+        ),
+        "created_at" => SortKey::Int(row.created_at),
+        "updated_at" => SortKey::Int(row.updated_at),
+        "revision" => SortKey::Int(row.revision),
+        "name" => SortKey::Text(
+            row.body
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_lowercase(),
+        ),
+        _ => SortKey::Text(row.id.clone()),
+    }
+}
+
+fn key_json(key: &SortKey) -> Value {
+    match key {
+        SortKey::Int(i) => json!(i),
+        SortKey::Text(t) => json!(t),
+    }
+}
+
+fn key_from_json(v: &Value) -> Option<SortKey> {
+    match v {
+        Value::Number(n) => n.as_i64().map(SortKey::Int),
+        Value::String(s) => Some(SortKey::Text(s.clone())),
+        _ => None,
+    }
+}
+
+fn str_list_contains(body: &Map<String, Value>, field: &str, wanted: &str) -> bool {
+    body.get(field)
+        .and_then(Value::as_array)
+        .is_some_and(|items| items.iter().any(|v| v.as_str() == Some(wanted)))
+}
+
+fn matches(row: &PolicyRow, assigned: bool, q: &ListQuery) -> bool {
+    let body = &row.body;
+    let rules = body.get("rules").and_then(Value::as_array);
+    if let Some(t) = &q.rule_type {
+        let has = rules.is_some_and(|rs| {
+            rs.iter()
+                .any(|r| r.get("type").and_then(Value::as_str) == Some(t))
+        });
+        if !has {
+            return false;
+        }
+    }
+    if let Some(enabled) = q.enabled {
+        if body.get("enabled").and_then(Value::as_bool).unwrap_or(true) != enabled {
+            return false;
+        }
+    }
+    if let Some(mode) = &q.mode {
+        if body
+            .get("mode")
+            .and_then(Value::as_str)
+            .unwrap_or("enforce")
+            != mode
+        {
+            return false;
+        }
+    }
+    if let Some(tag) = &q.compliance_tag {
+        if !str_list_contains(body, "compliance_tags", tag) {
+            return false;
+        }
+    }
+    if let Some(tag) = &q.purpose_tag {
+        if !str_list_contains(body, "purpose_tags", tag) {
+            return false;
+        }
+    }
+    if let Some(label) = &q.label {
+        let labels = body.get("labels").and_then(Value::as_object);
+        let ok = match label.split_once('=') {
+            Some((k, v)) => labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v),
+            None => labels.is_some_and(|l| l.contains_key(label.as_str())),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    if let Some(want) = q.assigned {
+        if want != assigned {
+            return false;
+        }
+    }
+    if let Some(text) = &q.q {
+        let needle = text.to_lowercase();
+        let field = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.to_lowercase().contains(&needle))
+        };
+        let in_rules = rules.is_some_and(|rs| {
+            rs.iter().any(|r| {
+                r.get("table")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.to_lowercase().contains(&needle))
+            })
+        });
+        if !(row.id.to_lowercase().contains(&needle)
+            || field("name")
+            || field("description")
+            || in_rules)
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Lists the organization's policies.
+#[utoipa::path(get, path = "/api/v1/policies", tag = "policies", params(ListQuery),
+    responses((status = 200, body = PolicyPage), (status = 400, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<PolicyPage>> {
+    let limit = crate::pagination::limit(q.limit, 50)?;
+    let (field, descending) = match q.sort.as_deref() {
+        None => ("id", false),
+        Some(s) => {
+            let (name, desc) = match s.strip_prefix('-') {
+                Some(rest) => (rest, true),
+                None => (s, false),
+            };
+            if !matches!(
+                name,
+                "id" | "name" | "priority" | "created_at" | "updated_at" | "revision"
+            ) {
+                return Err(ApiError::bad_request(format!(
+                    "cannot sort by `{name}`; use id, name, priority, created_at, updated_at or revision"
+                )));
+            }
+            (name, desc)
+        }
+    };
+    if let Some(mode) = &q.mode {
+        if mode != "enforce" && mode != "monitor" {
+            return Err(ApiError::bad_request(
+                "`mode` must be `enforce` or `monitor`",
+            ));
+        }
+    }
+    if q.offset.is_some() && q.cursor.is_some() {
+        return Err(ApiError::bad_request("give `offset` or `cursor`, not both"));
+    }
+    let offset = match q.offset {
+        Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
+        Some(_) => return Err(ApiError::bad_request("`offset` must not be negative")),
+        None => 0,
+    };
+    let mut conn = state.db.read.acquire().await?;
+    let rows = store::live_policies(&mut *conn, &principal.org_id).await?;
+    let assignments = store::all_assignments(&mut *conn, &principal.org_id).await?;
+    drop(conn);
+    let none = Vec::new();
+    let mut hits: Vec<(SortKey, &PolicyRow)> = rows
+        .iter()
+        .filter(|r| {
+            let assigned = assignments.get(&r.id).is_some_and(|a| !a.is_empty());
+            matches(r, assigned, &q)
+        })
+        .map(|r| (sort_key(r, field), r))
+        .collect();
+    let order = |a: &(SortKey, &str), b: &(SortKey, &str)| -> Ordering {
+        let o =
+            a.0.partial_cmp(&b.0)
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| a.1.cmp(b.1));
+        if descending {
+            o.reverse()
+        } else {
+            o
+        }
+    };
+    hits.sort_by(|a, b| {
+        order(
+            &(a.0.clone(), a.1.id.as_str()),
+            &(b.0.clone(), b.1.id.as_str()),
+        )
+    });
+    let total = hits.len();
+    let start = match &q.cursor {
+        Some(c) => {
+            let bad = || ApiError::bad_request("`cursor` is not a cursor this server gave");
+            let bytes = hex::decode(c).map_err(|_| bad())?;
+            let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+            let key = v.get(0).and_then(key_from_json).ok_or_else(bad)?;
+            let id = v.get(1).and_then(Value::as_str).ok_or_else(bad)?;
+            let after = (key, id);
+            hits.iter()
+                .position(|(k, r)| order(&(k.clone(), r.id.as_str()), &after) == Ordering::Greater)
+                .unwrap_or(total)
+        }
+        None => offset.min(total),
+    };
+    let page_len = usize::try_from(limit).unwrap_or(usize::MAX);
+    let page: Vec<&(SortKey, &PolicyRow)> = hits.iter().skip(start).take(page_len).collect();
+    let next_cursor = if start + page.len() < total {
+        page.last()
+            .map(|(k, r)| hex::encode(json!([key_json(k), r.id]).to_string()))
+    } else {
+        None
+    };
+    let items = page
+        .iter()
+        .map(|(_, r)| resource(r, assignments.get(&r.id).unwrap_or(&none)))
+        .collect();
+    Ok(Json(PolicyPage {
+        items,
+        total,
+        limit,
+        next_cursor,
+    }))
+}
+
+/// Reads one policy with its rules, assignments and revision (also the `ETag`).
+#[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "policies",
+    params(("id" = String, Path, description = "policy id")),
+    responses((status = 200, description = "the policy", body = Object), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let mut conn = state.db.read.acquire().await?;
+    let row = store::live_policy(&mut *conn, &principal.org_id, &id).await?;
+    let assignments = store::assignments(&mut *conn, &principal.org_id, &id).await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        row.revision,
+        resource(&row, &assignments),
+    ))
+}
+
+/// Splits a create body into the policy body and its assignments (`assignments`, and
+/// `applies_to` converted to assignments).
+fn split_create(value: Value) -> ApiResult<(Map<String, Value>, Vec<AssignmentSpec>)> {
+    let Value::Object(mut body) = value else {
+        return Err(ApiError::invalid("a policy must be a JSON object"));
+    };
+    let mut specs = match body.remove("assignments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => serde_json::from_value::<Vec<AssignmentSpec>>(v).map_err(|e| {
+            ApiError::invalid(format!(
+                "`assignments` must be an array of {{\"kind\", \"value\"}} objects: {e}"
+            ))
+        })?,
+    };
+    if let Some(applies_to) = body.remove("applies_to") {
+        specs.extend(applies_to_specs(&applies_to)?);
+    }
+    let id = match body.get("id") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_policy",
+            "a policy needs an `id` string",
+        )
+        .with_details(
+            json!({ "problems": [{ "field": "id", "message": "a policy needs an `id` string" }] }),
+        )),
+    };
+    check_id(&id)?;
+    Ok((body, store::normalize_specs(specs)?))
+}
+
+/// `applies_to` of a policy file as assignments.
+fn applies_to_specs(value: &Value) -> ApiResult<Vec<AssignmentSpec>> {
+    let bad = || {
+        ApiError::invalid(
+            "`applies_to` must be an object of string lists (users, roles, workspaces, data_sources, purposes)",
+        )
+    };
+    let obj = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(obj) => obj,
+        _ => return Err(bad()),
+    };
+    let mut specs = Vec::new();
+    for (key, list) in obj {
+        let kind = store::ASSIGNMENT_KINDS
+            .iter()
+            .find(|(_, l)| *l == Some(key.as_str()))
+            .map(|(k, _)| *k)
+            .ok_or_else(bad)?;
+        for item in list.as_array().ok_or_else(bad)? {
+            let value = item.as_str().ok_or_else(bad)?;
+            specs.push(AssignmentSpec {
+                kind: kind.to_string(),
+                value: value.to_string(),
+            });
+        }
+    }
+    Ok(specs)
+}
+
+/// Creates a policy, validated by the engine (every problem is listed with 422).
+#[utoipa::path(post, path = "/api/v1/policies", tag = "policies",
+    request_body(content = Object, description = "a policy as the engine takes it (SPEC §1), plus optional `assignments`; `applies_to` becomes assignments"),
+    responses((status = 201, description = "created; `ETag` is the revision", body = Object),
+        (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Response> {
+    principal.require_writer()?;
+    let (body, specs) = split_create(value)?;
+    let id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let org = principal.org_id.as_str();
+    let mut tx = state.db.write.begin().await?;
+    let catalog = store::catalog(&mut *tx, org).await?;
+    store::validate(&catalog, vec![store::engine_policy(&body, &specs)])?;
+    if let Some(existing) = store::load_policy(&mut *tx, org, &id).await? {
+        let hint = if existing.deleted_at.is_some() {
+            "it is deleted; roll back to one of its versions to restore it"
+        } else {
+            "use PATCH to change it"
+        };
+        return Err(ApiError::conflict(format!(
+            "policy `{id}` already exists; {hint}"
+        )));
+    }
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO policies (org_id, id, body, revision, created_at, created_by, updated_at, updated_by) \
+         VALUES ($1, $2, $3, 1, $4, $5, $4, $5)",
+    )
+    .bind(org)
+    .bind(&id)
+    .bind(Value::Object(body.clone()).to_string())
+    .bind(now)
+    .bind(&principal.user)
+    .execute(&mut *tx)
+    .await?;
+    store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
+    let snap = store::snapshot(&body, &specs, false);
+    let changed = store::changed_fields(None, &snap);
+    store::write_version(
+        &mut tx,
+        org,
+        &id,
+        1,
+        "create",
+        &snap,
+        &changed,
+        &principal.user,
+    )
+    .await?;
+    let fields: Vec<&str> = changed.iter().map(String::as_str).collect();
+    audit::record(
+        &mut tx,
+        org,
+        &principal.user,
+        "policy.create",
+        "policy",
+        &id,
+        &fields,
+        Some(json!({ "revision": 1 })),
+    )
+    .await?;
+    store::bump_generation(&mut tx, org).await?;
+    let row = store::live_policy(&mut *tx, org, &id).await?;
+    let assignments = store::assignments(&mut *tx, org, &id).await?;
+    tx.commit().await?;
+    let mut response = with_etag(StatusCode::CREATED, 1, resource(&row, &assignments));
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/policies/{id}")) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// A merged body and, when the PATCH gave them, the new assignments.
+type Merged = (Map<String, Value>, Option<Vec<AssignmentSpec>>);
+
+/// Applies a PATCH body to a stored body: an omitted field is unchanged, `null` clears.
+fn merge(id: &str, mut body: Map<String, Value>, patch: Map<String, Value>) -> ApiResult<Merged> {
+    let mut specs = None;
+    for (key, value) in patch {
+        match key.as_str() {
+            "id" => {
+                if value.as_str() != Some(id) {
+                    return Err(ApiError::invalid("`id` cannot be changed"));
+                }
+            }
+            "applies_to" => {
+                return Err(ApiError::invalid(
+                    "where a policy applies is set by its `assignments`, not `applies_to`",
+                ))
+            }
+            "assignments" => {
+                let list = match value {
+                    Value::Null => Vec::new(),
+                    v => serde_json::from_value::<Vec<AssignmentSpec>>(v).map_err(|e| {
+                        ApiError::invalid(format!(
+                            "`assignments` must be an array of {{\"kind\", \"value\"}} objects: {e}"
+                        ))
+                    })?,
+                };
+                specs = Some(store::normalize_specs(list)?);
+            }
+            _ => {
+                if value.is_null() {
+                    body.remove(&key);
+                } else {
+                    body.insert(key, value);
+                }
+            }
+        }
+    }
+    Ok((body, specs))
+}
+
+/// Changes some fields of a policy; needs `If-Match: <revision>`; makes a new version.
+#[utoipa::path(patch, path = "/api/v1/policies/{id}", tag = "policies",
+    params(("id" = String, Path, description = "policy id"),
+        ("If-Match" = String, Header, description = "the revision being changed, as given in `ETag`")),
+    request_body(content = Object, description = "fields to change; an omitted field is unchanged, `null` clears it; `assignments` replaces every assignment"),
+    responses((status = 200, description = "the changed policy; `ETag` is its new revision", body = Object),
+        (status = 412, description = "stale revision; `details.current_revision` is the current one", body = crate::openapi::ErrorBody),
+        (status = 428, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Response> {
+    principal.require_writer()?;
+    let expected = require_if_match(&headers)?;
+    let Value::Object(patch) = value else {
+        return Err(ApiError::invalid(
+            "a PATCH body must be a JSON object of fields",
+        ));
+    };
+    let org = principal.org_id.as_str();
+    let mut tx = state.db.write.begin().await?;
+    let row = store::live_policy(&mut *tx, org, &id).await?;
+    if expected != row.revision {
+        let assignments = store::assignments(&mut *tx, org, &id).await?;
+        return Err(stale(expected, &row, &assignments));
+    }
+    let old_specs: Vec<AssignmentSpec> = store::assignments(&mut *tx, org, &id)
+        .await?
+        .iter()
+        .map(Assignment::spec)
+        .collect();
+    let (body, new_specs) = merge(&id, row.body.clone(), patch)?;
+    let specs = new_specs.clone().unwrap_or_else(|| old_specs.clone());
+    let catalog = store::catalog(&mut *tx, org).await?;
+    store::validate(&catalog, vec![store::engine_policy(&body, &specs)])?;
+    let before = store::snapshot(&row.body, &old_specs, false);
+    let after = store::snapshot(&body, &specs, false);
+    let changed = store::changed_fields(Some(&before), &after);
+    if changed.is_empty() {
+        let assignments = store::assignments(&mut *tx, org, &id).await?;
+        tx.commit().await?;
+        return Ok(with_etag(
+            StatusCode::OK,
+            row.revision,
+            resource(&row, &assignments),
+        ));
+    }
+    let revision = row.revision + 1;
+    let updated = sqlx::query(
+        "UPDATE policies SET body = $1, revision = $2, updated_at = $3, updated_by = $4 \
+         WHERE org_id = $5 AND id = $6 AND revision = $7 AND deleted_at IS NULL",
+    )
+    .bind(Value::Object(body.clone()).to_string())
+    .bind(revision)
+    .bind(now_ms())
+    .bind(&principal.user)
+    .bind(org)
+    .bind(&id)
+    .bind(row.revision)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        // Another writer changed it between our read and our write.
+        drop(tx);
+        let mut conn = state.db.read.acquire().await?;
+        let current = store::live_policy(&mut *conn, org, &id).await?;
+        let assignments = store::assignments(&mut *conn, org, &id).await?;
+        return Err(stale(expected, &current, &assignments));
+    }
+    if new_specs.is_some() && changed.iter().any(|f| f == "assignments") {
+        store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
+    }
+    store::write_version(
+        &mut tx,
+        org,
+        &id,
+        revision,
+        "update",
+        &after,
+        &changed,
+        &principal.user,
+    )
+    .await?;
+    let fields: Vec<&str> = changed.iter().map(String::as_str).collect();
+    audit::record(
+        &mut tx,
+        org,
+        &principal.user,
+        "policy.update",
+        "policy",
+        &id,
+        &fields,
+        Some(json!({ "revision": revision })),
+    )
+    .await?;
+    store::bump_generation(&mut tx, org).await?;
+    let row = store::live_policy(&mut *tx, org, &id).await?;
+    let assignments = store::assignments(&mut *tx, org, &id).await?;
+    tx.commit().await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        revision,
+        resource(&row, &assignments),
+    ))
+}
+
+/// The 412 answer: the current revision and the current policy.
+fn stale(expected: i64, current: &PolicyRow, assignments: &[Assignment]) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "stale_revision",
+        format!(
+            "revision {expected} is stale; the policy is at revision {}",
+            current.revision
+        ),
+    )
+    .with_details(json!({
+        "current_revision": current.revision,
+        "current": resource(current, assignments),
+    }))
+}
+
+/// Deletes a policy softly: no longer listed or applied; restorable by rollback.
+#[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies",
+    params(("id" = String, Path, description = "policy id"),
+        ("If-Match" = Option<String>, Header, description = "optional: the revision being deleted")),
+    responses((status = 200, description = "deleted; the new revision", body = Object),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 412, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    principal.require_writer()?;
+    let expected = if_match(&headers)?;
+    let org = principal.org_id.as_str();
+    let mut tx = state.db.write.begin().await?;
+    let row = store::live_policy(&mut *tx, org, &id).await?;
+    let assignments = store::assignments(&mut *tx, org, &id).await?;
+    if let Some(expected) = expected {
+        if expected != row.revision {
+            return Err(stale(expected, &row, &assignments));
+        }
+    }
+    let revision = row.revision + 1;
+    let now = now_ms();
+    let updated = sqlx::query(
+        "UPDATE policies SET deleted_at = $1, revision = $2, updated_at = $1, updated_by = $3 \
+         WHERE org_id = $4 AND id = $5 AND revision = $6 AND deleted_at IS NULL",
+    )
+    .bind(now)
+    .bind(revision)
+    .bind(&principal.user)
+    .bind(org)
+    .bind(&id)
+    .bind(row.revision)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(ApiError::conflict(format!(
+            "policy `{id}` changed while it was being deleted; read it again"
+        )));
+    }
+    let specs: Vec<AssignmentSpec> = assignments.iter().map(Assignment::spec).collect();
+    let before = store::snapshot(&row.body, &specs, false);
+    let after = store::snapshot(&row.body, &specs, true);
+    let changed = store::changed_fields(Some(&before), &after);
+    store::write_version(
+        &mut tx,
+        org,
+        &id,
+        revision,
+        "delete",
+        &after,
+        &changed,
+        &principal.user,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        org,
+        &principal.user,
+        "policy.delete",
+        "policy",
+        &id,
+        &["deleted"],
+        Some(json!({ "revision": revision })),
+    )
+    .await?;
+    store::bump_generation(&mut tx, org).await?;
+    tx.commit().await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        revision,
+        json!({ "id": id, "deleted": true, "deleted_at": format_time(now), "revision": revision }),
+    ))
+}

@@ -1,0 +1,438 @@
+//! Reading and writing stored policies, their assignments and versions.
+//!
+//! A stored policy is the JSON object the engine accepts, minus `applies_to`: where a
+//! policy applies is decided by its assignments, which become `applies_to` whenever the
+//! policy is handed to the engine.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use verdict_engine::PolicySet;
+
+use crate::audit::Tx;
+use crate::db::{format_time, now_ms};
+use crate::error::{ApiError, ApiResult};
+
+/// A stored policy row.
+#[derive(Debug, Clone)]
+pub struct PolicyRow {
+    pub id: String,
+    pub body: Map<String, Value>,
+    pub revision: i64,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub updated_by: String,
+    pub deleted_at: Option<i64>,
+}
+
+const POLICY_COLUMNS: &str =
+    "id, body, revision, created_at, created_by, updated_at, updated_by, deleted_at";
+
+fn policy_row(row: &AnyRow) -> ApiResult<PolicyRow> {
+    let body: String = row.try_get(1)?;
+    let body = match serde_json::from_str::<Value>(&body) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(ApiError::internal(
+                "a stored policy body is not a JSON object",
+            ))
+        }
+    };
+    Ok(PolicyRow {
+        id: row.try_get(0)?,
+        body,
+        revision: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        created_by: row.try_get(4)?,
+        updated_at: row.try_get(5)?,
+        updated_by: row.try_get(6)?,
+        deleted_at: row.try_get(7)?,
+    })
+}
+
+/// One policy of the organization, deleted or not.
+pub async fn load_policy<'e, E>(exec: E, org: &str, id: &str) -> ApiResult<Option<PolicyRow>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(&format!(
+        "SELECT {POLICY_COLUMNS} FROM policies WHERE org_id = $1 AND id = $2"
+    ))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(exec)
+    .await?;
+    row.as_ref().map(policy_row).transpose()
+}
+
+/// One policy that is not deleted, or 404.
+pub async fn live_policy<'e, E>(exec: E, org: &str, id: &str) -> ApiResult<PolicyRow>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    match load_policy(exec, org, id).await? {
+        Some(row) if row.deleted_at.is_none() => Ok(row),
+        Some(row) => Err(ApiError::not_found("policy", id).with_details(json!({
+            "deleted": true,
+            "deleted_at": row.deleted_at.map(format_time),
+            "revision": row.revision,
+            "hint": "roll back to an earlier version to restore it",
+        }))),
+        None => Err(ApiError::not_found("policy", id)),
+    }
+}
+
+/// Every policy of the organization that is not deleted.
+pub async fn live_policies<'e, E>(exec: E, org: &str) -> ApiResult<Vec<PolicyRow>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(&format!(
+        "SELECT {POLICY_COLUMNS} FROM policies WHERE org_id = $1 AND deleted_at IS NULL ORDER BY id"
+    ))
+    .bind(org)
+    .fetch_all(exec)
+    .await?;
+    rows.iter().map(policy_row).collect()
+}
+
+/// Where a policy applies: one subject or scope.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentSpec {
+    /// `everyone`, `user`, `role`, `workspace`, `data_source`, `purpose`, `dataset` or
+    /// `query`.
+    pub kind: String,
+    /// The user name, role name, workspace, data source, purpose, dataset or query id;
+    /// `*` for `everyone`.
+    pub value: String,
+}
+
+/// The assignment kinds and, for those the engine matches, the `applies_to` list they
+/// fill. `dataset` and `query` scope a policy to evaluation requests that name them;
+/// `everyone` (value `*`) activates a policy for every principal.
+pub const ASSIGNMENT_KINDS: &[(&str, Option<&str>)] = &[
+    ("everyone", None),
+    ("user", Some("users")),
+    ("role", Some("roles")),
+    ("workspace", Some("workspaces")),
+    ("data_source", Some("data_sources")),
+    ("purpose", Some("purposes")),
+    ("dataset", None),
+    ("query", None),
+];
+
+impl AssignmentSpec {
+    /// Checks the kind and the value.
+    pub fn check(&self) -> ApiResult<()> {
+        if !ASSIGNMENT_KINDS.iter().any(|(k, _)| *k == self.kind) {
+            return Err(ApiError::invalid(format!(
+                "unknown assignment kind `{}`; expected one of {}",
+                self.kind,
+                ASSIGNMENT_KINDS
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if self.kind == "everyone" && self.value != "*" {
+            return Err(ApiError::invalid(
+                "an `everyone` assignment has the value `*`",
+            ));
+        }
+        if self.value.trim().is_empty() || self.value.len() > 256 || self.value.contains('\0') {
+            return Err(ApiError::invalid(
+                "an assignment `value` must be a non-empty string of at most 256 bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A stored assignment.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Assignment {
+    pub id: String,
+    pub kind: String,
+    pub value: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+impl Assignment {
+    /// Its kind and value.
+    pub fn spec(&self) -> AssignmentSpec {
+        AssignmentSpec {
+            kind: self.kind.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+/// The assignments of every policy of the organization, by policy id.
+pub async fn all_assignments<'e, E>(
+    exec: E,
+    org: &str,
+) -> ApiResult<BTreeMap<String, Vec<Assignment>>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        "SELECT policy_id, id, kind, value, created_at, created_by FROM assignments \
+         WHERE org_id = $1 ORDER BY policy_id, kind, value",
+    )
+    .bind(org)
+    .fetch_all(exec)
+    .await?;
+    let mut map: BTreeMap<String, Vec<Assignment>> = BTreeMap::new();
+    for row in &rows {
+        let policy: String = row.try_get(0)?;
+        map.entry(policy).or_default().push(assignment_row(row, 1)?);
+    }
+    Ok(map)
+}
+
+fn assignment_row(row: &AnyRow, from: usize) -> ApiResult<Assignment> {
+    Ok(Assignment {
+        id: row.try_get(from)?,
+        kind: row.try_get(from + 1)?,
+        value: row.try_get(from + 2)?,
+        created_at: format_time(row.try_get(from + 3)?),
+        created_by: row.try_get(from + 4)?,
+    })
+}
+
+/// The assignments of one policy.
+pub async fn assignments<'e, E>(exec: E, org: &str, policy: &str) -> ApiResult<Vec<Assignment>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        "SELECT id, kind, value, created_at, created_by FROM assignments \
+         WHERE org_id = $1 AND policy_id = $2 ORDER BY kind, value",
+    )
+    .bind(org)
+    .bind(policy)
+    .fetch_all(exec)
+    .await?;
+    rows.iter().map(|r| assignment_row(r, 0)).collect()
+}
+
+/// Replaces the assignments of a policy with `specs` inside `tx`.
+pub async fn set_assignments(
+    tx: &mut Tx,
+    org: &str,
+    policy: &str,
+    specs: &[AssignmentSpec],
+    actor: &str,
+) -> ApiResult<()> {
+    sqlx::query("DELETE FROM assignments WHERE org_id = $1 AND policy_id = $2")
+        .bind(org)
+        .bind(policy)
+        .execute(&mut **tx)
+        .await?;
+    let now = now_ms();
+    for spec in specs {
+        insert_assignment(tx, org, policy, spec, actor, now).await?;
+    }
+    Ok(())
+}
+
+/// Inserts one assignment; returns its id.
+pub async fn insert_assignment(
+    tx: &mut Tx,
+    org: &str,
+    policy: &str,
+    spec: &AssignmentSpec,
+    actor: &str,
+    now: i64,
+) -> ApiResult<String> {
+    let id = crate::db::new_id("asg");
+    sqlx::query(
+        "INSERT INTO assignments (org_id, id, policy_id, kind, value, created_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(org)
+    .bind(&id)
+    .bind(policy)
+    .bind(&spec.kind)
+    .bind(&spec.value)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Sorted, de-duplicated assignment specs; checks each.
+pub fn normalize_specs(mut specs: Vec<AssignmentSpec>) -> ApiResult<Vec<AssignmentSpec>> {
+    for spec in &specs {
+        spec.check()?;
+    }
+    specs.sort();
+    specs.dedup();
+    let everyone = specs.iter().any(|s| s.kind == "everyone");
+    if everyone && specs.iter().any(|s| s.kind == "user" || s.kind == "role") {
+        return Err(ApiError::invalid(
+            "an `everyone` assignment cannot be combined with `user` or `role` assignments",
+        ));
+    }
+    Ok(specs)
+}
+
+/// The policy as the engine takes it: the stored body plus `applies_to` from the
+/// assignments the engine matches.
+pub fn engine_policy(body: &Map<String, Value>, specs: &[AssignmentSpec]) -> Value {
+    let mut obj = body.clone();
+    let mut applies_to = Map::new();
+    for (kind, list) in ASSIGNMENT_KINDS {
+        let Some(list) = list else { continue };
+        let values: Vec<Value> = specs
+            .iter()
+            .filter(|s| s.kind == *kind)
+            .map(|s| Value::String(s.value.clone()))
+            .collect();
+        if !values.is_empty() {
+            applies_to.insert((*list).to_string(), Value::Array(values));
+        }
+    }
+    if !applies_to.is_empty() {
+        obj.insert("applies_to".to_string(), Value::Object(applies_to));
+    }
+    Value::Object(obj)
+}
+
+/// The organization's catalog (`null` when it has none).
+pub async fn catalog<'e, E>(exec: E, org: &str) -> ApiResult<Value>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT catalog FROM orgs WHERE id = $1")
+        .bind(org)
+        .fetch_one(exec)
+        .await?;
+    let text: Option<String> = row.try_get(0)?;
+    Ok(text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null))
+}
+
+/// Asks the engine whether `policies` (engine-shaped) validate against `catalog`.
+pub fn validate(catalog: &Value, policies: Vec<Value>) -> ApiResult<PolicySet> {
+    let mut set = Map::new();
+    if !catalog.is_null() {
+        set.insert("catalog".to_string(), catalog.clone());
+    }
+    set.insert("policies".to_string(), Value::Array(policies));
+    PolicySet::from_json(&Value::Object(set)).map_err(ApiError::from_engine)
+}
+
+/// Marks that the organization's active set changed (caches compare this number).
+pub async fn bump_generation(tx: &mut Tx, org: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE orgs SET generation = generation + 1 WHERE id = $1")
+        .bind(org)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// An immutable snapshot of a policy: what a version records.
+pub fn snapshot(body: &Map<String, Value>, specs: &[AssignmentSpec], deleted: bool) -> Value {
+    json!({ "policy": body, "assignments": specs, "deleted": deleted })
+}
+
+/// The top-level fields in which two snapshots differ.
+pub fn changed_fields(before: Option<&Value>, after: &Value) -> Vec<String> {
+    let empty = Map::new();
+    let body = |s: Option<&Value>| -> Map<String, Value> {
+        s.and_then(|s| s.get("policy"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_else(|| empty.clone())
+    };
+    let (a, b) = (body(before), body(Some(after)));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut fields: Vec<String> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    for extra in ["assignments", "deleted"] {
+        if before.and_then(|s| s.get(extra)) != after.get(extra) {
+            fields.push(extra.to_string());
+        }
+    }
+    fields
+}
+
+/// Appends version `version` of a policy inside `tx`.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_version(
+    tx: &mut Tx,
+    org: &str,
+    policy: &str,
+    version: i64,
+    action: &str,
+    snapshot: &Value,
+    changed: &[String],
+    author: &str,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO policy_versions (org_id, policy_id, version, action, snapshot, changed_fields, author, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(org)
+    .bind(policy)
+    .bind(version)
+    .bind(action)
+    .bind(snapshot.to_string())
+    .bind(serde_json::to_string(changed).unwrap_or_else(|_| "[]".to_string()))
+    .bind(author)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The latest version's snapshot of a policy.
+pub async fn latest_snapshot(tx: &mut Tx, org: &str, policy: &str) -> ApiResult<Option<Value>> {
+    let row = sqlx::query(
+        "SELECT snapshot FROM policy_versions WHERE org_id = $1 AND policy_id = $2 \
+         ORDER BY version DESC LIMIT 1",
+    )
+    .bind(org)
+    .bind(policy)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        Some(row) => {
+            let text: String = row.try_get(0)?;
+            Ok(serde_json::from_str(&text).ok())
+        }
+        None => Ok(None),
+    }
+}
+
+/// Checks an `If-Match` value against the current revision: 412 with the current
+/// revision when stale. `None` means the header was absent.
+pub fn check_revision(if_match: Option<i64>, current: i64) -> ApiResult<()> {
+    match if_match {
+        Some(r) if r == current => Ok(()),
+        Some(r) => Err(ApiError::new(
+            axum::http::StatusCode::PRECONDITION_FAILED,
+            "stale_revision",
+            format!("revision {r} is stale; the policy is at revision {current}"),
+        )
+        .with_details(json!({ "current_revision": current }))),
+        None => Ok(()),
+    }
+}

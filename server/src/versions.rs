@@ -1,0 +1,370 @@
+//! `/api/v1/policies/{id}/versions`: immutable snapshots, field diffs and rollback.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::audit;
+use crate::auth::Principal;
+use crate::db::{format_time, now_ms};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::policies::{if_match, resource};
+use crate::store::{self, AssignmentSpec};
+use crate::AppState;
+
+/// One version of a policy.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Version {
+    pub version: i64,
+    /// `create`, `update`, `delete`, `rollback` or `assignments`.
+    pub action: String,
+    pub author: String,
+    pub created_at: String,
+    /// The top-level fields this version changed.
+    pub changed_fields: Vec<String>,
+    /// `{policy, assignments, deleted}` (only when one version is read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub snapshot: Option<Value>,
+}
+
+/// A page of versions, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionPage {
+    pub items: Vec<Version>,
+    pub total: i64,
+    pub next_cursor: Option<String>,
+}
+
+/// Query of the versions list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VersionQuery {
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn version_row(row: &AnyRow, with_snapshot: bool) -> ApiResult<Version> {
+    let changed: String = row.try_get(4)?;
+    let snapshot = if with_snapshot {
+        let text: String = row.try_get(5)?;
+        Some(serde_json::from_str(&text).map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    Ok(Version {
+        version: row.try_get(0)?,
+        action: row.try_get(1)?,
+        author: row.try_get(2)?,
+        created_at: format_time(row.try_get(3)?),
+        changed_fields: serde_json::from_str(&changed).unwrap_or_default(),
+        snapshot,
+    })
+}
+
+async fn ensure_policy<'e, E>(exec: E, org: &str, id: &str) -> ApiResult<store::PolicyRow>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    // Versions of a deleted policy stay readable: they are how it is restored.
+    store::load_policy(exec, org, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy", id))
+}
+
+async fn load_version<'e, E>(exec: E, org: &str, id: &str, n: i64) -> ApiResult<Version>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(
+        "SELECT version, action, author, created_at, changed_fields, snapshot FROM policy_versions \
+         WHERE org_id = $1 AND policy_id = $2 AND version = $3",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(n)
+    .fetch_optional(exec)
+    .await?
+    .ok_or_else(|| ApiError::not_found("version", &format!("{id}@{n}")))?;
+    version_row(&row, true)
+}
+
+/// Lists the versions of a policy, newest first.
+#[utoipa::path(get, path = "/api/v1/policies/{id}/versions", tag = "versions",
+    params(("id" = String, Path, description = "policy id"), VersionQuery),
+    responses((status = 200, body = VersionPage), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> ApiResult<Json<VersionPage>> {
+    let limit = crate::pagination::limit(q.limit, 100)?;
+    let before = match &q.cursor {
+        Some(c) => c
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request("`cursor` is not a cursor this server gave"))?,
+        None => i64::MAX,
+    };
+    let mut conn = state.db.read.acquire().await?;
+    let row = ensure_policy(&mut *conn, &principal.org_id, &id).await?;
+    let rows = sqlx::query(
+        "SELECT version, action, author, created_at, changed_fields FROM policy_versions \
+         WHERE org_id = $1 AND policy_id = $2 AND version < $3 ORDER BY version DESC LIMIT $4",
+    )
+    .bind(&principal.org_id)
+    .bind(&id)
+    .bind(before)
+    .bind(limit + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut items = rows
+        .iter()
+        .map(|r| version_row(r, false))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let next_cursor =
+        crate::pagination::trim(&mut items, limit).map(|last| last.version.to_string());
+    Ok(Json(VersionPage {
+        items,
+        total: row.revision,
+        next_cursor,
+    }))
+}
+
+/// Reads one version with its snapshot.
+#[utoipa::path(get, path = "/api/v1/policies/{id}/versions/{n}", tag = "versions",
+    params(("id" = String, Path, description = "policy id"), ("n" = i64, Path, description = "version number")),
+    responses((status = 200, body = Version), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((id, n)): ApiPath<(String, i64)>,
+) -> ApiResult<Json<Version>> {
+    let mut conn = state.db.read.acquire().await?;
+    ensure_policy(&mut *conn, &principal.org_id, &id).await?;
+    Ok(Json(
+        load_version(&mut *conn, &principal.org_id, &id, n).await?,
+    ))
+}
+
+/// One changed field between two versions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FieldChange {
+    /// A top-level field, `rules[i]` for one rule, or `assignments` / `deleted`.
+    pub field: String,
+    /// `added`, `removed` or `changed`.
+    pub change: String,
+    #[schema(value_type = Object)]
+    pub before: Value,
+    #[schema(value_type = Object)]
+    pub after: Value,
+}
+
+/// The field-level difference from version `a` to version `b`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Diff {
+    pub from: i64,
+    pub to: i64,
+    pub changes: Vec<FieldChange>,
+    /// Assignments in `b` that `a` lacks.
+    pub assignments_added: Vec<AssignmentSpec>,
+    /// Assignments in `a` that `b` lacks.
+    pub assignments_removed: Vec<AssignmentSpec>,
+}
+
+fn change(field: String, before: Option<&Value>, after: Option<&Value>) -> Option<FieldChange> {
+    if before == after {
+        return None;
+    }
+    let kind = match (before, after) {
+        (None, Some(_)) => "added",
+        (Some(_), None) => "removed",
+        _ => "changed",
+    };
+    Some(FieldChange {
+        field,
+        change: kind.to_string(),
+        before: before.cloned().unwrap_or(Value::Null),
+        after: after.cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// Computes the field-level diff of two snapshots.
+pub fn diff_snapshots(
+    a: &Value,
+    b: &Value,
+) -> (Vec<FieldChange>, Vec<AssignmentSpec>, Vec<AssignmentSpec>) {
+    let empty = Map::new();
+    let pa = a.get("policy").and_then(Value::as_object).unwrap_or(&empty);
+    let pb = b.get("policy").and_then(Value::as_object).unwrap_or(&empty);
+    let mut keys: Vec<&String> = pa.keys().chain(pb.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut changes = Vec::new();
+    for key in keys {
+        let (va, vb) = (pa.get(key), pb.get(key));
+        match (
+            key.as_str(),
+            va.and_then(Value::as_array),
+            vb.and_then(Value::as_array),
+        ) {
+            ("rules", Some(ra), Some(rb)) => {
+                for i in 0..ra.len().max(rb.len()) {
+                    changes.extend(change(format!("rules[{i}]"), ra.get(i), rb.get(i)));
+                }
+            }
+            _ => changes.extend(change(key.clone(), va, vb)),
+        }
+    }
+    changes.extend(change("deleted".into(), a.get("deleted"), b.get("deleted")));
+    let specs = |s: &Value| -> Vec<AssignmentSpec> {
+        s.get("assignments")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    };
+    let (sa, sb) = (specs(a), specs(b));
+    let added: Vec<AssignmentSpec> = sb.iter().filter(|s| !sa.contains(s)).cloned().collect();
+    let removed: Vec<AssignmentSpec> = sa.iter().filter(|s| !sb.contains(s)).cloned().collect();
+    if !added.is_empty() || !removed.is_empty() {
+        changes.push(FieldChange {
+            field: "assignments".into(),
+            change: "changed".into(),
+            before: json!(sa),
+            after: json!(sb),
+        });
+    }
+    (changes, added, removed)
+}
+
+/// The field-level diff between two versions.
+#[utoipa::path(get, path = "/api/v1/policies/{id}/versions/{a}/diff/{b}", tag = "versions",
+    params(("id" = String, Path, description = "policy id"), ("a" = i64, Path, description = "from version"), ("b" = i64, Path, description = "to version")),
+    responses((status = 200, body = Diff), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn diff(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((id, a, b)): ApiPath<(String, i64, i64)>,
+) -> ApiResult<Json<Diff>> {
+    let mut conn = state.db.read.acquire().await?;
+    ensure_policy(&mut *conn, &principal.org_id, &id).await?;
+    let va = load_version(&mut *conn, &principal.org_id, &id, a).await?;
+    let vb = load_version(&mut *conn, &principal.org_id, &id, b).await?;
+    let null = Value::Null;
+    let (changes, assignments_added, assignments_removed) = diff_snapshots(
+        va.snapshot.as_ref().unwrap_or(&null),
+        vb.snapshot.as_ref().unwrap_or(&null),
+    );
+    Ok(Json(Diff {
+        from: a,
+        to: b,
+        changes,
+        assignments_added,
+        assignments_removed,
+    }))
+}
+
+/// Restores the policy and its assignments as of version `n`, as a new version (also
+/// restores a deleted policy).
+#[utoipa::path(post, path = "/api/v1/policies/{id}/versions/{n}/rollback", tag = "versions",
+    params(("id" = String, Path, description = "policy id"), ("n" = i64, Path, description = "the version to restore"),
+        ("If-Match" = Option<String>, Header, description = "optional: the current revision")),
+    responses((status = 200, description = "the restored policy; `ETag` is its new revision", body = Object),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 412, body = crate::openapi::ErrorBody),
+        (status = 422, description = "the old version no longer validates (e.g. the catalog changed)", body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((id, n)): ApiPath<(String, i64)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    principal.require_writer()?;
+    let expected = if_match(&headers)?;
+    let org = principal.org_id.as_str();
+    let mut tx = state.db.write.begin().await?;
+    let row = ensure_policy(&mut *tx, org, &id).await?;
+    store::check_revision(expected, row.revision)?;
+    let target = load_version(&mut *tx, org, &id, n).await?;
+    let snap = target.snapshot.unwrap_or(Value::Null);
+    let body = snap
+        .get("policy")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("a stored snapshot has no policy"))?;
+    let specs: Vec<AssignmentSpec> = snap
+        .get("assignments")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let catalog = store::catalog(&mut *tx, org).await?;
+    store::validate(&catalog, vec![store::engine_policy(&body, &specs)])?;
+    let before = store::latest_snapshot(&mut tx, org, &id).await?;
+    let after = store::snapshot(&body, &specs, false);
+    let changed = store::changed_fields(before.as_ref(), &after);
+    let revision = row.revision + 1;
+    let updated = sqlx::query(
+        "UPDATE policies SET body = $1, revision = $2, updated_at = $3, updated_by = $4, deleted_at = NULL \
+         WHERE org_id = $5 AND id = $6 AND revision = $7",
+    )
+    .bind(Value::Object(body).to_string())
+    .bind(revision)
+    .bind(now_ms())
+    .bind(&principal.user)
+    .bind(org)
+    .bind(&id)
+    .bind(row.revision)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale_revision",
+            "the policy changed during the rollback; read it again",
+        ));
+    }
+    store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
+    store::write_version(
+        &mut tx,
+        org,
+        &id,
+        revision,
+        "rollback",
+        &after,
+        &changed,
+        &principal.user,
+    )
+    .await?;
+    let fields: Vec<&str> = changed.iter().map(String::as_str).collect();
+    audit::record(
+        &mut tx,
+        org,
+        &principal.user,
+        "policy.rollback",
+        "policy",
+        &id,
+        &fields,
+        Some(json!({ "revision": revision, "restored_version": n })),
+    )
+    .await?;
+    store::bump_generation(&mut tx, org).await?;
+    let row = store::live_policy(&mut *tx, org, &id).await?;
+    let assignments = store::assignments(&mut *tx, org, &id).await?;
+    tx.commit().await?;
+    let mut response = (StatusCode::OK, Json(resource(&row, &assignments))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{revision}\"")) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(response)
+}
