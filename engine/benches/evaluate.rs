@@ -25,6 +25,18 @@ const QUERIES: &[&str] = &[
     "SELECT * FROM orders WHERE tenant_id = 1 AND region IN ('EU', 'US')",
 ];
 
+/// Writes, for the same comparison (issue: the benchmark extended with write statements).
+const WRITES: &[&str] = &[
+    "UPDATE orders SET amount = amount * 2 WHERE region = 'EU'",
+    "UPDATE orders SET tenant_id = 1, amount = 0 WHERE id = 3 RETURNING id, amount",
+    "DELETE FROM orders o USING products p WHERE o.id = p.id AND p.name LIKE 'x%'",
+    "INSERT INTO orders (id, tenant_id, customer_id, amount, region) VALUES (100, 1, 1, 9.5, 'EU'), (101, 1, 2, 3, 'US')",
+    "INSERT INTO orders (id, tenant_id, amount) VALUES (7, 1, 2) ON CONFLICT (id) DO UPDATE SET amount = EXCLUDED.amount",
+    "UPDATE customers SET name = upper(name) WHERE email LIKE '%@example.com' RETURNING id, email",
+    "DELETE FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE amount > 100)",
+    "WITH moved AS (DELETE FROM orders WHERE id < 10 RETURNING *) SELECT count(*) FROM moved",
+];
+
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
@@ -51,6 +63,21 @@ fn main() {
             black_box(evaluate(&set, q, &ctx).to_json());
         }
     };
+    let floor_writes = || {
+        for q in WRITES {
+            let stmts = Parser::parse_sql(&dialect, q).expect("bench writes parse");
+            for s in &stmts {
+                black_box(s.to_string());
+            }
+        }
+    };
+    let engine_writes = || {
+        for q in WRITES {
+            let v = evaluate(&set, q, &ctx);
+            assert!(v.rewritten_sql.is_some(), "{q}: {}", v.reason);
+            black_box(v.to_json());
+        }
+    };
     // The same set without column masks, to show what building and printing masks costs.
     let mut unmasked: serde_json::Value =
         serde_json::from_str(include_str!("../tests/fixtures/policies.json"))
@@ -73,10 +100,14 @@ fn main() {
             PolicySet::parse(include_str!("../tests/fixtures/policies.json")).expect("loads"),
         );
     };
-    if std::env::var("VERDICT_BENCH_PROFILE").is_ok() {
-        // Only the engine, for a profiler.
+    if let Ok(what) = std::env::var("VERDICT_BENCH_PROFILE") {
+        // Only one side, for a profiler.
         for _ in 0..2000 {
-            engine();
+            match what.as_str() {
+                "floor" => floor(),
+                "unmasked" => engine_unmasked(),
+                _ => engine(),
+            }
         }
         return;
     }
@@ -90,7 +121,19 @@ fn main() {
     let mut e = Vec::new();
     let mut l = Vec::new();
     let mut u = Vec::new();
+    let mut fw = Vec::new();
+    let mut ew = Vec::new();
     for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..iters {
+            floor_writes();
+        }
+        fw.push(t.elapsed());
+        let t = Instant::now();
+        for _ in 0..iters {
+            engine_writes();
+        }
+        ew.push(t.elapsed());
         let t = Instant::now();
         for _ in 0..iters {
             engine_unmasked();
@@ -129,5 +172,24 @@ fn main() {
     println!(
         "ratio engine without masks/floor: {:.2}",
         um.as_secs_f64() / fm.as_secs_f64()
+    );
+    let (fwm, ewm) = (median(fw), median(ew));
+    let per_w = |d: Duration| d.as_secs_f64() * 1e6 / (iters as f64 * WRITES.len() as f64);
+    println!("writes in mix: {}", WRITES.len());
+    println!(
+        "floor  (writes, parse + print):   {:.2} µs/statement",
+        per_w(fwm)
+    );
+    println!(
+        "engine (writes):                  {:.2} µs/statement",
+        per_w(ewm)
+    );
+    println!(
+        "ratio engine/floor, writes: {:.2}",
+        ewm.as_secs_f64() / fwm.as_secs_f64()
+    );
+    println!(
+        "ratio engine/floor, queries and writes together: {:.2}",
+        (em.as_secs_f64() + ewm.as_secs_f64()) / (fm.as_secs_f64() + fwm.as_secs_f64())
     );
 }
