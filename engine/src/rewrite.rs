@@ -580,18 +580,27 @@ impl<'a> Rewriter<'a> {
                 return Ok(Resolved::Cte(plain(ref_name)));
             }
         }
-        let table = TableName::from_idents(&parts).ok_or_else(|| {
-            Block::new(
-                "unknown_relation",
-                format!("`{name}` names another database; only `schema.table` is supported"),
-                "remove the database name",
-            )
-        })?;
+        let table = table_name(name, &parts)?;
         Ok(Resolved::Table {
             table,
             alias: alias.clone(),
             sampled: sample.is_some(),
         })
+    }
+
+    /// The catalog's entry for a table: `None` without a catalog; a block when the strict
+    /// catalog does not list it.
+    fn catalog_table(&self, table: &TableName) -> Result<Option<&'a crate::catalog::Table>, Block> {
+        match self.catalog {
+            Some(cat) => cat.table(table).map(Some).ok_or_else(|| {
+                Block::new(
+                    "unknown_relation",
+                    format!("relation `{table}` is not in the catalog"),
+                    "only tables listed in the policy set's catalog can be used; names are case-sensitive when quoted",
+                )
+            }),
+            None => Ok(None),
+        }
     }
 
     fn cte_visible(&self, name: &str) -> bool {
@@ -609,16 +618,7 @@ impl<'a> Rewriter<'a> {
         sample: bool,
         table: TableName,
     ) -> Result<Relation, Block> {
-        let catalog_table = match self.catalog {
-            Some(cat) => Some(cat.table(&table).ok_or_else(|| {
-                Block::new(
-                    "unknown_relation",
-                    format!("relation `{table}` is not in the catalog"),
-                    "only tables listed in the policy set's catalog can be queried; names are case-sensitive when quoted",
-                )
-            })?),
-            None => None,
-        };
+        let catalog_table = self.catalog_table(&table)?;
         self.applied.tables.insert(table.clone());
         let rules = self.rules.table(&table);
         if let Some(at) = rules.and_then(|r| r.denied) {
@@ -638,15 +638,7 @@ impl<'a> Rewriter<'a> {
         };
         // Denied columns, under the names the alias's column list gives them; monitored
         // denies first, so an enforced deny of the same column replaces its entry.
-        let alias_cols: Vec<String> = tf_alias
-            .as_ref()
-            .map(|a| {
-                a.columns
-                    .iter()
-                    .map(|c| ident::normalize(&c.name))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let alias_cols = alias_columns(tf_alias.as_ref());
         let monitored = self.monitored.table(&table);
         let denied = monitored
             .iter()
@@ -1098,20 +1090,36 @@ fn plain(ref_name: String) -> Relation {
     }
 }
 
-/// The column names a catalog table exposes under an optional alias column list.
-fn exposed_columns(
-    table: Option<&crate::catalog::Table>,
-    alias: Option<&TableAlias>,
-) -> Option<Vec<String>> {
-    let table = table?;
-    let renamed: Vec<String> = alias
+/// The names an alias's column list gives, in order (empty without a list).
+fn alias_columns(alias: Option<&TableAlias>) -> Vec<String> {
+    alias
         .map(|a| {
             a.columns
                 .iter()
                 .map(|c| ident::normalize(&c.name))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// A table reference's name: `table` or `schema.table`; other forms are blocked.
+fn table_name(name: &ObjectName, parts: &[&Ident]) -> Result<TableName, Block> {
+    TableName::from_idents(parts).ok_or_else(|| {
+        Block::new(
+            "unknown_relation",
+            format!("`{name}` names another database; only `schema.table` is supported"),
+            "remove the database name",
+        )
+    })
+}
+
+/// The column names a catalog table exposes under an optional alias column list.
+fn exposed_columns(
+    table: Option<&crate::catalog::Table>,
+    alias: Option<&TableAlias>,
+) -> Option<Vec<String>> {
+    let table = table?;
+    let renamed = alias_columns(alias);
     Some(
         table
             .columns

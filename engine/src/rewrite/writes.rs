@@ -66,23 +66,8 @@ impl<'a> Rewriter<'a> {
     ) -> Result<Target, Block> {
         let parts = ident::object_parts(name)
             .ok_or_else(|| unsupported("this table name is not supported"))?;
-        let table = TableName::from_idents(&parts).ok_or_else(|| {
-            Block::new(
-                "unknown_relation",
-                format!("`{name}` names another database; only `schema.table` is supported"),
-                "remove the database name",
-            )
-        })?;
-        let catalog_table = match self.catalog {
-            Some(cat) => Some(cat.table(&table).ok_or_else(|| {
-                Block::new(
-                    "unknown_relation",
-                    format!("relation `{table}` is not in the catalog"),
-                    "only tables listed in the policy set's catalog can be written",
-                )
-            })?),
-            None => None,
-        };
+        let table = super::table_name(name, &parts)?;
+        let catalog_table = self.catalog_table(&table)?;
         self.applied.tables.insert(table.clone());
         let verb = op_name(op);
         let mut denied_columns: BTreeMap<String, DeniedColumn> = BTreeMap::new();
