@@ -12,6 +12,15 @@ pub fn normalize(ident: &Ident) -> String {
     }
 }
 
+/// [`normalize`] without allocating when the identifier is already in normal form.
+pub fn normalized(ident: &Ident) -> std::borrow::Cow<'_, str> {
+    if ident.quote_style.is_some() || !ident.value.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Borrowed(ident.value.as_str())
+    } else {
+        std::borrow::Cow::Owned(ident.value.to_ascii_lowercase())
+    }
+}
+
 /// An identifier for a normalized name, quoted whenever printing it bare could change its meaning.
 pub fn make_ident(name: &str) -> Ident {
     if needs_quotes(name) {

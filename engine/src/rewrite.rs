@@ -926,10 +926,11 @@ impl<'a> Rewriter<'a> {
         match expr {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) if !self.names_matter() => {}
             Expr::Identifier(id) => {
-                let name = ident::normalize(id);
+                let name = ident::normalized(id);
+                let name = name.as_ref();
                 let mut hits = Vec::new();
                 for rel in self.frames.iter().rev().flat_map(|f| f.relations.iter()) {
-                    if let Some(d) = rel.denied_columns.get(&name) {
+                    if let Some(d) = rel.denied_columns.get(name) {
                         hits.push((d.clone(), String::new()));
                     }
                     if rel.ref_name == name {
@@ -946,18 +947,20 @@ impl<'a> Rewriter<'a> {
                 }
             }
             Expr::CompoundIdentifier(parts) => {
-                let names: Vec<String> = parts.iter().map(ident::normalize).collect();
+                let names: Vec<std::borrow::Cow<'_, str>> =
+                    parts.iter().map(ident::normalized).collect();
+                let names: Vec<&str> = names.iter().map(|n| n.as_ref()).collect();
                 if let [q, col, ..] = names.as_slice() {
                     if let Some(d) = self
                         .find_relation(q)
-                        .and_then(|r| r.denied_columns.get(col))
+                        .and_then(|r| r.denied_columns.get(*col))
                         .cloned()
                     {
                         self.denied(&d, "")?;
                     }
                 }
                 if let [s, t, col] = names.as_slice() {
-                    let tn = TableName::new(s.clone(), t.clone());
+                    let tn = TableName::new(*s, *t);
                     let rel = self
                         .frames
                         .iter()
@@ -965,7 +968,7 @@ impl<'a> Rewriter<'a> {
                         .flat_map(|f| f.relations.iter().rev())
                         .find(|r| r.qualified.as_ref() == Some(&tn));
                     if let Some(rel) = rel {
-                        let hit = rel.denied_columns.get(col).cloned();
+                        let hit = rel.denied_columns.get(*col).cloned();
                         let renamed = rel.renamed_scan;
                         if let Some(d) = hit {
                             self.denied(&d, "")?;
