@@ -74,6 +74,7 @@ if [ "$test_status" -ne 0 ]; then
     echo "test.sh: cargo test failed (exit $test_status)" >&2
     exit "$test_status"
 fi
+bash scripts/test-wasm.sh
 
 step "cargo build --release --bin verdict"
 cargo build --release --bin verdict

@@ -1,24 +1,45 @@
 //! The wasm-bindgen exports: JS values in, JS values out, nothing else.
 //!
-//! JS objects become `serde_json::Value` (serde-wasm-bindgen), so they reach the engine the
-//! way `JSON.parse` of their `JSON.stringify` would; answers go back as plain JS objects
-//! (`Serializer::json_compatible`). Input errors of the object forms are thrown as JS
+//! JS objects reach the engine as the `serde_json::Value` of their `JSON.stringify` text, so
+//! field order and numbers are exactly what the JSON form (and the native CLI) would see;
+//! answers go back as plain JS objects (serde-wasm-bindgen, `Serializer::json_compatible`). Input errors of the object forms are thrown as JS
 //! `Error`s named `VerdictError` carrying `code`, `message` and `problems`; the JSON
 //! forms never throw and answer the `{"error": {...}}` document instead. The TypeScript
 //! definitions are hand-written (`js/verdict_wasm.d.ts`), so nothing here emits any.
 
-use js_sys::{Error, Reflect};
+use js_sys::{Error, Reflect, JSON};
 use serde::Serialize;
 use serde_json::Value as Json;
 use verdict_engine::{evaluate as engine_evaluate, InputError, PolicySet};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::api;
 
-/// Reads a JS value as JSON; `undefined` and `null` become `Json::Null`.
+/// Reads a JS value as JSON exactly as `JSON.parse(JSON.stringify(value))` would see it
+/// (`toJSON`, `NaN` → `null`, dropped `undefined` fields), parsed by serde_json as native
+/// text is: so an object gives the bytes its `JSON.stringify` text gives. Cycles and
+/// `BigInt`s are errors rather than a trap. A string stays a string (a text to parse);
+/// `undefined` and `null` become `Json::Null`.
 fn json_of(value: JsValue, code: &str, what: &str) -> Result<Json, InputError> {
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| InputError::new(code, format!("{what} is not a JSON-compatible value: {e}")))
+    if value.is_undefined() || value.is_null() {
+        return Ok(Json::Null);
+    }
+    if let Some(text) = value.as_string() {
+        return Ok(Json::String(text));
+    }
+    let text = JSON::stringify(&value).map_err(|e| {
+        let reason = e
+            .dyn_ref::<Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_default();
+        InputError::new(code, format!("{what} cannot be written as JSON: {reason}"))
+    })?;
+    let Some(text) = text.as_string() else {
+        return Err(InputError::new(code, format!("{what} is not a JSON value")));
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| InputError::new(code, format!("{what} is not a JSON value: {e}")))
 }
 
 /// Reads a JS value that must be a string (the SQL, or a JSON text).

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Benchmarks the WebAssembly engine against the native one, in one run, and prints the
+# wasm/native time ratio and the prepared engine's speed-up over one-shot calls.
+# Not a test: numbers depend on the machine. Builds the packages (scripts/build-wasm.sh)
+# and the native bench (release) first; a few minutes cold.
+#   scripts/bench-wasm.sh [ALTERNATIONS] [ROUNDS]
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+bash scripts/build-wasm.sh
+cargo build --release -q -p verdict-wasm --example native_bench
+target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+echo
+node wasm/js/bench.mjs target/wasm-pkg "$target_dir/release/examples/native_bench" wasm/bench/mix.json "$@"

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Every WebAssembly test, in order, stopping at the first failure:
+#   1. scripts/build-wasm.sh            the npm packages (target/wasm-pkg), built once
+#   2. wasm-bindgen-test in Node        wasm/tests/api.rs
+#   3. wasm-bindgen-test in Chromium    the same test binary, headless (Debian chromium)
+#   4. the packages in Node             node --test wasm/js/test/
+#   5. the edge worker in Node 20       node --test examples/edge-worker/test/
+#   6. byte identity                    every conformance case x context, native vs wasm
+#   7. clippy for wasm32                cargo clippy -p verdict-wasm --target wasm32-unknown-unknown
+# then prints each runner's summary line.
+#
+# Installs only what is missing: the wasm32 target, wasm-bindgen-cli (through
+# build-wasm.sh), Node.js and Debian's chromium + chromium-driver (apt-get, as root).
+# Works from any directory.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if [ "${CI:-}" = "true" ]; then
+    export CARGO_TERM_COLOR=never
+fi
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+step() {
+    echo
+    echo "==> $*"
+}
+
+log="$(mktemp -d)"
+trap 'rm -rf "$log"' EXIT
+
+# ------------------------------------------------------------------------- set-up
+
+apt_updated=""
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "test-wasm.sh: $* missing; install it (apt-get install $*) and run this again" >&2
+        exit 1
+    fi
+    if [ -z "$apt_updated" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    step "apt-get install -y $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v node >/dev/null 2>&1; then
+    apt_install nodejs
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+    echo "test-wasm.sh: Node.js $(node --version) is too old; the edge worker test needs Node 20+" >&2
+    exit 1
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    apt_install chromium chromium-driver
+fi
+export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
+
+# ------------------------------------------------------------------------- build
+
+step "scripts/build-wasm.sh"
+bash scripts/build-wasm.sh
+pkg="$root/target/wasm-pkg"
+export VERDICT_WASM_PKG="$pkg"
+
+# ------------------------------------------------------------------------- tests
+
+wbt() {
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+        cargo test -p verdict-wasm --target wasm32-unknown-unknown --test api "$@"
+}
+
+step "wasm-bindgen-test in Node"
+wbt 2>&1 | tee "$log/node.txt"
+
+step "wasm-bindgen-test in headless Chromium"
+# The same binary; wasm/webdriver.json (cargo runs tests in the crate directory) adds
+# the flags that keep Chromium off the network.
+WASM_BINDGEN_USE_BROWSER=1 wbt 2>&1 | tee "$log/chromium.txt"
+
+step "node --test wasm/js/test/   (the npm packages)"
+node --test --test-reporter=spec wasm/js/test/ 2>&1 | tee "$log/packages.txt"
+
+step "node --test examples/edge-worker/test/   (the edge worker, $(node --version))"
+# What `npm install` does with the worker's `file:` dependency, without npm.
+mkdir -p examples/edge-worker/node_modules
+ln -sfn "$pkg/web" examples/edge-worker/node_modules/verdict-wasm-web
+node --test --test-reporter=spec examples/edge-worker/test/ 2>&1 | tee "$log/worker.txt"
+
+step "byte identity: the conformance corpus, native vs wasm"
+cargo run -q -p verdict-wasm --example native_corpus -- "$log/native.json"
+node wasm/js/byte-identity.mjs "$pkg" "$log/native.json" 2>&1 | tee "$log/identity.txt"
+
+step "cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings"
+cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
+
+# ------------------------------------------------------------------------ summary
+
+echo
+echo "--- wasm test summary"
+echo "wasm-bindgen-test (Node):     $(grep -E '^test result:' "$log/node.txt" | tail -n 1)"
+echo "wasm-bindgen-test (Chromium): $(grep -E '^test result:' "$log/chromium.txt" | tail -n 1)"
+for runner in packages worker; do
+    pass="$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log/$runner.txt")"
+    fail="$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log/$runner.txt")"
+    label="npm packages (node --test):"
+    [ "$runner" = worker ] && label="edge worker (node --test):"
+    printf '%-30s %s passed, %s failed\n' "$label" "${pass:-?}" "${fail:-?}"
+done
+grep -E '^byte-identity:' "$log/identity.txt"
+cat "$pkg/sizes.json"
+echo "wasm tests passed"
