@@ -27,6 +27,13 @@ pub enum Kind {
     /// Allowed, and PostgreSQL rejected the rewritten SQL (or it gave no row) where the
     /// case expects `reject`.
     Rejected,
+    /// A write the oracle refuses (check option): the engine allowed it, and the rewritten
+    /// SQL changed nothing and returned no row (ON CONFLICT leaving a foreign row alone).
+    NoOp,
+    /// Allowed as expected, for a statement that is not run (`expect: allow`).
+    Allowed,
+    /// A failure of a case marked `known_bug` (a suspected engine bug, reported).
+    KnownBug,
     /// Allowed, and the rewritten SQL gave another answer than the oracle.
     Wrong,
     /// Should have been blocked or rejected, yet the rewritten SQL returned rows.
@@ -44,16 +51,25 @@ impl Kind {
     pub fn is_failure(self) -> bool {
         !matches!(
             self,
-            Kind::Match | Kind::Blocked | Kind::BlockedOptional | Kind::Rejected
+            Kind::Match
+                | Kind::Blocked
+                | Kind::BlockedOptional
+                | Kind::Rejected
+                | Kind::NoOp
+                | Kind::Allowed
+                | Kind::KnownBug
         )
     }
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Kind::Match => "match",
             Kind::Blocked => "blocked as expected",
             Kind::BlockedOptional => "blocked (optional)",
             Kind::Rejected => "rejected as expected",
+            Kind::NoOp => "no-op where the oracle refuses",
+            Kind::Allowed => "allowed as expected (not run)",
+            Kind::KnownBug => "known engine bug",
             Kind::Wrong => "wrong",
             Kind::Leak => "leak",
             Kind::UnexpectedRun => "unexpected run",
@@ -106,6 +122,29 @@ impl Tally {
             self.count(Kind::UnexpectedRun),
         )
     }
+
+    /// The summary of the write suite, which has outcomes of its own.
+    pub fn write_summary(&self) -> String {
+        format!(
+            "{} match, {} blocked as expected, {} no-op where the oracle refuses, \
+             {} allowed (not run), {} blocked where optional, \
+             {} rejected by PostgreSQL as expected, \
+             {} wrong, {} leaks, {} errors, {} over-blocked, {} unexpected runs, \
+             {} known engine bugs",
+            self.count(Kind::Match),
+            self.count(Kind::Blocked),
+            self.count(Kind::NoOp),
+            self.count(Kind::Allowed),
+            self.count(Kind::BlockedOptional),
+            self.count(Kind::Rejected),
+            self.count(Kind::Wrong),
+            self.count(Kind::Leak),
+            self.count(Kind::Error),
+            self.count(Kind::OverBlocked),
+            self.count(Kind::UnexpectedRun),
+            self.count(Kind::KnownBug),
+        )
+    }
 }
 
 /// One check's outcome and what to print about it.
@@ -154,7 +193,8 @@ impl CheckResult {
     }
 }
 
-fn one_line(sql: &str) -> String {
+/// A SQL text on one line, cut after 400 characters.
+pub fn one_line(sql: &str) -> String {
     let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() > 400 {
         flat.chars().take(400).collect::<String>() + " …"
@@ -172,6 +212,34 @@ fn result(kind: Kind, expected: &str, verdict: Option<Verdict>, detail: String) 
     }
 }
 
+/// Evaluates `sql` twice for the context `json`: the verdict, or why there is none to
+/// judge (the engine rejects the context, panics, or is not deterministic).
+pub fn evaluate_twice(
+    policies: &PolicySet,
+    sql: &str,
+    json: &str,
+) -> Result<Verdict, Box<(Option<Verdict>, String)>> {
+    let context = Context::from_json_str(json).map_err(|e| {
+        (
+            None,
+            format!("the engine rejects the context: {}", e.message),
+        )
+    })?;
+    let first = catch_unwind(AssertUnwindSafe(|| evaluate(policies, sql, &context)));
+    let second = catch_unwind(AssertUnwindSafe(|| evaluate(policies, sql, &context)));
+    let (verdict, again) = match (first, second) {
+        (Ok(v), Ok(w)) => (v, w),
+        _ => return Err(Box::new((None, "the engine panicked".into()))),
+    };
+    if verdict.to_json() != again.to_json() {
+        return Err(Box::new((
+            Some(verdict),
+            "two evaluations of the same input gave different verdicts".into(),
+        )));
+    }
+    Ok(verdict)
+}
+
 /// Evaluates `case` in `ctx` and judges it. `Err` only for harness failures (a database
 /// connection that cannot be reopened).
 pub fn check(
@@ -183,38 +251,13 @@ pub fn check(
 ) -> Result<CheckResult, String> {
     let explicit = case.expectation(&ctx.name);
     let expected_label = explicit.map_or("oracle", Expect::as_str);
-    let context = match Context::from_json_str(&ctx.json) {
-        Ok(c) => c,
-        Err(e) => {
-            return Ok(result(
-                Kind::Error,
-                expected_label,
-                None,
-                format!("the engine rejects the context: {}", e.message),
-            ))
+    let verdict = match evaluate_twice(policies, &case.sql, &ctx.json) {
+        Ok(v) => v,
+        Err(failed) => {
+            let (verdict, detail) = *failed;
+            return Ok(result(Kind::Error, expected_label, verdict, detail));
         }
     };
-    let first = catch_unwind(AssertUnwindSafe(|| evaluate(policies, &case.sql, &context)));
-    let second = catch_unwind(AssertUnwindSafe(|| evaluate(policies, &case.sql, &context)));
-    let (verdict, again) = match (first, second) {
-        (Ok(v), Ok(w)) => (v, w),
-        _ => {
-            return Ok(result(
-                Kind::Error,
-                expected_label,
-                None,
-                "the engine panicked".into(),
-            ))
-        }
-    };
-    if verdict.to_json() != again.to_json() {
-        return Ok(result(
-            Kind::Error,
-            expected_label,
-            Some(verdict),
-            "two evaluations of the same input gave different verdicts".into(),
-        ));
-    }
 
     let Some(oracle) = dbs.oracles.get_mut(&ctx.name) else {
         return Err(format!("no oracle database for context {}", ctx.name));

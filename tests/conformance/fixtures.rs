@@ -49,6 +49,10 @@ struct ManifestEntry {
     block_rules: Vec<String>,
     #[serde(default)]
     sanity: Vec<Sanity>,
+    /// The suites whose cases run here unless they name their contexts: `select`
+    /// (cases/) and `writes` (writes/); absent = both.
+    #[serde(default)]
+    suites: Option<Vec<String>>,
 }
 
 /// One context: its JSON for the engine, its oracle script, and its manifest entry.
@@ -63,6 +67,15 @@ pub struct ContextFixture {
     /// (`deny` for what the oracle cannot see, or the case's `rule`).
     pub block_rules: Vec<String>,
     pub sanity: Vec<Sanity>,
+    /// The suites (`select`, `writes`) whose cases run here by default.
+    pub suites: Vec<String>,
+}
+
+impl ContextFixture {
+    /// Whether cases of `suite` that do not name their contexts run here.
+    pub fn in_suite(&self, suite: &str) -> bool {
+        self.suites.iter().any(|s| s == suite)
+    }
 }
 
 /// `expect:` in a case: one expectation for every context, or a map by context name
@@ -114,21 +127,32 @@ impl Case {
         self.expect.get(context).copied().or(self.default_expect)
     }
 
-    pub fn runs_in(&self, context: &str) -> bool {
-        self.contexts
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|c| c == context))
+    pub fn runs_in(&self, ctx: &ContextFixture) -> bool {
+        match &self.contexts {
+            Some(list) => list.contains(&ctx.name),
+            None => ctx.in_suite(SELECT_SUITE),
+        }
     }
 }
+
+/// The suite of SELECT cases (cases/).
+pub const SELECT_SUITE: &str = "select";
+/// The suite of write and restriction cases (writes/).
+pub const WRITES_SUITE: &str = "writes";
 
 /// Everything the suite reads.
 pub struct Fixtures {
     pub schema_sql: String,
     pub real_extras_sql: String,
     pub oracle_functions_sql: String,
+    /// harness.sql: contents and fingerprint functions, with `{data}` for the schema.
+    pub harness_sql: String,
+    /// oracle/writable.sql: check options and the trigger views of every oracle.
+    pub oracle_writable_sql: String,
     pub policies: String,
     pub contexts: Vec<ContextFixture>,
     pub cases: Vec<Case>,
+    pub write_cases: Vec<WriteCase>,
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -144,7 +168,20 @@ impl Fixtures {
                 .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
         let mut contexts = Vec::new();
         for (name, entry) in manifest {
+            let suites = entry
+                .suites
+                .unwrap_or_else(|| vec![SELECT_SUITE.into(), WRITES_SUITE.into()]);
+            if let Some(s) = suites
+                .iter()
+                .find(|s| *s != SELECT_SUITE && *s != WRITES_SUITE)
+            {
+                return Err(format!(
+                    "{}: context `{name}` names unknown suite `{s}`",
+                    manifest_path.display()
+                ));
+            }
             contexts.push(ContextFixture {
+                suites,
                 json: read(&dir.join("contexts").join(format!("{name}.json")))?,
                 oracle_sql: read(&dir.join("oracle").join(format!("{name}.sql")))?,
                 name,
@@ -165,26 +202,35 @@ impl Fixtures {
         }
         let names: Vec<String> = contexts.iter().map(|c| c.name.clone()).collect();
         let cases = load_cases(&dir.join("cases"), &names)?;
+        let write_cases = load_write_cases(&dir.join("writes"), &names)?;
         Ok(Fixtures {
             schema_sql: read(&dir.join("schema.sql"))?,
             real_extras_sql: read(&dir.join("real_extras.sql"))?,
             oracle_functions_sql: read(&dir.join("oracle").join("functions.sql"))?,
+            harness_sql: read(&dir.join("harness.sql"))?,
+            oracle_writable_sql: read(&dir.join("oracle").join("writable.sql"))?,
             policies: read(&dir.join("policies.json"))?,
             contexts,
             cases,
+            write_cases,
         })
     }
 }
 
-fn load_cases(dir: &Path, contexts: &[String]) -> Result<Vec<Case>, String> {
+/// The YAML files of a case directory, sorted.
+fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+fn load_cases(dir: &Path, contexts: &[String]) -> Result<Vec<Case>, String> {
     let mut cases: Vec<Case> = Vec::new();
-    for file in files {
+    for file in yaml_files(dir)? {
         let stem = file
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -220,6 +266,237 @@ fn load_cases(dir: &Path, contexts: &[String]) -> Result<Vec<Case>, String> {
                 expect,
                 rule: entry.rule,
             });
+        }
+    }
+    Ok(cases)
+}
+
+/// What a write or restriction check expects of the engine in one context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteExpect {
+    /// The engine allows; in `BEGIN … ROLLBACK` the rewritten SQL on the real tables and
+    /// the original SQL through the oracle's views give the same affected-row counts, the
+    /// same returned rows and the same base rows afterwards (or the same SQLSTATE).
+    Match,
+    /// The engine blocks.
+    Block,
+    /// The oracle refuses the write (a row its view would not show: check option): the
+    /// engine blocks, or its rewritten SQL changes nothing and returns no row.
+    Refuse,
+    /// The engine blocks, or PostgreSQL rejects the rewritten SQL, or it changes nothing
+    /// and returns no row.
+    Reject,
+    /// The engine may fail closed; when it allows, the answers must match.
+    Optional,
+    /// The engine allows a statement that cannot run on both sides alike (TRUNCATE,
+    /// transaction control, session state); only the verdict is checked.
+    Allow,
+}
+
+impl WriteExpect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteExpect::Match => "match",
+            WriteExpect::Block => "block",
+            WriteExpect::Refuse => "refuse",
+            WriteExpect::Reject => "reject",
+            WriteExpect::Optional => "optional",
+            WriteExpect::Allow => "allow",
+        }
+    }
+}
+
+/// Which relations the oracle writes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OracleMode {
+    /// The context's auto-updatable views WITH CHECK OPTION (`public`).
+    #[default]
+    Views,
+    /// The trigger views of `wm` first: for writes of masked (computed) columns.
+    Triggers,
+}
+
+/// What is compared when a write case runs on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compare {
+    /// Counts, returned rows and the base rows afterwards.
+    #[default]
+    All,
+    /// Only the base rows afterwards (the output differs by nature, e.g. EXPLAIN).
+    Contents,
+}
+
+/// A value for every context, or a map by context name with an optional `default`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Spec<T> {
+    One(T),
+    Map(BTreeMap<String, T>),
+}
+
+/// A per-context value: the map's entry, else the default.
+#[derive(Debug, Clone)]
+pub struct ByContext<T> {
+    default: Option<T>,
+    map: BTreeMap<String, T>,
+}
+
+impl<T: Clone> ByContext<T> {
+    fn from_spec(spec: Option<Spec<T>>) -> ByContext<T> {
+        match spec {
+            None => ByContext {
+                default: None,
+                map: BTreeMap::new(),
+            },
+            Some(Spec::One(v)) => ByContext {
+                default: Some(v),
+                map: BTreeMap::new(),
+            },
+            Some(Spec::Map(mut map)) => ByContext {
+                default: map.remove("default"),
+                map,
+            },
+        }
+    }
+
+    pub fn get(&self, context: &str) -> Option<&T> {
+        self.map.get(context).or(self.default.as_ref())
+    }
+
+    fn contexts(&self) -> impl Iterator<Item = &String> {
+        self.map.keys()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteCaseEntry {
+    id: String,
+    sql: String,
+    #[serde(default)]
+    contexts: Option<Vec<String>>,
+    #[serde(default)]
+    expect: Option<Spec<WriteExpect>>,
+    #[serde(default)]
+    rule: Option<Spec<String>>,
+    #[serde(default)]
+    oracle: OracleMode,
+    #[serde(default)]
+    oracle_sql: Option<String>,
+    #[serde(default)]
+    ordered: bool,
+    #[serde(default)]
+    compare: Compare,
+    #[serde(default)]
+    max_rows: Option<usize>,
+    #[serde(default)]
+    limits: Option<Spec<Vec<String>>>,
+    #[serde(default)]
+    notes: Option<Spec<Vec<String>>>,
+    #[serde(default)]
+    rewritten: Option<Spec<String>>,
+    #[serde(default)]
+    known_bug: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    note: Option<String>,
+}
+
+/// One write or restriction case (writes/*.yaml), run in several contexts.
+#[derive(Debug, Clone)]
+pub struct WriteCase {
+    /// `<file stem>/<id>`.
+    pub id: String,
+    pub sql: String,
+    /// The contexts to run in; `None` = the contexts of the writes suite.
+    pub contexts: Option<Vec<String>>,
+    /// `None` lets the oracle decide (see `writes::check`).
+    pub expect: ByContext<WriteExpect>,
+    /// The verdict rule a block must name.
+    pub rule: ByContext<String>,
+    pub oracle: OracleMode,
+    /// What the oracle runs instead of `sql`, where the original cannot run on views
+    /// (`COPY t TO STDOUT` → `COPY (SELECT * FROM t) TO STDOUT`).
+    pub oracle_sql: Option<String>,
+    pub ordered: bool,
+    pub compare: Compare,
+    /// Each result set must be the oracle's capped at this many rows (in order when
+    /// `ordered`, else any of its rows).
+    pub max_rows: Option<usize>,
+    /// The verdict's `limits`, exactly, as `policy/kind=value`.
+    pub limits: ByContext<Vec<String>>,
+    /// Texts each of which some note of the verdict must contain.
+    pub notes: ByContext<Vec<String>>,
+    /// The exact rewritten SQL.
+    pub rewritten: ByContext<String>,
+    /// A suspected engine bug: a failure is reported as such and does not fail the run.
+    pub known_bug: Option<String>,
+}
+
+impl WriteCase {
+    pub fn runs_in(&self, ctx: &ContextFixture) -> bool {
+        match &self.contexts {
+            Some(list) => list.contains(&ctx.name),
+            None => ctx.in_suite(WRITES_SUITE),
+        }
+    }
+
+    /// The SQL the oracle runs.
+    pub fn oracle_sql(&self) -> &str {
+        self.oracle_sql.as_deref().unwrap_or(&self.sql)
+    }
+}
+
+fn load_write_cases(dir: &Path, contexts: &[String]) -> Result<Vec<WriteCase>, String> {
+    let mut cases: Vec<WriteCase> = Vec::new();
+    for file in yaml_files(dir)? {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let entries: Vec<WriteCaseEntry> = serde_yaml_ng::from_str(&read(&file)?)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        for entry in entries {
+            let id = format!("{stem}/{}", entry.id);
+            if cases.iter().any(|c| c.id == id) {
+                return Err(format!("{}: duplicate case id `{id}`", file.display()));
+            }
+            let case = WriteCase {
+                id,
+                sql: entry.sql,
+                contexts: entry.contexts,
+                expect: ByContext::from_spec(entry.expect),
+                rule: ByContext::from_spec(entry.rule),
+                oracle: entry.oracle,
+                oracle_sql: entry.oracle_sql,
+                ordered: entry.ordered,
+                compare: entry.compare,
+                max_rows: entry.max_rows,
+                limits: ByContext::from_spec(entry.limits),
+                notes: ByContext::from_spec(entry.notes),
+                rewritten: ByContext::from_spec(entry.rewritten),
+                known_bug: entry.known_bug,
+            };
+            let unknown = case
+                .expect
+                .contexts()
+                .chain(case.rule.contexts())
+                .chain(case.limits.contexts())
+                .chain(case.notes.contexts())
+                .chain(case.rewritten.contexts())
+                .chain(case.contexts.iter().flatten())
+                .find(|k| !contexts.contains(k));
+            if let Some(k) = unknown {
+                return Err(format!(
+                    "{}: case `{}` names unknown context `{k}`",
+                    file.display(),
+                    case.id
+                ));
+            }
+            cases.push(case);
         }
     }
     Ok(cases)

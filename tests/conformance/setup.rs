@@ -6,12 +6,20 @@ use std::collections::BTreeMap;
 
 use crate::cluster::{Cluster, SUPERUSER};
 use crate::fixtures::{ContextFixture, Fixtures};
-use crate::sql::{difference, Conn, Outcome, ResultSet, APP_ROLE};
+use crate::sql::{difference, rows_difference, Conn, Outcome, ResultSet, Row, APP_ROLE};
+use crate::write_sql::{WriterConn, WRITER_ROLE};
 
-/// Connections, as the app role, to every database of the suite.
+/// Connections, as the app role and as the writer role, to every database of the suite,
+/// and the state of the data before any case.
 pub struct Databases {
     pub real: Conn,
     pub oracles: BTreeMap<String, Conn>,
+    pub real_writer: WriterConn,
+    pub oracle_writers: BTreeMap<String, WriterConn>,
+    /// The base rows (table, row) before any case, sorted: the same in every database.
+    pub initial_contents: Vec<Row>,
+    /// harness.fingerprint() of each database before any case, by database name.
+    pub fingerprints: BTreeMap<String, String>,
 }
 
 const REAL_DB: &str = "real";
@@ -45,6 +53,7 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
     // One statement each: CREATE DATABASE cannot run inside a multi-statement batch.
     for statement in [
         format!("CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"),
+        format!("CREATE ROLE {WRITER_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"),
         format!("CREATE DATABASE {REAL_DB}"),
         format!("CREATE DATABASE {TEMPLATE_DB}"),
     ] {
@@ -71,8 +80,17 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
         &format!(
             "REVOKE ALL ON SCHEMA public FROM PUBLIC;
              GRANT USAGE ON SCHEMA public, archive TO {APP_ROLE};
-             GRANT SELECT ON ALL TABLES IN SCHEMA public, archive TO {APP_ROLE};"
+             GRANT SELECT ON ALL TABLES IN SCHEMA public, archive TO {APP_ROLE};
+             GRANT USAGE ON SCHEMA public, archive TO {WRITER_ROLE};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {WRITER_ROLE};
+             GRANT SELECT ON ALL TABLES IN SCHEMA archive TO {WRITER_ROLE};"
         ),
+    )?;
+    exec(
+        cluster,
+        REAL_DB,
+        "loading harness.sql",
+        &fx.harness_sql.replace("{data}", "public"),
     )?;
 
     // The oracle template: base tables in `base`, mask functions in `oracle`.
@@ -97,8 +115,17 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
         "granting the app role",
         &format!(
             "REVOKE ALL ON SCHEMA public, base FROM PUBLIC;
-             GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
+             GRANT USAGE ON SCHEMA public TO {APP_ROLE}, {WRITER_ROLE};
+             GRANT USAGE ON SCHEMA oracle TO {WRITER_ROLE};
+             ALTER DEFAULT PRIVILEGES IN SCHEMA public
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {WRITER_ROLE};"
         ),
+    )?;
+    exec(
+        cluster,
+        TEMPLATE_DB,
+        "loading harness.sql",
+        &fx.harness_sql.replace("{data}", "base"),
     )?;
 
     let mut oracles = BTreeMap::new();
@@ -120,11 +147,38 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
                 ctx.oracle_sql
             ),
         )?;
+        exec(
+            cluster,
+            &db,
+            "loading oracle/writable.sql",
+            &fx.oracle_writable_sql,
+        )?;
         oracles.insert(ctx.name.clone(), Conn::open(cluster, &db)?);
+    }
+    let mut real_writer = WriterConn::open(cluster, REAL_DB)?;
+    let initial_contents = real_writer.contents()?;
+    let mut fingerprints = BTreeMap::new();
+    fingerprints.insert(REAL_DB.to_string(), real_writer.fingerprint()?);
+    let mut oracle_writers = BTreeMap::new();
+    for ctx in &fx.contexts {
+        let db = oracle_db(&ctx.name);
+        let mut conn = WriterConn::open(cluster, &db)?;
+        let contents = conn.contents()?;
+        if let Some(diff) = rows_difference(&initial_contents, &contents, false) {
+            return Err(format!(
+                "the base rows of {db} are not those of {REAL_DB}: {diff}"
+            ));
+        }
+        fingerprints.insert(db, conn.fingerprint()?);
+        oracle_writers.insert(ctx.name.clone(), conn);
     }
     let mut dbs = Databases {
         real: Conn::open(cluster, REAL_DB)?,
         oracles,
+        real_writer,
+        oracle_writers,
+        initial_contents,
+        fingerprints,
     };
     self_check(cluster, &mut dbs, fx)?;
     Ok(dbs)
@@ -155,6 +209,21 @@ fn self_check(cluster: &Cluster, dbs: &mut Databases, fx: &Fixtures) -> Result<(
                 ctx.name,
                 base.summary()
             ));
+        }
+        // Nor the writer role.
+        if let Some(writer) = dbs.oracle_writers.get_mut(&ctx.name) {
+            let run = writer.run(
+                cluster,
+                "UPDATE base.customers SET name = name",
+                crate::fixtures::OracleMode::Views,
+            )?;
+            if !run.outcome.is_error("42501") {
+                problems.push(format!(
+                    "{}: the writer role writes base.customers: {}",
+                    ctx.name,
+                    run.outcome.summary(&dbs.initial_contents)
+                ));
+            }
         }
         sanity(cluster, conn, ctx, &mut problems)?;
     }

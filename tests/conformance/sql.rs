@@ -200,9 +200,11 @@ pub fn difference(expected: &Outcome, got: &Outcome, ordered: bool) -> Option<St
     }
 }
 
-type Row = Vec<Option<String>>;
+/// One row, every value as text.
+pub type Row = Vec<Option<String>>;
 
-fn rows_difference(expected: &[Row], got: &[Row], ordered: bool) -> Option<String> {
+/// Why two row lists differ (as multisets unless `ordered`), or `None`.
+pub fn rows_difference(expected: &[Row], got: &[Row], ordered: bool) -> Option<String> {
     if ordered {
         if expected == got {
             return None;
@@ -304,7 +306,8 @@ fn first_cell_difference(a: &Row, b: &Row) -> String {
     )
 }
 
-fn show_row(row: &Row) -> String {
+/// A row for a report line, long values cut.
+pub fn show_row(row: &Row) -> String {
     let cells: Vec<String> = row
         .iter()
         .map(|v| match v {

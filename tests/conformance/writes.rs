@@ -1,0 +1,387 @@
+//! Judging one write or restriction case in one context.
+//!
+//! The expectation is the case's own (`expect:`), else the oracle decides: the original
+//! SQL runs through the context's views (as the writer role, in `BEGIN … ROLLBACK`);
+//! a relation or column absent there gives the context's `absent` (rule `deny`), a
+//! missing privilege `block` (rule `deny`: deny rules narrowed by operation are
+//! privileges in the oracle), a check option violation `refuse` (rule `row_filter`), and
+//! anything else `match`. Every run is followed by a fingerprint of the database that
+//! must equal the one before the suite.
+
+use verdict_engine::{PolicySet, Verdict};
+
+use crate::check::{evaluate_twice, one_line, Kind};
+use crate::cluster::Cluster;
+use crate::fixtures::{ContextFixture, Expect, WriteCase, WriteExpect};
+use crate::setup::{oracle_db, Databases};
+use crate::write_sql::{difference, Run, WriteOutcome, WriterConn};
+
+/// One check's outcome and what to print about it.
+pub struct WriteResult {
+    pub kind: Kind,
+    expected: String,
+    verdict: Option<Verdict>,
+    detail: String,
+    /// Set when a `known_bug` case passes: the marker can go.
+    pub fixed: bool,
+}
+
+impl WriteResult {
+    /// The line for this check; the details follow for failures and known bugs, or
+    /// always when `full`.
+    pub fn report(&self, case: &WriteCase, ctx: &ContextFixture, full: bool) -> String {
+        let tag = if self.kind.is_failure() {
+            "FAIL"
+        } else if self.kind == Kind::KnownBug {
+            "BUG "
+        } else {
+            "ok  "
+        };
+        let mut out = format!(
+            "{tag} [{}] {} @ {} (expected {})",
+            self.kind.label(),
+            case.id,
+            ctx.name,
+            self.expected
+        );
+        if self.fixed {
+            out.push_str(&format!(
+                "\n    note:      passes although marked as a known bug ({}): remove the marker",
+                case.known_bug.as_deref().unwrap_or_default()
+            ));
+        }
+        if !self.kind.is_failure() && self.kind != Kind::KnownBug && !full {
+            return out;
+        }
+        if let Some(bug) = &case.known_bug {
+            out.push_str(&format!("\n    bug:       {bug}"));
+        }
+        out.push_str(&format!("\n    sql:       {}", one_line(&case.sql)));
+        out.push_str(&format!("\n    context:   contexts/{}.json", ctx.name));
+        if let Some(v) = &self.verdict {
+            out.push_str(&format!(
+                "\n    verdict:   {} (rule {}: {})",
+                v.verdict.as_str(),
+                v.rule,
+                v.reason
+            ));
+            if let Some(sql) = &v.rewritten_sql {
+                out.push_str(&format!("\n    rewritten: {}", one_line(sql)));
+            }
+        }
+        if !self.detail.is_empty() {
+            out.push_str(&format!("\n    saw:       {}", self.detail));
+        }
+        out
+    }
+}
+
+/// Fingerprints compared, all equal (a difference aborts the suite).
+#[derive(Default)]
+pub struct Fingerprints {
+    pub compared: usize,
+}
+
+struct Judge<'a> {
+    cluster: &'a Cluster,
+    case: &'a WriteCase,
+    ctx: &'a ContextFixture,
+    fingerprints: &'a mut Fingerprints,
+}
+
+impl Judge<'_> {
+    /// Runs `sql` on one database and checks that nothing of it outlived the ROLLBACK.
+    fn run(
+        &mut self,
+        conn: &mut WriterConn,
+        expected_fingerprint: Option<&String>,
+        sql: &str,
+        mode: crate::fixtures::OracleMode,
+    ) -> Result<WriteOutcome, String> {
+        let Run {
+            outcome,
+            fingerprint,
+        } = conn.run(self.cluster, sql, mode)?;
+        self.fingerprints.compared += 1;
+        if expected_fingerprint != Some(&fingerprint) {
+            return Err(format!(
+                "case {} in context {}: database {} is not as before the suite after the \
+                 case's ROLLBACK (fingerprint {fingerprint}, before {}); something committed",
+                self.case.id,
+                self.ctx.name,
+                conn.db,
+                expected_fingerprint.map_or("unknown", String::as_str)
+            ));
+        }
+        Ok(outcome)
+    }
+}
+
+fn result(kind: Kind, expected: &str, verdict: Option<Verdict>, detail: String) -> WriteResult {
+    WriteResult {
+        kind,
+        expected: expected.to_string(),
+        verdict,
+        detail,
+        fixed: false,
+    }
+}
+
+/// Evaluates `case` in `ctx` and judges it; a `known_bug` case's failure becomes
+/// `KnownBug`. `Err` for harness failures (a connection, a changed fingerprint).
+pub fn check(
+    cluster: &Cluster,
+    dbs: &mut Databases,
+    policies: &PolicySet,
+    case: &WriteCase,
+    ctx: &ContextFixture,
+    fingerprints: &mut Fingerprints,
+) -> Result<WriteResult, String> {
+    let mut r = judge(cluster, dbs, policies, case, ctx, fingerprints)?;
+    if case.known_bug.is_some() {
+        if r.kind.is_failure() {
+            r.detail = format!("[{}] {}", r.kind.label(), r.detail);
+            r.kind = Kind::KnownBug;
+        } else {
+            r.fixed = true;
+        }
+    }
+    Ok(r)
+}
+
+fn judge(
+    cluster: &Cluster,
+    dbs: &mut Databases,
+    policies: &PolicySet,
+    case: &WriteCase,
+    ctx: &ContextFixture,
+    fingerprints: &mut Fingerprints,
+) -> Result<WriteResult, String> {
+    let explicit = case.expect.get(&ctx.name).copied();
+    let label = explicit.map_or("oracle", WriteExpect::as_str).to_string();
+    let verdict = match evaluate_twice(policies, &case.sql, &ctx.json) {
+        Ok(v) => v,
+        Err(failed) => {
+            let (verdict, detail) = *failed;
+            return Ok(result(Kind::Error, &label, verdict, detail));
+        }
+    };
+    if let Some(problem) = verdict_problem(case, ctx, &verdict) {
+        return Ok(result(Kind::Wrong, &label, Some(verdict), problem));
+    }
+
+    let mut judge = Judge {
+        cluster,
+        case,
+        ctx,
+        fingerprints,
+    };
+    let oracle_fp = dbs.fingerprints.get(&oracle_db(&ctx.name)).cloned();
+    let real_fp = dbs.fingerprints.get("real").cloned();
+
+    // Resolve the expectation, consulting the oracle where the case does not say, or
+    // where answers will be compared.
+    let mut oracle_outcome = None;
+    let mut derived_rules: Vec<&str> = Vec::new();
+    let expect = match explicit {
+        Some(e) if !matches!(e, WriteExpect::Match | WriteExpect::Optional) => e,
+        _ => {
+            let Some(conn) = dbs.oracle_writers.get_mut(&ctx.name) else {
+                return Err(format!("no oracle database for context {}", ctx.name));
+            };
+            let o = judge.run(conn, oracle_fp.as_ref(), case.oracle_sql(), case.oracle)?;
+            let derived = if o.is_error("42P01") || o.is_error("42703") {
+                // What the context may not see: denied; where the context's values make
+                // the filter unusable (`reject`), a write may also fail its proof.
+                derived_rules = match ctx.absent {
+                    Expect::Reject => vec!["deny", "row_filter"],
+                    _ => vec!["deny"],
+                };
+                Some(match ctx.absent {
+                    Expect::Reject => WriteExpect::Reject,
+                    _ => WriteExpect::Block,
+                })
+            } else if o.is_error("42501") {
+                derived_rules = vec!["deny"];
+                Some(WriteExpect::Block)
+            } else if o.is_error("44000") {
+                derived_rules = vec!["row_filter"];
+                Some(WriteExpect::Refuse)
+            } else if o.is_error("0A000")
+                && o.error_message().is_some_and(|m| m.contains("of view"))
+            {
+                return Ok(result(
+                    Kind::Error,
+                    &label,
+                    Some(verdict),
+                    format!(
+                        "the oracle cannot write this through its views ({}): a masked \
+                         column is written; mark the case `oracle: triggers`",
+                        o.summary(&dbs.initial_contents)
+                    ),
+                ));
+            } else {
+                None
+            };
+            let e = match (explicit, derived) {
+                (Some(WriteExpect::Match), Some(_)) => {
+                    return Ok(result(
+                        Kind::Error,
+                        &label,
+                        Some(verdict),
+                        format!(
+                            "the case expects a match but the oracle refuses it: {}",
+                            o.summary(&dbs.initial_contents)
+                        ),
+                    ))
+                }
+                (_, Some(d)) => d,
+                (Some(e), None) => e,
+                (None, None) => WriteExpect::Match,
+            };
+            oracle_outcome = Some(o);
+            e
+        }
+    };
+    let label = match explicit {
+        Some(e) if e == expect => e.as_str().to_string(),
+        Some(e) => format!("{}, else {} (oracle)", e.as_str(), expect.as_str()),
+        None => format!("{} (oracle)", expect.as_str()),
+    };
+
+    if verdict.is_block() {
+        let rules: Vec<&str> = match case.rule.get(&ctx.name) {
+            Some(rule) => vec![rule.as_str()],
+            None if explicit.is_none() => derived_rules,
+            None => Vec::new(),
+        };
+        if !rules.is_empty() {
+            let ok =
+                rules.contains(&verdict.rule.as_str()) || ctx.block_rules.contains(&verdict.rule);
+            if !ok && !matches!(expect, WriteExpect::Match | WriteExpect::Allow) {
+                let mut rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+                rules.extend(ctx.block_rules.iter().cloned());
+                let detail = format!(
+                    "blocked by rule `{}`, expected {}",
+                    verdict.rule,
+                    rules.join(" or ")
+                );
+                return Ok(result(Kind::Wrong, &label, Some(verdict), detail));
+            }
+        }
+        return Ok(match expect {
+            WriteExpect::Block | WriteExpect::Refuse | WriteExpect::Reject => {
+                result(Kind::Blocked, &label, Some(verdict), String::new())
+            }
+            WriteExpect::Optional => {
+                result(Kind::BlockedOptional, &label, Some(verdict), String::new())
+            }
+            WriteExpect::Match | WriteExpect::Allow => {
+                let detail = match &oracle_outcome {
+                    Some(o) => format!("the oracle answers: {}", o.summary(&dbs.initial_contents)),
+                    None => "the case expects the engine to allow it".to_string(),
+                };
+                result(Kind::OverBlocked, &label, Some(verdict), detail)
+            }
+        });
+    }
+
+    let Some(rewritten) = verdict.rewritten_sql.clone() else {
+        return Ok(result(
+            Kind::Error,
+            &label,
+            Some(verdict),
+            "not blocked, but no rewritten_sql".into(),
+        ));
+    };
+    if expect == WriteExpect::Allow {
+        return Ok(result(Kind::Allowed, &label, Some(verdict), String::new()));
+    }
+    let real = judge.run(
+        &mut dbs.real_writer,
+        real_fp.as_ref(),
+        &rewritten,
+        crate::fixtures::OracleMode::Views,
+    )?;
+    let initial = &dbs.initial_contents;
+    let effect = real.has_rows() || real.changed(initial);
+    Ok(match expect {
+        WriteExpect::Block => {
+            let kind = if effect {
+                Kind::Leak
+            } else {
+                Kind::UnexpectedRun
+            };
+            let detail = format!("the rewritten SQL gave {}", real.summary(initial));
+            result(kind, &label, Some(verdict), detail)
+        }
+        WriteExpect::Refuse | WriteExpect::Reject => {
+            let detail = real.summary(initial);
+            if effect {
+                let detail = format!("the rewritten SQL gave {detail}");
+                result(Kind::Leak, &label, Some(verdict), detail)
+            } else if matches!(real, WriteOutcome::Error { .. }) {
+                result(Kind::Rejected, &label, Some(verdict), detail)
+            } else {
+                result(Kind::NoOp, &label, Some(verdict), detail)
+            }
+        }
+        WriteExpect::Match | WriteExpect::Optional | WriteExpect::Allow => {
+            let Some(o) = oracle_outcome else {
+                return Err(format!("case {}: no oracle answer to compare", case.id));
+            };
+            match difference(&o, &real, case.ordered, case.compare, case.max_rows) {
+                None => result(Kind::Match, &label, Some(verdict), String::new()),
+                Some(diff) => {
+                    let kind = match (&o, &real) {
+                        (WriteOutcome::Done { .. }, WriteOutcome::Error { .. }) => Kind::Error,
+                        _ => Kind::Wrong,
+                    };
+                    result(kind, &label, Some(verdict), diff)
+                }
+            }
+        }
+    })
+}
+
+/// What the verdict says beyond allow or block, against the case's `limits`, `notes`
+/// and `rewritten`: the first mismatch.
+fn verdict_problem(case: &WriteCase, ctx: &ContextFixture, v: &Verdict) -> Option<String> {
+    if let Some(want) = case.limits.get(&ctx.name) {
+        let mut want = want.clone();
+        want.sort();
+        let mut got: Vec<String> = v
+            .limits
+            .iter()
+            .map(|l| format!("{}/{}={}", l.policy, l.kind, l.value))
+            .collect();
+        got.sort();
+        if got != want {
+            return Some(format!(
+                "limits [{}] expected, the verdict has [{}]",
+                want.join(", "),
+                got.join(", ")
+            ));
+        }
+    }
+    if let Some(notes) = case.notes.get(&ctx.name) {
+        if let Some(missing) = notes
+            .iter()
+            .find(|n| !v.notes.iter().any(|m| m.contains(n.as_str())))
+        {
+            return Some(format!(
+                "no note contains `{missing}`; notes: {:?}",
+                v.notes
+            ));
+        }
+    }
+    if let Some(want) = case.rewritten.get(&ctx.name) {
+        if v.rewritten_sql.as_deref() != Some(want.as_str()) {
+            return Some(format!(
+                "rewritten SQL `{want}` expected, the verdict has {:?}",
+                v.rewritten_sql
+            ));
+        }
+    }
+    None
+}
