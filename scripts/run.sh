@@ -37,5 +37,11 @@ fi
 
 data_dir="${VERDICT_DATA_DIR:-$root/.verdict}"
 addr="${VERDICT_ADDR:-127.0.0.1:8080}"
-echo "run.sh: verdict serve --addr $addr --data-dir $data_dir" >&2
-exec "$verdict" serve --addr "$addr" --data-dir "$data_dir"
+serve_args=(--addr "$addr" --data-dir "$data_dir")
+# The built policy editor, when there is one, is served at `/`.
+web_dir="${VERDICT_WEB_DIR:-$root/dist}"
+if [ -f "$web_dir/index.html" ]; then
+    serve_args+=(--web-dir "$web_dir")
+fi
+echo "run.sh: verdict serve ${serve_args[*]}" >&2
+exec "$verdict" serve "${serve_args[@]}"

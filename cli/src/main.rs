@@ -66,6 +66,9 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes
     #[arg(long, value_name = "BYTES", default_value_t = verdict_server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// A built single-page app (the policy editor) to serve at `/`
+    #[arg(long, value_name = "DIR", env = "VERDICT_WEB_DIR")]
+    web_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +218,7 @@ fn run_serve(args: &ServeArgs) -> ExitCode {
         database_url: args.store.database.clone(),
         data_dir: args.store.data_dir.clone(),
         max_body_bytes: args.max_body_bytes,
+        web_dir: args.web_dir.clone(),
     };
     match verdict_server::serve(config) {
         Ok(()) => ExitCode::SUCCESS,

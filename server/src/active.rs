@@ -68,15 +68,11 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// The organization's active set, from the cache when its generation is current.
-    pub async fn get(&self, db: &Db, org: &str) -> ApiResult<Arc<ActiveSet>> {
-        let row = sqlx::query("SELECT generation FROM orgs WHERE id = $1")
-            .bind(org)
-            .fetch_one(&db.read)
-            .await?;
-        let generation: i64 = row.try_get(0)?;
+    /// The organization's active set, from the cache when it is at least as new as
+    /// `generation` (read with the caller's token, at the start of the request).
+    pub async fn get(&self, db: &Db, org: &str, generation: i64) -> ApiResult<Arc<ActiveSet>> {
         if let Some(hit) = self.lookup(org) {
-            if hit.generation == generation {
+            if hit.generation >= generation {
                 return Ok(hit);
             }
         }
@@ -90,6 +86,13 @@ impl Cache {
             }
         }
         Ok(fresh)
+    }
+
+    /// Forgets the organization's set.
+    pub fn invalidate(&self, org: &str) {
+        if let Ok(mut sets) = self.sets.lock() {
+            sets.remove(org);
+        }
     }
 
     fn lookup(&self, org: &str) -> Option<Arc<ActiveSet>> {

@@ -141,6 +141,7 @@ async fn change(
     store::bump_generation(&mut tx, org).await?;
     let items = store::assignments(&mut *tx, org, id).await?;
     tx.commit().await?;
+    state.changed(org);
     let status = if added.is_empty() {
         StatusCode::OK
     } else {

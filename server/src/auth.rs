@@ -1,6 +1,10 @@
 //! Bearer tokens: random, stored only as SHA-256 digests, each belonging to one
 //! organization and one user with a role.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -53,6 +57,8 @@ pub struct Principal {
     pub user: String,
     pub role: Role,
     pub token_id: String,
+    /// The organization's generation when the request arrived (see `active`).
+    pub generation: i64,
 }
 
 impl Principal {
@@ -72,6 +78,35 @@ impl Principal {
 /// The stored digest of a token.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// How long a token's lookup is reused: a revoked token stops working within this time,
+/// and another instance's change reaches this one's dry runs within it (`/evaluate` reads
+/// the organization's generation itself).
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Recently seen tokens, by digest.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Principal, Instant)>>,
+}
+
+impl TokenCache {
+    fn get(&self, digest: &str) -> Option<Principal> {
+        let entries = self.entries.lock().ok()?;
+        let (principal, at) = entries.get(digest)?;
+        (at.elapsed() < TOKEN_CACHE_TTL).then(|| principal.clone())
+    }
+
+    fn put(&self, digest: String, principal: Principal) {
+        if let Ok(mut entries) = self.entries.lock() {
+            // INVARIANT: bounded; stale entries are dropped wholesale when it grows.
+            if entries.len() >= 10_000 {
+                entries.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+            }
+            entries.insert(digest, (principal, Instant::now()));
+        }
+    }
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -101,22 +136,29 @@ impl FromRequestParts<AppState> for Principal {
         if token.len() > 200 {
             return Err(unauthorized("invalid or revoked token"));
         }
+        let digest = hash_token(token);
+        if let Some(principal) = state.tokens.get(&digest) {
+            return Ok(principal);
+        }
         let row = sqlx::query(
-            "SELECT t.id, t.org_id, t.user_name, t.role, o.name FROM tokens t \
+            "SELECT t.id, t.org_id, t.user_name, t.role, o.name, o.generation FROM tokens t \
              JOIN orgs o ON o.id = t.org_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
-        .bind(hash_token(token))
+        .bind(&digest)
         .fetch_optional(&state.db.read)
         .await?
         .ok_or_else(|| unauthorized("invalid or revoked token"))?;
         let role: String = row.try_get(3)?;
-        Ok(Principal {
+        let principal = Principal {
             token_id: row.try_get(0)?,
             org_id: row.try_get(1)?,
             user: row.try_get(2)?,
             role: Role::parse(&role).ok_or_else(|| ApiError::internal("stored role is unknown"))?,
             org_name: row.try_get(4)?,
-        })
+            generation: row.try_get(5)?,
+        };
+        state.tokens.put(digest, principal.clone());
+        Ok(principal)
     }
 }
 

@@ -109,5 +109,6 @@ pub async fn put(
     .await?;
     store::bump_generation(&mut tx, org).await?;
     tx.commit().await?;
+    state.changed(org);
     Ok(answer(catalog, revision))
 }

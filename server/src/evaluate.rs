@@ -218,7 +218,10 @@ pub async fn dry_run(
             let set = PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?;
             (Arc::new(set), Vec::new(), Vec::new())
         } else {
-            let active = state.cache.get(&state.db, org).await?;
+            let active = state
+                .cache
+                .get(&state.db, org, principal.generation)
+                .await?;
             let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
             let applied = if candidates.is_empty() {
                 Vec::new()
@@ -277,7 +280,12 @@ pub async fn evaluate_and_log(
         return Err(ApiError::invalid("`context.user` contains a NUL character"));
     }
     let org = principal.org_id.as_str();
-    let active = state.cache.get(&state.db, org).await?;
+    // Evaluations enforce: read the current generation rather than the token's cached one.
+    let row = sqlx::query("SELECT generation FROM orgs WHERE id = $1")
+        .bind(org)
+        .fetch_one(&state.db.read)
+        .await?;
+    let active = state.cache.get(&state.db, org, row.try_get(0)?).await?;
     let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
     let normalized = serde_json::to_string(&ctx).map_err(ApiError::internal)?;
     let mut tx = state.db.write.begin().await?;
@@ -679,7 +687,10 @@ pub async fn replay(
                     "where a draft applies is given by `assignments`, not `applies_to`",
                 ));
             }
-            let active = state.cache.get(&state.db, org).await?;
+            let active = state
+                .cache
+                .get(&state.db, org, principal.generation)
+                .await?;
             let mut policies: Vec<(String, Value)> = active
                 .policies
                 .iter()

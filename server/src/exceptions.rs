@@ -206,6 +206,7 @@ pub async fn create(
     .await?;
     let exception = exception_row(&row, now)?;
     tx.commit().await?;
+    state.changed(org);
     Ok((StatusCode::CREATED, Json(exception)))
 }
 
@@ -259,5 +260,6 @@ pub async fn revoke(
     .await?;
     let exception = exception_row(&row, now)?;
     tx.commit().await?;
+    state.changed(org);
     Ok(Json(exception))
 }

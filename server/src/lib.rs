@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod policies;
 pub mod store;
 pub mod versions;
+pub mod web;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ pub use error::ApiError;
 pub struct AppState {
     pub db: Db,
     pub cache: Arc<active::Cache>,
+    pub tokens: Arc<auth::TokenCache>,
 }
 
 impl AppState {
@@ -47,7 +49,14 @@ impl AppState {
         AppState {
             db,
             cache: Arc::new(active::Cache::default()),
+            tokens: Arc::new(auth::TokenCache::default()),
         }
+    }
+
+    /// Called after a committed change to what shapes an organization's active set, so
+    /// that this instance's next request rebuilds it.
+    pub fn changed(&self, org: &str) {
+        self.cache.invalidate(org);
     }
 }
 
@@ -56,6 +65,12 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP application.
 pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    router(state, max_body_bytes, None)
+}
+
+/// The HTTP application; with `web_dir`, the single-page app in that directory is served
+/// at `/` and at every path that is not the API's.
+pub fn router(state: AppState, max_body_bytes: usize, web_dir: Option<PathBuf>) -> Router {
     let api = Router::new()
         .route("/me", get(me))
         .route("/catalog", get(catalog::get).put(catalog::put))
@@ -111,18 +126,29 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
                 .persist_authorization(true)
                 .try_it_out_enabled(true),
         );
-    Router::new()
-        .route("/", get(index))
+    let base = Router::new()
         .route("/health", get(health))
         .nest("/api/v1", api)
-        .merge(docs)
-        .fallback(not_found)
+        .merge(docs);
+    let routed = match web_dir {
+        Some(dir) => base.fallback_service(
+            Router::new()
+                .fallback(web::serve)
+                .with_state(web::WebDir(dir)),
+        ),
+        None => base.route("/", get(index)).fallback(not_found),
+    };
+    routed
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 
 async fn not_found() -> ApiError {
+    not_found_error()
+}
+
+pub(crate) fn not_found_error() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
@@ -184,6 +210,8 @@ pub struct ServeConfig {
     /// Holds the SQLite file and the first admin token.
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
+    /// A built single-page app (the policy editor) to serve at `/`.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Failures of `serve` and of the token commands.
@@ -295,7 +323,11 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
         }
         let _ = out.flush();
     }
-    let app = app(AppState::new(db.clone()), config.max_body_bytes);
+    let app = router(
+        AppState::new(db.clone()),
+        config.max_body_bytes,
+        config.web_dir.clone(),
+    );
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;

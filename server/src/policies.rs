@@ -525,6 +525,7 @@ pub async fn create(
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;
+    state.changed(org);
     let mut response = with_etag(StatusCode::CREATED, 1, resource(&row, &assignments));
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/policies/{id}")) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -676,6 +677,7 @@ pub async fn patch(
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;
+    state.changed(org);
     Ok(with_etag(
         StatusCode::OK,
         revision,
@@ -770,6 +772,7 @@ pub async fn delete(
     .await?;
     store::bump_generation(&mut tx, org).await?;
     tx.commit().await?;
+    state.changed(org);
     Ok(with_etag(
         StatusCode::OK,
         revision,

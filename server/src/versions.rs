@@ -362,6 +362,7 @@ pub async fn rollback(
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;
+    state.changed(org);
     let mut response = (StatusCode::OK, Json(resource(&row, &assignments))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{revision}\"")) {
         response.headers_mut().insert(header::ETAG, v);

@@ -12,6 +12,7 @@ use crate::Case;
 pub fn all() -> Vec<Case> {
     vec![
         case!(health_docs_and_fallbacks),
+        case!(serves_the_editor_from_a_web_dir),
         case!(tokens_and_me),
         case!(catalog_get_put),
         case!(create_get_and_list),
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Case> {
         case!(other_organization_sees_nothing),
         case!(concurrent_patches_one_winner_per_revision),
         case!(concurrent_exception_uses_never_exceed_max),
+        case!(two_instances_share_one_postgres),
     ]
 }
 
@@ -122,7 +124,7 @@ async fn tokens_and_me(env: Env) {
         .send()
         .await
         .expect_error(401, "unauthorized");
-    // Revoked by id: the token stops working at once.
+    // Revoked by id: the token stops working (lookups are reused for at most a second).
     let created = verdict_server::create_token(&env.db, "acme", "tmp", "editor", None)
         .await
         .expect("token");
@@ -135,6 +137,10 @@ async fn tokens_and_me(env: Env) {
         .await
         .expect("revoke");
     assert_eq!(id, created.id);
+    tokio::time::sleep(
+        verdict_server::auth::TOKEN_CACHE_TTL + std::time::Duration::from_millis(100),
+    )
+    .await;
     env.get("/api/v1/me")
         .token(&created.token)
         .send()
@@ -1633,4 +1639,133 @@ async fn concurrent_exception_uses_never_exceed_max(env: Env) {
         .send()
         .await;
     assert_eq!(r.body["items"][0]["uses"], 3);
+}
+
+async fn serves_the_editor_from_a_web_dir(env: Env) {
+    let dir = std::env::temp_dir().join(format!(
+        "verdict-web-{}-{}",
+        std::process::id(),
+        env.backend.name()
+    ));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>editor</title>",
+    )
+    .unwrap();
+    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+    std::fs::write(dir.join("assets/app.wasm"), b"\0asm").unwrap();
+    let mut web = env.clone();
+    web.router = verdict_server::router(
+        verdict_server::AppState::new(env.db.clone()),
+        verdict_server::DEFAULT_MAX_BODY_BYTES,
+        Some(dir.clone()),
+    );
+    let r = web.get("/").no_token().send().await;
+    r.expect(200);
+    assert!(r.text.contains("<title>editor</title>"));
+    let r = web.get("/assets/app.js").no_token().send().await;
+    r.expect(200);
+    assert_eq!(r.headers["content-type"], "text/javascript; charset=utf-8");
+    let r = web.get("/assets/app.wasm").no_token().send().await;
+    assert_eq!(r.headers["content-type"], "application/wasm");
+    // Client-side routes get the app; the API and traversal do not.
+    let r = web
+        .get("/policies/tenant-isolation")
+        .no_token()
+        .send()
+        .await;
+    assert!(r.text.contains("<title>editor</title>"));
+    web.get("/api/v1/nothing")
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    let r = web.get("/assets/../../etc/passwd").no_token().send().await;
+    assert!(!r.text.contains("root:"), "{}", r.text);
+    web.get("/api/v1/me").send().await.expect(200);
+    web.get("/health").no_token().send().await.expect(200);
+    web.get("/docs/").no_token().send().await.expect(200);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Several server instances on one PostgreSQL database: each sees the others' changes
+/// (their caches follow the organization's generation), and `If-Match` still admits one
+/// winner across instances. (SQLite is one process's database: skipped there.)
+async fn two_instances_share_one_postgres(env: Env) {
+    if env.backend != crate::support::Backend::Postgres {
+        return;
+    }
+    let db2 = verdict_server::Db::connect(&env.url).await.unwrap();
+    let mut second = env.clone();
+    second.router = verdict_server::app(
+        verdict_server::AppState::new(db2.clone()),
+        verdict_server::DEFAULT_MAX_BODY_BYTES,
+    );
+    env.set_catalog().await;
+    let verdict = |e: Env| async move {
+        let r = e
+            .post("/api/v1/evaluate")
+            .json(&json!({"sql": "SELECT * FROM orders", "context": alice()}))
+            .send()
+            .await;
+        r.expect(200);
+        r.body["verdict"].as_str().unwrap().to_string()
+    };
+    assert_eq!(verdict(second.clone()).await, "allow");
+    env.create(&tenant_isolation()).await;
+    assert_eq!(
+        verdict(second.clone()).await,
+        "row_filter",
+        "the second instance sees the new policy"
+    );
+    second
+        .patch("/api/v1/policies/tenant-isolation")
+        .if_match(1)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        verdict(env.clone()).await,
+        "allow",
+        "the first instance sees the change"
+    );
+    let mut handles = Vec::new();
+    for n in 0..10 {
+        let e = if n % 2 == 0 {
+            env.clone()
+        } else {
+            second.clone()
+        };
+        handles.push(tokio::spawn(async move {
+            e.patch("/api/v1/policies/tenant-isolation")
+                .if_match(2)
+                .json(&json!({"priority": 1000 + n}))
+                .send()
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for h in handles {
+        statuses.push(h.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 412),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        env.get("/api/v1/evaluations").send().await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    db2.close().await;
 }

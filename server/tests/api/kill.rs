@@ -27,6 +27,7 @@ pub fn child_main() {
         database_url: None,
         data_dir: dir.into(),
         max_body_bytes: verdict_server::DEFAULT_MAX_BODY_BYTES,
+        web_dir: None,
     };
     if let Err(e) = verdict_server::serve(config) {
         eprintln!("child server failed: {e}");
