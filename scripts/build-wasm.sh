@@ -13,7 +13,9 @@
 #
 # Installs only what is missing: the wasm32 target (rustup), wasm-bindgen-cli (cargo
 # install, ~4 min once), binaryen (npm, into target/wasm-tools; skipped without npm).
-# Environment: VERDICT_WASM_OUT (output directory), VERDICT_WASM_OPT=0 (skip wasm-opt).
+# Environment: VERDICT_WASM_OUT (output directory), VERDICT_WASM_OPT=0 (skip wasm-opt),
+# VERDICT_WASM_OPT_LEVEL=3 (trade size for speed: measured 1.4 MB instead of 0.8 MB
+# gzipped, and about 1.7x instead of 2.7x the native time; the default is "z").
 # Works from any directory.
 set -euo pipefail
 
@@ -80,7 +82,10 @@ fi
 
 # ------------------------------------------------------------------------- build
 
-note "cargo build -p verdict-wasm --target $target --profile $profile"
+if [ -n "${VERDICT_WASM_OPT_LEVEL:-}" ]; then
+    export CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL="$VERDICT_WASM_OPT_LEVEL"
+fi
+note "cargo build -p verdict-wasm --target $target --profile $profile (opt-level ${VERDICT_WASM_OPT_LEVEL:-z})"
 cargo build -p verdict-wasm --lib --target "$target" --profile "$profile"
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 raw_wasm="$target_dir/$target/$profile/verdict_wasm.wasm"
