@@ -371,6 +371,25 @@ impl<T: Clone> ByContext<T> {
     }
 }
 
+/// `rule:` of a write case: one verdict rule, or a list of acceptable ones (a statement
+/// with two reasons to block may name either, e.g. a denied column in `RETURNING *` of an
+/// INSERT whose row is also outside the filter).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Rules {
+    One(String),
+    Any(Vec<String>),
+}
+
+impl Rules {
+    pub fn list(&self) -> Vec<&str> {
+        match self {
+            Rules::One(r) => vec![r.as_str()],
+            Rules::Any(rs) => rs.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WriteCaseEntry {
@@ -381,7 +400,7 @@ struct WriteCaseEntry {
     #[serde(default)]
     expect: Option<Spec<WriteExpect>>,
     #[serde(default)]
-    rule: Option<Spec<String>>,
+    rule: Option<Spec<Rules>>,
     #[serde(default)]
     oracle: OracleMode,
     #[serde(default)]
@@ -415,8 +434,8 @@ pub struct WriteCase {
     pub contexts: Option<Vec<String>>,
     /// `None` lets the oracle decide (see `writes::check`).
     pub expect: ByContext<WriteExpect>,
-    /// The verdict rule a block must name.
-    pub rule: ByContext<String>,
+    /// The verdict rules a block may name.
+    pub rule: ByContext<Rules>,
     pub oracle: OracleMode,
     /// What the oracle runs instead of `sql`, where the original cannot run on views
     /// (`COPY t TO STDOUT` → `COPY (SELECT * FROM t) TO STDOUT`).

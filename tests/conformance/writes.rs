@@ -251,7 +251,7 @@ fn judge(
 
     if verdict.is_block() {
         let rules: Vec<&str> = match case.rule.get(&ctx.name) {
-            Some(rule) => vec![rule.as_str()],
+            Some(rule) => rule.list(),
             None if explicit.is_none() => derived_rules,
             None => Vec::new(),
         };

@@ -7,7 +7,8 @@
 -- 2. Schema `wm` ("write masked") holds, for every view, `wm.T AS SELECT * FROM public.T`
 --    with INSTEAD OF INSERT and UPDATE triggers, for cases that write a masked column
 --    (`oracle: triggers`; the harness puts `wm` first in the search_path). The trigger
---    writes the base row: INSERT takes the given values; UPDATE takes a column's new
+--    writes the base row: INSERT takes the given values (cast to the base column's type:
+--    a hashed date is text in the view); UPDATE takes a column's new
 --    value where it differs from the old (masked) one and keeps the raw value where the
 --    statement left it unchanged (so assigning a masked column its own masked value is
 --    indistinguishable from not assigning it: no case does that). Then the row must be
@@ -40,12 +41,17 @@ DECLARE
     pk text;
     n bigint;
 BEGIN
-    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum),
-           string_agg(format('(n.r).%I', attname), ', ' ORDER BY attnum),
-           string_agg(format('%1$I = CASE WHEN (n.r).%1$I IS DISTINCT FROM (o.r).%1$I THEN (n.r).%1$I ELSE b.%1$I END', attname), ', ' ORDER BY attnum)
+    -- A masked column may have another type than the base column (a hashed date is
+    -- text): new values are cast to the base column's type.
+    SELECT string_agg(quote_ident(v.attname), ', ' ORDER BY v.attnum),
+           string_agg(format('CAST((n.r).%I AS %s)', v.attname, format_type(b.atttypid, b.atttypmod)), ', ' ORDER BY v.attnum),
+           string_agg(format('%1$I = CASE WHEN (n.r).%1$I IS DISTINCT FROM (o.r).%1$I THEN CAST((n.r).%1$I AS %2$s) ELSE b.%1$I END',
+                             v.attname, format_type(b.atttypid, b.atttypmod)), ', ' ORDER BY v.attnum)
       INTO cols, vals, sets
-      FROM pg_attribute
-     WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped;
+      FROM pg_attribute v
+      JOIN pg_attribute b ON b.attrelid = format('base.%I', TG_TABLE_NAME)::regclass
+                         AND b.attname = v.attname AND NOT b.attisdropped
+     WHERE v.attrelid = TG_RELID AND v.attnum > 0 AND NOT v.attisdropped;
     SELECT a.attname INTO pk
       FROM pg_index i
       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
