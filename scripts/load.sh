@@ -92,8 +92,19 @@ done = function(summary, latency, requests)
 end
 LUA
 export LOAD_BODY="$body" LOAD_TOKEN="$token"
+# CPU seconds the server process has used (user + system), from /proc.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$server_pid/stat"; }
+echo "--- machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 for endpoint in /api/v1/policy-evaluations /api/v1/evaluate; do
     echo "--- POST $endpoint  ($threads threads, $connections connections, ${duration}s)"
+    before="$(cpu)"
     wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" "$base$endpoint" \
-        | grep -E "Requests/sec|Latency|99%|summary:|Non-2xx"
+        | tee "$work/wrk.out" | grep -E "Requests/sec|Latency|99%|summary:|Non-2xx"
+    after="$(cpu)"
+    requests="$(sed -n 's/^summary: \([0-9]*\) requests.*/\1/p' "$work/wrk.out")"
+    # What the server alone spends per request; 1e6 / that = requests per second per core
+    # the server could serve if it had the core to itself (wrk shares the machine).
+    awk -v b="$before" -v a="$after" -v n="$requests" -v cores="$(nproc)" 'BEGIN {
+        us = (a - b) * 1e6 / n
+        printf "server CPU: %.0f us per request; %.0f req/s per core, %.0f req/s on %d cores if the server had them alone\n", us, 1e6 / us, cores * 1e6 / us, cores }'
 done

@@ -22,6 +22,7 @@ use crate::db::{format_time, new_id, now_ms, parse_time};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::log;
 use crate::store::{self, Assignment, AssignmentSpec};
 use crate::AppState;
 
@@ -288,64 +289,70 @@ pub async fn evaluate_and_log(
     let active = state.cache.get(&state.db, org, row.try_get(0)?).await?;
     let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
     let normalized = serde_json::to_string(&ctx).map_err(ApiError::internal)?;
-    let mut tx = state.db.write.begin().await?;
-    let applied = if candidates.is_empty() {
-        Vec::new()
-    } else {
-        active::consume(&mut tx, org, &candidates).await?
+    let record = |verdict: &Verdict, applied_value: &Value| log::Record {
+        id: new_id("ev"),
+        org_id: org.to_string(),
+        created_at: now_ms(),
+        caller: principal.user.clone(),
+        ctx_user: ctx.user.clone(),
+        sql: req.sql.clone(),
+        rewritten_sql: verdict.rewritten_sql.clone(),
+        verdict: verdict.verdict.as_str().to_string(),
+        rule: verdict.rule.clone(),
+        blocked_policy: verdict.blocked_by.as_ref().map(|b| b.policy.clone()),
+        blocked_rule_index: verdict
+            .blocked_by
+            .as_ref()
+            .map(|b| i64::try_from(b.rule_index).unwrap_or(i64::MAX)),
+        policies: json!(verdict
+            .matched_policies
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>())
+        .to_string(),
+        matched: verdict
+            .matched_policies
+            .iter()
+            .map(|m| (m.id.clone(), m.mode.clone()))
+            .collect(),
+        exceptions: applied_value.to_string(),
+        context: normalized.clone(),
+        context_digest: digest(&normalized),
+        dataset: req.dataset.clone(),
+        query_id: req.query_id.clone(),
+        result: verdict.to_json(),
     };
-    let set = active::for_request(
-        &active,
-        req.dataset.as_deref(),
-        req.query_id.as_deref(),
-        &applied,
-    );
-    let verdict = evaluate(&set, &req.sql, &ctx);
-    let id = new_id("ev");
-    let applied_value = applied_json(&applied);
-    let matched: Vec<&str> = verdict
-        .matched_policies
-        .iter()
-        .map(|m| m.id.as_str())
-        .collect();
-    let row = sqlx::query(
-        "INSERT INTO evaluations (id, org_id, created_at, caller, ctx_user, sql_text, rewritten_sql, verdict, rule, \
-         blocked_policy, blocked_rule_index, policies, exceptions, context, context_digest, dataset, query_id, result) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING seq",
-    )
-    .bind(&id)
-    .bind(org)
-    .bind(now_ms())
-    .bind(&principal.user)
-    .bind(ctx.user.clone())
-    .bind(&req.sql)
-    .bind(verdict.rewritten_sql.clone())
-    .bind(verdict.verdict.as_str())
-    .bind(&verdict.rule)
-    .bind(verdict.blocked_by.as_ref().map(|b| b.policy.clone()))
-    .bind(verdict.blocked_by.as_ref().map(|b| i64::try_from(b.rule_index).unwrap_or(i64::MAX)))
-    .bind(json!(matched).to_string())
-    .bind(applied_value.to_string())
-    .bind(&normalized)
-    .bind(digest(&normalized))
-    .bind(req.dataset.clone())
-    .bind(req.query_id.clone())
-    .bind(verdict.to_json())
-    .fetch_one(&mut *tx)
-    .await?;
-    let seq: i64 = row.try_get(0)?;
-    for m in &verdict.matched_policies {
-        sqlx::query(
-            "INSERT INTO evaluation_policies (org_id, policy_id, evaluation_seq, mode) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(org)
-        .bind(&m.id)
-        .bind(seq)
-        .bind(&m.mode)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+    let (verdict, applied_value, id) = if candidates.is_empty() {
+        // The common case: evaluate, then log through the shared (group-committed) writer.
+        let set = active::for_request(
+            &active,
+            req.dataset.as_deref(),
+            req.query_id.as_deref(),
+            &[],
+        );
+        let verdict = evaluate(&set, &req.sql, &ctx);
+        let applied_value = applied_json(&[]);
+        let rec = record(&verdict, &applied_value);
+        let id = rec.id.clone();
+        state.log.write(&state.db, rec).await?;
+        (verdict, applied_value, id)
+    } else {
+        // Exceptions are used up and the evaluation logged in one transaction.
+        let mut tx = state.db.write.begin().await?;
+        let applied = active::consume(&mut tx, org, &candidates).await?;
+        let set = active::for_request(
+            &active,
+            req.dataset.as_deref(),
+            req.query_id.as_deref(),
+            &applied,
+        );
+        let verdict = evaluate(&set, &req.sql, &ctx);
+        let applied_value = applied_json(&applied);
+        let rec = record(&verdict, &applied_value);
+        log::insert(&mut tx, &rec).await?;
+        tx.commit().await?;
+        (verdict, applied_value, rec.id)
+    };
     Ok(verdict_response(
         &verdict,
         &[

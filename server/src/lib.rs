@@ -11,6 +11,7 @@ pub mod error;
 pub mod evaluate;
 pub mod exceptions;
 pub mod extract;
+pub mod log;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub db: Db,
     pub cache: Arc<active::Cache>,
     pub tokens: Arc<auth::TokenCache>,
+    pub log: Arc<log::Log>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             db,
             cache: Arc::new(active::Cache::default()),
             tokens: Arc::new(auth::TokenCache::default()),
+            log: Arc::new(log::Log::default()),
         }
     }
 
