@@ -21,6 +21,9 @@ use crate::AppState;
 /// The longest policy id the server stores (ids appear in URLs).
 const MAX_ID_LEN: usize = 128;
 
+/// Ids that name endpoints beside `/api/v1/policies/{id}`.
+const RESERVED_IDS: &[&str] = &["dashboard", "replay"];
+
 /// Checks that a policy id is safe in a URL path: letters, digits, `.`, `_`, `:`, `-`.
 pub fn check_id(id: &str) -> ApiResult<()> {
     let ok = !id.is_empty()
@@ -28,7 +31,9 @@ pub fn check_id(id: &str) -> ApiResult<()> {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
-        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        // These are endpoints under /api/v1/policies/.
+        && !RESERVED_IDS.contains(&id);
     if ok {
         Ok(())
     } else {
@@ -36,7 +41,7 @@ pub fn check_id(id: &str) -> ApiResult<()> {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_policy",
             format!(
-                "policy id `{id}` is not allowed: use 1–{MAX_ID_LEN} letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit"
+                "policy id `{id}` is not allowed: use 1–{MAX_ID_LEN} letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit, other than `dashboard` and `replay`"
             ),
         )
         .with_details(json!({ "problems": [{ "field": "id", "message": "invalid policy id" }] })))

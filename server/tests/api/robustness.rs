@@ -432,6 +432,14 @@ fn table() -> Vec<Bad> {
             "invalid_request",
         ),
         bad(
+            "reserved id",
+            M::POST,
+            policies,
+            policy(json!({"id": "dashboard"})),
+            422,
+            "invalid_policy",
+        ),
+        bad(
             "evaluate: malformed JSON",
             M::POST,
             "/api/v1/evaluate",
