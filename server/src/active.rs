@@ -321,3 +321,27 @@ pub async fn usable(
     }
     Ok(usable)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_admit_requests_that_name_them() {
+        let scope = scope_of(&[
+            AssignmentSpec {
+                kind: "dataset".into(),
+                value: "mart".into(),
+            },
+            AssignmentSpec {
+                kind: "role".into(),
+                value: "r".into(),
+            },
+        ]);
+        assert!(scope.admits(Some("mart"), None));
+        assert!(scope.admits(Some("mart"), Some("q")));
+        assert!(!scope.admits(Some("other"), None));
+        assert!(!scope.admits(None, None));
+        assert!(Scope::default().admits(None, None));
+    }
+}

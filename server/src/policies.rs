@@ -784,3 +784,42 @@ pub async fn delete(
         json!({ "id": id, "deleted": true, "deleted_at": format_time(now), "revision": revision }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_ids_are_url_safe() {
+        for ok in ["tenant-isolation", "a", "p.1", "team:pii_v2"] {
+            assert!(check_id(ok).is_ok(), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in [
+            "",
+            "-a",
+            "a/b",
+            "a b",
+            "é",
+            "dashboard",
+            "replay",
+            long.as_str(),
+        ] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn if_match_forms() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_MATCH, HeaderValue::from_str(v).unwrap());
+            h
+        };
+        assert_eq!(if_match(&headers("\"3\"")).unwrap(), Some(3));
+        assert_eq!(if_match(&headers("W/\"3\"")).unwrap(), Some(3));
+        assert_eq!(if_match(&headers("3")).unwrap(), Some(3));
+        assert!(if_match(&headers("*")).is_err());
+        assert_eq!(if_match(&HeaderMap::new()).unwrap(), None);
+    }
+}

@@ -436,3 +436,71 @@ pub fn check_revision(if_match: Option<i64>, current: i64) -> ApiResult<()> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: &str, value: &str) -> AssignmentSpec {
+        AssignmentSpec {
+            kind: kind.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn assignments_become_applies_to() {
+        let body = json!({"id": "p", "rules": []});
+        let body = body.as_object().unwrap();
+        let specs = [
+            spec("role", "analyst"),
+            spec("user", "bob"),
+            spec("workspace", "sales"),
+            spec("dataset", "mart"),
+            spec("everyone", "*"),
+        ];
+        let policy = engine_policy(body, &specs);
+        assert_eq!(
+            policy["applies_to"],
+            json!({"users": ["bob"], "roles": ["analyst"], "workspaces": ["sales"]})
+        );
+        // Only scopes: no applies_to, so every principal.
+        assert!(engine_policy(body, &[spec("dataset", "mart")])
+            .get("applies_to")
+            .is_none());
+    }
+
+    #[test]
+    fn assignment_specs_are_checked_and_normalized() {
+        let specs = normalize_specs(vec![
+            spec("role", "b"),
+            spec("role", "a"),
+            spec("role", "b"),
+        ]);
+        assert_eq!(specs.unwrap(), [spec("role", "a"), spec("role", "b")]);
+        assert!(normalize_specs(vec![spec("planet", "x")]).is_err());
+        assert!(normalize_specs(vec![spec("role", " ")]).is_err());
+        assert!(normalize_specs(vec![spec("everyone", "all")]).is_err());
+        assert!(normalize_specs(vec![spec("everyone", "*"), spec("user", "u")]).is_err());
+        assert!(normalize_specs(vec![spec("everyone", "*"), spec("workspace", "w")]).is_ok());
+    }
+
+    #[test]
+    fn changed_fields_of_snapshots() {
+        let body = |v: Value| v.as_object().unwrap().clone();
+        let a = snapshot(&body(json!({"id": "p", "priority": 1})), &[], false);
+        let b = snapshot(
+            &body(json!({"id": "p", "priority": 2, "name": "n"})),
+            &[spec("role", "r")],
+            true,
+        );
+        assert_eq!(
+            changed_fields(Some(&a), &b),
+            ["name", "priority", "assignments", "deleted"]
+        );
+        assert_eq!(
+            changed_fields(None, &a),
+            ["id", "priority", "assignments", "deleted"]
+        );
+    }
+}

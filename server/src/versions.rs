@@ -369,3 +369,37 @@ pub async fn rollback(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_reports_fields_rules_and_assignments() {
+        let a = json!({"policy": {"id": "p", "priority": 1, "description": "d",
+            "rules": [{"type": "deny", "table": "a"}, {"type": "deny", "table": "b"}]},
+            "assignments": [{"kind": "role", "value": "x"}], "deleted": false});
+        let b = json!({"policy": {"id": "p", "priority": 2, "name": "n",
+            "rules": [{"type": "deny", "table": "a"}]},
+            "assignments": [{"kind": "role", "value": "y"}], "deleted": true});
+        let (changes, added, removed) = diff_snapshots(&a, &b);
+        let fields: Vec<(&str, &str)> = changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.change.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("description", "removed"),
+                ("name", "added"),
+                ("priority", "changed"),
+                ("rules[1]", "removed"),
+                ("deleted", "changed"),
+                ("assignments", "changed"),
+            ]
+        );
+        assert_eq!(added[0].value, "y");
+        assert_eq!(removed[0].value, "x");
+        assert!(diff_snapshots(&a, &a).0.is_empty());
+    }
+}
