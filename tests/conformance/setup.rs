@@ -221,7 +221,7 @@ fn self_check(cluster: &Cluster, dbs: &mut Databases, fx: &Fixtures) -> Result<(
                 problems.push(format!(
                     "{}: the writer role writes base.customers: {}",
                     ctx.name,
-                    run.outcome.summary(&dbs.initial_contents)
+                    run.outcome.summary(Some(&dbs.initial_contents))
                 ));
             }
         }

@@ -64,8 +64,9 @@ impl WriteOutcome {
         }
     }
 
-    /// A one-line summary, with the first returned rows and what changed.
-    pub fn summary(&self, initial: &[Row]) -> String {
+    /// A one-line summary, with the first returned rows, and what changed from `initial`
+    /// when given.
+    pub fn summary(&self, initial: Option<&[Row]>) -> String {
         match self {
             WriteOutcome::Error { code, message } => format!("error {code}: {message}"),
             WriteOutcome::Done {
@@ -87,11 +88,16 @@ impl WriteOutcome {
                         None => format!("{} row(s) affected", s.count),
                     })
                     .collect();
-                let change = match rows_difference(initial, &sorted(contents), false) {
-                    None => "base rows unchanged".to_string(),
-                    Some(d) => format!("base rows changed: {d}"),
-                };
-                format!("{}; {change}", parts.join("; "))
+                match initial {
+                    Some(initial) => {
+                        format!(
+                            "{}; {}",
+                            parts.join("; "),
+                            changes(initial, &sorted(contents))
+                        )
+                    }
+                    None => parts.join("; "),
+                }
             }
         }
     }
@@ -258,6 +264,50 @@ fn rows_of(messages: Vec<SimpleQueryMessage>) -> Vec<Row> {
         .collect()
 }
 
+/// What changed between two sorted lists of base rows: the rows gone and the rows new.
+fn changes(before: &[Row], after: &[Row]) -> String {
+    let (mut gone, mut new) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (before.get(i), after.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                gone.push(x);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                new.push(y);
+                j += 1;
+            }
+            (Some(x), None) => {
+                gone.push(x);
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    if gone.is_empty() && new.is_empty() {
+        return "base rows unchanged".to_string();
+    }
+    let show = |rows: &[&Row]| -> String {
+        let mut shown: Vec<String> = rows.iter().take(4).map(|r| show_row(r)).collect();
+        if rows.len() > 4 {
+            shown.push(format!("… {} more", rows.len() - 4));
+        }
+        shown.join(" ")
+    };
+    format!(
+        "base rows changed: {} gone [{}], {} new [{}]",
+        gone.len(),
+        show(&gone),
+        new.len(),
+        show(&new)
+    )
+}
+
 fn sorted(rows: &[Row]) -> Vec<Row> {
     let mut v = rows.to_vec();
     v.sort();
@@ -293,8 +343,8 @@ pub fn difference(
             }
             _ => Some(format!(
                 "the oracle gave {}, the rewritten SQL {}",
-                expected.summary(&[]),
-                got.summary(&[])
+                expected.summary(None),
+                got.summary(None)
             )),
         };
     };

@@ -22,8 +22,6 @@ pub struct WriteResult {
     expected: String,
     verdict: Option<Verdict>,
     detail: String,
-    /// Set when a `known_bug` case passes: the marker can go.
-    pub fixed: bool,
 }
 
 impl WriteResult {
@@ -44,17 +42,11 @@ impl WriteResult {
             ctx.name,
             self.expected
         );
-        if self.fixed {
-            out.push_str(&format!(
-                "\n    note:      passes although marked as a known bug ({}): remove the marker",
-                case.known_bug.as_deref().unwrap_or_default()
-            ));
-        }
         if !self.kind.is_failure() && self.kind != Kind::KnownBug && !full {
             return out;
         }
         if let Some(bug) = &case.known_bug {
-            out.push_str(&format!("\n    bug:       {bug}"));
+            out.push_str(&format!("\n    bug:       {}", one_line(bug)));
         }
         out.push_str(&format!("\n    sql:       {}", one_line(&case.sql)));
         out.push_str(&format!("\n    context:   contexts/{}.json", ctx.name));
@@ -123,12 +115,12 @@ fn result(kind: Kind, expected: &str, verdict: Option<Verdict>, detail: String) 
         expected: expected.to_string(),
         verdict,
         detail,
-        fixed: false,
     }
 }
 
 /// Evaluates `case` in `ctx` and judges it; a `known_bug` case's failure becomes
-/// `KnownBug`. `Err` for harness failures (a connection, a changed fingerprint).
+/// `KnownBug` (the caller reports a marked case that no longer fails anywhere). `Err`
+/// for harness failures (a connection, a changed fingerprint).
 pub fn check(
     cluster: &Cluster,
     dbs: &mut Databases,
@@ -138,13 +130,9 @@ pub fn check(
     fingerprints: &mut Fingerprints,
 ) -> Result<WriteResult, String> {
     let mut r = judge(cluster, dbs, policies, case, ctx, fingerprints)?;
-    if case.known_bug.is_some() {
-        if r.kind.is_failure() {
-            r.detail = format!("[{}] {}", r.kind.label(), r.detail);
-            r.kind = Kind::KnownBug;
-        } else {
-            r.fixed = true;
-        }
+    if case.known_bug.is_some() && r.kind.is_failure() {
+        r.detail = format!("[{}] {}", r.kind.label(), r.detail);
+        r.kind = Kind::KnownBug;
     }
     Ok(r)
 }
@@ -217,7 +205,7 @@ fn judge(
                     format!(
                         "the oracle cannot write this through its views ({}): a masked \
                          column is written; mark the case `oracle: triggers`",
-                        o.summary(&dbs.initial_contents)
+                        o.summary(Some(&dbs.initial_contents))
                     ),
                 ));
             } else {
@@ -231,7 +219,7 @@ fn judge(
                         Some(verdict),
                         format!(
                             "the case expects a match but the oracle refuses it: {}",
-                            o.summary(&dbs.initial_contents)
+                            o.summary(Some(&dbs.initial_contents))
                         ),
                     ))
                 }
@@ -278,7 +266,10 @@ fn judge(
             }
             WriteExpect::Match | WriteExpect::Allow => {
                 let detail = match &oracle_outcome {
-                    Some(o) => format!("the oracle answers: {}", o.summary(&dbs.initial_contents)),
+                    Some(o) => format!(
+                        "the oracle answers: {}",
+                        o.summary(Some(&dbs.initial_contents))
+                    ),
                     None => "the case expects the engine to allow it".to_string(),
                 };
                 result(Kind::OverBlocked, &label, Some(verdict), detail)
@@ -312,11 +303,11 @@ fn judge(
             } else {
                 Kind::UnexpectedRun
             };
-            let detail = format!("the rewritten SQL gave {}", real.summary(initial));
+            let detail = format!("the rewritten SQL gave {}", real.summary(Some(initial)));
             result(kind, &label, Some(verdict), detail)
         }
         WriteExpect::Refuse | WriteExpect::Reject => {
-            let detail = real.summary(initial);
+            let detail = real.summary(Some(initial));
             if effect {
                 let detail = format!("the rewritten SQL gave {detail}");
                 result(Kind::Leak, &label, Some(verdict), detail)
