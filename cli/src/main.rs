@@ -4,7 +4,6 @@
 //! (including `block`) and for a valid policy set, 2 for input that cannot be judged,
 //! which is always reported as `{"error": {"code": …, "message": …}}` on stdout.
 
-use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -138,9 +137,6 @@ struct ValidateArgs {
     pretty: bool,
 }
 
-/// Dialect names `--dialect` accepts; the engine speaks PostgreSQL only.
-const DIALECTS: &[&str] = &["postgres", "postgresql"];
-
 /// The exit code for input that cannot be judged.
 const EXIT_INVALID: u8 = 2;
 
@@ -168,16 +164,7 @@ fn main() -> ExitCode {
 }
 
 fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
-    if !DIALECTS.contains(&args.dialect.to_lowercase().as_str()) {
-        return Err(InputError::new(
-            "unsupported_dialect",
-            format!(
-                "dialect `{}` is not supported; use {}",
-                args.dialect,
-                DIALECTS.join(" or ")
-            ),
-        ));
-    }
+    verdict_engine::parse::check_dialect(&args.dialect)?;
     let stdin_users = [
         Some(&args.policies),
         args.sql_file.as_ref(),
@@ -269,24 +256,7 @@ fn run_token(command: &TokenCommand) -> Result<String, InputError> {
 
 fn run_validate(args: &ValidateArgs) -> Result<String, InputError> {
     let set = PolicySet::parse(&read_input(&args.policies)?)?;
-    let rules = set.policies.iter().map(|p| p.rules.len()).sum::<usize>();
-    let governed: BTreeSet<String> = set
-        .policies
-        .iter()
-        .flat_map(|p| {
-            p.rules
-                .iter()
-                .filter_map(|r| r.table().map(|t| t.to_string()))
-        })
-        .collect();
-    let summary = serde_json::json!({
-        "valid": true,
-        "policies": set.policies.len(),
-        "rules": rules,
-        "tables": set.catalog.as_ref().map_or(0, |c| c.tables().len()),
-        "governed_tables": governed.len(),
-    });
-    Ok(summary.to_string())
+    Ok(serde_json::to_string(&set.summary()).unwrap_or_default())
 }
 
 fn is_stdin(path: &Path) -> bool {

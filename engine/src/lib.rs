@@ -18,7 +18,7 @@ pub mod verdict;
 
 pub use context::Context;
 pub use error::InputError;
-pub use policy::{PolicySet, Problem};
+pub use policy::{PolicySet, Problem, Summary};
 pub use verdict::{Decision, Verdict};
 
 pub use evaluate::evaluate;

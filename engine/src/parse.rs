@@ -4,6 +4,24 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+/// Dialect names callers may pass; the engine speaks PostgreSQL.
+pub const DIALECTS: &[&str] = &["postgres", "postgresql"];
+
+/// Checks a dialect name (case-insensitive) given by a caller.
+pub fn check_dialect(name: &str) -> Result<(), crate::InputError> {
+    if DIALECTS.contains(&name.to_ascii_lowercase().as_str()) {
+        Ok(())
+    } else {
+        Err(crate::InputError::new(
+            "unsupported_dialect",
+            format!(
+                "dialect `{name}` is not supported; use {}",
+                DIALECTS.join(" or ")
+            ),
+        ))
+    }
+}
+
 /// How deep expressions and queries may nest; deeper texts are blocked, never overflow.
 pub const RECURSION_LIMIT: usize = 64;
 

@@ -4,67 +4,17 @@
 //! Everything here only converts and delegates to `verdict_engine`, so native tests of this
 //! module check exactly what the wasm exports do.
 
-use std::collections::BTreeSet;
-
-use serde::Serialize;
 use serde_json::Value as Json;
-use verdict_engine::catalog::TableName;
 use verdict_engine::{evaluate as engine_evaluate, Context, InputError, PolicySet, Verdict};
-
-/// Dialect names `options.dialect` accepts; the engine speaks PostgreSQL only (as the CLI's
-/// `--dialect`).
-pub const DIALECTS: &[&str] = &["postgres", "postgresql"];
 
 /// Option names `options` accepts.
 const OPTIONS: &[&str] = &["dialect"];
 
-/// What `validate` answers for a policy set that loads: the same fields, in the same order,
-/// as `verdict validate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Always `true`; an invalid set gives the error document instead.
-    pub valid: bool,
-    pub policies: usize,
-    pub rules: usize,
-    /// The catalog's tables (0 without a catalog).
-    pub tables: usize,
-    /// The distinct tables that rules name.
-    pub governed_tables: usize,
-}
-
-/// The table a rule governs, whether `Rule::table` answers `&TableName` or (for engines
-/// with statement-level rules) `Option<&TableName>`.
-// TODO(engine): a `PolicySet::summary()` in the engine would serve the CLI and this crate.
-trait Governed {
-    fn governed(self) -> Option<String>;
-}
-
-impl Governed for &TableName {
-    fn governed(self) -> Option<String> {
-        Some(self.to_string())
-    }
-}
-
-impl Governed for Option<&TableName> {
-    fn governed(self) -> Option<String> {
-        self.map(ToString::to_string)
-    }
-}
+pub use verdict_engine::Summary;
 
 /// The summary of a loaded policy set.
 pub fn summary(set: &PolicySet) -> Summary {
-    let governed: BTreeSet<String> = set
-        .policies
-        .iter()
-        .flat_map(|p| p.rules.iter().filter_map(|r| r.table().governed()))
-        .collect();
-    Summary {
-        valid: true,
-        policies: set.policies.len(),
-        rules: set.policies.iter().map(|p| p.rules.len()).sum(),
-        tables: set.catalog.as_ref().map_or(0, |c| c.tables().len()),
-        governed_tables: governed.len(),
-    }
+    set.summary()
 }
 
 /// A policy set from a value: an object or array in any of the three file shapes, or a
@@ -101,17 +51,7 @@ pub fn options(value: &Json) -> Result<(), InputError> {
     for (key, v) in obj {
         match (key.as_str(), v) {
             ("dialect", Json::Null) => {}
-            ("dialect", Json::String(d)) => {
-                if !DIALECTS.contains(&d.to_lowercase().as_str()) {
-                    return Err(InputError::new(
-                        "unsupported_dialect",
-                        format!(
-                            "dialect `{d}` is not supported; use {}",
-                            DIALECTS.join(" or ")
-                        ),
-                    ));
-                }
-            }
+            ("dialect", Json::String(d)) => verdict_engine::parse::check_dialect(d)?,
             ("dialect", _) => {
                 return Err(InputError::new(
                     "invalid_options",

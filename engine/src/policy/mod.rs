@@ -328,7 +328,36 @@ pub struct PolicySet {
     pub policies: Vec<Policy>,
 }
 
+/// What `validate` answers for a policy set that loads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Always `true`; an invalid set gives an error instead.
+    pub valid: bool,
+    pub policies: usize,
+    pub rules: usize,
+    /// The catalog's tables (0 without a catalog).
+    pub tables: usize,
+    /// The distinct tables that rules name.
+    pub governed_tables: usize,
+}
+
 impl PolicySet {
+    /// Counts of what the set holds.
+    pub fn summary(&self) -> Summary {
+        let governed: std::collections::BTreeSet<&TableName> = self
+            .policies
+            .iter()
+            .flat_map(|p| p.rules.iter().filter_map(Rule::table))
+            .collect();
+        Summary {
+            valid: true,
+            policies: self.policies.len(),
+            rules: self.policies.iter().map(|p| p.rules.len()).sum(),
+            tables: self.catalog.as_ref().map_or(0, |c| c.tables().len()),
+            governed_tables: governed.len(),
+        }
+    }
+
     /// Loads and validates a policy set from JSON or YAML text.
     pub fn parse(text: &str) -> Result<Self, crate::InputError> {
         parse_policy_set(text)
