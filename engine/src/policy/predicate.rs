@@ -146,9 +146,17 @@ fn parse_expr(text: &str) -> Result<Expr, PredicateError> {
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
         .map_err(|e| parser_error(&e.to_string()))?;
-    let expr = parser
-        .parse_expr()
-        .map_err(|e| parser_error(&e.to_string()))?;
+    let expr = parser.parse_expr().map_err(|e| {
+        let mut err = parser_error(&e.to_string());
+        if err.line.is_none() {
+            // The text ended too early: point just past its end.
+            let line = text.lines().count().max(1);
+            let last = text.rsplit('\n').next().unwrap_or("");
+            err.line = u64::try_from(line).ok();
+            err.column = u64::try_from(last.chars().count() + 1).ok();
+        }
+        err
+    })?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(PredicateError {
@@ -358,6 +366,13 @@ mod tests {
         let t = orders();
         let errs = Predicate::parse("tenant_id = = 3", &t.name, Some(&t)).unwrap_err();
         assert_eq!((errs[0].line, errs[0].column), (Some(1), Some(13)));
+        let errs = Predicate::parse("tenant_id = (1", &t.name, Some(&t)).unwrap_err();
+        assert_eq!(
+            (errs[0].line, errs[0].column),
+            (Some(1), Some(15)),
+            "{}",
+            errs[0].message
+        );
         let errs = Predicate::parse("tenant_id = 3; DROP TABLE x", &t.name, Some(&t)).unwrap_err();
         assert_eq!((errs[0].line, errs[0].column), (Some(1), Some(14)));
     }
