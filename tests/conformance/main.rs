@@ -1,6 +1,9 @@
 //! Differential conformance suite: for every case and context, the engine's rewritten
 //! SQL on the real tables must give what the original SQL gives on hand-written secure
 //! views of that context (the oracle), and what the oracle cannot see must be blocked.
+//! Write and restriction cases (writes/) run in `BEGIN … ROLLBACK` on both sides, compare
+//! affected-row counts, returned rows and the base rows afterwards, and fingerprint every
+//! database after each case.
 //!
 //! Run with `cargo test -p verdict-conformance --test conformance`. Environment:
 //! `VERDICT_CASE=substring` and `VERDICT_CONTEXT=name` select checks, `VERDICT_VERBOSE=1`

@@ -322,7 +322,15 @@ fn judge(
                 return Err(format!("case {}: no oracle answer to compare", case.id));
             };
             match difference(&o, &real, case.ordered, case.compare, case.max_rows) {
-                None => result(Kind::Match, &label, Some(verdict), String::new()),
+                None => {
+                    let detail = match &o {
+                        WriteOutcome::Error { code, message } => {
+                            format!("both fail with {code}: {message}")
+                        }
+                        WriteOutcome::Done { .. } => o.summary(Some(initial)),
+                    };
+                    result(Kind::Match, &label, Some(verdict), detail)
+                }
                 Some(diff) => {
                     let kind = match (&o, &real) {
                         (WriteOutcome::Done { .. }, WriteOutcome::Error { .. }) => Kind::Error,
