@@ -145,7 +145,7 @@ fn run() -> Result<bool, String> {
         writes.write_summary()
     );
     println!(
-        "conformance: {} fingerprints after a case's ROLLBACK, all equal to the ones before the suite",
+        "conformance: {} fingerprints (real and the context's oracle after every write check), all equal to the ones before the suite",
         fingerprints.compared
     );
     println!(

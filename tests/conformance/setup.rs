@@ -212,16 +212,16 @@ fn self_check(cluster: &Cluster, dbs: &mut Databases, fx: &Fixtures) -> Result<(
         }
         // Nor the writer role.
         if let Some(writer) = dbs.oracle_writers.get_mut(&ctx.name) {
-            let run = writer.run(
+            let outcome = writer.run(
                 cluster,
                 "UPDATE base.customers SET name = name",
                 crate::fixtures::OracleMode::Views,
             )?;
-            if !run.outcome.is_error("42501") {
+            if !outcome.is_error("42501") {
                 problems.push(format!(
                     "{}: the writer role writes base.customers: {}",
                     ctx.name,
-                    run.outcome.summary(Some(&dbs.initial_contents))
+                    outcome.summary(Some(&dbs.initial_contents))
                 ));
             }
         }

@@ -1,6 +1,6 @@
 //! Running a write case as the writer role inside `BEGIN … ROLLBACK`: what each statement
-//! returned and how many rows it affected, the base rows at the end of the transaction,
-//! and the database's fingerprint after the ROLLBACK.
+//! returned and how many rows it affected, and the base rows at the end of the
+//! transaction; the database's fingerprint, taken after it.
 
 use std::io::Read;
 
@@ -103,12 +103,6 @@ impl WriteOutcome {
     }
 }
 
-/// One run: the outcome, and the fingerprint after the ROLLBACK.
-pub struct Run {
-    pub outcome: WriteOutcome,
-    pub fingerprint: String,
-}
-
 /// A connection as the writer role to one database, reopened when a statement breaks it.
 pub struct WriterConn {
     pub db: String,
@@ -124,9 +118,14 @@ impl WriterConn {
     }
 
     /// Runs `sql` inside `BEGIN; SET LOCAL ROLE verdict_writer; …; ROLLBACK` (with the
-    /// trigger views first in the search_path for `OracleMode::Triggers`), reads the base
-    /// rows before the ROLLBACK, and the fingerprint after it.
-    pub fn run(&mut self, cluster: &Cluster, sql: &str, mode: OracleMode) -> Result<Run, String> {
+    /// trigger views first in the search_path for `OracleMode::Triggers`), and reads the
+    /// base rows before the ROLLBACK.
+    pub fn run(
+        &mut self,
+        cluster: &Cluster,
+        sql: &str,
+        mode: OracleMode,
+    ) -> Result<WriteOutcome, String> {
         if self.client.is_closed() {
             self.client = cluster.connect(&self.db, WRITER_ROLE)?;
         }
@@ -160,11 +159,7 @@ impl WriterConn {
             // A protocol-level surprise (a dropped connection): start afresh.
             self.client = cluster.connect(&self.db, WRITER_ROLE)?;
         }
-        let fingerprint = self.fingerprint()?;
-        Ok(Run {
-            outcome,
-            fingerprint,
-        })
+        Ok(outcome)
     }
 
     /// The md5 over every table of the database (harness.fingerprint()).

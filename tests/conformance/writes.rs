@@ -5,16 +5,16 @@
 //! a relation or column absent there gives the context's `absent` (rule `deny`), a
 //! missing privilege `block` (rule `deny`: deny rules narrowed by operation are
 //! privileges in the oracle), a check option violation `refuse` (rule `row_filter`), and
-//! anything else `match`. Every run is followed by a fingerprint of the database that
-//! must equal the one before the suite.
+//! anything else `match`. After every check, the fingerprints of the real database and
+//! of the context's oracle must equal the ones before the suite.
 
 use verdict_engine::{PolicySet, Verdict};
 
 use crate::check::{evaluate_twice, one_line, Kind};
 use crate::cluster::Cluster;
 use crate::fixtures::{ContextFixture, Expect, WriteCase, WriteExpect};
-use crate::setup::{oracle_db, Databases};
-use crate::write_sql::{difference, Run, WriteOutcome, WriterConn};
+use crate::setup::Databases;
+use crate::write_sql::{difference, WriteOutcome, WriterConn};
 
 /// One check's outcome and what to print about it.
 pub struct WriteResult {
@@ -76,37 +76,39 @@ pub struct Fingerprints {
 
 struct Judge<'a> {
     cluster: &'a Cluster,
-    case: &'a WriteCase,
-    ctx: &'a ContextFixture,
-    fingerprints: &'a mut Fingerprints,
 }
 
 impl Judge<'_> {
-    /// Runs `sql` on one database and checks that nothing of it outlived the ROLLBACK.
     fn run(
-        &mut self,
+        &self,
         conn: &mut WriterConn,
-        expected_fingerprint: Option<&String>,
         sql: &str,
         mode: crate::fixtures::OracleMode,
     ) -> Result<WriteOutcome, String> {
-        let Run {
-            outcome,
-            fingerprint,
-        } = conn.run(self.cluster, sql, mode)?;
-        self.fingerprints.compared += 1;
-        if expected_fingerprint != Some(&fingerprint) {
-            return Err(format!(
-                "case {} in context {}: database {} is not as before the suite after the \
-                 case's ROLLBACK (fingerprint {fingerprint}, before {}); something committed",
-                self.case.id,
-                self.ctx.name,
-                conn.db,
-                expected_fingerprint.map_or("unknown", String::as_str)
-            ));
-        }
-        Ok(outcome)
+        conn.run(self.cluster, sql, mode)
     }
+}
+
+/// Checks that the database of `conn` is as before the suite.
+fn same_fingerprint(
+    conn: &mut WriterConn,
+    dbs_fingerprints: &std::collections::BTreeMap<String, String>,
+    case: &WriteCase,
+    ctx: &ContextFixture,
+) -> Result<(), String> {
+    let got = conn.fingerprint()?;
+    let before = dbs_fingerprints.get(&conn.db);
+    if before == Some(&got) {
+        return Ok(());
+    }
+    Err(format!(
+        "case {} in context {}: database {} is not as before the suite after the case's \
+         ROLLBACK (fingerprint {got}, before {}); something committed",
+        case.id,
+        ctx.name,
+        conn.db,
+        before.map_or("unknown", String::as_str)
+    ))
 }
 
 fn result(kind: Kind, expected: &str, verdict: Option<Verdict>, detail: String) -> WriteResult {
@@ -129,7 +131,14 @@ pub fn check(
     ctx: &ContextFixture,
     fingerprints: &mut Fingerprints,
 ) -> Result<WriteResult, String> {
-    let mut r = judge(cluster, dbs, policies, case, ctx, fingerprints)?;
+    let mut r = judge(cluster, dbs, policies, case, ctx)?;
+    // Both databases, whether the case ran on them or not, must be as before the suite.
+    same_fingerprint(&mut dbs.real_writer, &dbs.fingerprints, case, ctx)?;
+    let Some(oracle) = dbs.oracle_writers.get_mut(&ctx.name) else {
+        return Err(format!("no oracle database for context {}", ctx.name));
+    };
+    same_fingerprint(oracle, &dbs.fingerprints, case, ctx)?;
+    fingerprints.compared += 2;
     if case.known_bug.is_some() && r.kind.is_failure() {
         r.detail = format!("[{}] {}", r.kind.label(), r.detail);
         r.kind = Kind::KnownBug;
@@ -143,7 +152,6 @@ fn judge(
     policies: &PolicySet,
     case: &WriteCase,
     ctx: &ContextFixture,
-    fingerprints: &mut Fingerprints,
 ) -> Result<WriteResult, String> {
     let explicit = case.expect.get(&ctx.name).copied();
     let label = explicit.map_or("oracle", WriteExpect::as_str).to_string();
@@ -158,14 +166,7 @@ fn judge(
         return Ok(result(Kind::Wrong, &label, Some(verdict), problem));
     }
 
-    let mut judge = Judge {
-        cluster,
-        case,
-        ctx,
-        fingerprints,
-    };
-    let oracle_fp = dbs.fingerprints.get(&oracle_db(&ctx.name)).cloned();
-    let real_fp = dbs.fingerprints.get("real").cloned();
+    let judge = Judge { cluster };
 
     // Resolve the expectation, consulting the oracle where the case does not say, or
     // where answers will be compared.
@@ -177,7 +178,7 @@ fn judge(
             let Some(conn) = dbs.oracle_writers.get_mut(&ctx.name) else {
                 return Err(format!("no oracle database for context {}", ctx.name));
             };
-            let o = judge.run(conn, oracle_fp.as_ref(), case.oracle_sql(), case.oracle)?;
+            let o = judge.run(conn, case.oracle_sql(), case.oracle)?;
             let derived = if o.is_error("42P01") || o.is_error("42703") {
                 // What the context may not see: denied; where the context's values make
                 // the filter unusable (`reject`), a write may also fail its proof.
@@ -290,7 +291,6 @@ fn judge(
     }
     let real = judge.run(
         &mut dbs.real_writer,
-        real_fp.as_ref(),
         &rewritten,
         crate::fixtures::OracleMode::Views,
     )?;
