@@ -152,12 +152,21 @@ fn enforce(
             }
             if let CopySource::Query(q) = source {
                 rewriter.query(q)?;
+                if let Some(note) = restrict::max_rows(rules, q) {
+                    notes.push(note);
+                }
             }
         }
         Statement::CreateTable(ct) if ct.query.is_some() => {
             if let Some(q) = ct.query.as_mut() {
                 rewriter.query(q)?;
             }
+            note_allowed(notes, allowed_by.as_deref(), kind);
+        }
+        Statement::Explain { statement, .. } => {
+            // EXPLAIN ANALYZE runs the statement, and any plan describes it: the explained
+            // statement is judged and enforced like one sent alone.
+            enforce(rewriter, rules, statement, notes)?;
             note_allowed(notes, allowed_by.as_deref(), kind);
         }
         Statement::CreateView(cv) => {

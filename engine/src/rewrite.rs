@@ -192,6 +192,28 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// Blocks a function a query restriction denies.
+    fn check_function(&self, name: &ObjectName) -> Flow {
+        let Some(name) = functions::normalized_name(name) else {
+            return Ok(());
+        };
+        let hit = self
+            .denied_functions
+            .iter()
+            .find(|(p, _)| match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == *p,
+            });
+        match hit {
+            Some((pattern, policy)) => Err(Block::new(
+                "denied_function",
+                format!("function `{name}` is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
+                "remove the call",
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Adds function-name patterns denied by a restriction of `policy`.
     pub fn deny_functions(&mut self, policy: &str, patterns: &[String]) {
         for p in patterns {
@@ -531,6 +553,7 @@ impl<'a> Rewriter<'a> {
         alias: Option<&TableAlias>,
         args: &mut A,
     ) -> Result<Vec<Relation>, Block> {
+        self.check_function(name)?;
         if let Some(why) = functions::denied_reason(name) {
             return Err(denied_function(name, why));
         }
@@ -844,10 +867,11 @@ impl<'a> Rewriter<'a> {
             }
             _ => None,
         };
+        let masked = rel.map(|r| Self::masked_whole_row(r, &format!("`{name}.*`")));
         if let Some(d) = rel.and_then(|r| r.any_denied().cloned()) {
             self.denied(&d, &format!(" and `{name}.*` would read it"))?;
         }
-        Ok(())
+        masked.unwrap_or(Ok(()))
     }
 
     fn find_relation(&self, name: &str) -> Option<&Relation> {
@@ -877,6 +901,17 @@ impl<'a> Rewriter<'a> {
         match expr {
             Expr::CompoundIdentifier(parts) => {
                 let names: Vec<String> = parts.iter().map(ident::normalize).collect();
+                if let [sch, t, col] = names.as_slice() {
+                    let tn = TableName::new(sch.clone(), t.clone());
+                    return Ok(self
+                        .frames
+                        .iter()
+                        .rev()
+                        .flat_map(|f| f.relations.iter().rev())
+                        .find(|r| r.qualified.as_ref() == Some(&tn))
+                        .and_then(|r| r.target_masks.get(col))
+                        .map(|(m, info)| (Expr::Nested(Box::new(m.clone())), info.clone())));
+                }
                 let [q, col] = names.as_slice() else {
                     return Ok(None);
                 };
@@ -919,7 +954,23 @@ impl<'a> Rewriter<'a> {
         self.frames
             .iter()
             .flat_map(|f| f.relations.iter())
-            .any(|r| r.renamed_scan || !r.denied_columns.is_empty())
+            .any(|r| r.renamed_scan || !r.denied_columns.is_empty() || !r.target_masks.is_empty())
+    }
+
+    /// A whole-row reference to a write target whose columns are masked would read them raw.
+    fn masked_whole_row(rel: &Relation, what: &str) -> Flow {
+        match rel.target_masks.values().next() {
+            Some((_, info)) => Err(Block::new(
+                "column_mask",
+                format!(
+                    "{what} reads the whole row of `{}`, whose column `{}` is masked by policy `{}` (rule {})",
+                    info.table, info.column, info.policy, info.rule_index
+                ),
+                "name the columns you need; masked columns are shown masked when named",
+            )
+            .with_policy(&info.policy, info.rule_index)),
+            None => Ok(()),
+        }
     }
 
     fn check_expr(&mut self, expr: &mut Expr) -> Flow {
@@ -944,6 +995,16 @@ impl<'a> Rewriter<'a> {
                 }
                 for (d, how) in hits {
                     self.denied(&d, &how)?;
+                }
+                // Denies first (they say more); then masks a whole row of a write target would skip.
+                if let Some(rel) = self
+                    .frames
+                    .iter()
+                    .rev()
+                    .flat_map(|f| f.relations.iter())
+                    .find(|r| r.ref_name == name)
+                {
+                    Self::masked_whole_row(rel, &format!("`{name}`"))?;
                 }
             }
             Expr::CompoundIdentifier(parts) => {
@@ -983,22 +1044,7 @@ impl<'a> Rewriter<'a> {
             }
             Expr::QualifiedWildcard(name, _) => self.check_whole_row_name(name)?,
             Expr::Function(f) => {
-                if let Some(name) = functions::normalized_name(&f.name) {
-                    let hit =
-                        self.denied_functions
-                            .iter()
-                            .find(|(p, _)| match p.strip_suffix('*') {
-                                Some(prefix) => name.starts_with(prefix),
-                                None => name == *p,
-                            });
-                    if let Some((pattern, policy)) = hit {
-                        return Err(Block::new(
-                            "denied_function",
-                            format!("function `{name}` is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
-                            "remove the call",
-                        ));
-                    }
-                }
+                self.check_function(&f.name)?;
                 if let Some(why) = functions::denied_reason(&f.name) {
                     let allowed_setting = functions::normalized_name(&f.name).as_deref()
                         == Some("current_setting")

@@ -38,6 +38,9 @@ struct Target {
 impl<'a> Rewriter<'a> {
     /// Enforces the policies on an INSERT, UPDATE or DELETE statement, in place.
     pub fn write(&mut self, stmt: &mut Statement) -> Flow {
+        // Also inside data-modifying CTEs and COPY: the statement's kind and WHERE rules.
+        crate::restrict::gate(self.rules, crate::restrict::kind_of(stmt))?;
+        crate::restrict::require_where(self.rules, stmt)?;
         let depth = self.frames.len();
         let result = match stmt {
             Statement::Insert(ins) => self.insert(ins),
@@ -207,6 +210,36 @@ impl<'a> Rewriter<'a> {
         Ok(())
     }
 
+    /// The value as the column stores it: a number with a fractional part written to an
+    /// integer or fixed-scale column is rounded by PostgreSQL, so it is not known exactly.
+    fn stored(&self, target: &Target, col: &str, v: V) -> V {
+        let v = prove::coerce(v, self.class(target, col));
+        let ty = target
+            .columns
+            .as_ref()
+            .and_then(|cs| cs.iter().find(|c| c.name == col))
+            .and_then(|c| c.data_type.as_deref())
+            .unwrap_or("");
+        match &v {
+            V::Num(n) if n.contains('.') => {
+                let digits = n.rsplit('.').next().map_or(0, str::len);
+                let base = ty.split('(').next().unwrap_or("").trim();
+                // numeric(p, s) keeps s fractional digits; bare numeric keeps all.
+                let scale = ty
+                    .split_once(',')
+                    .and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse::<usize>().ok());
+                let exact = matches!(base, "numeric" | "decimal")
+                    && (!ty.contains('(') || scale.is_some_and(|s| digits <= s));
+                if exact {
+                    v
+                } else {
+                    V::Unknown
+                }
+            }
+            _ => v,
+        }
+    }
+
     fn class(&self, target: &Target, col: &str) -> TypeClass {
         target
             .columns
@@ -346,10 +379,7 @@ impl<'a> Rewriter<'a> {
                                 .iter()
                                 .zip(row.iter())
                                 .map(|(c, e)| {
-                                    (
-                                        c.clone(),
-                                        prove::coerce(prove::constant(e), self.class(&target, c)),
-                                    )
+                                    (c.clone(), self.stored(&target, c, prove::constant(e)))
                                 })
                                 .collect();
                             self.prove(
@@ -380,10 +410,11 @@ impl<'a> Rewriter<'a> {
                             )
                             .by_policy(policy, *rule_index));
                         }
-                        // The source is a read: enforce it in its own scope.
-                        let saved = std::mem::take(&mut self.frames);
+                        // The source is a read: enforce it without the target in scope (it
+                        // cannot see the target), but with the CTEs around the INSERT.
+                        let target_frame = self.frames.pop();
                         let r = self.query(source);
-                        self.frames = saved;
+                        self.frames.extend(target_frame);
                         r?;
                     }
                 }
@@ -453,9 +484,7 @@ impl<'a> Rewriter<'a> {
                                 .and_then(|c| row.get(&ident::normalize(c)).cloned())
                                 .unwrap_or(V::Unknown)
                         }
-                        (value, _) => {
-                            prove::coerce(prove::constant(value), self.class(target, &col))
-                        }
+                        (value, _) => self.stored(target, &col, prove::constant(value)),
                     }
                 };
                 out.insert(col, v);
@@ -513,7 +542,8 @@ impl<'a> Rewriter<'a> {
     /// FROM of UPDATE and USING of DELETE: reads, enforced as in SELECT, in the target's scope.
     fn write_from(&mut self, from: &mut [TableWithJoins]) -> Result<Vec<String>, Block> {
         let mut names = Vec::new();
-        self.joins += from.len().saturating_sub(1) as u64;
+        // Each FROM/USING item joins the target.
+        self.joins += from.len() as u64;
         for twj in from.iter_mut() {
             let rels = self.table_with_joins(twj)?;
             names.extend(rels.iter().map(|r| r.ref_name.clone()));
