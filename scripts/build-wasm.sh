@@ -13,6 +13,7 @@
 #
 # Installs only what is missing: the wasm32 target (rustup), wasm-bindgen-cli (cargo
 # install, ~4 min once), binaryen (npm, into target/wasm-tools; skipped without npm).
+# `--tools-only` installs those and stops.
 # Environment: VERDICT_WASM_OUT (output directory), VERDICT_WASM_OPT=0 (skip wasm-opt),
 # VERDICT_WASM_OPT_LEVEL=3 (trade size for speed: measured 1.4 MB instead of 0.8 MB
 # gzipped, and about 1.7x instead of 2.7x the native time; the default is "z").
@@ -78,6 +79,12 @@ if [ "${VERDICT_WASM_OPT:-1}" != "0" ]; then
     else
         note "no npm and no wasm-opt; continuing without wasm-opt"
     fi
+fi
+
+# `--tools-only`: install the tools above and stop (scripts/test-editor.sh reuses this step).
+if [ "${1:-}" = "--tools-only" ]; then
+    note "tools ready: wasm-bindgen $wb_version, wasm-opt ${wasm_opt:-none}"
+    exit 0
 fi
 
 # ------------------------------------------------------------------------- build

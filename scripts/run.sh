@@ -38,8 +38,14 @@ fi
 data_dir="${VERDICT_DATA_DIR:-$root/.verdict}"
 addr="${VERDICT_ADDR:-127.0.0.1:8080}"
 serve_args=(--addr "$addr" --data-dir "$data_dir")
-# The built policy editor, when there is one, is served at `/`.
+# The built policy editor, when there is one, is served at `/`; it is built when missing
+# (scripts/build-editor.sh installs trunk the first time, ~10 min).
 web_dir="${VERDICT_WEB_DIR:-$root/dist}"
+if [ -z "${VERDICT_WEB_DIR:-}" ] && [ ! -f "$web_dir/index.html" ]; then
+    echo "run.sh: building the policy editor (scripts/build-editor.sh)" >&2
+    bash "$root/scripts/build-editor.sh" >&2 ||
+        echo "run.sh: the editor could not be built; serving the API without it" >&2
+fi
 if [ -f "$web_dir/index.html" ]; then
     serve_args+=(--web-dir "$web_dir")
 fi

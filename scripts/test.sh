@@ -80,4 +80,6 @@ step "cargo build --release --bin verdict"
 cargo build --release --bin verdict
 echo "built $root/target/release/verdict"
 
+bash scripts/test-editor.sh
+
 step "all tests passed"

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The policy editor's tests, stopping at the first failure:
+#   1. scripts/build-editor.sh          the editor, built once with Trunk into dist/
+#   2. wasm-bindgen-test in Chromium    web-editor/tests/components.rs, headless
+#   3. Playwright end to end            web-editor/e2e/ against `verdict serve` on SQLite
+#                                       (started by the test), screenshots and
+#                                       Performance API measurements in target/editor-e2e/
+# then prints each runner's summary line, the measurements and the sizes.
+# (The editor's native unit tests run with `cargo test --workspace`.)
+#
+# Installs only what is missing: trunk, the wasm32 target, wasm-bindgen-cli and wasm-opt
+# (through build-editor.sh), Node.js, Debian's chromium + chromium-driver (apt-get, as
+# root) and the e2e's npm packages (`npm ci`: playwright-core only; no browser download).
+# Works from any directory.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if [ "${CI:-}" = "true" ]; then
+    export CARGO_TERM_COLOR=never
+fi
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+export PATH="$root/target/wasm-tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+step() {
+    echo
+    echo "==> $*"
+}
+
+log="$(mktemp -d)"
+trap 'rm -rf "$log"' EXIT
+out="$root/target/editor-e2e"
+
+# ------------------------------------------------------------------------- set-up
+
+apt_updated=""
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "test-editor.sh: $* missing; install it (apt-get install $*) and run this again" >&2
+        exit 1
+    fi
+    if [ -z "$apt_updated" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    step "apt-get install -y $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    apt_install chromium chromium-driver
+fi
+export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
+
+step "npm ci   (web-editor/e2e: playwright-core)"
+(cd web-editor/e2e && npm ci --no-audit --no-fund --loglevel=error)
+
+# ------------------------------------------------------------------------- build
+
+step "scripts/build-editor.sh"
+bash scripts/build-editor.sh
+
+step "cargo build --release --bin verdict"
+cargo build --release --bin verdict
+
+# ------------------------------------------------------------------------- tests
+
+step "wasm-bindgen-test in headless Chromium   (web-editor/tests/components.rs)"
+# web-editor/webdriver.json (cargo runs tests in the crate directory) keeps Chromium off
+# the network.
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test -p verdict-web-editor --target wasm32-unknown-unknown --test components 2>&1 |
+    tee "$log/components.txt"
+
+step "cargo clippy -p verdict-web-editor --all-targets --target wasm32-unknown-unknown -- -D warnings"
+cargo clippy -p verdict-web-editor --all-targets --target wasm32-unknown-unknown -- -D warnings
+
+step "Playwright end to end   (node --test web-editor/e2e/)"
+rm -rf "$out"
+mkdir -p "$out"
+VERDICT_BIN="$root/target/release/verdict" VERDICT_DIST="$root/dist" VERDICT_E2E_OUT="$out" \
+    node --test --test-reporter=spec --test-concurrency=1 web-editor/e2e/ 2>&1 | tee "$log/e2e.txt"
+
+# ------------------------------------------------------------------------ summary
+
+echo
+echo "--- editor test summary"
+echo "wasm-bindgen-test (Chromium): $(grep -E '^test result:' "$log/components.txt" | tail -n 1)"
+pass="$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log/e2e.txt")"
+fail="$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log/e2e.txt")"
+echo "e2e: ${pass:-?} passed, ${fail:-?} failed"
+if [ -f "$out/perf.json" ]; then
+    echo "performance: $(cat "$out/perf.json")"
+fi
+echo "sizes: $(cat target/editor-sizes.json)"
+echo "screenshots: ${out#"$root"/}/*.png"
+echo "editor tests passed"

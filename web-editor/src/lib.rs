@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod app;
+pub mod catalog;
+pub mod editor;
+pub mod fields;
+pub mod list;
+pub mod live;
+pub mod model;
+pub mod panels;
+pub mod preview;
+pub mod storage;
+
+pub use app::App;

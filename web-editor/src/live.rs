@@ -1,0 +1,408 @@
+//! The live preview's computation: the draft policy, the organization's other policies and
+//! the catalog become one policy set, which the engine (linked into this wasm) validates
+//! and evaluates. Pure, so it is tested natively; the components only render its output.
+
+use serde_json::{json, Map, Value};
+use verdict_engine::{evaluate, Context, InputError, PolicySet, Problem, Verdict};
+
+use crate::model;
+
+/// A loaded preview set and what loading it said about the draft.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The set the preview evaluates against (absent when something does not validate).
+    pub set: Option<PolicySet>,
+    /// Problems inside the draft policy (fields relative to the policy).
+    pub draft_problems: Vec<Problem>,
+    /// Problems elsewhere: the catalog, or another policy.
+    pub other_problems: Vec<Problem>,
+    /// A message when the set did not load for a reason without problems (not an object…).
+    pub error: Option<String>,
+    /// Things the author should know about this preview (unassigned draft, …).
+    pub notes: Vec<String>,
+    /// How many policies the preview evaluates.
+    pub policies: usize,
+}
+
+fn set_value(catalog: &Value, policies: Vec<Value>) -> Value {
+    let mut set = Map::new();
+    if !catalog.is_null() {
+        set.insert("catalog".into(), catalog.clone());
+    }
+    set.insert("policies".into(), Value::Array(policies));
+    Value::Object(set)
+}
+
+fn split_problems(err: InputError, loaded: &mut Loaded) {
+    if err.problems.is_empty() {
+        loaded.error = Some(err.message);
+        return;
+    }
+    for p in err.problems {
+        if p.policy_index == Some(0) {
+            loaded.draft_problems.push(p);
+        } else {
+            loaded.other_problems.push(p);
+        }
+    }
+}
+
+/// Loads the preview set: the draft first (so its problems are those of policy 0), then
+/// the other stored policies that the server would apply (assigned, another id).
+pub fn load(catalog: &Value, draft: &Value, others: &[Value]) -> Loaded {
+    let mut loaded = Loaded {
+        set: None,
+        draft_problems: Vec::new(),
+        other_problems: Vec::new(),
+        error: None,
+        notes: Vec::new(),
+        policies: 0,
+    };
+    if !draft.is_object() {
+        loaded.error = Some("the policy must be a JSON object".into());
+        return loaded;
+    }
+    let draft_id = draft.get("id").cloned().unwrap_or(Value::Null);
+    let assigned = model::is_assigned(draft);
+    let mut policies = vec![model::engine_policy(draft)];
+    policies.extend(
+        others
+            .iter()
+            .filter(|p| p.get("id") != Some(&draft_id) && model::is_assigned(p))
+            .map(model::engine_policy),
+    );
+    let with_draft = set_value(catalog, policies.clone());
+    match PolicySet::from_json(&with_draft) {
+        Ok(set) if assigned => {
+            loaded.policies = policies.len();
+            loaded.set = Some(set);
+        }
+        Ok(_) => {
+            loaded.notes.push(
+                "this policy has no assignment: the server stores it but applies it to no one, so the preview leaves it out".into(),
+            );
+            policies.remove(0);
+            loaded.policies = policies.len();
+            match PolicySet::from_json(&set_value(catalog, policies)) {
+                Ok(set) => loaded.set = Some(set),
+                Err(e) => split_problems(e, &mut loaded),
+            }
+        }
+        Err(e) => split_problems(e, &mut loaded),
+    }
+    let specs = model::assignments(draft);
+    if specs.iter().any(|(k, _)| k == "dataset" || k == "query") {
+        loaded.notes.push(
+            "dataset and query assignments are not part of the preview: evaluations that name another dataset or query skip this policy".into(),
+        );
+    }
+    loaded
+}
+
+/// A context from the editor's context value; an invalid one gives the engine's message.
+pub fn context(value: &Value) -> Result<Context, String> {
+    Context::from_json(value).map_err(|e| e.message)
+}
+
+/// Evaluates one SQL text.
+pub fn run(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
+    evaluate(set, sql, ctx)
+}
+
+/// A piece of SQL text and whether it differs from the other side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub text: String,
+    pub changed: bool,
+}
+
+fn tokenize(sql: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(c) = rest.chars().next() {
+        let len = if c.is_whitespace() {
+            rest.find(|ch: char| !ch.is_whitespace())
+                .unwrap_or(rest.len())
+        } else if c.is_alphanumeric() || c == '_' {
+            rest.find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                .unwrap_or(rest.len())
+        } else if c == '\'' || c == '"' {
+            // A quoted literal or identifier, with doubled quotes inside.
+            let mut end = rest.len();
+            let mut chars = rest.char_indices().skip(1).peekable();
+            while let Some((i, ch)) = chars.next() {
+                if ch == c {
+                    if chars.peek().map(|(_, n)| *n) == Some(c) {
+                        chars.next();
+                        continue;
+                    }
+                    end = i + ch.len_utf8();
+                    break;
+                }
+            }
+            end
+        } else {
+            c.len_utf8()
+        };
+        let (tok, tail) = rest.split_at(len.max(c.len_utf8()).min(rest.len()));
+        out.push(tok);
+        rest = tail;
+    }
+    out
+}
+
+fn segments(tokens: &[&str], keep: &[bool]) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for (tok, kept) in tokens.iter().zip(keep) {
+        let changed = !kept;
+        match out.last_mut() {
+            Some(last) if last.changed == changed => last.text.push_str(tok),
+            _ => out.push(Segment {
+                text: (*tok).to_string(),
+                changed,
+            }),
+        }
+    }
+    out
+}
+
+/// The largest token table the highlighter computes (beyond it, nothing is highlighted).
+const MAX_CELLS: usize = 400_000;
+
+/// Token-level difference of the original and the rewritten SQL: `(original, rewritten)`,
+/// each as segments marked `changed` where the other side has no counterpart.
+pub fn sql_diff(original: &str, rewritten: &str) -> (Vec<Segment>, Vec<Segment>) {
+    let a = tokenize(original);
+    let b = tokenize(rewritten);
+    let mut keep_a = vec![false; a.len()];
+    let mut keep_b = vec![false; b.len()];
+    // Common prefix and suffix first: most rewrites keep both ends of the statement.
+    let mut pre = 0;
+    while pre < a.len() && pre < b.len() && a.get(pre) == b.get(pre) {
+        pre += 1;
+    }
+    let mut suf = 0;
+    while suf < a.len() - pre
+        && suf < b.len() - pre
+        && a.get(a.len() - 1 - suf) == b.get(b.len() - 1 - suf)
+    {
+        suf += 1;
+    }
+    for k in keep_a.iter_mut().take(pre) {
+        *k = true;
+    }
+    for k in keep_b.iter_mut().take(pre) {
+        *k = true;
+    }
+    for k in keep_a.iter_mut().rev().take(suf) {
+        *k = true;
+    }
+    for k in keep_b.iter_mut().rev().take(suf) {
+        *k = true;
+    }
+    let ma = a.get(pre..a.len() - suf).unwrap_or(&[]);
+    let mb = b.get(pre..b.len() - suf).unwrap_or(&[]);
+    let (n, m) = (ma.len(), mb.len());
+    if n > 0 && m > 0 && (n + 1) * (m + 1) <= MAX_CELLS {
+        // Longest common subsequence over the middle tokens.
+        let w = m + 1;
+        let mut table = vec![0u32; (n + 1) * w];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                let v = if ma.get(i) == mb.get(j) {
+                    table.get((i + 1) * w + j + 1).copied().unwrap_or(0) + 1
+                } else {
+                    let down = table.get((i + 1) * w + j).copied().unwrap_or(0);
+                    let right = table.get(i * w + j + 1).copied().unwrap_or(0);
+                    down.max(right)
+                };
+                if let Some(cell) = table.get_mut(i * w + j) {
+                    *cell = v;
+                }
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < n && j < m {
+            if ma.get(i) == mb.get(j) {
+                if let Some(k) = keep_a.get_mut(pre + i) {
+                    *k = true;
+                }
+                if let Some(k) = keep_b.get_mut(pre + j) {
+                    *k = true;
+                }
+                i += 1;
+                j += 1;
+            } else if table.get((i + 1) * w + j) >= table.get(i * w + j + 1) {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+    } else if n > 0 && m > 0 {
+        // Too large to compare: show the middle unhighlighted rather than block the preview.
+        for k in keep_a.iter_mut().skip(pre).take(n) {
+            *k = true;
+        }
+        for k in keep_b.iter_mut().skip(pre).take(m) {
+            *k = true;
+        }
+    }
+    // Whitespace never counts as a change.
+    for (t, k) in a.iter().zip(keep_a.iter_mut()) {
+        if t.trim().is_empty() {
+            *k = true;
+        }
+    }
+    for (t, k) in b.iter().zip(keep_b.iter_mut()) {
+        if t.trim().is_empty() {
+            *k = true;
+        }
+    }
+    (segments(&a, &keep_a), segments(&b, &keep_b))
+}
+
+/// A context preset: a name and the context value.
+pub fn builtin_presets() -> Vec<(String, Value)> {
+    vec![
+        (
+            "Analyst of tenant 1".into(),
+            json!({"user": "alice", "roles": ["analyst"], "attributes": {"tenant_id": 1, "region": "EU"},
+                   "purpose": "reporting", "workspace": "sales", "data_source": "warehouse", "break_glass": false}),
+        ),
+        (
+            "Analyst of tenant 2".into(),
+            json!({"user": "bob", "roles": ["analyst"], "attributes": {"tenant_id": 2, "region": "US"},
+                   "purpose": "reporting", "workspace": "sales", "data_source": "warehouse", "break_glass": false}),
+        ),
+        (
+            "Data protection officer".into(),
+            json!({"user": "dpo", "roles": ["analyst", "dpo"], "attributes": {"tenant_id": 1},
+                   "purpose": "audit", "workspace": "compliance", "data_source": "warehouse", "break_glass": false}),
+        ),
+        (
+            "On-call engineer (break-glass)".into(),
+            json!({"user": "oncall", "roles": ["engineer"], "attributes": {},
+                   "purpose": "incident", "workspace": "ops", "data_source": "warehouse", "break_glass": true}),
+        ),
+    ]
+}
+
+/// Sample queries for the preview, over the catalog's first tables when there is one.
+pub fn sample_queries(catalog: &Value) -> Vec<String> {
+    let tables = model::catalog_tables(catalog);
+    let mut out = Vec::new();
+    for t in tables.iter().take(3) {
+        let bare = t.rsplit('.').next().unwrap_or(t);
+        let cols = model::catalog_columns(catalog, t);
+        let list = if cols.is_empty() {
+            "*".to_string()
+        } else {
+            cols.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+        };
+        out.push(format!("SELECT {list} FROM {bare} LIMIT 10"));
+    }
+    if let (Some(a), Some(b)) = (tables.first(), tables.get(1)) {
+        let (a, b) = (
+            a.rsplit('.').next().unwrap_or(a),
+            b.rsplit('.').next().unwrap_or(b),
+        );
+        out.push(format!("SELECT count(*) FROM {a} JOIN {b} ON true"));
+    }
+    out.push("SELECT 1".into());
+    out.push("DELETE FROM orders".into());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Value {
+        json!({"tables": [{"name": "public.orders", "columns": [
+            {"name": "id", "type": "integer"}, {"name": "tenant_id", "type": "integer"},
+            {"name": "email", "type": "text"}]}]})
+    }
+
+    #[test]
+    fn draft_problems_carry_predicate_positions() {
+        let draft = json!({"id": "p", "assignments": [{"kind": "everyone", "value": "*"}],
+            "rules": [{"type": "row_filter", "table": "orders", "predicate": "tenant_id =\n = 1"}]});
+        let loaded = load(&catalog(), &draft, &[]);
+        assert!(loaded.set.is_none());
+        let p = loaded.draft_problems.first().expect("a problem");
+        assert_eq!(p.field, "rules[0].predicate");
+        assert_eq!((p.line, p.column), (Some(2), Some(2)));
+    }
+
+    #[test]
+    fn verdict_follows_the_draft() {
+        let ctx = context(&json!({"user": "a", "attributes": {"tenant_id": 7}})).unwrap();
+        let mut draft =
+            json!({"id": "p", "assignments": [{"kind": "everyone", "value": "*"}], "rules": []});
+        let sql = "SELECT id, email FROM orders";
+        let v = run(
+            load(&catalog(), &draft, &[]).set.as_ref().unwrap(),
+            sql,
+            &ctx,
+        );
+        assert_eq!(v.verdict.as_str(), "allow");
+        draft["rules"] = json!([
+            {"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"},
+            {"type": "column_mask", "table": "orders", "column": "email", "mask": {"kind": "email"}}]);
+        let v = run(
+            load(&catalog(), &draft, &[]).set.as_ref().unwrap(),
+            sql,
+            &ctx,
+        );
+        assert_eq!(v.verdict.as_str(), "row_filter");
+        assert_eq!(v.masked_columns.len(), 1);
+        assert!(v.rewritten_sql.unwrap().contains("tenant_id = 7"));
+    }
+
+    #[test]
+    fn unassigned_draft_is_left_out_with_a_note() {
+        let draft = json!({"id": "p", "rules": [{"type": "deny", "table": "orders"}]});
+        let loaded = load(&catalog(), &draft, &[]);
+        assert_eq!(loaded.policies, 0);
+        assert_eq!(loaded.notes.len(), 1);
+        let v = run(
+            loaded.set.as_ref().unwrap(),
+            "SELECT id FROM orders",
+            &Context::default(),
+        );
+        assert_eq!(v.verdict.as_str(), "allow");
+    }
+
+    #[test]
+    fn others_with_the_draft_id_are_replaced() {
+        let other = json!({"id": "p", "assignments": [{"kind": "everyone", "value": "*"}],
+            "rules": [{"type": "deny", "table": "orders"}]});
+        let draft =
+            json!({"id": "p", "assignments": [{"kind": "everyone", "value": "*"}], "rules": []});
+        let loaded = load(&catalog(), &draft, &[other]);
+        assert_eq!(loaded.policies, 1);
+    }
+
+    #[test]
+    fn sql_diff_marks_inserted_tokens() {
+        let (a, b) = sql_diff(
+            "SELECT id FROM orders WHERE id = 1",
+            "SELECT id FROM (SELECT id FROM public.orders WHERE tenant_id = 7) AS orders WHERE id = 1",
+        );
+        assert!(a.iter().all(|s| !s.changed));
+        let changed: String = b
+            .iter()
+            .filter(|s| s.changed)
+            .map(|s| s.text.as_str())
+            .collect();
+        assert!(changed.contains("tenant_id"), "{changed}");
+        let all: String = b.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(all, "SELECT id FROM (SELECT id FROM public.orders WHERE tenant_id = 7) AS orders WHERE id = 1");
+    }
+
+    #[test]
+    fn tokenizer_keeps_quoted_text_whole() {
+        assert_eq!(tokenize("a='x''y' b"), vec!["a", "=", "'x''y'", " ", "b"]);
+        assert_eq!(tokenize("é1 \"Q\""), vec!["é1", " ", "\"Q\""]);
+    }
+}

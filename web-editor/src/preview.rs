@@ -1,0 +1,456 @@
+//! The live preview: context editor with presets, the SQL and its samples, and the verdict
+//! the engine (linked into this wasm) gives as the user types. No request leaves the page.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use serde_json::{json, Map, Value};
+use verdict_engine::Verdict;
+
+use crate::fields::describe;
+use crate::live::{self, Loaded, Segment};
+use crate::model;
+use crate::storage;
+
+/// A computed value shared by pointer; every recomputation counts as a change.
+#[derive(Debug)]
+pub struct Shared<T>(pub Arc<T>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// What one evaluation produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub verdict: Option<Verdict>,
+    /// Why there is no verdict (invalid policy, catalog or context).
+    pub error: Option<String>,
+    /// Counts evaluations (exposed as `data-seq` for tests and measurements).
+    pub seq: u64,
+}
+
+/// The evaluation of the current inputs; recomputed whenever one of them changes.
+pub fn outcome_memo(
+    loaded: Memo<Shared<Loaded>>,
+    context: RwSignal<Value>,
+    sql: RwSignal<String>,
+) -> Memo<Shared<Outcome>> {
+    Memo::new(move |prev: Option<&Shared<Outcome>>| {
+        let seq = prev.map_or(0, |p| p.0.seq) + 1;
+        let loaded = loaded.get();
+        let ctx = context.get();
+        let sql = sql.get();
+        let (verdict, error) = match (&loaded.0.set, live::context(&ctx)) {
+            (Some(set), Ok(ctx)) => (Some(live::run(set, &sql, &ctx)), None),
+            (None, _) => (
+                None,
+                Some(loaded.0.error.clone().unwrap_or_else(|| {
+                    "the policy set does not validate; fix the problems to see a verdict".into()
+                })),
+            ),
+            (_, Err(e)) => (None, Some(format!("the context is not valid: {e}"))),
+        };
+        Shared(Arc::new(Outcome {
+            verdict,
+            error,
+            seq,
+        }))
+    })
+}
+
+/// The preview column.
+#[component]
+pub fn Preview(
+    loaded: Memo<Shared<Loaded>>,
+    context: RwSignal<Value>,
+    sql: RwSignal<String>,
+    catalog: Signal<Value>,
+) -> impl IntoView {
+    let outcome = outcome_memo(loaded, context, sql);
+    view! {
+        <div class="preview" data-testid="preview" data-seq=move || outcome.get().0.seq.to_string()>
+            <ContextEditor context=context/>
+            <QueryEditor sql=sql catalog=catalog/>
+            <VerdictView outcome=outcome loaded=loaded sql=sql/>
+        </div>
+    }
+}
+
+/// Saved presets (`{name, context}`), from `localStorage`.
+fn saved_presets() -> Vec<(String, Value)> {
+    storage::get("presets")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            Some((
+                p.get("name")?.as_str()?.to_string(),
+                p.get("context")?.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// The context editor: user, roles, attributes, purpose, workspace, data source and
+/// break-glass, with built-in and saved presets.
+#[component]
+pub fn ContextEditor(context: RwSignal<Value>) -> impl IntoView {
+    let saved = RwSignal::new(saved_presets());
+    let preset_name = RwSignal::new(String::new());
+    let all_presets = move || {
+        let mut all = live::builtin_presets();
+        all.extend(saved.get());
+        all
+    };
+    let text_field = move |label: &'static str, key: &'static str, list: bool| {
+        let ptr = format!("/{key}");
+        let ptr2 = ptr.clone();
+        view! {
+            <label class="field">
+                <span>{label}</span>
+                <input type="text" data-testid=format!("ctx-{key}")
+                    prop:value=move || if list { model::list_at(&context.get(), &ptr).join(", ") } else { model::text_at(&context.get(), &ptr) }
+                    on:input=move |ev| {
+                        let t = event_target_value(&ev);
+                        let v = if list {
+                            Some(Value::Array(model::parse_list(&t)))
+                        } else {
+                            (!t.is_empty()).then_some(Value::String(t))
+                        };
+                        context.update(|c| model::set_pointer(c, &ptr2, v));
+                    }/>
+            </label>
+        }
+    };
+    let attr_count = Memo::new(move |_| {
+        context
+            .get()
+            .get("attributes")
+            .and_then(Value::as_object)
+            .map_or(0, Map::len)
+    });
+    let attr_at = move |i: usize| -> (String, String) {
+        context
+            .get()
+            .get("attributes")
+            .and_then(Value::as_object)
+            .and_then(|m| m.iter().nth(i))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                )
+            })
+            .unwrap_or_default()
+    };
+    let edit_attr = move |i: usize, key: Option<String>, value: Option<String>| {
+        context.update(|c| {
+            let old = c
+                .get("attributes")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let mut next = Map::new();
+            for (j, (k, v)) in old.into_iter().enumerate() {
+                if j == i {
+                    let k2 = key.clone().unwrap_or(k);
+                    let v2 = match &value {
+                        Some(t) => crate::fields::input_value(crate::fields::Kind::Literal, t)
+                            .unwrap_or(Value::String(String::new())),
+                        None => v,
+                    };
+                    next.insert(k2, v2);
+                } else {
+                    next.insert(k, v);
+                }
+            }
+            model::set_pointer(c, "/attributes", Some(Value::Object(next)));
+        });
+    };
+    let remove_attr = move |i: usize| {
+        context.update(|c| {
+            if let Some(m) = c.get_mut("attributes").and_then(Value::as_object_mut) {
+                if let Some(k) = m.keys().nth(i).cloned() {
+                    m.shift_remove(&k);
+                }
+            }
+        });
+    };
+    let add_attr = move |_| {
+        context.update(|c| {
+            let n = c
+                .get("attributes")
+                .and_then(Value::as_object)
+                .map_or(0, Map::len);
+            let mut name = "attribute".to_string();
+            let mut k = n;
+            while c.pointer(&format!("/attributes/{name}")).is_some() {
+                k += 1;
+                name = format!("attribute{k}");
+            }
+            model::set_pointer(c, &format!("/attributes/{name}"), Some(json!("")));
+        });
+    };
+    let save_preset = move |_| {
+        let name = preset_name.get_untracked().trim().to_string();
+        if name.is_empty() {
+            return;
+        }
+        let mut list = saved.get_untracked();
+        list.retain(|(n, _)| *n != name);
+        list.push((name, context.get_untracked()));
+        let json_list: Vec<Value> = list
+            .iter()
+            .map(|(n, c)| json!({"name": n, "context": c}))
+            .collect();
+        storage::put("presets", Some(Value::Array(json_list)));
+        saved.set(list);
+        preset_name.set(String::new());
+    };
+    let invalid = move || live::context(&context.get()).err();
+    view! {
+        <details class="card context" open>
+            <summary><h2>"Context"</h2><span class="muted small">" who runs the query"</span></summary>
+            <label class="field">
+                <span>"Preset"</span>
+                <select data-testid="ctx-preset" on:change=move |ev| {
+                    let name = event_target_value(&ev);
+                    if let Some((_, c)) = all_presets().into_iter().find(|(n, _)| *n == name) {
+                        context.set(c);
+                    }
+                }>
+                    <option value="">"Choose a preset…"</option>
+                    {move || all_presets().into_iter().map(|(n, _)| { let v = n.clone(); view! { <option value=v>{n}</option> } }).collect::<Vec<_>>()}
+                </select>
+            </label>
+            <div class="row">
+                {text_field("User", "user", false)}
+                {text_field("Roles", "roles", true)}
+            </div>
+            <div class="row">
+                {text_field("Purpose", "purpose", false)}
+                {text_field("Workspace", "workspace", false)}
+                {text_field("Data source", "data_source", false)}
+            </div>
+            <fieldset class="attrs">
+                <legend>"Attributes (ctx.attr.NAME)"</legend>
+                {move || (0..attr_count.get()).map(|i| view! {
+                    <div class="row attr" data-testid=format!("ctx-attr-{i}")>
+                        <input type="text" aria-label=format!("Attribute {} name", i + 1) data-testid=format!("ctx-attr-{i}-name")
+                            prop:value=move || attr_at(i).0
+                            on:change=move |ev| edit_attr(i, Some(event_target_value(&ev)), None)/>
+                        <input type="text" aria-label=format!("Attribute {} value", i + 1) data-testid=format!("ctx-attr-{i}-value")
+                            prop:value=move || attr_at(i).1
+                            on:input=move |ev| edit_attr(i, None, Some(event_target_value(&ev)))/>
+                        <button class="ghost small" aria-label=format!("Remove attribute {}", i + 1) on:click=move |_| remove_attr(i)>"×"</button>
+                    </div>
+                }).collect::<Vec<_>>()}
+                <button class="ghost small" data-testid="ctx-attr-add" on:click=add_attr>"+ Attribute"</button>
+            </fieldset>
+            <label class="check">
+                <input type="checkbox" data-testid="ctx-break-glass"
+                    prop:checked=move || context.get().get("break_glass").and_then(Value::as_bool).unwrap_or(false)
+                    on:change=move |ev| { let on = event_target_checked(&ev); context.update(|c| model::set_pointer(c, "/break_glass", Some(Value::Bool(on)))); }/>
+                " Break-glass"
+            </label>
+            <div class="row end">
+                <label class="field grow">
+                    <span>"Save this context as"</span>
+                    <input type="text" data-testid="ctx-preset-name" placeholder="preset name"
+                        prop:value=move || preset_name.get() on:input=move |ev| preset_name.set(event_target_value(&ev))/>
+                </label>
+                <button class="ghost" data-testid="ctx-preset-save" on:click=save_preset>"Save preset"</button>
+            </div>
+            {move || invalid().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </details>
+    }
+}
+
+/// The SQL to evaluate, and sample queries over the catalog.
+#[component]
+pub fn QueryEditor(sql: RwSignal<String>, catalog: Signal<Value>) -> impl IntoView {
+    view! {
+        <div class="card query">
+            <label class="field">
+                <span><h2 class="inline">"Query"</h2></span>
+                <textarea class="mono" rows="4" data-testid="sql-input" spellcheck="false"
+                    aria-label="SQL to evaluate"
+                    prop:value=move || sql.get()
+                    on:input=move |ev| sql.set(event_target_value(&ev))></textarea>
+            </label>
+            <div class="samples" role="group" aria-label="Sample queries">
+                {move || live::sample_queries(&catalog.get()).into_iter().enumerate().map(|(i, q)| {
+                    let q2 = q.clone();
+                    let title = q.clone();
+                    view! { <button class="chip-button" data-testid=format!("sample-{i}") title=title on:click=move |_| sql.set(q2.clone())>{q}</button> }
+                }).collect::<Vec<_>>()}
+            </div>
+        </div>
+    }
+}
+
+fn render_segments(segments: Vec<Segment>) -> impl IntoView {
+    segments
+        .into_iter()
+        .map(|s| {
+            if s.changed {
+                view! { <mark>{s.text}</mark> }.into_any()
+            } else {
+                view! { <span>{s.text}</span> }.into_any()
+            }
+        })
+        .collect::<Vec<_>>()
+}
+
+/// The verdict: badge, reason and hint, the SQL before and after, masks, filters,
+/// matched policies (monitor ones marked) and notes.
+#[component]
+pub fn VerdictView(
+    outcome: Memo<Shared<Outcome>>,
+    loaded: Memo<Shared<Loaded>>,
+    sql: RwSignal<String>,
+) -> impl IntoView {
+    let body = move || {
+        let out = outcome.get();
+        let Some(v) = out.0.verdict.as_ref() else {
+            let l = loaded.get();
+            let problems =
+                l.0.draft_problems
+                    .iter()
+                    .chain(l.0.other_problems.iter())
+                    .map(|p| {
+                        let place = match &p.policy {
+                            Some(id) if p.policy_index != Some(0) => {
+                                format!("policy `{id}` · {}", p.field)
+                            }
+                            _ => p.field.clone(),
+                        };
+                        view! { <li><code>{place}</code>" — "{describe(p)}</li> }
+                    })
+                    .collect::<Vec<_>>();
+            return view! {
+                <div class="verdict-head">
+                    <span class="badge badge-invalid" data-testid="verdict-badge">"invalid"</span>
+                    <span data-testid="verdict-reason">{out.0.error.clone().unwrap_or_default()}</span>
+                </div>
+                <ul class="problem-list" data-testid="preview-problems">{problems}</ul>
+            }
+            .into_any();
+        };
+        let decision = v.verdict.as_str();
+        let (orig, rewritten) = match &v.rewritten_sql {
+            Some(r) => {
+                let (a, b) = live::sql_diff(&sql.get_untracked(), r);
+                (
+                    render_segments(a).into_any(),
+                    Some(render_segments(b).into_any()),
+                )
+            }
+            None => (
+                view! { <span>{sql.get_untracked()}</span> }.into_any(),
+                None,
+            ),
+        };
+        let masks = v
+            .masked_columns
+            .iter()
+            .map(|m| {
+                view! { <li><code>{format!("{}.{}", m.table, m.column)}</code>" → "<span class="chip">{m.kind.clone()}</span>
+                    <span class="muted small">{format!(" {} rule {}", m.policy, m.rule_index + 1)}</span></li> }
+            })
+            .collect::<Vec<_>>();
+        let filters = v
+            .row_filters
+            .iter()
+            .map(|f| {
+                view! { <li><code>{f.table.clone()}</code>": "<code class="pred">{f.predicate.clone()}</code>
+                    <span class="muted small">{format!(" {} rule {}", f.policy, f.rule_index + 1)}</span></li> }
+            })
+            .collect::<Vec<_>>();
+        let matched = v
+            .matched_policies
+            .iter()
+            .map(|m| {
+                let monitor = m.mode == "monitor";
+                view! { <li class:monitor=monitor data-testid=format!("matched-{}", m.id)>
+                    <code>{m.id.clone()}</code>
+                    {monitor.then(|| view! { <span class="chip mode-monitor">"monitor"</span> })}
+                </li> }
+            })
+            .collect::<Vec<_>>();
+        let notes = v
+            .notes
+            .iter()
+            .map(|n| view! { <li>{n.clone()}</li> })
+            .collect::<Vec<_>>();
+        let explanation = v
+            .explanation
+            .iter()
+            .map(|n| view! { <li>{n.clone()}</li> })
+            .collect::<Vec<_>>();
+        let has_masks = !masks.is_empty();
+        let has_filters = !filters.is_empty();
+        let has_notes = !notes.is_empty();
+        view! {
+            <div class="verdict-head">
+                <span class=format!("badge badge-{decision}") data-testid="verdict-badge">{decision}</span>
+                <span class="muted" data-testid="verdict-rule">{v.rule.clone()}</span>
+            </div>
+            <p class="reason" data-testid="verdict-reason">{v.reason.clone()}</p>
+            <p class="hint" data-testid="verdict-hint">{v.hint.clone()}</p>
+            <div class="sql-pair">
+                <figure>
+                    <figcaption>"Original"</figcaption>
+                    <pre class="sql" data-testid="original-sql">{orig}</pre>
+                </figure>
+                <figure>
+                    <figcaption>"Rewritten (what runs)"</figcaption>
+                    <pre class="sql" data-testid="rewritten-sql">{rewritten.unwrap_or_else(|| view! { <span class="muted">"— blocked: nothing runs —"</span> }.into_any())}</pre>
+                </figure>
+            </div>
+            <div class="facts">
+                {has_masks.then(|| view! { <section><h3>"Masked columns"</h3><ul data-testid="masked-columns">{masks}</ul></section> })}
+                {has_filters.then(|| view! { <section><h3>"Row filters"</h3><ul data-testid="row-filters">{filters}</ul></section> })}
+                <section><h3>"Matched policies"</h3><ul data-testid="matched-policies">{matched}</ul></section>
+                {has_notes.then(|| view! { <section><h3>"Notes"</h3><ul data-testid="notes">{notes}</ul></section> })}
+                <section><h3>"Why"</h3><ul class="small" data-testid="explanation">{explanation}</ul></section>
+            </div>
+        }
+        .into_any()
+    };
+    let preview_notes = move || {
+        loaded
+            .get()
+            .0
+            .notes
+            .iter()
+            .map(|n| view! { <li>{n.clone()}</li> })
+            .collect::<Vec<_>>()
+    };
+    let count = move || {
+        let n = loaded.get().0.policies;
+        format!("against {n} polic{}", if n == 1 { "y" } else { "ies" })
+    };
+    view! {
+        <section class="card verdict" aria-live="polite" aria-label="Verdict">
+            <div class="row">
+                <h2 class="inline">"Verdict"</h2>
+                <span class="muted small" data-testid="preview-count">{count}</span>
+            </div>
+            <ul class="preview-notes small">{preview_notes}</ul>
+            {body}
+        </section>
+    }
+}
