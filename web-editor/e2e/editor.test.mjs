@@ -7,7 +7,7 @@
 //   VERDICT_BIN=target/release/verdict VERDICT_DIST=dist VERDICT_E2E_OUT=target/editor-e2e \
 //     node --test --test-concurrency=1 web-editor/e2e/
 
-import { test, before, after } from 'node:test';
+import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
@@ -32,6 +32,8 @@ let token;
 let browser;
 let page;
 const pageErrors = [];
+let current = '';
+beforeEach((t) => { current = t.name; });
 
 // ------------------------------------------------------------------ helpers
 
@@ -89,7 +91,13 @@ const shot = (p, name) => p.screenshot({ path: join(out, `${name}.png`), fullPag
 async function newPage(ctxOptions = {}) {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, ...ctxOptions });
   const p = await context.newPage();
-  p.on('pageerror', (e) => pageErrors.push(String(e)));
+  p.on('pageerror', (e) => pageErrors.push(`${current}: ${e}`));
+  p.on('console', (m) => {
+    // The browser logs every 4xx the tests provoke (401, 412): those are expected answers.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
+      pageErrors.push(`${current}: console: ${m.text()}`);
+    }
+  });
   return p;
 }
 
@@ -386,6 +394,35 @@ test('catalog editor shows the organization catalog', async () => {
   await shot(page, '08-catalog');
 });
 
+test('exceptions: grant one for a user, then revoke it', async () => {
+  await openPolicy(page, 'e2e-invoices');
+  await byId(page, 'side-exceptions').click();
+  await byId(page, 'exception-subject').fill('bob');
+  await byId(page, 'exception-max-uses').fill('3');
+  await byId(page, 'exception-reason').fill('quarterly audit');
+  await byId(page, 'exception-grant').click();
+  const row = page.locator('[data-testid^="exception-"]', { hasText: 'user bob' });
+  await until(async () => (await row.textContent()).includes('active'), 'the granted exception');
+  assert.match(await row.textContent(), /0 \/ 3/);
+  await shot(page, '09-exceptions');
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await until(async () => (await row.textContent()).includes('revoked'), 'the revoked exception');
+});
+
+test('Ctrl+S saves; delete takes a policy out of the list', async () => {
+  await byId(page, 'policy-description').fill('saved with the keyboard');
+  await page.keyboard.press('Control+s');
+  await waitText(page, 'revision', (t) => t === 'revision 5');
+  assert.equal((await api('GET', '/api/v1/policies/e2e-invoices')).body.description, 'saved with the keyboard');
+
+  await openPolicy(page, 'ops-22');
+  await byId(page, 'delete').click();
+  await waitText(page, 'delete', (t) => t === 'Confirm delete');
+  await byId(page, 'delete').click();
+  await waitText(page, 'page-info', (t) => t === '1–20 of 26');
+  assert.equal((await api('GET', '/api/v1/policies/ops-22')).status, 404);
+});
+
 test('performance: keystroke-to-rendered-verdict latency and first-load transfer size', async () => {
   // First load, as a new visitor: every byte the sign-in page needs.
   const fresh = await newPage();
@@ -465,7 +502,7 @@ test('performance: keystroke-to-rendered-verdict latency and first-load transfer
   }
   console.log(`first load: ${entries.length} resources, ${transfer} bytes transferred, ${gzipped} bytes gzipped`);
   assert.ok(gzipped <= 1.5 * 1024 * 1024, `first load gzipped ${gzipped} > 1.5 MB`);
-  await shot(page, '09-preview-realistic');
+  await shot(page, '10-preview-realistic');
 });
 
 test('no uncaught errors in the page', () => {

@@ -277,12 +277,25 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
     }
 
     let catalog = Signal::derive(move || session.catalog.get());
+    // The other policies are loaded when they or the catalog change; a keystroke in the
+    // draft reloads only the draft.
+    let draft_id = Memo::new(move |_| model::text_at(&state.draft.get(), "/id"));
+    let base = Memo::new_with_compare(
+        move |_| {
+            Shared(Arc::new(live::load_base(
+                &session.catalog.get(),
+                &session.policies.get(),
+                &draft_id.get(),
+            )))
+        },
+        |_, _| true,
+    );
     let loaded = Memo::new_with_compare(
         move |_| {
-            Shared(Arc::new(live::load(
+            Shared(Arc::new(live::load_with(
+                &base.get().0,
                 &session.catalog.get(),
                 &state.draft.get(),
-                &session.policies.get(),
             )))
         },
         |_, _| true,
@@ -563,7 +576,7 @@ pub fn PolicyForm(
                     </label>
                     <button class="primary" data-testid="add-rule" on:click=add_rule>"+ Add rule"</button>
                 </div>
-                <FieldProblems problems=problems field="rules"/>
+                <FieldProblems problems=problems field="rules" exact=true/>
                 {move || {
                     let n = count.get();
                     if n == 0 {

@@ -47,13 +47,22 @@ pub fn FieldProblems(
     /// The field's text, to show the line a positioned problem points at.
     #[prop(optional)]
     source: Option<Signal<String>>,
+    /// Only problems of this very field (for containers whose parts show their own).
+    #[prop(optional)]
+    exact: bool,
 ) -> impl IntoView {
     let field2 = field.clone();
     let mine = Memo::new(move |_| {
         problems
             .get()
             .into_iter()
-            .filter(|p| belongs(&p.field, &field2))
+            .filter(|p| {
+                if exact {
+                    p.field == field2
+                } else {
+                    belongs(&p.field, &field2)
+                }
+            })
             .collect::<Vec<_>>()
     });
     let testid = format!("problem-{}", field.replace(['[', ']', '.'], "-"));
@@ -473,7 +482,7 @@ pub fn RuleCard(
                 <button class="ghost small danger" aria-label=format!("Remove rule {}", i + 1) data-testid=format!("rule-{i}-remove")
                     on:click=remove>"Remove"</button>
             </div>
-            <FieldProblems problems=problems field=format!("rules[{i}]")/>
+            <FieldProblems problems=problems field=format!("rules[{i}]") exact=true/>
             {fields}
             <small class="hint">{table_hint}</small>
             <TextField draft=draft problems=problems ptr=p("description") label="Description" field=f("description")

@@ -84,7 +84,8 @@ pub fn PolicyList() -> impl IntoView {
                 None,
             )
             .await;
-            if seq.get_value() != mine {
+            // The page may be gone by now (try_: a disposed value is not an error here).
+            if seq.try_get_value() != Some(mine) {
                 return;
             }
             loading.set(false);

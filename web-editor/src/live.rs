@@ -33,13 +33,13 @@ fn set_value(catalog: &Value, policies: Vec<Value>) -> Value {
     Value::Object(set)
 }
 
-fn split_problems(err: InputError, loaded: &mut Loaded) {
+fn split_problems(err: InputError, loaded: &mut Loaded, draft_first: bool) {
     if err.problems.is_empty() {
         loaded.error = Some(err.message);
         return;
     }
     for p in err.problems {
-        if p.policy_index == Some(0) {
+        if draft_first && p.policy_index == Some(0) {
             loaded.draft_problems.push(p);
         } else {
             loaded.other_problems.push(p);
@@ -47,9 +47,24 @@ fn split_problems(err: InputError, loaded: &mut Loaded) {
     }
 }
 
-/// Loads the preview set: the draft first (so its problems are those of policy 0), then
-/// the other stored policies that the server would apply (assigned, another id).
-pub fn load(catalog: &Value, draft: &Value, others: &[Value]) -> Loaded {
+/// The organization's other stored policies that the server would apply (assigned, with
+/// another id than the draft's), loaded once: typing in the draft only reloads the draft.
+pub fn load_base(
+    catalog: &Value,
+    others: &[Value],
+    draft_id: &str,
+) -> Result<PolicySet, InputError> {
+    let policies: Vec<Value> = others
+        .iter()
+        .filter(|p| p.get("id").and_then(Value::as_str) != Some(draft_id) && model::is_assigned(p))
+        .map(model::engine_policy)
+        .collect();
+    PolicySet::from_json(&set_value(catalog, policies))
+}
+
+/// The draft loaded alone against the catalog, then put into the base set where the
+/// engine would have sorted it (priority, highest first, then id).
+pub fn load_with(base: &Result<PolicySet, InputError>, catalog: &Value, draft: &Value) -> Loaded {
     let mut loaded = Loaded {
         set: None,
         draft_problems: Vec::new(),
@@ -62,41 +77,50 @@ pub fn load(catalog: &Value, draft: &Value, others: &[Value]) -> Loaded {
         loaded.error = Some("the policy must be a JSON object".into());
         return loaded;
     }
-    let draft_id = draft.get("id").cloned().unwrap_or(Value::Null);
+    let alone = PolicySet::from_json(&set_value(catalog, vec![model::engine_policy(draft)]));
     let assigned = model::is_assigned(draft);
-    let mut policies = vec![model::engine_policy(draft)];
-    policies.extend(
-        others
-            .iter()
-            .filter(|p| p.get("id") != Some(&draft_id) && model::is_assigned(p))
-            .map(model::engine_policy),
-    );
-    let with_draft = set_value(catalog, policies.clone());
-    match PolicySet::from_json(&with_draft) {
-        Ok(set) if assigned => {
-            loaded.policies = policies.len();
+    match (base, alone) {
+        (Ok(base), Ok(alone)) => {
+            let mut set = base.clone();
+            if assigned {
+                // INVARIANT: the engine's loader orders policies this way (policy/load.rs);
+                // `combined_set_equals_a_full_load` checks that both agree.
+                set.policies.extend(alone.policies);
+                set.policies
+                    .sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
+            } else {
+                loaded.notes.push(
+                    "this policy has no assignment: the server stores it but applies it to no one, so the preview leaves it out".into(),
+                );
+            }
+            loaded.policies = set.policies.len();
             loaded.set = Some(set);
         }
-        Ok(_) => {
-            loaded.notes.push(
-                "this policy has no assignment: the server stores it but applies it to no one, so the preview leaves it out".into(),
-            );
-            policies.remove(0);
-            loaded.policies = policies.len();
-            match PolicySet::from_json(&set_value(catalog, policies)) {
-                Ok(set) => loaded.set = Some(set),
-                Err(e) => split_problems(e, &mut loaded),
+        (base, alone) => {
+            if let Err(e) = alone {
+                split_problems(e, &mut loaded, true);
+            }
+            if let Err(e) = base {
+                split_problems(e.clone(), &mut loaded, false);
             }
         }
-        Err(e) => split_problems(e, &mut loaded),
     }
-    let specs = model::assignments(draft);
-    if specs.iter().any(|(k, _)| k == "dataset" || k == "query") {
+    if model::assignments(draft)
+        .iter()
+        .any(|(k, _)| k == "dataset" || k == "query")
+    {
         loaded.notes.push(
             "dataset and query assignments are not part of the preview: evaluations that name another dataset or query skip this policy".into(),
         );
     }
     loaded
+}
+
+/// Loads the preview set in one go (the draft, then the other stored policies that the
+/// server would apply).
+pub fn load(catalog: &Value, draft: &Value, others: &[Value]) -> Loaded {
+    let id = draft.get("id").and_then(Value::as_str).unwrap_or("");
+    load_with(&load_base(catalog, others, id), catalog, draft)
 }
 
 /// A context from the editor's context value; an invalid one gives the engine's message.
@@ -381,6 +405,24 @@ mod tests {
             json!({"id": "p", "assignments": [{"kind": "everyone", "value": "*"}], "rules": []});
         let loaded = load(&catalog(), &draft, &[other]);
         assert_eq!(loaded.policies, 1);
+    }
+
+    #[test]
+    fn combined_set_equals_a_full_load() {
+        let others: Vec<Value> = (0..6)
+            .map(|i| {
+                json!({"id": format!("o{i}"), "priority": i % 3,
+                "assignments": [{"kind": "role", "value": "r"}],
+                "rules": [{"type": "deny", "table": "orders", "columns": ["email"]}]})
+            })
+            .collect();
+        let draft = json!({"id": "o3a", "priority": 1, "assignments": [{"kind": "everyone", "value": "*"}],
+            "rules": [{"type": "row_filter", "table": "orders", "predicate": "tenant_id = 1"}]});
+        let loaded = load(&catalog(), &draft, &others);
+        let mut all = vec![model::engine_policy(&draft)];
+        all.extend(others.iter().map(model::engine_policy));
+        let full = PolicySet::from_json(&set_value(&catalog(), all)).unwrap();
+        assert_eq!(loaded.set.unwrap(), full);
     }
 
     #[test]

@@ -78,9 +78,9 @@ pub fn Preview(
     let outcome = outcome_memo(loaded, context, sql);
     view! {
         <div class="preview" data-testid="preview" data-seq=move || outcome.get().0.seq.to_string()>
-            <ContextEditor context=context/>
             <QueryEditor sql=sql catalog=catalog/>
             <VerdictView outcome=outcome loaded=loaded sql=sql/>
+            <ContextEditor context=context/>
         </div>
     }
 }
@@ -444,7 +444,14 @@ pub fn VerdictView(
         format!("against {n} polic{}", if n == 1 { "y" } else { "ies" })
     };
     view! {
-        <section class="card verdict" aria-live="polite" aria-label="Verdict">
+        <section class="card verdict" aria-label="Verdict">
+            <span class="sr-only" aria-live="polite">{move || {
+                let o = outcome.get();
+                match &o.0.verdict {
+                    Some(v) => format!("verdict {}: {}", v.verdict.as_str(), v.reason),
+                    None => "no verdict: the policy set does not validate".to_string(),
+                }
+            }}</span>
             <div class="row">
                 <h2 class="inline">"Verdict"</h2>
                 <span class="muted small" data-testid="preview-count">{count}</span>
