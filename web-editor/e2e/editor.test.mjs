@@ -30,6 +30,8 @@ let dataDir;
 let base;
 let token;
 let browser;
+let exampleCount;
+let exampleTables;
 let page;
 const pageErrors = [];
 let current = '';
@@ -141,6 +143,8 @@ before(async () => {
 
   // The example policy set, a table no policy governs yet, and enough policies to page.
   const examples = JSON.parse(readFileSync(join(root, 'examples', 'policies.json'), 'utf8'));
+  exampleCount = examples.policies.length;
+  exampleTables = examples.catalog.tables.length;
   const catalog = { tables: [...examples.catalog.tables, invoices] };
   assert.equal((await api('PUT', '/api/v1/catalog', catalog)).status, 200);
   for (const p of examples.policies) {
@@ -203,11 +207,12 @@ test('sign-in screen refuses a wrong token', async () => {
 
 test('signs in; the list pages, searches and filters on the server', async () => {
   await signIn(page);
-  await waitText(page, 'page-info', (t) => t === '1–20 of 26');
-  await waitText(page, 'dashboard', (t) => t.includes('26policies'));
+  const total = exampleCount + 22;
+  await waitText(page, 'page-info', (t) => t === `1–20 of ${total}`);
+  await waitText(page, 'dashboard', (t) => t.includes(`${total}policies`));
   await shot(page, '02-policy-list');
   await byId(page, 'next-page').click();
-  await waitText(page, 'page-info', (t) => t === '21–26 of 26');
+  await waitText(page, 'page-info', (t) => t === `21–${total} of ${total}`);
   await byId(page, 'search').fill('tenant');
   await waitText(page, 'page-info', (t) => t === '1–1 of 1');
   await byId(page, 'policy-row-tenant-isolation').waitFor();
@@ -272,8 +277,11 @@ test('creates a policy with a mask and a row filter; the live verdict follows as
   await waitText(page, 'row-filters', (t) => t.includes('tenant_id = 1'));
   await shot(page, '03-editor-live-preview');
 
-  // The raw tab shows the same draft.
-  await byId(page, 'tab-raw').click();
+  // The raw tab shows the same draft (reached with the keyboard: arrows move between tabs).
+  await byId(page, 'tab-form').focus();
+  await page.keyboard.press('ArrowRight');
+  await until(async () => (await byId(page, 'tab-raw').getAttribute('aria-selected')) === 'true', 'the raw tab selected');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'tab-raw');
   const raw = await byId(page, 'raw-text').inputValue();
   const parsed = JSON.parse(raw);
   assert.equal(parsed.rules[1].predicate, 'tenant_id = ctx.attr.tenant_id');
@@ -387,11 +395,43 @@ test('impact panel: the server replays the draft over logged evaluations', async
   assert.equal(await byId(page, 'unsaved').count(), 0);
 });
 
-test('catalog editor shows the organization catalog', async () => {
+test('catalog editor: add a column and save it', async () => {
   await byId(page, 'nav-catalog').click();
   await byId(page, 'catalog-page').waitFor();
-  await until(async () => (await byId(page, 'catalog-table-3-name').inputValue()) === 'public.invoices', 'invoices in the catalog');
+  const t = exampleTables; // invoices comes after the example tables
+  await until(async () => (await byId(page, `catalog-table-${t}-name`).inputValue()) === 'public.invoices', 'invoices in the catalog');
+  await byId(page, `catalog-table-${t}-add-column`).click();
+  await byId(page, `catalog-table-${t}-column-${invoices.columns.length}-name`).fill('currency');
+  await byId(page, 'catalog-save').click();
+  await waitText(page, 'status', (t) => t.includes('catalog saved'));
+  const cat = await api('GET', '/api/v1/catalog');
+  const inv = cat.body.catalog.tables.find((t) => t.name === 'public.invoices');
+  assert.deepEqual(inv.columns.at(-1), { name: 'currency', type: 'text' });
   await shot(page, '08-catalog');
+});
+
+test('a viewer token reads and previews but cannot change', async () => {
+  const made = await new Promise((resolve, reject) => {
+    const p = spawn(bin, ['token', 'create', '--user', 'vic', '--role', 'viewer', '--data-dir', dataDir]);
+    let text = '';
+    p.stdout.on('data', (d) => (text += d));
+    p.on('error', reject);
+    p.on('exit', () => resolve(text));
+  });
+  const viewerToken = made.match(/vdt_[A-Za-z0-9_-]+/)?.[0];
+  assert.ok(viewerToken, `no token in: ${made}`);
+  const viewer = await newPage();
+  await viewer.goto(base + '/');
+  await byId(viewer, 'token-input').fill(viewerToken);
+  await byId(viewer, 'signin-button').click();
+  await waitText(viewer, 'whoami', (t) => t.includes('vic (viewer)'));
+  assert.equal(await byId(viewer, 'new-policy').isDisabled(), true);
+  await openPolicy(viewer, 'e2e-invoices');
+  await byId(viewer, 'read-only').waitFor();
+  await byId(viewer, 'policy-priority').fill('9');
+  await waitText(viewer, 'verdict-badge', (t) => t === 'row_filter');
+  assert.equal(await byId(viewer, 'save').isDisabled(), true);
+  await viewer.context().close();
 });
 
 test('exceptions: grant one for a user, then revoke it', async () => {
@@ -419,7 +459,7 @@ test('Ctrl+S saves; delete takes a policy out of the list', async () => {
   await byId(page, 'delete').click();
   await waitText(page, 'delete', (t) => t === 'Confirm delete');
   await byId(page, 'delete').click();
-  await waitText(page, 'page-info', (t) => t === '1–20 of 26');
+  await waitText(page, 'page-info', (t) => t === `1–20 of ${exampleCount + 22}`);
   assert.equal((await api('GET', '/api/v1/policies/ops-22')).status, 404);
 });
 

@@ -76,6 +76,52 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Arrow keys (and Home/End) move between the tabs of a `role="tablist"` (the WAI-ARIA
+/// tabs pattern); the tab that gets focus is also selected.
+pub fn tab_keys(ev: leptos::ev::KeyboardEvent) {
+    let key = ev.key();
+    let Some(target) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+    else {
+        return;
+    };
+    let Some(list) = target.closest("[role=tablist]").ok().flatten() else {
+        return;
+    };
+    let Ok(nodes) = list.query_selector_all("[role=tab]:not([disabled])") else {
+        return;
+    };
+    let tabs: Vec<web_sys::HtmlElement> = (0..nodes.length())
+        .filter_map(|i| nodes.item(i))
+        .filter_map(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+        .collect();
+    let n = tabs.len();
+    let Some(at) = tabs.iter().position(|t| **t == target) else {
+        return;
+    };
+    let next = match key.as_str() {
+        "ArrowRight" => (at + 1) % n,
+        "ArrowLeft" => (at + n - 1) % n,
+        "Home" => 0,
+        "End" => n - 1,
+        _ => return,
+    };
+    ev.prevent_default();
+    if let Some(tab) = tabs.get(next) {
+        tab.click();
+        let _ = tab.focus();
+    }
+}
+
+/// Whether the signed-in token may only read (role `viewer`).
+pub fn read_only(session: &Session) -> bool {
+    session
+        .me
+        .get()
+        .is_some_and(|m| m.get("role").and_then(Value::as_str) == Some("viewer"))
+}
+
 /// What every page shares: the token and who it is, the organization's catalog and
 /// policies (for the preview), the route, a status message, and the preview's inputs.
 #[derive(Clone, Copy)]

@@ -139,7 +139,7 @@ pub fn CatalogPage() -> impl IntoView {
                 <h1>"Catalog"</h1>
                 <span class="muted">{move || format!("revision {}", session.catalog_revision.get())}</span>
                 <span class="spacer"></span>
-                <button class="primary" data-testid="catalog-save" on:click=save>"Save catalog"</button>
+                <button class="primary" data-testid="catalog-save" disabled=move || crate::app::read_only(&session) on:click=save>"Save catalog"</button>
             </div>
             <p class="muted">"The catalog is strict: a query naming a relation it does not list is blocked, and every policy is validated against it."</p>
             <ul class="problem-list" role="alert">{move || problems.get().into_iter().map(|p| view! { <li>{p}</li> }).collect::<Vec<_>>()}</ul>
@@ -192,7 +192,7 @@ fn TableCard(
                 <tbody>
                     {move || (0..cols.get()).map(|j| view! {
                         <tr>
-                            <td><input type="text" class="mono" aria-label=format!("Table {} column {} name", i + 1, j + 1)
+                            <td><input type="text" class="mono" aria-label=format!("Table {} column {} name", i + 1, j + 1) data-testid=format!("catalog-table-{i}-column-{j}-name")
                                 prop:value=text(format!("/tables/{i}/columns/{j}/name"))
                                 on:input=move |ev| edit(format!("/tables/{i}/columns/{j}/name"), Some(Value::String(event_target_value(&ev))))/></td>
                             <td><input type="text" class="mono" aria-label=format!("Table {} column {} type", i + 1, j + 1) placeholder="text"
@@ -204,7 +204,7 @@ fn TableCard(
                     }).collect::<Vec<_>>()}
                 </tbody>
             </table>
-            <button class="ghost small" on:click=move |_| {
+            <button class="ghost small" data-testid=format!("catalog-table-{i}-add-column") on:click=move |_| {
                 let n = cols.get_untracked();
                 edit(format!("/tables/{i}/columns/{n}"), Some(json!({"name": "", "type": "text"})));
             }>"+ Column"</button>

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use verdict_engine::Problem;
 
 use crate::api::{self, Answer};
-use crate::app::{Route, Session};
+use crate::app::{read_only, tab_keys, Route, Session};
 use crate::fields::{CheckField, FieldProblems, Kind, Problems, RuleCard, SelectField, TextField};
 use crate::live;
 use crate::model;
@@ -385,12 +385,14 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
     let tab_button = move |t: Tab, label: &'static str, testid: &'static str| {
         view! {
             <button role="tab" class="tab" data-testid=testid aria-selected=move || (tab.get() == t).to_string()
+                tabindex=move || if tab.get() == t { "0" } else { "-1" }
                 on:click=move |_| tab.set(t)>{label}</button>
         }
     };
     let side_button = move |t: Side, label: &'static str, testid: &'static str| {
         view! {
             <button role="tab" class="tab" data-testid=testid aria-selected=move || (side.get() == t).to_string()
+                tabindex=move || if side.get() == t { "0" } else { "-1" }
                 disabled=move || is_new && matches!(t, Side::History | Side::Exceptions)
                 on:click=move |_| side.set(t)>{label}</button>
         }
@@ -413,12 +415,15 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                 {move || dirty.get().then(|| view! { <span class="chip unsaved" data-testid="unsaved">"unsaved changes"</span> })}
                 <span class="spacer"></span>
                 {(!is_new).then(|| view! {
-                    <button class="ghost danger" data-testid="delete" on:click=delete>
+                    <button class="ghost danger" data-testid="delete" on:click=delete disabled=move || read_only(&session)>
                         {move || if confirm_delete.get() { "Confirm delete" } else { "Delete" }}
                     </button>
                 })}
+                {move || read_only(&session).then(|| view! {
+                    <span class="chip" data-testid="read-only" title="A viewer token can read, preview and run the impact analysis, not change">"read-only (viewer)"</span>
+                })}
                 <button class="primary" data-testid="save" title="Save (Ctrl+S)"
-                    disabled=move || state.busy.get() || !dirty.get()
+                    disabled=move || state.busy.get() || !dirty.get() || read_only(&session)
                     on:click=move |_| state.save(false)>
                     {move || if state.busy.get() { "Saving…" } else if is_new { "Create" } else { "Save" }}
                 </button>
@@ -432,7 +437,7 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
             {move || state.conflict.get().map(|current| view! { <ConflictView state=state current=current/> })}
             <div class="columns">
                 <div class="col-main">
-                    <div role="tablist" aria-label="Policy editor" class="tabs">
+                    <div role="tablist" aria-label="Policy editor" class="tabs" on:keydown=tab_keys>
                         {tab_button(Tab::Form, "Form", "tab-form")}
                         {tab_button(Tab::Raw, "JSON / YAML", "tab-raw")}
                     </div>
@@ -443,7 +448,7 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                     }}
                 </div>
                 <div class="col-side">
-                    <div role="tablist" aria-label="Preview and history" class="tabs">
+                    <div role="tablist" aria-label="Preview and history" class="tabs" on:keydown=tab_keys>
                         {side_button(Side::Preview, "Live preview", "side-preview")}
                         {side_button(Side::Impact, "Impact", "side-impact")}
                         {side_button(Side::History, "History", "side-history")}

@@ -141,7 +141,7 @@ pub fn PolicyList() -> impl IntoView {
         <section class="list-page">
             <div class="page-head">
                 <h1>"Policies"</h1>
-                <button class="primary" data-testid="new-policy" on:click=move |_| session.go(Route::New)>"New policy"</button>
+                <button class="primary" data-testid="new-policy" disabled=move || crate::app::read_only(&session) on:click=move |_| session.go(Route::New)>"New policy"</button>
             </div>
             <Dashboard data=dashboard/>
             <div class="filters card" role="search">
