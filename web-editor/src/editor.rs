@@ -300,11 +300,13 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
         },
         |_, _| true,
     );
-    let problems: Problems = Signal::derive(move || {
+    // A memo: the many fields that read it only hear of it when the problems change.
+    let problems: Problems = Memo::new(move |_| {
         let mut ps = loaded.get().0.draft_problems.clone();
         ps.extend(state.server_problems.get());
         ps
-    });
+    })
+    .into();
 
     // Ctrl+S / Cmd+S saves.
     let handle = window_event_listener(leptos::ev::keydown, move |ev| {

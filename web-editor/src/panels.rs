@@ -268,6 +268,9 @@ pub fn Exceptions(state: EditorState) -> impl IntoView {
             {
                 Ok(a) if a.ok() => {
                     subject.set(String::new());
+                    max_uses.set(String::new());
+                    reason.set(String::new());
+                    expires.set(String::new());
                     session.say("exception granted", false);
                     tick.update(|t| *t += 1);
                 }
