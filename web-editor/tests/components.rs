@@ -256,3 +256,34 @@ async fn predicate_problems_show_a_caret_at_the_column() {
         .unwrap();
     assert_eq!(caret, " 2,, 3)\n   ^");
 }
+
+#[wasm_bindgen_test]
+async fn the_context_editor_applies_presets_and_types_attributes() {
+    let root = host();
+    let context = RwSignal::new(json!({}));
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        view! { <verdict_web_editor::preview::ContextEditor context=context/> }
+    });
+    settle().await;
+    let preset: web_sys::HtmlSelectElement = find(&root, "ctx-preset").unwrap().unchecked_into();
+    preset.set_value("Analyst of tenant 2");
+    preset
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    settle().await;
+    assert_eq!(context.get_untracked()["user"], "bob");
+    assert_eq!(context.get_untracked()["attributes"]["tenant_id"], 2);
+    let user: HtmlInputElement = find(&root, "ctx-user").unwrap().unchecked_into();
+    assert_eq!(user.value(), "bob");
+
+    // Attribute values are typed: numbers stay numbers, other text is a string.
+    type_into(&find(&root, "ctx-attr-0-value").unwrap(), "42");
+    type_into(&find(&root, "ctx-roles").unwrap(), "analyst, auditor");
+    settle().await;
+    let c = context.get_untracked();
+    assert_eq!(c["attributes"]["tenant_id"], 42);
+    assert_eq!(c["roles"], json!(["analyst", "auditor"]));
+    type_into(&find(&root, "ctx-attr-1-value").unwrap(), "EU-west");
+    settle().await;
+    assert_eq!(context.get_untracked()["attributes"]["region"], "EU-west");
+}
