@@ -10,10 +10,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};
 
-use crate::cluster::Cluster;
 use crate::fixtures::{Case, ContextFixture, Expect};
 use crate::setup::Databases;
 use crate::sql::{difference, Outcome};
+use verdict_testkit::Cluster;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

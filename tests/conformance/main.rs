@@ -11,7 +11,6 @@
 //! `VERDICT_KEEP_PGDATA=1` keeps the throw-away cluster's directory.
 
 mod check;
-mod cluster;
 mod fixtures;
 mod setup;
 mod sql;
@@ -23,8 +22,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use check::{Kind, Tally};
-use cluster::Cluster;
 use fixtures::Fixtures;
+use verdict_testkit::Cluster;
 
 fn main() -> ExitCode {
     match run() {
@@ -58,7 +57,7 @@ fn run() -> Result<bool, String> {
     let verbose = std::env::var("VERDICT_VERBOSE").unwrap_or_default();
     let (list_all, details) = (!verbose.is_empty(), verbose == "2");
 
-    let mut cluster = Cluster::start()?;
+    let mut cluster = Cluster::start("conformance", 60)?;
     let mut dbs = setup::create_databases(&cluster, &fixtures)?;
     let setup_time = started.elapsed();
 

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::cluster::{Cluster, SUPERUSER};
 use crate::fixtures::{ContextFixture, Fixtures};
 use crate::sql::{difference, rows_difference, Conn, Outcome, ResultSet, Row, APP_ROLE};
 use crate::write_sql::{WriterConn, WRITER_ROLE};
+use verdict_testkit::{Cluster, SUPERUSER};
 
 /// Connections, as the app role and as the writer role, to every database of the suite,
 /// and the state of the data before any case.

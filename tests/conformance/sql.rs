@@ -2,7 +2,7 @@
 
 use postgres::{Client, SimpleQueryMessage};
 
-use crate::cluster::Cluster;
+use verdict_testkit::Cluster;
 
 /// The unprivileged role every case runs as: SELECT on the tables (real) or on the
 /// secure views (oracle), nothing else.

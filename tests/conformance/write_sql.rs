@@ -6,9 +6,9 @@ use std::io::Read;
 
 use postgres::{Client, SimpleQueryMessage};
 
-use crate::cluster::Cluster;
 use crate::fixtures::{Compare, OracleMode};
 use crate::sql::{rows_difference, show_row, Row};
+use verdict_testkit::Cluster;
 
 /// The unprivileged role write cases run as: SELECT, INSERT, UPDATE and DELETE on the
 /// governed tables (real) or on the context's views (oracle), nothing else.

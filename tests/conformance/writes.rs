@@ -11,10 +11,10 @@
 use verdict_engine::{PolicySet, Verdict};
 
 use crate::check::{evaluate_twice, one_line, Kind};
-use crate::cluster::Cluster;
 use crate::fixtures::{ContextFixture, Expect, WriteCase, WriteExpect};
 use crate::setup::Databases;
 use crate::write_sql::{difference, WriteOutcome, WriterConn};
+use verdict_testkit::Cluster;
 
 /// One check's outcome and what to print about it.
 pub struct WriteResult {

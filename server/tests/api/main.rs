@@ -15,7 +15,6 @@
 )]
 
 mod cases;
-mod cluster;
 mod kill;
 mod robustness;
 mod support;
@@ -70,7 +69,7 @@ fn main() {
 
     let cluster = if backends.contains(&Backend::Postgres) && !selected.is_empty() {
         let started = Instant::now();
-        match cluster::Cluster::start() {
+        match verdict_testkit::Cluster::start("server tests", 200) {
             Ok(c) => {
                 eprintln!(
                     "server tests: PostgreSQL cluster up in {:.1?}",

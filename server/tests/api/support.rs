@@ -287,12 +287,12 @@ pub fn alice() -> Value {
 /// Where fresh databases come from.
 pub struct Databases {
     pub tmp: PathBuf,
-    pub cluster: Option<crate::cluster::Cluster>,
+    pub cluster: Option<verdict_testkit::Cluster>,
     counter: std::sync::atomic::AtomicUsize,
 }
 
 impl Databases {
-    pub fn new(cluster: Option<crate::cluster::Cluster>) -> Self {
+    pub fn new(cluster: Option<verdict_testkit::Cluster>) -> Self {
         let tmp = std::env::temp_dir().join(format!("verdict-server-tests-{}", std::process::id()));
         std::fs::create_dir_all(&tmp).expect("temp dir");
         Databases {

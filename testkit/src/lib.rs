@@ -1,8 +1,9 @@
-//! A throw-away PostgreSQL cluster: a temp directory, initdb, a free loopback port, and
-//! always a stop and a removal at the end (the guard's `Drop`, also after a failure).
+//! Test support shared by Verdict's test suites (`publish = false`).
 //!
-//! Copied from `tests/conformance/cluster.rs` (owned by the conformance suite), without
-//! its `postgres` client: the server's tests connect through sqlx with `url()`.
+//! [`Cluster`] is a throw-away PostgreSQL cluster: a temp directory, initdb, a free
+//! loopback port, and always a stop and a removal at the end (the guard's `Drop`, also
+//! after a failure). `VERDICT_PG_BIN` points at PostgreSQL's bin directory;
+//! `VERDICT_KEEP_PGDATA=1` keeps the cluster's directory.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -10,6 +11,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+#[cfg(feature = "client")]
+use postgres::{Client, Config, NoTls};
 
 /// The OS user that owns the cluster when we run as root (initdb refuses root).
 const SERVER_OS_USER: &str = "postgres";
@@ -19,6 +23,8 @@ pub const SUPERUSER: &str = "postgres";
 
 /// A running cluster; dropping it stops the server and removes its directory.
 pub struct Cluster {
+    /// Names the suite in messages, the directory and `application_name`.
+    label: String,
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
@@ -28,8 +34,9 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Creates and starts a fresh cluster.
-    pub fn start() -> Result<Cluster, String> {
+    /// Creates and starts a fresh cluster; `label` names the suite in messages
+    /// (`conformance`, `server tests`), `max_connections` is the server's limit.
+    pub fn start(label: &str, max_connections: u32) -> Result<Cluster, String> {
         let bin = find_bin_dir()?;
         let run_as = if is_root()? {
             Some(SERVER_OS_USER.to_string())
@@ -48,13 +55,15 @@ impl Cluster {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let dir = base.join(format!(
-            "verdict-server-tests-{}-{nanos}",
+            "verdict-{}-{}-{nanos}",
+            label.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
             std::process::id()
         ));
         fs::create_dir_all(dir.join("sock"))
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         // From here on the guard owns the directory: any early return removes it.
         let mut cluster = Cluster {
+            label: label.to_string(),
             dir,
             bin,
             port: 0,
@@ -76,20 +85,41 @@ impl Cluster {
         loop {
             attempt += 1;
             cluster.port = free_port()?;
-            match cluster.start_server() {
+            match cluster.start_server(max_connections) {
                 Ok(()) => return Ok(cluster),
                 Err(e) if attempt < 3 && e.contains("could not bind") => {
                     cluster.stop();
-                    eprintln!("server tests: port {} was taken, retrying", cluster.port);
+                    eprintln!(
+                        "{}: port {} was taken, retrying",
+                        cluster.label, cluster.port
+                    );
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
+    /// The loopback port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The URL of database `db` for the superuser (trust authentication on loopback).
     pub fn url(&self, db: &str) -> String {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A connection to `db` as `user` (trust authentication on loopback).
+    #[cfg(feature = "client")]
+    pub fn connect(&self, db: &str, user: &str) -> Result<Client, String> {
+        Config::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .user(user)
+            .dbname(db)
+            .application_name(&format!("verdict-{}", self.label))
+            .connect(NoTls)
+            .map_err(|e| format!("cannot connect to database {db} as {user}: {e}"))
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -150,12 +180,12 @@ impl Cluster {
         check(&out, "initdb")
     }
 
-    fn start_server(&mut self) -> Result<(), String> {
+    fn start_server(&mut self, max_connections: u32) -> Result<(), String> {
         let options = format!(
             "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
              -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c max_connections=200 -c shared_buffers=32MB -c log_min_messages=warning \
-             -c datestyle=iso,mdy -c timezone=UTC",
+             -c max_connections={max_connections} -c shared_buffers=32MB \
+             -c log_min_messages=warning -c datestyle=iso,mdy -c timezone=UTC",
             self.port,
             self.dir.join("sock").display()
         );
@@ -194,7 +224,8 @@ impl Cluster {
         if let Ok(out) = result {
             if !out.status.success() {
                 eprintln!(
-                    "server tests: pg_ctl stop failed: {}",
+                    "{}: pg_ctl stop failed: {}",
+                    self.label,
                     String::from_utf8_lossy(&out.stderr).trim()
                 );
             }
@@ -206,11 +237,11 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
         if std::env::var_os("VERDICT_KEEP_PGDATA").is_some() {
-            eprintln!("server tests: kept {}", self.dir.display());
+            eprintln!("{}: kept {}", self.label, self.dir.display());
             return;
         }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
-            eprintln!("server tests: cannot remove {}: {e}", self.dir.display());
+            eprintln!("{}: cannot remove {}: {e}", self.label, self.dir.display());
         }
     }
 }
