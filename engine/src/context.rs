@@ -23,6 +23,12 @@ pub struct Context {
     pub workspace: Option<String>,
     pub data_source: Option<String>,
     pub break_glass: bool,
+    /// The dataset the statement reads, for policies scoped by `applies_to.datasets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// The saved query's id, for policies scoped by `applies_to.queries`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<String>,
 }
 
 const FIELDS: &[&str] = &[
@@ -33,6 +39,8 @@ const FIELDS: &[&str] = &[
     "workspace",
     "data_source",
     "break_glass",
+    "dataset",
+    "query_id",
 ];
 
 impl Context {
@@ -74,11 +82,13 @@ impl Context {
         let mut ctx = Context::default();
         for (key, v) in obj {
             match key.as_str() {
-                "user" | "purpose" | "workspace" | "data_source" => {
+                "user" | "purpose" | "workspace" | "data_source" | "dataset" | "query_id" => {
                     let slot = match key.as_str() {
                         "user" => &mut ctx.user,
                         "purpose" => &mut ctx.purpose,
                         "workspace" => &mut ctx.workspace,
+                        "dataset" => &mut ctx.dataset,
+                        "query_id" => &mut ctx.query_id,
                         _ => &mut ctx.data_source,
                     };
                     match v {
@@ -204,5 +214,48 @@ impl VisitorMut for Substituter<'_> {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_and_query_id_are_optional_strings() {
+        let ctx = Context::from_json_str(r#"{"user": "a", "dataset": "mart", "query_id": "q-42"}"#)
+            .unwrap();
+        assert_eq!(ctx.dataset.as_deref(), Some("mart"));
+        assert_eq!(ctx.query_id.as_deref(), Some("q-42"));
+        let none = Context::from_json_str(r#"{"dataset": null}"#).unwrap();
+        assert_eq!(none.dataset, None);
+        let err = Context::from_json_str(r#"{"dataset": 1, "query_id": ["q"]}"#).unwrap_err();
+        assert!(
+            err.message.contains("`dataset` must be a string"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("`query_id` must be a string"),
+            "{}",
+            err.message
+        );
+        // Unknown fields are still refused, and the message lists the new ones.
+        let err = Context::from_json_str(r#"{"datasets": "mart"}"#).unwrap_err();
+        assert!(err.message.contains("unknown context field `datasets`"));
+        assert!(err.message.contains("dataset, query_id"));
+    }
+
+    #[test]
+    fn absent_dataset_and_query_id_keep_the_serialized_form() {
+        let ctx = Context::from_json_str(r#"{"user": "a"}"#).unwrap();
+        let text = serde_json::to_string(&ctx).unwrap();
+        assert!(
+            !text.contains("dataset") && !text.contains("query_id"),
+            "{text}"
+        );
+        let ctx = Context::from_json_str(r#"{"dataset": "d", "query_id": "q"}"#).unwrap();
+        let text = serde_json::to_string(&ctx).unwrap();
+        assert!(text.ends_with(r#""dataset":"d","query_id":"q"}"#), "{text}");
     }
 }

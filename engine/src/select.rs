@@ -2,8 +2,9 @@
 //!
 //! `applies_to`: the principal matches when `users` and `roles` are both empty, or the user
 //! is listed, or one of the caller's roles is; every non-empty list of `workspaces`,
-//! `data_sources` and `purposes` must also contain the context's value. `except`: any entry
-//! of any list that matches the context exempts it.
+//! `data_sources`, `purposes`, `datasets` and `queries` must also contain the context's
+//! value (`workspace`, `data_source`, `purpose`, `dataset`, `query_id`). `except`: any
+//! entry of any list that matches the context exempts it.
 
 use std::collections::BTreeMap;
 
@@ -158,6 +159,8 @@ fn matches_applies_to(s: &Subjects, ctx: &Context) -> bool {
         && within(&s.workspaces, ctx.workspace.as_ref())
         && within(&s.data_sources, ctx.data_source.as_ref())
         && within(&s.purposes, ctx.purpose.as_ref())
+        && within(&s.datasets, ctx.dataset.as_ref())
+        && within(&s.queries, ctx.query_id.as_ref())
 }
 
 fn matches_except(s: &Subjects, ctx: &Context) -> bool {
@@ -166,4 +169,177 @@ fn matches_except(s: &Subjects, ctx: &Context) -> bool {
         || contains(&s.workspaces, ctx.workspace.as_ref())
         || contains(&s.data_sources, ctx.data_source.as_ref())
         || contains(&s.purposes, ctx.purpose.as_ref())
+        || contains(&s.datasets, ctx.dataset.as_ref())
+        || contains(&s.queries, ctx.query_id.as_ref())
+}
+
+/// Whether adding `extra` to the policy's `except` would take it away from this context:
+/// the policy is enabled and applies, and an entry of `extra` matches the context. This is
+/// how a caller decides that a carve-out it keeps outside the policy (an exception) is
+/// used by an evaluation.
+pub fn exempts(policy: &Policy, extra: &Subjects, ctx: &Context) -> bool {
+    policy.enabled && applies(policy, ctx) && matches_except(extra, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(json: &str) -> PolicySet {
+        PolicySet::parse(json).unwrap()
+    }
+
+    fn ctx(json: &str) -> Context {
+        Context::from_json_str(json).unwrap()
+    }
+
+    fn applies_to(set: &PolicySet, c: &str) -> bool {
+        applies(&set.policies[0], &ctx(c))
+    }
+
+    #[test]
+    fn datasets_and_queries_scope_applies_to() {
+        let set = policy(
+            r#"{"id": "p", "applies_to": {"roles": ["analyst"], "datasets": ["mart", "lake"]}}"#,
+        );
+        assert!(applies_to(
+            &set,
+            r#"{"roles": ["analyst"], "dataset": "mart"}"#
+        ));
+        assert!(applies_to(
+            &set,
+            r#"{"roles": ["analyst"], "dataset": "lake", "query_id": "q"}"#
+        ));
+        // A scoped policy does not apply to a context that names another dataset, or none.
+        assert!(!applies_to(
+            &set,
+            r#"{"roles": ["analyst"], "dataset": "other"}"#
+        ));
+        assert!(!applies_to(&set, r#"{"roles": ["analyst"]}"#));
+        // The scope narrows the principal, it does not widen it.
+        assert!(!applies_to(
+            &set,
+            r#"{"roles": ["viewer"], "dataset": "mart"}"#
+        ));
+
+        let both =
+            policy(r#"{"id": "p", "applies_to": {"datasets": ["mart"], "queries": ["q-42"]}}"#);
+        assert!(applies_to(
+            &both,
+            r#"{"dataset": "mart", "query_id": "q-42"}"#
+        ));
+        assert!(!applies_to(&both, r#"{"dataset": "mart"}"#));
+        assert!(!applies_to(
+            &both,
+            r#"{"dataset": "mart", "query_id": "q-43"}"#
+        ));
+        assert!(!applies_to(&both, r#"{"query_id": "q-42"}"#));
+
+        // Without dataset or query lists, naming them changes nothing.
+        let plain = policy(r#"{"id": "p", "applies_to": {"roles": ["analyst"]}}"#);
+        assert!(applies_to(&plain, r#"{"roles": ["analyst"]}"#));
+        assert!(applies_to(
+            &plain,
+            r#"{"roles": ["analyst"], "dataset": "x", "query_id": "y"}"#
+        ));
+    }
+
+    #[test]
+    fn datasets_and_queries_in_except_exempt() {
+        let set = policy(r#"{"id": "p", "except": {"datasets": ["sandbox"], "queries": ["q-1"]}}"#);
+        assert!(applies_to(&set, r#"{"dataset": "mart"}"#));
+        assert!(applies_to(&set, r#"{}"#));
+        assert!(!applies_to(&set, r#"{"dataset": "sandbox"}"#));
+        assert!(!applies_to(
+            &set,
+            r#"{"dataset": "mart", "query_id": "q-1"}"#
+        ));
+    }
+
+    #[test]
+    fn scoped_policies_are_selected_only_inside_their_scope() {
+        let set = policy(
+            r#"{"policies": [
+                {"id": "scoped", "applies_to": {"datasets": ["mart"]},
+                 "rules": [{"type": "deny", "table": "orders"}]},
+                {"id": "everywhere", "rules": [{"type": "deny", "table": "salaries"}]}
+            ]}"#,
+        );
+        let ids = |c: &str| -> Vec<String> {
+            select(&set, &ctx(c), Operation::Select)
+                .enforced
+                .policies
+                .iter()
+                .map(|p| p.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(r#"{"dataset": "mart"}"#), ["everywhere", "scoped"]);
+        assert_eq!(ids(r#"{"dataset": "other"}"#), ["everywhere"]);
+        assert_eq!(ids(r#"{}"#), ["everywhere"]);
+    }
+
+    #[test]
+    fn exempts_only_what_applies() {
+        let set = policy(
+            r#"{"policies": [
+                {"id": "a", "applies_to": {"roles": ["analyst"]}},
+                {"id": "off", "enabled": false},
+                {"id": "z", "applies_to": {"datasets": ["mart"]}}
+            ]}"#,
+        );
+        let get = |id: &str| set.policies.iter().find(|p| p.id == id).unwrap();
+        let alice = ctx(r#"{"user": "alice", "roles": ["analyst"]}"#);
+        let user = |u: &str| Subjects {
+            users: vec![u.into()],
+            ..Subjects::default()
+        };
+        let role = |r: &str| Subjects {
+            roles: vec![r.into()],
+            ..Subjects::default()
+        };
+        assert!(exempts(get("a"), &user("alice"), &alice));
+        assert!(exempts(get("a"), &role("analyst"), &alice));
+        // Another subject, a disabled policy, a policy that does not apply: nothing to exempt.
+        assert!(!exempts(get("a"), &user("bob"), &alice));
+        assert!(!exempts(get("off"), &user("alice"), &alice));
+        assert!(!exempts(get("z"), &user("alice"), &alice));
+        let in_mart = ctx(r#"{"user": "alice", "dataset": "mart"}"#);
+        assert!(exempts(get("z"), &user("alice"), &in_mart));
+        assert!(!exempts(get("z"), &Subjects::default(), &in_mart));
+    }
+
+    #[test]
+    fn dataset_and_query_lists_validate() {
+        let err = PolicySet::parse(
+            r#"{"id": "p", "applies_to": {"datasets": [1]}, "except": {"dataset": ["x"]}}"#,
+        )
+        .unwrap_err();
+        let err = serde_json::to_string(&err.problems).unwrap();
+        assert!(err.contains("applies_to.datasets"), "{err}");
+        assert!(err.contains("unknown field `dataset`"), "{err}");
+        let set = policy(
+            r#"{"id": "p", "applies_to": {"queries": "q-1"}, "except": {"datasets": ["sandbox"]}}"#,
+        );
+        assert_eq!(set.policies[0].applies_to.queries, ["q-1"]);
+        assert_eq!(set.policies[0].except.datasets, ["sandbox"]);
+    }
+
+    #[test]
+    fn subjects_extend_every_list() {
+        let mut s = Subjects {
+            users: vec!["a".into()],
+            ..Subjects::default()
+        };
+        s.extend(&Subjects {
+            users: vec!["b".into()],
+            datasets: vec!["d".into()],
+            queries: vec!["q".into()],
+            ..Subjects::default()
+        });
+        assert_eq!(s.users, ["a", "b"]);
+        assert_eq!(s.datasets, ["d"]);
+        assert_eq!(s.queries, ["q"]);
+        assert!(!s.is_empty());
+        assert!(Subjects::default().is_empty());
+    }
 }

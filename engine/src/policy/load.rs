@@ -180,7 +180,15 @@ const LIMIT_FIELDS: &[&str] = &[
     "description",
 ];
 
-const SUBJECT_FIELDS: &[&str] = &["users", "roles", "workspaces", "data_sources", "purposes"];
+const SUBJECT_FIELDS: &[&str] = &[
+    "users",
+    "roles",
+    "workspaces",
+    "data_sources",
+    "purposes",
+    "datasets",
+    "queries",
+];
 
 impl Loader {
     fn top(&mut self, field: &str, message: String) {
@@ -567,6 +575,9 @@ impl Loader {
                 );
                 s.purposes =
                     self.string_list(place, sub.get("purposes"), &format!("{key}.purposes"));
+                s.datasets =
+                    self.string_list(place, sub.get("datasets"), &format!("{key}.datasets"));
+                s.queries = self.string_list(place, sub.get("queries"), &format!("{key}.queries"));
             }
             Some(_) => self.at(
                 place,

@@ -75,6 +75,10 @@ pub struct Subjects {
     pub workspaces: Vec<String>,
     pub data_sources: Vec<String>,
     pub purposes: Vec<String>,
+    /// Datasets, matched against the context's `dataset`.
+    pub datasets: Vec<String>,
+    /// Saved queries, matched against the context's `query_id`.
+    pub queries: Vec<String>,
 }
 
 impl Subjects {
@@ -85,6 +89,19 @@ impl Subjects {
             && self.workspaces.is_empty()
             && self.data_sources.is_empty()
             && self.purposes.is_empty()
+            && self.datasets.is_empty()
+            && self.queries.is_empty()
+    }
+
+    /// Appends every entry of `other` to the matching list.
+    pub fn extend(&mut self, other: &Subjects) {
+        self.users.extend_from_slice(&other.users);
+        self.roles.extend_from_slice(&other.roles);
+        self.workspaces.extend_from_slice(&other.workspaces);
+        self.data_sources.extend_from_slice(&other.data_sources);
+        self.purposes.extend_from_slice(&other.purposes);
+        self.datasets.extend_from_slice(&other.datasets);
+        self.queries.extend_from_slice(&other.queries);
     }
 }
 
