@@ -1,0 +1,281 @@
+//! Generated differential testing (in the spirit of SQLancer): random, well-typed SELECTs
+//! over the conformance schema, each in a random context of the SELECT suite, judged
+//! against the context's oracle views like the hand-written cases (see judge.rs). A
+//! failure prints the seed, the query, the context, the verdict and the rewritten SQL,
+//! and a shrunk query that fails the same way.
+//!
+//! `cargo test -p verdict-conformance --test generated`. Environment:
+//! `VERDICT_GEN_SEED` (default 1), `VERDICT_GEN_COUNT` (default 2500),
+//! `VERDICT_GEN_START` (the first query index, default 0: `VERDICT_GEN_START=i
+//! VERDICT_GEN_COUNT=1` reruns query i of a seed), `VERDICT_CONTEXT` (one context),
+//! `VERDICT_VERBOSE=1` (every query with its outcome; `=2` with verdict and rewritten SQL),
+//! `VERDICT_GEN_SHRINK=all` (shrink over-blocks too, to see their pattern).
+
+#[allow(dead_code)]
+#[path = "../check.rs"]
+mod check;
+#[allow(dead_code)]
+#[path = "../fixtures.rs"]
+mod fixtures;
+#[allow(dead_code)]
+#[path = "../setup.rs"]
+mod setup;
+#[allow(dead_code)]
+#[path = "../sql.rs"]
+mod sql;
+#[allow(dead_code)]
+#[path = "../write_sql.rs"]
+mod write_sql;
+
+mod ast;
+mod gen;
+mod judge;
+mod shrink;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use verdict_engine::PolicySet;
+use verdict_testkit::Cluster;
+
+use ast::Query;
+use fixtures::{ContextFixture, Fixtures};
+use judge::{judge, Judged, Kind};
+use setup::Databases;
+
+/// The default seed and count: the count keeps the run within about three minutes on two
+/// cores (setup included).
+const DEFAULT_SEED: u64 = 1;
+const DEFAULT_COUNT: u64 = 2500;
+/// At most this many judged candidates per shrink.
+const SHRINK_BUDGET: usize = 3000;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("generated: {e}");
+            println!("generated: 0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| format!("{name}={v} is not a number: {e}")),
+        Err(_) => Ok(default),
+    }
+}
+
+struct Run<'a> {
+    cluster: &'a Cluster,
+    dbs: Databases,
+    policies: &'a PolicySet,
+}
+
+impl Run<'_> {
+    fn judge(&mut self, ctx: &ContextFixture, q: &Query) -> Result<Judged, String> {
+        judge(
+            self.cluster,
+            &mut self.dbs,
+            self.policies,
+            ctx,
+            &q.sql(),
+            q.ordered(),
+        )
+    }
+
+    /// The smallest query reached by single steps that each still give `kind`.
+    fn shrink(
+        &mut self,
+        ctx: &ContextFixture,
+        q: &Query,
+        kind: Kind,
+    ) -> Result<(Query, Judged, usize), String> {
+        let mut best = q.clone();
+        let mut best_judged = self.judge(ctx, &best)?;
+        let mut tries = 0;
+        'outer: loop {
+            for candidate in shrink::candidates(&best) {
+                if tries >= SHRINK_BUDGET {
+                    break 'outer;
+                }
+                tries += 1;
+                let j = self.judge(ctx, &candidate)?;
+                if j.kind == kind {
+                    best = candidate;
+                    best_judged = j;
+                    continue 'outer;
+                }
+            }
+            break;
+        }
+        Ok((best, best_judged, tries))
+    }
+}
+
+fn describe(out: &mut String, label: &str, sql: &str, j: &Judged) {
+    out.push_str(&format!("\n    {label}sql:       {sql}"));
+    if let Some(v) = &j.verdict {
+        out.push_str(&format!(
+            "\n    {label}verdict:   {} (rule {}: {})",
+            v.verdict.as_str(),
+            v.rule,
+            v.reason
+        ));
+        if let Some(r) = &v.rewritten_sql {
+            out.push_str(&format!("\n    {label}rewritten: {r}"));
+        }
+    }
+    if !j.detail.is_empty() {
+        out.push_str(&format!("\n    {label}saw:       {}", j.detail));
+    }
+}
+
+fn run() -> Result<bool, String> {
+    let started = Instant::now();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance");
+    let fixtures = Fixtures::load(&dir)?;
+    let policies = PolicySet::parse(&fixtures.policies)
+        .map_err(|e| format!("policies.json does not load: {}", e.message))?;
+    let tables = gen::catalog(&fixtures.policies)?;
+
+    let seed = env_u64("VERDICT_GEN_SEED", DEFAULT_SEED)?;
+    let count = env_u64("VERDICT_GEN_COUNT", DEFAULT_COUNT)?;
+    let start = env_u64("VERDICT_GEN_START", 0)?;
+    let context_filter = std::env::var("VERDICT_CONTEXT").ok();
+    let verbose = std::env::var("VERDICT_VERBOSE").unwrap_or_default();
+    let (list_all, details) = (!verbose.is_empty(), verbose == "2");
+    let shrink_all = std::env::var("VERDICT_GEN_SHRINK").is_ok_and(|v| v == "all");
+
+    let contexts: Vec<&ContextFixture> = fixtures
+        .contexts
+        .iter()
+        .filter(|c| c.in_suite(fixtures::SELECT_SUITE))
+        .filter(|c| context_filter.as_ref().is_none_or(|f| *f == c.name))
+        .collect();
+    if contexts.is_empty() {
+        println!("generated: no context selected");
+        println!("generated: 0 passed, 1 failed");
+        return Ok(false);
+    }
+
+    let mut cluster = Cluster::start("generated", 40)?;
+    let dbs = setup::create_databases(&cluster, &fixtures)?;
+    let setup_time = started.elapsed();
+    let mut run = Run {
+        cluster: &cluster,
+        dbs,
+        policies: &policies,
+    };
+
+    let mut tally: BTreeMap<Kind, usize> = BTreeMap::new();
+    // Over-blocks by rule and reason: count and the first query (shrunk with
+    // VERDICT_GEN_SHRINK=all).
+    let mut over_blocks: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    let mut shrunk_failures = Vec::new();
+    for index in start..start.saturating_add(count) {
+        let mut g = gen::Gen::new(&tables, gen::query_seed(seed, index));
+        let Some(ctx) = contexts.get(g.below(contexts.len())).copied() else {
+            continue;
+        };
+        let q = g.statement();
+        let sql = q.sql();
+        let j = run.judge(ctx, &q)?;
+        *tally.entry(j.kind).or_default() += 1;
+        if j.kind == Kind::OverBlocked {
+            let key = j
+                .verdict
+                .as_ref()
+                .map(|v| format!("{}: {}", v.rule, v.reason))
+                .unwrap_or_default();
+            let entry = over_blocks.entry(key).or_insert((0, String::new()));
+            entry.0 += 1;
+            if entry.0 == 1 {
+                entry.1 = if shrink_all {
+                    run.shrink(ctx, &q, j.kind)?.0.sql()
+                } else {
+                    sql.clone()
+                };
+            }
+        }
+        let failed = j.kind.is_failure();
+        if failed || list_all {
+            let mut out = format!(
+                "{} [{}] query {index} of seed {seed} @ {}",
+                if failed { "FAIL" } else { "ok  " },
+                j.kind.label(),
+                ctx.name
+            );
+            if failed || details {
+                out.push_str(&format!(
+                    "\n    reproduce: VERDICT_GEN_SEED={seed} VERDICT_GEN_START={index} \
+                     VERDICT_GEN_COUNT=1 VERDICT_VERBOSE=2"
+                ));
+                out.push_str(&format!("\n    context:   contexts/{}.json", ctx.name));
+                describe(&mut out, "", &sql, &j);
+            } else {
+                out.push_str(&format!("\n    sql: {sql}"));
+            }
+            if failed {
+                let (small, small_j, tries) = run.shrink(ctx, &q, j.kind)?;
+                describe(&mut out, "shrunk ", &small.sql(), &small_j);
+                out.push_str(&format!("\n    ({tries} shrink candidates judged)"));
+                shrunk_failures.push(format!(
+                    "{} @ {}: {}",
+                    j.kind.label(),
+                    ctx.name,
+                    small.sql()
+                ));
+            }
+            println!("{out}");
+        }
+    }
+    let run_time = started.elapsed() - setup_time;
+    drop(run);
+    cluster.stop();
+
+    let total: usize = tally.values().sum();
+    let failed: usize = tally
+        .iter()
+        .filter(|(k, _)| k.is_failure())
+        .map(|(_, n)| n)
+        .sum();
+    let counts: Vec<String> = Kind::ALL
+        .iter()
+        .map(|k| format!("{} {}", tally.get(k).copied().unwrap_or(0), k.label()))
+        .collect();
+    if !over_blocks.is_empty() {
+        println!("generated: over-blocks (safe) by rule and reason:");
+        for (key, (n, example)) in &over_blocks {
+            println!("  {n} × {key}\n      e.g. {example}");
+        }
+    }
+    if !shrunk_failures.is_empty() {
+        println!("generated: failures, shrunk:");
+        for f in &shrunk_failures {
+            println!("  {f}");
+        }
+    }
+    println!(
+        "generated: seed {seed}, queries {start}..{} in {} contexts — {}",
+        start.saturating_add(count),
+        contexts.len(),
+        counts.join(", ")
+    );
+    println!(
+        "generated: setup {:.1}s, queries {:.1}s ({:.1} ms each)",
+        setup_time.as_secs_f64(),
+        run_time.as_secs_f64(),
+        run_time.as_secs_f64() * 1000.0 / (total.max(1) as f64)
+    );
+    println!("generated: {} passed, {failed} failed", total - failed);
+    Ok(failed == 0 && total > 0)
+}
