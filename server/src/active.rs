@@ -1,41 +1,25 @@
 //! The active policy set of an organization: its assigned, not deleted policies handed to
-//! the engine with `applies_to` from their assignments, cached per organization until
-//! anything that shapes it changes (the organization's `generation` number moves).
+//! the engine with `applies_to` from their assignments (datasets and queries included),
+//! cached per organization until anything that shapes it changes (the organization's
+//! `generation` number moves).
 //!
-//! Per request two things are added, neither of them a decision: `dataset` / `query`
-//! assignments keep a policy out of requests that name another dataset or query, and
-//! active exceptions become `except` entries. Whether a policy applies to the caller, and
-//! so whether an exception matters, is asked of the engine (`select::applies`).
+//! Per request one thing may be added, not a decision: exceptions the engine says would
+//! exempt the caller (`select::exempts`) and that still have a use left become `except`
+//! entries of their policy.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use sqlx::Row;
-use verdict_engine::select::applies;
+use verdict_engine::policy::Subjects;
+use verdict_engine::select::exempts;
 use verdict_engine::{Context, PolicySet};
 
 use crate::audit::Tx;
 use crate::db::{now_ms, Backend, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{self, Assignment, AssignmentSpec};
-
-/// Which datasets and queries a policy is limited to (empty: any).
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    pub datasets: BTreeSet<String>,
-    pub queries: BTreeSet<String>,
-}
-
-impl Scope {
-    /// Whether a request naming `dataset` and `query` is inside this scope.
-    pub fn admits(&self, dataset: Option<&str>, query: Option<&str>) -> bool {
-        let within = |set: &BTreeSet<String>, v: Option<&str>| {
-            set.is_empty() || v.is_some_and(|v| set.contains(v))
-        };
-        within(&self.datasets, dataset) && within(&self.queries, query)
-    }
-}
 
 /// A stored exception that is not revoked (expiry and uses are checked at use).
 #[derive(Debug, Clone)]
@@ -55,8 +39,6 @@ pub struct ActiveSet {
     pub catalog: Value,
     /// The engine-shaped policies, in id order.
     pub policies: Vec<(String, Value)>,
-    /// Their scopes, for policies that have one.
-    pub scopes: HashMap<String, Scope>,
     pub set: Arc<PolicySet>,
     pub exceptions: Vec<ExceptionEntry>,
 }
@@ -128,17 +110,12 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
     tx.commit().await?;
 
     let mut policies = Vec::new();
-    let mut scopes = HashMap::new();
     for row in &rows {
         let Some(list) = assignments.get(&row.id).filter(|a| !a.is_empty()) else {
             // INVARIANT: an unassigned policy is stored but never applied.
             continue;
         };
         let specs: Vec<AssignmentSpec> = list.iter().map(Assignment::spec).collect();
-        let scope = scope_of(&specs);
-        if !(scope.datasets.is_empty() && scope.queries.is_empty()) {
-            scopes.insert(row.id.clone(), scope);
-        }
         policies.push((row.id.clone(), store::engine_policy(&row.body, &specs)));
     }
     let set = build(&catalog, &policies).map_err(|e| {
@@ -170,27 +147,9 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
         generation,
         catalog,
         policies,
-        scopes,
         set: Arc::new(set),
         exceptions,
     })
-}
-
-/// The dataset and query scope of a policy's assignments.
-pub fn scope_of(specs: &[AssignmentSpec]) -> Scope {
-    let mut scope = Scope::default();
-    for s in specs {
-        match s.kind.as_str() {
-            "dataset" => {
-                scope.datasets.insert(s.value.clone());
-            }
-            "query" => {
-                scope.queries.insert(s.value.clone());
-            }
-            _ => {}
-        }
-    }
-    scope
 }
 
 /// Validates engine-shaped policies against the catalog.
@@ -205,8 +164,26 @@ pub struct AppliedException {
     pub policy_id: String,
 }
 
-/// The exceptions that would change who `ctx` is to the engine: not expired, and their
-/// policy applies to the caller without the exception but not with it.
+impl ExceptionEntry {
+    /// The `except` entries this exception stands for.
+    fn subjects(&self) -> Subjects {
+        let one = vec![self.subject.clone()];
+        match self.subject_kind.as_str() {
+            "user" => Subjects {
+                users: one,
+                ..Subjects::default()
+            },
+            "role" => Subjects {
+                roles: one,
+                ..Subjects::default()
+            },
+            _ => Subjects::default(),
+        }
+    }
+}
+
+/// The exceptions that would change who `ctx` is to the engine: not expired, and the
+/// engine says their policy applies to the caller but would not with the exception.
 pub fn candidates(
     set: &PolicySet,
     exceptions: &[ExceptionEntry],
@@ -220,49 +197,22 @@ pub fn candidates(
             set.policies
                 .iter()
                 .find(|p| p.id == e.policy_id)
-                .is_some_and(|p| {
-                    if !p.enabled || !applies(p, ctx) {
-                        return false;
-                    }
-                    let mut with = p.clone();
-                    add_except(&mut with, e);
-                    !applies(&with, ctx)
-                })
+                .is_some_and(|p| exempts(p, &e.subjects(), ctx))
         })
         .cloned()
         .collect()
 }
 
-fn add_except(policy: &mut verdict_engine::policy::Policy, e: &ExceptionEntry) {
-    match e.subject_kind.as_str() {
-        "user" => policy.except.users.push(e.subject.clone()),
-        "role" => policy.except.roles.push(e.subject.clone()),
-        _ => {}
+/// The set for one request: the `applied` exceptions added to their policies' `except`.
+/// Borrows the cached set when there are none.
+pub fn with_exceptions(set: &Arc<PolicySet>, applied: &[ExceptionEntry]) -> Arc<PolicySet> {
+    if applied.is_empty() {
+        return set.clone();
     }
-}
-
-/// The set for one request: out-of-scope policies removed, `applied` exceptions added.
-/// Borrows the cached set when nothing changes.
-pub fn for_request(
-    active: &ActiveSet,
-    dataset: Option<&str>,
-    query: Option<&str>,
-    applied: &[ExceptionEntry],
-) -> Arc<PolicySet> {
-    let out_of_scope: Vec<&String> = active
-        .scopes
-        .iter()
-        .filter(|(_, s)| !s.admits(dataset, query))
-        .map(|(id, _)| id)
-        .collect();
-    if out_of_scope.is_empty() && applied.is_empty() {
-        return active.set.clone();
-    }
-    let mut set = (*active.set).clone();
-    set.policies.retain(|p| !out_of_scope.contains(&&p.id));
+    let mut set = (**set).clone();
     for e in applied {
         if let Some(p) = set.policies.iter_mut().find(|p| p.id == e.policy_id) {
-            add_except(p, e);
+            p.except.extend(&e.subjects());
         }
     }
     Arc::new(set)
@@ -326,22 +276,52 @@ pub async fn usable(
 mod tests {
     use super::*;
 
+    fn entry(kind: &str, subject: &str) -> ExceptionEntry {
+        ExceptionEntry {
+            id: "exc".into(),
+            policy_id: "p".into(),
+            subject_kind: kind.into(),
+            subject: subject.into(),
+            expires_at: None,
+        }
+    }
+
     #[test]
-    fn scopes_admit_requests_that_name_them() {
-        let scope = scope_of(&[
-            AssignmentSpec {
-                kind: "dataset".into(),
-                value: "mart".into(),
-            },
-            AssignmentSpec {
-                kind: "role".into(),
-                value: "r".into(),
-            },
-        ]);
-        assert!(scope.admits(Some("mart"), None));
-        assert!(scope.admits(Some("mart"), Some("q")));
-        assert!(!scope.admits(Some("other"), None));
-        assert!(!scope.admits(None, None));
-        assert!(Scope::default().admits(None, None));
+    fn exceptions_become_except_entries_of_their_policy() {
+        let set = Arc::new(
+            PolicySet::parse(
+                r#"{"policies": [{"id": "p", "applies_to": {"roles": ["analyst"], "datasets": ["mart"]}}]}"#,
+            )
+            .unwrap(),
+        );
+        let alice: Context =
+            Context::from_json_str(r#"{"user": "alice", "roles": ["analyst"], "dataset": "mart"}"#)
+                .unwrap();
+        let elsewhere: Context =
+            Context::from_json_str(r#"{"user": "alice", "roles": ["analyst"], "dataset": "lake"}"#)
+                .unwrap();
+        let by_user = entry("user", "alice");
+        let by_role = entry("role", "analyst");
+        assert_eq!(
+            candidates(&set, std::slice::from_ref(&by_user), &alice).len(),
+            1
+        );
+        assert_eq!(
+            candidates(&set, std::slice::from_ref(&by_role), &alice).len(),
+            1
+        );
+        // Outside the policy's dataset scope the policy does not apply: nothing to use up.
+        assert!(candidates(&set, std::slice::from_ref(&by_user), &elsewhere).is_empty());
+        assert!(candidates(&set, &[entry("user", "bob")], &alice).is_empty());
+        let expired = ExceptionEntry {
+            expires_at: Some(1),
+            ..by_user.clone()
+        };
+        assert!(candidates(&set, &[expired], &alice).is_empty());
+
+        assert!(Arc::ptr_eq(&with_exceptions(&set, &[]), &set));
+        let exempted = with_exceptions(&set, &[by_user, by_role]);
+        assert_eq!(exempted.policies[0].except.users, ["alice"]);
+        assert_eq!(exempted.policies[0].except.roles, ["analyst"]);
     }
 }

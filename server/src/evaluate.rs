@@ -39,10 +39,12 @@ pub struct EvaluateRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub context: Option<Value>,
-    /// The dataset the query reads, for policies assigned to datasets.
+    /// The dataset the query reads, for policies assigned to datasets; it becomes the
+    /// context's `dataset`.
     #[serde(default)]
     pub dataset: Option<String>,
-    /// The saved query's id, for policies assigned to queries.
+    /// The saved query's id, for policies assigned to queries; it becomes the context's
+    /// `query_id`.
     #[serde(default)]
     pub query_id: Option<String>,
 }
@@ -92,6 +94,27 @@ fn context(value: Option<&Value>) -> ApiResult<Context> {
         None | Some(Value::Null) => Ok(Context::default()),
         Some(v) => Context::from_json(v).map_err(ApiError::from_engine),
     }
+}
+
+/// Puts a request's top-level `dataset` and `query_id` into the context, where the engine
+/// matches them against `applies_to.datasets` and `queries` (what `dataset` and `query`
+/// assignments become). The context may also carry them itself, but not differently.
+fn scope(ctx: &mut Context, dataset: Option<&String>, query_id: Option<&String>) -> ApiResult<()> {
+    for (name, given, slot) in [
+        ("dataset", dataset, &mut ctx.dataset),
+        ("query_id", query_id, &mut ctx.query_id),
+    ] {
+        let Some(value) = given else { continue };
+        match slot {
+            Some(inner) if inner != value => {
+                return Err(ApiError::invalid(format!(
+                    "`{name}` and `context.{name}` differ; give it once"
+                )))
+            }
+            _ => *slot = Some(value.clone()),
+        }
+    }
+    Ok(())
 }
 
 /// The verdict's canonical JSON with extra members appended.
@@ -156,7 +179,8 @@ pub async fn dry_run(
     ApiJson(req): ApiJson<DryRunRequest>,
 ) -> ApiResult<Response> {
     check_sql(&req.sql)?;
-    let ctx = context(req.context.as_ref())?;
+    let mut ctx = context(req.context.as_ref())?;
+    scope(&mut ctx, req.dataset.as_ref(), req.query_id.as_ref())?;
     let given = [
         req.policy_id.is_some(),
         req.policy.is_some(),
@@ -229,12 +253,7 @@ pub async fn dry_run(
             } else {
                 active::usable(&state.db, org, candidates).await?
             };
-            let set = active::for_request(
-                &active,
-                req.dataset.as_deref(),
-                req.query_id.as_deref(),
-                &applied,
-            );
+            let set = active::with_exceptions(&active.set, &applied);
             (set, applied, Vec::new())
         };
     let verdict = evaluate(&set, &req.sql, &ctx);
@@ -266,7 +285,14 @@ pub async fn evaluate_and_log(
     ApiJson(req): ApiJson<EvaluateRequest>,
 ) -> ApiResult<Response> {
     check_sql(&req.sql)?;
-    for (name, value) in [("dataset", &req.dataset), ("query_id", &req.query_id)] {
+    let mut ctx = context(req.context.as_ref())?;
+    if ctx.user.as_deref().is_some_and(|u| u.contains('\0')) {
+        return Err(ApiError::invalid("`context.user` contains a NUL character"));
+    }
+    // The log keeps the context as given; `dataset` and `query_id` have their own columns.
+    let normalized = serde_json::to_string(&ctx).map_err(ApiError::internal)?;
+    scope(&mut ctx, req.dataset.as_ref(), req.query_id.as_ref())?;
+    for (name, value) in [("dataset", &ctx.dataset), ("query_id", &ctx.query_id)] {
         if value
             .as_ref()
             .is_some_and(|v| v.len() > 256 || v.contains('\0'))
@@ -276,10 +302,6 @@ pub async fn evaluate_and_log(
             )));
         }
     }
-    let ctx = context(req.context.as_ref())?;
-    if ctx.user.as_deref().is_some_and(|u| u.contains('\0')) {
-        return Err(ApiError::invalid("`context.user` contains a NUL character"));
-    }
     let org = principal.org_id.as_str();
     // Evaluations enforce: read the current generation rather than the token's cached one.
     let row = sqlx::query("SELECT generation FROM orgs WHERE id = $1")
@@ -288,7 +310,6 @@ pub async fn evaluate_and_log(
         .await?;
     let active = state.cache.get(&state.db, org, row.try_get(0)?).await?;
     let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
-    let normalized = serde_json::to_string(&ctx).map_err(ApiError::internal)?;
     let record = |verdict: &Verdict, applied_value: &Value| log::Record {
         id: new_id("ev"),
         org_id: org.to_string(),
@@ -318,19 +339,13 @@ pub async fn evaluate_and_log(
         exceptions: applied_value.to_string(),
         context: normalized.clone(),
         context_digest: digest(&normalized),
-        dataset: req.dataset.clone(),
-        query_id: req.query_id.clone(),
+        dataset: ctx.dataset.clone(),
+        query_id: ctx.query_id.clone(),
         result: verdict.to_json(),
     };
     let (verdict, applied_value, id) = if candidates.is_empty() {
         // The common case: evaluate, then log through the shared (group-committed) writer.
-        let set = active::for_request(
-            &active,
-            req.dataset.as_deref(),
-            req.query_id.as_deref(),
-            &[],
-        );
-        let verdict = evaluate(&set, &req.sql, &ctx);
+        let verdict = evaluate(&active.set, &req.sql, &ctx);
         let applied_value = applied_json(&[]);
         let rec = record(&verdict, &applied_value);
         let id = rec.id.clone();
@@ -340,12 +355,7 @@ pub async fn evaluate_and_log(
         // Exceptions are used up and the evaluation logged in one transaction.
         let mut tx = state.db.write.begin().await?;
         let applied = active::consume(&mut tx, org, &candidates).await?;
-        let set = active::for_request(
-            &active,
-            req.dataset.as_deref(),
-            req.query_id.as_deref(),
-            &applied,
-        );
+        let set = active::with_exceptions(&active.set, &applied);
         let verdict = evaluate(&set, &req.sql, &ctx);
         let applied_value = applied_json(&applied);
         let rec = record(&verdict, &applied_value);
@@ -644,8 +654,7 @@ pub async fn replay(
         Some(_) => return Err(ApiError::invalid("`limit` must be between 1 and 1000")),
     };
     let org = principal.org_id.as_str();
-    // (set, scopes): scopes only when the draft keeps the active set's assignments.
-    let (set, scopes) = match (req.policy, req.policy_set) {
+    let set = match (req.policy, req.policy_set) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(ApiError::invalid(
                 "give exactly one of `policy` and `policy_set`",
@@ -663,8 +672,7 @@ pub async fn replay(
                     obj.insert("catalog".into(), catalog);
                 }
             }
-            let set = PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?;
-            (set, Default::default())
+            PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?
         }
         (Some(draft), None) => {
             let Value::Object(mut body) = draft else {
@@ -706,16 +714,10 @@ pub async fn replay(
                 .collect();
             // The draft is checked even when unassigned (and so not applied).
             store::validate(&active.catalog, vec![store::engine_policy(&body, &specs)])?;
-            let mut scopes = active.scopes.clone();
-            scopes.remove(&id);
             if !specs.is_empty() {
-                let scope = active::scope_of(&specs);
-                if !(scope.datasets.is_empty() && scope.queries.is_empty()) {
-                    scopes.insert(id.clone(), scope);
-                }
                 policies.push((id, store::engine_policy(&body, &specs)));
             }
-            (active::build(&active.catalog, &policies)?, scopes)
+            active::build(&active.catalog, &policies)?
         }
     };
     let rows = sqlx::query(
@@ -735,25 +737,17 @@ pub async fn replay(
     for row in &rows {
         let ctx_text: String = row.try_get(4)?;
         let result_text: String = row.try_get(7)?;
-        let Ok(ctx) = Context::from_json_str(&ctx_text) else {
+        let Ok(mut ctx) = Context::from_json_str(&ctx_text) else {
             continue;
         };
         let before: Value = serde_json::from_str(&result_text).unwrap_or(Value::Null);
         let dataset: Option<String> = row.try_get(5)?;
         let query_id: Option<String> = row.try_get(6)?;
+        if scope(&mut ctx, dataset.as_ref(), query_id.as_ref()).is_err() {
+            continue;
+        }
         let sql: String = row.try_get(3)?;
-        let out: Vec<&String> = scopes
-            .iter()
-            .filter(|(_, s)| !s.admits(dataset.as_deref(), query_id.as_deref()))
-            .map(|(id, _)| id)
-            .collect();
-        let verdict = if out.is_empty() {
-            evaluate(&set, &sql, &ctx)
-        } else {
-            let mut scoped = set.clone();
-            scoped.policies.retain(|p| !out.contains(&&p.id));
-            evaluate(&scoped, &sql, &ctx)
-        };
+        let verdict = evaluate(&set, &sql, &ctx);
         let after: Value = serde_json::to_value(&verdict).map_err(ApiError::internal)?;
         report.replayed += 1;
         let differences: Vec<String> = [

@@ -430,7 +430,7 @@ fn split_create(value: Value) -> ApiResult<(Map<String, Value>, Vec<AssignmentSp
 fn applies_to_specs(value: &Value) -> ApiResult<Vec<AssignmentSpec>> {
     let bad = || {
         ApiError::invalid(
-            "`applies_to` must be an object of string lists (users, roles, workspaces, data_sources, purposes)",
+            "`applies_to` must be an object of string lists (users, roles, workspaces, data_sources, purposes, datasets, queries)",
         )
     };
     let obj = match value {

@@ -114,9 +114,10 @@ pub struct AssignmentSpec {
     pub value: String,
 }
 
-/// The assignment kinds and, for those the engine matches, the `applies_to` list they
-/// fill. `dataset` and `query` scope a policy to evaluation requests that name them;
-/// `everyone` (value `*`) activates a policy for every principal.
+/// The assignment kinds and the `applies_to` list each fills. `dataset` and `query` fill
+/// `datasets` and `queries`, which the engine matches against the context's `dataset` and
+/// `query_id` (an evaluation request's top-level `dataset` and `query_id` go there);
+/// `everyone` (value `*`) activates a policy for every principal and fills no list.
 pub const ASSIGNMENT_KINDS: &[(&str, Option<&str>)] = &[
     ("everyone", None),
     ("user", Some("users")),
@@ -124,8 +125,8 @@ pub const ASSIGNMENT_KINDS: &[(&str, Option<&str>)] = &[
     ("workspace", Some("workspaces")),
     ("data_source", Some("data_sources")),
     ("purpose", Some("purposes")),
-    ("dataset", None),
-    ("query", None),
+    ("dataset", Some("datasets")),
+    ("query", Some("queries")),
 ];
 
 impl AssignmentSpec {
@@ -462,10 +463,14 @@ mod tests {
         let policy = engine_policy(body, &specs);
         assert_eq!(
             policy["applies_to"],
-            json!({"users": ["bob"], "roles": ["analyst"], "workspaces": ["sales"]})
+            json!({"users": ["bob"], "roles": ["analyst"], "workspaces": ["sales"], "datasets": ["mart"]})
         );
-        // Only scopes: no applies_to, so every principal.
-        assert!(engine_policy(body, &[spec("dataset", "mart")])
+        // Only scopes: every principal, inside the scope.
+        assert_eq!(
+            engine_policy(body, &[spec("dataset", "mart"), spec("query", "q-1")])["applies_to"],
+            json!({"datasets": ["mart"], "queries": ["q-1"]})
+        );
+        assert!(engine_policy(body, &[spec("everyone", "*")])
             .get("applies_to")
             .is_none());
     }

@@ -862,6 +862,41 @@ async fn dataset_and_query_assignments_scope(env: Env) {
         .send()
         .await;
     assert_eq!(r.body["verdict"], "row_filter");
+    // The scope is the engine's: the context may carry `dataset` and `query_id` itself.
+    let mut scoped = alice();
+    scoped["dataset"] = json!("orders-mart");
+    scoped["query_id"] = json!("q-42");
+    for path in ["/api/v1/policy-evaluations", "/api/v1/evaluate"] {
+        let r = env
+            .post(path)
+            .json(&json!({"sql": "SELECT * FROM orders", "context": scoped}))
+            .send()
+            .await;
+        r.expect(200);
+        assert_eq!(r.body["verdict"], "row_filter", "{path}");
+        // Given twice, differently: refused, nothing logged.
+        let before = env.fingerprint().await;
+        let r = env
+            .post(path)
+            .json(&json!({"sql": "SELECT * FROM orders", "context": scoped, "dataset": "other"}))
+            .send()
+            .await;
+        r.expect(422);
+        assert_eq!(env.fingerprint().await, before, "{path}");
+    }
+    // The log keeps where the evaluation ran, and replays scope by it.
+    let r = env.get("/api/v1/evaluations?limit=1").send().await;
+    assert_eq!(r.body["items"][0]["dataset"], "orders-mart");
+    assert_eq!(r.body["items"][0]["query_id"], "q-42");
+    let r = env
+        .post("/api/v1/policies/replay")
+        .json(&json!({"policy": {"id": "tenant-isolation", "rules": []}}))
+        .send()
+        .await;
+    r.expect(200);
+    // Every logged row_filter came from inside the scope and loses its filter; the
+    // out-of-scope allows stay allows.
+    assert_eq!(r.body["transitions"], json!({"row_filter→allow": 3}));
 }
 
 async fn exceptions_are_bounded_and_consumed(env: Env) {
