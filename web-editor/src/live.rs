@@ -110,7 +110,7 @@ pub fn load_with(base: &Result<PolicySet, InputError>, catalog: &Value, draft: &
         .any(|(k, _)| k == "dataset" || k == "query")
     {
         loaded.notes.push(
-            "dataset and query assignments are not part of the preview: evaluations that name another dataset or query skip this policy".into(),
+            "this policy is scoped to datasets or queries: the preview applies it only when the context names one of them (`dataset`, `query_id`)".into(),
         );
     }
     loaded

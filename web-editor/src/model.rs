@@ -76,8 +76,8 @@ pub const ASSIGNMENT_KINDS: &[(&str, Option<&str>)] = &[
     ("workspace", Some("workspaces")),
     ("data_source", Some("data_sources")),
     ("purpose", Some("purposes")),
-    ("dataset", None),
-    ("query", None),
+    ("dataset", Some("datasets")),
+    ("query", Some("queries")),
 ];
 
 /// The lists of an `except` (and `applies_to`) object.
