@@ -671,6 +671,7 @@ impl<'a> Rewriter<'a> {
                     .iter()
                     .flat_map(|r| r.denied_columns.iter().map(|(c, at)| (c, at, false))),
             );
+        let mut renamed_denied = None;
         for (col, at, monitor) in denied {
             let position =
                 catalog_table.and_then(|t| t.columns.iter().position(|c| &c.name == col));
@@ -686,19 +687,31 @@ impl<'a> Rewriter<'a> {
                 }
                 _ => col.clone(),
             };
-            rel.denied_columns.insert(
-                exposed,
-                DeniedColumn {
-                    table: table.clone(),
-                    column: col.clone(),
-                    policy: at.policy.id.clone(),
-                    rule_index: at.rule_index,
-                    monitor,
-                },
-            );
+            let denied_column = DeniedColumn {
+                table: table.clone(),
+                column: col.clone(),
+                policy: at.policy.id.clone(),
+                rule_index: at.rule_index,
+                monitor,
+            };
+            // An alias list that reaches a denied column's position names it: the
+            // context's table has no such column, so the list cannot be that long.
+            if !monitor
+                && renamed_denied.is_none()
+                && position.is_some_and(|p| p < alias_cols.len())
+            {
+                renamed_denied = Some(denied_column.block(&format!(
+                    " and the column alias list of `{}` renames it to `{exposed}`",
+                    rel.ref_name
+                )));
+            }
+            rel.denied_columns.insert(exposed, denied_column);
         }
         if let Some(m) = monitored {
             self.monitor_scan(&table, m);
+        }
+        if let Some(b) = renamed_denied {
+            return Err(b);
         }
         let Some(rules) = rules else { return Ok(rel) };
         if !rules.needs_rewrite() {

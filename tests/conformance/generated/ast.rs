@@ -90,22 +90,29 @@ pub enum Item {
 /// A relation in FROM.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rel {
-    /// A table or CTE by name, with an optional alias.
-    Named { name: String, alias: Option<String> },
-    /// `(query) AS alias`, with an optional column alias list.
+    /// A table or CTE by name, with an optional alias and column alias list.
+    Named {
+        name: String,
+        alias: Option<String>,
+        columns: Vec<String>,
+    },
+    /// `[LATERAL] (query) AS alias`, with an optional column alias list.
     Derived {
         q: Box<Query>,
         alias: String,
         columns: Vec<String>,
+        lateral: bool,
     },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Join {
-    /// `JOIN`, `LEFT JOIN`, `RIGHT JOIN`, `FULL JOIN`, `CROSS JOIN`.
+    /// `JOIN`, `LEFT JOIN`, `RIGHT JOIN`, `FULL JOIN`, `CROSS JOIN`, `NATURAL JOIN`.
     pub kind: &'static str,
     pub rel: Rel,
     pub on: Option<Expr>,
+    /// `USING (…)` instead of ON.
+    pub using: Vec<String>,
 }
 
 /// One comma-separated FROM entry: a relation and its joins.
@@ -258,6 +265,9 @@ impl Select {
                         out.push_str(" ON ");
                         on.render(out);
                     }
+                    if !j.using.is_empty() {
+                        let _ = write!(out, " USING ({})", j.using.join(", "));
+                    }
                 }
             }
         }
@@ -284,13 +294,28 @@ impl Select {
 impl Rel {
     fn render(&self, out: &mut String) {
         match self {
-            Rel::Named { name, alias } => {
+            Rel::Named {
+                name,
+                alias,
+                columns,
+            } => {
                 out.push_str(name);
                 if let Some(a) = alias {
                     let _ = write!(out, " AS {a}");
+                    if !columns.is_empty() {
+                        let _ = write!(out, "({})", columns.join(", "));
+                    }
                 }
             }
-            Rel::Derived { q, alias, columns } => {
+            Rel::Derived {
+                q,
+                alias,
+                columns,
+                lateral,
+            } => {
+                if *lateral {
+                    out.push_str("LATERAL ");
+                }
                 out.push('(');
                 q.render(out);
                 let _ = write!(out, ") AS {alias}");

@@ -50,6 +50,48 @@ fn type_of(catalog_type: &str) -> Option<Ty> {
     }
 }
 
+/// What deny rules name (reads included): tables, or columns of a table. The generator
+/// reaches them in a minority of statements only, so that most statements get past the
+/// deny rules to the rewrite.
+pub type Denied = Vec<(String, Option<String>)>;
+
+pub fn denied(policies_json: &str) -> Result<Denied, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(policies_json).map_err(|e| format!("policies.json: {e}"))?;
+    let mut out = Vec::new();
+    let policies = value.get("policies").and_then(|p| p.as_array());
+    for rule in policies
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("rules").and_then(|r| r.as_array()))
+        .flatten()
+    {
+        if rule.get("type").and_then(|t| t.as_str()) != Some("deny") {
+            continue;
+        }
+        let reads = match rule.get("operations").and_then(|o| o.as_array()) {
+            None => true,
+            Some(ops) => ops.iter().any(|o| o.as_str() == Some("select")),
+        };
+        let Some(table) = rule.get("table").and_then(|t| t.as_str()) else {
+            continue;
+        };
+        if !reads {
+            continue;
+        }
+        let table = table.strip_prefix("public.").unwrap_or(table).to_string();
+        match rule.get("columns").and_then(|c| c.as_array()) {
+            None => out.push((table, None)),
+            Some(cols) => {
+                for c in cols.iter().filter_map(|c| c.as_str()) {
+                    out.push((table.clone(), Some(c.to_string())));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The tables of the policy set's catalog (every one in `public`).
 pub fn catalog(policies_json: &str) -> Result<Vec<Table>, String> {
     let value: serde_json::Value =
@@ -91,6 +133,8 @@ struct ColRef {
     qual: String,
     name: String,
     ty: Ty,
+    /// A column some policy denies: chosen only by statements that may read such.
+    sensitive: bool,
 }
 
 /// The columns visible at each query level, the outermost first.
@@ -117,8 +161,22 @@ struct CteInfo {
 pub struct Gen<'a> {
     rng: ChaCha8Rng,
     tables: &'a [Table],
+    denied: &'a [(String, Option<String>)],
+    /// Whether this statement may name denied tables and columns.
+    sensitive_ok: bool,
     next_alias: usize,
     ctes: Vec<CteInfo>,
+}
+
+/// Which query levels a column may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    /// The innermost level (GROUP BY keys, window clauses, aggregate arguments).
+    Inner,
+    /// Mostly the innermost, sometimes an enclosing one (a correlated reference).
+    Any,
+    /// An enclosing level only (the correlation of a subquery's WHERE).
+    Outer,
 }
 
 /// The per-query seed: query `index` of run `seed`.
@@ -188,10 +246,12 @@ const MAX_EXPR_DEPTH: u32 = 3;
 const MAX_QUERY_DEPTH: u32 = 2;
 
 impl<'a> Gen<'a> {
-    pub fn new(tables: &'a [Table], seed: u64) -> Gen<'a> {
+    pub fn new(tables: &'a [Table], denied: &'a [(String, Option<String>)], seed: u64) -> Gen<'a> {
         Gen {
             rng: ChaCha8Rng::seed_from_u64(seed),
             tables,
+            denied,
+            sensitive_ok: false,
             next_alias: 0,
             ctes: Vec::new(),
         }
@@ -249,6 +309,7 @@ impl<'a> Gen<'a> {
     /// A whole statement.
     pub fn statement(&mut self) -> Query {
         self.ctes.clear();
+        self.sensitive_ok = self.p(0.15);
         let mut ctes = Vec::new();
         if self.p(0.15) {
             for k in 0..1 + self.below(2) {
@@ -387,7 +448,7 @@ impl<'a> Gen<'a> {
             let mut keys: Vec<(Expr, Ty)> = Vec::new();
             for _ in 0..self.below(3) {
                 let ty = self.value_type();
-                if let Some(c) = self.column(ty, &scope, true) {
+                if let Some(c) = self.column(ty, &scope, Pick::Inner) {
                     let key = if self.p(0.25) { self.wrap(ty, c) } else { c };
                     keys.push((key, ty));
                 }
@@ -430,6 +491,8 @@ impl<'a> Gen<'a> {
                 }
                 _ => {
                     let q = rels.choose(&mut self.rng).cloned().unwrap_or_default();
+                    // A whole-row reference names the relation, never its schema.
+                    let q = q.rsplit('.').next().unwrap_or_default().to_string();
                     select.items.push(Item::Expr {
                         e: Expr::RowJson { qual: q },
                         alias: Some("j".into()),
@@ -475,7 +538,8 @@ impl<'a> Gen<'a> {
         select.items.push(Item::Expr { e, alias });
     }
 
-    /// FROM: one or two comma-separated items, each a relation with up to two joins.
+    /// FROM: one or two comma-separated items, each a relation with up to two joins
+    /// (ON, USING, NATURAL, CROSS; LATERAL derived tables that read the join tree).
     fn from(&mut self, outer: &Scope, depth: u32) -> (Vec<FromItem>, Vec<ColRef>) {
         let mut items = Vec::new();
         let mut level: Vec<ColRef> = Vec::new();
@@ -487,7 +551,7 @@ impl<'a> Gen<'a> {
             if rels >= max_rels {
                 break;
             }
-            let (rel, cols) = self.rel(depth, &mut used);
+            let (rel, cols) = self.rel(&Scope::default(), depth, &mut used, false);
             rels += 1;
             let mut tree = cols;
             let mut joins = Vec::new();
@@ -500,9 +564,15 @@ impl<'a> Gen<'a> {
                 if rels >= max_rels {
                     break;
                 }
-                let (jrel, jcols) = self.rel(depth, &mut used);
+                let lateral = depth < MAX_QUERY_DEPTH && self.p(0.08);
+                let (jrel, jcols) = if lateral {
+                    let sees = outer.with(tree.clone());
+                    self.rel(&sees, depth, &mut used, true)
+                } else {
+                    self.rel(&Scope::default(), depth, &mut used, false)
+                };
                 rels += 1;
-                let kind = self.pick_str(&[
+                let mut kind = self.pick_str(&[
                     "JOIN",
                     "JOIN",
                     "LEFT JOIN",
@@ -511,8 +581,37 @@ impl<'a> Gen<'a> {
                     "FULL JOIN",
                     "CROSS JOIN",
                 ]);
+                if lateral && (kind == "RIGHT JOIN" || kind == "FULL JOIN") {
+                    // A LATERAL item cannot be the right side of RIGHT or FULL JOIN.
+                    kind = "LEFT JOIN";
+                }
+                // Names both sides share once, with one type: candidates for USING.
+                let shared: Vec<String> = jcols
+                    .iter()
+                    .filter(|b| {
+                        let left: Vec<&ColRef> = tree.iter().filter(|a| a.name == b.name).collect();
+                        left.len() == 1
+                            && left.first().is_some_and(|a| a.ty == b.ty)
+                            && jcols.iter().filter(|x| x.name == b.name).count() == 1
+                    })
+                    .map(|b| b.name.clone())
+                    .collect();
+                let mut using = Vec::new();
                 let on = if kind == "CROSS JOIN" {
                     None
+                } else if !shared.is_empty() && !lateral && self.p(0.15) {
+                    let common = jcols
+                        .iter()
+                        .filter(|b| tree.iter().any(|a| a.name == b.name))
+                        .count();
+                    if self.p(0.3) && joins.is_empty() && shared.len() == common {
+                        kind = "NATURAL JOIN";
+                    } else if let Some(n) = shared.choose(&mut self.rng) {
+                        using.push(n.clone());
+                    }
+                    None
+                } else if lateral {
+                    Some(Expr::lit("TRUE"))
                 } else {
                     let mut cond = self.join_condition(&tree, &jcols);
                     if kind != "FULL JOIN" && self.p(0.3) {
@@ -528,6 +627,7 @@ impl<'a> Gen<'a> {
                     kind,
                     rel: jrel,
                     on,
+                    using,
                 });
             }
             level.extend(tree);
@@ -542,7 +642,7 @@ impl<'a> Gen<'a> {
         let mut pairs: Vec<(&ColRef, &ColRef)> = Vec::new();
         for a in left {
             for b in right {
-                if a.ty == b.ty {
+                if a.ty == b.ty && (self.sensitive_ok || !(a.sensitive || b.sensitive)) {
                     pairs.push((a, b));
                 }
             }
@@ -558,17 +658,58 @@ impl<'a> Gen<'a> {
         } else {
             pairs
         };
-        match pool.choose(&mut self.rng) {
-            Some((a, b)) => Expr::bin("=", qualified(a), qualified(b)),
-            None => Expr::lit("TRUE"),
+        let Some((a, b)) = pool.choose(&mut self.rng).copied() else {
+            return Expr::lit("TRUE");
+        };
+        let (a, b) = (a.clone(), b.clone());
+        let l = self.reference(&a);
+        let r = self.reference(&b);
+        Expr::bin("=", l, r)
+    }
+
+    /// An unquoted identifier as written by someone careless about case: PostgreSQL
+    /// folds it to lower case; quoted ones stay as they are.
+    fn spelled(&mut self, ident: &str) -> String {
+        if ident.starts_with('"') || !self.p(0.12) {
+            return ident.to_string();
+        }
+        if self.p(0.5) {
+            ident.to_ascii_uppercase()
+        } else {
+            let mut chars = ident.chars();
+            match chars.next() {
+                Some(c) => c.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
         }
     }
 
-    /// A relation: a catalog table (not shadowed by a CTE), a CTE, or a derived table.
-    fn rel(&mut self, depth: u32, used: &mut Vec<String>) -> (Rel, Vec<ColRef>) {
-        if depth < MAX_QUERY_DEPTH && self.p(0.12) {
+    /// `qual.name`, each part spelled in some case.
+    fn reference(&mut self, c: &ColRef) -> Expr {
+        let qual = c
+            .qual
+            .split('.')
+            .map(|part| self.spelled(part))
+            .collect::<Vec<_>>()
+            .join(".");
+        Expr::Col {
+            qual: Some(qual),
+            name: self.spelled(&c.name),
+        }
+    }
+
+    /// A relation: a catalog table (not shadowed by a CTE, or schema-qualified), a CTE, or
+    /// a derived table (LATERAL when `lateral`, reading `sees`).
+    fn rel(
+        &mut self,
+        sees: &Scope,
+        depth: u32,
+        used: &mut Vec<String>,
+        lateral: bool,
+    ) -> (Rel, Vec<ColRef>) {
+        if lateral || (depth < MAX_QUERY_DEPTH && self.p(0.12)) {
             let alias = self.alias("d");
-            let (mut q, cols) = self.query(&Scope::default(), depth + 1, None, true);
+            let (mut q, cols) = self.query(sees, depth + 1, None, true);
             let mut names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
             let mut columns = Vec::new();
             if self.p(0.3) {
@@ -584,6 +725,7 @@ impl<'a> Gen<'a> {
                     qual: alias.clone(),
                     name: n.clone(),
                     ty: c.1,
+                    sensitive: false,
                 })
                 .collect();
             used.push(alias.clone());
@@ -592,21 +734,29 @@ impl<'a> Gen<'a> {
                     q: Box::new(q),
                     alias,
                     columns,
+                    lateral,
                 },
                 refs,
             );
         }
+        let mut schema_qualified = false;
         let (name, cols) = if !self.ctes.is_empty() && self.p(0.35) {
             let i = self.below(self.ctes.len());
             match self.ctes.get(i) {
                 Some(c) => (c.name.clone(), c.columns.clone()),
-                None => return self.rel(depth, used),
+                None => ("tenants".to_string(), Vec::new()),
             }
         } else {
+            // `public.T` is never a CTE: now and then, a table a CTE shadows.
+            schema_qualified = self.p(0.1);
             let candidates: Vec<&Table> = self
                 .tables
                 .iter()
-                .filter(|t| !self.ctes.iter().any(|c| c.name == t.name))
+                .filter(|t| schema_qualified || !self.ctes.iter().any(|c| c.name == t.name))
+                .filter(|t| {
+                    self.sensitive_ok
+                        || !self.denied.iter().any(|(d, c)| *d == t.name && c.is_none())
+                })
                 .collect();
             let weights: Vec<u32> = candidates.iter().map(|t| weight(&t.name)).collect();
             let total: u32 = weights.iter().sum();
@@ -624,52 +774,86 @@ impl<'a> Gen<'a> {
                 None => ("tenants".to_string(), Vec::new()),
             }
         };
-        let alias = if used.contains(&name) || self.p(0.6) {
+        let shadowed = self.ctes.iter().any(|c| c.name == name);
+        let alias = if used.contains(&name) || (schema_qualified && shadowed) || self.p(0.6) {
             Some(self.alias("t"))
         } else {
             None
         };
-        let qual = alias.clone().unwrap_or_else(|| name.clone());
-        used.push(qual.clone());
+        // A column alias list renames the first columns.
+        let mut renamed = Vec::new();
+        if alias.is_some() && self.p(0.08) {
+            let k = 1 + self.below(cols.len().max(1));
+            renamed = (1..=k.min(cols.len())).map(|i| format!("a{i}")).collect();
+        }
+        let qual = match &alias {
+            Some(a) => a.clone(),
+            None if schema_qualified && self.p(0.5) => format!("public.{name}"),
+            None => name.clone(),
+        };
+        used.push(alias.clone().unwrap_or_else(|| name.clone()));
         let refs = cols
             .into_iter()
-            .map(|(n, ty)| ColRef {
+            .enumerate()
+            .map(|(i, (n, ty))| ColRef {
+                sensitive: self
+                    .denied
+                    .iter()
+                    .any(|(t, c)| *t == name && c.as_ref() == Some(&n)),
                 qual: qual.clone(),
-                name: n,
+                name: renamed.get(i).cloned().unwrap_or(n),
                 ty,
             })
             .collect();
-        (Rel::Named { name, alias }, refs)
+        let written = if schema_qualified {
+            format!("public.{}", self.spelled(&name))
+        } else {
+            self.spelled(&name)
+        };
+        (
+            Rel::Named {
+                name: written,
+                alias,
+                columns: renamed,
+            },
+            refs,
+        )
     }
 
     // -------------------------------------------------------------- expressions
 
-    /// A column of type `ty` in scope, mostly of the innermost level; qualified, or bare
-    /// where PostgreSQL binds the bare name to the same column.
-    fn column(&mut self, ty: Ty, scope: &Scope, innermost_only: bool) -> Option<Expr> {
+    /// A column of type `ty` in scope (see `Pick`); qualified, or bare where PostgreSQL
+    /// binds the bare name to the same column.
+    fn column(&mut self, ty: Ty, scope: &Scope, pick: Pick) -> Option<Expr> {
         let n = scope.levels.len();
         if n == 0 {
             return None;
         }
-        let mut level = n - 1;
-        if !innermost_only && n > 1 && self.p(0.25) {
-            level = self.below(n - 1);
-        }
+        let level = match pick {
+            Pick::Inner => n - 1,
+            Pick::Any if n > 1 && self.p(0.25) => self.below(n - 1),
+            Pick::Any => n - 1,
+            Pick::Outer if n > 1 => self.below(n - 1),
+            Pick::Outer => return None,
+        };
+        let sensitive_ok = self.sensitive_ok;
+        let fits = |c: &&ColRef| c.ty == ty && (sensitive_ok || !c.sensitive);
         let mut candidates: Vec<&ColRef> = scope
             .levels
             .get(level)
             .into_iter()
             .flatten()
-            .filter(|c| c.ty == ty)
+            .filter(fits)
             .collect();
-        if candidates.is_empty() && level != n - 1 {
+        let mut level = level;
+        if candidates.is_empty() && pick == Pick::Any && level != n - 1 {
             level = n - 1;
             candidates = scope
                 .levels
                 .get(level)
                 .into_iter()
                 .flatten()
-                .filter(|c| c.ty == ty)
+                .filter(fits)
                 .collect();
         }
         let c = *candidates.choose(&mut self.rng)?;
@@ -680,20 +864,21 @@ impl<'a> Gen<'a> {
             .iter()
             .skip(level + 1)
             .any(|cols| same_name(cols) > 0);
+        let c = c.clone();
         if unique_here && !hidden && self.p(0.35) {
             Some(Expr::Col {
                 qual: None,
-                name: c.name.clone(),
+                name: self.spelled(&c.name),
             })
         } else {
-            Some(qualified(c))
+            Some(self.reference(&c))
         }
     }
 
     /// A column or, failing that, a literal.
     fn leaf(&mut self, ty: Ty, scope: &Scope) -> Expr {
         if self.p(0.8) {
-            if let Some(c) = self.column(ty, scope, false) {
+            if let Some(c) = self.column(ty, scope, Pick::Any) {
                 return c;
             }
         }
@@ -1025,8 +1210,15 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// An aggregate of type `ty` over the rows of `scope`'s innermost level.
-    fn aggregate(&mut self, ty: Ty, scope: &Scope, depth: u32) -> Expr {
+    /// An aggregate of type `ty` over the rows of `scope`'s innermost level: its
+    /// arguments read that level only (an argument reading only enclosing levels would
+    /// make it an aggregate of the enclosing query) and hold no subquery.
+    fn aggregate(&mut self, ty: Ty, full: &Scope, _depth: u32) -> Expr {
+        let inner = Scope {
+            levels: full.levels.last().cloned().into_iter().collect(),
+        };
+        let scope = &inner;
+        let depth = MAX_QUERY_DEPTH;
         let mut e = match ty {
             Ty::Int => match self.below(5) {
                 0 => Expr::Func {
@@ -1107,9 +1299,15 @@ impl<'a> Gen<'a> {
     /// A window function whose value does not depend on the order of peers.
     fn window(&mut self, scope: &Scope) -> (Expr, Ty) {
         let part_ty = self.value_type_no_bool();
-        let partition: Vec<Expr> = self.column(part_ty, scope, true).into_iter().collect();
+        let partition: Vec<Expr> = self
+            .column(part_ty, scope, Pick::Inner)
+            .into_iter()
+            .collect();
         let order_ty = self.value_type_no_bool();
-        let order: Vec<Expr> = self.column(order_ty, scope, true).into_iter().collect();
+        let order: Vec<Expr> = self
+            .column(order_ty, scope, Pick::Inner)
+            .into_iter()
+            .collect();
         let count_star = Expr::Func {
             name: "count",
             args: Vec::new(),
@@ -1225,11 +1423,9 @@ impl<'a> Gen<'a> {
         if !outer.levels.is_empty() && self.p(0.6) {
             let inner_col = level.choose(&mut self.rng).cloned();
             if let Some(c) = inner_col {
-                let outer_only = Scope {
-                    levels: outer.levels.clone(),
-                };
-                if let Some(o) = self.column(c.ty, &outer_only, false) {
-                    parts.push(Expr::bin("=", qualified(&c), o));
+                if let Some(o) = self.column(c.ty, scope, Pick::Outer) {
+                    let inner = self.reference(&c);
+                    parts.push(Expr::bin("=", inner, o));
                 }
             }
         }
@@ -1239,13 +1435,6 @@ impl<'a> Gen<'a> {
         let mut it = parts.into_iter();
         let first = it.next()?;
         Some(it.fold(first, |acc, p| Expr::bin("AND", acc, p)))
-    }
-}
-
-fn qualified(c: &ColRef) -> Expr {
-    Expr::Col {
-        qual: Some(c.qual.clone()),
-        name: c.name.clone(),
     }
 }
 

@@ -168,14 +168,10 @@ pub fn judge(
     }
 
     match difference(&oracle, &real, ordered) {
-        None => {
-            let kind = if matches!(oracle, PgOutcome::Error { .. }) {
-                Kind::SameError
-            } else {
-                Kind::Match
-            };
-            Ok(judged(kind, Some(verdict), String::new()))
-        }
+        None => Ok(match oracle {
+            PgOutcome::Error { .. } => judged(Kind::SameError, Some(verdict), oracle.summary()),
+            PgOutcome::Rows(_) => judged(Kind::Match, Some(verdict), String::new()),
+        }),
         Some(diff) => {
             let kind = if is_data_exception(&oracle) || is_data_exception(&real) {
                 Kind::DataException

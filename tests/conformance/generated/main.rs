@@ -9,7 +9,9 @@
 //! `VERDICT_GEN_START` (the first query index, default 0: `VERDICT_GEN_START=i
 //! VERDICT_GEN_COUNT=1` reruns query i of a seed), `VERDICT_CONTEXT` (one context),
 //! `VERDICT_VERBOSE=1` (every query with its outcome; `=2` with verdict and rewritten SQL),
-//! `VERDICT_GEN_SHRINK=all` (shrink over-blocks too, to see their pattern).
+//! `VERDICT_GEN_SHRINK=all` (shrink over-blocks too, to see their pattern),
+//! `VERDICT_GEN_SQL=…` (judge this one SQL text in every selected context instead; the
+//! rows are compared as multisets).
 
 #[allow(dead_code)]
 #[path = "../check.rs"]
@@ -146,6 +148,7 @@ fn run() -> Result<bool, String> {
     let policies = PolicySet::parse(&fixtures.policies)
         .map_err(|e| format!("policies.json does not load: {}", e.message))?;
     let tables = gen::catalog(&fixtures.policies)?;
+    let denied = gen::denied(&fixtures.policies)?;
 
     let seed = env_u64("VERDICT_GEN_SEED", DEFAULT_SEED)?;
     let count = env_u64("VERDICT_GEN_COUNT", DEFAULT_COUNT)?;
@@ -176,13 +179,32 @@ fn run() -> Result<bool, String> {
         policies: &policies,
     };
 
+    // VERDICT_GEN_SQL: judge one SQL text (a shrunk query) in every selected context.
+    if let Ok(sql) = std::env::var("VERDICT_GEN_SQL") {
+        let mut failed = 0;
+        for ctx in &contexts {
+            let j = judge(run.cluster, &mut run.dbs, run.policies, ctx, &sql, false)?;
+            failed += usize::from(j.kind.is_failure());
+            let mut out = format!("[{}] @ {}", j.kind.label(), ctx.name);
+            describe(&mut out, "", &sql, &j);
+            println!("{out}");
+        }
+        drop(run);
+        cluster.stop();
+        println!(
+            "generated: {} passed, {failed} failed",
+            contexts.len() - failed
+        );
+        return Ok(failed == 0);
+    }
+
     let mut tally: BTreeMap<Kind, usize> = BTreeMap::new();
     // Over-blocks by rule and reason: count and the first query (shrunk with
     // VERDICT_GEN_SHRINK=all).
     let mut over_blocks: BTreeMap<String, (usize, String)> = BTreeMap::new();
     let mut shrunk_failures = Vec::new();
     for index in start..start.saturating_add(count) {
-        let mut g = gen::Gen::new(&tables, gen::query_seed(seed, index));
+        let mut g = gen::Gen::new(&tables, &denied, gen::query_seed(seed, index));
         let Some(ctx) = contexts.get(g.below(contexts.len())).copied() else {
             continue;
         };

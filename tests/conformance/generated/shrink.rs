@@ -175,7 +175,15 @@ fn from_candidates(f: &FromItem) -> Vec<FromItem> {
         out.push(c);
     }
     for (i, j) in f.joins.iter().enumerate() {
-        if j.kind != "JOIN" && j.kind != "CROSS JOIN" {
+        if !j.using.is_empty() {
+            let mut c = f.clone();
+            if let Some(slot) = c.joins.get_mut(i) {
+                slot.using.clear();
+                slot.kind = "CROSS JOIN";
+            }
+            out.push(c);
+        }
+        if j.kind != "JOIN" && j.kind != "CROSS JOIN" && !j.kind.starts_with("NATURAL") {
             let mut c = f.clone();
             if let Some(slot) = c.joins.get_mut(i) {
                 slot.kind = "JOIN";
@@ -210,12 +218,18 @@ fn from_candidates(f: &FromItem) -> Vec<FromItem> {
 fn rel_candidates(r: &Rel) -> Vec<Rel> {
     match r {
         Rel::Named { .. } => Vec::new(),
-        Rel::Derived { q, alias, columns } => candidates(q)
+        Rel::Derived {
+            q,
+            alias,
+            columns,
+            lateral,
+        } => candidates(q)
             .into_iter()
             .map(|q| Rel::Derived {
                 q: Box::new(q),
                 alias: alias.clone(),
                 columns: columns.clone(),
+                lateral: *lateral,
             })
             .collect(),
     }
