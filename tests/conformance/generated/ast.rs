@@ -72,6 +72,8 @@ pub enum Expr {
     },
     /// A whole-row reference: `row_to_json(alias)::text`.
     RowJson { qual: String },
+    /// A field of a whole-row reference: `(alias).name`.
+    Field { qual: String, name: String },
 }
 
 /// A select list entry.
@@ -94,6 +96,12 @@ pub enum Rel {
     Named {
         name: String,
         alias: Option<String>,
+        columns: Vec<String>,
+    },
+    /// `(VALUES (…), …) AS alias(columns)`.
+    Values {
+        rows: Vec<Vec<Expr>>,
+        alias: String,
         columns: Vec<String>,
     },
     /// `[LATERAL] (query) AS alias`, with an optional column alias list.
@@ -307,6 +315,27 @@ impl Rel {
                     }
                 }
             }
+            Rel::Values {
+                rows,
+                alias,
+                columns,
+            } => {
+                out.push_str("(VALUES ");
+                for (i, row) in rows.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push('(');
+                    for (j, e) in row.iter().enumerate() {
+                        if j > 0 {
+                            out.push_str(", ");
+                        }
+                        e.render(out);
+                    }
+                    out.push(')');
+                }
+                let _ = write!(out, ") AS {alias}({})", columns.join(", "));
+            }
             Rel::Derived {
                 q,
                 alias,
@@ -517,6 +546,9 @@ impl Expr {
             }
             Expr::RowJson { qual } => {
                 let _ = write!(out, "CAST(row_to_json({qual}) AS text)");
+            }
+            Expr::Field { qual, name } => {
+                let _ = write!(out, "({qual}).{name}");
             }
         }
     }

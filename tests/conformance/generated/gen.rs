@@ -135,6 +135,8 @@ struct ColRef {
     ty: Ty,
     /// A column some policy denies: chosen only by statements that may read such.
     sensitive: bool,
+    /// A column of a table or CTE (not of a derived table or VALUES list).
+    from_table: bool,
 }
 
 /// The columns visible at each query level, the outermost first.
@@ -726,6 +728,7 @@ impl<'a> Gen<'a> {
                     name: n.clone(),
                     ty: c.1,
                     sensitive: false,
+                    from_table: false,
                 })
                 .collect();
             used.push(alias.clone());
@@ -738,6 +741,9 @@ impl<'a> Gen<'a> {
                 },
                 refs,
             );
+        }
+        if self.p(0.03) {
+            return self.values(used);
         }
         let mut schema_qualified = false;
         let (name, cols) = if !self.ctes.is_empty() && self.p(0.35) {
@@ -776,7 +782,13 @@ impl<'a> Gen<'a> {
         };
         let shadowed = self.ctes.iter().any(|c| c.name == name);
         let alias = if used.contains(&name) || (schema_qualified && shadowed) || self.p(0.6) {
-            Some(self.alias("t"))
+            // Now and then an alias named like another governed table.
+            let lookalike = self.pick_str(&["orders", "customers", "employees", "tickets"]);
+            if self.p(0.1) && lookalike != name && !used.iter().any(|u| u == lookalike) {
+                Some(lookalike.to_string())
+            } else {
+                Some(self.alias("t"))
+            }
         } else {
             None
         };
@@ -803,6 +815,7 @@ impl<'a> Gen<'a> {
                 qual: qual.clone(),
                 name: renamed.get(i).cloned().unwrap_or(n),
                 ty,
+                from_table: true,
             })
             .collect();
         let written = if schema_qualified {
@@ -815,6 +828,38 @@ impl<'a> Gen<'a> {
                 name: written,
                 alias,
                 columns: renamed,
+            },
+            refs,
+        )
+    }
+
+    /// `(VALUES (…), …) AS v(c1, …)` of literals.
+    fn values(&mut self, used: &mut Vec<String>) -> (Rel, Vec<ColRef>) {
+        let alias = self.alias("v");
+        let types: Vec<Ty> = (0..1 + self.below(3))
+            .map(|_| self.value_type_no_bool())
+            .collect();
+        let rows = (0..1 + self.below(3))
+            .map(|_| types.iter().map(|t| self.lit(*t)).collect())
+            .collect();
+        let columns: Vec<String> = (1..=types.len()).map(|i| format!("x{i}")).collect();
+        let refs = columns
+            .iter()
+            .zip(&types)
+            .map(|(n, t)| ColRef {
+                qual: alias.clone(),
+                name: n.clone(),
+                ty: *t,
+                sensitive: false,
+                from_table: false,
+            })
+            .collect();
+        used.push(alias.clone());
+        (
+            Rel::Values {
+                rows,
+                alias,
+                columns,
             },
             refs,
         )
@@ -837,7 +882,15 @@ impl<'a> Gen<'a> {
             Pick::Outer => return None,
         };
         let sensitive_ok = self.sensitive_ok;
-        let fits = |c: &&ColRef| c.ty == ty && (sensitive_ok || !c.sensitive);
+        // A qualifier that a deeper level also has would bind there.
+        let rebound = |c: &ColRef, at: usize| {
+            scope
+                .levels
+                .iter()
+                .skip(at + 1)
+                .any(|cols| cols.iter().any(|x| x.qual == c.qual))
+        };
+        let fits = |c: &&ColRef| c.ty == ty && (sensitive_ok || !c.sensitive) && !rebound(c, level);
         let mut candidates: Vec<&ColRef> = scope
             .levels
             .get(level)
@@ -853,7 +906,7 @@ impl<'a> Gen<'a> {
                 .get(level)
                 .into_iter()
                 .flatten()
-                .filter(fits)
+                .filter(|c| c.ty == ty && (sensitive_ok || !c.sensitive))
                 .collect();
         }
         let c = *candidates.choose(&mut self.rng)?;
@@ -868,6 +921,12 @@ impl<'a> Gen<'a> {
         if unique_here && !hidden && self.p(0.35) {
             Some(Expr::Col {
                 qual: None,
+                name: self.spelled(&c.name),
+            })
+        } else if !c.qual.contains('.') && c.from_table && self.p(0.05) {
+            // A field of the whole-row reference.
+            Some(Expr::Field {
+                qual: self.spelled(&c.qual),
                 name: self.spelled(&c.name),
             })
         } else {

@@ -123,6 +123,27 @@ impl Run<'_> {
     }
 }
 
+/// A block reason with the generated aliases (`t3`, `d1.*`) made alike, so that over-blocks
+/// group by pattern.
+fn pattern(reason: &str) -> String {
+    reason
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let name = part.strip_suffix(".*").unwrap_or(part);
+            let alias = name.len() > 1
+                && name.starts_with(['t', 'd', 'v'])
+                && name.chars().skip(1).all(|c| c.is_ascii_digit());
+            if i % 2 == 1 && alias {
+                part.replacen(name, &format!("{}N", name.get(..1).unwrap_or_default()), 1)
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
 fn describe(out: &mut String, label: &str, sql: &str, j: &Judged) {
     out.push_str(&format!("\n    {label}sql:       {sql}"));
     if let Some(v) = &j.verdict {
@@ -216,7 +237,7 @@ fn run() -> Result<bool, String> {
             let key = j
                 .verdict
                 .as_ref()
-                .map(|v| format!("{}: {}", v.rule, v.reason))
+                .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
                 .unwrap_or_default();
             let entry = over_blocks.entry(key).or_insert((0, String::new()));
             entry.0 += 1;

@@ -218,6 +218,16 @@ fn from_candidates(f: &FromItem) -> Vec<FromItem> {
 fn rel_candidates(r: &Rel) -> Vec<Rel> {
     match r {
         Rel::Named { .. } => Vec::new(),
+        Rel::Values {
+            rows,
+            alias,
+            columns,
+        } if rows.len() > 1 => vec![Rel::Values {
+            rows: rows.iter().take(1).cloned().collect(),
+            alias: alias.clone(),
+            columns: columns.clone(),
+        }],
+        Rel::Values { .. } => Vec::new(),
         Rel::Derived {
             q,
             alias,
@@ -262,7 +272,7 @@ fn expr_candidates(e: &Expr) -> Vec<Expr> {
     }
     // The parts themselves.
     match e {
-        Expr::Col { .. } | Expr::Lit(_) | Expr::RowJson { .. } => {}
+        Expr::Col { .. } | Expr::Lit(_) | Expr::RowJson { .. } | Expr::Field { .. } => {}
         Expr::Bin { l, r, .. } => {
             out.push((**l).clone());
             out.push((**r).clone());
@@ -288,7 +298,7 @@ fn expr_candidates(e: &Expr) -> Vec<Expr> {
     }
     // Smaller parts in place.
     match e {
-        Expr::Col { .. } | Expr::Lit(_) | Expr::RowJson { .. } => {}
+        Expr::Col { .. } | Expr::Lit(_) | Expr::RowJson { .. } | Expr::Field { .. } => {}
         Expr::Bin { op, l, r } => {
             for x in expr_candidates(l) {
                 out.push(Expr::bin(op, x, (**r).clone()));
