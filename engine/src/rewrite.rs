@@ -71,6 +71,9 @@ struct Relation {
     qualified: Option<TableName>,
     /// Whether the scan became a derived table named after the table.
     renamed_scan: bool,
+    /// Whether the scan became a derived table under a column alias list: its whole row
+    /// is then a record with the aliases as field names, not the table's row type.
+    aliased_scan: bool,
     /// Denied columns, by the names this relation exposes them under.
     denied_columns: BTreeMap<String, DeniedColumn>,
     /// The columns it exposes, when known (catalog tables); `None`: any name may be one.
@@ -655,6 +658,7 @@ impl<'a> Rewriter<'a> {
             ref_name,
             qualified: tf_alias.is_none().then(|| table.clone()),
             renamed_scan: false,
+            aliased_scan: false,
             denied_columns: BTreeMap::new(),
             columns: exposed_columns(catalog_table, tf_alias.as_ref()),
             target_masks: BTreeMap::new(),
@@ -729,6 +733,7 @@ impl<'a> Rewriter<'a> {
             columns: Vec::new(),
             at: None,
         });
+        rel.aliased_scan = !alias.columns.is_empty();
         *tf = TableFactor::Derived {
             lateral: false,
             subquery: Box::new(scan),
@@ -864,7 +869,13 @@ impl<'a> Rewriter<'a> {
         Ok(build_select(projection, table, selection))
     }
 
+    /// `name.*` in a select list (it expands to the columns).
     fn check_whole_row_name(&mut self, name: &ObjectName) -> Flow {
+        self.check_whole_row(name, false)
+    }
+
+    /// `name.*`; `in_expr` (a function argument, a row value) makes it the whole row.
+    fn check_whole_row(&mut self, name: &ObjectName, in_expr: bool) -> Flow {
         let Some(parts) = ident::object_parts(name) else {
             return Ok(());
         };
@@ -881,6 +892,11 @@ impl<'a> Rewriter<'a> {
             _ => None,
         };
         let masked = rel.map(|r| Self::masked_whole_row(r, &format!("`{name}.*`")));
+        if in_expr {
+            if let Some(r) = rel {
+                Self::aliased_whole_row(r, &format!("`{name}.*`"))?;
+            }
+        }
         if let Some(d) = rel.and_then(|r| r.any_denied().cloned()) {
             self.denied(&d, &format!(" and `{name}.*` would read it"))?;
         }
@@ -967,7 +983,25 @@ impl<'a> Rewriter<'a> {
         self.frames
             .iter()
             .flat_map(|f| f.relations.iter())
-            .any(|r| r.renamed_scan || !r.denied_columns.is_empty() || !r.target_masks.is_empty())
+            .any(|r| {
+                r.renamed_scan
+                    || r.aliased_scan
+                    || !r.denied_columns.is_empty()
+                    || !r.target_masks.is_empty()
+            })
+    }
+
+    /// A whole-row value of a scan rewritten under a column alias list would carry the
+    /// aliases as field names where PostgreSQL gives the table's row type.
+    fn aliased_whole_row(rel: &Relation, what: &str) -> Flow {
+        if !rel.aliased_scan {
+            return Ok(());
+        }
+        Err(unsupported(&format!(
+            "{what} is the whole row of `{}`, a governed table with a column alias list; \
+             rewritten, its fields would be named by the aliases instead of the table's columns",
+            rel.ref_name
+        )))
     }
 
     /// A whole-row reference to a write target whose columns are masked would read them raw.
@@ -1018,6 +1052,7 @@ impl<'a> Rewriter<'a> {
                     .find(|r| r.ref_name == name)
                 {
                     Self::masked_whole_row(rel, &format!("`{name}`"))?;
+                    Self::aliased_whole_row(rel, &format!("`{name}`"))?;
                 }
             }
             Expr::CompoundIdentifier(parts) => {
@@ -1055,7 +1090,7 @@ impl<'a> Rewriter<'a> {
                     }
                 }
             }
-            Expr::QualifiedWildcard(name, _) => self.check_whole_row_name(name)?,
+            Expr::QualifiedWildcard(name, _) => self.check_whole_row(name, true)?,
             Expr::Function(f) => {
                 self.check_function(&f.name)?;
                 if let Some(why) = functions::denied_reason(&f.name) {
@@ -1074,7 +1109,7 @@ impl<'a> Rewriter<'a> {
                             | FunctionArg::Unnamed(arg) => arg,
                         };
                         if let FunctionArgExpr::QualifiedWildcard(name) = arg {
-                            self.check_whole_row_name(name)?;
+                            self.check_whole_row(name, true)?;
                         }
                     }
                 }
@@ -1146,6 +1181,7 @@ fn plain(ref_name: String) -> Relation {
         ref_name,
         qualified: None,
         renamed_scan: false,
+        aliased_scan: false,
         denied_columns: BTreeMap::new(),
         columns: None,
         target_masks: BTreeMap::new(),

@@ -136,6 +136,7 @@ impl<'a> Rewriter<'a> {
             ref_name: ident::normalize(&reference),
             qualified: alias.is_none().then(|| table.clone()),
             renamed_scan: false,
+            aliased_scan: false,
             denied_columns,
             columns: columns
                 .as_ref()
