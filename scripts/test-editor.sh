@@ -77,8 +77,9 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test -p verdict-web-editor --target wasm32-unknown-unknown --test components 2>&1 |
     tee "$log/components.txt"
 
-step "cargo clippy -p verdict-web-editor --all-targets --target wasm32-unknown-unknown -- -D warnings"
-cargo clippy -p verdict-web-editor --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "cargo clippy -p verdict-web-editor --no-deps --all-targets --target wasm32-unknown-unknown -- -D warnings"
+# --no-deps: the engine and the other crates are linted by scripts/test.sh.
+cargo clippy -p verdict-web-editor --no-deps --all-targets --target wasm32-unknown-unknown -- -D warnings
 
 step "Playwright end to end   (node --test web-editor/e2e/)"
 rm -rf "$out"

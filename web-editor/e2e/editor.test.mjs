@@ -11,7 +11,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
@@ -89,6 +89,50 @@ async function waitText(p, id, pred, what) {
   }, `${what ?? id} (text of ${id})`);
 }
 const shot = (p, name) => p.screenshot({ path: join(out, `${name}.png`), fullPage: false });
+
+// axe-core (pinned in package.json, from npm ci) checks a screen; every violation goes to
+// $VERDICT_E2E_OUT/axe.json, and the last test asserts none is serious or critical.
+const axeSource = readFileSync(join(here, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+const axeResults = {};
+async function checkA11y(p, screen) {
+  // Evaluated through the DevTools protocol, so no script tag (and no CSP question).
+  await p.evaluate(axeSource);
+  const violations = await p.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+    }));
+  });
+  axeResults[screen] = violations;
+  writeFileSync(join(out, 'axe.json'), JSON.stringify(axeResults, null, 1));
+  return violations;
+}
+
+/** Elements that stick out of the viewport sideways, or a page that scrolls sideways. */
+async function overflow(p) {
+  return p.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const found = [];
+    if (document.documentElement.scrollWidth > w + 1) found.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${w}`);
+    for (const el of document.body.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || el.closest('.sr-only, [hidden]')) continue;
+      // Content inside a scrolling box is seen by scrolling it.
+      let clip = el.parentElement;
+      let scrolled = false;
+      while (clip && clip !== document.body) {
+        const o = getComputedStyle(clip).overflowX;
+        if (o === 'auto' || o === 'scroll' || o === 'hidden') { scrolled = true; break; }
+        clip = clip.parentElement;
+      }
+      if (!scrolled && (r.right > w + 1 || r.left < -1)) {
+        found.push(`${el.tagName.toLowerCase()}${el.dataset.testid ? `[data-testid=${el.dataset.testid}]` : ''}.${el.className} spans ${Math.round(r.left)}–${Math.round(r.right)} of ${w}`);
+      }
+    }
+    return found.slice(0, 10);
+  });
+}
 
 async function newPage(ctxOptions = {}) {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, ...ctxOptions });
@@ -194,12 +238,185 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
+// ------------------------------------------------------------------ keystroke latency
+
+const pct = (xs, p) => {
+  const v = xs.slice().sort((a, b) => a - b);
+  return v.length ? v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))] : null;
+};
+const r2 = (x) => (x == null ? null : +x.toFixed(2));
+const stats = (xs) => ({ p50_ms: r2(pct(xs, 50)), p95_ms: r2(pct(xs, 95)), max_ms: r2(pct(xs, 100)) });
+
+/** Installs the measurement on the input `testid`, types `typed` key by key (40 ms apart,
+ * from the end of the text) and returns what the page saw for every key:
+ * - `lat`: keydown's timestamp → the preview's `data-seq` changed (the verdict is in the
+ *   DOM: `dom`) → the next animation frame → a task after it (the frame is painted);
+ * - `events`: Event Timing entries (Chromium reports those of 16 ms or more, rounded to 8 ms),
+ *   which run from the keydown's timestamp to the next frame presented after processing;
+ * - `spans`: the editor's own User Timing spans (`verdict:*`, see web-editor/src/perf.rs). */
+async function typeAndObserve(p, testid, typed) {
+  await p.evaluate((id) => {
+    const preview = document.querySelector('[data-testid="preview"]');
+    const input = document.querySelector(`[data-testid="${id}"]`);
+    window.verdictPerf = true;
+    performance.clearMeasures();
+    const m = (window.__m = { keys: [], lat: [], dom: [], events: [], firstInput: [] });
+    window.__obs?.forEach((o) => o.disconnect());
+    const eo = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        m.events.push({ name: e.name, start: e.startTime, duration: e.duration, interactionId: e.interactionId,
+          processingStart: e.processingStart, processingEnd: e.processingEnd });
+      }
+    });
+    eo.observe({ type: 'event', durationThreshold: 16 });
+    const fo = new PerformanceObserver((list) => list.getEntries().forEach((e) => m.firstInput.push(e.duration)));
+    fo.observe({ type: 'first-input', buffered: true });
+    window.__obs = [eo, fo];
+    const onKey = (e) => {
+      const start = e.timeStamp;
+      m.keys.push(start);
+      const seq = preview.dataset.seq;
+      const obs = new MutationObserver(() => {
+        if (preview.dataset.seq === seq) return;
+        obs.disconnect();
+        m.dom.push(performance.now() - start);
+        requestAnimationFrame(() => setTimeout(() => m.lat.push(performance.now() - start), 0));
+      });
+      obs.observe(preview, { attributes: true, attributeFilter: ['data-seq'] });
+    };
+    input.addEventListener('keydown', onKey, { capture: true });
+    window.__stop = () => input.removeEventListener('keydown', onKey, { capture: true });
+  }, testid);
+  await byId(p, testid).click();
+  await p.keyboard.press('Control+End');
+  await p.keyboard.type(typed, { delay: 40 });
+  await until(async () => (await p.evaluate(() => window.__m.lat.length)) >= typed.length, 'every keystroke measured');
+  // Event Timing entries arrive after the frame is presented.
+  await p.waitForTimeout(300);
+  return p.evaluate(() => {
+    const m = window.__m;
+    window.__obs.forEach((o) => o.disconnect());
+    window.__stop();
+    window.verdictPerf = false;
+    const spans = performance.getEntriesByType('measure')
+      .filter((e) => e.name.startsWith('verdict:'))
+      .map((e) => ({ name: e.name.slice(8), start: e.startTime, duration: e.duration }));
+    performance.clearMeasures();
+    return { ...m, spans };
+  });
+}
+
+/** The key each timestamp belongs to: the last keydown at or before it. */
+const keyOf = (keys, t) => {
+  let k = -1;
+  for (let i = 0; i < keys.length; i++) if (keys[i] <= t + 0.5) k = i;
+  return k;
+};
+
+/** Main-thread time of a Chromium trace, split per keystroke window (one keydown to the
+ * next) into script (event handlers and the microtasks after them: Leptos' effects),
+ * style, layout, paint (pre-paint, paint, layerize, commit) and garbage collection. */
+function traceBreakdown(trace) {
+  const events = JSON.parse(trace.toString('utf8')).traceEvents ?? [];
+  const keydowns = events.filter((e) => e.name === 'EventDispatch' && e.args?.data?.type === 'keydown' && e.ph === 'X');
+  if (!keydowns.length) return [];
+  const { pid, tid } = keydowns[0];
+  const main = events.filter((e) => e.pid === pid && e.tid === tid && e.ph === 'X' && e.dur != null);
+  const kinds = {
+    script: ['EventDispatch', 'FunctionCall', 'RunMicrotasks', 'TimerFire', 'FireAnimationFrame', 'v8.callFunction', 'V8.Execute'],
+    style: ['UpdateLayoutTree', 'RecalculateStyles', 'ScheduleStyleRecalculation'],
+    layout: ['Layout'],
+    paint: ['PrePaint', 'Paint', 'Layerize', 'Commit', 'UpdateLayer', 'PaintImage', 'UpdateLayerTree', 'CompositeLayers'],
+    gc: ['MinorGC', 'MajorGC', 'V8.GCScavenger', 'V8.GCCompactor', 'V8.GCFinalizeMC', 'V8.GC_SCAVENGER'],
+  };
+  const starts = keydowns.map((e) => e.ts).sort((a, b) => a - b);
+  const windows = starts.map((s, i) => [s, starts[i + 1] ?? s + 200_000]);
+  return windows.map(([a, b]) => {
+    const row = {};
+    for (const [kind, names] of Object.entries(kinds)) {
+      const iv = main.filter((e) => names.includes(e.name) && e.ts >= a && e.ts < b)
+        .map((e) => [e.ts, e.ts + e.dur]).sort((x, y) => x[0] - y[0]);
+      let total = 0;
+      let end = -Infinity;
+      for (const [s, e] of iv) {
+        if (s >= end) { total += e - s; end = e; } else if (e > end) { total += e - end; end = e; }
+      }
+      row[kind] = total / 1000;
+    }
+    return row;
+  });
+}
+
+/** Types into `testid` twice: once plainly for the latencies (both measures), once under
+ * Chromium tracing for where the time goes. */
+async function measureTyping(p, testid, typed) {
+  const plain = await typeAndObserve(p, testid, typed);
+  // The event-timing latency of a key: the longest entry of its keydown, keypress or input.
+  const et = plain.keys.map((t, i) => {
+    const next = plain.keys[i + 1] ?? Infinity;
+    const ds = plain.events.filter((e) => ['keydown', 'keypress', 'beforeinput', 'input'].includes(e.name) && e.start >= t - 0.5 && e.start < next)
+      .map((e) => e.duration);
+    return ds.length ? Math.max(...ds) : null;
+  });
+  const reported = et.filter((x) => x != null);
+  // Unreported keys took less than 16 ms (rounded): they count as 0 for the order.
+  const etPct = (q) => {
+    const v = pct(et.map((x) => x ?? 0), q);
+    return v ? v : '<16';
+  };
+  const spanRows = plain.keys.map(() => ({}));
+  for (const s of plain.spans) {
+    const k = keyOf(plain.keys, s.start);
+    if (k >= 0) spanRows[k][s.name] = (spanRows[k][s.name] ?? 0) + s.duration;
+  }
+  const spanNames = [...new Set(plain.spans.map((s) => s.name))].sort();
+
+  // The same keys again, traced, then removed so the text is as before.
+  await browser.startTracing(p, {
+    categories: process.env.VERDICT_E2E_TRACE_CATEGORIES?.split(',') ??
+      ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute', 'blink.user_timing'],
+  });
+  await typeAndObserve(p, testid, typed);
+  const trace = await browser.stopTracing();
+  // For Chrome DevTools' Performance panel (Load profile…).
+  writeFileSync(join(out, `trace-${testid}.json`), trace);
+  for (let i = 0; i < typed.length; i++) await p.keyboard.press('Backspace');
+  const rows = traceBreakdown(trace);
+  const ours = rows.map((r) => r.script + r.style + r.layout + r.paint + r.gc);
+  const p50 = {};
+  for (const name of spanNames) p50[`span:${name}`] = r2(pct(spanRows.map((r) => r[name] ?? 0), 50));
+  for (const kind of ['script', 'style', 'layout', 'paint', 'gc']) p50[kind] = r2(pct(rows.map((r) => r[kind]), 50));
+  const p95 = {};
+  for (const name of spanNames) p95[`span:${name}`] = r2(pct(spanRows.map((r) => r[name] ?? 0), 95));
+  for (const kind of ['script', 'style', 'layout', 'paint', 'gc']) p95[kind] = r2(pct(rows.map((r) => r[kind]), 95));
+  return {
+    keystrokes: plain.lat.length,
+    ...stats(plain.lat),
+    in_dom: stats(plain.dom),
+    event_timing: {
+      keystrokes: et.length,
+      reported: reported.length,
+      p50_ms: etPct(50),
+      p95_ms: etPct(95),
+      max_ms: reported.length ? Math.max(...reported) : '<16',
+      first_input_ms: plain.firstInput[0] ?? null,
+    },
+    breakdown_ms: {
+      p50,
+      p95,
+      ours: stats(ours),
+      traced_keystrokes: rows.length,
+    },
+  };
+}
+
 // ------------------------------------------------------------------ the tests
 
 test('sign-in screen refuses a wrong token', async () => {
   await page.goto(base + '/');
   await byId(page, 'signin-form').waitFor();
   await shot(page, '01-sign-in');
+  await checkA11y(page, 'sign-in');
   await byId(page, 'token-input').fill('vdt_not-a-token');
   await byId(page, 'signin-button').click();
   await waitText(page, 'signin-error', (t) => t.includes('sign-in failed'));
@@ -211,6 +428,7 @@ test('signs in; the list pages, searches and filters on the server', async () =>
   await waitText(page, 'page-info', (t) => t === `1–20 of ${total}`);
   await waitText(page, 'dashboard', (t) => t.includes(`${total}policies`));
   await shot(page, '02-policy-list');
+  await checkA11y(page, 'list');
   await byId(page, 'next-page').click();
   await waitText(page, 'page-info', (t) => t === `21–${total} of ${total}`);
   await byId(page, 'search').fill('tenant');
@@ -269,6 +487,9 @@ test('creates a policy with a mask and a row filter; the live verdict follows as
   // The changes are highlighted against the original.
   assert.ok((await page.locator('[data-testid="rewritten-sql"] mark').count()) > 0);
   await waitText(page, 'matched-policies', (t) => t.includes('e2e-invoices'));
+  // The engine counts rules from 0; the editor shows them as the form numbers them.
+  const why = await waitText(page, 'explanation', (t) => t.includes('policy `e2e-invoices` rule 2 (row_filter)'));
+  assert.match(why, /policy `e2e-invoices` rule 1 \(column_mask\)/);
 
   // Another tenant's context changes the substituted literal.
   await byId(page, 'ctx-preset').selectOption('Analyst of tenant 2');
@@ -276,6 +497,7 @@ test('creates a policy with a mask and a row filter; the live verdict follows as
   await byId(page, 'ctx-preset').selectOption('Analyst of tenant 1');
   await waitText(page, 'row-filters', (t) => t.includes('tenant_id = 1'));
   await shot(page, '03-editor-live-preview');
+  await checkA11y(page, 'editor with preview');
 
   // The raw tab shows the same draft (reached with the keyboard: arrows move between tabs).
   await byId(page, 'tab-form').focus();
@@ -294,9 +516,14 @@ test('a predicate error shows at its line and column, and blocks nothing else', 
   const problem = await waitText(page, 'problem-rules-1--predicate', (t) => t.includes('line 2, column'));
   assert.match(problem, /line 2, column 7/);
   await waitText(page, 'verdict-badge', (t) => t === 'invalid');
-  await waitText(page, 'problem-summary', (t) => t.includes('rules[1].predicate'));
+  await waitText(page, 'problem-summary', (t) => t.includes('Rule 2 › predicate'));
   assert.equal(await byId(page, 'rule-1-predicate').getAttribute('aria-invalid'), 'true');
   await shot(page, '04-predicate-error');
+  await checkA11y(page, 'editor with a problem');
+  // The problem's link shows the field it names, with the form's numbering.
+  await page.locator('[data-testid="problem-summary"] [data-problem-field="rules[1].predicate"]').click();
+  await until(async () => (await page.evaluate(() => document.activeElement?.dataset.testid)) === 'rule-1-predicate',
+    'the predicate focused from the problem summary');
   await byId(page, 'rule-1-predicate').fill('tenant_id = ctx.attr.tenant_id');
   await waitText(page, 'verdict-badge', (t) => t === 'row_filter');
 });
@@ -352,6 +579,7 @@ test('an edit from a second page makes the first stale: conflict view, then over
   assert.match(diff, /Changed elsewhere/);
   assert.match(diff, /priority/);
   await shot(page, '05-conflict');
+  await checkA11y(page, 'conflict');
   await byId(page, 'conflict-overwrite').click();
   await waitText(page, 'revision', (t) => t === 'revision 3');
   assert.equal(await byId(page, 'conflict').count(), 0);
@@ -367,6 +595,7 @@ test('version history: diff, and roll back to a version', async () => {
   await byId(page, 'diff-1').click();
   await waitText(page, 'version-diff', (t) => t.includes('Version 1 → 3') && t.includes('priority'));
   await shot(page, '06-history-diff');
+  await checkA11y(page, 'history');
   await byId(page, 'rollback-2').click();
   await waitText(page, 'revision', (t) => t === 'revision 4');
   assert.equal(await byId(page, 'policy-name').inputValue(), 'Changed elsewhere');
@@ -408,6 +637,7 @@ test('catalog editor: add a column and save it', async () => {
   const inv = cat.body.catalog.tables.find((t) => t.name === 'public.invoices');
   assert.deepEqual(inv.columns.at(-1), { name: 'currency', type: 'text' });
   await shot(page, '08-catalog');
+  await checkA11y(page, 'catalog');
 });
 
 test('a viewer token reads and previews but cannot change', async () => {
@@ -489,60 +719,76 @@ test('performance: keystroke-to-rendered-verdict latency and first-load transfer
     "JOIN invoices i ON i.tenant_id = c.tenant_id WHERE o.status = 'open' AND i.total > 100 ORDER BY o.amount DESC LIMIT 50";
   await byId(page, 'sql-input').fill(query);
   await waitText(page, 'verdict-badge', (t) => t === 'row_filter');
-  const measure = async (testid, typed) => {
-    await page.evaluate((id) => {
-      const preview = document.querySelector('[data-testid="preview"]');
-      const input = document.querySelector(`[data-testid="${id}"]`);
-      window.__lat = [];
-      window.__dom = [];
-      input.addEventListener('keydown', (e) => {
-        const start = e.timeStamp;
-        const seq = preview.dataset.seq;
-        const obs = new MutationObserver(() => {
-          if (preview.dataset.seq === seq) return;
-          obs.disconnect();
-          // The verdict is in the DOM...
-          window.__dom.push(performance.now() - start);
-          // ...and painted in the next frame.
-          requestAnimationFrame(() => setTimeout(() => {
-            const m = performance.measure('keystroke-to-verdict', { start, end: performance.now() });
-            window.__lat.push(m.duration);
-          }, 0));
-        });
-        obs.observe(preview, { attributes: true, attributeFilter: ['data-seq'] });
-      }, { capture: true });
-    }, testid);
-    await byId(page, testid).click();
-    await page.keyboard.press('End');
-    await page.keyboard.press('Control+End');
-    await page.keyboard.type(typed, { delay: 40 });
-    await until(async () => (await page.evaluate(() => window.__lat.length)) >= typed.length, 'every keystroke measured');
-    const stats = (xs) => {
-      const v = xs.slice().sort((a, b) => a - b);
-      const pct = (p) => v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))];
-      return { p50_ms: +pct(50).toFixed(2), p95_ms: +pct(95).toFixed(2), max_ms: +v[v.length - 1].toFixed(2) };
-    };
-    const lat = await page.evaluate(() => window.__lat.slice());
-    const dom = await page.evaluate(() => window.__dom.slice());
-    return { keystrokes: lat.length, ...stats(lat), in_dom: stats(dom) };
-  };
-  const queryTyping = await measure('sql-input', ' -- typed key by key');
+  const queryTyping = await measureTyping(page, 'sql-input', ' -- typed key by key');
   await byId(page, 'side-preview').click();
-  const policyTyping = await measure('rule-1-predicate', ' AND total >= 0');
+  const predicateTyping = await measureTyping(page, 'rule-1-predicate', ' AND total >= 0');
   const perf = {
     policies: Number((await textOf(page, 'preview-count')).match(/\d+/)[0]),
+    load_average: loadavg().map((x) => +x.toFixed(2)),
     query_typing: queryTyping,
-    predicate_typing: policyTyping,
+    predicate_typing: predicateTyping,
     first_load: { resources: entries.length, transfer_bytes: transfer, gzipped_bytes: gzipped },
   };
-  writeFileSync(join(out, 'perf.json'), JSON.stringify(perf));
-  for (const [what, m] of [['query', queryTyping], ['predicate', policyTyping]]) {
+  writeFileSync(join(out, 'perf.json'), JSON.stringify(perf, null, 1));
+  for (const [what, m] of [['query', queryTyping], ['predicate', predicateTyping]]) {
+    const et = m.event_timing;
+    const b = m.breakdown_ms;
+    const parts = Object.entries(b.p50).map(([k, v]) => `${k} ${v}`).join(', ');
     console.log(`keystroke-to-rendered-verdict (${what}, ${m.keystrokes} keys): p50 ${m.p50_ms} ms, p95 ${m.p95_ms} ms` +
-      ` (verdict in the DOM: p50 ${m.in_dom.p50_ms} ms, p95 ${m.in_dom.p95_ms} ms)`);
+      ` (verdict in the DOM: p50 ${m.in_dom.p50_ms} ms, p95 ${m.in_dom.p95_ms} ms;` +
+      ` Event Timing: ${et.reported} of ${et.keystrokes} keys at 16 ms or more, p50 ${et.p50_ms}, p95 ${et.p95_ms})`);
+    console.log(`  per keystroke, p50 ms (traced run): ${parts}; main-thread work p50 ${b.ours.p50_ms} / p95 ${b.ours.p95_ms} ms`);
   }
   console.log(`first load: ${entries.length} resources, ${transfer} bytes transferred, ${gzipped} bytes gzipped`);
   assert.ok(gzipped <= 1.5 * 1024 * 1024, `first load gzipped ${gzipped} > 1.5 MB`);
+  // Bounds a regression would cross, not the target: the machine running this is shared
+  // and the frame wait alone spreads the total over 0–17 ms.
+  for (const m of [queryTyping, predicateTyping]) {
+    assert.ok(m.in_dom.p50_ms < 16, `verdict in the DOM p50 ${m.in_dom.p50_ms} ms`);
+    assert.ok(m.p95_ms < 100, `keystroke to painted verdict p95 ${m.p95_ms} ms`);
+  }
   await shot(page, '10-preview-realistic');
+});
+
+test('layout at 1280×720 and 1920×1080: nothing sticks out of the window', async () => {
+  const p = await newPage({ viewport: { width: 1280, height: 720 } });
+  await signIn(p);
+  const problems = [];
+  for (const [w, h] of [[1280, 720], [1920, 1080]]) {
+    await p.setViewportSize({ width: w, height: h });
+    await p.goto(`${base}/#/`);
+    await byId(p, 'page-info').waitFor();
+    await waitText(p, 'page-info', (t) => t.startsWith('1–20'));
+    await shot(p, `11-list-${w}x${h}`);
+    problems.push(...(await overflow(p)).map((x) => `${w}×${h} list: ${x}`));
+    await openPolicy(p, 'e2e-invoices');
+    await waitText(p, 'verdict-badge', (t) => t.length > 0);
+    await shot(p, `12-editor-${w}x${h}`);
+    problems.push(...(await overflow(p)).map((x) => `${w}×${h} editor: ${x}`));
+    await byId(p, 'side-history').click();
+    await byId(p, 'version-1').waitFor();
+    await shot(p, `13-history-${w}x${h}`);
+    problems.push(...(await overflow(p)).map((x) => `${w}×${h} history: ${x}`));
+    await p.goto(`${base}/#/catalog`);
+    await byId(p, 'catalog-page').waitFor();
+    await shot(p, `14-catalog-${w}x${h}`);
+    problems.push(...(await overflow(p)).map((x) => `${w}×${h} catalog: ${x}`));
+  }
+  await p.context().close();
+  assert.deepEqual(problems, []);
+});
+
+test('accessibility: axe finds nothing serious or critical on the main screens', () => {
+  for (const screen of ['sign-in', 'list', 'editor with preview', 'history', 'catalog']) {
+    assert.ok(axeResults[screen], `axe did not run on ${screen}`);
+  }
+  const bad = Object.entries(axeResults).flatMap(([screen, vs]) => vs
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${screen}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target).slice(0, 3).join(', ')}`));
+  const rest = Object.values(axeResults).flat().filter((v) => v.impact !== 'serious' && v.impact !== 'critical');
+  console.log(`axe: ${Object.keys(axeResults).length} screens, ${bad.length} serious or critical, ${rest.length} minor or moderate` +
+    (rest.length ? ` (${[...new Set(rest.map((v) => v.id))].join(', ')})` : ''));
+  assert.deepEqual(bad, []);
 });
 
 test('no uncaught errors in the page', () => {

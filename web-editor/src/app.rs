@@ -267,7 +267,12 @@ pub fn App() -> impl IntoView {
     });
     // The preview's inputs survive a reload.
     Effect::new(move |_| storage::put("context", Some(session.context.get())));
-    Effect::new(move |_| storage::put("sql", Some(Value::String(session.sql.get()))));
+    Effect::new(move |_| {
+        let sql = session.sql.get();
+        crate::perf::span("store-sql", || {
+            storage::put("sql", Some(Value::String(sql)))
+        });
+    });
 
     view! {
         <div class="app">

@@ -11,7 +11,10 @@ use verdict_engine::Problem;
 
 use crate::api::{self, Answer};
 use crate::app::{read_only, tab_keys, Route, Session};
-use crate::fields::{CheckField, FieldProblems, Kind, Problems, RuleCard, SelectField, TextField};
+use crate::fields::{
+    focus_field, CheckField, FieldProblems, FocusRequest, Kind, ProblemLink, Problems, RuleCard,
+    SelectField, TextField,
+};
 use crate::live;
 use crate::model;
 use crate::panels::{ConflictView, Exceptions, History, Impact};
@@ -252,9 +255,10 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
         }
     }
 
-    let dirty = Memo::new(move |_| match state.stored.get() {
-        Some(s) => clean(&s) != state.draft.get(),
-        None => true,
+    // The stored copy as the form edits it, made once per save or load, not per keystroke.
+    let clean_stored = Memo::new(move |_| state.stored.get().map(|s| clean(&s)));
+    let dirty = Memo::new(move |_| {
+        clean_stored.with(|c| state.draft.with(|d| c.as_ref().is_none_or(|c| c != d)))
     });
     // Unsaved changes are kept in this browser until saved or discarded.
     {
@@ -269,9 +273,14 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                     .stored
                     .get_untracked()
                     .and_then(|s| s.get("revision").and_then(Value::as_i64));
-                storage::set_draft(&key, Some(json!({"policy": draft, "base_revision": base})));
+                crate::perf::span("store-draft", || {
+                    storage::set_draft_soon(
+                        &key,
+                        Some(json!({"policy": draft, "base_revision": base})),
+                    )
+                });
             } else {
-                storage::set_draft(&key, None);
+                crate::perf::span("store-draft", || storage::set_draft_soon(&key, None));
             }
         });
     }
@@ -292,11 +301,10 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
     );
     let loaded = Memo::new_with_compare(
         move |_| {
-            Shared(Arc::new(live::load_with(
-                &base.get().0,
-                &session.catalog.get(),
-                &state.draft.get(),
-            )))
+            let (base, catalog, draft) = (base.get(), session.catalog.get(), state.draft.get());
+            Shared(Arc::new(crate::perf::span("load", || {
+                live::load_with(&base.0, &catalog, &draft)
+            })))
         },
         |_, _| true,
     );
@@ -319,6 +327,18 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
 
     let tab = RwSignal::new(Tab::Form);
     let side = RwSignal::new(Side::Preview);
+    // A problem's link shows its field: the form tab, then the input, focused.
+    let focus = RwSignal::new(None::<String>);
+    provide_context(FocusRequest(focus));
+    Effect::new(move |_| {
+        if let Some(field) = focus.get() {
+            *focus.write_untracked() = None;
+            tab.set(Tab::Form);
+            request_animation_frame(move || {
+                focus_field(&field);
+            });
+        }
+    });
     let is_new = id.is_none();
     let title = move || {
         let d = state.draft.get();
@@ -409,7 +429,7 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
         })}
         <section class="editor-page" data-testid="editor" data-ready=move || ready.get().to_string()>
             <div class="page-head">
-                <a href="#/" class="ghost" aria-label="Back to the policy list">"‹ Policies"</a>
+                <a href="#/" class="ghost" title="Back to the policy list"><span aria-hidden="true">"‹ "</span>"Policies"</a>
                 <h1 data-testid="editor-title">{title}</h1>
                 {move || state.stored.get().and_then(|s| s.get("revision").and_then(Value::as_i64)).map(|r| view! {
                     <span class="chip" data-testid="revision">{format!("revision {r}")}</span>
@@ -481,7 +501,7 @@ fn ProblemSummary(problems: Problems) -> impl IntoView {
                 <div class="card problems-summary" role="alert" data-testid="problem-summary">
                     <strong>{format!("{} problem{} — the policy cannot be saved as it is", ps.len(), if ps.len() == 1 { "" } else { "s" })}</strong>
                     <ul>
-                        {ps.iter().map(|p| view! { <li><code>{p.field.clone()}</code>" — "{crate::fields::describe(p)}</li> }).collect::<Vec<_>>()}
+                        {ps.iter().map(|p| view! { <li><ProblemLink field=p.field.clone()/>" — "{crate::fields::describe(p)}</li> }).collect::<Vec<_>>()}
                     </ul>
                 </div>
             })

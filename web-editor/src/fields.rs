@@ -39,6 +39,57 @@ pub fn caret(source: &str, p: &Problem) -> Option<(String, String)> {
     Some((text.to_string(), format!("{pad}^")))
 }
 
+/// Asks the editor page to show the form input of a problem's field (set by a problem's
+/// link; the page switches to the form and focuses the input).
+#[derive(Clone, Copy)]
+pub struct FocusRequest(pub RwSignal<Option<String>>);
+
+/// Focuses the form input bound to `field` (`data-field`), or failing that the nearest
+/// enclosing field that has one (`rules[1].mask.kind` → `rules[1].mask` → `rules[1]`, the
+/// rule's card). Returns whether something took the focus.
+pub fn focus_field(field: &str) -> bool {
+    use wasm_bindgen::JsCast;
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return false;
+    };
+    let mut at = field;
+    loop {
+        let selector = format!(
+            "[data-field=\"{}\"]",
+            at.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        if let Some(el) = doc
+            .query_selector(&selector)
+            .ok()
+            .flatten()
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            el.scroll_into_view();
+            return el.focus().is_ok();
+        }
+        match at.rfind(['.', '[']) {
+            Some(cut) if cut > 0 => at = at.get(..cut).unwrap_or(""),
+            _ => return false,
+        }
+    }
+}
+
+/// A problem's field as a link to its input: `Rule 2 › predicate` (the form's numbering),
+/// with the engine's path (`rules[1].predicate`) as its title.
+#[component]
+pub fn ProblemLink(#[prop(into)] field: String) -> impl IntoView {
+    let request = use_context::<FocusRequest>();
+    let label = crate::live::field_label(&field);
+    let title = format!("{field} — show the field");
+    view! {
+        <button type="button" class="link mono" title=title data-problem-field=field.clone()
+            on:click=move |_| match request {
+                Some(FocusRequest(r)) => r.set(Some(field.clone())),
+                None => { focus_field(&field); }
+            }>{label}</button>
+    }
+}
+
 /// The problems of one field, under it.
 #[component]
 pub fn FieldProblems(
@@ -149,36 +200,37 @@ pub fn TextField(
     #[prop(optional)] readonly: bool,
 ) -> impl IntoView {
     let p1 = ptr.clone();
-    let text = Signal::derive(move || input_text(kind, &draft.get(), &p1));
+    // A memo: a keystroke elsewhere in the draft leaves this input alone.
+    let text = Memo::new(move |_| input_text(kind, &draft.get(), &p1));
     let write = move |value: String| {
         draft.update(|d| model::set_pointer(d, &ptr, input_value(kind, &value)));
     };
     let field_for_problems = field.clone();
-    let invalid = move || {
+    let invalid = Memo::new(move |_| {
         problems
             .get()
             .iter()
             .any(|p| belongs(&p.field, &field_for_problems))
-    };
+    });
     let input = if multiline {
         let write = write.clone();
         view! {
-            <textarea class="mono" rows="3" data-testid=testid spellcheck="false" placeholder=placeholder
-                aria-invalid=move || invalid().to_string()
+            <textarea class="mono" rows="3" data-testid=testid data-field=field.clone() spellcheck="false" placeholder=placeholder
+                aria-invalid=move || invalid.get().to_string()
                 prop:value=move || text.get() readonly=readonly
                 on:input=move |ev| write(event_target_value(&ev))></textarea>
         }
         .into_any()
     } else {
         view! {
-            <input type="text" data-testid=testid placeholder=placeholder list=list readonly=readonly
-                aria-invalid=move || invalid().to_string()
+            <input type="text" data-testid=testid data-field=field.clone() placeholder=placeholder list=list readonly=readonly
+                aria-invalid=move || invalid.get().to_string()
                 prop:value=move || text.get()
                 on:input=move |ev| write(event_target_value(&ev))/>
         }
         .into_any()
     };
-    let source = multiline.then_some(text);
+    let source = multiline.then_some(Signal::from(text));
     view! {
         <label class="field">
             <span>{label}</span>
@@ -202,16 +254,16 @@ pub fn CheckField(
     default: bool,
 ) -> impl IntoView {
     let p1 = ptr.clone();
-    let checked = move || {
+    let checked = Memo::new(move |_| {
         draft
             .get()
             .pointer(&p1)
             .and_then(Value::as_bool)
             .unwrap_or(default)
-    };
+    });
     view! {
         <label class="check">
-            <input type="checkbox" data-testid=testid prop:checked=checked
+            <input type="checkbox" data-testid=testid prop:checked=move || checked.get()
                 on:change=move |ev| {
                     let on = event_target_checked(&ev);
                     draft.update(|d| model::set_pointer(d, &ptr, Some(Value::Bool(on))));
@@ -247,7 +299,7 @@ pub fn SelectField(
     view! {
         <label class="field">
             <span>{label}</span>
-            <select data-testid=testid on:change=move |ev| {
+            <select data-testid=testid data-field=field.clone() on:change=move |ev| {
                 let v = event_target_value(&ev);
                 draft.update(|d| model::set_pointer(d, &ptr, (!v.is_empty()).then_some(Value::String(v))));
             }>
@@ -275,13 +327,15 @@ pub fn MultiCheck(
     #[prop(into)] testid: String,
     options: &'static [&'static str],
 ) -> impl IntoView {
+    let field_attr = field.clone();
+    let p0 = ptr.clone();
+    let selected = Memo::new(move |_| model::list_at(&draft.get(), &p0));
     let boxes = options
         .iter()
         .map(|opt| {
             let opt = *opt;
-            let p1 = ptr.clone();
             let p2 = ptr.clone();
-            let checked = move || model::list_at(&draft.get(), &p1).iter().any(|x| x == opt);
+            let checked = move || selected.with(|s| s.iter().any(|x| x == opt));
             view! {
                 <label class="check small">
                     <input type="checkbox" data-testid=format!("{testid}-{opt}") prop:checked=checked
@@ -303,7 +357,7 @@ pub fn MultiCheck(
         })
         .collect::<Vec<_>>();
     view! {
-        <fieldset class="multi">
+        <fieldset class="multi" data-field=field_attr tabindex="-1">
             <legend>{label}</legend>
             <div class="boxes">{boxes}</div>
             <FieldProblems problems=problems field=field/>
@@ -337,9 +391,9 @@ pub fn RuleCard(
     };
     let base2 = base.clone();
     let remove = move |_| draft.update(|d| model::set_pointer(d, &base2, None));
+    let table_name = Memo::new(move |_| model::text_at(&draft.get(), &p("table")));
     let table_hint = move || {
-        let cols =
-            model::catalog_columns(&catalog.get(), &model::text_at(&draft.get(), &p("table")));
+        let cols = model::catalog_columns(&catalog.get(), &table_name.get());
         if cols.is_empty() {
             String::new()
         } else {
@@ -354,6 +408,7 @@ pub fn RuleCard(
             <TextField draft=draft problems=problems ptr=p("table") label="Table" field=f("table")
                 testid=format!("rule-{i}-table") kind=Kind::Required list="catalog-tables".to_string()
                 placeholder="orders or schema.orders"/>
+            <small class="hint table-columns">{table_hint}</small>
         };
         match t.as_str() {
             "row_filter" => view! {
@@ -397,7 +452,7 @@ pub fn RuleCard(
                     "date_year" => view! { <small class="hint">"January 1 of the value's year; the type is kept."</small> }.into_any(),
                     _ => ().into_any(),
                 };
-                let cols = move || model::catalog_columns(&catalog.get(), &model::text_at(&draft.get(), &p("table")));
+                let cols = move || model::catalog_columns(&catalog.get(), &table_name.get());
                 view! {
                     {table}
                     <TextField draft=draft problems=problems ptr=p("column") label="Column" field=f("column")
@@ -436,7 +491,7 @@ pub fn RuleCard(
                         testid=format!("rule-{i}-denied-functions") kind=Kind::List placeholder="pg_sleep, dblink*"/>
                     <label class="field">
                         <span>"WHERE required"</span>
-                        <select data-testid=format!("rule-{i}-require-where") on:change=move |ev| {
+                        <select data-testid=format!("rule-{i}-require-where") data-field=f("require_where") on:change=move |ev| {
                             let v = event_target_value(&ev);
                             draft.update(|d| model::set_pointer(d, &rw_ptr, (v == "true").then_some(Value::Bool(true))));
                         }>
@@ -471,7 +526,7 @@ pub fn RuleCard(
         format!("Rule {} · {label}", i + 1)
     };
     view! {
-        <section class="rule card" data-testid=format!("rule-{i}") aria-label=title>
+        <section class="rule card" data-testid=format!("rule-{i}") data-field=format!("rules[{i}]") tabindex="-1" aria-label=title>
             <div class="rule-head">
                 <h3>{title}</h3>
                 <span class="spacer"></span>
@@ -484,7 +539,6 @@ pub fn RuleCard(
             </div>
             <FieldProblems problems=problems field=format!("rules[{i}]") exact=true/>
             {fields}
-            <small class="hint">{table_hint}</small>
             <TextField draft=draft problems=problems ptr=p("description") label="Description" field=f("description")
                 testid=format!("rule-{i}-description")/>
         </section>

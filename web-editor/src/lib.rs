@@ -9,6 +9,7 @@ pub mod list;
 pub mod live;
 pub mod model;
 pub mod panels;
+pub mod perf;
 pub mod preview;
 pub mod storage;
 

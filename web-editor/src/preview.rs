@@ -50,7 +50,10 @@ pub fn outcome_memo(
         let ctx = context.get();
         let sql = sql.get();
         let (verdict, error) = match (&loaded.0.set, live::context(&ctx)) {
-            (Some(set), Ok(ctx)) => (Some(live::run(set, &sql, &ctx)), None),
+            (Some(set), Ok(ctx)) => (
+                Some(crate::perf::span("evaluate", || live::run(set, &sql, &ctx))),
+                None,
+            ),
             (None, _) => (
                 None,
                 Some(loaded.0.error.clone().unwrap_or_else(|| {
@@ -314,6 +317,24 @@ fn render_segments(segments: Vec<Segment>) -> impl IntoView {
         .collect::<Vec<_>>()
 }
 
+/// One part of the verdict, recomputed with every evaluation but passed on only when it
+/// changed: a keystroke re-renders the parts it changes (usually the SQL), not the whole
+/// verdict.
+fn part<T: PartialEq + Send + Sync + 'static>(
+    outcome: Memo<Shared<Outcome>>,
+    f: impl Fn(&Verdict) -> T + Send + Sync + 'static,
+) -> Memo<Option<T>> {
+    Memo::new(move |_| outcome.with(|o| o.0.verdict.as_ref().map(&f)))
+}
+
+/// The lines of a list part, with the engine's rule numbers as the form shows them.
+fn lines(items: &[String]) -> Vec<impl IntoView> {
+    items
+        .iter()
+        .map(|n| view! { <li>{live::one_based_rules(n)}</li> })
+        .collect()
+}
+
 /// The verdict: badge, reason and hint, the SQL before and after, masks, filters,
 /// matched policies (monitor ones marked) and notes.
 #[component]
@@ -322,66 +343,117 @@ pub fn VerdictView(
     loaded: Memo<Shared<Loaded>>,
     sql: RwSignal<String>,
 ) -> impl IntoView {
-    let body = move || {
-        let out = outcome.get();
-        let Some(v) = out.0.verdict.as_ref() else {
-            let l = loaded.get();
-            let problems =
-                l.0.draft_problems
-                    .iter()
-                    .chain(l.0.other_problems.iter())
-                    .map(|p| {
-                        let place = match &p.policy {
-                            Some(id) if p.policy_index != Some(0) => {
-                                format!("policy `{id}` · {}", p.field)
-                            }
-                            _ => p.field.clone(),
-                        };
-                        view! { <li><code>{place}</code>" — "{describe(p)}</li> }
-                    })
-                    .collect::<Vec<_>>();
-            return view! {
-                <div class="verdict-head">
-                    <span class="badge badge-invalid" data-testid="verdict-badge">"invalid"</span>
-                    <span data-testid="verdict-reason">{out.0.error.clone().unwrap_or_default()}</span>
-                </div>
-                <ul class="problem-list" data-testid="preview-problems">{problems}</ul>
-            }
-            .into_any();
-        };
-        let decision = v.verdict.as_str();
-        let (orig, rewritten) = match &v.rewritten_sql {
+    let valid = Memo::new(move |_| outcome.with(|o| o.0.verdict.is_some()));
+    let head = part(outcome, |v| {
+        (
+            v.verdict.as_str().to_string(),
+            v.rule.clone(),
+            v.reason.clone(),
+            v.hint.clone(),
+        )
+    });
+    let rewritten = part(outcome, |v| v.rewritten_sql.clone());
+    // The highlighted SQL pair: (original, rewritten when something runs).
+    let pair = Memo::new(move |_| {
+        let sql = sql.get();
+        crate::perf::span("diff", || match rewritten.get().flatten() {
             Some(r) => {
-                let (a, b) = live::sql_diff(&sql.get_untracked(), r);
-                (
-                    render_segments(a).into_any(),
-                    Some(render_segments(b).into_any()),
-                )
+                let (a, b) = live::sql_diff(&sql, &r);
+                (a, Some(b))
             }
             None => (
-                view! { <span>{sql.get_untracked()}</span> }.into_any(),
+                vec![Segment {
+                    text: sql,
+                    changed: false,
+                }],
                 None,
             ),
+        })
+    });
+    let masks = part(outcome, |v| v.masked_columns.clone());
+    let filters = part(outcome, |v| v.row_filters.clone());
+    let matched = part(outcome, |v| v.matched_policies.clone());
+    let notes = part(outcome, |v| v.notes.clone());
+    let explanation = part(outcome, |v| v.explanation.clone());
+    let error = Memo::new(move |_| outcome.with(|o| o.0.error.clone()));
+    let problems = Memo::new(move |_| {
+        loaded.with(|l| {
+            l.0.draft_problems
+                .iter()
+                .map(|p| (p.clone(), true))
+                .chain(l.0.other_problems.iter().map(|p| (p.clone(), false)))
+                .collect::<Vec<_>>()
+        })
+    });
+
+    let invalid_view = move || {
+        let list = move || {
+            problems
+                .get()
+                .into_iter()
+                .map(|(p, draft)| {
+                    let place = match &p.policy {
+                        Some(id) if !draft => {
+                            view! { <code>{format!("policy `{id}` · {}", p.field)}</code> }
+                                .into_any()
+                        }
+                        _ => {
+                            view! { <crate::fields::ProblemLink field=p.field.clone()/> }.into_any()
+                        }
+                    };
+                    view! { <li>{place}" — "{describe(&p)}</li> }
+                })
+                .collect::<Vec<_>>()
         };
-        let masks = v
-            .masked_columns
-            .iter()
+        view! {
+            <div class="verdict-head">
+                <span class="badge badge-invalid" data-testid="verdict-badge">"invalid"</span>
+                <span data-testid="verdict-reason">{move || error.get().unwrap_or_default()}</span>
+            </div>
+            <ul class="problem-list" data-testid="preview-problems">{list}</ul>
+        }
+    };
+    let field = move |k: usize| {
+        move || {
+            head.with(|h| {
+                h.as_ref()
+                    .map(|h| match k {
+                        0 => h.0.clone(),
+                        1 => h.1.clone(),
+                        2 => live::one_based_rules(&h.2),
+                        _ => live::one_based_rules(&h.3),
+                    })
+                    .unwrap_or_default()
+            })
+        }
+    };
+    let mask_items = move || {
+        masks
+            .get()
+            .unwrap_or_default()
+            .into_iter()
             .map(|m| {
-                view! { <li><code>{format!("{}.{}", m.table, m.column)}</code>" → "<span class="chip">{m.kind.clone()}</span>
+                view! { <li><code>{format!("{}.{}", m.table, m.column)}</code>" → "<span class="chip">{m.kind}</span>
                     <span class="muted small">{format!(" {} rule {}", m.policy, m.rule_index + 1)}</span></li> }
             })
-            .collect::<Vec<_>>();
-        let filters = v
-            .row_filters
-            .iter()
+            .collect::<Vec<_>>()
+    };
+    let filter_items = move || {
+        filters
+            .get()
+            .unwrap_or_default()
+            .into_iter()
             .map(|f| {
-                view! { <li><code>{f.table.clone()}</code>": "<code class="pred">{f.predicate.clone()}</code>
+                view! { <li><code>{f.table}</code>": "<code class="pred">{f.predicate}</code>
                     <span class="muted small">{format!(" {} rule {}", f.policy, f.rule_index + 1)}</span></li> }
             })
-            .collect::<Vec<_>>();
-        let matched = v
-            .matched_policies
-            .iter()
+            .collect::<Vec<_>>()
+    };
+    let matched_items = move || {
+        matched
+            .get()
+            .unwrap_or_default()
+            .into_iter()
             .map(|m| {
                 let monitor = m.mode == "monitor";
                 view! { <li class:monitor=monitor data-testid=format!("matched-{}", m.id)>
@@ -389,74 +461,84 @@ pub fn VerdictView(
                     {monitor.then(|| view! { <span class="chip mode-monitor">"monitor"</span> })}
                 </li> }
             })
-            .collect::<Vec<_>>();
-        let notes = v
-            .notes
-            .iter()
-            .map(|n| view! { <li>{n.clone()}</li> })
-            .collect::<Vec<_>>();
-        let explanation = v
-            .explanation
-            .iter()
-            .map(|n| view! { <li>{n.clone()}</li> })
-            .collect::<Vec<_>>();
-        let has_masks = !masks.is_empty();
-        let has_filters = !filters.is_empty();
-        let has_notes = !notes.is_empty();
+            .collect::<Vec<_>>()
+    };
+    let has = move |m: Memo<Option<Vec<String>>>| {
+        move || m.with(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
+    };
+    let has_masks = move || masks.with(|v| v.as_ref().is_some_and(|v| !v.is_empty()));
+    let has_filters = move || filters.with(|v| v.as_ref().is_some_and(|v| !v.is_empty()));
+    let has_notes = has(notes);
+    let valid_view = move || {
         view! {
             <div class="verdict-head">
-                <span class=format!("badge badge-{decision}") data-testid="verdict-badge">{decision}</span>
-                <span class="muted" data-testid="verdict-rule">{v.rule.clone()}</span>
+                <span class=move || format!("badge badge-{}", field(0)()) data-testid="verdict-badge">{field(0)}</span>
+                // The deciding rule category, when it says more than the badge.
+                <span class="muted" data-testid="verdict-rule" hidden=move || field(1)() == field(0)()>{field(1)}</span>
             </div>
-            <p class="reason" data-testid="verdict-reason">{v.reason.clone()}</p>
-            <p class="hint" data-testid="verdict-hint">{v.hint.clone()}</p>
+            <p class="reason" data-testid="verdict-reason">{field(2)}</p>
+            <p class="hint" data-testid="verdict-hint">{field(3)}</p>
             <div class="sql-pair">
                 <figure>
                     <figcaption>"Original"</figcaption>
-                    <pre class="sql" data-testid="original-sql">{orig}</pre>
+                    <pre class="sql" data-testid="original-sql">{move || render_segments(pair.with(|p| p.0.clone()))}</pre>
                 </figure>
                 <figure>
                     <figcaption>"Rewritten (what runs)"</figcaption>
-                    <pre class="sql" data-testid="rewritten-sql">{rewritten.unwrap_or_else(|| view! { <span class="muted">"— blocked: nothing runs —"</span> }.into_any())}</pre>
+                    <pre class="sql" data-testid="rewritten-sql">{move || match pair.with(|p| p.1.clone()) {
+                        Some(b) => render_segments(b).into_any(),
+                        None => view! { <span class="muted">"— blocked: nothing runs —"</span> }.into_any(),
+                    }}</pre>
                 </figure>
             </div>
             <div class="facts">
-                {has_masks.then(|| view! { <section><h3>"Masked columns"</h3><ul data-testid="masked-columns">{masks}</ul></section> })}
-                {has_filters.then(|| view! { <section><h3>"Row filters"</h3><ul data-testid="row-filters">{filters}</ul></section> })}
-                <section><h3>"Matched policies"</h3><ul data-testid="matched-policies">{matched}</ul></section>
-                {has_notes.then(|| view! { <section><h3>"Notes"</h3><ul data-testid="notes">{notes}</ul></section> })}
-                <section><h3>"Why"</h3><ul class="small" data-testid="explanation">{explanation}</ul></section>
+                <section hidden=move || !has_masks()><h3>"Masked columns"</h3><ul data-testid="masked-columns">{mask_items}</ul></section>
+                <section hidden=move || !has_filters()><h3>"Row filters"</h3><ul data-testid="row-filters">{filter_items}</ul></section>
+                <section><h3>"Matched policies"</h3><ul data-testid="matched-policies">{matched_items}</ul></section>
+                <section hidden=move || !has_notes()><h3>"Notes"</h3><ul data-testid="notes">{move || lines(&notes.get().unwrap_or_default())}</ul></section>
+                <section>
+                    <h3>"Why"</h3>
+                    <ul class="small" data-testid="explanation" title="Rules are numbered from 1, as in the form">
+                        {move || lines(&explanation.get().unwrap_or_default())}
+                    </ul>
+                </section>
             </div>
         }
-        .into_any()
     };
-    let preview_notes = move || {
-        loaded
-            .get()
-            .0
-            .notes
-            .iter()
-            .map(|n| view! { <li>{n.clone()}</li> })
-            .collect::<Vec<_>>()
+    let body = move || {
+        crate::perf::span("verdict-view", || {
+            if valid.get() {
+                valid_view().into_any()
+            } else {
+                invalid_view().into_any()
+            }
+        })
     };
-    let count = move || {
-        let n = loaded.get().0.policies;
-        format!("against {n} polic{}", if n == 1 { "y" } else { "ies" })
+    let preview_notes = Memo::new(move |_| loaded.with(|l| l.0.notes.clone()));
+    let policies = Memo::new(move |_| loaded.with(|l| l.0.set.as_ref().map(|_| l.0.policies)));
+    let count = move || match policies.get() {
+        Some(n) => format!("against {n} polic{}", if n == 1 { "y" } else { "ies" }),
+        None => String::new(),
     };
+    // Announced when it changes, not with every keystroke.
+    let summary = Memo::new(move |_| {
+        outcome.with(|o| match &o.0.verdict {
+            Some(v) => format!(
+                "verdict {}: {}",
+                v.verdict.as_str(),
+                live::one_based_rules(&v.reason)
+            ),
+            None => "no verdict: the policy set does not validate".to_string(),
+        })
+    });
     view! {
         <section class="card verdict" aria-label="Verdict">
-            <span class="sr-only" aria-live="polite">{move || {
-                let o = outcome.get();
-                match &o.0.verdict {
-                    Some(v) => format!("verdict {}: {}", v.verdict.as_str(), v.reason),
-                    None => "no verdict: the policy set does not validate".to_string(),
-                }
-            }}</span>
+            <span class="sr-only" aria-live="polite">{move || summary.get()}</span>
             <div class="row">
                 <h2 class="inline">"Verdict"</h2>
                 <span class="muted small" data-testid="preview-count">{count}</span>
             </div>
-            <ul class="preview-notes small">{preview_notes}</ul>
+            <ul class="preview-notes small">{move || preview_notes.get().into_iter().map(|n| view! { <li>{n}</li> }).collect::<Vec<_>>()}</ul>
             {body}
         </section>
     }
