@@ -93,7 +93,8 @@ if [ -n "${VERDICT_WASM_OPT_LEVEL:-}" ]; then
     export CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL="$VERDICT_WASM_OPT_LEVEL"
 fi
 note "cargo build -p verdict-wasm --target $target --profile $profile (opt-level ${VERDICT_WASM_OPT_LEVEL:-z})"
-cargo build -p verdict-wasm --lib --target "$target" --profile "$profile"
+cargo build -p verdict-wasm --lib --target "$target" --profile "$profile" \
+    ${VERDICT_WASM_FEATURES:+--features "$VERDICT_WASM_FEATURES"}
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 raw_wasm="$target_dir/$target/$profile/verdict_wasm.wasm"
 

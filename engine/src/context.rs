@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, VisitorMut};
 
 use crate::error::InputError;
 use crate::literal;
@@ -59,15 +59,21 @@ impl Context {
         Self::from_json(&value)
     }
 
-    /// Reads a context from JSON or YAML text (JSON when it starts with `{`).
+    /// Reads a context from JSON or YAML text (JSON when it starts with `{`); without the
+    /// `yaml` feature other text is the error `yaml_unsupported`.
     pub fn from_str_any(text: &str) -> Result<Self, InputError> {
         if text.trim_start().starts_with('{') || text.trim().is_empty() {
             return Self::from_json_str(if text.trim().is_empty() { "{}" } else { text });
         }
-        let value: Json = serde_yaml_ng::from_str(text).map_err(|e| {
-            InputError::new("invalid_context", format!("context is not valid YAML: {e}"))
-        })?;
-        Self::from_json(&value)
+        #[cfg(feature = "yaml")]
+        {
+            let value: Json = serde_yaml_ng::from_str(text).map_err(|e| {
+                InputError::new("invalid_context", format!("context is not valid YAML: {e}"))
+            })?;
+            Self::from_json(&value)
+        }
+        #[cfg(not(feature = "yaml"))]
+        Err(InputError::yaml_unsupported("the context"))
     }
 
     /// Reads a context from a JSON value, reporting every problem at once.
@@ -179,10 +185,14 @@ impl Context {
     /// The predicate with every context reference replaced by its literal.
     pub fn substitute(&self, predicate: &Predicate) -> Result<Expr, SubstituteError> {
         let mut expr = predicate.expr.clone();
-        let mut sub = Substituter { ctx: self };
-        match expr.visit(&mut sub) {
-            ControlFlow::Continue(()) => Ok(expr),
-            ControlFlow::Break(e) => Err(e),
+        let mut sub = Substituter {
+            ctx: self,
+            error: None,
+        };
+        let _ = crate::walk::walk(&mut expr, &mut sub);
+        match sub.error {
+            None => Ok(expr),
+            Some(e) => Err(e),
         }
     }
 }
@@ -199,17 +209,22 @@ fn invalid(r: &CtxRef, e: literal::LiteralError) -> SubstituteError {
 
 struct Substituter<'a> {
     ctx: &'a Context,
+    /// Why the substitution stopped, if it did.
+    error: Option<SubstituteError>,
 }
 
 impl VisitorMut for Substituter<'_> {
-    type Break = SubstituteError;
+    type Break = ();
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SubstituteError> {
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Expr::CompoundIdentifier(parts) = expr {
             if let Some(Ok(r)) = CtxRef::from_parts(parts) {
                 match self.ctx.literal(&r) {
                     Ok(lit) => *expr = lit,
-                    Err(e) => return ControlFlow::Break(e),
+                    Err(e) => {
+                        self.error = Some(e);
+                        return ControlFlow::Break(());
+                    }
                 }
             }
         }

@@ -25,6 +25,20 @@ impl InputError {
         }
     }
 
+    /// `yaml_unsupported`: `what` (e.g. "the policy set") is not JSON, and this build reads
+    /// no YAML (the engine's `yaml` feature is off, as in the npm package).
+    #[cfg_attr(feature = "yaml", allow(dead_code))]
+    pub(crate) fn yaml_unsupported(what: &str) -> Self {
+        InputError::new(
+            "yaml_unsupported",
+            format!(
+                "{what} is not JSON (it does not start with `{{`{}) and this build reads no YAML; \
+                 convert it to JSON",
+                if what == "the context" { "" } else { " or `[`" }
+            ),
+        )
+    }
+
     /// The `{"error": {...}}` JSON document for this error.
     pub fn to_json(&self) -> String {
         let doc = serde_json::json!({ "error": self });

@@ -15,6 +15,7 @@ pub mod restrict;
 pub mod rewrite;
 pub mod select;
 pub mod verdict;
+mod walk;
 
 pub use context::Context;
 pub use error::InputError;
@@ -22,3 +23,7 @@ pub use policy::{PolicySet, Problem, Summary};
 pub use verdict::{Decision, Verdict};
 
 pub use evaluate::evaluate;
+
+/// Whether this build reads YAML text (the `yaml` feature); without it YAML input is the
+/// error `yaml_unsupported`.
+pub const READS_YAML: bool = cfg!(feature = "yaml");

@@ -916,10 +916,12 @@ impl<'a> Rewriter<'a> {
         let mut walker = Walker {
             rw: self,
             stash: Vec::new(),
+            blocked: None,
         };
-        match node.visit(&mut walker) {
-            ControlFlow::Continue(()) => Ok(()),
-            ControlFlow::Break(b) => Err(b),
+        let _ = crate::walk::walk(node, &mut walker);
+        match walker.blocked {
+            None => Ok(()),
+            Some(b) => Err(b),
         }
     }
 
@@ -1315,12 +1317,21 @@ fn query_of(body: SetExpr) -> Query {
 struct Walker<'r, 'a> {
     rw: &'r mut Rewriter<'a>,
     stash: Vec<Query>,
+    /// Why the walk stopped, if it did.
+    blocked: Option<Block>,
+}
+
+impl Walker<'_, '_> {
+    fn block(&mut self, b: Block) -> ControlFlow<()> {
+        self.blocked = Some(b);
+        ControlFlow::Break(())
+    }
 }
 
 impl VisitorMut for Walker<'_, '_> {
-    type Break = Block;
+    type Break = ();
 
-    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Block> {
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let placeholder = query_of(SetExpr::Values(Values {
             explicit_row: false,
             value_keyword: false,
@@ -1331,18 +1342,18 @@ impl VisitorMut for Walker<'_, '_> {
         self.stash.push(real);
         match result {
             Ok(()) => ControlFlow::Continue(()),
-            Err(b) => ControlFlow::Break(b),
+            Err(b) => self.block(b),
         }
     }
 
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<Block> {
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         if let Some(real) = self.stash.pop() {
             *query = real;
         }
         ControlFlow::Continue(())
     }
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Block> {
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         // A masked column of a write target becomes its mask; replaced after the walk passed
         // the reference, so the mask's own reference to the column is never masked again.
         if self.rw.target_masked {
@@ -1352,16 +1363,16 @@ impl VisitorMut for Walker<'_, '_> {
                     self.rw.record_mask(info);
                 }
                 Ok(None) => {}
-                Err(b) => return ControlFlow::Break(b),
+                Err(b) => return self.block(b),
             }
         }
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Block> {
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match self.rw.check_expr(expr) {
             Ok(()) => ControlFlow::Continue(()),
-            Err(b) => ControlFlow::Break(b),
+            Err(b) => self.block(b),
         }
     }
 }

@@ -3,7 +3,7 @@
 // It uses only web-standard APIs (Request, Response, URL, WebAssembly), so it runs on
 // Cloudflare Workers, Deno Deploy, Vercel Edge and the like, and is tested by importing it
 // in Node 20. Bindings (`env`):
-//   VERDICT_POLICIES  the policy set: JSON or YAML text, or an object (required)
+//   VERDICT_POLICIES  the policy set: JSON text, or an object (required)
 //   VERDICT_WASM      the compiled engine, a WebAssembly.Module (optional; where the
 //                     platform cannot fetch `verdict_wasm_bg.wasm` next to the glue, bind
 //                     or import it, e.g. `import wasm from "verdict-wasm-web/verdict_wasm_bg.wasm"`)

@@ -70,7 +70,8 @@ export interface Catalog {
 
 /**
  * A policy set in any of the three file shapes (a set object, an array of policies, one
- * policy), or its text, JSON or YAML.
+ * policy), or its JSON text. The package reads no YAML: YAML text is the error
+ * `yaml_unsupported`.
  */
 export type PolicySetInput =
   | { catalog?: Catalog; policies?: Policy[] }
@@ -89,7 +90,7 @@ export interface Context {
   break_glass?: boolean | null;
 }
 
-/** A context, its JSON or YAML text, or nothing for the empty context. */
+/** A context, its JSON text, or nothing for the empty context (YAML: `yaml_unsupported`). */
 export type ContextInput = Context | string | null | undefined;
 
 /** Evaluation options. */
@@ -156,7 +157,9 @@ export interface Problem {
 
 /**
  * Error codes: `invalid_policy`, `invalid_context`, `invalid_options`,
- * `unsupported_dialect`, `invalid_arguments` (an argument of the wrong JS type).
+ * `unsupported_dialect`, `invalid_arguments` (an argument of the wrong JS type),
+ * `yaml_unsupported` (a policy set or context text that is not JSON: the package reads no
+ * YAML).
  */
 export type ErrorCode =
   | "invalid_policy"
@@ -164,6 +167,7 @@ export type ErrorCode =
   | "invalid_options"
   | "unsupported_dialect"
   | "invalid_arguments"
+  | "yaml_unsupported"
   | string;
 
 /** The fields of an error, as in the CLI's `{"error": {...}}` document. */
@@ -216,7 +220,7 @@ export function evaluate(
 ): Verdict;
 
 /**
- * Evaluates with texts (JSON, or YAML for the policy set and context). Never throws.
+ * Evaluates with JSON texts (YAML text is the error `yaml_unsupported`). Never throws.
  * @returns the verdict JSON, or the `{"error": {...}}` document, as the CLI prints them.
  */
 export function evaluateJson(

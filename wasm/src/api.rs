@@ -161,8 +161,14 @@ mod tests {
         let ctx = Context::from_json_str(CONTEXT).unwrap();
         let native = engine_evaluate(&set, sql, &ctx).to_json();
         assert_eq!(evaluate_json_str(POLICIES_JSON, sql, CONTEXT, ""), native);
+        // YAML text reads only with the engine's `yaml` feature (off in the npm package).
+        let texts = if verdict_engine::READS_YAML {
+            POLICIES_YAML
+        } else {
+            POLICIES_JSON
+        };
         assert_eq!(
-            evaluate_json_str(POLICIES_YAML, sql, CONTEXT, "{\"dialect\":\"PostgreSQL\"}"),
+            evaluate_json_str(texts, sql, CONTEXT, "{\"dialect\":\"PostgreSQL\"}"),
             native
         );
         assert_eq!(evaluate_prepared_json_str(&set, sql, CONTEXT), native);
@@ -172,7 +178,7 @@ mod tests {
         assert_eq!(verdict.to_json(), native);
         // A policy set and a context may also arrive as text inside the value form.
         let verdict = evaluate_value(
-            &Json::String(POLICIES_YAML.into()),
+            &Json::String(texts.into()),
             sql,
             &Json::String(CONTEXT.into()),
             &Json::Null,
@@ -195,7 +201,9 @@ mod tests {
     #[test]
     fn validate_answers_what_the_cli_prints() {
         let expected = r#"{"valid":true,"policies":4,"rules":7,"tables":3,"governed_tables":3}"#;
-        assert_eq!(validate_json_str(POLICIES_YAML), expected);
+        if verdict_engine::READS_YAML {
+            assert_eq!(validate_json_str(POLICIES_YAML), expected);
+        }
         assert_eq!(validate_json_str(POLICIES_JSON), expected);
         let value: Json = serde_json::from_str(POLICIES_JSON).unwrap();
         assert_eq!(summary_json(&validate_value(&value).unwrap()), expected);
@@ -277,6 +285,27 @@ mod tests {
             code(evaluate_json_str("{", sql, "", "{\"dialect\":\"mysql\"}")),
             "unsupported_dialect"
         );
+    }
+
+    #[test]
+    fn yaml_without_the_feature_is_yaml_unsupported() {
+        if verdict_engine::READS_YAML {
+            return;
+        }
+        let code = |out: String| {
+            let v: Json = serde_json::from_str(&out).unwrap();
+            v["error"]["code"].as_str().unwrap().to_string()
+        };
+        let sql = "SELECT 1";
+        assert_eq!(
+            code(evaluate_json_str(POLICIES_YAML, sql, "", "")),
+            "yaml_unsupported"
+        );
+        assert_eq!(
+            code(evaluate_json_str(POLICIES_JSON, sql, "user: alice", "")),
+            "yaml_unsupported"
+        );
+        assert_eq!(code(validate_json_str(POLICIES_YAML)), "yaml_unsupported");
     }
 
     #[test]

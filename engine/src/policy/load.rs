@@ -13,7 +13,8 @@ use crate::catalog::{
 };
 use crate::error::InputError;
 
-/// Loads and validates a policy set from JSON (text starting with `{` or `[`) or YAML.
+/// Loads and validates a policy set from JSON (text starting with `{` or `[`) or YAML
+/// (`yaml_unsupported` without the `yaml` feature).
 pub fn parse_policy_set(text: &str) -> Result<PolicySet, InputError> {
     let first = text.trim_start().chars().next();
     let value: Json = if matches!(first, Some('{') | Some('[')) {
@@ -26,17 +27,28 @@ pub fn parse_policy_set(text: &str) -> Result<PolicySet, InputError> {
             )
         })?
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| {
-            let loc = e.location();
-            syntax_error(
-                "YAML",
-                e.to_string(),
-                loc.as_ref().map(|l| l.line() as u64),
-                loc.as_ref().map(|l| l.column() as u64),
-            )
-        })?
+        yaml_value(text)?
     };
     from_value(&value)
+}
+
+#[cfg(feature = "yaml")]
+fn yaml_value(text: &str) -> Result<Json, InputError> {
+    serde_yaml_ng::from_str(text).map_err(|e| {
+        let loc = e.location();
+        syntax_error(
+            "YAML",
+            e.to_string(),
+            loc.as_ref().map(|l| l.line() as u64),
+            loc.as_ref().map(|l| l.column() as u64),
+        )
+    })
+}
+
+/// Without the `yaml` feature, text that is not JSON is `yaml_unsupported`.
+#[cfg(not(feature = "yaml"))]
+fn yaml_value(_text: &str) -> Result<Json, InputError> {
+    Err(InputError::yaml_unsupported("the policy set"))
 }
 
 fn syntax_error(

@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Ident, Query, Value, Visit, Visitor};
+use sqlparser::ast::{Expr, Ident, Query, Value, VisitorMut};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
@@ -118,14 +118,14 @@ impl Predicate {
         table: &TableName,
         columns: Option<&Table>,
     ) -> Result<Predicate, Vec<PredicateError>> {
-        let expr = parse_expr(text).map_err(|e| vec![e])?;
+        let mut expr = parse_expr(text).map_err(|e| vec![e])?;
         let mut checker = Checker {
             table,
             columns,
             ctx_refs: Vec::new(),
             errors: Vec::new(),
         };
-        let _ = expr.visit(&mut checker);
+        let _ = crate::walk::walk(&mut expr, &mut checker);
         if !checker.errors.is_empty() {
             return Err(checker.errors);
         }
@@ -232,10 +232,11 @@ impl Checker<'_> {
     }
 }
 
-impl Visitor for Checker<'_> {
+// Read-only, but a `VisitorMut` so that it shares the engine's one walk (crate::walk).
+impl VisitorMut for Checker<'_> {
     type Break = ();
 
-    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let _ = query;
         self.errors.push(PredicateError {
             message: "subqueries are not supported in row filter predicates".into(),
@@ -245,7 +246,8 @@ impl Visitor for Checker<'_> {
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let expr: &Expr = expr;
         match expr {
             Expr::Identifier(id) => {
                 let name = ident::normalize(id);

@@ -10,8 +10,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{
     Assignment, AssignmentTarget, BinaryOperator, Delete, Expr, FromTable, Ident, Insert,
     ObjectName, OnConflictAction, OnInsert, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
-    Statement, TableFactor, TableObject, TableWithJoins, Update, UpdateTableFromKind, Visit,
-    VisitMut, Visitor, VisitorMut,
+    Statement, TableFactor, TableObject, TableWithJoins, Update, UpdateTableFromKind, VisitorMut,
 };
 
 use super::{
@@ -753,9 +752,11 @@ fn conjuncts(expr: &Expr) -> Vec<&Expr> {
 /// The column names an expression mentions.
 fn columns_in(expr: &Expr) -> BTreeSet<String> {
     struct Cols(BTreeSet<String>);
-    impl Visitor for Cols {
+    // Read-only, but a `VisitorMut` over a copy so that it shares the engine's one walk
+    // (crate::walk); the expressions are a statement's WHERE or an assignment's value.
+    impl VisitorMut for Cols {
         type Break = ();
-        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
             match e {
                 Expr::Identifier(id) if !is_sql_value_function(id) => {
                     self.0.insert(ident::normalize(id));
@@ -771,7 +772,7 @@ fn columns_in(expr: &Expr) -> BTreeSet<String> {
         }
     }
     let mut c = Cols(BTreeSet::new());
-    let _ = expr.visit(&mut c);
+    let _ = crate::walk::walk(&mut expr.clone(), &mut c);
     c.0
 }
 
@@ -798,6 +799,6 @@ fn qualify(mut expr: Expr, reference: &Ident) -> Expr {
             ControlFlow::Continue(())
         }
     }
-    let _ = VisitMut::visit(&mut expr, &mut Q(reference));
+    let _ = crate::walk::walk(&mut expr, &mut Q(reference));
     expr
 }

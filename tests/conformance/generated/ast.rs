@@ -154,7 +154,10 @@ pub enum Body {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
+    /// `WITH` entries: a name (with its column list, for a recursive one) and a query.
     pub ctes: Vec<(String, Query)>,
+    /// `WITH RECURSIVE`.
+    pub recursive: bool,
     pub body: Body,
     /// `ORDER BY` output positions (1-based) with `DESC`; when present it covers every
     /// output column, so the order of distinct rows is total.
@@ -167,6 +170,7 @@ impl Query {
     pub fn simple(select: Select) -> Query {
         Query {
             ctes: Vec::new(),
+            recursive: false,
             body: Body::Select(Box::new(select)),
             order_by: Vec::new(),
             limit: None,
@@ -187,7 +191,11 @@ impl Query {
 
     fn render(&self, out: &mut String) {
         if !self.ctes.is_empty() {
-            out.push_str("WITH ");
+            out.push_str(if self.recursive {
+                "WITH RECURSIVE "
+            } else {
+                "WITH "
+            });
             for (i, (name, q)) in self.ctes.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");

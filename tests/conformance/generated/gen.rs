@@ -313,10 +313,20 @@ impl<'a> Gen<'a> {
         self.ctes.clear();
         self.sensitive_ok = self.p(0.15);
         let mut ctes = Vec::new();
+        let recursive = self.p(0.05);
+        if recursive {
+            let (name, q, columns) = self.recursive_cte();
+            ctes.push((name, q));
+            self.ctes.push(CteInfo {
+                name: "rc".into(),
+                columns,
+            });
+        }
         if self.p(0.15) {
             for k in 0..1 + self.below(2) {
                 let shadow = ["orders", "customers", "employees", "tickets"];
-                let name = if self.p(0.3) {
+                // Under WITH RECURSIVE a CTE named like a table would read itself.
+                let name = if !recursive && self.p(0.3) {
                     self.pick_str(&shadow).to_string()
                 } else {
                     format!("w{k}")
@@ -332,6 +342,7 @@ impl<'a> Gen<'a> {
         let (body, columns) = self.body(&Scope::default(), 0, None, false);
         let mut q = Query {
             ctes,
+            recursive,
             body,
             order_by: Vec::new(),
             limit: None,
@@ -349,6 +360,116 @@ impl<'a> Gen<'a> {
         q
     }
 
+    /// `rc(id, lvl, v) AS (SELECT … FROM T UNION [ALL] SELECT …, rc.lvl + 1, … FROM rc
+    /// JOIN U ON U.… = rc.id WHERE rc.lvl < 3)`: a recursive CTE over governed tables.
+    fn recursive_cte(&mut self) -> (String, Query, Vec<(String, Ty)>) {
+        let mut used = Vec::new();
+        let (rel, cols) = self.rel(&Scope::default(), MAX_QUERY_DEPTH, &mut used, false);
+        let scope = Scope::default().with(cols);
+        let id = self
+            .column(Ty::Int, &scope, Pick::Inner)
+            .unwrap_or_else(|| Expr::lit("1"));
+        let v = self.expr(Ty::Text, &scope, MAX_QUERY_DEPTH, 1);
+        let filter = if self.p(0.5) {
+            Some(self.pred(&scope, MAX_QUERY_DEPTH, 1))
+        } else {
+            None
+        };
+        let item = |e: Expr| Item::Expr { e, alias: None };
+        let base = Select {
+            distinct: false,
+            items: vec![item(id), item(Expr::lit("1")), item(v)],
+            from: vec![FromItem {
+                rel,
+                joins: Vec::new(),
+            }],
+            filter,
+            group_by: Vec::new(),
+            having: None,
+        };
+        let rc = |name: &str, ty: Ty| ColRef {
+            qual: "rc".into(),
+            name: name.into(),
+            ty,
+            sensitive: false,
+            from_table: false,
+        };
+        let mut used = vec!["rc".to_string()];
+        let (rel2, cols2) = self.rel(&Scope::default(), MAX_QUERY_DEPTH, &mut used, false);
+        let key = cols2
+            .iter()
+            .filter(|c| c.ty == Ty::Int)
+            .cloned()
+            .collect::<Vec<_>>();
+        let on = match key.choose(&mut self.rng).cloned() {
+            Some(k) => {
+                let l = self.reference(&k);
+                Expr::bin("=", l, Expr::lit("rc.id"))
+            }
+            None => Expr::lit("TRUE"),
+        };
+        let mut level = vec![rc("id", Ty::Int), rc("lvl", Ty::Int), rc("v", Ty::Text)];
+        level.extend(cols2.iter().cloned());
+        let scope2 = Scope::default().with(level);
+        let next_id = match key.choose(&mut self.rng).cloned() {
+            Some(k) => self.reference(&k),
+            None => Expr::lit("rc.id"),
+        };
+        let v2 = self.expr(Ty::Text, &scope2, MAX_QUERY_DEPTH, 1);
+        let mut filter2 = Expr::bin("<", Expr::lit("rc.lvl"), Expr::lit("3"));
+        if self.p(0.4) {
+            let extra = self.pred(&scope2, MAX_QUERY_DEPTH, 1);
+            filter2 = Expr::bin("AND", filter2, extra);
+        }
+        let step = Select {
+            distinct: false,
+            items: vec![
+                item(next_id),
+                item(Expr::bin("+", Expr::lit("rc.lvl"), Expr::lit("1"))),
+                item(v2),
+            ],
+            from: vec![FromItem {
+                rel: Rel::Named {
+                    name: "rc".into(),
+                    alias: None,
+                    columns: Vec::new(),
+                },
+                joins: vec![Join {
+                    kind: "JOIN",
+                    rel: rel2,
+                    on: Some(on),
+                    using: Vec::new(),
+                }],
+            }],
+            filter: Some(filter2),
+            group_by: Vec::new(),
+            having: None,
+        };
+        let body = Body::SetOp {
+            op: "UNION",
+            all: self.p(0.6),
+            l: Box::new(Body::Select(Box::new(base))),
+            r: Box::new(Body::Select(Box::new(step))),
+        };
+        let columns = vec![
+            ("id".to_string(), Ty::Int),
+            ("lvl".to_string(), Ty::Int),
+            ("v".to_string(), Ty::Text),
+        ];
+        (
+            "rc(id, lvl, v)".to_string(),
+            Query {
+                ctes: Vec::new(),
+                recursive: false,
+                body,
+                order_by: Vec::new(),
+                limit: None,
+                offset: None,
+            },
+            columns,
+        )
+    }
+
     /// A query (no ORDER BY) with its output columns; `want` forces their types;
     /// `aliased` names every output column (derived tables, CTEs).
     fn query(
@@ -362,6 +483,7 @@ impl<'a> Gen<'a> {
         (
             Query {
                 ctes: Vec::new(),
+                recursive: false,
                 body,
                 order_by: Vec::new(),
                 limit: None,
