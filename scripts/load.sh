@@ -6,6 +6,13 @@
 #   scripts/load.sh                        # 10 s per endpoint, 2 wrk threads, 64 connections
 #   SECONDS_PER_RUN=30 CONNECTIONS=128 scripts/load.sh
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/verdict scripts/load.sh
+#   ENDPOINTS=/api/v1/evaluate scripts/load.sh      # one endpoint only
+#   VERDICT_BIN=/tmp/verdict-old scripts/load.sh    # that binary instead of building one
+#   PERF=1 scripts/load.sh                          # also `perf record` the server, top symbols
+#   PERF=/tmp/p scripts/load.sh                     # … and keep /tmp/p.<n>.data for perf report
+#   CALLGRIND=1 CONNECTIONS=4 scripts/load.sh       # the server under valgrind: instructions per
+#                                                   # request (immune to the machine's load);
+#                                                   # KEEP=/tmp/k keeps the callgrind files
 #
 # It starts its own server (release build) on a free loopback port with a fresh SQLite
 # data directory (or DATABASE_URL), loads the example catalog and policies, assigns them
@@ -29,8 +36,12 @@ if ! command -v wrk >/dev/null 2>&1; then
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release --bin verdict >&2
-verdict="$root/target/release/verdict"
+if [ -n "${VERDICT_BIN:-}" ]; then
+    verdict="$VERDICT_BIN"    # a given build, e.g. to compare two versions
+else
+    cargo build --release --bin verdict >&2
+    verdict="${CARGO_TARGET_DIR:-$root/target}/release/verdict"
+fi
 
 work="$(mktemp -d)"
 server_pid=""
@@ -46,9 +57,13 @@ trap cleanup EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 db_args=(--data-dir "$work/data")
 [ -n "${DATABASE_URL:-}" ] && db_args+=(--database "$DATABASE_URL")
-"$verdict" serve --addr "127.0.0.1:$port" "${db_args[@]}" >"$work/server.log" 2>&1 &
+launcher=()
+if [ -n "${CALLGRIND:-}" ]; then
+    launcher=(valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" --dump-instr=no)
+fi
+"${launcher[@]}" "$verdict" serve --addr "127.0.0.1:$port" "${db_args[@]}" >"$work/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
     grep -q "admin token" "$work/server.log" 2>/dev/null && break
     sleep 0.1
 done
@@ -95,12 +110,39 @@ export LOAD_BODY="$body" LOAD_TOKEN="$token"
 # CPU seconds the server process has used (user + system), from /proc.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$server_pid/stat"; }
 echo "--- machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
-for endpoint in /api/v1/policy-evaluations /api/v1/evaluate; do
+for endpoint in ${ENDPOINTS:-/api/v1/policy-evaluations /api/v1/evaluate}; do
     echo "--- POST $endpoint  ($threads threads, $connections connections, ${duration}s)"
     before="$(cpu)"
+    [ -n "${CALLGRIND:-}" ] && callgrind_control --zero "$server_pid" >/dev/null
+    perf_pid=""
+    if [ -n "${PERF:-}" ]; then
+        perf_data="$work/perf.data"
+        [ "$PERF" = 1 ] || perf_data="$PERF.$(basename "$endpoint").data"
+        perf record -q -F 499 -g -o "$perf_data" -p "$server_pid" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" "$base$endpoint" \
         | tee "$work/wrk.out" | grep -E "Requests/sec|Latency|99%|summary:|Non-2xx"
     after="$(cpu)"
+    if [ -n "${CALLGRIND:-}" ]; then
+        name="$(basename "$endpoint")"
+        callgrind_control --dump="$name" "$server_pid" >/dev/null
+        sleep 1
+        dump="$(ls -t "$work"/callgrind.out.* | head -1)"
+        requests="$(sed -n 's/^summary: \([0-9]*\) requests.*/\1/p' "$work/wrk.out")"
+        total="$(sed -n 's/^summary: \([0-9]*\)$/\1/p; s/^totals: \([0-9]*\)$/\1/p' "$dump" | head -1)"
+        awk -v t="$total" -v n="$requests" 'BEGIN { printf "server instructions: %.0f per request (%d requests)\n", t / n, n }'
+        if [ -n "${KEEP:-}" ]; then cp "$dump" "$KEEP.$name.callgrind"; fi
+        echo "self, top 30 (instructions):"
+        { callgrind_annotate "$dump" 2>/dev/null | grep -E '^ *[0-9,]+ ' | head -30; } || true
+    fi
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        echo "server CPU by symbol (self, top 25):"
+        { perf report -i "$perf_data" --no-children --sort symbol --stdio 2>/dev/null \
+            | grep -E '^ +[0-9]' | sed 's/  *-  *-  *$//' | head -25; } || true
+    fi
     requests="$(sed -n 's/^summary: \([0-9]*\) requests.*/\1/p' "$work/wrk.out")"
     # What the server alone spends per request; 1e6 / that = requests per second per core
     # the server could serve if it had the core to itself (wrk shares the machine).

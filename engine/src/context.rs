@@ -72,8 +72,13 @@ impl Context {
             })?;
             Self::from_json(&value)
         }
+        // Without YAML, a JSON array is still JSON (a wrong one: `invalid_context`).
         #[cfg(not(feature = "yaml"))]
-        Err(InputError::yaml_unsupported("the context"))
+        if text.trim_start().starts_with('[') {
+            Self::from_json_str(text)
+        } else {
+            Err(InputError::yaml_unsupported("the context"))
+        }
     }
 
     /// Reads a context from a JSON value, reporting every problem at once.

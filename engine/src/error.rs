@@ -32,9 +32,8 @@ impl InputError {
         InputError::new(
             "yaml_unsupported",
             format!(
-                "{what} is not JSON (it does not start with `{{`{}) and this build reads no YAML; \
-                 convert it to JSON",
-                if what == "the context" { "" } else { " or `[`" }
+                "{what} is not JSON (it does not start with `{{` or `[`) and this build reads \
+                 no YAML; convert it to JSON"
             ),
         )
     }

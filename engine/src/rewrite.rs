@@ -352,7 +352,7 @@ impl<'a> Rewriter<'a> {
             let rels = self.table_with_joins(twj)?;
             self.top().relations.extend(rels);
         }
-        for item in &select.projection {
+        for item in &mut select.projection {
             match item {
                 SelectItem::Wildcard(_) => {
                     let hits: Vec<DeniedColumn> = self
@@ -374,6 +374,7 @@ impl<'a> Rewriter<'a> {
                     _,
                 ) => {
                     self.check_whole_row_name(name)?;
+                    self.repoint_whole_row(name);
                 }
                 _ => {}
             }
@@ -903,6 +904,29 @@ impl<'a> Rewriter<'a> {
         masked.unwrap_or(Ok(()))
     }
 
+    /// `schema.table.*` → `table.*` where the scan of `schema.table` became a derived
+    /// table named `table`, as `schema.table.column` references are re-pointed.
+    fn repoint_whole_row(&self, name: &mut ObjectName) {
+        let Some(parts) = ident::object_parts(name) else {
+            return;
+        };
+        let [s, t] = parts.as_slice() else {
+            return;
+        };
+        let tn = TableName::new(ident::normalize(s), ident::normalize(t));
+        let renamed = self
+            .frames
+            .iter()
+            .rev()
+            .flat_map(|f| f.relations.iter().rev())
+            .find(|r| r.qualified.as_ref() == Some(&tn))
+            .is_some_and(|r| r.renamed_scan);
+        if renamed {
+            let table = (*t).clone();
+            *name = ObjectName::from(vec![table]);
+        }
+    }
+
     fn find_relation(&self, name: &str) -> Option<&Relation> {
         self.frames
             .iter()
@@ -1092,7 +1116,10 @@ impl<'a> Rewriter<'a> {
                     }
                 }
             }
-            Expr::QualifiedWildcard(name, _) => self.check_whole_row(name, true)?,
+            Expr::QualifiedWildcard(name, _) => {
+                self.check_whole_row(name, true)?;
+                self.repoint_whole_row(name);
+            }
             Expr::Function(f) => {
                 self.check_function(&f.name)?;
                 if let Some(why) = functions::denied_reason(&f.name) {
@@ -1103,8 +1130,8 @@ impl<'a> Rewriter<'a> {
                         return Err(denied_function(&f.name, why));
                     }
                 }
-                if let FunctionArguments::List(list) = &f.args {
-                    for arg in &list.args {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    for arg in &mut list.args {
                         let arg = match arg {
                             FunctionArg::Named { arg, .. }
                             | FunctionArg::ExprNamed { arg, .. }
@@ -1112,6 +1139,7 @@ impl<'a> Rewriter<'a> {
                         };
                         if let FunctionArgExpr::QualifiedWildcard(name) = arg {
                             self.check_whole_row(name, true)?;
+                            self.repoint_whole_row(name);
                         }
                     }
                 }

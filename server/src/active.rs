@@ -82,6 +82,58 @@ impl Cache {
     }
 }
 
+/// Reads of organizations' generation numbers, shared by concurrent requests.
+///
+/// A caller needs a read that *started after it arrived* (so it sees every change
+/// committed before): it notes how many reads had started, then takes the
+/// organization's lock; if a read that started later has completed meanwhile it uses
+/// that one's answer, otherwise it reads itself while holding the lock. Under load one
+/// read serves every request that arrived while the previous one ran.
+#[derive(Debug, Default)]
+pub struct Generations {
+    orgs: Mutex<HashMap<String, Arc<OrgGeneration>>>,
+}
+
+#[derive(Debug, Default)]
+struct OrgGeneration {
+    /// How many reads have started (a read's number is this count just after it starts).
+    started: std::sync::atomic::AtomicU64,
+    /// The number and answer of the latest completed read.
+    last: tokio::sync::Mutex<(u64, i64)>,
+}
+
+impl Generations {
+    /// The organization's generation, as of a read that started after this call.
+    pub async fn read(&self, db: &Db, org: &str) -> ApiResult<i64> {
+        use std::sync::atomic::Ordering;
+        let entry = self
+            .orgs
+            .lock()
+            .map(|mut orgs| orgs.entry(org.to_string()).or_default().clone())
+            .ok();
+        let Some(entry) = entry else {
+            return read_generation(db, org).await;
+        };
+        let arrived = entry.started.load(Ordering::SeqCst);
+        let mut last = entry.last.lock().await;
+        if last.0 > arrived {
+            return Ok(last.1);
+        }
+        let number = entry.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let generation = read_generation(db, org).await?;
+        *last = (number, generation);
+        Ok(generation)
+    }
+}
+
+async fn read_generation(db: &Db, org: &str) -> ApiResult<i64> {
+    let row = sqlx::query("SELECT generation FROM orgs WHERE id = $1")
+        .bind(org)
+        .fetch_one(&db.read)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// Reads everything that shapes the active set in one consistent snapshot.
 async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
     let mut tx = match db.backend {
@@ -284,6 +336,46 @@ mod tests {
             subject: subject.into(),
             expires_at: None,
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shared_generation_reads_see_every_change_committed_before_them() {
+        let dir = std::env::temp_dir().join(format!("verdict-generations-{}", std::process::id()));
+        let db = Db::connect(&Db::sqlite_url_in(&dir).unwrap())
+            .await
+            .unwrap();
+        let org = crate::auth::create_token(&db, "acme", "ada", "admin", None)
+            .await
+            .unwrap()
+            .org;
+        let org_id: String = sqlx::query("SELECT id FROM orgs WHERE name = $1")
+            .bind(&org)
+            .fetch_one(&db.read)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        let generations = Arc::new(Generations::default());
+        for round in 1..=20i64 {
+            sqlx::query("UPDATE orgs SET generation = $1 WHERE id = $2")
+                .bind(round)
+                .bind(&org_id)
+                .execute(&db.write)
+                .await
+                .unwrap();
+            // Concurrent readers arriving after the change all see it.
+            let readers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (g, db, org_id) = (generations.clone(), db.clone(), org_id.clone());
+                    tokio::spawn(async move { g.read(&db, &org_id).await.unwrap() })
+                })
+                .collect();
+            for r in readers {
+                assert_eq!(r.await.unwrap(), round);
+            }
+        }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -47,6 +47,15 @@ pub enum DbError {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                               PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
+/// The writer does not checkpoint the WAL itself: SQLite's automatic checkpoint runs inside
+/// the commit that crosses 1000 pages, copying those pages and syncing the file while
+/// every evaluation waiting for that commit (group commit) waits too. A background task
+/// checkpoints instead (`PASSIVE`: it never blocks the writer or readers).
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0;";
+
+/// How often the background task checkpoints the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 impl Db {
     /// Opens `url` (`sqlite://PATH` or `postgres://…`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
@@ -67,21 +76,27 @@ impl Db {
                     format!("{url}?mode=rwc")
                 };
                 let options = AnyConnectOptions::from_str(&url)?;
-                let pool = |max: u32| {
+                let pool = |max: u32, extra: &'static str| {
                     AnyPoolOptions::new()
                         .max_connections(max)
                         .min_connections(1)
                         .acquire_timeout(Duration::from_secs(30))
-                        .after_connect(|conn, _| {
+                        .after_connect(move |conn, _| {
                             Box::pin(async move {
                                 conn.execute(SQLITE_PRAGMAS).await?;
+                                if !extra.is_empty() {
+                                    conn.execute(extra).await?;
+                                }
                                 Ok(())
                             })
                         })
                 };
                 // The writer first: it switches the file to WAL before readers open it.
-                let write = pool(1).connect_with(options.clone()).await?;
-                let read = pool(8).connect_with(options).await?;
+                let write = pool(1, SQLITE_WRITER_PRAGMAS)
+                    .connect_with(options.clone())
+                    .await?;
+                let read = pool(8, "").connect_with(options).await?;
+                tokio::spawn(checkpoints(read.clone()));
                 Db {
                     backend,
                     read,
@@ -138,6 +153,20 @@ impl Db {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// Checkpoints the SQLite WAL every [`CHECKPOINT_EVERY`] until the pool closes.
+async fn checkpoints(pool: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        // A failed checkpoint is retried at the next tick; the WAL only grows meanwhile.
+        let _ = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await;
     }
 }
 

@@ -119,11 +119,18 @@ fn scope(ctx: &mut Context, dataset: Option<&String>, query_id: Option<&String>)
 
 /// The verdict's canonical JSON with extra members appended.
 fn verdict_response(verdict: &Verdict, extra: &[(&str, Value)]) -> Response {
-    let mut text = verdict.to_json();
+    json_response(verdict.to_json(), extra)
+}
+
+/// A verdict's JSON text (already serialized) with extra members appended.
+fn json_response(mut text: String, extra: &[(&str, Value)]) -> Response {
     if text.ends_with('}') {
         text.pop();
         for (key, value) in extra {
-            text.push_str(&format!(",{}:{}", Value::from(*key), value));
+            text.push(',');
+            text.push_str(&Value::from(*key).to_string());
+            text.push(':');
+            text.push_str(&value.to_string());
         }
         text.push('}');
     }
@@ -303,12 +310,10 @@ pub async fn evaluate_and_log(
         }
     }
     let org = principal.org_id.as_str();
-    // Evaluations enforce: read the current generation rather than the token's cached one.
-    let row = sqlx::query("SELECT generation FROM orgs WHERE id = $1")
-        .bind(org)
-        .fetch_one(&state.db.read)
-        .await?;
-    let active = state.cache.get(&state.db, org, row.try_get(0)?).await?;
+    // Evaluations enforce: read the current generation rather than the token's cached one
+    // (a read that started after this request arrived, shared with concurrent ones).
+    let generation = state.generations.read(&state.db, org).await?;
+    let active = state.cache.get(&state.db, org, generation).await?;
     let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
     let record = |verdict: &Verdict, applied_value: &Value| log::Record {
         id: new_id("ev"),
@@ -343,14 +348,15 @@ pub async fn evaluate_and_log(
         query_id: ctx.query_id.clone(),
         result: verdict.to_json(),
     };
-    let (verdict, applied_value, id) = if candidates.is_empty() {
+    // The verdict is serialized once, for the log and for the answer.
+    let (text, applied_value, id) = if candidates.is_empty() {
         // The common case: evaluate, then log through the shared (group-committed) writer.
         let verdict = evaluate(&active.set, &req.sql, &ctx);
         let applied_value = applied_json(&[]);
         let rec = record(&verdict, &applied_value);
-        let id = rec.id.clone();
+        let (id, text) = (rec.id.clone(), rec.result.clone());
         state.log.write(&state.db, rec).await?;
-        (verdict, applied_value, id)
+        (text, applied_value, id)
     } else {
         // Exceptions are used up and the evaluation logged in one transaction.
         let mut tx = state.db.write.begin().await?;
@@ -361,10 +367,10 @@ pub async fn evaluate_and_log(
         let rec = record(&verdict, &applied_value);
         log::insert(&mut tx, &rec).await?;
         tx.commit().await?;
-        (verdict, applied_value, rec.id)
+        (rec.result, applied_value, rec.id)
     };
-    Ok(verdict_response(
-        &verdict,
+    Ok(json_response(
+        text,
         &[
             ("evaluation_id", json!(id)),
             ("exceptions_applied", applied_value),

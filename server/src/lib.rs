@@ -41,6 +41,7 @@ pub use error::ApiError;
 pub struct AppState {
     pub db: Db,
     pub cache: Arc<active::Cache>,
+    pub generations: Arc<active::Generations>,
     pub tokens: Arc<auth::TokenCache>,
     pub log: Arc<log::Log>,
 }
@@ -51,6 +52,7 @@ impl AppState {
         AppState {
             db,
             cache: Arc::new(active::Cache::default()),
+            generations: Arc::new(active::Generations::default()),
             tokens: Arc::new(auth::TokenCache::default()),
             log: Arc::new(log::Log::default()),
         }
@@ -331,6 +333,10 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
         config.max_body_bytes,
         config.web_dir.clone(),
     );
+    // Answers go out at once (no Nagle delay behind the previous answer's ACK).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;

@@ -38,54 +38,125 @@ pub struct Record {
     pub result: String,
 }
 
+const EVALUATION_COLUMNS: &str = "id, org_id, created_at, caller, ctx_user, sql_text, rewritten_sql, verdict, rule, \
+     blocked_policy, blocked_rule_index, policies, exceptions, context, context_digest, dataset, query_id, result";
+
+/// Bind parameters per `evaluations` row.
+const EVALUATION_PARAMS: usize = 18;
+
+/// `evaluation_policies` rows per statement at most: 4 parameters each stays far below
+/// the bind limits of SQLite (32 766) and PostgreSQL (65 535).
+const POLICY_ROWS_PER_STATEMENT: usize = 512;
+
+/// Splits `items` into runs whose lengths are powers of two (largest first, at most
+/// `max`), so that a handful of statement texts serve every batch size and stay in the
+/// connection's prepared-statement cache.
+fn runs<T>(items: &[T], max: usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let mut n = max.min(rest.len());
+        if !n.is_power_of_two() {
+            n = n.next_power_of_two() / 2;
+        }
+        let (head, tail) = rest.split_at(n);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+/// `($1, …, $n), ($n+1, …)`: `rows` groups of `width` placeholders.
+fn placeholders(rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..width {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * width + col + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Writes one record inside `tx`.
 pub async fn insert(tx: &mut Tx, r: &Record) -> Result<(), sqlx::Error> {
-    use sqlx::Row;
-    let row = sqlx::query(
-        "INSERT INTO evaluations (id, org_id, created_at, caller, ctx_user, sql_text, rewritten_sql, verdict, rule, \
-         blocked_policy, blocked_rule_index, policies, exceptions, context, context_digest, dataset, query_id, result) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING seq",
-    )
-    .bind(&r.id)
-    .bind(&r.org_id)
-    .bind(r.created_at)
-    .bind(&r.caller)
-    .bind(&r.ctx_user)
-    .bind(&r.sql)
-    .bind(&r.rewritten_sql)
-    .bind(&r.verdict)
-    .bind(&r.rule)
-    .bind(&r.blocked_policy)
-    .bind(r.blocked_rule_index)
-    .bind(&r.policies)
-    .bind(&r.exceptions)
-    .bind(&r.context)
-    .bind(&r.context_digest)
-    .bind(&r.dataset)
-    .bind(&r.query_id)
-    .bind(&r.result)
-    .fetch_one(&mut **tx)
-    .await?;
-    let seq: i64 = row.try_get(0)?;
-    if r.matched.is_empty() {
-        return Ok(());
+    insert_all(tx, &[r]).await
+}
+
+/// Writes records inside `tx` with a few multi-row statements (runs of a power of two
+/// rows) instead of two statements per record.
+pub async fn insert_all(tx: &mut Tx, records: &[&Record]) -> Result<(), sqlx::Error> {
+    let mut matched: Vec<(&Record, i64, &(String, String))> = Vec::new();
+    for run in runs(records, MAX_BATCH) {
+        insert_evaluations(tx, run, &mut matched).await?;
     }
-    // One statement for every matched policy of the evaluation.
-    let mut sql = String::from(
-        "INSERT INTO evaluation_policies (org_id, policy_id, evaluation_seq, mode) VALUES ",
-    );
-    for i in 0..r.matched.len() {
-        if i > 0 {
-            sql.push_str(", ");
+    for run in runs(&matched, POLICY_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO evaluation_policies (org_id, policy_id, evaluation_seq, mode) VALUES {}",
+            placeholders(run.len(), 4)
+        );
+        let mut query = sqlx::query(&sql);
+        for (r, seq, (policy, mode)) in run {
+            query = query.bind(&r.org_id).bind(policy).bind(*seq).bind(mode);
         }
-        let b = i * 4;
-        sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        query.execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+/// Inserts `records` with one statement; adds their matched policies with the sequence
+/// numbers they got to `matched`.
+async fn insert_evaluations<'r>(
+    tx: &mut Tx,
+    records: &[&'r Record],
+    matched: &mut Vec<(&'r Record, i64, &'r (String, String))>,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Row;
+    let sql = format!(
+        "INSERT INTO evaluations ({EVALUATION_COLUMNS}) VALUES {} RETURNING id, seq",
+        placeholders(records.len(), EVALUATION_PARAMS)
+    );
     let mut query = sqlx::query(&sql);
-    for (policy, mode) in &r.matched {
-        query = query.bind(&r.org_id).bind(policy).bind(seq).bind(mode);
+    for r in records {
+        query = query
+            .bind(&r.id)
+            .bind(&r.org_id)
+            .bind(r.created_at)
+            .bind(&r.caller)
+            .bind(&r.ctx_user)
+            .bind(&r.sql)
+            .bind(&r.rewritten_sql)
+            .bind(&r.verdict)
+            .bind(&r.rule)
+            .bind(&r.blocked_policy)
+            .bind(r.blocked_rule_index)
+            .bind(&r.policies)
+            .bind(&r.exceptions)
+            .bind(&r.context)
+            .bind(&r.context_digest)
+            .bind(&r.dataset)
+            .bind(&r.query_id)
+            .bind(&r.result);
     }
-    query.execute(&mut **tx).await?;
+    // RETURNING gives no row order: match the sequence numbers by id.
+    let rows = query.fetch_all(&mut **tx).await?;
+    let mut seqs = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get(0)?;
+        let seq: i64 = row.try_get(1)?;
+        seqs.insert(id, seq);
+    }
+    for r in records {
+        let seq = *seqs
+            .get(&r.id)
+            .ok_or_else(|| sqlx::Error::Protocol(format!("no sequence number for {}", r.id)))?;
+        matched.extend(r.matched.iter().map(|m| (*r, seq, m)));
+    }
     Ok(())
 }
 
@@ -152,8 +223,30 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
 
 async fn write_batch(db: &Db, records: &[&Record]) -> Result<(), sqlx::Error> {
     let mut tx = db.write.begin().await?;
-    for r in records {
-        insert(&mut tx, r).await?;
-    }
+    insert_all(&mut tx, records).await?;
     tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_rows_in_order() {
+        assert_eq!(placeholders(1, 2), "($1, $2)");
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(EVALUATION_COLUMNS.split(',').count(), EVALUATION_PARAMS);
+    }
+
+    #[test]
+    fn runs_are_powers_of_two_up_to_max() {
+        let items: Vec<usize> = (0..300).collect();
+        let lens: Vec<usize> = runs(&items, 256).iter().map(|r| r.len()).collect();
+        assert_eq!(lens, [256, 32, 8, 4]);
+        let lens: Vec<usize> = runs(&items[..7], 4).iter().map(|r| r.len()).collect();
+        assert_eq!(lens, [4, 2, 1]);
+        assert!(runs::<usize>(&[], 8).is_empty());
+        let joined: Vec<usize> = runs(&items, 64).concat();
+        assert_eq!(joined, items);
+    }
 }

@@ -74,14 +74,29 @@ fn policy_sets_and_contexts_may_be_texts_json_or_yaml() {
         let code = |out: String| get_str(&get(&js(&out), "error"), "code");
         let yaml_context = s("user: alice\nroles: [analyst]\n");
         assert_eq!(
-            code(evaluate_json(s(POLICIES_YAML), s(SQL), s(CONTEXT), JsValue::NULL)),
+            code(evaluate_json(
+                s(POLICIES_YAML),
+                s(SQL),
+                s(CONTEXT),
+                JsValue::NULL
+            )),
             "yaml_unsupported"
         );
         assert_eq!(
-            code(evaluate_json(s(POLICIES_JSON), s(SQL), yaml_context.clone(), JsValue::NULL)),
+            code(evaluate_json(
+                s(POLICIES_JSON),
+                s(SQL),
+                yaml_context.clone(),
+                JsValue::NULL
+            )),
             "yaml_unsupported"
         );
-        let err = thrown(evaluate(s(POLICIES_YAML), s(SQL), s(CONTEXT), JsValue::NULL));
+        let err = thrown(evaluate(
+            s(POLICIES_YAML),
+            s(SQL),
+            s(CONTEXT),
+            JsValue::NULL,
+        ));
         assert_eq!(get_str(&err, "code"), "yaml_unsupported");
         let engine = PolicyEngine::new(js(POLICIES_JSON), JsValue::UNDEFINED).unwrap();
         let err = thrown(engine.evaluate(s(SQL), yaml_context));

@@ -1005,12 +1005,14 @@ impl<'a> Gen<'a> {
         };
         let sensitive_ok = self.sensitive_ok;
         // A qualifier that a deeper level also has would bind there.
+        // (`public.t` and `t` name the same relation.)
+        let last = |q: &str| q.rsplit('.').next().unwrap_or_default().to_string();
         let rebound = |c: &ColRef, at: usize| {
             scope
                 .levels
                 .iter()
                 .skip(at + 1)
-                .any(|cols| cols.iter().any(|x| x.qual == c.qual))
+                .any(|cols| cols.iter().any(|x| last(&x.qual) == last(&c.qual)))
         };
         let fits = |c: &&ColRef| c.ty == ty && (sensitive_ok || !c.sensitive) && !rebound(c, level);
         let mut candidates: Vec<&ColRef> = scope
