@@ -97,9 +97,9 @@ pub fn parse_column_name(text: &str) -> Result<String, String> {
 /// Parses a column type as written in a catalog (`integer`, `varchar(20)`, `timestamp with time zone`).
 pub fn parse_data_type(text: &str) -> Result<DataType, String> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(text)
-        .map_err(|e| format!("`{text}` is not a type: {e}"))?;
+    // The engine's parser: it refuses long runs of `[]`, which nest types without bound.
+    let mut parser =
+        crate::parse::parser(&dialect, text).map_err(|e| format!("`{text}` is not a type: {e}"))?;
     let t = parser
         .parse_data_type()
         .map_err(|_| format!("`{text}` is not a type"))?;

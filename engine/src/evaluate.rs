@@ -30,12 +30,24 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
             )
         }
         Ok(s) => s,
-        Err(message) => {
+        Err(parse::ParseError::Syntax(message)) => {
             return blocked(
                 Block::new(
                     "parse_error",
                     format!("the SQL does not parse: {message}"),
                     "fix the syntax; statements that cannot be parsed are never run",
+                ),
+                &selection,
+                &Applied::default(),
+                Vec::new(),
+            )
+        }
+        Err(parse::ParseError::TooDeep(what)) => {
+            return blocked(
+                Block::new(
+                    "parse_error",
+                    format!("the SQL is nested too deeply for the engine to judge: {what}"),
+                    "flatten the statement: fewer nested parentheses, subqueries or CTEs, shorter chains of operators or set operations (an IN list instead of many ORs)",
                 ),
                 &selection,
                 &Applied::default(),

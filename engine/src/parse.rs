@@ -1,8 +1,22 @@
 //! Parsing SQL text into statements, with PostgreSQL's dialect and a bounded depth.
+//!
+//! Two limits keep every later step (resolution, rewriting, printing, proving, dropping
+//! the tree), all of which recurse over the syntax tree, within a small stack such as
+//! WebAssembly's 1 MiB: the parser's [`RECURSION_LIMIT`], and [`DEPTH_LIMIT`] on the tree
+//! it built. The second one is needed because sqlparser parses chains of infix and
+//! postfix operators (`a + b + …`, `x::int::int…`, `… IS NULL IS NULL`) and of set
+//! operations (`… UNION … UNION …`) in loops, so their depth is not bounded by its
+//! recursion limit. Long `AND`/`OR` chains are rebalanced first (they print the same and
+//! mean the same), so thousands of `OR`ed conditions still evaluate.
 
-use sqlparser::ast::Statement;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, Query, SetExpr, Statement, TableFactor, Value, Values, VisitorMut,
+};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 /// Dialect names callers may pass; the engine speaks PostgreSQL.
 pub const DIALECTS: &[&str] = &["postgres", "postgresql"];
@@ -25,19 +39,391 @@ pub fn check_dialect(name: &str) -> Result<(), crate::InputError> {
 /// How deep expressions and queries may nest; deeper texts are blocked, never overflow.
 pub const RECURSION_LIMIT: usize = 64;
 
-/// The statements of a SQL text, or the parser's message.
-pub fn parse_statements(sql: &str) -> Result<Vec<Statement>, String> {
+/// How deep a parsed tree may be, counting statements, queries, set operations, table
+/// factors and expressions (after long `AND`/`OR` chains are rebalanced).
+pub const DEPTH_LIMIT: usize = 256;
+
+/// How many `[…]` groups may follow one another (array types, subscripts). PostgreSQL
+/// arrays have at most 6 dimensions; sqlparser nests these in a loop, unbounded.
+pub const BRACKET_CHAIN_LIMIT: usize = 32;
+
+/// `AND`/`OR` chains whose left spine is this long are rebalanced into a tree of
+/// logarithmic depth (a balanced tree of fewer than 2^32 operands never is again).
+const REBALANCE_FROM: usize = 32;
+
+/// Why a text did not become statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// The text is not SQL the parser reads; the parser's message.
+    Syntax(String),
+    /// The text nests deeper than the engine's limits; what was too deep.
+    TooDeep(String),
+}
+
+impl ParseError {
+    /// The message, for either kind.
+    pub fn message(&self) -> &str {
+        match self {
+            ParseError::Syntax(m) | ParseError::TooDeep(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// The statements of a SQL text, or why not.
+pub fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParseError> {
+    parse_statements_within(sql, DEPTH_LIMIT)
+}
+
+/// [`parse_statements`] with another depth limit. Checks that parse the engine's own
+/// output again use `2 * DEPTH_LIMIT`: a governed scan becomes a derived table, a few
+/// levels deeper than the table it replaces.
+pub fn parse_statements_within(
+    sql: &str,
+    depth_limit: usize,
+) -> Result<Vec<Statement>, ParseError> {
     let dialect = PostgreSqlDialect {};
-    Parser::new(&dialect)
+    let mut statements = parser(&dialect, sql)?
+        .parse_statements()
+        .map_err(parser_error)?;
+    let mut checker = Depth::new(depth_limit);
+    let _ = crate::walk::walk(&mut statements, &mut checker);
+    match checker.too_deep {
+        None => Ok(statements),
+        Some(what) => {
+            dismantle(Piece::Statements(statements));
+            Err(ParseError::TooDeep(what))
+        }
+    }
+}
+
+/// A parser over `text` with the engine's dialect and limits; the text is tokenized
+/// here, and runs of `[…]` groups longer than [`BRACKET_CHAIN_LIMIT`] are refused.
+pub(crate) fn parser<'a>(
+    dialect: &'a PostgreSqlDialect,
+    text: &str,
+) -> Result<Parser<'a>, ParseError> {
+    let tokens = Tokenizer::new(dialect, text)
+        .tokenize_with_location()
+        .map_err(|e| parser_error(e.into()))?;
+    check_brackets(&tokens)?;
+    Ok(Parser::new(dialect)
         .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-        .map_err(|e| {
-            let m = e.to_string();
-            m.strip_prefix("sql parser error: ")
-                .unwrap_or(&m)
-                .to_string()
-        })
+        .with_tokens_with_locations(tokens))
+}
+
+/// Checks a parsed expression against [`DEPTH_LIMIT`] (rebalancing long `AND`/`OR`
+/// chains); a tree that is too deep is taken apart without recursion.
+pub(crate) fn check_expr(expr: Expr) -> Result<Expr, ParseError> {
+    let mut expr = expr;
+    let mut checker = Depth::new(DEPTH_LIMIT);
+    let _ = crate::walk::walk(&mut expr, &mut checker);
+    match checker.too_deep {
+        None => Ok(expr),
+        Some(what) => {
+            dismantle(Piece::Expr(Box::new(expr)));
+            Err(ParseError::TooDeep(what))
+        }
+    }
+}
+
+fn parser_error(e: sqlparser::parser::ParserError) -> ParseError {
+    let m = e.to_string();
+    let m = m
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(&m)
+        .to_string();
+    if m.contains("recursion limit exceeded") {
+        ParseError::TooDeep(format!(
+            "expressions or queries nest more than {RECURSION_LIMIT} levels deep"
+        ))
+    } else {
+        ParseError::Syntax(m)
+    }
+}
+
+fn check_brackets(tokens: &[TokenWithSpan]) -> Result<(), ParseError> {
+    // How many groups in a row end just before the current point, per open bracket.
+    let mut runs = vec![0usize];
+    let mut after_group = false;
+    for t in tokens {
+        match &t.token {
+            Token::Whitespace(_) => continue,
+            Token::LBracket => {
+                if let Some(run) = runs.last_mut() {
+                    *run = if after_group { *run + 1 } else { 0 };
+                    if *run >= BRACKET_CHAIN_LIMIT {
+                        return Err(ParseError::TooDeep(format!(
+                            "more than {BRACKET_CHAIN_LIMIT} `[…]` groups follow one another"
+                        )));
+                    }
+                }
+                runs.push(0);
+                after_group = false;
+            }
+            Token::RBracket => {
+                if runs.len() > 1 {
+                    runs.pop();
+                }
+                after_group = true;
+            }
+            _ => after_group = false,
+        }
+    }
+    Ok(())
+}
+
+/// The depth check: counts levels on the way down and stops past [`DEPTH_LIMIT`], so
+/// its own recursion is bounded too.
+struct Depth {
+    limit: usize,
+    depth: usize,
+    /// What each open query added (itself and its set-operation tree).
+    queries: Vec<usize>,
+    /// What was too deep, once the walk stopped.
+    too_deep: Option<String>,
+}
+
+impl Depth {
+    fn new(limit: usize) -> Depth {
+        Depth {
+            limit,
+            depth: 0,
+            queries: Vec::new(),
+            too_deep: None,
+        }
+    }
+
+    fn enter(&mut self, levels: usize, what: &str) -> ControlFlow<()> {
+        self.depth = self.depth.saturating_add(levels);
+        if self.depth > self.limit {
+            self.too_deep = Some(format!("{what} nest more than {} levels deep", self.limit));
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    fn leave(&mut self, levels: usize) -> ControlFlow<()> {
+        self.depth = self.depth.saturating_sub(levels);
+        ControlFlow::Continue(())
+    }
+}
+
+// INVARIANT: a visitor keeps why it stopped in itself and breaks with `()`.
+impl VisitorMut for Depth {
+    type Break = ();
+
+    fn pre_visit_statement(&mut self, _: &mut Statement) -> ControlFlow<()> {
+        self.enter(1, "statements")
+    }
+
+    fn post_visit_statement(&mut self, _: &mut Statement) -> ControlFlow<()> {
+        self.leave(1)
+    }
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        // Set operations have no visitor hook of their own: their tree is measured here,
+        // without recursion, before the visitor walks into it.
+        let levels = 1 + set_operation_depth(&query.body);
+        self.queries.push(levels);
+        self.enter(levels, "queries and set operations")
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        let levels = self.queries.pop().unwrap_or(1);
+        self.leave(levels)
+    }
+
+    fn pre_visit_table_factor(&mut self, _: &mut TableFactor) -> ControlFlow<()> {
+        self.enter(1, "tables and joins")
+    }
+
+    fn post_visit_table_factor(&mut self, _: &mut TableFactor) -> ControlFlow<()> {
+        self.leave(1)
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        rebalance(expr);
+        self.enter(1, "expressions")
+    }
+
+    fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
+        self.leave(1)
+    }
+}
+
+/// The depth of the set-operation tree at the top of a query body (0 for a plain SELECT).
+fn set_operation_depth(body: &SetExpr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(body, 0usize)];
+    while let Some((e, d)) = stack.pop() {
+        if let SetExpr::SetOperation { left, right, .. } = e {
+            deepest = deepest.max(d + 1);
+            stack.push((left, d + 1));
+            stack.push((right, d + 1));
+        }
+    }
+    deepest
+}
+
+fn is_chain_op(op: &BinaryOperator) -> bool {
+    matches!(op, BinaryOperator::And | BinaryOperator::Or)
+}
+
+fn placeholder() -> Expr {
+    Expr::value(Value::Null)
+}
+
+/// Rebuilds a long chain of one `AND` or `OR` operator as a balanced tree with the same
+/// operands in the same order. Both are associative (also in SQL's three-valued logic),
+/// and a binary operation prints without parentheses, so the tree prints the same text.
+fn rebalance(expr: &mut Expr) {
+    let Expr::BinaryOp { op, .. } = expr else {
+        return;
+    };
+    if !is_chain_op(op) {
+        return;
+    }
+    let op = op.clone();
+    let mut spine = 0;
+    let mut at: &Expr = expr;
+    while let Expr::BinaryOp { left, op: this, .. } = at {
+        if *this != op || spine >= REBALANCE_FROM {
+            break;
+        }
+        spine += 1;
+        at = left;
+    }
+    if spine < REBALANCE_FROM {
+        return;
+    }
+    // The operands, left to right, found without recursion.
+    let mut operands = Vec::new();
+    let mut stack = vec![std::mem::replace(expr, placeholder())];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: this,
+                right,
+            } if this == op => {
+                stack.push(*right);
+                stack.push(*left);
+            }
+            other => operands.push(other),
+        }
+    }
+    if let Some(tree) = balanced(&op, operands) {
+        *expr = tree;
+    }
+}
+
+/// `a op b op c …` as a balanced tree (depth log2 n) with the operands in their order;
+/// for an associative `op` it means and prints the same as the parser's left-deep chain.
+pub(crate) fn balanced(op: &BinaryOperator, operands: Vec<Expr>) -> Option<Expr> {
+    let mut operands = operands;
+    // Pairs of neighbours, level by level, until one tree is left.
+    while operands.len() > 1 {
+        let mut next = Vec::with_capacity(operands.len() / 2 + 1);
+        let mut items = operands.into_iter();
+        while let Some(left) = items.next() {
+            match items.next() {
+                Some(right) => next.push(Expr::BinaryOp {
+                    left: Box::new(left),
+                    op: op.clone(),
+                    right: Box::new(right),
+                }),
+                None => next.push(left),
+            }
+        }
+        operands = next;
+    }
+    operands.pop()
+}
+
+/// A part of a too-deep tree waiting to be taken apart.
+enum Piece {
+    Statements(Vec<Statement>),
+    Expr(Box<Expr>),
+    SetExpr(Box<SetExpr>),
+}
+
+/// Levels below which [`dismantle`] cuts expressions off.
+const CUT_DEPTH: usize = 32;
+
+/// Drops a tree of any depth without deep recursion: dropping (like visiting and
+/// printing) recurses once per level, so deep chains are cut into shallow pieces first.
+fn dismantle(root: Piece) {
+    let mut pending = vec![root];
+    while let Some(piece) = pending.pop() {
+        let mut cutter = Cutter {
+            depth: 0,
+            pending: Vec::new(),
+        };
+        match piece {
+            Piece::Statements(mut statements) => {
+                let _ = crate::walk::walk(&mut statements, &mut cutter);
+            }
+            Piece::Expr(mut expr) => {
+                let _ = crate::walk::walk(expr.as_mut(), &mut cutter);
+            }
+            Piece::SetExpr(set) => match *set {
+                SetExpr::SetOperation { left, right, .. } => {
+                    cutter.pending.push(Piece::SetExpr(left));
+                    cutter.pending.push(Piece::SetExpr(right));
+                }
+                mut other => {
+                    let _ = crate::walk::walk(&mut other, &mut cutter);
+                }
+            },
+        }
+        // Here the piece itself is dropped: it is at most CUT_DEPTH expressions deep.
+        pending.append(&mut cutter.pending);
+    }
+}
+
+struct Cutter {
+    depth: usize,
+    pending: Vec<Piece>,
+}
+
+impl VisitorMut for Cutter {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if matches!(query.body.as_ref(), SetExpr::SetOperation { .. }) {
+            let empty = SetExpr::Values(Values {
+                explicit_row: false,
+                value_keyword: false,
+                rows: Vec::new(),
+            });
+            let body = std::mem::replace(query.body.as_mut(), empty);
+            self.pending.push(Piece::SetExpr(Box::new(body)));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        self.depth += 1;
+        if self.depth > CUT_DEPTH {
+            self.pending.push(Piece::Expr(Box::new(std::mem::replace(
+                expr,
+                placeholder(),
+            ))));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
+        self.depth = self.depth.saturating_sub(1);
+        ControlFlow::Continue(())
+    }
 }
 
 /// The statement's kind as its leading keywords (`INSERT`, `SET`, `CREATE TABLE`, …).

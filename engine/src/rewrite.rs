@@ -812,14 +812,14 @@ impl<'a> Rewriter<'a> {
         let selection = match filters.len() {
             0 => None,
             1 => filters.pop(),
-            _ => filters
-                .into_iter()
-                .map(|f| Expr::Nested(Box::new(f)))
-                .reduce(|a, b| Expr::BinaryOp {
-                    left: Box::new(a),
-                    op: sqlparser::ast::BinaryOperator::And,
-                    right: Box::new(b),
-                }),
+            // Balanced, so thousands of filters stay shallow; it prints the same.
+            _ => crate::parse::balanced(
+                &sqlparser::ast::BinaryOperator::And,
+                filters
+                    .into_iter()
+                    .map(|f| Expr::Nested(Box::new(f)))
+                    .collect(),
+            ),
         };
         let projection = match self.catalog.and_then(|c| c.table(table)) {
             Some(t) => t

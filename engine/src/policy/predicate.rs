@@ -5,7 +5,6 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Ident, Query, Value, VisitorMut};
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
 use crate::catalog::{Table, TableName};
@@ -143,9 +142,7 @@ impl Predicate {
 /// Parses a whole text as one expression.
 fn parse_expr(text: &str) -> Result<Expr, PredicateError> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(text)
-        .map_err(|e| parser_error(&e.to_string()))?;
+    let mut parser = crate::parse::parser(&dialect, text).map_err(|e| parser_error(e.message()))?;
     let expr = parser.parse_expr().map_err(|e| {
         let mut err = parser_error(&e.to_string());
         if err.line.is_none() {
@@ -165,7 +162,11 @@ fn parse_expr(text: &str) -> Result<Expr, PredicateError> {
             column: Some(next.span.start.column),
         });
     }
-    Ok(expr)
+    crate::parse::check_expr(expr).map_err(|e| PredicateError {
+        message: format!("the predicate is too deep: {e}"),
+        line: None,
+        column: None,
+    })
 }
 
 /// Turns a sqlparser message (`… at Line: 1, Column: 13`) into a positioned error.

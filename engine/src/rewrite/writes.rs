@@ -156,6 +156,10 @@ impl<'a> Rewriter<'a> {
 
     /// Adds the target's row filters to a WHERE clause, and reports them.
     fn add_filters(&mut self, target: &Target, selection: &mut Option<Expr>) {
+        // Each filter nests the WHERE clause one level deeper; past a few dozen they are
+        // ANDed as one balanced tree instead (same meaning), so thousands stay shallow.
+        let many = target.filters.len() > 32;
+        let mut all = Vec::new();
         for (policy, rule_index, expr) in &target.filters {
             let f = RowFilter {
                 table: target.table.to_string(),
@@ -168,6 +172,10 @@ impl<'a> Rewriter<'a> {
             }
             self.applied.policies.insert(policy.clone());
             let qualified = Expr::Nested(Box::new(qualify(expr.clone(), &target.reference)));
+            if many {
+                all.push(qualified);
+                continue;
+            }
             *selection = Some(match selection.take() {
                 None => qualified,
                 Some(old) => Expr::BinaryOp {
@@ -176,6 +184,12 @@ impl<'a> Rewriter<'a> {
                     right: Box::new(qualified),
                 },
             });
+        }
+        if many {
+            if let Some(old) = selection.take() {
+                all.insert(0, Expr::Nested(Box::new(old)));
+            }
+            *selection = crate::parse::balanced(&BinaryOperator::And, all);
         }
     }
 
