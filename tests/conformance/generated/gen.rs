@@ -791,11 +791,15 @@ impl<'a> Gen<'a> {
         Expr::bin("=", l, r)
     }
 
-    /// An unquoted identifier as written by someone careless about case: PostgreSQL
-    /// folds it to lower case; quoted ones stay as they are.
+    /// An unquoted identifier as written by someone careless about case (PostgreSQL folds
+    /// it to lower case), or quoted in lower case; quoted ones stay as they are.
     fn spelled(&mut self, ident: &str) -> String {
-        if ident.starts_with('"') || !self.p(0.12) {
+        if ident.starts_with('"') || !self.p(0.15) {
             return ident.to_string();
+        }
+        if self.p(0.3) {
+            // Quoted in lower case: the same name.
+            return format!("\"{ident}\"");
         }
         if self.p(0.5) {
             ident.to_ascii_uppercase()

@@ -223,6 +223,8 @@ fn run() -> Result<bool, String> {
     // Over-blocks by rule and reason: count and the first query (shrunk with
     // VERDICT_GEN_SHRINK=all).
     let mut over_blocks: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    // Blocks by another rule than `deny` where the oracle cannot see: rule and reason.
+    let mut other_rules: BTreeMap<String, (usize, String)> = BTreeMap::new();
     let mut shrunk_failures = Vec::new();
     for index in start..start.saturating_add(count) {
         let mut g = gen::Gen::new(&tables, &denied, gen::query_seed(seed, index));
@@ -233,6 +235,18 @@ fn run() -> Result<bool, String> {
         let sql = q.sql();
         let j = run.judge(ctx, &q)?;
         *tally.entry(j.kind).or_default() += 1;
+        if j.kind == Kind::BlockedOtherRule {
+            let key = j
+                .verdict
+                .as_ref()
+                .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
+                .unwrap_or_default();
+            let entry = other_rules.entry(key).or_insert((0, String::new()));
+            entry.0 += 1;
+            if entry.0 == 1 {
+                entry.1 = sql.clone();
+            }
+        }
         if j.kind == Kind::OverBlocked {
             let key = j
                 .verdict
@@ -298,6 +312,12 @@ fn run() -> Result<bool, String> {
     if !over_blocks.is_empty() {
         println!("generated: over-blocks (safe) by rule and reason:");
         for (key, (n, example)) in &over_blocks {
+            println!("  {n} × {key}\n      e.g. {example}");
+        }
+    }
+    if !other_rules.is_empty() {
+        println!("generated: blocked by another rule where the oracle cannot see:");
+        for (key, (n, example)) in &other_rules {
             println!("  {n} × {key}\n      e.g. {example}");
         }
     }
