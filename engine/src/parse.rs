@@ -12,7 +12,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Query, SetExpr, Statement, TableFactor, Value, Values, VisitorMut,
+    BinaryOperator, Expr, Query, SetExpr, Statement, TableFactor, Value, ValueWithSpan, Values,
+    VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -93,11 +94,11 @@ pub fn parse_statements_within(
         .map_err(parser_error)?;
     let mut checker = Depth::new(depth_limit);
     let _ = crate::walk::walk(&mut statements, &mut checker);
-    match checker.too_deep {
+    match checker.stopped {
         None => Ok(statements),
-        Some(what) => {
+        Some(e) => {
             dismantle(Piece::Statements(statements));
-            Err(ParseError::TooDeep(what))
+            Err(e)
         }
     }
 }
@@ -123,11 +124,11 @@ pub(crate) fn check_expr(expr: Expr) -> Result<Expr, ParseError> {
     let mut expr = expr;
     let mut checker = Depth::new(DEPTH_LIMIT);
     let _ = crate::walk::walk(&mut expr, &mut checker);
-    match checker.too_deep {
+    match checker.stopped {
         None => Ok(expr),
-        Some(what) => {
+        Some(e) => {
             dismantle(Piece::Expr(Box::new(expr)));
-            Err(ParseError::TooDeep(what))
+            Err(e)
         }
     }
 }
@@ -185,8 +186,8 @@ struct Depth {
     depth: usize,
     /// What each open query added (itself and its set-operation tree).
     queries: Vec<usize>,
-    /// What was too deep, once the walk stopped.
-    too_deep: Option<String>,
+    /// Why the walk stopped: too deep, or a literal that would not print back as itself.
+    stopped: Option<ParseError>,
 }
 
 impl Depth {
@@ -195,14 +196,17 @@ impl Depth {
             limit,
             depth: 0,
             queries: Vec::new(),
-            too_deep: None,
+            stopped: None,
         }
     }
 
     fn enter(&mut self, levels: usize, what: &str) -> ControlFlow<()> {
         self.depth = self.depth.saturating_add(levels);
         if self.depth > self.limit {
-            self.too_deep = Some(format!("{what} nest more than {} levels deep", self.limit));
+            self.stopped = Some(ParseError::TooDeep(format!(
+                "{what} nest more than {} levels deep",
+                self.limit
+            )));
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -255,6 +259,46 @@ impl VisitorMut for Depth {
 
     fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
         self.leave(1)
+    }
+
+    fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+        match unprintable(&value.value) {
+            None => ControlFlow::Continue(()),
+            Some(why) => {
+                self.stopped = Some(ParseError::Syntax(why));
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+/// Why a literal cannot be printed back as itself, if it cannot. sqlparser prints these
+/// kinds between quotes without escaping them: a hex string read as `x'0\' UNION …'`
+/// holds a quote, and printed it would end early and let the rest run as SQL that was
+/// never judged. PostgreSQL allows only hex digits in `X'…'` and 0/1 in `B'…'`; the
+/// other raw kinds are not PostgreSQL's.
+fn unprintable(value: &Value) -> Option<String> {
+    match value {
+        Value::HexStringLiteral(s) if !s.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Some("a hexadecimal string literal (X'…') may hold only hexadecimal digits".into())
+        }
+        Value::SingleQuotedByteStringLiteral(s) if !s.chars().all(|c| c == '0' || c == '1') => {
+            Some("a bit string literal (B'…') may hold only 0 and 1".into())
+        }
+        Value::TripleSingleQuotedString(_)
+        | Value::TripleDoubleQuotedString(_)
+        | Value::QuoteDelimitedStringLiteral(_)
+        | Value::NationalQuoteDelimitedStringLiteral(_)
+        | Value::DoubleQuotedByteStringLiteral(_)
+        | Value::TripleSingleQuotedByteStringLiteral(_)
+        | Value::TripleDoubleQuotedByteStringLiteral(_)
+        | Value::SingleQuotedRawStringLiteral(_)
+        | Value::DoubleQuotedRawStringLiteral(_)
+        | Value::TripleSingleQuotedRawStringLiteral(_)
+        | Value::TripleDoubleQuotedRawStringLiteral(_) => {
+            Some(format!("`{value}` is not a PostgreSQL literal"))
+        }
+        _ => None,
     }
 }
 
