@@ -30,8 +30,8 @@ pub enum Kind {
     BlockedOracleFails,
     /// The engine blocked what the oracle answers: safe (nothing leaks), counted apart.
     OverBlocked,
-    /// One side failed with a data exception (SQLSTATE class 22) where the other
-    /// answered: the point of failure depends on the plan; not judged.
+    /// One side failed with a data exception (SQLSTATE class 22) or a statement timeout
+    /// where the other answered: the point of failure depends on the plan; not judged.
     DataException,
     /// Allowed, and the rewritten SQL gave other rows than the oracle.
     Wrong,
@@ -77,7 +77,7 @@ impl Kind {
             Kind::Rejected => "rejected as expected",
             Kind::BlockedOracleFails => "blocked where the oracle fails",
             Kind::OverBlocked => "over-blocked (safe)",
-            Kind::DataException => "data exception on one side",
+            Kind::DataException => "data exception or timeout on one side",
             Kind::Wrong => "wrong",
             Kind::Error => "error",
             Kind::Leak => "leak",
@@ -101,8 +101,10 @@ fn judged(kind: Kind, verdict: Option<Verdict>, detail: String) -> Judged {
     }
 }
 
+/// A data exception (class 22: where a failing cast or function is evaluated depends on
+/// the plan) or a statement timeout (57014, on a loaded machine).
 fn is_data_exception(o: &PgOutcome) -> bool {
-    matches!(o, PgOutcome::Error { code, .. } if code.starts_with("22"))
+    matches!(o, PgOutcome::Error { code, .. } if code.starts_with("22") || code == "57014")
 }
 
 /// Judges `sql` in `ctx`. `Err` only for harness failures.
