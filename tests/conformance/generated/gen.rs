@@ -1301,7 +1301,17 @@ impl<'a> Gen<'a> {
                 } else {
                     self.leaf(ty, scope)
                 };
-                let op = self.pick_str(&["=", "=", "<>", "<", "<=", ">", ">="]);
+                let op = self.pick_str(&[
+                    "=",
+                    "=",
+                    "<>",
+                    "<",
+                    "<=",
+                    ">",
+                    ">=",
+                    "IS DISTINCT FROM",
+                    "IS NOT DISTINCT FROM",
+                ]);
                 Expr::bin(op, l, r)
             }
             2 => {
@@ -1375,6 +1385,12 @@ impl<'a> Gen<'a> {
                     .choose(&mut self.rng)
                     .unwrap_or(&Ty::Int);
                 let e = self.expr(ty, scope, depth, d);
+                if self.p(0.4) {
+                    // `e op ANY/ALL (SELECT …)`: a column of any number of rows.
+                    let q = self.subquery(Some(ty), scope, depth);
+                    let op = self.pick_str(&["= ANY", "<> ALL", "< ANY", ">= ALL"]);
+                    return Expr::bin(op, e, Expr::Subquery(Box::new(q)));
+                }
                 let q = self.scalar_subquery(ty, scope, depth);
                 let op = self.pick_str(&["=", "<>", "<", ">", ">="]);
                 Expr::bin(op, e, Expr::Subquery(Box::new(q)))

@@ -249,7 +249,23 @@ fn is_predicate(e: &Expr) -> bool {
     match e {
         Expr::Bin { op, .. } => matches!(
             *op,
-            "AND" | "OR" | "=" | "<>" | "<" | "<=" | ">" | ">=" | "LIKE" | "ILIKE" | "NOT LIKE"
+            "AND"
+                | "OR"
+                | "="
+                | "<>"
+                | "<"
+                | "<="
+                | ">"
+                | ">="
+                | "LIKE"
+                | "ILIKE"
+                | "NOT LIKE"
+                | "IS DISTINCT FROM"
+                | "IS NOT DISTINCT FROM"
+                | "= ANY"
+                | "<> ALL"
+                | "< ANY"
+                | ">= ALL"
         ),
         Expr::Prefix { op, .. } => *op == "NOT",
         Expr::Postfix { .. }
