@@ -91,11 +91,42 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
                 // INVARIANT: writing into a String cannot fail.
                 let _ = write!(rewritten, "{stmt}");
             }
-            allowed(rewritten, &selection, applied, all_notes)
+            if reads_back(&rewritten) {
+                allowed(rewritten, &selection, applied, all_notes)
+            } else {
+                blocked(
+                    Block::new(
+                        "unsupported_syntax",
+                        "the rewritten SQL would not read back as the statement the engine judged (an operator or literal that prints ambiguously)",
+                        "write the statement differently, e.g. with parentheses or spaces around unary operators",
+                    ),
+                    &selection,
+                    &applied,
+                    all_notes,
+                )
+            }
         }
     };
     verdict.limits = limits;
     verdict
+}
+
+/// Whether SQL printed from the tree parses again and prints the same: what callers run
+/// must be what was judged. sqlparser prints some trees ambiguously (`- @x` as `-@x`, one
+/// operator), so every answer is checked; a failure blocks, never runs other SQL.
+fn reads_back(sql: &str) -> bool {
+    let Ok(again) = parse::parse_statements_within(sql, 2 * parse::DEPTH_LIMIT) else {
+        return false;
+    };
+    let mut printed = String::with_capacity(sql.len());
+    for (i, stmt) in again.iter().enumerate() {
+        if i > 0 {
+            printed.push_str(";\n");
+        }
+        // INVARIANT: writing into a String cannot fail.
+        let _ = write!(printed, "{stmt}");
+    }
+    printed == sql
 }
 
 fn enforce(

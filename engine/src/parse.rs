@@ -41,8 +41,9 @@ pub fn check_dialect(name: &str) -> Result<(), crate::InputError> {
 pub const RECURSION_LIMIT: usize = 64;
 
 /// How deep a parsed tree may be, counting statements, queries, set operations, table
-/// factors and expressions (after long `AND`/`OR` chains are rebalanced).
-pub const DEPTH_LIMIT: usize = 256;
+/// factors and expressions (after long `AND`/`OR` chains are rebalanced). 128 fits
+/// WebAssembly's 1 MiB stack even in an unoptimized build (wasm/tests/api.rs).
+pub const DEPTH_LIMIT: usize = 128;
 
 /// How many `[…]` groups may follow one another (array types, subscripts). PostgreSQL
 /// arrays have at most 6 dimensions; sqlparser nests these in a loop, unbounded.

@@ -166,3 +166,24 @@ fn a_quote_escaped_in_a_hex_literal_cannot_smuggle_sql() {
         assert_eq!(v.rewritten_sql.as_deref(), Some(sql));
     }
 }
+
+#[test]
+fn sql_that_prints_ambiguously_is_blocked() {
+    // Found by the evaluate target: sqlparser printed `- @xy` as `-@xy` (one operator in
+    // PostgreSQL); the engine now checks that every answer parses back and prints the same.
+    let set = PolicySet::parse(POLICIES).unwrap();
+    let ctx = Context::from_json_str(READER).unwrap();
+    for sql in ["SELECT @ AS one,- @xy", "SELECT 1 - - 1 FROM orders"] {
+        let v = check(&set, sql, &ctx);
+        if !v.is_block() {
+            let out = v.rewritten_sql.unwrap();
+            let again = parse_statements_within(&out, 2 * DEPTH_LIMIT).unwrap();
+            assert_eq!(again[0].to_string(), out, "{sql}");
+        }
+    }
+    let v = check(&set, "SELECT @ AS one,- @xy", &ctx);
+    assert_eq!(v.rule, "unsupported_syntax", "{}", v.reason);
+    // Ordinary unary operators still evaluate.
+    let v = check(&set, "SELECT -amount, - 1, @ amount FROM orders", &ctx);
+    assert_eq!(v.verdict.as_str(), "row_filter", "{}", v.reason);
+}
