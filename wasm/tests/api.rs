@@ -350,6 +350,53 @@ fn deep_nesting_blocks_cleanly() {
 }
 
 #[wasm_bindgen_test]
+fn long_chains_evaluate_or_block_cleanly() {
+    // As engine/tests/limits.rs, on wasm's own 1 MiB stack: chains of operators and set
+    // operations are parsed by loops, not recursion, so the engine bounds their depth
+    // itself; long AND/OR chains are rebalanced and evaluate.
+    let engine = PolicyEngine::new(js(POLICIES_JSON), JsValue::UNDEFINED).unwrap();
+    let chain = |n: usize, op: &str, term: &str| vec![term; n].join(op);
+    for n in [1_000, 10_000, 100_000] {
+        let blocked = [
+            format!("SELECT {} FROM orders", chain(n, " + ", "id")),
+            format!("SELECT id{} FROM orders", "::int".repeat(n)),
+            chain(n, " UNION ", "SELECT id FROM orders"),
+            format!("SELECT id{} FROM orders", "[1]".repeat(n)),
+        ];
+        for sql in blocked {
+            let verdict = engine.evaluate(s(&sql), js(CONTEXT)).unwrap();
+            assert_eq!(get_str(&verdict, "verdict"), "block", "{n}");
+            assert!(
+                get_str(&verdict, "reason").contains("nested too deeply"),
+                "{}",
+                stringify(&verdict)
+            );
+        }
+        let ors = format!("SELECT id FROM orders WHERE {}", chain(n, " OR ", "id = 1"));
+        let verdict = engine.evaluate(s(&ors), js(CONTEXT)).unwrap();
+        assert_eq!(
+            get_str(&verdict, "verdict"),
+            "row_filter",
+            "{n}: {}",
+            get_str(&verdict, "reason")
+        );
+    }
+    // Just within the depth limit (128), chains evaluate on wasm's stack, even unoptimized.
+    for sql in [
+        format!("SELECT {} FROM orders", chain(120, " + ", "id")),
+        chain(120, " UNION ", "SELECT id FROM orders"),
+    ] {
+        let verdict = engine.evaluate(s(&sql), js(CONTEXT)).unwrap();
+        assert_eq!(
+            get_str(&verdict, "verdict"),
+            "row_filter",
+            "{}",
+            get_str(&verdict, "reason")
+        );
+    }
+}
+
+#[wasm_bindgen_test]
 fn version_is_the_crate_version() {
     assert_eq!(version(), env!("CARGO_PKG_VERSION"));
 }
