@@ -313,7 +313,7 @@ pub fn SignIn() -> impl IntoView {
         session.token.set(Some(t));
     };
     view! {
-        <div class="signin">
+        <main class="signin">
             <form class="card signin-card" on:submit=submit data-testid="signin-form">
                 <h1>"Verdict"</h1>
                 <p class="muted">"Policy editor — sign in with an API token of your organization."</p>
@@ -338,7 +338,7 @@ pub fn SignIn() -> impl IntoView {
                     <p class="error" role="alert" data-testid="signin-error">{m}</p>
                 })}
             </form>
-        </div>
+        </main>
     }
 }
 

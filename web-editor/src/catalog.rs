@@ -142,7 +142,7 @@ pub fn CatalogPage() -> impl IntoView {
                 <button class="primary" data-testid="catalog-save" disabled=move || crate::app::read_only(&session) on:click=save>"Save catalog"</button>
             </div>
             <p class="muted">"The catalog is strict: a query naming a relation it does not list is blocked, and every policy is validated against it."</p>
-            <ul class="problem-list" role="alert">{move || problems.get().into_iter().map(|p| view! { <li>{p}</li> }).collect::<Vec<_>>()}</ul>
+            <div role="alert"><ul class="problem-list">{move || problems.get().into_iter().map(|p| view! { <li>{p}</li> }).collect::<Vec<_>>()}</ul></div>
             <div class="tables">
                 {move || (0..tables.get()).map(|i| view! { <TableCard doc=doc index=i edit=edit/> }).collect::<Vec<_>>()}
             </div>

@@ -526,22 +526,25 @@ pub fn RuleCard(
         format!("Rule {} · {label}", i + 1)
     };
     view! {
-        <section class="rule card" data-testid=format!("rule-{i}") data-field=format!("rules[{i}]") tabindex="-1" aria-label=title>
+        // A form of its own (submitting does nothing): Chromium's form-field tracking, which
+        // runs after each typed character, then walks this rule's controls, not the page's.
+        <form class="rule card" data-testid=format!("rule-{i}") data-field=format!("rules[{i}]") tabindex="-1" aria-label=title
+            on:submit=|ev| ev.prevent_default()>
             <div class="rule-head">
                 <h3>{title}</h3>
                 <span class="spacer"></span>
-                <button class="ghost small" aria-label=format!("Move rule {} up", i + 1) disabled=move || i == 0
+                <button type="button" class="ghost small" aria-label=format!("Move rule {} up", i + 1) disabled=move || i == 0
                     on:click=move |_| move_rule(-1)>"↑"</button>
-                <button class="ghost small" aria-label=format!("Move rule {} down", i + 1) disabled={move || i + 1 >= count.get()}
+                <button type="button" class="ghost small" aria-label=format!("Move rule {} down", i + 1) disabled={move || i + 1 >= count.get()}
                     on:click=move |_| move_rule(1)>"↓"</button>
-                <button class="ghost small danger" aria-label=format!("Remove rule {}", i + 1) data-testid=format!("rule-{i}-remove")
+                <button type="button" class="ghost small danger" aria-label=format!("Remove rule {}", i + 1) data-testid=format!("rule-{i}-remove")
                     on:click=remove>"Remove"</button>
             </div>
             <FieldProblems problems=problems field=format!("rules[{i}]") exact=true/>
             {fields}
             <TextField draft=draft problems=problems ptr=p("description") label="Description" field=f("description")
                 testid=format!("rule-{i}-description")/>
-        </section>
+        </form>
     }
 }
 

@@ -161,15 +161,18 @@ pub fn History(state: EditorState) -> impl IntoView {
                         versions.get().into_iter().map(|v| {
                             let n = v.get("version").and_then(Value::as_i64).unwrap_or(0);
                             let changed = model::list_at(&v, "/changed_fields").join(", ");
-                            let when = model::text_at(&v, "/created_at").replace('T', " ");
-                            let when = when.get(..19).unwrap_or(&when).to_string();
+                            // `2026-01-02T03:04:05.678Z`: the date, and the time under it (UTC).
+                            let stamp = model::text_at(&v, "/created_at");
+                            let (date, time) = stamp.split_once('T').unwrap_or((&stamp, ""));
+                            let (date, time) = (date.to_string(), time.get(..8).unwrap_or(time).to_string());
+                            let title = stamp.clone();
                             view! {
                                 <tr data-testid=format!("version-{n}")>
-                                    <td class="num">{n}{(n == current).then_some(" (current)")}</td>
+                                    <td class="num">{n}{(n == current).then(|| view! { <span class="chip current">"current"</span> })}</td>
                                     <td>{model::text_at(&v, "/action")}</td>
                                     <td>{model::text_at(&v, "/author")}</td>
-                                    <td class="small">{when}</td>
-                                    <td class="small">{changed}</td>
+                                    <td class="small when" title=title><span>{date}</span>" "<span class="muted">{time}</span></td>
+                                    <td class="small">{if n == 1 { "—".to_string() } else { changed }}</td>
                                     <td class="actions">
                                         {(n != current).then(|| view! {
                                             <button class="ghost small" data-testid=format!("diff-{n}") on:click=move |_| show_diff(n)>"Diff"</button>

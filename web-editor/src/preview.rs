@@ -285,7 +285,9 @@ pub fn ContextEditor(context: RwSignal<Value>) -> impl IntoView {
 #[component]
 pub fn QueryEditor(sql: RwSignal<String>, catalog: Signal<Value>) -> impl IntoView {
     view! {
-        <div class="card query">
+        // A form of its own: Chromium's form-field tracking, which runs after each typed
+        // character, then walks this form's few controls instead of every formless one.
+        <form class="card query" on:submit=|ev| ev.prevent_default()>
             <label class="field">
                 <span><h2 class="inline">"Query"</h2></span>
                 <textarea class="mono" rows="4" data-testid="sql-input" spellcheck="false"
@@ -297,10 +299,10 @@ pub fn QueryEditor(sql: RwSignal<String>, catalog: Signal<Value>) -> impl IntoVi
                 {move || live::sample_queries(&catalog.get()).into_iter().enumerate().map(|(i, q)| {
                     let q2 = q.clone();
                     let title = q.clone();
-                    view! { <button class="chip-button" data-testid=format!("sample-{i}") title=title on:click=move |_| sql.set(q2.clone())>{q}</button> }
+                    view! { <button type="button" class="chip-button" data-testid=format!("sample-{i}") title=title on:click=move |_| sql.set(q2.clone())>{q}</button> }
                 }).collect::<Vec<_>>()}
             </div>
-        </div>
+        </form>
     }
 }
 
