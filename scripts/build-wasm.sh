@@ -15,8 +15,12 @@
 # install, ~4 min once), binaryen (npm, into target/wasm-tools; skipped without npm).
 # `--tools-only` installs those and stops.
 # Environment: VERDICT_WASM_OUT (output directory), VERDICT_WASM_OPT=0 (skip wasm-opt),
-# VERDICT_WASM_OPT_LEVEL=3 (trade size for speed: measured 1.4 MB instead of 0.8 MB
-# gzipped, and about 1.7x instead of 2.7x the native time; the default is "z").
+# VERDICT_WASM_FEATURES (cargo features of verdict-wasm, e.g. `yaml`: YAML input, ~100 KB
+# more), VERDICT_WASM_OPT_LEVEL (trade size for speed). Measured (gzip -9 after wasm-opt):
+# opt-level z 1.81 MB raw / 575 KB gz (the default; the only setting under 600 KB),
+# "s" 2.32 MB / 733 KB, 3 3.50 MB / 1027 KB; per-crate overrides under LTO cost nearly as
+# much (engine at 3: 783 KB; engine and sqlparser at 3: 993 KB); wasm-opt -Oz/-O3 are
+# smaller raw but larger gzipped (629/632 KB) and take minutes.
 # Works from any directory.
 set -euo pipefail
 

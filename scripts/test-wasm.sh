@@ -6,7 +6,8 @@
 #   4. the packages in Node             node --test wasm/js/test/
 #   5. the edge worker in Node 20       node --test examples/edge-worker/test/
 #   6. byte identity                    every conformance case x context, native vs wasm
-#   7. clippy for wasm32                cargo clippy -p verdict-wasm --target wasm32-unknown-unknown
+#   7. benchmark (not a test)           the .wasm's size raw/gzipped, wasm/native time ratio
+#   8. clippy for wasm32                cargo clippy -p verdict-wasm --target wasm32-unknown-unknown
 # then prints each runner's summary line.
 #
 # Installs only what is missing: the wasm32 target, wasm-bindgen-cli (through
@@ -96,6 +97,12 @@ step "byte identity: the conformance corpus, native vs wasm"
 cargo run -q -p verdict-wasm --example native_corpus -- "$log/native.json"
 node wasm/js/byte-identity.mjs "$pkg" "$log/native.json" 2>&1 | tee "$log/identity.txt"
 
+step "benchmark: the .wasm's size and the wasm/native time ratio (not a test: numbers depend on the machine)"
+cargo build --release -q -p verdict-wasm --example native_bench
+target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+node wasm/js/bench.mjs "$pkg" "$target_dir/release/examples/native_bench" wasm/bench/mix.json 3 5 \
+    2>&1 | tee "$log/bench.txt"
+
 step "cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings"
 cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
 
@@ -113,5 +120,5 @@ for runner in packages worker; do
     printf '%-30s %s passed, %s failed\n' "$label" "${pass:-?}" "${fail:-?}"
 done
 grep -E '^byte-identity:' "$log/identity.txt"
-cat "$pkg/sizes.json"
+grep -E '^(wasm size|wasm/native ratio):' "$log/bench.txt"
 echo "wasm tests passed"
