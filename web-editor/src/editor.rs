@@ -494,9 +494,28 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
 /// Every problem of the draft, above the form (each also shows at its field).
 #[component]
 fn ProblemSummary(problems: Problems) -> impl IntoView {
+    // Shown once the problems stay the same for a moment: typing through a half-written
+    // predicate would otherwise insert and remove this card above the form with every
+    // key, moving (re-laying out and repainting) the whole form each time. Each field and
+    // the preview show their problems at once.
+    let shown = RwSignal::new(problems.get_untracked());
+    let generation = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        let ps = problems.get();
+        generation.update_value(|g| *g += 1);
+        let mine = generation.get_value();
+        set_timeout(
+            move || {
+                if generation.try_get_value() == Some(mine) {
+                    shown.set(ps);
+                }
+            },
+            std::time::Duration::from_millis(300),
+        );
+    });
     view! {
         {move || {
-            let ps = problems.get();
+            let ps = shown.get();
             (!ps.is_empty()).then(|| view! {
                 <div class="card problems-summary" role="alert" data-testid="problem-summary">
                     <strong>{format!("{} problem{} — the policy cannot be saved as it is", ps.len(), if ps.len() == 1 { "" } else { "s" })}</strong>
