@@ -10,18 +10,13 @@
 #
 # Installs only what is missing; works from any directory.
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-if [ "${CI:-}" = "true" ]; then
-    export CARGO_TERM_COLOR=never
-fi
-
-# Rust may be installed with rustup but not yet on PATH in a fresh shell.
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
+cargo_env
 if ! command -v cargo >/dev/null 2>&1; then
     echo "run.sh: cargo is missing; install Rust (https://rustup.rs) and run this again" >&2
     exit 1

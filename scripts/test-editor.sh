@@ -13,22 +13,13 @@
 # root) and the e2e's npm packages (`npm ci`: playwright-core only; no browser download).
 # Works from any directory.
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-
-if [ "${CI:-}" = "true" ]; then
-    export CARGO_TERM_COLOR=never
-fi
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
+cargo_env
 export PATH="$root/target/wasm-tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-
-step() {
-    echo
-    echo "==> $*"
-}
 
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
@@ -36,26 +27,10 @@ out="$root/target/editor-e2e"
 
 # ------------------------------------------------------------------------- set-up
 
-apt_updated=""
-apt_install() {
-    if [ "$(id -u)" != 0 ]; then
-        echo "test-editor.sh: $* missing; install it (apt-get install $*) and run this again" >&2
-        exit 1
-    fi
-    if [ -z "$apt_updated" ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        apt_updated=1
-    fi
-    step "apt-get install -y $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    apt_install chromium chromium-driver
-fi
-export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
+need_chromium
 
 step "npm ci   (web-editor/e2e: playwright-core)"
 (cd web-editor/e2e && npm ci --no-audit --no-fund --loglevel=error)

@@ -14,40 +14,17 @@
 # build-wasm.sh), Node.js and Debian's chromium + chromium-driver (apt-get, as root).
 # Works from any directory.
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-
-if [ "${CI:-}" = "true" ]; then
-    export CARGO_TERM_COLOR=never
-fi
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
-
-step() {
-    echo
-    echo "==> $*"
-}
+cargo_env
 
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 
 # ------------------------------------------------------------------------- set-up
-
-apt_updated=""
-apt_install() {
-    if [ "$(id -u)" != 0 ]; then
-        echo "test-wasm.sh: $* missing; install it (apt-get install $*) and run this again" >&2
-        exit 1
-    fi
-    if [ -z "$apt_updated" ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        apt_updated=1
-    fi
-    step "apt-get install -y $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
 
 if ! command -v node >/dev/null 2>&1; then
     apt_install nodejs
@@ -57,10 +34,7 @@ if [ "$node_major" -lt 20 ]; then
     echo "test-wasm.sh: Node.js $(node --version) is too old; the edge worker test needs Node 20+" >&2
     exit 1
 fi
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    apt_install chromium chromium-driver
-fi
-export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
+need_chromium
 
 # ------------------------------------------------------------------------- build
 
