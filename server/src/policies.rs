@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use verdict_engine::policy::ASSIGNMENT_KINDS;
 
 use crate::audit;
 use crate::auth::Principal;
@@ -440,7 +441,7 @@ fn applies_to_specs(value: &Value) -> ApiResult<Vec<AssignmentSpec>> {
     };
     let mut specs = Vec::new();
     for (key, list) in obj {
-        let kind = store::ASSIGNMENT_KINDS
+        let kind = ASSIGNMENT_KINDS
             .iter()
             .find(|(_, l)| *l == Some(key.as_str()))
             .map(|(k, _)| *k)

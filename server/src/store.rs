@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use verdict_engine::policy::ASSIGNMENT_KINDS;
 use verdict_engine::PolicySet;
 
 use crate::audit::Tx;
@@ -113,21 +114,6 @@ pub struct AssignmentSpec {
     /// `*` for `everyone`.
     pub value: String,
 }
-
-/// The assignment kinds and the `applies_to` list each fills. `dataset` and `query` fill
-/// `datasets` and `queries`, which the engine matches against the context's `dataset` and
-/// `query_id` (an evaluation request's top-level `dataset` and `query_id` go there);
-/// `everyone` (value `*`) activates a policy for every principal and fills no list.
-pub const ASSIGNMENT_KINDS: &[(&str, Option<&str>)] = &[
-    ("everyone", None),
-    ("user", Some("users")),
-    ("role", Some("roles")),
-    ("workspace", Some("workspaces")),
-    ("data_source", Some("data_sources")),
-    ("purpose", Some("purposes")),
-    ("dataset", Some("datasets")),
-    ("query", Some("queries")),
-];
 
 impl AssignmentSpec {
     /// Checks the kind and the value.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{json, Value};
+use verdict_engine::policy::ASSIGNMENT_KINDS;
 use verdict_engine::Problem;
 
 use crate::api::{self, Answer};
@@ -688,7 +689,7 @@ fn Assignments(draft: RwSignal<Value>, problems: Problems) -> impl IntoView {
                 <label class="field inline">
                     <span>"Kind"</span>
                     <select data-testid="assignment-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
-                        {model::ASSIGNMENT_KINDS.iter().map(|(k, _)| view! { <option value=*k selected=move || kind.get() == *k>{*k}</option> }).collect::<Vec<_>>()}
+                        {ASSIGNMENT_KINDS.iter().map(|(k, _)| view! { <option value=*k selected=move || kind.get() == *k>{*k}</option> }).collect::<Vec<_>>()}
                     </select>
                 </label>
                 <label class="field grow">

@@ -3,6 +3,7 @@
 //! and field diffs. Pure: no DOM, so it is tested natively.
 
 use serde_json::{json, Map, Value};
+use verdict_engine::policy::ASSIGNMENT_KINDS;
 
 /// Members the server adds to a stored policy; never sent back and never shown in the form.
 pub const METADATA_KEYS: &[&str] = &[
@@ -66,18 +67,6 @@ pub const LIMIT_FIELDS: &[(&str, &str)] = &[
     ("queries_per_hour", "Queries per hour"),
     ("queries_per_day", "Queries per day"),
     ("max_execution_ms", "Max execution (ms)"),
-];
-
-/// Assignment kinds the server knows, with the `applies_to` list each one becomes.
-pub const ASSIGNMENT_KINDS: &[(&str, Option<&str>)] = &[
-    ("everyone", None),
-    ("user", Some("users")),
-    ("role", Some("roles")),
-    ("workspace", Some("workspaces")),
-    ("data_source", Some("data_sources")),
-    ("purpose", Some("purposes")),
-    ("dataset", Some("datasets")),
-    ("query", Some("queries")),
 ];
 
 /// The lists of an `except` (and `applies_to`) object.

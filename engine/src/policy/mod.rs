@@ -105,6 +105,22 @@ impl Subjects {
     }
 }
 
+/// The kinds of assignment a policy can be assigned by, each with the [`Subjects`] list
+/// (a field name of `applies_to`) an assignment of that kind fills. `everyone` (value `*`)
+/// activates a policy for every principal and fills no list, hence `None`; `dataset` and
+/// `query` fill `datasets` and `queries`, matched against the context's `dataset` and
+/// `query_id`.
+pub const ASSIGNMENT_KINDS: &[(&str, Option<&str>)] = &[
+    ("everyone", None),
+    ("user", Some("users")),
+    ("role", Some("roles")),
+    ("workspace", Some("workspaces")),
+    ("data_source", Some("data_sources")),
+    ("purpose", Some("purposes")),
+    ("dataset", Some("datasets")),
+    ("query", Some("queries")),
+];
+
 /// The kinds of statement a `deny` rule can narrow to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
