@@ -6,6 +6,7 @@ use leptos::task::spawn_local;
 use serde_json::{json, Value};
 
 use crate::api;
+use crate::app::Session;
 use crate::editor::{clean, EditorState};
 use crate::model;
 use crate::storage;
@@ -16,6 +17,30 @@ fn policy_path(state: &EditorState, rest: &str) -> String {
         .map(|s| s.get_value())
         .unwrap_or_else(|| model::text_at(&state.draft.get_untracked(), "/id"));
     format!("/api/v1/policies/{}{rest}", api::enc(&id))
+}
+
+/// GETs `path` and hands the answer's body to `then`; a failed call or an error answer goes
+/// to the status line.
+fn load(session: Session, path: String, then: impl FnOnce(Value) + 'static) {
+    spawn_local(async move {
+        match api::call("GET", &path, &session.token(), None, None).await {
+            Ok(a) if a.ok() => then(a.body),
+            Ok(a) => session.say(a.message(), true),
+            Err(e) => session.say(e, true),
+        }
+    });
+}
+
+/// GETs the list at `path` and sets `items` to its `items` (empty when it has none).
+fn load_items(session: Session, path: String, items: RwSignal<Vec<Value>>) {
+    load(session, path, move |body| {
+        items.set(
+            body.get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        )
+    });
 }
 
 fn pretty(v: &Value) -> String {
@@ -105,30 +130,12 @@ pub fn History(state: EditorState) -> impl IntoView {
         tick.get();
         state.stored.get();
         let path = policy_path(&state, "/versions?limit=100");
-        spawn_local(async move {
-            match api::call("GET", &path, &session.token(), None, None).await {
-                Ok(a) if a.ok() => versions.set(
-                    a.body
-                        .get("items")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
-                Ok(a) => session.say(a.message(), true),
-                Err(e) => session.say(e, true),
-            }
-        });
+        load_items(session, path, versions);
     });
     let show_diff = move |n: i64| {
         let Some(cur) = state.revision() else { return };
         let path = policy_path(&state, &format!("/versions/{n}/diff/{cur}"));
-        spawn_local(async move {
-            match api::call("GET", &path, &session.token(), None, None).await {
-                Ok(a) if a.ok() => diff.set(Some(a.body)),
-                Ok(a) => session.say(a.message(), true),
-                Err(e) => session.say(e, true),
-            }
-        });
+        load(session, path, move |body| diff.set(Some(body)));
     };
     let rollback = move |n: i64| {
         let rev = state.revision();
@@ -224,19 +231,7 @@ pub fn Exceptions(state: EditorState) -> impl IntoView {
     Effect::new(move |_| {
         tick.get();
         let path = policy_path(&state, "/exceptions");
-        spawn_local(async move {
-            match api::call("GET", &path, &session.token(), None, None).await {
-                Ok(a) if a.ok() => items.set(
-                    a.body
-                        .get("items")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
-                Ok(a) => session.say(a.message(), true),
-                Err(e) => session.say(e, true),
-            }
-        });
+        load_items(session, path, items);
     });
     let grant = move |_| {
         let mut body = serde_json::Map::new();
