@@ -167,15 +167,20 @@ pub struct Query {
 }
 
 impl Query {
-    pub fn simple(select: Select) -> Query {
+    /// `body` alone: no `WITH`, `ORDER BY`, `LIMIT` or `OFFSET`.
+    pub fn of(body: Body) -> Query {
         Query {
             ctes: Vec::new(),
             recursive: false,
-            body: Body::Select(Box::new(select)),
+            body,
             order_by: Vec::new(),
             limit: None,
             offset: None,
         }
+    }
+
+    pub fn simple(select: Select) -> Query {
+        Query::of(Body::Select(Box::new(select)))
     }
 
     /// Whether the answer's row order is defined (ORDER BY over every output column).

@@ -343,10 +343,7 @@ impl<'a> Gen<'a> {
         let mut q = Query {
             ctes,
             recursive,
-            body,
-            order_by: Vec::new(),
-            limit: None,
-            offset: None,
+            ..Query::of(body)
         };
         if self.p(0.3) {
             q.order_by = (1..=columns.len()).map(|i| (i, self.p(0.3))).collect();
@@ -456,18 +453,7 @@ impl<'a> Gen<'a> {
             ("lvl".to_string(), Ty::Int),
             ("v".to_string(), Ty::Text),
         ];
-        (
-            "rc(id, lvl, v)".to_string(),
-            Query {
-                ctes: Vec::new(),
-                recursive: false,
-                body,
-                order_by: Vec::new(),
-                limit: None,
-                offset: None,
-            },
-            columns,
-        )
+        ("rc(id, lvl, v)".to_string(), Query::of(body), columns)
     }
 
     /// A query (no ORDER BY) with its output columns; `want` forces their types;
@@ -480,17 +466,7 @@ impl<'a> Gen<'a> {
         aliased: bool,
     ) -> (Query, Vec<(String, Ty)>) {
         let (body, columns) = self.body(outer, depth, want, aliased);
-        (
-            Query {
-                ctes: Vec::new(),
-                recursive: false,
-                body,
-                order_by: Vec::new(),
-                limit: None,
-                offset: None,
-            },
-            columns,
-        )
+        (Query::of(body), columns)
     }
 
     fn body(
