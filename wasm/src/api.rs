@@ -154,6 +154,12 @@ mod tests {
     const POLICIES_YAML: &str = include_str!("../../examples/policies.yaml");
     const CONTEXT: &str = include_str!("../../examples/context.json");
 
+    /// The `error.code` of an error document answered as JSON text.
+    fn error_code(out: String) -> String {
+        let v: Json = serde_json::from_str(&out).unwrap();
+        v["error"]["code"].as_str().unwrap().to_string()
+    }
+
     #[test]
     fn evaluate_json_str_is_the_engines_bytes() {
         let sql = "SELECT name, email FROM customers WHERE id = 7";
@@ -235,22 +241,21 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error_document_never_a_verdict() {
-        let code = |out: String| {
-            let v: Json = serde_json::from_str(&out).unwrap();
-            v["error"]["code"].as_str().unwrap().to_string()
-        };
         let sql = "SELECT 1";
-        assert_eq!(code(evaluate_json_str("{", sql, "", "")), "invalid_policy");
         assert_eq!(
-            code(evaluate_json_str(POLICIES_JSON, sql, "{\"user\": 3}", "")),
+            error_code(evaluate_json_str("{", sql, "", "")),
+            "invalid_policy"
+        );
+        assert_eq!(
+            error_code(evaluate_json_str(POLICIES_JSON, sql, "{\"user\": 3}", "")),
             "invalid_context"
         );
         assert_eq!(
-            code(evaluate_json_str(POLICIES_JSON, sql, "[", "")),
+            error_code(evaluate_json_str(POLICIES_JSON, sql, "[", "")),
             "invalid_context"
         );
         assert_eq!(
-            code(evaluate_json_str(
+            error_code(evaluate_json_str(
                 POLICIES_JSON,
                 sql,
                 "",
@@ -259,7 +264,7 @@ mod tests {
             "unsupported_dialect"
         );
         assert_eq!(
-            code(evaluate_json_str(
+            error_code(evaluate_json_str(
                 POLICIES_JSON,
                 sql,
                 "",
@@ -268,21 +273,21 @@ mod tests {
             "invalid_options"
         );
         assert_eq!(
-            code(evaluate_json_str(POLICIES_JSON, sql, "", "[]")),
+            error_code(evaluate_json_str(POLICIES_JSON, sql, "", "[]")),
             "invalid_options"
         );
         assert_eq!(
-            code(evaluate_json_str(POLICIES_JSON, sql, "", "{")),
+            error_code(evaluate_json_str(POLICIES_JSON, sql, "", "{")),
             "invalid_options"
         );
         let set = PolicySet::parse(POLICIES_JSON).unwrap();
         assert_eq!(
-            code(evaluate_prepared_json_str(&set, sql, "{\"roles\": \"x\"}")),
+            error_code(evaluate_prepared_json_str(&set, sql, "{\"roles\": \"x\"}")),
             "invalid_context"
         );
         // Options are checked first, as the CLI checks `--dialect` before reading files.
         assert_eq!(
-            code(evaluate_json_str("{", sql, "", "{\"dialect\":\"mysql\"}")),
+            error_code(evaluate_json_str("{", sql, "", "{\"dialect\":\"mysql\"}")),
             "unsupported_dialect"
         );
     }
@@ -292,20 +297,19 @@ mod tests {
         if verdict_engine::READS_YAML {
             return;
         }
-        let code = |out: String| {
-            let v: Json = serde_json::from_str(&out).unwrap();
-            v["error"]["code"].as_str().unwrap().to_string()
-        };
         let sql = "SELECT 1";
         assert_eq!(
-            code(evaluate_json_str(POLICIES_YAML, sql, "", "")),
+            error_code(evaluate_json_str(POLICIES_YAML, sql, "", "")),
             "yaml_unsupported"
         );
         assert_eq!(
-            code(evaluate_json_str(POLICIES_JSON, sql, "user: alice", "")),
+            error_code(evaluate_json_str(POLICIES_JSON, sql, "user: alice", "")),
             "yaml_unsupported"
         );
-        assert_eq!(code(validate_json_str(POLICIES_YAML)), "yaml_unsupported");
+        assert_eq!(
+            error_code(validate_json_str(POLICIES_YAML)),
+            "yaml_unsupported"
+        );
     }
 
     #[test]

@@ -53,6 +53,16 @@ fn thrown<T>(result: Result<T, JsValue>) -> JsValue {
     err
 }
 
+/// The `code` of the error an object-form export threw (checked by [`thrown`]).
+fn thrown_code<T>(result: Result<T, JsValue>) -> String {
+    get_str(&thrown(result), "code")
+}
+
+/// The `error.code` of the error document a JSON-form export answered.
+fn answered_code(out: &str) -> String {
+    get_str(&get(&js(out), "error"), "code")
+}
+
 #[wasm_bindgen_test]
 fn evaluate_with_objects_equals_evaluate_json() {
     let text = evaluate_json(s(POLICIES_JSON), s(SQL), s(CONTEXT), JsValue::UNDEFINED);
@@ -71,10 +81,9 @@ fn policy_sets_and_contexts_may_be_texts_json_or_yaml() {
     let expected = evaluate_json(s(POLICIES_JSON), s(SQL), s(CONTEXT), JsValue::NULL);
     if !verdict_engine::READS_YAML {
         // The package without the `yaml` feature: YAML text is a structured error.
-        let code = |out: String| get_str(&get(&js(&out), "error"), "code");
         let yaml_context = s("user: alice\nroles: [analyst]\n");
         assert_eq!(
-            code(evaluate_json(
+            answered_code(&evaluate_json(
                 s(POLICIES_YAML),
                 s(SQL),
                 s(CONTEXT),
@@ -83,7 +92,7 @@ fn policy_sets_and_contexts_may_be_texts_json_or_yaml() {
             "yaml_unsupported"
         );
         assert_eq!(
-            code(evaluate_json(
+            answered_code(&evaluate_json(
                 s(POLICIES_JSON),
                 s(SQL),
                 yaml_context.clone(),
@@ -91,17 +100,24 @@ fn policy_sets_and_contexts_may_be_texts_json_or_yaml() {
             )),
             "yaml_unsupported"
         );
-        let err = thrown(evaluate(
-            s(POLICIES_YAML),
-            s(SQL),
-            s(CONTEXT),
-            JsValue::NULL,
-        ));
-        assert_eq!(get_str(&err, "code"), "yaml_unsupported");
+        assert_eq!(
+            thrown_code(evaluate(
+                s(POLICIES_YAML),
+                s(SQL),
+                s(CONTEXT),
+                JsValue::NULL,
+            )),
+            "yaml_unsupported"
+        );
         let engine = PolicyEngine::new(js(POLICIES_JSON), JsValue::UNDEFINED).unwrap();
-        let err = thrown(engine.evaluate(s(SQL), yaml_context));
-        assert_eq!(get_str(&err, "code"), "yaml_unsupported");
-        assert_eq!(code(validate_json(s(POLICIES_YAML))), "yaml_unsupported");
+        assert_eq!(
+            thrown_code(engine.evaluate(s(SQL), yaml_context)),
+            "yaml_unsupported"
+        );
+        assert_eq!(
+            answered_code(&validate_json(s(POLICIES_YAML))),
+            "yaml_unsupported"
+        );
         // JSON text still reads.
         let verdict = evaluate(s(POLICIES_JSON), s(SQL), s(CONTEXT), JsValue::NULL).unwrap();
         assert_eq!(stringify(&verdict), expected);
@@ -204,77 +220,66 @@ fn validate_summarises_a_valid_set() {
 #[wasm_bindgen_test]
 fn bad_input_is_a_structured_error() {
     let policies = || js(POLICIES_JSON);
-    let code = |err: JsValue| get_str(&err, "code");
     let undef = JsValue::UNDEFINED;
     assert_eq!(
-        code(thrown(evaluate(
+        thrown_code(evaluate(
             policies(),
             s(SQL),
             js("{\"user\": 3}"),
             undef.clone()
-        ))),
+        )),
         "invalid_context"
     );
     assert_eq!(
-        code(thrown(evaluate(
+        thrown_code(evaluate(
             policies(),
             JsValue::from_f64(1.0),
             undef.clone(),
             undef.clone()
-        ))),
+        )),
         "invalid_arguments"
     );
     assert_eq!(
-        code(thrown(evaluate(
+        thrown_code(evaluate(
             policies(),
             s(SQL),
             undef.clone(),
             js("{\"dialect\":\"mysql\"}")
-        ))),
+        )),
         "unsupported_dialect"
     );
     assert_eq!(
-        code(thrown(evaluate(
+        thrown_code(evaluate(
             policies(),
             s(SQL),
             undef.clone(),
             js("{\"pretty\":true}")
-        ))),
+        )),
         "invalid_options"
     );
     assert_eq!(
-        code(thrown(evaluate(
-            js("42"),
-            s(SQL),
-            undef.clone(),
-            undef.clone()
-        ))),
+        thrown_code(evaluate(js("42"), s(SQL), undef.clone(), undef.clone())),
         "invalid_policy"
     );
     // A value JSON cannot hold is an input error, not a trap.
     let function = Function::new_no_args("return 1").into();
     assert_eq!(
-        code(thrown(evaluate(
-            function,
-            s(SQL),
-            undef.clone(),
-            undef.clone()
-        ))),
+        thrown_code(evaluate(function, s(SQL), undef.clone(), undef.clone())),
         "invalid_policy"
     );
 
     // The JSON forms answer the error document and never throw.
-    let doc = js(&evaluate_json(s("{"), s(SQL), undef.clone(), undef.clone()));
-    assert_eq!(get_str(&get(&doc, "error"), "code"), "invalid_policy");
-    let doc = js(&evaluate_json(
+    let out = evaluate_json(s("{"), s(SQL), undef.clone(), undef.clone());
+    assert_eq!(answered_code(&out), "invalid_policy");
+    let out = evaluate_json(
         s(POLICIES_JSON),
         JsValue::NULL,
         undef.clone(),
         undef.clone(),
-    ));
-    assert_eq!(get_str(&get(&doc, "error"), "code"), "invalid_arguments");
-    let doc = js(&validate_json(JsValue::from_f64(3.0)));
-    assert_eq!(get_str(&get(&doc, "error"), "code"), "invalid_arguments");
+    );
+    assert_eq!(answered_code(&out), "invalid_arguments");
+    let out = validate_json(JsValue::from_f64(3.0));
+    assert_eq!(answered_code(&out), "invalid_arguments");
 }
 
 #[wasm_bindgen_test]
@@ -294,8 +299,10 @@ fn a_prepared_engine_answers_like_one_shot_calls() {
             expected
         );
     }
-    let err = thrown(engine.evaluate(s(SQL), js("{\"roles\": \"analyst\"}")));
-    assert_eq!(get_str(&err, "code"), "invalid_context");
+    assert_eq!(
+        thrown_code(engine.evaluate(s(SQL), js("{\"roles\": \"analyst\"}"))),
+        "invalid_context"
+    );
     // The engine stays usable after an error.
     assert!(engine.evaluate(s(SQL), js(CONTEXT)).is_ok());
 }
