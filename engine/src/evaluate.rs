@@ -1,13 +1,12 @@
 //! The pipeline for one SQL text: select the policies, parse, enforce each statement,
 //! and assemble the verdict.
 
-use std::fmt::Write as _;
-
 use sqlparser::ast::{CopySource, CopyTarget, Statement};
 
 use crate::context::Context;
 use crate::parse;
 use crate::policy::{Operation, PolicySet, StatementKind};
+use crate::print;
 use crate::restrict;
 use crate::rewrite::{Applied, Block, Rewriter};
 use crate::select::{self, Rules, Selection};
@@ -82,51 +81,22 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     }
     let mut verdict = match outcome {
         Err(block) => blocked(block, &selection, &applied, all_notes),
-        Ok(()) => {
-            let mut rewritten = String::with_capacity(sql.len() * 4);
-            for (i, stmt) in statements.iter().enumerate() {
-                if i > 0 {
-                    rewritten.push_str(";\n");
-                }
-                // INVARIANT: writing into a String cannot fail.
-                let _ = write!(rewritten, "{stmt}");
-            }
-            if reads_back(&rewritten) {
-                allowed(rewritten, &selection, applied, all_notes)
-            } else {
-                blocked(
-                    Block::new(
-                        "unsupported_syntax",
-                        "the rewritten SQL would not read back as the statement the engine judged (an operator or literal that prints ambiguously)",
-                        "write the statement differently, e.g. with parentheses or spaces around unary operators",
-                    ),
-                    &selection,
-                    &applied,
-                    all_notes,
-                )
-            }
-        }
+        Ok(()) => match print::print_checked(&mut statements) {
+            Some(rewritten) => allowed(rewritten, &selection, applied, all_notes),
+            None => blocked(
+                Block::new(
+                    "unsupported_syntax",
+                    "the rewritten SQL would not read back as the statement the engine judged (an operator or literal that prints ambiguously)",
+                    "write the statement differently, e.g. with parentheses or spaces around unary operators",
+                ),
+                &selection,
+                &applied,
+                all_notes,
+            ),
+        },
     };
     verdict.limits = limits;
     verdict
-}
-
-/// Whether SQL printed from the tree parses again and prints the same: what callers run
-/// must be what was judged. sqlparser prints some trees ambiguously (`- @x` as `-@x`, one
-/// operator), so every answer is checked; a failure blocks, never runs other SQL.
-fn reads_back(sql: &str) -> bool {
-    let Ok(again) = parse::parse_statements_within(sql, 2 * parse::DEPTH_LIMIT) else {
-        return false;
-    };
-    let mut printed = String::with_capacity(sql.len());
-    for (i, stmt) in again.iter().enumerate() {
-        if i > 0 {
-            printed.push_str(";\n");
-        }
-        // INVARIANT: writing into a String cannot fail.
-        let _ = write!(printed, "{stmt}");
-    }
-    printed == sql
 }
 
 fn enforce(

@@ -1283,7 +1283,7 @@ fn build_select(projection: Vec<SelectItem>, table: &TableName, selection: Optio
             .collect(),
     );
     let select = Select {
-        select_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        select_token: crate::print::scan_token(),
         optimizer_hints: Vec::new(),
         distinct: None,
         select_modifiers: None,
@@ -1325,7 +1325,7 @@ fn build_select(projection: Vec<SelectItem>, table: &TableName, selection: Optio
     query_of(SetExpr::Select(Box::new(select)))
 }
 
-fn query_of(body: SetExpr) -> Query {
+pub(crate) fn query_of(body: SetExpr) -> Query {
     Query {
         with: None,
         body: Box::new(body),

@@ -1,0 +1,300 @@
+//! Printing the rewritten statements, checked to read back as what was judged.
+//!
+//! What callers run must be what the engine judged. sqlparser prints some trees
+//! ambiguously (`- @x` as `-@x`, one operator), so every answer's SQL must parse again and
+//! print the same, or the statement is blocked.
+//!
+//! Most of a rewritten text is the engine's own scans (`(SELECT <columns, masks> FROM t
+//! WHERE <filters>)`), built from the policies and the context, the same text for every
+//! statement that reads the table in that context. So the check is split: the statements
+//! are printed with each scan replaced by a placeholder table name (the *skeleton*), which
+//! must read back with every placeholder as a table; each scan's text must read back alone
+//! as one query. Then the whole text reads back too: at a placeholder the tokenizer is
+//! between tokens, `(` and `)` are tokens of their own, the scan's text ends its last token
+//! by itself (a comment or an open quote would not have read back alone), and a derived
+//! table takes the place of a table name in the grammar. A scan's text that read back is
+//! remembered (a bounded set of texts): that it reads back is a fact about the text alone.
+//! Debug builds also check the whole text and assert that both checks agree.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use sqlparser::ast::helpers::attached_token::AttachedToken;
+use sqlparser::ast::{
+    Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor, VisitorMut,
+};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
+
+use crate::parse;
+
+/// The placeholder names' common start; a placeholder is this, its number and `_`.
+const PLACEHOLDER: &str = "verdict_scan_placeholder_";
+
+/// The line of the span that marks the SELECT of a scan the engine built: parsed SQL
+/// starts at line 1, and empty spans are at line 0, column 0.
+const SCAN_MARK: Location = Location { line: 0, column: 7 };
+
+/// The SELECT token of a scan the engine builds (see [`is_scan`]).
+pub(crate) fn scan_token() -> AttachedToken {
+    AttachedToken(TokenWithSpan::new(
+        Token::EOF,
+        Span::new(SCAN_MARK, SCAN_MARK),
+    ))
+}
+
+/// Whether `query` is a scan the engine built (its SELECT carries [`scan_token`]).
+fn is_scan(query: &Query) -> bool {
+    match query.body.as_ref() {
+        sqlparser::ast::SetExpr::Select(s) => {
+            s.select_token.0.span.start == SCAN_MARK && s.select_token.0.token == Token::EOF
+        }
+        _ => false,
+    }
+}
+
+/// The statements printed as one text (`;\n` between them), if it reads back.
+pub(crate) fn print_checked(statements: &mut Vec<Statement>) -> Option<String> {
+    let mut scans = Vec::new();
+    let _ = crate::walk::walk(statements, &mut TakeScans { scans: &mut scans });
+    let skeleton = print(statements);
+    if scans.is_empty() {
+        return reads_back(&skeleton).then_some(skeleton);
+    }
+    if skeleton.matches(PLACEHOLDER).count() != scans.len() {
+        // The caller's SQL or a context value holds the placeholder's name: check the
+        // whole text instead.
+        let _ = crate::walk::walk(statements, &mut PutScansBack { scans: &mut scans });
+        let whole = print(statements);
+        return reads_back(&whole).then_some(whole);
+    }
+    let texts: Vec<String> = scans.iter().map(|q| q.to_string()).collect();
+    let whole = fill(&skeleton, &texts)?;
+    let split =
+        skeleton_reads_back(&skeleton, scans.len()) && texts.iter().all(|t| scan_reads_back(t));
+    if cfg!(debug_assertions) {
+        // The filled skeleton is the text the tree prints, and the split check says what
+        // the check of the whole text says.
+        let _ = crate::walk::walk(statements, &mut PutScansBack { scans: &mut scans });
+        debug_assert_eq!(
+            print(statements),
+            whole,
+            "filling the skeleton changed the text"
+        );
+        debug_assert_eq!(
+            split,
+            reads_back(&whole),
+            "the split read-back check disagrees with the whole text's: {whole:?}"
+        );
+    }
+    split.then_some(whole)
+}
+
+/// Statements as the engine prints them.
+fn print(statements: &[Statement]) -> String {
+    let mut out = String::new();
+    for (i, stmt) in statements.iter().enumerate() {
+        if i > 0 {
+            out.push_str(";\n");
+        }
+        // INVARIANT: writing into a String cannot fail.
+        let _ = write!(out, "{stmt}");
+    }
+    out
+}
+
+/// Whether SQL printed from a tree parses again and prints the same.
+fn reads_back(sql: &str) -> bool {
+    let Ok(again) = parse::parse_statements_within(sql, 2 * parse::DEPTH_LIMIT) else {
+        return false;
+    };
+    print(&again) == sql
+}
+
+/// The skeleton reads back, and its `count` placeholders are all table names.
+fn skeleton_reads_back(skeleton: &str, count: usize) -> bool {
+    let Ok(mut again) = parse::parse_statements_within(skeleton, 2 * parse::DEPTH_LIMIT) else {
+        return false;
+    };
+    if print(&again) != skeleton {
+        return false;
+    }
+    let mut found = 0;
+    let _ = crate::walk::walk(&mut again, &mut CountPlaceholders { found: &mut found });
+    found == count
+}
+
+/// Texts of scans known to read back; cleared when it holds [`KNOWN_BYTES`].
+static KNOWN: Mutex<(BTreeSet<String>, usize)> = Mutex::new((BTreeSet::new(), 0));
+
+/// How much scan text [`KNOWN`] keeps at most.
+const KNOWN_BYTES: usize = 4 << 20;
+
+/// A scan's text reads back alone as one query.
+fn scan_reads_back(text: &str) -> bool {
+    {
+        let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+        if known.0.contains(text) {
+            return true;
+        }
+    }
+    let ok = match parse::parse_statements_within(text, 2 * parse::DEPTH_LIMIT) {
+        Ok(again) => matches!(again.as_slice(), [Statement::Query(_)]) && print(&again) == text,
+        Err(_) => false,
+    };
+    if ok && text.len() <= KNOWN_BYTES / 64 {
+        let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+        if known.1 + text.len() > KNOWN_BYTES {
+            known.0.clear();
+            known.1 = 0;
+        }
+        if known.0.insert(text.to_string()) {
+            known.1 += text.len();
+        }
+    }
+    ok
+}
+
+/// The skeleton with each placeholder replaced by its scan's text in parentheses, as
+/// sqlparser prints a derived table; `None` if a placeholder is not one of ours.
+fn fill(skeleton: &str, texts: &[String]) -> Option<String> {
+    let mut out =
+        String::with_capacity(skeleton.len() + texts.iter().map(|t| t.len() + 2).sum::<usize>());
+    let mut rest = skeleton;
+    while let Some(at) = rest.find(PLACEHOLDER) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + PLACEHOLDER.len()..];
+        let digits = after.find('_')?;
+        let n: usize = after[..digits].parse().ok()?;
+        out.push('(');
+        out.push_str(texts.get(n)?);
+        out.push(')');
+        rest = &after[digits + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+fn placeholder(n: usize) -> String {
+    format!("{PLACEHOLDER}{n}_")
+}
+
+/// Replaces each engine-built scan (a derived table) by a table named by a placeholder.
+struct TakeScans<'s> {
+    scans: &'s mut Vec<Box<Query>>,
+}
+
+impl VisitorMut for TakeScans<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Derived {
+            lateral: false,
+            subquery,
+            alias,
+            sample: None,
+        } = tf
+        else {
+            return ControlFlow::Continue(());
+        };
+        if !is_scan(subquery) {
+            return ControlFlow::Continue(());
+        }
+        let name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(placeholder(
+            self.scans.len(),
+        )))]);
+        let alias = alias.take();
+        let TableFactor::Derived { subquery, .. } = std::mem::replace(
+            tf,
+            TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                with_hints: Vec::new(),
+                version: None,
+                with_ordinality: false,
+                partitions: Vec::new(),
+                json_path: None,
+                sample: None,
+                index_hints: Vec::new(),
+            },
+        ) else {
+            return ControlFlow::Continue(());
+        };
+        self.scans.push(subquery);
+        ControlFlow::Continue(())
+    }
+}
+
+/// Undoes [`TakeScans`].
+struct PutScansBack<'s> {
+    scans: &'s mut Vec<Box<Query>>,
+}
+
+impl VisitorMut for PutScansBack<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
+        let Some(n) = placeholder_number(tf) else {
+            return ControlFlow::Continue(());
+        };
+        let TableFactor::Table { alias, .. } = tf else {
+            return ControlFlow::Continue(());
+        };
+        let alias = alias.take();
+        let Some(slot) = self.scans.get_mut(n) else {
+            return ControlFlow::Continue(());
+        };
+        let subquery = std::mem::replace(slot, Box::new(empty_query()));
+        *tf = TableFactor::Derived {
+            lateral: false,
+            subquery,
+            alias,
+            sample: None,
+        };
+        ControlFlow::Continue(())
+    }
+}
+
+/// Counts the tables named by a placeholder.
+struct CountPlaceholders<'c> {
+    found: &'c mut usize,
+}
+
+impl VisitorMut for CountPlaceholders<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
+        if placeholder_number(tf).is_some() {
+            *self.found += 1;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The number of the placeholder naming this table, if one does.
+fn placeholder_number(tf: &TableFactor) -> Option<usize> {
+    let TableFactor::Table { name, .. } = tf else {
+        return None;
+    };
+    let [ObjectNamePart::Identifier(id)] = name.0.as_slice() else {
+        return None;
+    };
+    if id.quote_style.is_some() {
+        return None;
+    }
+    id.value
+        .strip_prefix(PLACEHOLDER)?
+        .strip_suffix('_')?
+        .parse()
+        .ok()
+}
+
+fn empty_query() -> Query {
+    crate::rewrite::query_of(sqlparser::ast::SetExpr::Values(sqlparser::ast::Values {
+        explicit_row: false,
+        value_keyword: false,
+        rows: Vec::new(),
+    }))
+}
