@@ -182,7 +182,7 @@ fn placeholder(n: usize) -> String {
 
 /// Replaces each engine-built scan (a derived table) by a table named by a placeholder.
 struct TakeScans<'s> {
-    scans: &'s mut Vec<Box<Query>>,
+    scans: &'s mut Vec<Query>,
 }
 
 impl VisitorMut for TakeScans<'_> {
@@ -222,14 +222,14 @@ impl VisitorMut for TakeScans<'_> {
         ) else {
             return ControlFlow::Continue(());
         };
-        self.scans.push(subquery);
+        self.scans.push(*subquery);
         ControlFlow::Continue(())
     }
 }
 
 /// Undoes [`TakeScans`].
 struct PutScansBack<'s> {
-    scans: &'s mut Vec<Box<Query>>,
+    scans: &'s mut Vec<Query>,
 }
 
 impl VisitorMut for PutScansBack<'_> {
@@ -246,7 +246,7 @@ impl VisitorMut for PutScansBack<'_> {
         let Some(slot) = self.scans.get_mut(n) else {
             return ControlFlow::Continue(());
         };
-        let subquery = std::mem::replace(slot, Box::new(empty_query()));
+        let subquery = Box::new(std::mem::replace(slot, empty_query()));
         *tf = TableFactor::Derived {
             lateral: false,
             subquery,
