@@ -68,6 +68,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
             break;
         }
     }
+    let rewriter_scans = rewriter.scans;
     let mut applied = rewriter.applied;
     let mut all_notes = std::mem::take(&mut applied.notes);
     all_notes.extend(notes);
@@ -81,7 +82,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     }
     let mut verdict = match outcome {
         Err(block) => blocked(block, &selection, &applied, all_notes),
-        Ok(()) => match print::print_checked(&mut statements) {
+        Ok(()) => match print::print_checked(&mut statements, &rewriter_scans) {
             Some(rewritten) => allowed(rewritten, &selection, applied, all_notes),
             None => blocked(
                 Block::new(

@@ -6,88 +6,89 @@
 //!
 //! Most of a rewritten text is the engine's own scans (`(SELECT <columns, masks> FROM t
 //! WHERE <filters>)`), built from the policies and the context, the same text for every
-//! statement that reads the table in that context. So the check is split: the statements
-//! are printed with each scan replaced by a placeholder table name (the *skeleton*), which
-//! must read back with every placeholder as a table; each scan's text must read back alone
-//! as one query. Then the whole text reads back too: at a placeholder the tokenizer is
-//! between tokens, `(` and `)` are tokens of their own, the scan's text ends its last token
-//! by itself (a comment or an open quote would not have read back alone), and a derived
-//! table takes the place of a table name in the grammar. A scan's text that read back is
-//! remembered (a bounded set of texts): that it reads back is a fact about the text alone.
-//! Debug builds also check the whole text and assert that both checks agree.
+//! statement that reads the table in that context. The rewriter builds a scan as text and
+//! puts a table named by a placeholder in its place in the tree, so the check is split:
+//! the statements printed with their placeholders (the *skeleton*) must read back with
+//! every placeholder as a table, and each scan's text must read back alone as one query
+//! (so it is exactly what sqlparser prints for that query). Then the whole text reads back
+//! too: at a placeholder the tokenizer is between tokens, `(` and `)` are tokens of their
+//! own, the scan's text ends its last token by itself (a comment or an open quote would
+//! not have read back alone), and a derived table takes the place of a table name in the
+//! grammar. A scan's text that read back is remembered (a bounded set of texts): that it
+//! reads back is a fact about the text alone. Debug builds also check the whole text and
+//! assert that both checks agree.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 
-use sqlparser::ast::helpers::attached_token::AttachedToken;
 use sqlparser::ast::{
-    Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor, VisitorMut,
+    Ident, ObjectName, ObjectNamePart, Query, Statement, TableAlias, TableFactor, VisitorMut,
 };
-use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
 use crate::parse;
 
 /// The placeholder names' common start; a placeholder is this, its number and `_`.
 const PLACEHOLDER: &str = "verdict_scan_placeholder_";
 
-/// The line of the span that marks the SELECT of a scan the engine built: parsed SQL
-/// starts at line 1, and empty spans are at line 0, column 0.
-const SCAN_MARK: Location = Location { line: 0, column: 7 };
-
-/// The SELECT token of a scan the engine builds (see [`is_scan`]).
-pub(crate) fn scan_token() -> AttachedToken {
-    AttachedToken(TokenWithSpan::new(
-        Token::EOF,
-        Span::new(SCAN_MARK, SCAN_MARK),
-    ))
-}
-
-/// Whether `query` is a scan the engine built (its SELECT carries [`scan_token`]).
-fn is_scan(query: &Query) -> bool {
-    match query.body.as_ref() {
-        sqlparser::ast::SetExpr::Select(s) => {
-            s.select_token.0.span.start == SCAN_MARK && s.select_token.0.token == Token::EOF
-        }
-        _ => false,
+/// A table named by placeholder `n`, with the scan's alias, in the place of scan `n`.
+pub(crate) fn placeholder_table(n: usize, alias: TableAlias) -> TableFactor {
+    TableFactor::Table {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(format!(
+            "{PLACEHOLDER}{n}_"
+        )))]),
+        alias: Some(alias),
+        args: None,
+        with_hints: Vec::new(),
+        version: None,
+        with_ordinality: false,
+        partitions: Vec::new(),
+        json_path: None,
+        sample: None,
+        index_hints: Vec::new(),
     }
 }
 
-/// The statements printed as one text (`;\n` between them), if it reads back.
-pub(crate) fn print_checked(statements: &mut Vec<Statement>) -> Option<String> {
-    let mut scans = Vec::new();
-    let _ = crate::walk::walk(statements, &mut TakeScans { scans: &mut scans });
+/// The statements printed as one text (`;\n` between them) with scan `n`'s text in the
+/// place of placeholder `n`, if it reads back.
+pub(crate) fn print_checked(statements: &mut Vec<Statement>, scans: &[String]) -> Option<String> {
     let skeleton = print(statements);
     if scans.is_empty() {
         return reads_back(&skeleton).then_some(skeleton);
     }
-    if skeleton.matches(PLACEHOLDER).count() != scans.len() {
-        // The caller's SQL or a context value holds the placeholder's name: check the
-        // whole text instead.
-        let _ = crate::walk::walk(statements, &mut PutScansBack { scans: &mut scans });
+    let whole = (skeleton.matches(PLACEHOLDER).count() == scans.len())
+        .then(|| fill(&skeleton, scans))
+        .flatten();
+    let Some(whole) = whole else {
+        // The caller's SQL or a context value holds a placeholder's name: put the scans in
+        // the tree as derived tables, and check the whole text.
+        let mut queries = Vec::with_capacity(scans.len());
+        for text in scans {
+            match parse::parse_statements_within(text, 2 * parse::DEPTH_LIMIT) {
+                Ok(mut v) => match (v.pop(), v.is_empty()) {
+                    (Some(Statement::Query(q)), true) => queries.push(*q),
+                    _ => return None,
+                },
+                Err(_) => return None,
+            }
+        }
+        let _ = crate::walk::walk(
+            statements,
+            &mut PutScansBack {
+                scans: &mut queries,
+            },
+        );
         let whole = print(statements);
         return reads_back(&whole).then_some(whole);
-    }
-    let texts: Vec<String> = scans.iter().map(|q| q.to_string()).collect();
-    let whole = fill(&skeleton, &texts)?;
+    };
     let split =
-        skeleton_reads_back(&skeleton, scans.len()) && texts.iter().all(|t| scan_reads_back(t));
-    if cfg!(debug_assertions) {
-        // The filled skeleton is the text the tree prints, and the split check says what
-        // the check of the whole text says.
-        let _ = crate::walk::walk(statements, &mut PutScansBack { scans: &mut scans });
-        debug_assert_eq!(
-            print(statements),
-            whole,
-            "filling the skeleton changed the text"
-        );
-        debug_assert_eq!(
-            split,
-            reads_back(&whole),
-            "the split read-back check disagrees with the whole text's: {whole:?}"
-        );
-    }
+        skeleton_reads_back(&skeleton, scans.len()) && scans.iter().all(|t| scan_reads_back(t));
+    debug_assert_eq!(
+        split,
+        reads_back(&whole),
+        "the split read-back check disagrees with the whole text's: {whole:?}"
+    );
     split.then_some(whole)
 }
 
@@ -176,58 +177,7 @@ fn fill(skeleton: &str, texts: &[String]) -> Option<String> {
     Some(out)
 }
 
-fn placeholder(n: usize) -> String {
-    format!("{PLACEHOLDER}{n}_")
-}
-
-/// Replaces each engine-built scan (a derived table) by a table named by a placeholder.
-struct TakeScans<'s> {
-    scans: &'s mut Vec<Query>,
-}
-
-impl VisitorMut for TakeScans<'_> {
-    type Break = ();
-
-    fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
-        let TableFactor::Derived {
-            lateral: false,
-            subquery,
-            alias,
-            sample: None,
-        } = tf
-        else {
-            return ControlFlow::Continue(());
-        };
-        if !is_scan(subquery) {
-            return ControlFlow::Continue(());
-        }
-        let name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(placeholder(
-            self.scans.len(),
-        )))]);
-        let alias = alias.take();
-        let TableFactor::Derived { subquery, .. } = std::mem::replace(
-            tf,
-            TableFactor::Table {
-                name,
-                alias,
-                args: None,
-                with_hints: Vec::new(),
-                version: None,
-                with_ordinality: false,
-                partitions: Vec::new(),
-                json_path: None,
-                sample: None,
-                index_hints: Vec::new(),
-            },
-        ) else {
-            return ControlFlow::Continue(());
-        };
-        self.scans.push(*subquery);
-        ControlFlow::Continue(())
-    }
-}
-
-/// Undoes [`TakeScans`].
+/// Puts scans (parsed from their texts) back in the place of their placeholders.
 struct PutScansBack<'s> {
     scans: &'s mut Vec<Query>,
 }

@@ -5,6 +5,7 @@
 //! only where they are visible, unquoted names fold to lower case, unqualified means `public`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
@@ -159,6 +160,8 @@ pub struct Rewriter<'a> {
     /// Joins seen in the statement (each JOIN, and each FROM item after the first).
     pub joins: u64,
     pub applied: Applied,
+    /// The text of each scan the rewriter built, by placeholder number (crate::print).
+    pub scans: Vec<String>,
 }
 
 impl<'a> Rewriter<'a> {
@@ -185,6 +188,7 @@ impl<'a> Rewriter<'a> {
             target_masked: false,
             joins: 0,
             applied: Applied::default(),
+            scans: Vec::new(),
         }
     }
 
@@ -727,7 +731,7 @@ impl<'a> Rewriter<'a> {
                 "TABLESAMPLE on a governed table is not supported",
             ));
         }
-        let scan = self.scan_query(&table, rules)?;
+        let scan = self.scan_text(&table, rules)?;
         let alias = tf_alias.unwrap_or_else(|| TableAlias {
             explicit: true,
             name: ident::make_ident(&table.name),
@@ -735,12 +739,10 @@ impl<'a> Rewriter<'a> {
             at: None,
         });
         rel.aliased_scan = !alias.columns.is_empty();
-        *tf = TableFactor::Derived {
-            lateral: false,
-            subquery: Box::new(scan),
-            alias: Some(alias),
-            sample: None,
-        };
+        // The scan stays text until the statement is printed (crate::print): a placeholder
+        // table takes its place in the tree.
+        *tf = crate::print::placeholder_table(self.scans.len(), alias);
+        self.scans.push(scan);
         rel.renamed_scan = rel.qualified.is_some();
         Ok(rel)
     }
@@ -783,50 +785,42 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    /// `SELECT <columns, masked> FROM schema.table WHERE <filters>`, built once per table.
-    fn scan_query(&mut self, table: &TableName, rules: &TableRules<'_>) -> Result<Query, Block> {
-        // Built anew for each reference (cheaper than cloning a cached one); reported once.
+    /// `SELECT <columns, masked> FROM schema.table WHERE <filters>`, as sqlparser prints
+    /// it (crate::print checks that it reads back so), built anew for each reference.
+    fn scan_text(&mut self, table: &TableName, rules: &TableRules<'_>) -> Result<String, Block> {
         let first = self.built.insert(table.clone());
         let shown = if first {
             table.to_string()
         } else {
             String::new()
         };
-        let mut filters = Vec::new();
+        let mut filters = Vec::with_capacity(rules.filters.len());
         for (at, predicate) in &rules.filters {
             let expr = self
                 .ctx
                 .substitute(predicate)
                 .map_err(|e| substitute_block(table, *at, e))?;
+            let text = expr.to_string();
             if first {
                 self.applied.row_filters.push(RowFilter {
                     table: shown.clone(),
-                    predicate: expr.to_string(),
+                    predicate: text.clone(),
                     policy: at.policy.id.clone(),
                     rule_index: at.rule_index,
                 });
                 self.applied.policies.insert(at.policy.id.clone());
             }
-            filters.push(expr);
+            filters.push(text);
         }
-        let selection = match filters.len() {
-            0 => None,
-            1 => filters.pop(),
-            // Balanced, so thousands of filters stay shallow; it prints the same.
-            _ => crate::parse::balanced(
-                &sqlparser::ast::BinaryOperator::And,
-                filters
-                    .into_iter()
-                    .map(|f| Expr::Nested(Box::new(f)))
-                    .collect(),
-            ),
-        };
-        let projection = match self.catalog.and_then(|c| c.table(table)) {
-            Some(t) => t
-                .columns
-                .iter()
-                .map(|c| {
-                    let id = c.ident.clone();
+        let mut out = String::with_capacity(256);
+        out.push_str("SELECT ");
+        match self.catalog.and_then(|c| c.table(table)) {
+            Some(t) => {
+                for (i, c) in t.columns.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    // INVARIANT (all `write!`s here): writing into a String cannot fail.
                     if rules.denied_columns.contains_key(&c.name) {
                         // Safeguard: a denied column that slipped past the checks reads NULL.
                         let null = Expr::value(Value::Null);
@@ -834,7 +828,7 @@ impl<'a> Rewriter<'a> {
                             Some(t) => literal::cast(null, t.clone()),
                             None => null,
                         };
-                        SelectItem::ExprWithAlias { expr: e, alias: id }
+                        let _ = write!(out, "{e} AS {}", c.ident);
                     } else if let Some(m) = rules.masks.get(&c.name) {
                         if first {
                             self.applied.masked_columns.push(MaskedColumn {
@@ -846,15 +840,12 @@ impl<'a> Rewriter<'a> {
                             });
                             self.applied.policies.insert(m.at.policy.id.clone());
                         }
-                        SelectItem::ExprWithAlias {
-                            expr: m.expr.clone(),
-                            alias: id,
-                        }
+                        let _ = write!(out, "{} AS {}", m.sql, c.ident);
                     } else {
-                        SelectItem::UnnamedExpr(Expr::Identifier(id))
+                        let _ = write!(out, "{}", c.ident);
                     }
-                })
-                .collect(),
+                }
+            }
             None => {
                 if let Some((col, m)) = rules.masks.iter().next() {
                     return Err(Block::new(
@@ -864,10 +855,30 @@ impl<'a> Rewriter<'a> {
                     )
                     .by(m.at));
                 }
-                vec![SelectItem::Wildcard(Default::default())]
+                out.push('*');
             }
-        };
-        Ok(build_select(projection, table, selection))
+        }
+        let _ = write!(
+            out,
+            " FROM {}",
+            ObjectName(
+                table
+                    .idents()
+                    .into_iter()
+                    .map(ObjectNamePart::Identifier)
+                    .collect()
+            )
+        );
+        // Several filters are ANDed, each in parentheses (as a balanced tree prints).
+        for (i, f) in filters.iter().enumerate() {
+            out.push_str(if i == 0 { " WHERE " } else { " AND " });
+            if filters.len() > 1 {
+                let _ = write!(out, "({f})");
+            } else {
+                out.push_str(f);
+            }
+        }
+        Ok(out)
     }
 
     /// `name.*` in a select list (it expands to the columns).
@@ -1272,57 +1283,6 @@ fn denied_function(name: &ObjectName, why: &str) -> Block {
         format!("function `{name}` is not allowed: {why}"),
         "remove the call; it cannot be proven to respect the policies",
     )
-}
-
-fn build_select(projection: Vec<SelectItem>, table: &TableName, selection: Option<Expr>) -> Query {
-    let name = ObjectName(
-        table
-            .idents()
-            .into_iter()
-            .map(ObjectNamePart::Identifier)
-            .collect(),
-    );
-    let select = Select {
-        select_token: crate::print::scan_token(),
-        optimizer_hints: Vec::new(),
-        distinct: None,
-        select_modifiers: None,
-        top: None,
-        top_before_distinct: false,
-        projection,
-        exclude: None,
-        into: None,
-        from: vec![TableWithJoins {
-            relation: TableFactor::Table {
-                name,
-                alias: None,
-                args: None,
-                with_hints: Vec::new(),
-                version: None,
-                with_ordinality: false,
-                partitions: Vec::new(),
-                json_path: None,
-                sample: None,
-                index_hints: Vec::new(),
-            },
-            joins: Vec::new(),
-        }],
-        lateral_views: Vec::new(),
-        prewhere: None,
-        selection,
-        connect_by: Vec::new(),
-        group_by: sqlparser::ast::GroupByExpr::Expressions(Vec::new(), Vec::new()),
-        cluster_by: Vec::new(),
-        distribute_by: Vec::new(),
-        sort_by: Vec::new(),
-        having: None,
-        named_window: Vec::new(),
-        qualify: None,
-        window_before_qualify: false,
-        value_table_mode: None,
-        flavor: SelectFlavor::Standard,
-    };
-    query_of(SetExpr::Select(Box::new(select)))
 }
 
 pub(crate) fn query_of(body: SetExpr) -> Query {

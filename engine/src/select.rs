@@ -29,6 +29,8 @@ pub struct ChosenMask<'p> {
     pub at: RuleRef<'p>,
     pub mask: &'p Mask,
     pub expr: &'p Expr,
+    /// `expr` as printed.
+    pub sql: &'p str,
 }
 
 /// What the applicable policies of one mode say about one table.
@@ -80,13 +82,19 @@ impl<'p> Rules<'p> {
                 Rule::QueryRestriction(_) | Rule::QueryLimit(_) => {}
                 Rule::RowFilter { predicate, .. } => entry.filters.push((at, predicate)),
                 Rule::ColumnMask {
-                    column, mask, expr, ..
+                    column,
+                    mask,
+                    expr,
+                    sql,
+                    ..
                 } => {
                     // Policies arrive in priority order: the first mask on a column wins.
-                    entry
-                        .masks
-                        .entry(column.clone())
-                        .or_insert(ChosenMask { at, mask, expr });
+                    entry.masks.entry(column.clone()).or_insert(ChosenMask {
+                        at,
+                        mask,
+                        expr,
+                        sql,
+                    });
                 }
                 Rule::Deny {
                     columns,

@@ -765,6 +765,7 @@ impl Loader {
                         table: table_name,
                         column,
                         mask,
+                        sql: expr.to_string(),
                         expr,
                     }),
                     Err(m) => {

@@ -298,6 +298,8 @@ pub enum Rule {
         mask: Mask,
         /// The masking expression over the raw column, built at load.
         expr: sqlparser::ast::Expr,
+        /// `expr` as printed, for the scans that apply it.
+        sql: String,
     },
     /// The table, or some of its columns, may not be referenced.
     Deny {
