@@ -57,6 +57,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     let mut statements = statements;
     let rules = &selection.enforced;
     let mut rewriter = Rewriter::new(set, rules, &selection.monitored, ctx);
+    rewriter.placeholders = print::Placeholders::for_sql(sql);
     for (at, r) in &rules.restrictions {
         rewriter.deny_functions(&at.policy.id, &r.denied_functions);
     }
@@ -68,7 +69,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
             break;
         }
     }
-    let rewriter_scans = rewriter.scans;
+    let (scans, placeholders) = (rewriter.scans, rewriter.placeholders);
     let mut applied = rewriter.applied;
     let mut all_notes = std::mem::take(&mut applied.notes);
     all_notes.extend(notes);
@@ -82,7 +83,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     }
     let mut verdict = match outcome {
         Err(block) => blocked(block, &selection, &applied, all_notes),
-        Ok(()) => match print::print_checked(&mut statements, &rewriter_scans) {
+        Ok(()) => match print::print_checked(&mut statements, &scans, &placeholders) {
             Some(rewritten) => allowed(rewritten, &selection, applied, all_notes),
             None => blocked(
                 Block::new(

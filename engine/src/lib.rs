@@ -10,7 +10,7 @@ mod literal;
 pub mod mask;
 pub mod parse;
 pub mod policy;
-mod print;
+pub mod print;
 mod prove;
 pub mod restrict;
 pub mod rewrite;

@@ -29,40 +29,92 @@ use sqlparser::ast::{
 
 use crate::parse;
 
-/// The placeholder names' common start; a placeholder is this, its number and `_`.
+/// How the placeholder names of one evaluation start: a placeholder is this, its number
+/// and `_`.
 const PLACEHOLDER: &str = "verdict_scan_placeholder_";
 
-/// A table named by placeholder `n`, with the scan's alias, in the place of scan `n`.
-pub(crate) fn placeholder_table(n: usize, alias: TableAlias) -> TableFactor {
-    TableFactor::Table {
-        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(format!(
-            "{PLACEHOLDER}{n}_"
-        )))]),
-        alias: Some(alias),
-        args: None,
-        with_hints: Vec::new(),
-        version: None,
-        with_ordinality: false,
-        partitions: Vec::new(),
-        json_path: None,
-        sample: None,
-        index_hints: Vec::new(),
+/// The names of the tables that stand for scans while a statement is checked: a start
+/// that the caller's SQL text does not hold (so none of its tables has such a name), then
+/// the scan's number and `_`.
+#[derive(Debug, Clone)]
+pub struct Placeholders {
+    prefix: String,
+}
+
+impl Placeholders {
+    /// Placeholders whose names the SQL text does not hold, in any letter case.
+    pub(crate) fn for_sql(sql: &str) -> Self {
+        let lower = sql.to_ascii_lowercase();
+        let mut prefix = PLACEHOLDER.to_string();
+        while lower.contains(&prefix) {
+            prefix.push_str("x_");
+        }
+        Placeholders { prefix }
+    }
+
+    /// A table named by placeholder `n`, with the scan's alias, in the place of scan `n`.
+    pub(crate) fn table(&self, n: usize, alias: TableAlias) -> TableFactor {
+        TableFactor::Table {
+            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(format!(
+                "{}{n}_",
+                self.prefix
+            )))]),
+            alias: Some(alias),
+            args: None,
+            with_hints: Vec::new(),
+            version: None,
+            with_ordinality: false,
+            partitions: Vec::new(),
+            json_path: None,
+            sample: None,
+            index_hints: Vec::new(),
+        }
+    }
+
+    /// The number of the placeholder naming this table, if one does.
+    fn number(&self, tf: &TableFactor) -> Option<usize> {
+        let TableFactor::Table { name, .. } = tf else {
+            return None;
+        };
+        let [ObjectNamePart::Identifier(id)] = name.0.as_slice() else {
+            return None;
+        };
+        if id.quote_style.is_some() {
+            return None;
+        }
+        id.value
+            .strip_prefix(self.prefix.as_str())?
+            .strip_suffix('_')?
+            .parse()
+            .ok()
+    }
+}
+
+impl Default for Placeholders {
+    fn default() -> Self {
+        Placeholders {
+            prefix: PLACEHOLDER.to_string(),
+        }
     }
 }
 
 /// The statements printed as one text (`;\n` between them) with scan `n`'s text in the
 /// place of placeholder `n`, if it reads back.
-pub(crate) fn print_checked(statements: &mut Vec<Statement>, scans: &[String]) -> Option<String> {
+pub(crate) fn print_checked(
+    statements: &mut Vec<Statement>,
+    scans: &[String],
+    names: &Placeholders,
+) -> Option<String> {
     let skeleton = print(statements);
     if scans.is_empty() {
         return reads_back(&skeleton).then_some(skeleton);
     }
-    let whole = (skeleton.matches(PLACEHOLDER).count() == scans.len())
-        .then(|| fill(&skeleton, scans))
+    let whole = (skeleton.matches(names.prefix.as_str()).count() == scans.len())
+        .then(|| fill(&skeleton, scans, &names.prefix))
         .flatten();
     let Some(whole) = whole else {
-        // The caller's SQL or a context value holds a placeholder's name: put the scans in
-        // the tree as derived tables, and check the whole text.
+        // A context value holds a placeholder's name: put the scans in the tree as
+        // derived tables, and check the whole text.
         let mut queries = Vec::with_capacity(scans.len());
         for text in scans {
             match parse::parse_statements_within(text, 2 * parse::DEPTH_LIMIT) {
@@ -77,13 +129,14 @@ pub(crate) fn print_checked(statements: &mut Vec<Statement>, scans: &[String]) -
             statements,
             &mut PutScansBack {
                 scans: &mut queries,
+                names,
             },
         );
         let whole = print(statements);
         return reads_back(&whole).then_some(whole);
     };
-    let split =
-        skeleton_reads_back(&skeleton, scans.len()) && scans.iter().all(|t| scan_reads_back(t));
+    let split = skeleton_reads_back(&skeleton, scans.len(), names)
+        && scans.iter().all(|t| scan_reads_back(t));
     debug_assert_eq!(
         split,
         reads_back(&whole),
@@ -114,7 +167,7 @@ fn reads_back(sql: &str) -> bool {
 }
 
 /// The skeleton reads back, and its `count` placeholders are all table names.
-fn skeleton_reads_back(skeleton: &str, count: usize) -> bool {
+fn skeleton_reads_back(skeleton: &str, count: usize, names: &Placeholders) -> bool {
     let Ok(mut again) = parse::parse_statements_within(skeleton, 2 * parse::DEPTH_LIMIT) else {
         return false;
     };
@@ -122,7 +175,13 @@ fn skeleton_reads_back(skeleton: &str, count: usize) -> bool {
         return false;
     }
     let mut found = 0;
-    let _ = crate::walk::walk(&mut again, &mut CountPlaceholders { found: &mut found });
+    let _ = crate::walk::walk(
+        &mut again,
+        &mut CountPlaceholders {
+            found: &mut found,
+            names,
+        },
+    );
     found == count
 }
 
@@ -159,13 +218,13 @@ fn scan_reads_back(text: &str) -> bool {
 
 /// The skeleton with each placeholder replaced by its scan's text in parentheses, as
 /// sqlparser prints a derived table; `None` if a placeholder is not one of ours.
-fn fill(skeleton: &str, texts: &[String]) -> Option<String> {
+fn fill(skeleton: &str, texts: &[String], prefix: &str) -> Option<String> {
     let mut out =
         String::with_capacity(skeleton.len() + texts.iter().map(|t| t.len() + 2).sum::<usize>());
     let mut rest = skeleton;
-    while let Some(at) = rest.find(PLACEHOLDER) {
+    while let Some(at) = rest.find(prefix) {
         out.push_str(&rest[..at]);
-        let after = &rest[at + PLACEHOLDER.len()..];
+        let after = &rest[at + prefix.len()..];
         let digits = after.find('_')?;
         let n: usize = after[..digits].parse().ok()?;
         out.push('(');
@@ -180,13 +239,14 @@ fn fill(skeleton: &str, texts: &[String]) -> Option<String> {
 /// Puts scans (parsed from their texts) back in the place of their placeholders.
 struct PutScansBack<'s> {
     scans: &'s mut Vec<Query>,
+    names: &'s Placeholders,
 }
 
 impl VisitorMut for PutScansBack<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
-        let Some(n) = placeholder_number(tf) else {
+        let Some(n) = self.names.number(tf) else {
             return ControlFlow::Continue(());
         };
         let TableFactor::Table { alias, .. } = tf else {
@@ -210,35 +270,18 @@ impl VisitorMut for PutScansBack<'_> {
 /// Counts the tables named by a placeholder.
 struct CountPlaceholders<'c> {
     found: &'c mut usize,
+    names: &'c Placeholders,
 }
 
 impl VisitorMut for CountPlaceholders<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
-        if placeholder_number(tf).is_some() {
+        if self.names.number(tf).is_some() {
             *self.found += 1;
         }
         ControlFlow::Continue(())
     }
-}
-
-/// The number of the placeholder naming this table, if one does.
-fn placeholder_number(tf: &TableFactor) -> Option<usize> {
-    let TableFactor::Table { name, .. } = tf else {
-        return None;
-    };
-    let [ObjectNamePart::Identifier(id)] = name.0.as_slice() else {
-        return None;
-    };
-    if id.quote_style.is_some() {
-        return None;
-    }
-    id.value
-        .strip_prefix(PLACEHOLDER)?
-        .strip_suffix('_')?
-        .parse()
-        .ok()
 }
 
 fn empty_query() -> Query {

@@ -162,6 +162,8 @@ pub struct Rewriter<'a> {
     pub applied: Applied,
     /// The text of each scan the rewriter built, by placeholder number (crate::print).
     pub scans: Vec<String>,
+    /// The names of the tables that stand for the scans in the tree.
+    pub placeholders: crate::print::Placeholders,
 }
 
 impl<'a> Rewriter<'a> {
@@ -189,6 +191,7 @@ impl<'a> Rewriter<'a> {
             joins: 0,
             applied: Applied::default(),
             scans: Vec::new(),
+            placeholders: Default::default(),
         }
     }
 
@@ -741,7 +744,7 @@ impl<'a> Rewriter<'a> {
         rel.aliased_scan = !alias.columns.is_empty();
         // The scan stays text until the statement is printed (crate::print): a placeholder
         // table takes its place in the tree.
-        *tf = crate::print::placeholder_table(self.scans.len(), alias);
+        *tf = self.placeholders.table(self.scans.len(), alias);
         self.scans.push(scan);
         rel.renamed_scan = rel.qualified.is_some();
         Ok(rel)

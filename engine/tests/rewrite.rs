@@ -195,3 +195,49 @@ fn deep_nesting_blocks_cleanly() {
     let ok = format!("SELECT {}id{} FROM orders", "(".repeat(20), ")".repeat(20));
     assert_eq!(evaluate(&set, &ok, &ctx).verdict.as_str(), "row_filter");
 }
+
+/// SQL and context values holding the name the engine gives a scan while it checks the
+/// printed text are judged and printed like any other: the answer is the same as for a
+/// neutral name, with that name in the same place.
+#[test]
+fn scan_placeholder_names_in_the_input_change_nothing() {
+    let set = set();
+    let name = "verdict_scan_placeholder_0_";
+    let ctx = Context::from_json_str(ANALYST).unwrap();
+    for template in [
+        "SELECT c.email FROM customers c WHERE c.name = '{}'",
+        "SELECT {}.email FROM customers AS {} JOIN orders o ON o.customer_id = {}.id",
+        "SELECT o.id FROM orders o WHERE o.region IN (SELECT '{}' FROM customers)",
+        "WITH {} AS (SELECT id FROM orders) SELECT * FROM {}",
+    ] {
+        let with_name = evaluate(&set, &template.replace("{}", name), &ctx);
+        let neutral = evaluate(&set, &template.replace("{}", "zz"), &ctx);
+        assert_eq!(with_name.verdict, neutral.verdict, "{template}");
+        assert!(
+            with_name.rewritten_sql.is_some(),
+            "{template}: {}",
+            with_name.reason
+        );
+        assert_eq!(
+            with_name.rewritten_sql.unwrap().replace(name, "zz"),
+            neutral.rewritten_sql.unwrap(),
+            "{template}"
+        );
+    }
+    // A context value with the name lands in a scan's filter and in the statement itself
+    // (an UPDATE's own filter): the whole text is checked instead, with the same answer.
+    for value in [name, "zz"] {
+        let ctx = Context::from_json_str(&format!(
+            r#"{{"user":"u","roles":["analyst"],"attributes":{{"tenant_id":"{value}"}}}}"#
+        ))
+        .unwrap();
+        let v = evaluate(
+            &set,
+            "UPDATE orders SET amount = 0 WHERE customer_id IN (SELECT id FROM customers)",
+            &ctx,
+        );
+        let sql = v.rewritten_sql.unwrap_or_else(|| panic!("{}", v.reason));
+        assert_eq!(sql.matches(value).count(), 2, "{sql}");
+        assert!(sql.contains("(SELECT id, tenant_id, name,"), "{sql}");
+    }
+}
