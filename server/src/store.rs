@@ -278,18 +278,9 @@ pub fn normalize_specs(mut specs: Vec<AssignmentSpec>) -> ApiResult<Vec<Assignme
 /// assignments the engine matches.
 pub fn engine_policy(body: &Map<String, Value>, specs: &[AssignmentSpec]) -> Value {
     let mut obj = body.clone();
-    let mut applies_to = Map::new();
-    for (kind, list) in ASSIGNMENT_KINDS {
-        let Some(list) = list else { continue };
-        let values: Vec<Value> = specs
-            .iter()
-            .filter(|s| s.kind == *kind)
-            .map(|s| Value::String(s.value.clone()))
-            .collect();
-        if !values.is_empty() {
-            applies_to.insert((*list).to_string(), Value::Array(values));
-        }
-    }
+    let applies_to = verdict_engine::policy::applies_to_of(
+        specs.iter().map(|s| (s.kind.as_str(), s.value.as_str())),
+    );
     if !applies_to.is_empty() {
         obj.insert("applies_to".to_string(), Value::Object(applies_to));
     }

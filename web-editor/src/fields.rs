@@ -427,7 +427,7 @@ pub fn RuleCard(
                         None => String::new(),
                     }
                 });
-                let kinds = model::MASK_KINDS.iter().map(|k| (k.to_string(), k.to_string())).collect();
+                let kinds = verdict_engine::policy::Mask::KINDS.iter().map(|k| (k.to_string(), k.to_string())).collect();
                 let options = move || match kind.get().as_str() {
                     "redact" => view! {
                         <TextField draft=draft problems=problems ptr=p("mask/replacement") label="Replacement (text columns)"

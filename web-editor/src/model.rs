@@ -3,7 +3,6 @@
 //! and field diffs. Pure: no DOM, so it is tested natively.
 
 use serde_json::{json, Map, Value};
-use verdict_engine::policy::ASSIGNMENT_KINDS;
 
 /// Members the server adds to a stored policy; never sent back and never shown in the form.
 pub const METADATA_KEYS: &[&str] = &[
@@ -22,17 +21,6 @@ pub const RULE_TYPES: &[(&str, &str)] = &[
     ("deny", "Deny"),
     ("query_restriction", "Query restriction"),
     ("query_limit", "Query limit"),
-];
-
-/// Mask kinds (SPEC §5).
-pub const MASK_KINDS: &[&str] = &[
-    "null",
-    "redact",
-    "hash",
-    "partial",
-    "email",
-    "date_year",
-    "constant",
 ];
 
 /// Operations a `deny` rule can narrow to.
@@ -262,18 +250,8 @@ pub fn engine_policy(draft: &Value) -> Value {
     };
     let specs = assignments(draft);
     obj.remove("assignments");
-    let mut applies_to = Map::new();
-    for (kind, list) in ASSIGNMENT_KINDS {
-        let Some(list) = list else { continue };
-        let values: Vec<Value> = specs
-            .iter()
-            .filter(|(k, _)| k == kind)
-            .map(|(_, v)| Value::String(v.clone()))
-            .collect();
-        if !values.is_empty() {
-            applies_to.insert((*list).to_string(), Value::Array(values));
-        }
-    }
+    let applies_to =
+        verdict_engine::policy::applies_to_of(specs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if !applies_to.is_empty() {
         obj.insert("applies_to".to_string(), Value::Object(applies_to));
     }

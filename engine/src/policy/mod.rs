@@ -121,6 +121,28 @@ pub const ASSIGNMENT_KINDS: &[(&str, Option<&str>)] = &[
     ("query", Some("queries")),
 ];
 
+/// The `applies_to` object that assignments, as `(kind, value)` pairs, make: each
+/// [`ASSIGNMENT_KINDS`] list with the values of its kind, in the order given; kinds that
+/// fill no list (`everyone`) and unknown kinds add nothing, so the object may be empty.
+pub fn applies_to_of<'a>(
+    assignments: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> serde_json::Map<String, Json> {
+    let pairs: Vec<(&str, &str)> = assignments.into_iter().collect();
+    let mut applies_to = serde_json::Map::new();
+    for (kind, list) in ASSIGNMENT_KINDS {
+        let Some(list) = list else { continue };
+        let values: Vec<Json> = pairs
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, v)| Json::String((*v).to_string()))
+            .collect();
+        if !values.is_empty() {
+            applies_to.insert((*list).to_string(), Json::Array(values));
+        }
+    }
+    applies_to
+}
+
 /// The kinds of statement a `deny` rule can narrow to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
