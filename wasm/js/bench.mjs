@@ -24,16 +24,15 @@ const n = mix.queries.length * repeat;
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-// The main thread's CPU time in ns where Linux gives it (as the native bench measures),
-// else wall-clock time: other processes on a shared machine then count as little as possible.
-const cpuNs = () => BigInt(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]);
-let clock = "cpu";
-try {
-  cpuNs();
-} catch {
-  clock = "wall";
-}
-const now = clock === "cpu" ? cpuNs : () => process.hrtime.bigint();
+// The process's CPU time in ns (process.cpuUsage: getrusage, microseconds; Node's helper
+// threads count too, against wasm), as the native bench measures it; other processes on a
+// shared machine then count as little as possible.
+const cpuNs = () => {
+  const u = process.cpuUsage();
+  return BigInt(u.user + u.system) * 1000n;
+};
+const clock = "cpu";
+const now = cpuNs;
 
 function time(fn) {
   const t = now();
