@@ -14,9 +14,10 @@
 //! too: at a placeholder the tokenizer is between tokens, `(` and `)` are tokens of their
 //! own, the scan's text ends its last token by itself (a comment or an open quote would
 //! not have read back alone), and a derived table takes the place of a table name in the
-//! grammar. A scan's text that read back is remembered (a bounded set of texts): that it
-//! reads back is a fact about the text alone. Debug builds also check the whole text and
-//! assert that both checks agree.
+//! grammar. Texts that passed are remembered (a bounded set of texts; that a text reads
+//! back is a fact about the text alone), so an application's repeated statements and the
+//! scans of a table read in the same context are parsed again once. Debug builds also
+//! check the whole text every time and assert that both checks agree.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -107,7 +108,8 @@ pub(crate) fn print_checked(
 ) -> Option<String> {
     let skeleton = print(statements);
     if scans.is_empty() {
-        return reads_back(&skeleton).then_some(skeleton);
+        return remembered(Fact::ReadsBack, &skeleton, || reads_back(&skeleton))
+            .then_some(skeleton);
     }
     let whole = (skeleton.matches(names.prefix.as_str()).count() == scans.len())
         .then(|| fill(&skeleton, scans, &names.prefix))
@@ -135,8 +137,12 @@ pub(crate) fn print_checked(
         let whole = print(statements);
         return reads_back(&whole).then_some(whole);
     };
-    let split = skeleton_reads_back(&skeleton, scans.len(), names)
-        && scans.iter().all(|t| scan_reads_back(t));
+    let key = format!("{}\n{skeleton}", names.prefix);
+    let split = remembered(Fact::Skeleton, &key, || {
+        skeleton_reads_back(&skeleton, scans.len(), names)
+    }) && scans
+        .iter()
+        .all(|t| remembered(Fact::Scan, t, || scan_reads_back(t)));
     debug_assert_eq!(
         split,
         reads_back(&whole),
@@ -185,35 +191,89 @@ fn skeleton_reads_back(skeleton: &str, count: usize, names: &Placeholders) -> bo
     found == count
 }
 
-/// Texts of scans known to read back; cleared when it holds [`KNOWN_BYTES`].
-static KNOWN: Mutex<(BTreeSet<String>, usize)> = Mutex::new((BTreeSet::new(), 0));
-
-/// How much scan text [`KNOWN`] keeps at most.
-const KNOWN_BYTES: usize = 4 << 20;
-
 /// A scan's text reads back alone as one query.
 fn scan_reads_back(text: &str) -> bool {
-    {
-        let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-        if known.0.contains(text) {
-            return true;
-        }
-    }
-    let ok = match parse::parse_statements_within(text, 2 * parse::DEPTH_LIMIT) {
+    match parse::parse_statements_within(text, 2 * parse::DEPTH_LIMIT) {
         Ok(again) => matches!(again.as_slice(), [Statement::Query(_)]) && print(&again) == text,
         Err(_) => false,
-    };
-    if ok && text.len() <= KNOWN_BYTES / 64 {
+    }
+}
+
+/// What a check established about a text (each a fact about the text alone).
+#[derive(Debug, Clone, Copy)]
+enum Fact {
+    /// [`reads_back`].
+    ReadsBack = 0,
+    /// [`skeleton_reads_back`] (the key is the placeholders' prefix, `\n`, the skeleton).
+    Skeleton = 1,
+    /// [`scan_reads_back`].
+    Scan = 2,
+}
+
+/// Texts known to have passed a check, by [`Fact`]: the same statements (an application's
+/// repeated queries) and the same scans (a table read in the same context) are checked
+/// once. Bounded: cleared when it holds [`KNOWN_BYTES`]; longer texts are not kept.
+static KNOWN: Mutex<Known> = Mutex::new(Known {
+    texts: [BTreeSet::new(), BTreeSet::new(), BTreeSet::new()],
+    bytes: 0,
+});
+
+struct Known {
+    texts: [BTreeSet<String>; 3],
+    bytes: usize,
+}
+
+/// How much text [`KNOWN`] keeps at most, and one text at most.
+const KNOWN_BYTES: usize = 4 << 20;
+const KNOWN_TEXT_BYTES: usize = 64 << 10;
+
+/// Whether `check` passes for `key`, from [`KNOWN`] when it passed before.
+fn remembered(fact: Fact, key: &str, check: impl FnOnce() -> bool) -> bool {
+    let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).texts[fact as usize].contains(key);
+    if known {
+        // Debug builds check again: what was remembered must still hold.
+        debug_assert!(
+            check(),
+            "{fact:?} remembered for a text that fails it: {key:?}"
+        );
+        return true;
+    }
+    let ok = check();
+    if ok && key.len() <= KNOWN_TEXT_BYTES {
         let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-        if known.1 + text.len() > KNOWN_BYTES {
-            known.0.clear();
-            known.1 = 0;
+        if known.bytes + key.len() > KNOWN_BYTES {
+            for set in &mut known.texts {
+                set.clear();
+            }
+            known.bytes = 0;
         }
-        if known.0.insert(text.to_string()) {
-            known.1 += text.len();
+        if known.texts[fact as usize].insert(key.to_string()) {
+            known.bytes += key.len();
         }
     }
     ok
+}
+
+/// Forgets every text known to pass a check, so the next evaluations check everything
+/// (benchmarks of the cold path).
+#[doc(hidden)]
+pub fn forget_known() {
+    forget(&[Fact::ReadsBack, Fact::Skeleton, Fact::Scan]);
+}
+
+/// Forgets the statements known to read back, not the scans (benchmarks of statements the
+/// engine has not seen, over tables read before in the same context).
+#[doc(hidden)]
+pub fn forget_known_statements() {
+    forget(&[Fact::ReadsBack, Fact::Skeleton]);
+}
+
+fn forget(facts: &[Fact]) {
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    for fact in facts {
+        let set = std::mem::take(&mut known.texts[*fact as usize]);
+        known.bytes -= set.iter().map(String::len).sum::<usize>();
+    }
 }
 
 /// The skeleton with each placeholder replaced by its scan's text in parentheses, as
