@@ -7,6 +7,9 @@
 #   SECONDS_PER_RUN=30 CONNECTIONS=128 scripts/load.sh
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/verdict scripts/load.sh
 #   ENDPOINTS=/api/v1/evaluate scripts/load.sh      # one endpoint only
+#   DISTINCT_SQL=1 scripts/load.sh                  # every request a statement text not seen
+#                                                   # before (its LIMIT varies); the engine
+#                                                   # remembers texts that read back
 #   VERDICT_BIN=/tmp/verdict-old scripts/load.sh    # that binary instead of building one
 #   PERF=1 scripts/load.sh                          # also `perf record` the server, top symbols
 #   PERF=/tmp/p scripts/load.sh                     # … and keep /tmp/p.<n>.data for perf report
@@ -98,6 +101,14 @@ wrk.method = "POST"
 wrk.body = os.getenv("LOAD_BODY")
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("LOAD_TOKEN")
+if os.getenv("DISTINCT_SQL") == "1" then
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+  local template = wrk.body
+  request = function()
+    local body = template:gsub("LIMIT 10", "LIMIT " .. math.random(11, 2000000000))
+    return wrk.format(nil, nil, nil, body)
+  end
+end
 done = function(summary, latency, requests)
   io.write(string.format("summary: %d requests, %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d (status %d)\n",
     summary.requests, summary.requests / (summary.duration / 1e6),
@@ -106,7 +117,7 @@ done = function(summary, latency, requests)
     summary.errors.status))
 end
 LUA
-export LOAD_BODY="$body" LOAD_TOKEN="$token"
+export LOAD_BODY="$body" LOAD_TOKEN="$token" DISTINCT_SQL="${DISTINCT_SQL:-0}"
 # CPU seconds the server process has used (user + system), from /proc.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$server_pid/stat"; }
 echo "--- machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
