@@ -15,12 +15,9 @@ cd "$root"
 
 trunk_version=0.21.14
 
-if [ "${CI:-}" = "true" ]; then
-    export CARGO_TERM_COLOR=never
-fi
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cargo_env
 note() { echo "build-editor: $*"; }
 
 bash scripts/build-wasm.sh --tools-only

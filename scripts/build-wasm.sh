@@ -33,15 +33,11 @@ target=wasm32-unknown-unknown
 profile=wasm-release
 binaryen_version=132.0.0
 
-if [ "${CI:-}" = "true" ]; then
-    export CARGO_TERM_COLOR=never
-fi
-
 note() { echo "build-wasm: $*"; }
 
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cargo_env
 
 # ------------------------------------------------------------------------- tools
 

@@ -28,9 +28,9 @@ duration="${SECONDS_PER_RUN:-10}"
 connections="${CONNECTIONS:-64}"
 threads="${THREADS:-2}"
 
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cargo_env
 if ! command -v wrk >/dev/null 2>&1; then
     as_root=()
     [ "$(id -u)" -eq 0 ] || as_root=(sudo -n)

@@ -12,23 +12,17 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. scripts/lib.sh
 
 fmt_color=()
 if [ "${CI:-}" = "true" ]; then
-    export CARGO_TERM_COLOR=never
     fmt_color=(-- --color=never)
 fi
 
-step() {
-    echo
-    echo "==> $*"
-}
-
 # ------------------------------------------------------------------------- set-up
 
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
+cargo_env
 if ! command -v cargo >/dev/null 2>&1; then
     echo "test.sh: cargo is missing; install Rust (https://rustup.rs) and run this again" >&2
     exit 1
