@@ -22,9 +22,9 @@ shift || true
 targets=("$@")
 [ "${#targets[@]}" -eq 0 ] && targets=(evaluate policies context)
 
-if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$root/scripts/lib.sh"
+cargo_env
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "==> rustup toolchain install nightly --profile minimal"
     rustup toolchain install nightly --profile minimal
