@@ -140,47 +140,23 @@ fn main() {
     let mut n = Vec::new();
     let mut fw = Vec::new();
     let mut ew = Vec::new();
+    // Each side `iters` times in a row, timed as one sample.
+    let timed = |samples: &mut Vec<Duration>, side: &dyn Fn()| {
+        let t = Instant::now();
+        for _ in 0..iters {
+            side();
+        }
+        samples.push(t.elapsed());
+    };
     for _ in 0..rounds {
-        let t = Instant::now();
-        for _ in 0..iters {
-            floor_writes();
-        }
-        fw.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            engine_writes();
-        }
-        ew.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            engine_unmasked();
-        }
-        u.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            floor();
-        }
-        f.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            engine();
-        }
-        e.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            engine_new();
-        }
-        n.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            engine_cold();
-        }
-        c.push(t.elapsed());
-        let t = Instant::now();
-        for _ in 0..iters {
-            one_shot_load();
-        }
-        l.push(t.elapsed());
+        timed(&mut fw, &floor_writes);
+        timed(&mut ew, &engine_writes);
+        timed(&mut u, &engine_unmasked);
+        timed(&mut f, &floor);
+        timed(&mut e, &engine);
+        timed(&mut n, &engine_new);
+        timed(&mut c, &engine_cold);
+        timed(&mut l, &one_shot_load);
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / (iters as f64 * QUERIES.len() as f64);
     let (fm, em, lm, um) = (median(f), median(e), median(l), median(u));
