@@ -121,7 +121,7 @@ pub(crate) fn print_checked(
         for text in scans {
             match parse::parse_statements_within(text, 2 * parse::DEPTH_LIMIT) {
                 Ok(mut v) => match (v.pop(), v.is_empty()) {
-                    (Some(Statement::Query(q)), true) => queries.push(*q),
+                    (Some(Statement::Query(q)), true) => queries.push(Some(*q)),
                     _ => return None,
                 },
                 Err(_) => return None,
@@ -164,22 +164,22 @@ fn print(statements: &[Statement]) -> String {
     out
 }
 
+/// The statements of `sql` if it parses again and prints the same.
+fn parsed_back(sql: &str) -> Option<Vec<Statement>> {
+    let again = parse::parse_statements_within(sql, 2 * parse::DEPTH_LIMIT).ok()?;
+    (print(&again) == sql).then_some(again)
+}
+
 /// Whether SQL printed from a tree parses again and prints the same.
 fn reads_back(sql: &str) -> bool {
-    let Ok(again) = parse::parse_statements_within(sql, 2 * parse::DEPTH_LIMIT) else {
-        return false;
-    };
-    print(&again) == sql
+    parsed_back(sql).is_some()
 }
 
 /// The skeleton reads back, and its `count` placeholders are all table names.
 fn skeleton_reads_back(skeleton: &str, count: usize, names: &Placeholders) -> bool {
-    let Ok(mut again) = parse::parse_statements_within(skeleton, 2 * parse::DEPTH_LIMIT) else {
+    let Some(mut again) = parsed_back(skeleton) else {
         return false;
     };
-    if print(&again) != skeleton {
-        return false;
-    }
     let mut found = 0;
     let _ = crate::walk::walk(
         &mut again,
@@ -193,10 +193,7 @@ fn skeleton_reads_back(skeleton: &str, count: usize, names: &Placeholders) -> bo
 
 /// A scan's text reads back alone as one query.
 fn scan_reads_back(text: &str) -> bool {
-    match parse::parse_statements_within(text, 2 * parse::DEPTH_LIMIT) {
-        Ok(again) => matches!(again.as_slice(), [Statement::Query(_)]) && print(&again) == text,
-        Err(_) => false,
-    }
+    parsed_back(text).is_some_and(|again| matches!(again.as_slice(), [Statement::Query(_)]))
 }
 
 /// What a check established about a text (each a fact about the text alone).
@@ -223,14 +220,24 @@ struct Known {
     bytes: usize,
 }
 
+impl Known {
+    const ALL: [Fact; 3] = [Fact::ReadsBack, Fact::Skeleton, Fact::Scan];
+
+    fn forget(&mut self, facts: &[Fact]) {
+        for fact in facts {
+            let set = std::mem::take(&mut self.texts[*fact as usize]);
+            self.bytes -= set.iter().map(String::len).sum::<usize>();
+        }
+    }
+}
+
 /// How much text [`KNOWN`] keeps at most, and one text at most.
 const KNOWN_BYTES: usize = 4 << 20;
 const KNOWN_TEXT_BYTES: usize = 64 << 10;
 
 /// Whether `check` passes for `key`, from [`KNOWN`] when it passed before.
 fn remembered(fact: Fact, key: &str, check: impl FnOnce() -> bool) -> bool {
-    let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).texts[fact as usize].contains(key);
-    if known {
+    if known().texts[fact as usize].contains(key) {
         // Debug builds check again: what was remembered must still hold.
         debug_assert!(
             check(),
@@ -240,12 +247,9 @@ fn remembered(fact: Fact, key: &str, check: impl FnOnce() -> bool) -> bool {
     }
     let ok = check();
     if ok && key.len() <= KNOWN_TEXT_BYTES {
-        let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = known();
         if known.bytes + key.len() > KNOWN_BYTES {
-            for set in &mut known.texts {
-                set.clear();
-            }
-            known.bytes = 0;
+            known.forget(&Known::ALL);
         }
         if known.texts[fact as usize].insert(key.to_string()) {
             known.bytes += key.len();
@@ -258,22 +262,19 @@ fn remembered(fact: Fact, key: &str, check: impl FnOnce() -> bool) -> bool {
 /// (benchmarks of the cold path).
 #[doc(hidden)]
 pub fn forget_known() {
-    forget(&[Fact::ReadsBack, Fact::Skeleton, Fact::Scan]);
+    known().forget(&Known::ALL);
 }
 
 /// Forgets the statements known to read back, not the scans (benchmarks of statements the
 /// engine has not seen, over tables read before in the same context).
 #[doc(hidden)]
 pub fn forget_known_statements() {
-    forget(&[Fact::ReadsBack, Fact::Skeleton]);
+    known().forget(&[Fact::ReadsBack, Fact::Skeleton]);
 }
 
-fn forget(facts: &[Fact]) {
-    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    for fact in facts {
-        let set = std::mem::take(&mut known.texts[*fact as usize]);
-        known.bytes -= set.iter().map(String::len).sum::<usize>();
-    }
+/// [`KNOWN`], locked (a panic elsewhere while it was held leaves nothing half-done in it).
+fn known() -> std::sync::MutexGuard<'static, Known> {
+    KNOWN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The skeleton with each placeholder replaced by its scan's text in parentheses, as
@@ -298,7 +299,7 @@ fn fill(skeleton: &str, texts: &[String], prefix: &str) -> Option<String> {
 
 /// Puts scans (parsed from their texts) back in the place of their placeholders.
 struct PutScansBack<'s> {
-    scans: &'s mut Vec<Query>,
+    scans: &'s mut Vec<Option<Query>>,
     names: &'s Placeholders,
 }
 
@@ -312,15 +313,13 @@ impl VisitorMut for PutScansBack<'_> {
         let TableFactor::Table { alias, .. } = tf else {
             return ControlFlow::Continue(());
         };
-        let alias = alias.take();
-        let Some(slot) = self.scans.get_mut(n) else {
+        let Some(query) = self.scans.get_mut(n).and_then(Option::take) else {
             return ControlFlow::Continue(());
         };
-        let subquery = Box::new(std::mem::replace(slot, empty_query()));
         *tf = TableFactor::Derived {
             lateral: false,
-            subquery,
-            alias,
+            subquery: Box::new(query),
+            alias: alias.take(),
             sample: None,
         };
         ControlFlow::Continue(())
@@ -342,12 +341,4 @@ impl VisitorMut for CountPlaceholders<'_> {
         }
         ControlFlow::Continue(())
     }
-}
-
-fn empty_query() -> Query {
-    crate::rewrite::query_of(sqlparser::ast::SetExpr::Values(sqlparser::ast::Values {
-        explicit_row: false,
-        value_keyword: false,
-        rows: Vec::new(),
-    }))
 }

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join, JoinConstraint,
-    JoinOperator, ObjectName, ObjectNamePart, OrderBy, Query, Select, SelectFlavor, SelectItem,
+    JoinOperator, ObjectName, OrderBy, Query, Select, SelectFlavor, SelectItem,
     SelectItemQualifiedWildcardKind, SetExpr, TableAlias, TableFactor, TableWithJoins, Value,
     Values, VisitMut, VisitorMut,
 };
@@ -861,17 +861,7 @@ impl<'a> Rewriter<'a> {
                 out.push('*');
             }
         }
-        let _ = write!(
-            out,
-            " FROM {}",
-            ObjectName(
-                table
-                    .idents()
-                    .into_iter()
-                    .map(ObjectNamePart::Identifier)
-                    .collect()
-            )
-        );
+        let _ = write!(out, " FROM {table}");
         // Several filters are ANDed, each in parentheses (as a balanced tree prints).
         for (i, f) in filters.iter().enumerate() {
             out.push_str(if i == 0 { " WHERE " } else { " AND " });
@@ -1288,7 +1278,7 @@ fn denied_function(name: &ObjectName, why: &str) -> Block {
     )
 }
 
-pub(crate) fn query_of(body: SetExpr) -> Query {
+fn query_of(body: SetExpr) -> Query {
     Query {
         with: None,
         body: Box::new(body),
