@@ -3,7 +3,7 @@
 # wasm/native time ratio and the prepared engine's speed-up over one-shot calls.
 # Not a test: numbers depend on the machine. Builds the packages (scripts/build-wasm.sh)
 # and the native bench (release) first; a few minutes cold.
-#   scripts/bench-wasm.sh [ALTERNATIONS] [ROUNDS]
+#   scripts/bench-wasm.sh [PAIRS]   (pairs of native and wasm blocks; default 100, ~15 s)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -74,7 +74,7 @@ node wasm/js/byte-identity.mjs "$pkg" "$log/native.json" 2>&1 | tee "$log/identi
 step "benchmark: the .wasm's size and the wasm/native time ratio (not a test: numbers depend on the machine)"
 cargo build --release -q -p verdict-wasm --example native_bench
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-node wasm/js/bench.mjs "$pkg" "$target_dir/release/examples/native_bench" wasm/bench/mix.json 3 5 \
+node wasm/js/bench.mjs "$pkg" "$target_dir/release/examples/native_bench" wasm/bench/mix.json 60 \
     2>&1 | tee "$log/bench.txt"
 
 step "cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings"

@@ -1,16 +1,22 @@
-//! The native side of the wasm/native benchmark (`scripts/bench-wasm.sh`): evaluates the
-//! query mix of `wasm/bench/mix.json` and prints the nanoseconds per evaluation.
+//! The native side of the wasm/native benchmark (`scripts/bench-wasm.sh`, `js/bench.mjs`):
+//! a long-lived process that times blocks of evaluations on request, so that the benchmark
+//! can interleave native and wasm blocks closely in time and compare them pair by pair.
 //!
-//! `cargo run --release -p verdict-wasm --example native_bench -- MIX.json ROUNDS`
+//! `cargo run --release -p verdict-wasm --example native_bench -- MIX.json`
 //!
-//! Prints one JSON line: `{"prepared_ns": …, "one_shot_ns": …}` — the median over rounds of
-//! the time per statement with the policy set loaded once (prepared, as
-//! `PolicyEngine#evaluateJson`), and loaded again for every statement (one-shot, as
-//! `evaluateJson`); both read the context text per statement, as those calls do. Time is
-//! the process's CPU time where the platform gives it (`"clock": "cpu"`), else wall-clock
-//! time, so other work on a shared machine counts as little as possible.
+//! Reads commands on stdin, one per line, and answers each with one line:
+//! - `prepared N`: N passes over the mix's queries with the policy set loaded once, as
+//!   `PolicyEngine#evaluateJson` (the context text is read per statement, as that call
+//!   does); answers the nanoseconds per statement.
+//! - `one-shot N`: the same with the policy set loaded again for every statement, as
+//!   `evaluateJson`; answers the nanoseconds per statement.
+//! - `clock`: answers `cpu` when blocks are timed by the process's CPU time (Unix), else
+//!   `wall`.
+//!
+//! Anything else is answered with a line starting `error:`. Ends at the end of stdin.
 
 use std::hint::black_box;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -19,29 +25,37 @@ use serde_json::Value as Json;
 use verdict_engine::{evaluate, Context, PolicySet};
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let (Some(mix), rounds) = (args.next(), args.next()) else {
-        eprintln!("usage: native_bench MIX.json [ROUNDS]");
+    let Some(mix) = std::env::args().nth(1) else {
+        eprintln!("usage: native_bench MIX.json  (then commands on stdin: prepared N | one-shot N | clock)");
         return ExitCode::from(2);
     };
-    let rounds: usize = rounds.and_then(|r| r.parse().ok()).unwrap_or(20);
-    match run(PathBuf::from(mix), rounds) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
+    let bench = match Bench::load(PathBuf::from(mix)) {
+        Ok(bench) => bench,
         Err(err) => {
             eprintln!("native_bench: {err}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = std::io::stdout();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let answer = bench.command(line.trim());
+        let mut out = stdout.lock();
+        if writeln!(out, "{answer}")
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            break;
         }
     }
+    ExitCode::SUCCESS
 }
 
 /// The process's CPU time in nanoseconds (CLOCK_PROCESS_CPUTIME_ID), as Node's
 /// `process.cpuUsage()` gives it on the wasm side, so that other processes on a shared
 /// machine do not count; `None` off Unix, and then wall-clock time is measured.
 /// (`/proc/thread-self/schedstat` advances only at scheduler ticks, a few milliseconds: too
-/// coarse for rounds of tens of milliseconds.)
+/// coarse for blocks of tens of milliseconds.)
 #[cfg(unix)]
 fn cpu_ns() -> Option<u64> {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
@@ -75,65 +89,85 @@ impl Mark {
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+struct Bench {
+    policies: String,
+    context: String,
+    queries: Vec<String>,
+    set: PolicySet,
 }
 
-fn run(mix_path: PathBuf, rounds: usize) -> Result<String, String> {
-    let read =
-        |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let mix: Json = serde_json::from_str(&read(&mix_path)?).map_err(|e| e.to_string())?;
-    let root = mix_path
-        .parent()
-        .map(|p| p.join("../.."))
-        .unwrap_or_default();
-    let field = |k: &str| {
-        mix.get(k)
-            .and_then(Json::as_str)
-            .ok_or(format!("mix.json lacks `{k}`"))
-    };
-    let policies = read(&root.join(field("policies")?))?;
-    let context = read(&root.join(field("context")?))?;
-    let queries: Vec<String> = mix
-        .get("queries")
-        .and_then(Json::as_array)
-        .map(|qs| {
-            qs.iter()
-                .filter_map(|q| q.as_str().map(String::from))
-                .collect()
+impl Bench {
+    fn load(mix_path: PathBuf) -> Result<Bench, String> {
+        let read =
+            |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+        let mix: Json = serde_json::from_str(&read(&mix_path)?).map_err(|e| e.to_string())?;
+        let root = mix_path
+            .parent()
+            .map(|p| p.join("../.."))
+            .unwrap_or_default();
+        let field = |k: &str| {
+            mix.get(k)
+                .and_then(Json::as_str)
+                .ok_or(format!("mix.json lacks `{k}`"))
+        };
+        let policies = read(&root.join(field("policies")?))?;
+        let context = read(&root.join(field("context")?))?;
+        let queries: Vec<String> = mix
+            .get("queries")
+            .and_then(Json::as_array)
+            .map(|qs| {
+                qs.iter()
+                    .filter_map(|q| q.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if queries.is_empty() {
+            return Err("mix.json has no `queries`".into());
+        }
+        let set = PolicySet::parse(&policies).map_err(|e| e.to_json())?;
+        Ok(Bench {
+            policies,
+            context,
+            queries,
+            set,
         })
-        .unwrap_or_default();
-    let per_round = mix.get("repeat").and_then(Json::as_u64).unwrap_or(20) as usize;
-    let set = PolicySet::parse(&policies).map_err(|e| e.to_json())?;
-    let n = (queries.len() * per_round) as f64;
-    let mut prepared = Vec::new();
-    let mut one_shot = Vec::new();
-    for _ in 0..rounds {
-        let t = Mark::now();
-        for _ in 0..per_round {
-            for q in &queries {
-                // As `engine.evaluateJson(sql, contextJson)`: the context text is read per call.
-                let ctx = Context::from_json_str(&context).map_err(|e| e.to_json())?;
-                black_box(evaluate(&set, q, &ctx).to_json());
-            }
-        }
-        prepared.push(t.elapsed_ns() / n);
-        let t = Mark::now();
-        for _ in 0..per_round {
-            for q in &queries {
-                // As a one-shot call: load the set and the context for each statement.
-                let set = PolicySet::parse(&policies).map_err(|e| e.to_json())?;
-                let ctx = Context::from_json_str(&context).map_err(|e| e.to_json())?;
-                black_box(evaluate(&set, q, &ctx).to_json());
-            }
-        }
-        one_shot.push(t.elapsed_ns() / n);
     }
-    let clock = if cpu_ns().is_some() { "cpu" } else { "wall" };
-    Ok(format!(
-        "{{\"prepared_ns\":{:.0},\"one_shot_ns\":{:.0},\"clock\":\"{clock}\"}}",
-        median(prepared),
-        median(one_shot)
-    ))
+
+    fn command(&self, line: &str) -> String {
+        let mut words = line.split_whitespace();
+        let (kind, passes) = (words.next(), words.next().map(str::parse::<usize>));
+        let result = match (kind, passes) {
+            (Some("clock"), None) => {
+                return (if cpu_ns().is_some() { "cpu" } else { "wall" }).to_string()
+            }
+            (Some("prepared"), Some(Ok(n))) if n > 0 => self.block(n, false),
+            (Some("one-shot"), Some(Ok(n))) if n > 0 => self.block(n, true),
+            _ => Err(format!("unknown command `{line}`")),
+        };
+        match result {
+            Ok(ns) => format!("{ns:.0}"),
+            Err(err) => format!("error: {err}"),
+        }
+    }
+
+    /// Nanoseconds per statement over `passes` passes of the mix.
+    fn block(&self, passes: usize, one_shot: bool) -> Result<f64, String> {
+        let t = Mark::now();
+        for _ in 0..passes {
+            for q in &self.queries {
+                let loaded;
+                let set = if one_shot {
+                    // As a one-shot call: load the set for each statement.
+                    loaded = PolicySet::parse(&self.policies).map_err(|e| e.to_json())?;
+                    &loaded
+                } else {
+                    &self.set
+                };
+                // As `evaluateJson(…, contextJson)`: the context text is read per call.
+                let ctx = Context::from_json_str(&self.context).map_err(|e| e.to_json())?;
+                black_box(evaluate(set, q, &ctx).to_json());
+            }
+        }
+        Ok(t.elapsed_ns() / (passes * self.queries.len()) as f64)
+    }
 }
