@@ -94,5 +94,5 @@ for runner in packages worker; do
     printf '%-30s %s passed, %s failed\n' "$label" "${pass:-?}" "${fail:-?}"
 done
 grep -E '^byte-identity:' "$log/identity.txt"
-grep -E '^(wasm size|wasm/native ratio):' "$log/bench.txt"
+grep -E '^(wasm size:|wasm/native ratio)' "$log/bench.txt"
 echo "wasm tests passed"

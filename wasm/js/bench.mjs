@@ -1,26 +1,27 @@
-// wasm/native time ratio and the prepared engine's speed-up, in one run
-// (scripts/bench-wasm.sh). The native side is a long-lived child process
-// (examples/native_bench.rs) that times blocks of evaluations on request; native and wasm
-// blocks of the same query mix (wasm/bench/mix.json) are interleaved in pairs, in
-// alternating order, and each pair gives one ratio. On a shared machine the speed of both
-// drifts by tens of percent within seconds; a pair's two blocks lie tens of milliseconds
-// apart, so the drift mostly cancels in its ratio, and the median over pairs is reported
-// with its quartiles.
+// wasm/native time ratios and the prepared engine's speed-up, in one run
+// (scripts/bench-wasm.sh), for both flavors of the engine (scripts/build-wasm.sh): fast
+// (the nodejs package) and small (the web package's verdict_wasm_bg.wasm, through its glue).
+// The native side is a long-lived child process (examples/native_bench.rs) that times
+// blocks of evaluations on request; native and wasm blocks of the same query mix
+// (wasm/bench/mix.json) are interleaved in rounds, in rotating order, and each round gives
+// one ratio per flavor. On a shared machine the speed of both drifts by tens of percent
+// within seconds; a round's blocks lie tens of milliseconds apart, so the drift mostly
+// cancels in its ratios, and the median over rounds is reported with its quartiles.
 //
-//   node wasm/js/bench.mjs PKG_DIR NATIVE_BENCH_BINARY MIX.json [PAIRS]
+//   node wasm/js/bench.mjs PKG_DIR NATIVE_BENCH_BINARY MIX.json [ROUNDS]
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 
-const [pkgDir, nativeBin, mixPath, pairsArg = "100"] = process.argv.slice(2);
-const pairs = Number(pairsArg);
-if (!pkgDir || !nativeBin || !mixPath || !(pairs >= 1)) {
-  console.error("usage: node bench.mjs PKG_DIR NATIVE_BENCH_BINARY MIX.json [PAIRS]");
+const [pkgDir, nativeBin, mixPath, roundsArg = "100"] = process.argv.slice(2);
+const rounds = Number(roundsArg);
+if (!pkgDir || !nativeBin || !mixPath || !(rounds >= 1)) {
+  console.error("usage: node bench.mjs PKG_DIR NATIVE_BENCH_BINARY MIX.json [ROUNDS]");
   process.exit(2);
 }
-const wasm = createRequire(import.meta.url)(path.resolve(pkgDir, "nodejs/verdict_wasm.js"));
 const mix = JSON.parse(readFileSync(mixPath, "utf8"));
 const root = path.resolve(path.dirname(mixPath), "../..");
 const policies = readFileSync(path.join(root, mix.policies), "utf8");
@@ -43,7 +44,6 @@ async function ask(command) {
   }
   return value;
 }
-const native = async (kind, n) => Number(await ask(`${kind} ${n}`));
 
 // ----------------------------------------------------------------------- wasm side
 
@@ -62,40 +62,59 @@ function block(fn, n) {
   return Number(now() - t) / (n * mix.queries.length);
 }
 
-const engine = new wasm.PolicyEngine(policies);
-const inWasm = {
-  prepared: (n) => block((q) => engine.evaluateJson(q, contextText), n),
-  object: (n) => block((q) => engine.evaluate(q, contextObject), n),
-  oneShot: (n) => block((q) => wasm.evaluateJson(policies, q, contextText), n),
+/** The blocks one module can time: prepared (JSON and object forms) and one-shot. */
+function sideOf(api) {
+  const engine = new api.PolicyEngine(policies);
+  return {
+    engine,
+    prepared: () => block((q) => engine.evaluateJson(q, contextText), passes),
+    object: () => block((q) => engine.evaluate(q, contextObject), passes),
+    oneShot: () => block((q) => api.evaluateJson(policies, q, contextText), oneShotPasses),
+  };
+}
+
+// fast: the nodejs package; small: the web package's glue with its own .wasm.
+const fastApi = createRequire(import.meta.url)(path.resolve(pkgDir, "nodejs/verdict_wasm.js"));
+const smallApi = await import(pathToFileURL(path.resolve(pkgDir, "web/verdict_wasm.js")).href);
+smallApi.initSync({ module: readFileSync(path.resolve(pkgDir, "web/verdict_wasm_bg.wasm")) });
+const sides = {
+  native: {
+    prepared: async () => Number(await ask(`prepared ${passes}`)),
+    oneShot: async () => Number(await ask(`one-shot ${oneShotPasses}`)),
+  },
+  fast: sideOf(fastApi),
+  small: sideOf(smallApi),
 };
+const names = ["native", "fast", "small"];
 
-// ---------------------------------------------------------------------------- pairs
+// ---------------------------------------------------------------------------- rounds
 
-/** One pair: both sides' blocks, in the order the pair's index gives. */
-async function pair(i, nativeKind, wasmFn, n) {
-  if (i % 2 === 0) {
-    const nat = await native(nativeKind, n);
-    return { nat, w: wasmFn(n) };
+/** One round of `kind` blocks: every side once, in an order rotating with `i`. */
+async function round(i, kind) {
+  const times = {};
+  for (let k = 0; k < names.length; k++) {
+    const name = names[(i + k) % names.length];
+    times[name] = await sides[name][kind]();
   }
-  const w = wasmFn(n);
-  return { nat: await native(nativeKind, n), w };
+  return times;
 }
 
 const clock = await ask("clock");
-// Warm-up: compile tiers, grow memory, fill both engines' remembered texts.
-for (let i = 0; i < 4; i++) {
-  await pair(i, "prepared", inWasm.prepared, passes);
-  await pair(i, "one-shot", inWasm.oneShot, oneShotPasses);
-  inWasm.object(passes);
+// Warm-up: compile tiers, grow memory, fill the engines' remembered texts.
+for (let i = 0; i < 6; i++) {
+  await round(i, "prepared");
+  await round(i, "oneShot");
+  sides.fast.object();
 }
 const runs = { prepared: [], oneShot: [], object: [] };
-for (let i = 0; i < pairs; i++) {
-  runs.prepared.push(await pair(i, "prepared", inWasm.prepared, passes));
-  runs.object.push(inWasm.object(passes) / runs.prepared.at(-1).w);
-  runs.oneShot.push(await pair(i, "one-shot", inWasm.oneShot, oneShotPasses));
+for (let i = 0; i < rounds; i++) {
+  runs.prepared.push(await round(i, "prepared"));
+  runs.object.push(sides.fast.object() / runs.prepared.at(-1).fast);
+  runs.oneShot.push(await round(i, "oneShot"));
 }
 child.stdin.end();
-engine.free();
+sides.fast.engine.free();
+sides.small.engine.free();
 
 // -------------------------------------------------------------------------- report
 
@@ -104,24 +123,31 @@ const quantile = (xs, q) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
 const median = (xs) => quantile(xs, 0.5);
-const spread = (xs) => `quartiles ${quantile(xs, 0.25).toFixed(2)}–${quantile(xs, 0.75).toFixed(2)}`;
 const us = (ns) => `${(ns / 1000).toFixed(1)} µs`;
-const ratios = (ps) => ps.map((p) => p.w / p.nat);
-const side = (ps, k) => median(ps.map((p) => p[k]));
+const time = (kind, name) => median(runs[kind].map((r) => r[name]));
+/** The median of a flavor's per-round ratios, its quartiles, and the ratio of the fastest
+ * tenth of each side's blocks (the blocks least disturbed by the machine). */
+function ratio(kind, name) {
+  const rs = runs[kind].map((r) => r[name] / r.native);
+  const fastest = (n) => quantile(runs[kind].map((r) => r[n]), 0.1);
+  const q = (x) => quantile(rs, x).toFixed(2);
+  return `${median(rs).toFixed(2)} (quartiles ${q(0.25)}–${q(0.75)}; fastest tenth ${(fastest(name) / fastest("native")).toFixed(2)})`;
+}
 
-// The package's .wasm size, as scripts/build-wasm.sh measured it (gzip -9).
+// The packages' .wasm sizes, as scripts/build-wasm.sh measured them (gzip -9).
 const sizesPath = path.join(pkgDir, "sizes.json");
 if (existsSync(sizesPath)) {
   const sizes = JSON.parse(readFileSync(sizesPath, "utf8"));
   const kb = (b) => `${(b / 1000).toFixed(0)} KB`;
-  console.log(`wasm size: ${kb(sizes.wasm_raw_bytes)} raw, ${kb(sizes.wasm_gzip_bytes)} gzipped (${sizes.wasm_raw_bytes} / ${sizes.wasm_gzip_bytes} bytes)`);
+  console.log(`wasm size: small ${kb(sizes.wasm_raw_bytes)} raw, ${kb(sizes.wasm_gzip_bytes)} gzipped; fast ${kb(sizes.fast_raw_bytes)} raw, ${kb(sizes.fast_gzip_bytes)} gzipped`);
 }
-console.log(`query mix: ${mix.queries.length} statements; ${pairs} pairs of blocks (prepared ${passes} passes, one-shot ${oneShotPasses}), order alternating; Node ${process.version}; ${clock === "cpu" ? "process CPU time on both sides" : "native: wall-clock time, wasm: CPU time"}`);
-console.log(`native  prepared ${us(side(runs.prepared, "nat"))}/statement, one-shot ${us(side(runs.oneShot, "nat"))}/statement (medians)`);
-console.log(`wasm    prepared ${us(side(runs.prepared, "w"))}/statement (JSON form; object form ${median(runs.object).toFixed(2)}x that), one-shot ${us(side(runs.oneShot, "w"))}/statement (medians)`);
-const prepared = ratios(runs.prepared);
-const oneShot = ratios(runs.oneShot);
-// The fastest tenth of each side's blocks: the blocks least disturbed by the machine.
-const fast = (ps) => (quantile(ps.map((p) => p.w), 0.1) / quantile(ps.map((p) => p.nat), 0.1)).toFixed(2);
-console.log(`wasm/native ratio: prepared ${median(prepared).toFixed(2)} (${spread(prepared)}; fastest tenth ${fast(runs.prepared)}), one-shot ${median(oneShot).toFixed(2)} (${spread(oneShot)}; fastest tenth ${fast(runs.oneShot)}); median of ${pairs} pairs`);
-console.log(`prepared speed-up over one-shot: wasm ${(side(runs.oneShot, "w") / side(runs.prepared, "w")).toFixed(1)}x, native ${(side(runs.oneShot, "nat") / side(runs.prepared, "nat")).toFixed(1)}x`);
+console.log(`query mix: ${mix.queries.length} statements; ${rounds} rounds of blocks (prepared ${passes} passes, one-shot ${oneShotPasses}), order rotating; Node ${process.version}; ${clock === "cpu" ? "process CPU time on every side" : "native: wall-clock time, wasm: CPU time"}`);
+for (const name of names) {
+  const object = name === "fast" ? ` (JSON form; object form ${median(runs.object).toFixed(2)}x that)` : "";
+  console.log(`${name.padEnd(6)}  prepared ${us(time("prepared", name))}/statement${object}, one-shot ${us(time("oneShot", name))}/statement (medians)`);
+}
+for (const name of ["fast", "small"]) {
+  console.log(`wasm/native ratio, ${name} flavor: prepared ${ratio("prepared", name)}, one-shot ${ratio("oneShot", name)}; median of ${rounds} rounds`);
+}
+const speedUp = (name) => (time("oneShot", name) / time("prepared", name)).toFixed(1);
+console.log(`prepared speed-up over one-shot: fast ${speedUp("fast")}x, small ${speedUp("small")}x, native ${speedUp("native")}x`);

@@ -1,4 +1,5 @@
-// Replays the conformance corpus through the wasm engine (the nodejs package) and compares
+// Replays the conformance corpus through both flavors of the wasm engine (fast: the nodejs
+// package; small: the web package's verdict_wasm_bg.wasm through its glue) and compares
 // every verdict with the native engine's, byte for byte.
 //
 //   node wasm/js/byte-identity.mjs PKG_DIR NATIVE.json
@@ -7,52 +8,62 @@
 // Each case × context is checked in three forms, which must all equal the native bytes:
 // the one-shot JSON form (`evaluateJson`), the prepared JSON form
 // (`PolicyEngine#evaluateJson`) and the object form (`JSON.stringify(engine.evaluate(…))`).
-// Prints `byte-identity: N passed, M failed` and exits non-zero on any difference.
+// Prints `byte-identity: N passed, M failed` (each case × context in each flavor) and exits
+// non-zero on any difference.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 
 const [pkgDir, nativePath] = process.argv.slice(2);
 if (!pkgDir || !nativePath) {
   console.error("usage: node byte-identity.mjs PKG_DIR NATIVE.json");
   process.exit(2);
 }
-const wasm = createRequire(import.meta.url)(path.resolve(pkgDir, "nodejs/verdict_wasm.js"));
+const fast = createRequire(import.meta.url)(path.resolve(pkgDir, "nodejs/verdict_wasm.js"));
+const small = await import(pathToFileURL(path.resolve(pkgDir, "web/verdict_wasm.js")).href);
+small.initSync({ module: readFileSync(path.resolve(pkgDir, "web/verdict_wasm_bg.wasm")) });
 const native = JSON.parse(readFileSync(nativePath, "utf8"));
 
-const engine = new wasm.PolicyEngine(native.policies);
 const policyObject = JSON.parse(native.policies);
 const contexts = native.contexts.map((c) => ({ name: c.name, text: c.json, object: JSON.parse(c.json) }));
 
 let passed = 0;
 let failed = 0;
+const counts = [];
 const shown = [];
-for (const c of native.cases) {
-  contexts.forEach((ctx, i) => {
-    const expected = c.verdicts[i];
-    const forms = {
-      evaluateJson: wasm.evaluateJson(native.policies, c.sql, ctx.text),
-      "PolicyEngine#evaluateJson": engine.evaluateJson(c.sql, ctx.text),
-      "PolicyEngine#evaluate": JSON.stringify(engine.evaluate(c.sql, ctx.object)),
-    };
-    // The one-shot object form re-converts the whole policy set: check it on a sample.
-    if (i === 0) forms.evaluate = JSON.stringify(wasm.evaluate(policyObject, c.sql, ctx.object));
-    const wrong = Object.entries(forms).filter(([, got]) => got !== expected);
-    if (wrong.length === 0) {
-      passed += 1;
-    } else {
-      failed += 1;
-      if (shown.length < 5) shown.push({ id: c.id, context: ctx.name, form: wrong[0][0], expected, got: wrong[0][1] });
-    }
-  });
+for (const [flavor, wasm] of [["fast", fast], ["small", small]]) {
+  const engine = new wasm.PolicyEngine(native.policies);
+  let flavorPassed = 0;
+  for (const c of native.cases) {
+    contexts.forEach((ctx, i) => {
+      const expected = c.verdicts[i];
+      const forms = {
+        evaluateJson: wasm.evaluateJson(native.policies, c.sql, ctx.text),
+        "PolicyEngine#evaluateJson": engine.evaluateJson(c.sql, ctx.text),
+        "PolicyEngine#evaluate": JSON.stringify(engine.evaluate(c.sql, ctx.object)),
+      };
+      // The one-shot object form re-converts the whole policy set: check it on a sample.
+      if (i === 0) forms.evaluate = JSON.stringify(wasm.evaluate(policyObject, c.sql, ctx.object));
+      const wrong = Object.entries(forms).filter(([, got]) => got !== expected);
+      if (wrong.length === 0) {
+        flavorPassed += 1;
+      } else {
+        failed += 1;
+        if (shown.length < 5) shown.push({ id: c.id, context: ctx.name, form: `${flavor} ${wrong[0][0]}`, expected, got: wrong[0][1] });
+      }
+    });
+  }
+  engine.free();
+  passed += flavorPassed;
+  counts.push(`${flavor} ${flavorPassed}`);
 }
-engine.free();
 
 for (const s of shown) {
   console.log(`DIFF ${s.id} [${s.context}] via ${s.form}\n  native: ${s.expected}\n  wasm:   ${s.got}`);
 }
 console.log(
-  `replayed ${native.cases.length} cases x ${contexts.length} contexts through the wasm engine (${wasm.version()})`,
+  `replayed ${native.cases.length} cases x ${contexts.length} contexts through both flavors of the wasm engine (${fast.version()}): ${counts.join(", ")} identical`,
 );
 console.log(`byte-identity: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+process.exit(failed === 0 && passed === 2 * native.cases.length * contexts.length ? 0 : 1);

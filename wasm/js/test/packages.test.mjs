@@ -25,8 +25,18 @@ const SQL = "SELECT name, email FROM customers WHERE id = 7";
 const node = require(path.join(pkg, "nodejs/verdict_wasm.js"));
 const expected = node.evaluateJson(POLICIES, SQL, CONTEXT);
 
-test("each package has package.json, the hand-written .d.ts, a README and one shared .wasm", () => {
-  const wasm = readFileSync(path.join(pkg, "web/verdict_wasm_bg.wasm"));
+// The small flavor, through the web package's glue in this process (the nodejs package
+// carries the fast flavor).
+const small = await import(pathToFileURL(path.join(pkg, "web/verdict_wasm.js")).href);
+small.initSync({ module: readFileSync(path.join(pkg, "web/verdict_wasm_bg.wasm")) });
+const FLAVORS = { fast: node, small };
+
+test("each package has package.json, the hand-written .d.ts, a README and its flavor's .wasm", () => {
+  const smallWasm = readFileSync(path.join(pkg, "web/verdict_wasm_bg.wasm"));
+  const fastWasm = readFileSync(path.join(pkg, "web/verdict_wasm_fast_bg.wasm"));
+  assert.ok(!smallWasm.equals(fastWasm), "two flavors");
+  assert.ok(smallWasm.length < fastWasm.length, "the small flavor is the smaller");
+  const wasmOf = { web: smallWasm, bundler: smallWasm, nodejs: fastWasm };
   for (const target of ["web", "bundler", "nodejs"]) {
     const dir = path.join(pkg, target);
     const meta = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
@@ -40,7 +50,7 @@ test("each package has package.json, the hand-written .d.ts, a README and one sh
     }
     assert.equal(dts.includes("export default function init("), target === "web");
     assert.match(readFileSync(path.join(dir, "README.md"), "utf8"), /In a page/);
-    assert.ok(readFileSync(path.join(dir, "verdict_wasm_bg.wasm")).equals(wasm), `${target} .wasm`);
+    assert.ok(readFileSync(path.join(dir, "verdict_wasm_bg.wasm")).equals(wasmOf[target]), `${target} .wasm`);
   }
 });
 
@@ -125,8 +135,9 @@ test("nodejs: a prepared engine answers like one-shot calls and can be freed", (
   }
 });
 
-test("nodejs: deep nesting in the release build blocks cleanly", () => {
-  const engine = new node.PolicyEngine(POLICIES);
+for (const [flavor, api] of Object.entries(FLAVORS)) test(`${flavor} flavor: deep nesting blocks cleanly`, () => {
+  // Each flavor's frames have their own sizes: the parser's depth limit must hold in both.
+  const engine = new api.PolicyEngine(POLICIES);
   const deepExpr = `SELECT ${"(".repeat(5000)}1${")".repeat(5000)} FROM orders`;
   const deepQuery = `SELECT * FROM ${"(SELECT * FROM ".repeat(500)}orders${") AS t".repeat(500)}`;
   for (const sql of [deepExpr, deepQuery]) {
@@ -138,6 +149,7 @@ test("nodejs: deep nesting in the release build blocks cleanly", () => {
   assert.equal(ok.verdict, "row_filter");
   // Still usable after the deep inputs.
   assert.equal(engine.evaluateJson(SQL, CONTEXT), expected);
+  engine.free();
 });
 
 test("nodejs: an ES module can import the CommonJS package", async () => {
@@ -149,6 +161,7 @@ test("web: initSync and init instantiate the module", () => {
   // Each import of the glue has its own instance: a fresh process per way of loading.
   const glue = pathToFileURL(path.join(pkg, "web/verdict_wasm.js")).href;
   const wasmPath = path.join(pkg, "web/verdict_wasm_bg.wasm");
+  const fastPath = path.join(pkg, "web/verdict_wasm_fast_bg.wasm");
   const scripts = {
     initSync: `import { initSync, evaluateJson } from ${JSON.stringify(glue)};
       import { readFileSync } from "node:fs";
@@ -156,6 +169,9 @@ test("web: initSync and init instantiate the module", () => {
     init: `import init, { evaluateJson } from ${JSON.stringify(glue)};
       import { readFileSync } from "node:fs";
       await init({ module_or_path: await WebAssembly.compile(readFileSync(${JSON.stringify(wasmPath)})) });`,
+    "init with the fast flavor": `import init, { evaluateJson } from ${JSON.stringify(glue)};
+      import { readFileSync } from "node:fs";
+      await init({ module_or_path: await WebAssembly.compile(readFileSync(${JSON.stringify(fastPath)})) });`,
   };
   for (const [how, prelude] of Object.entries(scripts)) {
     const script = `${prelude}
