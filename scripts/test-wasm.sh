@@ -38,9 +38,9 @@ need_chromium
 
 # ------------------------------------------------------------------------- build
 
+pkg="${VERDICT_WASM_OUT:-$root/target/wasm-pkg}"
 step "scripts/build-wasm.sh"
-bash scripts/build-wasm.sh
-pkg="$root/target/wasm-pkg"
+VERDICT_WASM_OUT="$pkg" bash scripts/build-wasm.sh
 export VERDICT_WASM_PKG="$pkg"
 
 # ------------------------------------------------------------------------- tests
@@ -72,10 +72,7 @@ cargo run -q -p verdict-wasm --example native_corpus -- "$log/native.json"
 node wasm/js/byte-identity.mjs "$pkg" "$log/native.json" 2>&1 | tee "$log/identity.txt"
 
 step "benchmark: the .wasm's size and the wasm/native time ratio (not a test: numbers depend on the machine)"
-cargo build --release -q -p verdict-wasm --example native_bench
-target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-node wasm/js/bench.mjs "$pkg" "$target_dir/release/examples/native_bench" wasm/bench/mix.json 60 \
-    2>&1 | tee "$log/bench.txt"
+VERDICT_WASM_OUT="$pkg" bash scripts/bench-wasm.sh --no-build 60 2>&1 | tee "$log/bench.txt"
 
 step "cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings"
 cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
