@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use serde_json::{json, Value};
+use verdict_engine::policy::{Operation, StatementKind};
 use verdict_engine::Problem;
 
 use crate::model;
@@ -325,15 +326,14 @@ pub fn MultiCheck(
     #[prop(into)] label: String,
     #[prop(into)] field: String,
     #[prop(into)] testid: String,
-    options: &'static [&'static str],
+    options: Vec<&'static str>,
 ) -> impl IntoView {
     let field_attr = field.clone();
     let p0 = ptr.clone();
     let selected = Memo::new(move |_| model::list_at(&draft.get(), &p0));
     let boxes = options
-        .iter()
+        .into_iter()
         .map(|opt| {
-            let opt = *opt;
             let p2 = ptr.clone();
             let checked = move || selected.with(|s| s.iter().any(|x| x == opt));
             view! {
@@ -470,7 +470,7 @@ pub fn RuleCard(
                 <TextField draft=draft problems=problems ptr=p("columns") label="Columns (empty: the whole table)" field=f("columns")
                     testid=format!("rule-{i}-columns") kind=Kind::List placeholder="password_hash, ssn" list=columns_list2.clone()/>
                 <MultiCheck draft=draft problems=problems ptr=p("operations") label="Operations (none checked: all)"
-                    field=f("operations") testid=format!("rule-{i}-op") options=model::OPERATIONS/>
+                    field=f("operations") testid=format!("rule-{i}-op") options=model::names(&Operation::ALL)/>
             }.into_any(),
             "query_restriction" => {
                 let rw_options = vec![
@@ -486,7 +486,7 @@ pub fn RuleCard(
                 } });
                 view! {
                     <MultiCheck draft=draft problems=problems ptr=p("statements") label="Allowed statement kinds (none checked: the default kinds)"
-                        field=f("statements") testid=format!("rule-{i}-stmt") options=model::STATEMENT_KINDS/>
+                        field=f("statements") testid=format!("rule-{i}-stmt") options=model::names(&StatementKind::ALL)/>
                     <TextField draft=draft problems=problems ptr=p("denied_functions") label="Denied functions" field=f("denied_functions")
                         testid=format!("rule-{i}-denied-functions") kind=Kind::List placeholder="pg_sleep, dblink*"/>
                     <label class="field">

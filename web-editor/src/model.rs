@@ -23,30 +23,11 @@ pub const RULE_TYPES: &[(&str, &str)] = &[
     ("query_limit", "Query limit"),
 ];
 
-/// Operations a `deny` rule can narrow to.
-pub const OPERATIONS: &[&str] = &["select", "insert", "update", "delete", "ddl"];
-
-/// Statement kinds a `query_restriction` can list.
-pub const STATEMENT_KINDS: &[&str] = &[
-    "select",
-    "insert",
-    "update",
-    "delete",
-    "merge",
-    "truncate",
-    "copy_from",
-    "ddl",
-    "transaction",
-    "session",
-    "explain",
-    "call",
-    "do",
-    "prepare",
-    "listen",
-    "lock",
-    "maintenance",
-    "other",
-];
+/// The JSON names of an engine list of `(name, value)` pairs (`Operation::ALL`,
+/// `StatementKind::ALL`), in its order: the words a checkbox group offers.
+pub fn names<T>(all: &'static [(&'static str, T)]) -> Vec<&'static str> {
+    all.iter().map(|(name, _)| *name).collect()
+}
 
 /// The numeric fields of a `query_limit` rule.
 pub const LIMIT_FIELDS: &[(&str, &str)] = &[
