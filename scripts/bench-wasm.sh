@@ -20,7 +20,8 @@ if [ "${1:-}" = "--no-build" ]; then
 else
     bash scripts/build-wasm.sh
 fi
-cargo build --release -q -p verdict-wasm --example native_bench
+cargo build --release -q -p verdict-wasm --example native_bench --example native_bench_mimalloc
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 echo
-node wasm/js/bench.mjs "$pkg" "$target_dir/release/examples/native_bench" wasm/bench/mix.json "$@"
+node wasm/js/bench.mjs "$pkg" "$target_dir/release/examples/native_bench" \
+    "$target_dir/release/examples/native_bench_mimalloc" wasm/bench/mix.json "$@"

@@ -1,14 +1,15 @@
 // wasm/native time ratios and the prepared engine's speed-up, in one run
 // (scripts/bench-wasm.sh), for both flavors of the engine (scripts/build-wasm.sh): fast
 // (the nodejs package) and small (the web package's verdict_wasm_bg.wasm, through its glue).
-// The native side is a long-lived child process (examples/native_bench.rs) that times
-// blocks of evaluations on request; native and wasm blocks of the same query mix
+// The native side is two long-lived child processes that time blocks of evaluations on
+// request (examples/native_bench_common): one on the system allocator, as a program
+// embedding the engine gets by default, one on mimalloc, which the `verdict` binary links; native and wasm blocks of the same query mix
 // (wasm/bench/mix.json) are interleaved in rounds, in rotating order, and each round gives
 // one ratio per flavor. On a shared machine the speed of both drifts by tens of percent
 // within seconds; a round's blocks lie tens of milliseconds apart, so the drift mostly
 // cancels in its ratios, and the median over rounds is reported with its quartiles.
 //
-//   node wasm/js/bench.mjs PKG_DIR NATIVE_BENCH_BINARY MIX.json [ROUNDS]
+//   node wasm/js/bench.mjs PKG_DIR NATIVE_BENCH NATIVE_BENCH_MIMALLOC MIX.json [ROUNDS]
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -16,10 +17,10 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 
-const [pkgDir, nativeBin, mixPath, roundsArg = "100"] = process.argv.slice(2);
+const [pkgDir, nativeBin, mimallocBin, mixPath, roundsArg = "100"] = process.argv.slice(2);
 const rounds = Number(roundsArg);
-if (!pkgDir || !nativeBin || !mixPath || !(rounds >= 1)) {
-  console.error("usage: node bench.mjs PKG_DIR NATIVE_BENCH_BINARY MIX.json [ROUNDS]");
+if (!pkgDir || !nativeBin || !mimallocBin || !mixPath || !(rounds >= 1)) {
+  console.error("usage: node bench.mjs PKG_DIR NATIVE_BENCH NATIVE_BENCH_MIMALLOC MIX.json [ROUNDS]");
   process.exit(2);
 }
 const mix = JSON.parse(readFileSync(mixPath, "utf8"));
@@ -34,16 +35,28 @@ const oneShotPasses = Math.max(1, Math.round(passes / 5));
 
 // --------------------------------------------------------------------- native side
 
-const child = spawn(nativeBin, [mixPath], { stdio: ["pipe", "pipe", "inherit"] });
-const answers = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-async function ask(command) {
-  child.stdin.write(`${command}\n`);
-  const { value, done } = await answers.next();
-  if (done || value.startsWith("error:")) {
-    throw new Error(`native_bench: ${done ? "ended" : value} (after \`${command}\`)`);
-  }
-  return value;
+/** A native bench process: `ask(command)` answers its line. */
+function nativeProcess(binary) {
+  const child = spawn(binary, [mixPath], { stdio: ["pipe", "pipe", "inherit"] });
+  const answers = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return {
+    child,
+    async ask(command) {
+      child.stdin.write(`${command}\n`);
+      const { value, done } = await answers.next();
+      if (done || value.startsWith("error:")) {
+        throw new Error(`${path.basename(binary)}: ${done ? "ended" : value} (after \`${command}\`)`);
+      }
+      return value;
+    },
+  };
 }
+const nativeSide = (proc) => ({
+  prepared: async () => Number(await proc.ask(`prepared ${passes}`)),
+  oneShot: async () => Number(await proc.ask(`one-shot ${oneShotPasses}`)),
+});
+const system = nativeProcess(nativeBin);
+const mimalloc = nativeProcess(mimallocBin);
 
 // ----------------------------------------------------------------------- wasm side
 
@@ -78,14 +91,12 @@ const fastApi = createRequire(import.meta.url)(path.resolve(pkgDir, "nodejs/verd
 const smallApi = await import(pathToFileURL(path.resolve(pkgDir, "web/verdict_wasm.js")).href);
 smallApi.initSync({ module: readFileSync(path.resolve(pkgDir, "web/verdict_wasm_bg.wasm")) });
 const sides = {
-  native: {
-    prepared: async () => Number(await ask(`prepared ${passes}`)),
-    oneShot: async () => Number(await ask(`one-shot ${oneShotPasses}`)),
-  },
+  native: nativeSide(system),
+  mimalloc: nativeSide(mimalloc),
   fast: sideOf(fastApi),
   small: sideOf(smallApi),
 };
-const names = ["native", "fast", "small"];
+const names = ["native", "mimalloc", "fast", "small"];
 
 // ---------------------------------------------------------------------------- rounds
 
@@ -99,7 +110,7 @@ async function round(i, kind) {
   return times;
 }
 
-const clock = await ask("clock");
+const clock = await system.ask("clock");
 // Warm-up: compile tiers, grow memory, fill the engines' remembered texts.
 for (let i = 0; i < 6; i++) {
   await round(i, "prepared");
@@ -112,7 +123,8 @@ for (let i = 0; i < rounds; i++) {
   runs.object.push(sides.fast.object() / runs.prepared.at(-1).fast);
   runs.oneShot.push(await round(i, "oneShot"));
 }
-child.stdin.end();
+system.child.stdin.end();
+mimalloc.child.stdin.end();
 sides.fast.engine.free();
 sides.small.engine.free();
 
@@ -125,13 +137,13 @@ const quantile = (xs, q) => {
 const median = (xs) => quantile(xs, 0.5);
 const us = (ns) => `${(ns / 1000).toFixed(1)} µs`;
 const time = (kind, name) => median(runs[kind].map((r) => r[name]));
-/** The median of a flavor's per-round ratios, its quartiles, and the ratio of the fastest
- * tenth of each side's blocks (the blocks least disturbed by the machine). */
-function ratio(kind, name) {
-  const rs = runs[kind].map((r) => r[name] / r.native);
+/** The median of a flavor's per-round ratios to a native side, its quartiles, and the
+ * ratio of the fastest tenth of each side's blocks (the least disturbed by the machine). */
+function ratio(kind, name, base) {
+  const rs = runs[kind].map((r) => r[name] / r[base]);
   const fastest = (n) => quantile(runs[kind].map((r) => r[n]), 0.1);
   const q = (x) => quantile(rs, x).toFixed(2);
-  return `${median(rs).toFixed(2)} (quartiles ${q(0.25)}–${q(0.75)}; fastest tenth ${(fastest(name) / fastest("native")).toFixed(2)})`;
+  return `${median(rs).toFixed(2)} (quartiles ${q(0.25)}–${q(0.75)}; fastest tenth ${(fastest(name) / fastest(base)).toFixed(2)})`;
 }
 
 // The packages' .wasm sizes, as scripts/build-wasm.sh measured them (gzip -9).
@@ -142,12 +154,15 @@ if (existsSync(sizesPath)) {
   console.log(`wasm size: small ${kb(sizes.wasm_raw_bytes)} raw, ${kb(sizes.wasm_gzip_bytes)} gzipped; fast ${kb(sizes.fast_raw_bytes)} raw, ${kb(sizes.fast_gzip_bytes)} gzipped`);
 }
 console.log(`query mix: ${mix.queries.length} statements; ${rounds} rounds of blocks (prepared ${passes} passes, one-shot ${oneShotPasses}), order rotating; Node ${process.version}; ${clock === "cpu" ? "process CPU time on every side" : "native: wall-clock time, wasm: CPU time"}`);
+const label = { native: "native (system allocator)", mimalloc: "native (mimalloc)", fast: "wasm fast", small: "wasm small" };
 for (const name of names) {
   const object = name === "fast" ? ` (JSON form; object form ${median(runs.object).toFixed(2)}x that)` : "";
-  console.log(`${name.padEnd(6)}  prepared ${us(time("prepared", name))}/statement${object}, one-shot ${us(time("oneShot", name))}/statement (medians)`);
+  console.log(`${label[name].padEnd(26)} prepared ${us(time("prepared", name))}/statement${object}, one-shot ${us(time("oneShot", name))}/statement (medians)`);
 }
 for (const name of ["fast", "small"]) {
-  console.log(`wasm/native ratio, ${name} flavor: prepared ${ratio("prepared", name)}, one-shot ${ratio("oneShot", name)}; median of ${rounds} rounds`);
+  for (const base of ["native", "mimalloc"]) {
+    console.log(`wasm/native ratio, ${name} flavor vs ${label[base]}: prepared ${ratio("prepared", name, base)}, one-shot ${ratio("oneShot", name, base)}; median of ${rounds} rounds`);
+  }
 }
 const speedUp = (name) => (time("oneShot", name) / time("prepared", name)).toFixed(1);
-console.log(`prepared speed-up over one-shot: fast ${speedUp("fast")}x, small ${speedUp("small")}x, native ${speedUp("native")}x`);
+console.log(`prepared speed-up over one-shot: wasm fast ${speedUp("fast")}x, wasm small ${speedUp("small")}x, native ${speedUp("native")}x, native (mimalloc) ${speedUp("mimalloc")}x`);
