@@ -813,6 +813,20 @@ test('layout at 1280×720 and 1920×1080: nothing sticks out of the window', asy
     await waitText(p, 'verdict-badge', (t) => t.length > 0);
     await shot(p, `12-editor-${w}x${h}`);
     problems.push(...(await overflow(p)).map((x) => `${w}×${h} editor: ${x}`));
+    // Scrolled to the end of the policy, the header with Save is still in the window.
+    const scrolled = await p.evaluate(() => {
+      window.scrollTo(0, document.documentElement.scrollHeight);
+      return window.scrollY;
+    });
+    if (w === 1280) assert.ok(scrolled > 0, `the editor at ${w}×${h} is long enough to scroll`);
+    const save = await byId(p, 'save').boundingBox();
+    if (!save || save.y < 0 || save.y + save.height > h) problems.push(`${w}×${h} editor scrolled by ${scrolled}: Save is out of the window (${JSON.stringify(save)})`);
+    // …and the side column's tabs are below it, not under it.
+    const head = await p.locator('.editor-page > .page-head').boundingBox();
+    const sideTab = await byId(p, 'side-history').boundingBox();
+    if (!head || !sideTab || sideTab.y < head.y + head.height - 1) problems.push(`${w}×${h} editor scrolled by ${scrolled}: the side tabs (${JSON.stringify(sideTab)}) are under the header (${JSON.stringify(head)})`);
+    await shot(p, `12b-editor-scrolled-${w}x${h}`);
+    await p.evaluate(() => window.scrollTo(0, 0));
     await byId(p, 'side-history').click();
     await byId(p, 'version-1').waitFor();
     await shot(p, `13-history-${w}x${h}`);
