@@ -320,7 +320,7 @@ pub fn Exceptions(state: EditorState) -> impl IntoView {
             </table>
             <h3>"Grant an exception"</h3>
             <div class="row wrap end">
-                <label class="field inline"><span>"For"</span>
+                <label class="field"><span>"For"</span>
                     <select data-testid="exception-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
                         <option value="user">"user"</option><option value="role">"role"</option>
                     </select>
