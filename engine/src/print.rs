@@ -100,14 +100,17 @@ impl Default for Placeholders {
 }
 
 /// The statements printed as one text (`;\n` between them) with scan `n`'s text in the
-/// place of placeholder `n`, if it reads back.
+/// place of placeholder `n`, if it reads back. The statements are dropped once printed,
+/// before the text is parsed again, so that two trees of a large statement are never held
+/// at once.
 pub(crate) fn print_checked(
-    statements: &mut Vec<Statement>,
+    mut statements: Vec<Statement>,
     scans: &[String],
     names: &Placeholders,
 ) -> Option<String> {
-    let skeleton = print(statements);
+    let skeleton = print(&statements);
     if scans.is_empty() {
+        drop(statements);
         return remembered(Fact::ReadsBack, &skeleton, || reads_back(&skeleton))
             .then_some(skeleton);
     }
@@ -128,15 +131,17 @@ pub(crate) fn print_checked(
             }
         }
         let _ = crate::walk::walk(
-            statements,
+            &mut statements,
             &mut PutScansBack {
                 scans: &mut queries,
                 names,
             },
         );
-        let whole = print(statements);
+        let whole = print(&statements);
+        drop(statements);
         return reads_back(&whole).then_some(whole);
     };
+    drop(statements);
     let key = format!("{}\n{skeleton}", names.prefix);
     let split = remembered(Fact::Skeleton, &key, || {
         skeleton_reads_back(&skeleton, scans.len(), names)
