@@ -56,8 +56,13 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     };
     let mut statements = statements;
     let rules = &selection.enforced;
-    let mut rewriter = Rewriter::new(set, rules, &selection.monitored, ctx);
-    rewriter.placeholders = print::Placeholders::for_sql(sql);
+    let mut rewriter = Rewriter::new(
+        set,
+        rules,
+        &selection.monitored,
+        ctx,
+        print::Placeholders::for_sql(sql),
+    );
     for (at, r) in &rules.restrictions {
         rewriter.deny_functions(&at.policy.id, &r.denied_functions);
     }

@@ -91,14 +91,6 @@ impl Placeholders {
     }
 }
 
-impl Default for Placeholders {
-    fn default() -> Self {
-        Placeholders {
-            prefix: PLACEHOLDER.to_string(),
-        }
-    }
-}
-
 /// The statements printed as one text (`;\n` between them) with scan `n`'s text in the
 /// place of placeholder `n`, if it reads back. The statements are dropped once printed,
 /// before the text is parsed again, so that two trees of a large statement are never held

@@ -168,12 +168,14 @@ pub struct Rewriter<'a> {
 
 impl<'a> Rewriter<'a> {
     /// A rewriter applying `rules` (the enforced policies) for `ctx`, and reporting what the
-    /// `monitored` ones would do.
+    /// `monitored` ones would do; the scans it builds stand in the tree as `placeholders`
+    /// (names absent from the statement's text: [`crate::print::Placeholders::for_sql`]).
     pub fn new(
         set: &'a crate::policy::PolicySet,
         rules: &'a Rules<'a>,
         monitored: &'a Rules<'a>,
         ctx: &'a Context,
+        placeholders: crate::print::Placeholders,
     ) -> Self {
         let catalog: Option<&'a Catalog> = set.catalog.as_ref();
         Rewriter {
@@ -191,7 +193,7 @@ impl<'a> Rewriter<'a> {
             joins: 0,
             applied: Applied::default(),
             scans: Vec::new(),
-            placeholders: Default::default(),
+            placeholders,
         }
     }
 
