@@ -12,10 +12,10 @@
 //   node wasm/js/bench.mjs PKG_DIR NATIVE_BENCH NATIVE_BENCH_MIMALLOC MIX.json [ROUNDS]
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
+
+import { loadFlavors } from "./flavors.mjs";
 
 const [pkgDir, nativeBin, mimallocBin, mixPath, roundsArg = "100"] = process.argv.slice(2);
 const rounds = Number(roundsArg);
@@ -87,9 +87,7 @@ function sideOf(api) {
 }
 
 // fast: the nodejs package; small: the web package's glue with its own .wasm.
-const fastApi = createRequire(import.meta.url)(path.resolve(pkgDir, "nodejs/verdict_wasm.js"));
-const smallApi = await import(pathToFileURL(path.resolve(pkgDir, "web/verdict_wasm.js")).href);
-smallApi.initSync({ module: readFileSync(path.resolve(pkgDir, "web/verdict_wasm_bg.wasm")) });
+const { fast: fastApi, small: smallApi } = await loadFlavors(pkgDir);
 const sides = {
   native: nativeSide(system),
   mimalloc: nativeSide(mimalloc),

@@ -11,18 +11,15 @@
 // Prints `byte-identity: N passed, M failed` (each case × context in each flavor) and exits
 // non-zero on any difference.
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
+
+import { loadFlavors } from "./flavors.mjs";
 
 const [pkgDir, nativePath] = process.argv.slice(2);
 if (!pkgDir || !nativePath) {
   console.error("usage: node byte-identity.mjs PKG_DIR NATIVE.json");
   process.exit(2);
 }
-const fast = createRequire(import.meta.url)(path.resolve(pkgDir, "nodejs/verdict_wasm.js"));
-const small = await import(pathToFileURL(path.resolve(pkgDir, "web/verdict_wasm.js")).href);
-small.initSync({ module: readFileSync(path.resolve(pkgDir, "web/verdict_wasm_bg.wasm")) });
+const { fast, small } = await loadFlavors(pkgDir);
 const native = JSON.parse(readFileSync(nativePath, "utf8"));
 
 const policyObject = JSON.parse(native.policies);

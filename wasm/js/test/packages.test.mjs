@@ -6,14 +6,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync, existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
+
+import { loadFlavors } from "../flavors.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../../..");
 const pkg = path.resolve(process.env.VERDICT_WASM_PKG ?? path.join(root, "target/wasm-pkg"));
-const require = createRequire(import.meta.url);
 
 const POLICIES = readFileSync(path.join(root, "examples/policies.json"), "utf8");
 const POLICIES_YAML = readFileSync(path.join(root, "examples/policies.yaml"), "utf8");
@@ -22,13 +22,10 @@ const READS_YAML = (process.env.VERDICT_WASM_FEATURES ?? "").split(/[ ,]/).inclu
 const CONTEXT = readFileSync(path.join(root, "examples/context.json"), "utf8");
 const SQL = "SELECT name, email FROM customers WHERE id = 7";
 
-const node = require(path.join(pkg, "nodejs/verdict_wasm.js"));
+// fast: the nodejs package; small: the web package's glue with its own .wasm, in this process.
+const { fast: node, small } = await loadFlavors(pkg);
 const expected = node.evaluateJson(POLICIES, SQL, CONTEXT);
 
-// The small flavor, through the web package's glue in this process (the nodejs package
-// carries the fast flavor).
-const small = await import(pathToFileURL(path.join(pkg, "web/verdict_wasm.js")).href);
-small.initSync({ module: readFileSync(path.join(pkg, "web/verdict_wasm_bg.wasm")) });
 const FLAVORS = { fast: node, small };
 
 test("each package has package.json, the hand-written .d.ts, a README and its flavor's .wasm", () => {
