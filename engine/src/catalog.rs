@@ -6,7 +6,6 @@ use std::fmt;
 use serde::Serialize;
 use sqlparser::ast::{DataType, Ident};
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use crate::ident;
 
@@ -44,8 +43,7 @@ impl TableName {
     /// Parses a name as written in a policy file (`orders`, `public.orders`, `"Mixed"`).
     pub fn parse(text: &str) -> Result<Self, String> {
         let dialect = PostgreSqlDialect {};
-        let mut parser = Parser::new(&dialect)
-            .try_with_sql(text)
+        let mut parser = crate::parse::parser(&dialect, text)
             .map_err(|e| format!("`{text}` is not a table name: {e}"))?;
         let name = parser
             .parse_object_name(false)
@@ -73,8 +71,8 @@ impl fmt::Display for TableName {
         write!(
             f,
             "{}.{}",
-            ident::display(&self.schema),
-            ident::display(&self.name)
+            ident::Shown(&self.schema),
+            ident::Shown(&self.name)
         )
     }
 }
@@ -82,8 +80,7 @@ impl fmt::Display for TableName {
 /// Parses a column name as written in a policy file.
 pub fn parse_column_name(text: &str) -> Result<String, String> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(text)
+    let mut parser = crate::parse::parser(&dialect, text)
         .map_err(|e| format!("`{text}` is not a column name: {e}"))?;
     let id = parser
         .parse_identifier()

@@ -4,12 +4,14 @@ use serde_json::Value as Json;
 use sqlparser::ast::{Array, CastKind, DataType, Expr, Value};
 
 /// A string literal; `E'…'` form when it holds a backslash, so the meaning does not depend on
-/// `standard_conforming_strings`. `None` when it holds NUL, which PostgreSQL text cannot.
+/// `standard_conforming_strings`, or two quotes in a row, which sqlparser would print as
+/// one escaped quote (`'a''b'` for `a''b`; crate::parse::reprints). `None` when it holds
+/// NUL, which PostgreSQL text cannot.
 pub fn string(s: &str) -> Option<Expr> {
     if s.contains('\0') {
         return None;
     }
-    let value = if s.contains('\\') {
+    let value = if s.contains('\\') || !crate::parse::reprints(s, '\'') {
         Value::EscapedStringLiteral(s.to_string())
     } else {
         Value::SingleQuotedString(s.to_string())
@@ -107,5 +109,31 @@ mod tests {
         assert_eq!(show(json!(["a", "b"])), "ARRAY['a', 'b']");
         assert_eq!(show(json!([])), "CAST(ARRAY[] AS TEXT[])");
         assert_eq!(from_json(&json!("a\u{0}b")), Err(LiteralError::Nul));
+    }
+
+    #[test]
+    fn two_quotes_in_a_row_keep_their_meaning() {
+        // `'x''y'` would read back as `x'y`: the E'…' form escapes each quote.
+        assert_eq!(show(json!("x''y")), "E'x\\'\\'y'");
+        assert_eq!(show(json!("''")), "E'\\'\\''");
+        assert_eq!(show(json!("'")), "''''");
+        for text in ["x''y", "''", "a'b'c", "'a'", "it's", "a\\'b", "a\\b"] {
+            let printed = show(json!(text));
+            let parsed = crate::parse::parse_statements(&format!("SELECT {printed}")).unwrap();
+            let sqlparser::ast::Statement::Query(q) = &parsed[0] else {
+                panic!()
+            };
+            let sqlparser::ast::SetExpr::Select(sel) = q.body.as_ref() else {
+                panic!()
+            };
+            let sqlparser::ast::SelectItem::UnnamedExpr(Expr::Value(v)) = &sel.projection[0] else {
+                panic!("{printed}")
+            };
+            let read = match &v.value {
+                Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => s.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(read, text, "{printed}");
+        }
     }
 }

@@ -9,7 +9,6 @@
 use serde_json::Value as Json;
 use sqlparser::ast::{DataType, Expr};
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use crate::catalog::{Column, TypeClass};
 use crate::ident;
@@ -85,9 +84,9 @@ pub fn mask_expr(mask: &Mask, column: &str, col: Option<&Column>) -> Result<Expr
         }
     };
     let dialect = PostgreSqlDialect {};
-    Parser::new(&dialect)
-        .try_with_sql(&sql)
-        .and_then(|mut p| p.parse_expr())
+    crate::parse::parser(&dialect, &sql)
+        .map_err(|e| format!("cannot build the mask expression: {e}"))?
+        .parse_expr()
         .map_err(|e| format!("cannot build the mask expression: {e}"))
 }
 

@@ -114,6 +114,7 @@ pub(crate) fn parser<'a>(
         .tokenize_with_location()
         .map_err(|e| parser_error(e.into()))?;
     check_brackets(&tokens)?;
+    check_quoted(&tokens)?;
     Ok(Parser::new(dialect)
         .with_recursion_limit(RECURSION_LIMIT)
         .with_tokens_with_locations(tokens))
@@ -175,6 +176,44 @@ fn check_brackets(tokens: &[TokenWithSpan]) -> Result<(), ParseError> {
                 after_group = true;
             }
             _ => after_group = false,
+        }
+    }
+    Ok(())
+}
+
+/// Whether sqlparser prints `text` between `quote`s so that it reads back as itself.
+/// It doubles each quote, except a quote after a backslash or before another quote, which
+/// it takes as escaped already: the string `a''b` would print as `'a''b'`, which reads
+/// `a'b`, and the name `a""b` as `"a""b"`, the name `a"b`.
+pub(crate) fn reprints(text: &str, quote: char) -> bool {
+    let mut previous = None;
+    for c in text.chars() {
+        if c == quote && (previous == Some(quote) || previous == Some('\\')) {
+            return false;
+        }
+        previous = Some(c);
+    }
+    true
+}
+
+/// Refuses quoted names and strings that sqlparser would print with another meaning
+/// ([`reprints`]): the rewritten SQL would name another table, or compare another value,
+/// than the one the engine judged.
+fn check_quoted(tokens: &[TokenWithSpan]) -> Result<(), ParseError> {
+    for t in tokens {
+        let (text, quote, what) = match &t.token {
+            Token::Word(w) => match w.quote_style {
+                Some(q) => (&w.value, q, "quoted name"),
+                None => continue,
+            },
+            Token::SingleQuotedString(s) | Token::NationalStringLiteral(s) => (s, '\'', "string"),
+            _ => continue,
+        };
+        if !reprints(text, quote) {
+            return Err(ParseError::Syntax(format!(
+                "the {what} at {} holds {quote}{quote} or \\{quote}, which the engine cannot print back with the same meaning; write it without two quotes in a row or a quote after a backslash (a string can be written E'…' with \\' for each quote)",
+                t.span.start
+            )));
         }
     }
     Ok(())

@@ -106,6 +106,9 @@ fn hostile_context_values_stay_literals() {
         "\\' OR 1=1 --",
         "ünï'cødé",
         "$$ OR true $$",
+        "x''y",
+        "''",
+        "a\\''b",
     ] {
         let ctx = Context::from_json(&serde_json::json!({"user": "m", "roles": ["analyst"], "attributes": {"tenant_id": hostile}})).unwrap();
         let v = evaluate(&set, "SELECT id FROM orders", &ctx);
@@ -134,6 +137,65 @@ fn hostile_context_values_stay_literals() {
         (v.verdict.as_str(), v.rule.as_str()),
         ("block", "invalid_context")
     );
+}
+
+/// sqlparser prints a quote before another quote (or after a backslash) as if it were
+/// escaped already: the name `a""b` would print as `"a""b"`, which names `a"b`. Such names
+/// and strings are refused, in statements and in policies, rather than rewritten into SQL
+/// that reads another table or compares another value.
+#[test]
+fn names_and_strings_that_would_print_as_others_are_refused() {
+    let set = PolicySet::parse(
+        r#"{"policies": [{"id": "p", "rules": [
+            {"type": "row_filter", "table": "public.\"a\"\"b\"", "predicate": "region = ctx.attr.region"}]}]}"#,
+    )
+    .unwrap();
+    let ctx = Context::from_json_str(r#"{"attributes": {"region": "eu"}}"#).unwrap();
+    // The governed table `a"b` is filtered.
+    let v = evaluate(&set, r#"SELECT * FROM "a""b""#, &ctx);
+    assert_eq!(v.verdict.as_str(), "row_filter", "{}", v.to_json());
+    for sql in [
+        // The table `a""b`, ungoverned, would run as `"a""b"`: the governed `a"b`, unfiltered.
+        r#"SELECT * FROM "a""""b""#,
+        r#"SELECT "x""""y" FROM t"#,
+        r#"SELECT 1 AS "q""""""#,
+        "SELECT * FROM t WHERE name = 'a''''b'",
+        "SELECT N'a''''b'",
+        // The string `a\'b`: printed `'a\'b'`, it would end after the backslash.
+        r"SELECT * FROM t WHERE name = 'a\''b'",
+    ] {
+        let v = evaluate(&set, sql, &ctx);
+        assert_eq!(
+            (v.verdict.as_str(), v.rule.as_str()),
+            ("block", "parse_error"),
+            "{sql}: {}",
+            v.to_json()
+        );
+        assert!(v.reason.contains("cannot print back"), "{}", v.reason);
+    }
+    // One quote in a row is escaped as it should be, and reads back as itself.
+    for sql in [
+        r#"SELECT "x""y" FROM "a""b""#,
+        "SELECT * FROM t WHERE name = 'it''s'",
+        r"SELECT E'a\'\'b'",
+    ] {
+        let v = evaluate(&set, sql, &ctx);
+        assert_ne!(v.verdict.as_str(), "block", "{sql}: {}", v.to_json());
+    }
+    // Policies: a catalog name, a rule's table, a predicate.
+    for policies in [
+        r#"{"catalog": {"tables": [{"name": "\"a\"\"\"\"b\"", "columns": [{"name": "id"}]}]}, "policies": []}"#,
+        r#"{"catalog": {"tables": [{"name": "t", "columns": [{"name": "\"c\"\"\"\"d\""}]}]}, "policies": []}"#,
+        r#"{"policies": [{"id": "p", "rules": [{"type": "row_filter", "table": "\"a\"\"\"\"b\"", "predicate": "true"}]}]}"#,
+        r#"{"policies": [{"id": "p", "rules": [{"type": "row_filter", "table": "t", "predicate": "region = 'a''''b'"}]}]}"#,
+    ] {
+        let err = PolicySet::parse(policies).expect_err(policies);
+        assert!(
+            err.to_json().contains("cannot print back"),
+            "{}",
+            err.to_json()
+        );
+    }
 }
 
 #[test]
