@@ -56,7 +56,7 @@ impl Context {
                 ),
             )
         })?;
-        Self::from_json(&value)
+        Self::from_json_value(value)
     }
 
     /// Reads a context from JSON or YAML text (JSON when it starts with `{`); without the
@@ -70,7 +70,7 @@ impl Context {
             let value: Json = serde_yaml_ng::from_str(text).map_err(|e| {
                 InputError::new("invalid_context", format!("context is not valid YAML: {e}"))
             })?;
-            Self::from_json(&value)
+            Self::from_json_value(value)
         }
         // Without YAML, a JSON array is still JSON (a wrong one: `invalid_context`).
         #[cfg(not(feature = "yaml"))]
@@ -83,7 +83,15 @@ impl Context {
 
     /// Reads a context from a JSON value, reporting every problem at once.
     pub fn from_json(value: &Json) -> Result<Self, InputError> {
-        let Some(obj) = value.as_object() else {
+        match value {
+            Json::Object(_) => Self::from_json_value(value.clone()),
+            _ => Self::from_json_value(Json::Null),
+        }
+    }
+
+    /// [`Context::from_json`], taking the value (its strings move into the context).
+    pub fn from_json_value(value: Json) -> Result<Self, InputError> {
+        let Json::Object(obj) = value else {
             return Err(InputError::new(
                 "invalid_context",
                 "context must be a JSON object",
@@ -104,17 +112,18 @@ impl Context {
                     };
                     match v {
                         Json::Null => {}
-                        Json::String(s) => *slot = Some(s.clone()),
+                        Json::String(s) => *slot = Some(s),
                         _ => problems.push(format!("`{key}` must be a string")),
                     }
                 }
                 "roles" => match v {
                     Json::Null => {}
                     Json::Array(items) => {
-                        for (i, item) in items.iter().enumerate() {
-                            match item.as_str() {
-                                Some(s) => ctx.roles.push(s.to_string()),
-                                None => problems.push(format!("`roles[{i}]` must be a string")),
+                        ctx.roles.reserve(items.len());
+                        for (i, item) in items.into_iter().enumerate() {
+                            match item {
+                                Json::String(s) => ctx.roles.push(s),
+                                _ => problems.push(format!("`roles[{i}]` must be a string")),
                             }
                         }
                     }
@@ -122,16 +131,12 @@ impl Context {
                 },
                 "attributes" => match v {
                     Json::Null => {}
-                    Json::Object(map) => {
-                        for (name, attr) in map {
-                            ctx.attributes.insert(name.clone(), attr.clone());
-                        }
-                    }
+                    Json::Object(map) => ctx.attributes.extend(map),
                     _ => problems.push("`attributes` must be an object".to_string()),
                 },
                 "break_glass" => match v {
                     Json::Null => {}
-                    Json::Bool(b) => ctx.break_glass = *b,
+                    Json::Bool(b) => ctx.break_glass = b,
                     _ => problems.push("`break_glass` must be true or false".to_string()),
                 },
                 other => problems.push(format!(

@@ -45,9 +45,8 @@ pub struct Placeholders {
 impl Placeholders {
     /// Placeholders whose names the SQL text does not hold, in any letter case.
     pub(crate) fn for_sql(sql: &str) -> Self {
-        let lower = sql.to_ascii_lowercase();
         let mut prefix = PLACEHOLDER.to_string();
-        while lower.contains(&prefix) {
+        while contains_ignoring_ascii_case(sql, &prefix) {
             prefix.push_str("x_");
         }
         Placeholders { prefix }
@@ -89,6 +88,22 @@ impl Placeholders {
             .parse()
             .ok()
     }
+}
+
+/// Whether `text` holds `needle` (ASCII, lower case) in any ASCII letter case.
+fn contains_ignoring_ascii_case(text: &str, needle: &str) -> bool {
+    let (text, needle) = (text.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    text.len() >= needle.len()
+        && text[..=text.len() - needle.len()]
+            .iter()
+            .enumerate()
+            .any(|(at, b)| {
+                b.to_ascii_lowercase() == first
+                    && text[at + 1..at + needle.len()].eq_ignore_ascii_case(rest)
+            })
 }
 
 /// The statements printed as one text (`;\n` between them) with scan `n`'s text in the
@@ -337,5 +352,34 @@ impl VisitorMut for CountPlaceholders<'_> {
             *self.found += 1;
         }
         ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_avoid_names_the_text_holds_in_any_case() {
+        assert_eq!(Placeholders::for_sql("SELECT 1").prefix, PLACEHOLDER);
+        let sql = "SELECT * FROM Verdict_Scan_Placeholder_0_ JOIN verdict_scan_placeholder_x_1_";
+        assert_eq!(
+            Placeholders::for_sql(sql).prefix,
+            format!("{PLACEHOLDER}x_x_")
+        );
+    }
+
+    #[test]
+    fn contains_ignoring_ascii_case_finds_every_position() {
+        assert!(contains_ignoring_ascii_case("abc", ""));
+        assert!(contains_ignoring_ascii_case("xxABc", "abc"));
+        assert!(contains_ignoring_ascii_case("abc", "abc"));
+        assert!(contains_ignoring_ascii_case("aaab", "aab"));
+        assert!(!contains_ignoring_ascii_case("ab", "abc"));
+        assert!(!contains_ignoring_ascii_case("", "a"));
+        assert!(!contains_ignoring_ascii_case("abd abx", "abc"));
+        // Not Unicode case folding: `ı` and `K` (Kelvin) are not ASCII letters.
+        assert!(!contains_ignoring_ascii_case("\u{212a}", "k"));
+        assert!(contains_ignoring_ascii_case("é_abc_é", "_abc_"));
     }
 }

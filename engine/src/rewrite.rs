@@ -358,8 +358,7 @@ impl<'a> Rewriter<'a> {
     ) -> Flow {
         self.joins += from.len().saturating_sub(1) as u64;
         for twj in from.iter_mut() {
-            let rels = self.table_with_joins(twj)?;
-            self.top().relations.extend(rels);
+            self.table_with_joins(twj)?;
         }
         for item in &mut select.projection {
             match item {
@@ -423,28 +422,29 @@ impl<'a> Rewriter<'a> {
         &mut self.frames[last]
     }
 
-    /// Processes a FROM item and its joins; returns the relations it brings into scope.
-    fn table_with_joins(&mut self, twj: &mut TableWithJoins) -> Result<Vec<Relation>, Block> {
-        let mut rels = Vec::new();
-        let first = self.table_factor(&mut twj.relation)?;
-        self.top().relations.extend(first.iter().cloned());
-        rels.extend(first);
+    /// Processes a FROM item and its joins, adding the relations it brings into scope to
+    /// the innermost frame as it goes (each join's condition, and a later item, sees the
+    /// relations before it).
+    fn table_with_joins(&mut self, twj: &mut TableWithJoins) -> Flow {
+        let start = self.top().relations.len();
+        self.table_factor(&mut twj.relation)?;
         for join in twj.joins.iter_mut() {
             self.joins += 1;
-            let joined = self.table_factor(&mut join.relation)?;
-            self.top().relations.extend(joined.iter().cloned());
-            self.join_constraint(join, &rels, &joined)?;
-            rels.extend(joined);
+            self.table_factor(&mut join.relation)?;
+            self.join_constraint(join, start)?;
         }
-        // The caller adds them to the frame; remove the provisional copies first.
-        let n = rels.len();
-        let frame = self.top();
-        let keep = frame.relations.len().saturating_sub(n);
-        frame.relations.truncate(keep);
-        Ok(rels)
+        Ok(())
     }
 
-    fn join_constraint(&mut self, join: &mut Join, left: &[Relation], right: &[Relation]) -> Flow {
+    /// The relations of the innermost frame from `start` on.
+    fn relations_from(&mut self, start: usize) -> &[Relation] {
+        let relations = &self.top().relations;
+        relations.get(start..).unwrap_or_default()
+    }
+
+    /// A join's condition; the innermost frame's relations from `start` on are its two
+    /// sides.
+    fn join_constraint(&mut self, join: &mut Join, start: usize) -> Flow {
         let constraint = match &mut join.join_operator {
             JoinOperator::Join(c)
             | JoinOperator::Inner(c)
@@ -465,21 +465,22 @@ impl<'a> Rewriter<'a> {
                     };
                     if let Some(last) = parts.last() {
                         let col = ident::normalize(last);
-                        if let Some(d) = left
+                        let hit = self
+                            .relations_from(start)
                             .iter()
-                            .chain(right)
                             .find_map(|r| r.denied_columns.get(&col))
-                        {
-                            self.denied(d, " and `USING` compares it")?;
+                            .cloned();
+                        if let Some(d) = hit {
+                            self.denied(&d, " and `USING` compares it")?;
                         }
                     }
                 }
                 Ok(())
             }
             JoinConstraint::Natural => {
-                let hits: Vec<DeniedColumn> = left
+                let hits: Vec<DeniedColumn> = self
+                    .relations_from(start)
                     .iter()
-                    .chain(right)
                     .filter_map(|r| r.any_denied().cloned())
                     .collect();
                 for d in hits {
@@ -491,7 +492,17 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    fn table_factor(&mut self, tf: &mut TableFactor) -> Result<Vec<Relation>, Block> {
+    /// Processes a FROM item, adding the relations it brings into scope to the innermost
+    /// frame.
+    fn table_factor(&mut self, tf: &mut TableFactor) -> Flow {
+        let rel = self.table_factor_relation(tf)?;
+        self.top().relations.extend(rel);
+        Ok(())
+    }
+
+    /// [`Self::table_factor`]: the relation to add (`None`: a join in parentheses without
+    /// an alias, whose relations were added as they came).
+    fn table_factor_relation(&mut self, tf: &mut TableFactor) -> Result<Option<Relation>, Block> {
         match tf {
             TableFactor::Table {
                 name,
@@ -500,12 +511,12 @@ impl<'a> Rewriter<'a> {
                 ..
             } => self.function_in_from(name, alias.as_ref(), args),
             TableFactor::Table { .. } => match self.resolve_table(tf)? {
-                Resolved::Cte(rel) => Ok(vec![rel]),
+                Resolved::Cte(rel) => Ok(Some(rel)),
                 Resolved::Table {
                     table,
                     alias,
                     sampled,
-                } => self.scan(tf, alias, sampled, table).map(|r| vec![r]),
+                } => self.scan(tf, alias, sampled, table).map(Some),
             },
             TableFactor::Derived {
                 subquery,
@@ -517,12 +528,12 @@ impl<'a> Rewriter<'a> {
                     return Err(unsupported("TABLESAMPLE on a subquery is not PostgreSQL"));
                 }
                 self.query(subquery)?;
-                Ok(vec![plain(
+                Ok(Some(plain(
                     alias
                         .as_ref()
                         .map(|a| ident::normalize(&a.name))
                         .unwrap_or_default(),
-                )])
+                )))
             }
             TableFactor::Function {
                 name, args, alias, ..
@@ -531,28 +542,31 @@ impl<'a> Rewriter<'a> {
                 alias, array_exprs, ..
             } => {
                 self.walk(array_exprs)?;
-                Ok(vec![plain(
+                Ok(Some(plain(
                     alias
                         .as_ref()
                         .map(|a| ident::normalize(&a.name))
                         .unwrap_or_else(|| "unnest".into()),
-                )])
+                )))
             }
             TableFactor::NestedJoin {
                 table_with_joins,
                 alias,
             } => {
-                let inner = self.table_with_joins(table_with_joins)?;
+                let start = self.top().relations.len();
+                self.table_with_joins(table_with_joins)?;
                 match alias {
                     // The alias hides the inner names but exposes all their columns.
                     Some(a) => {
                         let mut rel = plain(ident::normalize(&a.name));
-                        for r in &inner {
-                            rel.denied_columns.extend(r.denied_columns.clone());
+                        let frame = self.top();
+                        let inner = frame.relations.drain(start.min(frame.relations.len())..);
+                        for r in inner {
+                            rel.denied_columns.extend(r.denied_columns);
                         }
-                        Ok(vec![rel])
+                        Ok(Some(rel))
                     }
-                    None => Ok(inner),
+                    None => Ok(None),
                 }
             }
             _ => Err(unsupported("this FROM item is not supported")),
@@ -565,7 +579,7 @@ impl<'a> Rewriter<'a> {
         name: &ObjectName,
         alias: Option<&TableAlias>,
         args: &mut A,
-    ) -> Result<Vec<Relation>, Block> {
+    ) -> Result<Option<Relation>, Block> {
         self.check_function(name)?;
         if let Some(why) = functions::denied_reason(name) {
             return Err(denied_function(name, why));
@@ -575,7 +589,7 @@ impl<'a> Rewriter<'a> {
             .map(|a| ident::normalize(&a.name))
             .or_else(|| functions::normalized_name(name))
             .unwrap_or_default();
-        Ok(vec![plain(ref_name)])
+        Ok(Some(plain(ref_name)))
     }
 
     /// What a plain table reference names: a visible CTE, or a table.

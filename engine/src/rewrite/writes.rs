@@ -559,9 +559,13 @@ impl<'a> Rewriter<'a> {
         // Each FROM/USING item joins the target.
         self.joins += from.len() as u64;
         for twj in from.iter_mut() {
-            let rels = self.table_with_joins(twj)?;
-            names.extend(rels.iter().map(|r| r.ref_name.clone()));
-            self.top().relations.extend(rels);
+            let start = self.top().relations.len();
+            self.table_with_joins(twj)?;
+            names.extend(
+                self.relations_from(start)
+                    .iter()
+                    .map(|r| r.ref_name.clone()),
+            );
         }
         Ok(names)
     }

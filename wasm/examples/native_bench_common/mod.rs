@@ -1,7 +1,8 @@
 //! The native side of the wasm/native benchmark (`scripts/bench-wasm.sh`, `js/bench.mjs`),
 //! shared by its two binaries: `native_bench` (the system allocator, as a program embedding
 //! the engine gets by default) and `native_bench_mimalloc` (mimalloc, which the `verdict`
-//! binary links). A long-lived process that times blocks of evaluations on request, so that
+//! binary links), both with the engine's default features (wasm/Cargo.toml), as those programs
+//! build it. A long-lived process that times blocks of evaluations on request, so that
 //! the benchmark can interleave native and wasm blocks closely in time and compare them
 //! round by round.
 //!
