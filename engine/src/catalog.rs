@@ -210,6 +210,11 @@ impl Catalog {
         self.index.get(name).and_then(|&i| self.tables.get(i))
     }
 
+    /// The position of the table with this name in [`Catalog::tables`].
+    pub fn position(&self, name: &TableName) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     /// Every table, in catalog order.
     pub fn tables(&self) -> &[Table] {
         &self.tables

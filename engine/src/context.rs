@@ -1,6 +1,7 @@
 //! The caller's context (SPEC §2) and its substitution into predicates as typed literals.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -207,6 +208,39 @@ impl Context {
     }
 }
 
+impl Context {
+    /// What [`Context::substitute`] prints, from the predicate's template when it has one
+    /// (the literals printed between its pieces), so the tree is neither cloned nor
+    /// printed. When a reference has no literal, the error is the one `substitute` gives.
+    pub fn substitute_text(&self, predicate: &Predicate) -> Result<String, SubstituteError> {
+        let printed = || self.substitute(predicate).map(|e| e.to_string());
+        let Some(template) = &predicate.template else {
+            return printed();
+        };
+        let (pieces, refs) = template.parts();
+        let mut out = String::with_capacity(pieces.iter().map(String::len).sum::<usize>() + 16);
+        for (piece, r) in pieces.iter().zip(refs) {
+            out.push_str(piece);
+            match self.literal(r) {
+                // INVARIANT: writing into a String cannot fail.
+                Ok(lit) => {
+                    let _ = write!(out, "{lit}");
+                }
+                Err(_) => return printed(),
+            }
+        }
+        if let Some(last) = pieces.last() {
+            out.push_str(last);
+        }
+        debug_assert_eq!(
+            Ok(out.as_str()),
+            printed().as_deref(),
+            "a predicate's template fills in otherwise than it prints"
+        );
+        Ok(out)
+    }
+}
+
 fn invalid(r: &CtxRef, e: literal::LiteralError) -> SubstituteError {
     let why = match e {
         literal::LiteralError::Nul => "it contains a NUL character",
@@ -269,6 +303,42 @@ mod tests {
         let err = Context::from_json_str(r#"{"datasets": "mart"}"#).unwrap_err();
         assert!(err.message.contains("unknown context field `datasets`"));
         assert!(err.message.contains("dataset, query_id"));
+    }
+
+    #[test]
+    fn templates_fill_in_as_the_substituted_tree_prints() {
+        use crate::catalog::TableName;
+        let ctx = Context::from_json_str(
+            r#"{"user": "o'neil", "roles": ["a", "b''c"], "purpose": "x''y",
+                "attributes": {"n": -5, "f": 1.5, "o": {"k": [1]}, "s": "\\'", "z": null,
+                "list": ["p", 2, true], "verdict_ctx_0_": "m"}}"#,
+        )
+        .unwrap();
+        let table = TableName::new("public", "t");
+        for text in [
+            "owner = ctx.user",
+            "owner = ctx.user OR owner = ctx.user AND ctx.purpose <> 'x'",
+            "role = ANY(ctx.roles) AND -ctx.attr.n < 0",
+            "tag IN (ctx.attr.s, ctx.attr.f, 'verdict_ctx_0_') AND data @> ctx.attr.o",
+            "verdict_ctx_0_ = ctx.attr.\"verdict_ctx_0_\"",
+            "coalesce(ctx.attr.z, 1) = 1 AND x = ANY(ctx.attr.list)",
+            "CASE WHEN ctx.purpose = 'a' THEN true ELSE owner = lower(ctx.user) END",
+            "true",
+        ] {
+            let p = Predicate::parse(text, &table, None).unwrap();
+            assert!(p.template.is_some(), "{text}");
+            assert_eq!(
+                ctx.substitute_text(&p),
+                ctx.substitute(&p).map(|e| e.to_string()),
+                "{text}"
+            );
+        }
+        // A missing value: the error `substitute` gives.
+        let p = Predicate::parse("a = ctx.workspace AND b = ctx.attr.nope", &table, None).unwrap();
+        assert_eq!(
+            ctx.substitute_text(&p),
+            Err(SubstituteError::Missing(CtxRef::Workspace))
+        );
     }
 
     #[test]

@@ -110,8 +110,11 @@ pub(crate) fn parser<'a>(
     dialect: &'a PostgreSqlDialect,
     text: &str,
 ) -> Result<Parser<'a>, ParseError> {
-    let tokens = Tokenizer::new(dialect, text)
-        .tokenize_with_location()
+    // About one token (whitespace included) per two to three bytes of SQL: sized once
+    // rather than grown by doubling, each step a copy of every token so far.
+    let mut tokens = Vec::with_capacity(text.len() / 2 + 8);
+    Tokenizer::new(dialect, text)
+        .tokenize_with_location_into_buf(&mut tokens)
         .map_err(|e| parser_error(e.into()))?;
     check_brackets(&tokens)?;
     check_quoted(&tokens)?;

@@ -78,9 +78,35 @@ struct Relation {
     /// Denied columns, by the names this relation exposes them under.
     denied_columns: BTreeMap<String, DeniedColumn>,
     /// The columns it exposes, when known (catalog tables); `None`: any name may be one.
-    columns: Option<Vec<String>>,
+    columns: Option<Columns>,
     /// For the target of a write: masked columns and the mask over the target's own row.
     target_masks: BTreeMap<String, (Expr, MaskedColumn)>,
+}
+
+/// The columns a relation exposes.
+#[derive(Debug, Clone)]
+enum Columns {
+    /// A catalog table's (at this position in the catalog), the first ones renamed by an
+    /// alias's column list.
+    Catalog { table: usize, renamed: Vec<String> },
+    /// These.
+    Names(Vec<String>),
+}
+
+impl Columns {
+    fn contains(&self, catalog: Option<&Catalog>, col: &str) -> bool {
+        match self {
+            Columns::Names(names) => names.iter().any(|n| n == col),
+            Columns::Catalog { table, renamed } => catalog
+                .and_then(|c| c.tables().get(*table))
+                .is_some_and(|t| {
+                    t.columns
+                        .iter()
+                        .enumerate()
+                        .any(|(i, c)| renamed.get(i).unwrap_or(&c.name) == col)
+                }),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -684,7 +710,13 @@ impl<'a> Rewriter<'a> {
             renamed_scan: false,
             aliased_scan: false,
             denied_columns: BTreeMap::new(),
-            columns: exposed_columns(catalog_table, tf_alias.as_ref()),
+            columns: self
+                .catalog
+                .and_then(|c| c.position(&table))
+                .map(|table| Columns::Catalog {
+                    table,
+                    renamed: alias_columns(tf_alias.as_ref()),
+                }),
             target_masks: BTreeMap::new(),
         };
         // Denied columns, under the names the alias's column list gives them; monitored
@@ -702,9 +734,12 @@ impl<'a> Rewriter<'a> {
         let mut renamed_denied = None;
         for (col, at, monitor) in denied {
             let position =
-                catalog_table.and_then(|t| t.columns.iter().position(|c| &c.name == col));
+                catalog_table.and_then(|t| t.columns.iter().position(|c| c.name == *col));
             let exposed = match (position, alias_cols.is_empty()) {
-                (Some(p), false) => alias_cols.get(p).cloned().unwrap_or_else(|| col.clone()),
+                (Some(p), false) => alias_cols
+                    .get(p)
+                    .cloned()
+                    .unwrap_or_else(|| col.to_string()),
                 (None, false) => {
                     return Err(Block::new(
                         "catalog_required",
@@ -713,11 +748,11 @@ impl<'a> Rewriter<'a> {
                     )
                     .by(*at))
                 }
-                _ => col.clone(),
+                _ => col.to_string(),
             };
             let denied_column = DeniedColumn {
                 table: table.clone(),
-                column: col.clone(),
+                column: col.to_string(),
                 policy: at.policy.id.clone(),
                 rule_index: at.rule_index,
                 monitor,
@@ -779,9 +814,9 @@ impl<'a> Rewriter<'a> {
             ));
         }
         for (at, predicate) in &m.filters {
-            let note = match self.ctx.substitute(predicate) {
-                Ok(expr) => format!(
-                    "monitor: policy `{}` (rule {}) would filter `{table}` by `{expr}`",
+            let note = match self.ctx.substitute_text(predicate) {
+                Ok(text) => format!(
+                    "monitor: policy `{}` (rule {}) would filter `{table}` by `{text}`",
                     at.policy.id, at.rule_index
                 ),
                 Err(e) => format!(
@@ -815,11 +850,10 @@ impl<'a> Rewriter<'a> {
         };
         let mut filters = Vec::with_capacity(rules.filters.len());
         for (at, predicate) in &rules.filters {
-            let expr = self
+            let text = self
                 .ctx
-                .substitute(predicate)
+                .substitute_text(predicate)
                 .map_err(|e| substitute_block(table, *at, e))?;
-            let text = expr.to_string();
             if first {
                 self.applied.row_filters.push(RowFilter {
                     table: shown.clone(),
@@ -840,7 +874,7 @@ impl<'a> Rewriter<'a> {
                         out.push_str(", ");
                     }
                     // INVARIANT (all `write!`s here): writing into a String cannot fail.
-                    if rules.denied_columns.contains_key(&c.name) {
+                    if rules.denied_columns.contains_key(c.name.as_str()) {
                         // Safeguard: a denied column that slipped past the checks reads NULL.
                         let null = Expr::value(Value::Null);
                         let e = match &c.sql_type {
@@ -848,7 +882,7 @@ impl<'a> Rewriter<'a> {
                             None => null,
                         };
                         let _ = write!(out, "{e} AS {}", c.ident);
-                    } else if let Some(m) = rules.masks.get(&c.name) {
+                    } else if let Some(m) = rules.masks.get(c.name.as_str()) {
                         if first {
                             self.applied.masked_columns.push(MaskedColumn {
                                 table: shown.clone(),
@@ -999,7 +1033,10 @@ impl<'a> Rewriter<'a> {
                 let col = ident::normalize(id);
                 let mut unknown_inner = false;
                 for rel in self.frames.iter().rev().flat_map(|f| f.relations.iter()) {
-                    let has = rel.columns.as_ref().is_none_or(|cols| cols.contains(&col));
+                    let has = rel
+                        .columns
+                        .as_ref()
+                        .is_none_or(|cols| cols.contains(self.catalog, &col));
                     if !has {
                         continue;
                     }
@@ -1259,23 +1296,6 @@ fn table_name(name: &ObjectName, parts: &[&Ident]) -> Result<TableName, Block> {
             "remove the database name",
         )
     })
-}
-
-/// The column names a catalog table exposes under an optional alias column list.
-fn exposed_columns(
-    table: Option<&crate::catalog::Table>,
-    alias: Option<&TableAlias>,
-) -> Option<Vec<String>> {
-    let table = table?;
-    let renamed = alias_columns(alias);
-    Some(
-        table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| renamed.get(i).cloned().unwrap_or_else(|| c.name.clone()))
-            .collect(),
-    )
 }
 
 fn unsupported(what: &str) -> Block {

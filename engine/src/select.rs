@@ -38,9 +38,9 @@ pub struct ChosenMask<'p> {
 pub struct TableRules<'p> {
     pub filters: Vec<(RuleRef<'p>, &'p Predicate)>,
     /// The winning mask per column: the highest-priority applicable policy's.
-    pub masks: BTreeMap<String, ChosenMask<'p>>,
+    pub masks: BTreeMap<&'p str, ChosenMask<'p>>,
     pub denied: Option<RuleRef<'p>>,
-    pub denied_columns: BTreeMap<String, RuleRef<'p>>,
+    pub denied_columns: BTreeMap<&'p str, RuleRef<'p>>,
 }
 
 impl TableRules<'_> {
@@ -89,7 +89,7 @@ impl<'p> Rules<'p> {
                     ..
                 } => {
                     // Policies arrive in priority order: the first mask on a column wins.
-                    entry.masks.entry(column.clone()).or_insert(ChosenMask {
+                    entry.masks.entry(column.as_str()).or_insert(ChosenMask {
                         at,
                         mask,
                         expr,
@@ -108,7 +108,7 @@ impl<'p> Rules<'p> {
                         entry.denied.get_or_insert(at);
                     } else {
                         for c in columns {
-                            entry.denied_columns.entry(c.clone()).or_insert(at);
+                            entry.denied_columns.entry(c.as_str()).or_insert(at);
                         }
                     }
                 }

@@ -83,6 +83,8 @@ pub struct Predicate {
     pub expr: Expr,
     /// The context references it makes, sorted and without duplicates.
     pub ctx_refs: Vec<CtxRef>,
+    /// Its printed text cut at the context references.
+    pub template: Option<Template>,
 }
 
 /// A problem inside a predicate, with its 1-based position in the predicate text.
@@ -133,9 +135,80 @@ impl Predicate {
         ctx_refs.dedup();
         Ok(Predicate {
             text: text.to_string(),
+            template: Template::of(&expr),
             expr,
             ctx_refs,
         })
+    }
+}
+
+/// A predicate's printed text cut at its context references: `pieces[i]`, then the
+/// literal for `refs[i]`, and so on, ending with the last piece. Filling it in prints what
+/// the predicate with its references replaced by literals prints (sqlparser prints a tree
+/// node by node, so a replaced node changes only its own text), without cloning and
+/// printing the tree for every statement (crate::context::Context::substitute_text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pieces: Vec<String>,
+    refs: Vec<CtxRef>,
+}
+
+impl Template {
+    /// The template of a checked predicate; `None` if its text could not be cut (then
+    /// the tree is substituted and printed instead).
+    fn of(expr: &Expr) -> Option<Template> {
+        // Markers are identifiers that the predicate's printed text does not hold.
+        let printed = expr.to_string().to_ascii_lowercase();
+        let mut prefix = String::from("verdict_ctx_");
+        while printed.contains(&prefix) {
+            prefix.push_str("x_");
+        }
+        let mut marked = expr.clone();
+        let mut marker = Marker {
+            prefix: &prefix,
+            refs: Vec::new(),
+        };
+        let _ = crate::walk::walk(&mut marked, &mut marker);
+        let text = marked.to_string();
+        let mut pieces = Vec::with_capacity(marker.refs.len() + 1);
+        let mut refs = Vec::with_capacity(marker.refs.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(prefix.as_str()) {
+            pieces.push(rest[..at].to_string());
+            let after = &rest[at + prefix.len()..];
+            let digits = after.find('_')?;
+            let n: usize = after[..digits].parse().ok()?;
+            refs.push(marker.refs.get(n)?.clone());
+            rest = &after[digits + 1..];
+        }
+        pieces.push(rest.to_string());
+        (refs.len() == marker.refs.len()).then_some(Template { pieces, refs })
+    }
+
+    /// The pieces and the references between them.
+    pub fn parts(&self) -> (&[String], &[CtxRef]) {
+        (&self.pieces, &self.refs)
+    }
+}
+
+/// Replaces each context reference with a numbered marker identifier.
+struct Marker<'p> {
+    prefix: &'p str,
+    refs: Vec<CtxRef>,
+}
+
+impl VisitorMut for Marker<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = expr {
+            if let Some(Ok(r)) = CtxRef::from_parts(parts) {
+                let name = format!("{}{}_", self.prefix, self.refs.len());
+                self.refs.push(r);
+                *expr = Expr::Identifier(Ident::new(name));
+            }
+        }
+        ControlFlow::Continue(())
     }
 }
 

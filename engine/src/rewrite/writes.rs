@@ -14,8 +14,8 @@ use sqlparser::ast::{
 };
 
 use super::{
-    substitute_block, table_denied, unsupported, Block, DeniedColumn, Flow, Frame, Relation,
-    Rewriter,
+    substitute_block, table_denied, unsupported, Block, Columns, DeniedColumn, Flow, Frame,
+    Relation, Rewriter,
 };
 use crate::catalog::{Column, TableName, TypeClass};
 use crate::ident;
@@ -86,7 +86,7 @@ impl<'a> Rewriter<'a> {
                 .into_iter()
                 .flatten()
             {
-                denied_columns.insert(col.clone(), denied(&table, col, *at));
+                denied_columns.insert(col.to_string(), denied(&table, col, *at));
             }
         }
         let rules = self.rules.table(&table);
@@ -96,7 +96,7 @@ impl<'a> Rewriter<'a> {
             }
             for (col, at) in rules.map(|r| &r.denied_columns).into_iter().flatten() {
                 denied_columns
-                    .entry(col.clone())
+                    .entry(col.to_string())
                     .or_insert_with(|| denied(&table, col, *at));
             }
         }
@@ -116,13 +116,13 @@ impl<'a> Rewriter<'a> {
             for (col, chosen) in &rules.masks {
                 let info = MaskedColumn {
                     table: table.to_string(),
-                    column: col.clone(),
+                    column: col.to_string(),
                     kind: chosen.mask.kind().to_string(),
                     policy: chosen.at.policy.id.clone(),
                     rule_index: chosen.at.rule_index,
                 };
                 target_masks.insert(
-                    col.clone(),
+                    col.to_string(),
                     (qualify(chosen.expr.clone(), &reference), info),
                 );
             }
@@ -139,7 +139,7 @@ impl<'a> Rewriter<'a> {
             denied_columns,
             columns: columns
                 .as_ref()
-                .map(|cs| cs.iter().map(|c| c.name.clone()).collect()),
+                .map(|cs| Columns::Names(cs.iter().map(|c| c.name.clone()).collect())),
             target_masks,
         };
         self.frames.push(Frame {
@@ -453,7 +453,7 @@ impl<'a> Rewriter<'a> {
                     excluded.columns = target
                         .columns
                         .as_ref()
-                        .map(|cs| cs.iter().map(|c| c.name.clone()).collect());
+                        .map(|cs| Columns::Names(cs.iter().map(|c| c.name.clone()).collect()));
                     frame.relations.push(excluded);
                 }
                 let assigned = self.assignments(&target, &du.assignments, single_row.as_ref())?;
