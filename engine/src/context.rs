@@ -6,13 +6,11 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use std::ops::ControlFlow;
-
-use sqlparser::ast::{Expr, VisitorMut};
+use sqlparser::ast::Expr;
 
 use crate::error::InputError;
 use crate::literal;
-use crate::policy::{CtxRef, Predicate};
+use crate::policy::{CtxRef, Predicate, ReplaceCtxRefs};
 
 /// Who runs the statement, and why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -196,12 +194,18 @@ impl Context {
     /// The predicate with every context reference replaced by its literal.
     pub fn substitute(&self, predicate: &Predicate) -> Result<Expr, SubstituteError> {
         let mut expr = predicate.expr.clone();
-        let mut sub = Substituter {
-            ctx: self,
-            error: None,
-        };
-        let _ = crate::walk::walk(&mut expr, &mut sub);
-        match sub.error {
+        let mut error = None;
+        let _ = crate::walk::walk(
+            &mut expr,
+            &mut ReplaceCtxRefs(|r| match self.literal(&r) {
+                Ok(lit) => Some(lit),
+                Err(e) => {
+                    error = Some(e);
+                    None
+                }
+            }),
+        );
+        match error {
             None => Ok(expr),
             Some(e) => Err(e),
         }
@@ -249,31 +253,6 @@ fn invalid(r: &CtxRef, e: literal::LiteralError) -> SubstituteError {
         }
     };
     SubstituteError::Invalid(r.clone(), why.into())
-}
-
-struct Substituter<'a> {
-    ctx: &'a Context,
-    /// Why the substitution stopped, if it did.
-    error: Option<SubstituteError>,
-}
-
-impl VisitorMut for Substituter<'_> {
-    type Break = ();
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if let Expr::CompoundIdentifier(parts) = expr {
-            if let Some(Ok(r)) = CtxRef::from_parts(parts) {
-                match self.ctx.literal(&r) {
-                    Ok(lit) => *expr = lit,
-                    Err(e) => {
-                        self.error = Some(e);
-                        return ControlFlow::Break(());
-                    }
-                }
-            }
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use crate::catalog::{Catalog, TableName};
 
 pub use load::parse_policy_set;
+pub(crate) use predicate::ReplaceCtxRefs;
 pub use predicate::{is_sql_value_function, CtxRef, Predicate};
 
 /// One validation problem, located as precisely as the input allows.

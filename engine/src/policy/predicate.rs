@@ -164,25 +164,29 @@ impl Template {
             prefix.push_str("x_");
         }
         let mut marked = expr.clone();
-        let mut marker = Marker {
-            prefix: &prefix,
-            refs: Vec::new(),
-        };
-        let _ = crate::walk::walk(&mut marked, &mut marker);
+        let mut marked_refs = Vec::new();
+        let _ = crate::walk::walk(
+            &mut marked,
+            &mut ReplaceCtxRefs(|r| {
+                let name = format!("{prefix}{}_", marked_refs.len());
+                marked_refs.push(r);
+                Some(Expr::Identifier(Ident::new(name)))
+            }),
+        );
         let text = marked.to_string();
-        let mut pieces = Vec::with_capacity(marker.refs.len() + 1);
-        let mut refs = Vec::with_capacity(marker.refs.len());
+        let mut pieces = Vec::with_capacity(marked_refs.len() + 1);
+        let mut refs = Vec::with_capacity(marked_refs.len());
         let mut rest = text.as_str();
         while let Some(at) = rest.find(prefix.as_str()) {
             pieces.push(rest[..at].to_string());
             let after = &rest[at + prefix.len()..];
             let digits = after.find('_')?;
             let n: usize = after[..digits].parse().ok()?;
-            refs.push(marker.refs.get(n)?.clone());
+            refs.push(marked_refs.get(n)?.clone());
             rest = &after[digits + 1..];
         }
         pieces.push(rest.to_string());
-        (refs.len() == marker.refs.len()).then_some(Template { pieces, refs })
+        (refs.len() == marked_refs.len()).then_some(Template { pieces, refs })
     }
 
     /// The pieces and the references between them.
@@ -191,21 +195,20 @@ impl Template {
     }
 }
 
-/// Replaces each context reference with a numbered marker identifier.
-struct Marker<'p> {
-    prefix: &'p str,
-    refs: Vec<CtxRef>,
-}
+/// Replaces each context reference in a tree with the expression the function gives for
+/// it, in the walk's order; stops at the first reference it gives none for.
+pub(crate) struct ReplaceCtxRefs<F>(pub F);
 
-impl VisitorMut for Marker<'_> {
+impl<F: FnMut(CtxRef) -> Option<Expr>> VisitorMut for ReplaceCtxRefs<F> {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Expr::CompoundIdentifier(parts) = expr {
             if let Some(Ok(r)) = CtxRef::from_parts(parts) {
-                let name = format!("{}{}_", self.prefix, self.refs.len());
-                self.refs.push(r);
-                *expr = Expr::Identifier(Ident::new(name));
+                match (self.0)(r) {
+                    Some(replacement) => *expr = replacement,
+                    None => return ControlFlow::Break(()),
+                }
             }
         }
         ControlFlow::Continue(())
