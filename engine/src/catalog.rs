@@ -207,12 +207,14 @@ impl Catalog {
 
     /// The table with this name.
     pub fn table(&self, name: &TableName) -> Option<&Table> {
-        self.index.get(name).and_then(|&i| self.tables.get(i))
+        self.entry(name).map(|(_, t)| t)
     }
 
-    /// The position of the table with this name in [`Catalog::tables`].
-    pub fn position(&self, name: &TableName) -> Option<usize> {
-        self.index.get(name).copied()
+    /// The table with this name, and its position in [`Catalog::tables`].
+    pub fn entry(&self, name: &TableName) -> Option<(usize, &Table)> {
+        self.index
+            .get(name)
+            .and_then(|&i| Some((i, self.tables.get(i)?)))
     }
 
     /// Every table, in catalog order.

@@ -82,10 +82,7 @@ impl Context {
 
     /// Reads a context from a JSON value, reporting every problem at once.
     pub fn from_json(value: &Json) -> Result<Self, InputError> {
-        match value {
-            Json::Object(_) => Self::from_json_value(value.clone()),
-            _ => Self::from_json_value(Json::Null),
-        }
+        Self::from_json_value(value.clone())
     }
 
     /// [`Context::from_json`], taking the value (its strings move into the context).
@@ -210,9 +207,7 @@ impl Context {
             Some(e) => Err(e),
         }
     }
-}
 
-impl Context {
     /// What [`Context::substitute`] prints, from the predicate's template when it has one
     /// (the literals printed between its pieces), so the tree is neither cloned nor
     /// printed. When a reference has no literal, the error is the one `substitute` gives.

@@ -45,11 +45,9 @@ pub struct Placeholders {
 impl Placeholders {
     /// Placeholders whose names the SQL text does not hold, in any letter case.
     pub(crate) fn for_sql(sql: &str) -> Self {
-        let mut prefix = PLACEHOLDER.to_string();
-        while contains_ignoring_ascii_case(sql, &prefix) {
-            prefix.push_str("x_");
+        Placeholders {
+            prefix: fresh_prefix(PLACEHOLDER, sql),
         }
-        Placeholders { prefix }
     }
 
     /// A table named by placeholder `n`, with the scan's alias, in the place of scan `n`.
@@ -88,6 +86,33 @@ impl Placeholders {
             .parse()
             .ok()
     }
+}
+
+/// `base` (ASCII, lower case), with `x_` added until `text` does not hold it in any ASCII
+/// letter case: names `{prefix}{n}_` then cannot be taken for anything the text holds.
+pub(crate) fn fresh_prefix(base: &str, text: &str) -> String {
+    let mut prefix = base.to_string();
+    while contains_ignoring_ascii_case(text, &prefix) {
+        prefix.push_str("x_");
+    }
+    prefix
+}
+
+/// `text` cut at its markers `{prefix}{n}_`: each piece before a marker with the marker's
+/// number, and the rest after the last marker; `None` if a marker's number does not read.
+pub(crate) fn cut_at_markers<'t>(
+    text: &'t str,
+    prefix: &str,
+) -> Option<(Vec<(&'t str, usize)>, &'t str)> {
+    let mut cuts = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        let after = &rest[at + prefix.len()..];
+        let digits = after.find('_')?;
+        cuts.push((&rest[..at], after[..digits].parse().ok()?));
+        rest = &after[digits + 1..];
+    }
+    Some((cuts, rest))
 }
 
 /// Whether `text` holds `needle` (ASCII, lower case) in any ASCII letter case.
@@ -292,20 +317,16 @@ fn known() -> std::sync::MutexGuard<'static, Known> {
 /// The skeleton with each placeholder replaced by its scan's text in parentheses, as
 /// sqlparser prints a derived table; `None` if a placeholder is not one of ours.
 fn fill(skeleton: &str, texts: &[String], prefix: &str) -> Option<String> {
+    let (cuts, last) = cut_at_markers(skeleton, prefix)?;
     let mut out =
         String::with_capacity(skeleton.len() + texts.iter().map(|t| t.len() + 2).sum::<usize>());
-    let mut rest = skeleton;
-    while let Some(at) = rest.find(prefix) {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + prefix.len()..];
-        let digits = after.find('_')?;
-        let n: usize = after[..digits].parse().ok()?;
+    for (piece, n) in cuts {
+        out.push_str(piece);
         out.push('(');
         out.push_str(texts.get(n)?);
         out.push(')');
-        rest = &after[digits + 1..];
     }
-    out.push_str(rest);
+    out.push_str(last);
     Some(out)
 }
 

@@ -664,11 +664,14 @@ impl<'a> Rewriter<'a> {
         })
     }
 
-    /// The catalog's entry for a table: `None` without a catalog; a block when the strict
-    /// catalog does not list it.
-    fn catalog_table(&self, table: &TableName) -> Result<Option<&'a crate::catalog::Table>, Block> {
+    /// The catalog's entry for a table (its position and itself): `None` without a
+    /// catalog; a block when the strict catalog does not list it.
+    fn catalog_entry(
+        &self,
+        table: &TableName,
+    ) -> Result<Option<(usize, &'a crate::catalog::Table)>, Block> {
         match self.catalog {
-            Some(cat) => cat.table(table).map(Some).ok_or_else(|| {
+            Some(cat) => cat.entry(table).map(Some).ok_or_else(|| {
                 Block::new(
                     "unknown_relation",
                     format!("relation `{table}` is not in the catalog"),
@@ -694,7 +697,8 @@ impl<'a> Rewriter<'a> {
         sample: bool,
         table: TableName,
     ) -> Result<Relation, Block> {
-        let catalog_table = self.catalog_table(&table)?;
+        let catalog_entry = self.catalog_entry(&table)?;
+        let catalog_table = catalog_entry.map(|(_, t)| t);
         self.applied.tables.insert(table.clone());
         let rules = self.rules.table(&table);
         if let Some(at) = rules.and_then(|r| r.denied) {
@@ -704,24 +708,21 @@ impl<'a> Rewriter<'a> {
             .as_ref()
             .map(|a| ident::normalize(&a.name))
             .unwrap_or_else(|| table.name.clone());
+        let alias_cols = alias_columns(tf_alias.as_ref());
         let mut rel = Relation {
             ref_name,
             qualified: tf_alias.is_none().then(|| table.clone()),
             renamed_scan: false,
             aliased_scan: false,
             denied_columns: BTreeMap::new(),
-            columns: self
-                .catalog
-                .and_then(|c| c.position(&table))
-                .map(|table| Columns::Catalog {
-                    table,
-                    renamed: alias_columns(tf_alias.as_ref()),
-                }),
+            columns: catalog_entry.map(|(table, _)| Columns::Catalog {
+                table,
+                renamed: alias_cols.clone(),
+            }),
             target_masks: BTreeMap::new(),
         };
         // Denied columns, under the names the alias's column list gives them; monitored
         // denies first, so an enforced deny of the same column replaces its entry.
-        let alias_cols = alias_columns(tf_alias.as_ref());
         let monitored = self.monitored.table(&table);
         let denied = monitored
             .iter()

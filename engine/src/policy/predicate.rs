@@ -158,11 +158,7 @@ impl Template {
     /// the tree is substituted and printed instead).
     fn of(expr: &Expr) -> Option<Template> {
         // Markers are identifiers that the predicate's printed text does not hold.
-        let printed = expr.to_string().to_ascii_lowercase();
-        let mut prefix = String::from("verdict_ctx_");
-        while printed.contains(&prefix) {
-            prefix.push_str("x_");
-        }
+        let prefix = crate::print::fresh_prefix("verdict_ctx_", &expr.to_string());
         let mut marked = expr.clone();
         let mut marked_refs = Vec::new();
         let _ = crate::walk::walk(
@@ -174,18 +170,14 @@ impl Template {
             }),
         );
         let text = marked.to_string();
-        let mut pieces = Vec::with_capacity(marked_refs.len() + 1);
-        let mut refs = Vec::with_capacity(marked_refs.len());
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find(prefix.as_str()) {
-            pieces.push(rest[..at].to_string());
-            let after = &rest[at + prefix.len()..];
-            let digits = after.find('_')?;
-            let n: usize = after[..digits].parse().ok()?;
+        let (cuts, last) = crate::print::cut_at_markers(&text, &prefix)?;
+        let mut pieces = Vec::with_capacity(cuts.len() + 1);
+        let mut refs = Vec::with_capacity(cuts.len());
+        for (piece, n) in cuts {
+            pieces.push(piece.to_string());
             refs.push(marked_refs.get(n)?.clone());
-            rest = &after[digits + 1..];
         }
-        pieces.push(rest.to_string());
+        pieces.push(last.to_string());
         (refs.len() == marked_refs.len()).then_some(Template { pieces, refs })
     }
 
