@@ -129,17 +129,21 @@ pub struct Column {
     pub sql_type: Option<DataType>,
     /// The identifier that prints the name (quoted when needed).
     pub ident: Ident,
+    /// `ident` as printed, for the scans that list the columns.
+    pub shown: String,
 }
 
 impl Column {
     /// A column with this normalized name and optional type.
     pub fn new(name: String, data_type: Option<String>, sql_type: Option<DataType>) -> Self {
         let ident = ident::make_ident(&name);
+        let shown = ident.to_string();
         Column {
             name,
             data_type,
             sql_type,
             ident,
+            shown,
         }
     }
 }

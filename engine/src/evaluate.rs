@@ -6,7 +6,7 @@ use sqlparser::ast::{CopySource, CopyTarget, Statement};
 use crate::context::Context;
 use crate::parse;
 use crate::policy::{Operation, PolicySet, StatementKind};
-use crate::print;
+use crate::print::{self, concat, Decimal};
 use crate::restrict;
 use crate::rewrite::{Applied, Block, Rewriter};
 use crate::select::{self, Rules, Selection};
@@ -304,17 +304,34 @@ fn allowed(
     notes: Vec<String>,
 ) -> Verdict {
     let mut explanation = applied.proofs.clone();
+    // Texts built for every verdict: joined without the formatting machinery.
     for f in &applied.row_filters {
-        explanation.push(format!(
-            "policy `{}` rule {} (row_filter) keeps only the rows of `{}` where `{}`",
-            f.policy, f.rule_index, f.table, f.predicate
-        ));
+        explanation.push(concat(&[
+            "policy `",
+            &f.policy,
+            "` rule ",
+            Decimal::new(f.rule_index).as_str(),
+            " (row_filter) keeps only the rows of `",
+            &f.table,
+            "` where `",
+            &f.predicate,
+            "`",
+        ]));
     }
     for m in &applied.masked_columns {
-        explanation.push(format!(
-            "policy `{}` rule {} (column_mask) shows `{}.{}` through the `{}` mask",
-            m.policy, m.rule_index, m.table, m.column, m.kind
-        ));
+        explanation.push(concat(&[
+            "policy `",
+            &m.policy,
+            "` rule ",
+            Decimal::new(m.rule_index).as_str(),
+            " (column_mask) shows `",
+            &m.table,
+            ".",
+            &m.column,
+            "` through the `",
+            &m.kind,
+            "` mask",
+        ]));
     }
     let mut predicates: Vec<&str> = Vec::new();
     for f in &applied.row_filters {
@@ -337,25 +354,25 @@ fn allowed(
         let mut tables: Vec<String> = applied
             .row_filters
             .iter()
-            .map(|f| format!("`{}`", f.table))
+            .map(|f| concat(&["`", &f.table, "`"]))
             .collect();
         tables.dedup();
         (
             Decision::RowFilter,
             "row_filter",
-            format!("row filters limit the rows of {}", list(tables)),
+            concat(&["row filters limit the rows of ", &list(tables)]),
             "run rewritten_sql: it returns only the rows the policies admit",
         )
     } else if !applied.masked_columns.is_empty() {
         let cols = applied
             .masked_columns
             .iter()
-            .map(|m| format!("`{}.{}` ({})", m.table, m.column, m.kind))
+            .map(|m| concat(&["`", &m.table, ".", &m.column, "` (", &m.kind, ")"]))
             .collect();
         (
             Decision::Mask,
             "column_mask",
-            format!("masks apply to {}", list(cols)),
+            concat(&["masks apply to ", &list(cols)]),
             "run rewritten_sql: masked columns keep their names and positions",
         )
     } else {

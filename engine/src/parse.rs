@@ -16,8 +16,8 @@ use sqlparser::ast::{
     VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Span, Token, TokenWithSpan, Tokenizer};
 
 /// Dialect names callers may pass; the engine speaks PostgreSQL.
 pub const DIALECTS: &[&str] = &["postgres", "postgresql"];
@@ -90,9 +90,17 @@ pub fn parse_statements_within(
     depth_limit: usize,
 ) -> Result<Vec<Statement>, ParseError> {
     let dialect = PostgreSqlDialect {};
-    let mut statements = parser(&dialect, sql)?
-        .parse_statements()
-        .map_err(parser_error)?;
+    // sqlparser tries speculative parses at every expression (is `x` a type name before a
+    // typed string?) and formats an error message, with the position, for each one it
+    // throws away. Without positions that costs less; a text that does not parse is parsed
+    // again with them, for the message the caller sees.
+    let mut statements = match parser_with(&dialect, sql, false)?.parse_statements() {
+        Ok(statements) => statements,
+        Err(e @ ParserError::RecursionLimitExceeded) => return Err(parser_error(e)),
+        Err(_) => parser(&dialect, sql)?
+            .parse_statements()
+            .map_err(parser_error)?,
+    };
     let mut checker = Depth::new(depth_limit);
     let _ = crate::walk::walk(&mut statements, &mut checker);
     match checker.stopped {
@@ -110,6 +118,16 @@ pub(crate) fn parser<'a>(
     dialect: &'a PostgreSqlDialect,
     text: &str,
 ) -> Result<Parser<'a>, ParseError> {
+    parser_with(dialect, text, true)
+}
+
+/// [`parser`], with the tokens' positions kept for the parser's error messages or not
+/// (the engine's own checks of the tokens name positions either way).
+fn parser_with<'a>(
+    dialect: &'a PostgreSqlDialect,
+    text: &str,
+    positions: bool,
+) -> Result<Parser<'a>, ParseError> {
     // About one token (whitespace included) per two to three bytes of SQL: sized once
     // rather than grown by doubling, each step a copy of every token so far.
     let mut tokens = Vec::with_capacity(text.len() / 2 + 8);
@@ -118,6 +136,11 @@ pub(crate) fn parser<'a>(
         .map_err(|e| parser_error(e.into()))?;
     check_brackets(&tokens)?;
     check_quoted(&tokens)?;
+    if !positions {
+        for t in &mut tokens {
+            t.span = Span::empty();
+        }
+    }
     Ok(Parser::new(dialect)
         .with_recursion_limit(RECURSION_LIMIT)
         .with_tokens_with_locations(tokens))

@@ -53,10 +53,11 @@ impl Placeholders {
     /// A table named by placeholder `n`, with the scan's alias, in the place of scan `n`.
     pub(crate) fn table(&self, n: usize, alias: TableAlias) -> TableFactor {
         TableFactor::Table {
-            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(format!(
-                "{}{n}_",
-                self.prefix
-            )))]),
+            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(concat(&[
+                &self.prefix,
+                Decimal::new(n).as_str(),
+                "_",
+            ])))]),
             alias: Some(alias),
             args: None,
             with_hints: Vec::new(),
@@ -85,6 +86,43 @@ impl Placeholders {
             .strip_suffix('_')?
             .parse()
             .ok()
+    }
+}
+
+/// `parts` joined, in one allocation and without the formatting machinery (which costs
+/// most in WebAssembly): for texts built on every evaluation.
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
+}
+
+/// A number in decimal, written without the formatting machinery.
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) fn new(n: usize) -> Decimal {
+        // 20 digits hold any 64-bit number.
+        let (mut digits, mut start, mut n) = ([b'0'; 20], 20, n as u64);
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // INVARIANT: only ASCII digits are written.
+        std::str::from_utf8(&self.digits[self.start..]).unwrap_or_default()
     }
 }
 
@@ -379,6 +417,15 @@ impl VisitorMut for CountPlaceholders<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_and_joined_texts_are_what_format_gives() {
+        for n in [0, 7, 10, 99, 100, 12_345, u32::MAX as usize, usize::MAX] {
+            assert_eq!(Decimal::new(n).as_str(), n.to_string());
+        }
+        assert_eq!(concat(&[]), "");
+        assert_eq!(concat(&["a", "", "bc", "é"]), "abcé");
+    }
 
     #[test]
     fn placeholders_avoid_names_the_text_holds_in_any_case() {

@@ -882,7 +882,7 @@ impl<'a> Rewriter<'a> {
                             Some(t) => literal::cast(null, t.clone()),
                             None => null,
                         };
-                        let _ = write!(out, "{e} AS {}", c.ident);
+                        let _ = write!(out, "{e} AS {}", c.shown);
                     } else if let Some(m) = rules.masks.get(c.name.as_str()) {
                         if first {
                             self.applied.masked_columns.push(MaskedColumn {
@@ -894,9 +894,11 @@ impl<'a> Rewriter<'a> {
                             });
                             self.applied.policies.insert(m.at.policy.id.clone());
                         }
-                        let _ = write!(out, "{} AS {}", m.sql, c.ident);
+                        out.push_str(m.sql);
+                        out.push_str(" AS ");
+                        out.push_str(&c.shown);
                     } else {
-                        let _ = write!(out, "{}", c.ident);
+                        out.push_str(&c.shown);
                     }
                 }
             }
@@ -917,7 +919,9 @@ impl<'a> Rewriter<'a> {
         for (i, f) in filters.iter().enumerate() {
             out.push_str(if i == 0 { " WHERE " } else { " AND " });
             if filters.len() > 1 {
-                let _ = write!(out, "({f})");
+                out.push('(');
+                out.push_str(f);
+                out.push(')');
             } else {
                 out.push_str(f);
             }
