@@ -1,8 +1,9 @@
 //! Printing the rewritten statements, checked to read back as what was judged.
 //!
 //! What callers run must be what the engine judged. sqlparser prints some trees
-//! ambiguously (`- @x` as `-@x`, one operator), so every answer's SQL must parse again and
-//! print the same, or the statement is blocked.
+//! ambiguously (`- @x` as `-@x`, one operator), so every answer's SQL must parse again,
+//! print the same, and parse to the very tree the engine judged (positions aside), or the
+//! statement is blocked.
 //!
 //! Most of a rewritten text is the engine's own scans (`(SELECT <columns, masks> FROM t
 //! WHERE <filters>)`), built from the policies and the context, the same text for every
@@ -14,12 +15,13 @@
 //! too: at a placeholder the tokenizer is between tokens, `(` and `)` are tokens of their
 //! own, the scan's text ends its last token by itself (a comment or an open quote would
 //! not have read back alone), and a derived table takes the place of a table name in the
-//! grammar. Texts that passed are remembered (a bounded set of texts; that a text reads
-//! back is a fact about the text alone), so an application's repeated statements and the
-//! scans of a table read in the same context are parsed again once. Debug builds also
-//! check the whole text every time and assert that both checks agree.
+//! grammar. What the checks found is remembered (bounded): a statement text with the tree
+//! it reads back as, so that an application's repeated statements are compared with it
+//! rather than parsed again, and the scan texts that read back (a fact about the text
+//! alone). Debug builds also check the whole text every time and assert that both checks
+//! agree.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::sync::Mutex;
@@ -170,9 +172,7 @@ fn contains_ignoring_ascii_case(text: &str, needle: &str) -> bool {
 }
 
 /// The statements printed as one text (`;\n` between them) with scan `n`'s text in the
-/// place of placeholder `n`, if it reads back. The statements are dropped once printed,
-/// before the text is parsed again, so that two trees of a large statement are never held
-/// at once.
+/// place of placeholder `n`, if it reads back as the statements judged.
 pub(crate) fn print_checked(
     mut statements: Vec<Statement>,
     scans: &[String],
@@ -180,8 +180,7 @@ pub(crate) fn print_checked(
 ) -> Option<String> {
     let skeleton = print(&statements);
     if scans.is_empty() {
-        drop(statements);
-        return remembered(Fact::ReadsBack, &skeleton, || reads_back(&skeleton))
+        return reads_back_as(Fact::ReadsBack, &skeleton, &skeleton, &statements, None)
             .then_some(skeleton);
     }
     let whole = (skeleton.matches(names.prefix.as_str()).count() == scans.len())
@@ -208,16 +207,21 @@ pub(crate) fn print_checked(
             },
         );
         let whole = print(&statements);
-        drop(statements);
-        return reads_back(&whole).then_some(whole);
+        return parsed_back(&whole)
+            .is_some_and(|again| again == statements)
+            .then_some(whole);
     };
-    drop(statements);
     let key = format!("{}\n{skeleton}", names.prefix);
-    let split = remembered(Fact::Skeleton, &key, || {
-        skeleton_reads_back(&skeleton, scans.len(), names)
-    }) && scans
+    let split = reads_back_as(
+        Fact::Skeleton,
+        &key,
+        &skeleton,
+        &statements,
+        Some((scans.len(), names)),
+    ) && scans
         .iter()
-        .all(|t| remembered(Fact::Scan, t, || scan_reads_back(t)));
+        .all(|t| remembered_scan(t, || scan_reads_back(t)));
+    drop(statements);
     debug_assert_eq!(
         split,
         reads_back(&whole),
@@ -250,20 +254,59 @@ fn reads_back(sql: &str) -> bool {
     parsed_back(sql).is_some()
 }
 
-/// The skeleton reads back, and its `count` placeholders are all table names.
-fn skeleton_reads_back(skeleton: &str, count: usize, names: &Placeholders) -> bool {
-    let Some(mut again) = parsed_back(skeleton) else {
+/// Whether `text`, printed from `judged`, reads back as `judged`: it parses again, prints
+/// the same, and parses to a tree equal to `judged` (positions aside), with `placeholders`
+/// (a count) tables named by placeholders. A fixed point alone is not enough: two trees
+/// can print as one text (a tree without the parentheses its precedence needs, or a name
+/// printed with the escaping of another), and the text then runs as the tree it parses to.
+/// The tree a text reads back as is remembered under `key`, so a repeated statement is
+/// compared with it rather than parsed again.
+fn reads_back_as(
+    fact: Fact,
+    key: &str,
+    text: &str,
+    judged: &[Statement],
+    placeholders: Option<(usize, &Placeholders)>,
+) -> bool {
+    if let Some(tree) = known().trees[fact as usize].get(key) {
+        // Debug builds parse again: what was remembered must still be what it reads as.
+        debug_assert!(
+            parsed_back(text).as_deref() == Some(tree.as_slice()),
+            "{fact:?} remembered a tree the text does not read back as: {key:?}"
+        );
+        return tree.as_slice() == judged;
+    }
+    let Some(mut again) = parsed_back(text) else {
         return false;
     };
-    let mut found = 0;
-    let _ = crate::walk::walk(
-        &mut again,
-        &mut CountPlaceholders {
-            found: &mut found,
-            names,
-        },
-    );
-    found == count
+    if let Some((count, names)) = placeholders {
+        let mut found = 0;
+        let _ = crate::walk::walk(
+            &mut again,
+            &mut CountPlaceholders {
+                found: &mut found,
+                names,
+            },
+        );
+        if found != count {
+            return false;
+        }
+    }
+    if again.as_slice() != judged {
+        return false;
+    }
+    if key.len() <= KNOWN_TEXT_BYTES {
+        let cost = key.len() * TREE_BYTES_PER_TEXT_BYTE;
+        let mut known = known();
+        known.make_room(cost);
+        if known.trees[fact as usize]
+            .insert(key.to_string(), again)
+            .is_none()
+        {
+            known.bytes += cost;
+        }
+    }
+    true
 }
 
 /// A scan's text reads back alone as one query.
@@ -271,27 +314,32 @@ fn scan_reads_back(text: &str) -> bool {
     parsed_back(text).is_some_and(|again| matches!(again.as_slice(), [Statement::Query(_)]))
 }
 
-/// What a check established about a text (each a fact about the text alone).
+/// What a check established about a text.
 #[derive(Debug, Clone, Copy)]
 enum Fact {
-    /// [`reads_back`].
+    /// [`reads_back_as`] for statements without scans (the key is the text).
     ReadsBack = 0,
-    /// [`skeleton_reads_back`] (the key is the placeholders' prefix, `\n`, the skeleton).
+    /// [`reads_back_as`] for a skeleton (the key is the placeholders' prefix, `\n`, the
+    /// skeleton).
     Skeleton = 1,
-    /// [`scan_reads_back`].
+    /// [`scan_reads_back`] (a fact about the text alone: scans are the engine's own text).
     Scan = 2,
 }
 
-/// Texts known to have passed a check, by [`Fact`]: the same statements (an application's
-/// repeated queries) and the same scans (a table read in the same context) are checked
-/// once. Bounded: cleared when it holds [`KNOWN_BYTES`]; longer texts are not kept.
+/// What the checks established, bounded: statement texts with the trees they read back as
+/// (the same statements, an application's repeated queries, are parsed again once), and
+/// scan texts known to read back (a table read in the same context). Cleared when it
+/// holds [`KNOWN_BYTES`] (estimated); longer texts are not kept.
 static KNOWN: Mutex<Known> = Mutex::new(Known {
-    texts: [BTreeSet::new(), BTreeSet::new(), BTreeSet::new()],
+    trees: [BTreeMap::new(), BTreeMap::new()],
+    scans: BTreeSet::new(),
     bytes: 0,
 });
 
 struct Known {
-    texts: [BTreeSet<String>; 3],
+    /// By [`Fact::ReadsBack`] and [`Fact::Skeleton`].
+    trees: [BTreeMap<String, Vec<Statement>>; 2],
+    scans: BTreeSet<String>,
     bytes: usize,
 }
 
@@ -300,34 +348,50 @@ impl Known {
 
     fn forget(&mut self, facts: &[Fact]) {
         for fact in facts {
-            let set = std::mem::take(&mut self.texts[*fact as usize]);
-            self.bytes -= set.iter().map(String::len).sum::<usize>();
+            let freed = match fact {
+                Fact::ReadsBack | Fact::Skeleton => std::mem::take(&mut self.trees[*fact as usize])
+                    .keys()
+                    .map(|k| k.len() * TREE_BYTES_PER_TEXT_BYTE)
+                    .sum::<usize>(),
+                Fact::Scan => std::mem::take(&mut self.scans)
+                    .iter()
+                    .map(String::len)
+                    .sum(),
+            };
+            self.bytes -= freed;
+        }
+    }
+
+    /// Forgets everything if `cost` more bytes would pass [`KNOWN_BYTES`].
+    fn make_room(&mut self, cost: usize) {
+        if self.bytes + cost > KNOWN_BYTES {
+            self.forget(&Known::ALL);
         }
     }
 }
 
-/// How much text [`KNOWN`] keeps at most, and one text at most.
-const KNOWN_BYTES: usize = 4 << 20;
+/// How much [`KNOWN`] holds at most (texts, and trees estimated from their texts), and
+/// the longest text it keeps.
+const KNOWN_BYTES: usize = 8 << 20;
 const KNOWN_TEXT_BYTES: usize = 64 << 10;
 
-/// Whether `check` passes for `key`, from [`KNOWN`] when it passed before.
-fn remembered(fact: Fact, key: &str, check: impl FnOnce() -> bool) -> bool {
-    if known().texts[fact as usize].contains(key) {
+/// A parsed statement takes about this many bytes of memory per byte of its text (an
+/// estimate on the side of more: identifiers, boxes and vectors of every node).
+const TREE_BYTES_PER_TEXT_BYTE: usize = 16;
+
+/// Whether `check` passes for scan text `text`, from [`KNOWN`] when it passed before.
+fn remembered_scan(text: &str, check: impl FnOnce() -> bool) -> bool {
+    if known().scans.contains(text) {
         // Debug builds check again: what was remembered must still hold.
-        debug_assert!(
-            check(),
-            "{fact:?} remembered for a text that fails it: {key:?}"
-        );
+        debug_assert!(check(), "a scan remembered that fails its check: {text:?}");
         return true;
     }
     let ok = check();
-    if ok && key.len() <= KNOWN_TEXT_BYTES {
+    if ok && text.len() <= KNOWN_TEXT_BYTES {
         let mut known = known();
-        if known.bytes + key.len() > KNOWN_BYTES {
-            known.forget(&Known::ALL);
-        }
-        if known.texts[fact as usize].insert(key.to_string()) {
-            known.bytes += key.len();
+        known.make_room(text.len());
+        if known.scans.insert(text.to_string()) {
+            known.bytes += text.len();
         }
     }
     ok
@@ -417,6 +481,78 @@ impl VisitorMut for CountPlaceholders<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first statement of `sql`, as the engine parses it.
+    fn statement(sql: &str) -> Statement {
+        parse::parse_statements(sql).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_text_that_reads_back_as_another_tree_is_refused() {
+        let names = Placeholders::for_sql("");
+        // As parsed, a tree reads back as itself.
+        let judged = statement("SELECT a FROM t WHERE (x OR y) AND z");
+        assert_eq!(
+            print_checked(vec![judged.clone()], &[], &names).as_deref(),
+            Some("SELECT a FROM t WHERE (x OR y) AND z")
+        );
+        // Without its parentheses, `(x OR y) AND z` prints as `x OR y AND z`, a fixed point
+        // that parses as `x OR (y AND z)`.
+        let Statement::Query(mut q) = judged else {
+            unreachable!()
+        };
+        let sqlparser::ast::SetExpr::Select(select) = q.body.as_mut() else {
+            unreachable!()
+        };
+        let Some(sqlparser::ast::Expr::BinaryOp { left, .. }) = select.selection.as_mut() else {
+            unreachable!()
+        };
+        let sqlparser::ast::Expr::Nested(inner) = left.as_mut() else {
+            unreachable!()
+        };
+        let inner = std::mem::replace(
+            inner.as_mut(),
+            sqlparser::ast::Expr::value(sqlparser::ast::Value::Null),
+        );
+        **left = inner;
+        let unparenthesized = Statement::Query(q);
+        let text = unparenthesized.to_string();
+        assert_eq!(text, "SELECT a FROM t WHERE x OR y AND z");
+        assert!(reads_back(&text), "the text is a fixed point");
+        assert_eq!(
+            print_checked(vec![unparenthesized.clone()], &[], &names),
+            None
+        );
+        // Also when the text was remembered from a statement that read back as itself.
+        let same_text = statement("SELECT a FROM t WHERE x OR y AND z");
+        assert!(print_checked(vec![same_text], &[], &names).is_some());
+        assert_eq!(print_checked(vec![unparenthesized], &[], &names), None);
+
+        // A name sqlparser prints with the escaping of another: the table `a""b` prints as
+        // `"a""b"`, which names the table `a"b` (and prints the same).
+        let mut judged = statement("SELECT 1 FROM \"placeholder\"");
+        let _ = crate::walk::walk(&mut judged, &mut Rename("a\"\"b"));
+        let text = judged.to_string();
+        assert_eq!(text, "SELECT 1 FROM \"a\"\"b\"");
+        assert!(reads_back(&text), "the text is a fixed point");
+        assert_eq!(print_checked(vec![judged], &[], &names), None);
+    }
+
+    /// Renames every quoted identifier.
+    struct Rename(&'static str);
+
+    impl VisitorMut for Rename {
+        type Break = ();
+
+        fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
+            for part in &mut name.0 {
+                if let ObjectNamePart::Identifier(id) = part {
+                    id.value = self.0.to_string();
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
 
     #[test]
     fn decimals_and_joined_texts_are_what_format_gives() {
