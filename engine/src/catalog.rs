@@ -66,14 +66,24 @@ impl TableName {
     }
 }
 
+impl TableName {
+    /// Writes the name as it prints (`schema.name`, each part quoted when needed).
+    pub fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        ident::Shown(&self.schema).write_to(out)?;
+        out.write_char('.')?;
+        ident::Shown(&self.name).write_to(out)
+    }
+
+    /// Appends the name as it prints to `out`, without the formatting machinery.
+    pub fn push_to(&self, out: &mut String) {
+        // INVARIANT: writing into a String cannot fail.
+        let _ = self.write_to(out);
+    }
+}
+
 impl fmt::Display for TableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{}",
-            ident::Shown(&self.schema),
-            ident::Shown(&self.name)
-        )
+        self.write_to(f)
     }
 }
 

@@ -214,21 +214,28 @@ pub fn display(name: &str) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Shown<'a>(pub &'a str);
 
-impl std::fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write as _;
+impl Shown<'_> {
+    /// Writes the name to `out`; into a `String`, without the formatting machinery's
+    /// dynamic calls.
+    pub fn write_to<W: std::fmt::Write>(&self, out: &mut W) -> std::fmt::Result {
         if !needs_quotes(self.0) {
-            return f.write_str(self.0);
+            return out.write_str(self.0);
         }
-        f.write_char('"')?;
+        out.write_char('"')?;
         let mut rest = self.0;
         while let Some(at) = rest.find('"') {
-            f.write_str(&rest[..=at])?;
-            f.write_char('"')?;
+            out.write_str(&rest[..=at])?;
+            out.write_char('"')?;
             rest = &rest[at + 1..];
         }
-        f.write_str(rest)?;
-        f.write_char('"')
+        out.write_str(rest)?;
+        out.write_char('"')
+    }
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_to(f)
     }
 }
 

@@ -844,11 +844,10 @@ impl<'a> Rewriter<'a> {
     /// it (crate::print checks that it reads back so), built anew for each reference.
     fn scan_text(&mut self, table: &TableName, rules: &TableRules<'_>) -> Result<String, Block> {
         let first = self.built.insert(table.clone());
-        let shown = if first {
-            table.to_string()
-        } else {
-            String::new()
-        };
+        let mut shown = String::new();
+        if first {
+            table.push_to(&mut shown);
+        }
         let mut filters = Vec::with_capacity(rules.filters.len());
         for (at, predicate) in &rules.filters {
             let text = self
@@ -914,7 +913,8 @@ impl<'a> Rewriter<'a> {
                 out.push('*');
             }
         }
-        let _ = write!(out, " FROM {table}");
+        out.push_str(" FROM ");
+        table.push_to(&mut out);
         // Several filters are ANDed, each in parentheses (as a balanced tree prints).
         for (i, f) in filters.iter().enumerate() {
             out.push_str(if i == 0 { " WHERE " } else { " AND " });
