@@ -183,9 +183,7 @@ pub(crate) fn print_checked(
         return reads_back_as(Fact::ReadsBack, &skeleton, &skeleton, &statements, None)
             .then_some(skeleton);
     }
-    let whole = (skeleton.matches(names.prefix.as_str()).count() == scans.len())
-        .then(|| fill(&skeleton, scans, &names.prefix))
-        .flatten();
+    let whole = fill(&skeleton, scans, &names.prefix);
     let Some(whole) = whole else {
         // A context value holds a placeholder's name: put the scans in the tree as
         // derived tables, and check the whole text.
@@ -417,9 +415,13 @@ fn known() -> std::sync::MutexGuard<'static, Known> {
 }
 
 /// The skeleton with each placeholder replaced by its scan's text in parentheses, as
-/// sqlparser prints a derived table; `None` if a placeholder is not one of ours.
+/// sqlparser prints a derived table; `None` if a placeholder is not one of ours, or the
+/// skeleton holds the placeholders' prefix more or fewer times than there are scans.
 fn fill(skeleton: &str, texts: &[String], prefix: &str) -> Option<String> {
     let (cuts, last) = cut_at_markers(skeleton, prefix)?;
+    if cuts.len() != texts.len() {
+        return None;
+    }
     let mut out =
         String::with_capacity(skeleton.len() + texts.iter().map(|t| t.len() + 2).sum::<usize>());
     for (piece, n) in cuts {
