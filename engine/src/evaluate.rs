@@ -41,6 +41,18 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
                 Vec::new(),
             )
         }
+        Err(parse::ParseError::Unsupported(why)) => {
+            return blocked(
+                Block::new(
+                    "unsupported_syntax",
+                    why,
+                    "write the statement in a form the engine can judge; statements it cannot judge are never run",
+                ),
+                &selection,
+                &Applied::default(),
+                Vec::new(),
+            )
+        }
         Err(parse::ParseError::TooDeep(what)) => {
             return blocked(
                 Block::new(

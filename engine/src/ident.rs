@@ -46,8 +46,124 @@ pub fn needs_quotes(name: &str) -> bool {
     RESERVED.binary_search(&name).is_ok()
 }
 
-/// PostgreSQL's reserved key words (also those reserved "but can be function or type"):
-/// bare, they would not be read as a name.
+/// Whether `word` (in any letter case) is one of PostgreSQL's reserved key words, or of
+/// those reserved but allowed as function or type names: bare, PostgreSQL never reads it as
+/// a table or column name (a column-name key word such as `date` it does).
+pub fn is_reserved_word(word: &str) -> bool {
+    RESERVED_WORDS
+        .binary_search_by(|w| w.bytes().cmp(word.bytes().map(|b| b.to_ascii_lowercase())))
+        .is_ok()
+}
+
+/// PostgreSQL's reserved key words, and those reserved "but can be function or type"
+/// (`kwlist.h`: `RESERVED_KEYWORD`, `TYPE_FUNC_NAME_KEYWORD`), sorted.
+const RESERVED_WORDS: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
+/// Key words that must be quoted to be read as a name: [`RESERVED_WORDS`], and the
+/// column-name key words (`date`, `int`, `row`, …), which PostgreSQL reads as names in
+/// some places only; quoting them everywhere is never wrong.
 const RESERVED: &[&str] = &[
     "all",
     "analyse",
@@ -253,6 +369,19 @@ pub fn object_parts(name: &ObjectName) -> Option<Vec<&Ident>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_words_are_sorted_found_in_any_case_and_printed_quoted() {
+        assert!(RESERVED_WORDS.windows(2).all(|w| w[0] < w[1]));
+        for w in RESERVED_WORDS {
+            assert!(is_reserved_word(w) && is_reserved_word(&w.to_ascii_uppercase()));
+            assert!(needs_quotes(w), "{w} would print bare");
+        }
+        for name in ["orders", "date", "int", "row", "onl", "onlyx", "", "ÖNLY"] {
+            assert!(!is_reserved_word(name), "{name}");
+        }
+        assert!(is_reserved_word("OnLy"));
+    }
 
     #[test]
     fn folds_unquoted_and_keeps_quoted() {

@@ -12,8 +12,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Query, SetExpr, Statement, TableFactor, Value, ValueWithSpan, Values,
-    VisitorMut,
+    BinaryOperator, Expr, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
+    Value, ValueWithSpan, Values, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
@@ -58,6 +58,9 @@ const REBALANCE_FROM: usize = 32;
 pub enum ParseError {
     /// The text is not SQL the parser reads; the parser's message.
     Syntax(String),
+    /// PostgreSQL reads the text otherwise than the parser does, so the engine cannot
+    /// judge it (a reserved word such as `ONLY` taken for a table name); why.
+    Unsupported(String),
     /// The text nests deeper than the engine's limits; what was too deep.
     TooDeep(String),
 }
@@ -66,7 +69,7 @@ impl ParseError {
     /// The message, for either kind.
     pub fn message(&self) -> &str {
         match self {
-            ParseError::Syntax(m) | ParseError::TooDeep(m) => m,
+            ParseError::Syntax(m) | ParseError::Unsupported(m) | ParseError::TooDeep(m) => m,
         }
     }
 }
@@ -327,6 +330,16 @@ impl VisitorMut for Depth {
         self.leave(1)
     }
 
+    fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
+        match misread_relation(name) {
+            None => ControlFlow::Continue(()),
+            Some(why) => {
+                self.stopped = Some(ParseError::Unsupported(why));
+                ControlFlow::Break(())
+            }
+        }
+    }
+
     fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
         match unprintable(&value.value) {
             None => ControlFlow::Continue(()),
@@ -336,6 +349,30 @@ impl VisitorMut for Depth {
             }
         }
     }
+}
+
+/// Why PostgreSQL would not read a table name as the parser did, if it would not: a name
+/// that starts with a bare reserved word. The parser takes some of them for names where
+/// PostgreSQL takes them for key words, and then judges another statement than the one
+/// that runs: it reads `FROM ONLY orders` and `UPDATE ONLY orders` as the table `only`
+/// named `orders`, which leaves the governed table `orders` unfiltered when it is printed
+/// back (PostgreSQL reads `ONLY orders`: the table without its descendant tables).
+fn misread_relation(name: &ObjectName) -> Option<String> {
+    let Some(ObjectNamePart::Identifier(first)) = name.0.first() else {
+        return None;
+    };
+    if first.quote_style.is_some() || !crate::ident::is_reserved_word(&first.value) {
+        return None;
+    }
+    let word = first.value.to_ascii_uppercase();
+    Some(if word == "ONLY" {
+        "`ONLY` before a table name (the table without its descendant tables) is not supported: the engine would take `ONLY` for the table's name; write the table without it".to_string()
+    } else {
+        format!(
+            "`{word}` is a reserved word in PostgreSQL, not a table name; quote it (\"{}\") if a table of that name is meant",
+            first.value.to_ascii_lowercase()
+        )
+    })
 }
 
 /// Why a literal cannot be printed back as itself, if it cannot. sqlparser prints these

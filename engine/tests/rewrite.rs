@@ -199,6 +199,54 @@ fn names_and_strings_that_would_print_as_others_are_refused() {
 }
 
 #[test]
+fn reserved_words_read_as_table_names_are_refused() {
+    // No catalog: tables the policies do not name are ungoverned, so a statement the
+    // parser misreads must not pass as one about another table.
+    let set = PolicySet::parse(
+        r#"{"policies": [{"id": "tenant", "rules": [
+            {"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"}]},
+            {"id": "writes", "rules": [{"type": "query_restriction", "statements": ["select", "insert", "update", "delete"]}]}]}"#,
+    )
+    .unwrap();
+    let ctx = Context::from_json_str(ANALYST).unwrap();
+    // The parser reads `ONLY orders` as the table `only` named `orders`; printed back, it
+    // would run on `orders` without its filter.
+    for sql in [
+        "SELECT * FROM ONLY orders",
+        "SELECT amount FROM only orders WHERE id = 1",
+        "SELECT * FROM customers c JOIN ONLY orders ON true",
+        "SELECT * FROM t WHERE id IN (SELECT id FROM ONLY orders)",
+        "UPDATE ONLY orders SET amount = 8 WHERE id = 1",
+        "DELETE FROM ONLY orders WHERE id = 1",
+        "WITH d AS (DELETE FROM ONLY orders RETURNING id) SELECT * FROM d",
+    ] {
+        let v = evaluate(&set, sql, &ctx);
+        assert_eq!(
+            (v.verdict.as_str(), v.rule.as_str()),
+            ("block", "unsupported_syntax"),
+            "{sql}: {}",
+            v.to_json()
+        );
+        assert!(v.reason.contains("`ONLY`"), "{}", v.reason);
+    }
+    let v = evaluate(&set, "SELECT * FROM user", &ctx);
+    assert_eq!(v.rule, "unsupported_syntax", "{}", v.to_json());
+    assert!(v.reason.contains("quote it (\"user\")"), "{}", v.reason);
+    // Quoted, after a schema, or a column-name key word: PostgreSQL reads a name too.
+    for sql in [
+        r#"SELECT * FROM "only""#,
+        "SELECT * FROM public.only",
+        "SELECT * FROM date",
+        "SELECT * FROM orders AS only",
+    ] {
+        let v = evaluate(&set, sql, &ctx);
+        assert_ne!(v.verdict.as_str(), "block", "{sql}: {}", v.to_json());
+    }
+    let v = evaluate(&set, "UPDATE orders SET amount = 8 WHERE id = 1", &ctx);
+    assert_eq!(v.verdict.as_str(), "row_filter", "{}", v.to_json());
+}
+
+#[test]
 fn missing_context_blocks_only_tables_that_need_it() {
     let set = set();
     let ctx = Context::from_json_str(r#"{"user":"alice","roles":["analyst"]}"#).unwrap();
