@@ -130,8 +130,15 @@ fn run() -> Result<bool, String> {
                 continue;
             }
             ran = true;
-            let result =
-                writes::check(&cluster, &mut dbs, &policies, case, ctx, &mut fingerprints)?;
+            let result = writes::check(
+                &cluster,
+                &mut dbs,
+                &policies,
+                case,
+                ctx,
+                &mut fingerprints,
+                false,
+            )?;
             bug_seen |= result.kind == Kind::KnownBug;
             if result.kind.is_failure() || result.kind == Kind::KnownBug || list_all {
                 println!("{}", result.report(case, ctx, details));
@@ -148,6 +155,34 @@ fn run() -> Result<bool, String> {
                     check::one_line(bug)
                 );
             }
+        }
+    }
+    // The write cases again without the catalog (writes::judge).
+    let mut writes_uncataloged = Tally::default();
+    for case in &fixtures.write_cases {
+        if case_filter
+            .as_ref()
+            .is_some_and(|f| !case.id.contains(f.as_str()))
+        {
+            continue;
+        }
+        for ctx in &fixtures.contexts {
+            if !case.runs_in(ctx) || context_filter.as_ref().is_some_and(|f| *f != ctx.name) {
+                continue;
+            }
+            let result = writes::check(
+                &cluster,
+                &mut dbs,
+                &without_catalog,
+                case,
+                ctx,
+                &mut fingerprints,
+                true,
+            )?;
+            if result.kind.is_failure() || list_all {
+                println!("{} (no catalog)", result.report(case, ctx, details));
+            }
+            writes_uncataloged.add(result.kind);
         }
     }
     drop(dbs);
@@ -179,6 +214,19 @@ fn run() -> Result<bool, String> {
         writes.write_summary()
     );
     println!(
+        "conformance: writes and restrictions without the catalog: {} checks — {} match, {} blocked, {} no-op where the oracle refuses, {} rejected by PostgreSQL as expected, {} allowed and not compared, {} wrong, {} leaks, {} errors, {} unexpected runs",
+        writes_uncataloged.total(),
+        writes_uncataloged.count(Kind::Match),
+        writes_uncataloged.count(Kind::BlockedOptional),
+        writes_uncataloged.count(Kind::NoOp),
+        writes_uncataloged.count(Kind::Rejected),
+        writes_uncataloged.count(Kind::Allowed),
+        writes_uncataloged.count(Kind::Wrong),
+        writes_uncataloged.count(Kind::Leak),
+        writes_uncataloged.count(Kind::Error),
+        writes_uncataloged.count(Kind::UnexpectedRun),
+    );
+    println!(
         "conformance: {} fingerprints (real and the context's oracle after every write check), all equal to the ones before the suite",
         fingerprints.compared
     );
@@ -189,8 +237,11 @@ fn run() -> Result<bool, String> {
         (uncataloged_time - select_time).as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    let failed = tally.failures() + uncataloged.failures() + writes.failures();
-    let total = tally.total() + uncataloged.total() + writes.total();
+    let failed = tally.failures()
+        + uncataloged.failures()
+        + writes.failures()
+        + writes_uncataloged.failures();
+    let total = tally.total() + uncataloged.total() + writes.total() + writes_uncataloged.total();
     println!("conformance: {} passed, {failed} failed", total - failed);
     if total == 0 {
         println!("conformance: no check selected");
