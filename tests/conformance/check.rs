@@ -389,16 +389,7 @@ pub fn check(
                     ),
                 ));
             }
-            match difference(&o, &real, case.ordered) {
-                None => Ok(result(Kind::Match, &label, Some(verdict), String::new())),
-                Some(diff) => {
-                    let kind = match (&o, &real) {
-                        (Outcome::Rows(_), Outcome::Error { .. }) => Kind::Error,
-                        _ => Kind::Wrong,
-                    };
-                    Ok(result(kind, &label, Some(verdict), diff))
-                }
-            }
+            Ok(compared(&o, &real, case.ordered, &label, verdict))
         }
     }
 }
@@ -475,14 +466,26 @@ pub fn check_without_catalog(
             )
         });
     }
-    match difference(&o, &real, case.ordered) {
-        None => Ok(result(Kind::Match, label, Some(verdict), String::new())),
+    Ok(compared(&o, &real, case.ordered, label, verdict))
+}
+
+/// The oracle's answer against the rewritten SQL's: a match, or how they differ (an
+/// error where the oracle answers is `Error`, anything else `Wrong`).
+fn compared(
+    oracle: &Outcome,
+    real: &Outcome,
+    ordered: bool,
+    label: &str,
+    verdict: Verdict,
+) -> CheckResult {
+    match difference(oracle, real, ordered) {
+        None => result(Kind::Match, label, Some(verdict), String::new()),
         Some(diff) => {
-            let kind = match (&o, &real) {
+            let kind = match (oracle, real) {
                 (Outcome::Rows(_), Outcome::Error { .. }) => Kind::Error,
                 _ => Kind::Wrong,
             };
-            Ok(result(kind, label, Some(verdict), diff))
+            result(kind, label, Some(verdict), diff)
         }
     }
 }

@@ -51,8 +51,6 @@ fn run() -> Result<bool, String> {
         )
     })?;
 
-    let case_filter = std::env::var("VERDICT_CASE").ok();
-    let context_filter = std::env::var("VERDICT_CONTEXT").ok();
     // VERDICT_VERBOSE=1 lists every check, =2 with its details.
     let verbose = std::env::var("VERDICT_VERBOSE").unwrap_or_default();
     let (list_all, details) = (!verbose.is_empty(), verbose == "2");
@@ -61,48 +59,39 @@ fn run() -> Result<bool, String> {
     let mut dbs = setup::create_databases(&cluster, &fixtures)?;
     let setup_time = started.elapsed();
 
+    let select = Selection::from_env();
+    let select_checks = select.checks(
+        &fixtures.cases,
+        &fixtures.contexts,
+        |c| &c.id,
+        |c, x| c.runs_in(x),
+    );
+    let write_checks = select.checks(
+        &fixtures.write_cases,
+        &fixtures.contexts,
+        |c| &c.id,
+        |c, x| c.runs_in(x),
+    );
+
     let mut tally = Tally::default();
-    let mut case_count = 0;
-    for case in &fixtures.cases {
-        if case_filter
-            .as_ref()
-            .is_some_and(|f| !case.id.contains(f.as_str()))
-        {
-            continue;
-        }
-        let mut ran = false;
-        for ctx in &fixtures.contexts {
-            if !case.runs_in(ctx) || context_filter.as_ref().is_some_and(|f| *f != ctx.name) {
-                continue;
-            }
-            ran = true;
+    for (case, contexts) in &select_checks {
+        for ctx in contexts {
             let result = check::check(&cluster, &mut dbs, &policies, case, ctx)?;
             if result.kind.is_failure() || list_all {
                 println!("{}", result.report(case, ctx, details));
             }
             tally.add(result.kind);
         }
-        if ran {
-            case_count += 1;
-        }
     }
+    let case_count = select_checks.len();
     let select_time = started.elapsed();
 
     // The SELECT cases again, with the policy set's catalog left out
     // (check::check_without_catalog).
     let without_catalog = policies_without_catalog(&fixtures.policies)?;
     let mut uncataloged = Tally::default();
-    for case in &fixtures.cases {
-        if case_filter
-            .as_ref()
-            .is_some_and(|f| !case.id.contains(f.as_str()))
-        {
-            continue;
-        }
-        for ctx in &fixtures.contexts {
-            if !case.runs_in(ctx) || context_filter.as_ref().is_some_and(|f| *f != ctx.name) {
-                continue;
-            }
+    for (case, contexts) in &select_checks {
+        for ctx in contexts {
             let result =
                 check::check_without_catalog(&cluster, &mut dbs, &without_catalog, case, ctx)?;
             if result.kind.is_failure() || list_all {
@@ -116,20 +105,9 @@ fn run() -> Result<bool, String> {
     // The write and restriction cases (writes/), with their own outcomes and counts.
     let mut writes = Tally::default();
     let mut fingerprints = writes::Fingerprints::default();
-    let mut write_case_count = 0;
-    for case in &fixtures.write_cases {
-        if case_filter
-            .as_ref()
-            .is_some_and(|f| !case.id.contains(f.as_str()))
-        {
-            continue;
-        }
-        let (mut ran, mut bug_seen) = (false, false);
-        for ctx in &fixtures.contexts {
-            if !case.runs_in(ctx) || context_filter.as_ref().is_some_and(|f| *f != ctx.name) {
-                continue;
-            }
-            ran = true;
+    for (case, contexts) in &write_checks {
+        let mut bug_seen = false;
+        for ctx in contexts {
             let result = writes::check(
                 &cluster,
                 &mut dbs,
@@ -145,31 +123,21 @@ fn run() -> Result<bool, String> {
             }
             writes.add(result.kind);
         }
-        if ran {
-            write_case_count += 1;
-            if let (Some(bug), false) = (&case.known_bug, bug_seen) {
-                println!(
-                    "NOTE {} passes in every context although marked as a known bug ({}): \
-                     remove `known_bug`",
-                    case.id,
-                    check::one_line(bug)
-                );
-            }
+        if let (Some(bug), false) = (&case.known_bug, bug_seen) {
+            println!(
+                "NOTE {} passes in every context although marked as a known bug ({}): \
+                 remove `known_bug`",
+                case.id,
+                check::one_line(bug)
+            );
         }
     }
+    let write_case_count = write_checks.len();
+
     // The write cases again without the catalog (writes::judge).
     let mut writes_uncataloged = Tally::default();
-    for case in &fixtures.write_cases {
-        if case_filter
-            .as_ref()
-            .is_some_and(|f| !case.id.contains(f.as_str()))
-        {
-            continue;
-        }
-        for ctx in &fixtures.contexts {
-            if !case.runs_in(ctx) || context_filter.as_ref().is_some_and(|f| *f != ctx.name) {
-                continue;
-            }
+    for (case, contexts) in &write_checks {
+        for ctx in contexts {
             let result = writes::check(
                 &cluster,
                 &mut dbs,
@@ -263,4 +231,48 @@ fn policies_without_catalog(text: &str) -> Result<verdict_engine::PolicySet, Str
             e.message
         )
     })
+}
+
+/// The checks `VERDICT_CASE` (a substring of case ids) and `VERDICT_CONTEXT` (a context's
+/// name) select.
+struct Selection {
+    case: Option<String>,
+    context: Option<String>,
+}
+
+impl Selection {
+    fn from_env() -> Selection {
+        Selection {
+            case: std::env::var("VERDICT_CASE").ok(),
+            context: std::env::var("VERDICT_CONTEXT").ok(),
+        }
+    }
+
+    /// Each selected case with the selected contexts it runs in (cases with none left out).
+    fn checks<'f, C>(
+        &self,
+        cases: &'f [C],
+        contexts: &'f [fixtures::ContextFixture],
+        id: impl Fn(&C) -> &str,
+        runs_in: impl Fn(&C, &fixtures::ContextFixture) -> bool,
+    ) -> Vec<(&'f C, Vec<&'f fixtures::ContextFixture>)> {
+        cases
+            .iter()
+            .filter(|case| {
+                self.case
+                    .as_ref()
+                    .is_none_or(|f| id(case).contains(f.as_str()))
+            })
+            .map(|case| {
+                let ctxs = contexts
+                    .iter()
+                    .filter(|ctx| {
+                        runs_in(case, ctx) && self.context.as_ref().is_none_or(|f| *f == ctx.name)
+                    })
+                    .collect::<Vec<_>>();
+                (case, ctxs)
+            })
+            .filter(|(_, ctxs)| !ctxs.is_empty())
+            .collect()
+    }
 }
