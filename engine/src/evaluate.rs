@@ -15,58 +15,20 @@ use crate::verdict::{BlockedBy, Decision, MatchedPolicy, Verdict};
 /// Evaluates one SQL text for one context against a validated policy set.
 pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     let selection = select::select(set, ctx, Operation::Select);
-    let statements = match parse::parse_statements(sql) {
-        Ok(s) if s.is_empty() => {
-            return blocked(
-                Block::new(
+    let mut statements = match parse::parse_statements(sql) {
+        Ok(s) if !s.is_empty() => s,
+        parsed => {
+            let block = match parsed {
+                Err(e) => parse_block(e),
+                Ok(_) => Block::new(
                     "empty_statement",
                     "the SQL text holds no statement",
                     "send one or more SQL statements",
                 ),
-                &selection,
-                &Applied::default(),
-                Vec::new(),
-            )
-        }
-        Ok(s) => s,
-        Err(parse::ParseError::Syntax(message)) => {
-            return blocked(
-                Block::new(
-                    "parse_error",
-                    format!("the SQL does not parse: {message}"),
-                    "fix the syntax; statements that cannot be parsed are never run",
-                ),
-                &selection,
-                &Applied::default(),
-                Vec::new(),
-            )
-        }
-        Err(parse::ParseError::Unsupported(why)) => {
-            return blocked(
-                Block::new(
-                    "unsupported_syntax",
-                    why,
-                    "write the statement in a form the engine can judge; statements it cannot judge are never run",
-                ),
-                &selection,
-                &Applied::default(),
-                Vec::new(),
-            )
-        }
-        Err(parse::ParseError::TooDeep(what)) => {
-            return blocked(
-                Block::new(
-                    "parse_error",
-                    format!("the SQL is nested too deeply for the engine to judge: {what}"),
-                    "flatten the statement: fewer nested parentheses, subqueries or CTEs, shorter chains of operators or set operations (an IN list instead of many ORs)",
-                ),
-                &selection,
-                &Applied::default(),
-                Vec::new(),
-            )
+            };
+            return blocked(block, &selection, &Applied::default(), Vec::new());
         }
     };
-    let mut statements = statements;
     let rules = &selection.enforced;
     let mut rewriter = Rewriter::new(
         set,
@@ -116,6 +78,27 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     };
     verdict.limits = limits;
     verdict
+}
+
+/// Why a text that did not become statements is blocked.
+fn parse_block(e: parse::ParseError) -> Block {
+    match e {
+        parse::ParseError::Syntax(message) => Block::new(
+            "parse_error",
+            format!("the SQL does not parse: {message}"),
+            "fix the syntax; statements that cannot be parsed are never run",
+        ),
+        parse::ParseError::Unsupported(why) => Block::new(
+            "unsupported_syntax",
+            why,
+            "write the statement in a form the engine can judge; statements it cannot judge are never run",
+        ),
+        parse::ParseError::TooDeep(what) => Block::new(
+            "parse_error",
+            format!("the SQL is nested too deeply for the engine to judge: {what}"),
+            "flatten the statement: fewer nested parentheses, subqueries or CTEs, shorter chains of operators or set operations (an IN list instead of many ORs)",
+        ),
+    }
 }
 
 fn enforce(

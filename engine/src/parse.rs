@@ -282,6 +282,17 @@ impl Depth {
         }
     }
 
+    /// Stops the walk with `why`, if there is one.
+    fn refuse(&mut self, why: Option<ParseError>) -> ControlFlow<()> {
+        match why {
+            None => ControlFlow::Continue(()),
+            Some(why) => {
+                self.stopped = Some(why);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
     fn leave(&mut self, levels: usize) -> ControlFlow<()> {
         self.depth = self.depth.saturating_sub(levels);
         ControlFlow::Continue(())
@@ -331,23 +342,11 @@ impl VisitorMut for Depth {
     }
 
     fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<()> {
-        match misread_relation(name) {
-            None => ControlFlow::Continue(()),
-            Some(why) => {
-                self.stopped = Some(ParseError::Unsupported(why));
-                ControlFlow::Break(())
-            }
-        }
+        self.refuse(misread_relation(name).map(ParseError::Unsupported))
     }
 
     fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
-        match unprintable(&value.value) {
-            None => ControlFlow::Continue(()),
-            Some(why) => {
-                self.stopped = Some(ParseError::Syntax(why));
-                ControlFlow::Break(())
-            }
-        }
+        self.refuse(unprintable(&value.value).map(ParseError::Syntax))
     }
 }
 

@@ -216,9 +216,7 @@ pub(crate) fn print_checked(
         &skeleton,
         &statements,
         Some((scans.len(), names)),
-    ) && scans
-        .iter()
-        .all(|t| remembered_scan(t, || scan_reads_back(t)));
+    ) && scans.iter().all(|t| scan_reads_back_remembered(t));
     drop(statements);
     debug_assert_eq!(
         split,
@@ -377,14 +375,17 @@ const KNOWN_TEXT_BYTES: usize = 64 << 10;
 /// estimate on the side of more: identifiers, boxes and vectors of every node).
 const TREE_BYTES_PER_TEXT_BYTE: usize = 16;
 
-/// Whether `check` passes for scan text `text`, from [`KNOWN`] when it passed before.
-fn remembered_scan(text: &str, check: impl FnOnce() -> bool) -> bool {
+/// [`scan_reads_back`], from [`KNOWN`] when the scan passed before.
+fn scan_reads_back_remembered(text: &str) -> bool {
     if known().scans.contains(text) {
         // Debug builds check again: what was remembered must still hold.
-        debug_assert!(check(), "a scan remembered that fails its check: {text:?}");
+        debug_assert!(
+            scan_reads_back(text),
+            "a scan remembered that fails its check: {text:?}"
+        );
         return true;
     }
-    let ok = check();
+    let ok = scan_reads_back(text);
     if ok && text.len() <= KNOWN_TEXT_BYTES {
         let mut known = known();
         known.make_room(text.len());
