@@ -74,8 +74,8 @@ node wasm/js/byte-identity.mjs "$pkg" "$log/native.json" 2>&1 | tee "$log/identi
 step "benchmark: the .wasm's size and the wasm/native time ratio (not a test: numbers depend on the machine)"
 VERDICT_WASM_OUT="$pkg" bash scripts/bench-wasm.sh --no-build 60 2>&1 | tee "$log/bench.txt"
 
-step "cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings"
-cargo clippy -p verdict-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "cargo clippy -p verdict-wasm -p verdict-wasm-alloc --all-targets --target wasm32-unknown-unknown -- -D warnings"
+cargo clippy -p verdict-wasm -p verdict-wasm-alloc --all-targets --target wasm32-unknown-unknown -- -D warnings
 
 # ------------------------------------------------------------------------ summary
 

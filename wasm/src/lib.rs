@@ -3,10 +3,10 @@
 pub mod api;
 mod js;
 
-/// The module's allocator (single-threaded wasm): talc instead of Rust's default dlmalloc;
-/// smaller, and faster on the engine's many small allocations (scripts/build-wasm.sh).
+/// The module's allocator (single-threaded wasm): talc behind size-class free lists
+/// (verdict-wasm-alloc) instead of Rust's default dlmalloc; measured in wasm/README.md.
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: verdict_wasm_alloc::WasmAllocator = verdict_wasm_alloc::wasm_allocator();
 
 pub use js::{evaluate, evaluate_json, validate, validate_json, version, PolicyEngine};
