@@ -215,6 +215,22 @@ impl Fixtures {
             write_cases,
         })
     }
+
+    /// The policy set without its `catalog` (the passes that check what the engine allows
+    /// when it does not know the tables' columns).
+    pub fn policies_without_catalog(&self) -> Result<verdict_engine::PolicySet, String> {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&self.policies).map_err(|e| format!("policies.json: {e}"))?;
+        if let Some(obj) = json.as_object_mut() {
+            obj.remove("catalog");
+        }
+        verdict_engine::PolicySet::from_json(&json).map_err(|e| {
+            format!(
+                "policies.json without its catalog does not load: {}",
+                e.message
+            )
+        })
+    }
 }
 
 /// The YAML files of a case directory, sorted.

@@ -88,7 +88,7 @@ fn run() -> Result<bool, String> {
 
     // The SELECT cases again, with the policy set's catalog left out
     // (check::check_without_catalog).
-    let without_catalog = policies_without_catalog(&fixtures.policies)?;
+    let without_catalog = fixtures.policies_without_catalog()?;
     let mut uncataloged = Tally::default();
     for (case, contexts) in &select_checks {
         for ctx in contexts {
@@ -216,21 +216,6 @@ fn run() -> Result<bool, String> {
         return Ok(false);
     }
     Ok(failed == 0)
-}
-
-/// The fixtures' policy set without its `catalog`.
-fn policies_without_catalog(text: &str) -> Result<verdict_engine::PolicySet, String> {
-    let mut json: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("policies.json: {e}"))?;
-    if let Some(obj) = json.as_object_mut() {
-        obj.remove("catalog");
-    }
-    verdict_engine::PolicySet::from_json(&json).map_err(|e| {
-        format!(
-            "policies.json without its catalog does not load: {}",
-            e.message
-        )
-    })
 }
 
 /// The checks `VERDICT_CASE` (a substring of case ids) and `VERDICT_CONTEXT` (a context's

@@ -91,6 +91,8 @@ pub struct Judged {
     pub kind: Kind,
     pub verdict: Option<Verdict>,
     pub detail: String,
+    /// What the context's oracle answered (`None` when the engine failed first).
+    pub oracle: Option<PgOutcome>,
 }
 
 fn judged(kind: Kind, verdict: Option<Verdict>, detail: String) -> Judged {
@@ -98,6 +100,7 @@ fn judged(kind: Kind, verdict: Option<Verdict>, detail: String) -> Judged {
         kind,
         verdict,
         detail,
+        oracle: None,
     }
 }
 
@@ -107,7 +110,9 @@ fn is_data_exception(o: &PgOutcome) -> bool {
     matches!(o, PgOutcome::Error { code, .. } if code.starts_with("22") || code == "57014")
 }
 
-/// Judges `sql` in `ctx`. `Err` only for harness failures.
+/// Judges `sql` in `ctx`. `oracle`, when given, is what the context's oracle answered to
+/// `sql` already (an earlier pass over the same query) and is not asked again. `Err` only
+/// for harness failures.
 pub fn judge(
     cluster: &Cluster,
     dbs: &mut Databases,
@@ -115,6 +120,7 @@ pub fn judge(
     ctx: &ContextFixture,
     sql: &str,
     ordered: bool,
+    oracle: Option<PgOutcome>,
 ) -> Result<Judged, String> {
     let verdict = match evaluate_twice(policies, sql, &ctx.json) {
         Ok(v) => v,
@@ -123,11 +129,29 @@ pub fn judge(
             return Ok(judged(Kind::Error, verdict, detail));
         }
     };
-    let Some(oracle_conn) = dbs.oracles.get_mut(&ctx.name) else {
-        return Err(format!("no oracle database for context {}", ctx.name));
+    let oracle = match oracle {
+        Some(known) => known,
+        None => {
+            let Some(oracle_conn) = dbs.oracles.get_mut(&ctx.name) else {
+                return Err(format!("no oracle database for context {}", ctx.name));
+            };
+            oracle_conn.run(cluster, sql)?
+        }
     };
-    let oracle = oracle_conn.run(cluster, sql)?;
+    let mut j = compare(cluster, dbs, ctx, verdict, &oracle, ordered)?;
+    j.oracle = Some(oracle);
+    Ok(j)
+}
 
+/// Judges a verdict against the oracle's answer, running its rewritten SQL on `real`.
+fn compare(
+    cluster: &Cluster,
+    dbs: &mut Databases,
+    ctx: &ContextFixture,
+    verdict: Verdict,
+    oracle: &PgOutcome,
+    ordered: bool,
+) -> Result<Judged, String> {
     if verdict.is_block() {
         let kind = if oracle.is_absent_error() {
             if verdict.rule == "deny" || ctx.block_rules.contains(&verdict.rule) {
@@ -153,7 +177,7 @@ pub fn judge(
     };
     let real = dbs.real.run(cluster, &rewritten)?;
 
-    if oracle.is_absent_error() && oracle == real {
+    if oracle.is_absent_error() && *oracle == real {
         // The same missing name on the real tables: the query is wrong, not the context.
         return Ok(judged(Kind::SameError, Some(verdict), oracle.summary()));
     }
@@ -173,13 +197,13 @@ pub fn judge(
         return Ok(judged(kind, Some(verdict), detail));
     }
 
-    match difference(&oracle, &real, ordered) {
+    match difference(oracle, &real, ordered) {
         None => Ok(match oracle {
             PgOutcome::Error { .. } => judged(Kind::SameError, Some(verdict), oracle.summary()),
             PgOutcome::Rows(_) => judged(Kind::Match, Some(verdict), String::new()),
         }),
         Some(diff) => {
-            let kind = if is_data_exception(&oracle) || is_data_exception(&real) {
+            let kind = if is_data_exception(oracle) || is_data_exception(&real) {
                 Kind::DataException
             } else if matches!(real, PgOutcome::Error { .. }) {
                 Kind::Error

@@ -1,8 +1,9 @@
 //! Generated differential testing (in the spirit of SQLancer): random, well-typed SELECTs
 //! over the conformance schema, each in a random context of the SELECT suite, judged
-//! against the context's oracle views like the hand-written cases (see judge.rs). A
-//! failure prints the seed, the query, the context, the verdict and the rewritten SQL,
-//! and a shrunk query that fails the same way.
+//! against the context's oracle views like the hand-written cases (see judge.rs), then
+//! again with the policy set's catalog left out (`Pass`). A failure prints the seed, the
+//! query, the context, the verdict and the rewritten SQL, and a shrunk query that fails
+//! the same way.
 //!
 //! `cargo test -p verdict-conformance --test generated`. Environment:
 //! `VERDICT_GEN_SEED` (default 1), `VERDICT_GEN_COUNT` (default 2500),
@@ -80,29 +81,61 @@ struct Run<'a> {
     cluster: &'a Cluster,
     dbs: Databases,
     policies: &'a PolicySet,
+    /// The same policy set without its catalog (the second pass).
+    uncataloged: &'a PolicySet,
+}
+
+/// Every query is judged twice: with the policy set's catalog, and without it, where any
+/// block passes (the engine needs the catalog to list masked tables' columns, `*` among
+/// them) but what it allows must still give the oracle's answer and leak nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Catalog,
+    NoCatalog,
+}
+
+impl Pass {
+    fn suffix(self) -> &'static str {
+        match self {
+            Pass::Catalog => "",
+            Pass::NoCatalog => " (no catalog)",
+        }
+    }
 }
 
 impl Run<'_> {
-    fn judge(&mut self, ctx: &ContextFixture, q: &Query) -> Result<Judged, String> {
+    fn judge(
+        &mut self,
+        pass: Pass,
+        ctx: &ContextFixture,
+        q: &Query,
+        oracle: Option<sql::Outcome>,
+    ) -> Result<Judged, String> {
+        let policies = match pass {
+            Pass::Catalog => self.policies,
+            Pass::NoCatalog => self.uncataloged,
+        };
         judge(
             self.cluster,
             &mut self.dbs,
-            self.policies,
+            policies,
             ctx,
             &q.sql(),
             q.ordered(),
+            oracle,
         )
     }
 
     /// The smallest query reached by single steps that each still give `kind`.
     fn shrink(
         &mut self,
+        pass: Pass,
         ctx: &ContextFixture,
         q: &Query,
         kind: Kind,
     ) -> Result<(Query, Judged, usize), String> {
         let mut best = q.clone();
-        let mut best_judged = self.judge(ctx, &best)?;
+        let mut best_judged = self.judge(pass, ctx, &best, None)?;
         let mut tries = 0;
         'outer: loop {
             for candidate in shrink::candidates(&best) {
@@ -110,7 +143,7 @@ impl Run<'_> {
                     break 'outer;
                 }
                 tries += 1;
-                let j = self.judge(ctx, &candidate)?;
+                let j = self.judge(pass, ctx, &candidate, None)?;
                 if j.kind == kind {
                     best = candidate;
                     best_judged = j;
@@ -120,6 +153,67 @@ impl Run<'_> {
             break;
         }
         Ok((best, best_judged, tries))
+    }
+}
+
+/// Where a generated query came from, and how much to print of it.
+#[derive(Clone, Copy)]
+struct Shown {
+    seed: u64,
+    index: u64,
+    list_all: bool,
+    details: bool,
+}
+
+impl Run<'_> {
+    /// Prints a judged query when it failed (with its shrunk form) or when every query is
+    /// listed; answers the shrunk failure's one-line summary.
+    fn show(
+        &mut self,
+        shown: Shown,
+        pass: Pass,
+        ctx: &ContextFixture,
+        q: &Query,
+        j: &Judged,
+    ) -> Result<Option<String>, String> {
+        let failed = j.kind.is_failure();
+        if !failed && !shown.list_all {
+            return Ok(None);
+        }
+        let Shown { seed, index, .. } = shown;
+        let sql = q.sql();
+        let mut out = format!(
+            "{} [{}] query {index} of seed {seed} @ {}{}",
+            if failed { "FAIL" } else { "ok  " },
+            j.kind.label(),
+            ctx.name,
+            pass.suffix()
+        );
+        if failed || shown.details {
+            out.push_str(&format!(
+                "\n    reproduce: VERDICT_GEN_SEED={seed} VERDICT_GEN_START={index} \
+                 VERDICT_GEN_COUNT=1 VERDICT_VERBOSE=2"
+            ));
+            out.push_str(&format!("\n    context:   contexts/{}.json", ctx.name));
+            describe(&mut out, "", &sql, j);
+        } else {
+            out.push_str(&format!("\n    sql: {sql}"));
+        }
+        let mut failure = None;
+        if failed {
+            let (small, small_j, tries) = self.shrink(pass, ctx, q, j.kind)?;
+            describe(&mut out, "shrunk ", &small.sql(), &small_j);
+            out.push_str(&format!("\n    ({tries} shrink candidates judged)"));
+            failure = Some(format!(
+                "{} @ {}{}: {}",
+                j.kind.label(),
+                ctx.name,
+                pass.suffix(),
+                small.sql()
+            ));
+        }
+        println!("{out}");
+        Ok(failure)
     }
 }
 
@@ -194,32 +288,36 @@ fn run() -> Result<bool, String> {
     let mut cluster = Cluster::start("generated", 40)?;
     let dbs = setup::create_databases(&cluster, &fixtures)?;
     let setup_time = started.elapsed();
+    let uncataloged = fixtures.policies_without_catalog()?;
     let mut run = Run {
         cluster: &cluster,
         dbs,
         policies: &policies,
+        uncataloged: &uncataloged,
     };
 
-    // VERDICT_GEN_SQL: judge one SQL text (a shrunk query) in every selected context.
+    // VERDICT_GEN_SQL: judge one SQL text (a shrunk query) in every selected context, in
+    // both passes.
     if let Ok(sql) = std::env::var("VERDICT_GEN_SQL") {
-        let mut failed = 0;
+        let (mut checks, mut failed) = (0, 0);
         for ctx in &contexts {
-            let j = judge(run.cluster, &mut run.dbs, run.policies, ctx, &sql, false)?;
-            failed += usize::from(j.kind.is_failure());
-            let mut out = format!("[{}] @ {}", j.kind.label(), ctx.name);
-            describe(&mut out, "", &sql, &j);
-            println!("{out}");
+            for (pass, policies) in [(Pass::Catalog, &policies), (Pass::NoCatalog, &uncataloged)] {
+                let j = judge(run.cluster, &mut run.dbs, policies, ctx, &sql, false, None)?;
+                checks += 1;
+                failed += usize::from(j.kind.is_failure());
+                let mut out = format!("[{}] @ {}{}", j.kind.label(), ctx.name, pass.suffix());
+                describe(&mut out, "", &sql, &j);
+                println!("{out}");
+            }
         }
         drop(run);
         cluster.stop();
-        println!(
-            "generated: {} passed, {failed} failed",
-            contexts.len() - failed
-        );
+        println!("generated: {} passed, {failed} failed", checks - failed);
         return Ok(failed == 0);
     }
 
     let mut tally: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut tally_uncataloged: BTreeMap<Kind, usize> = BTreeMap::new();
     // Over-blocks by rule and reason: count and the first query (shrunk with
     // VERDICT_GEN_SHRINK=all).
     let mut over_blocks: BTreeMap<String, (usize, String)> = BTreeMap::new();
@@ -233,7 +331,7 @@ fn run() -> Result<bool, String> {
         };
         let q = g.statement();
         let sql = q.sql();
-        let j = run.judge(ctx, &q)?;
+        let j = run.judge(Pass::Catalog, ctx, &q, None)?;
         *tally.entry(j.kind).or_default() += 1;
         if j.kind == Kind::BlockedOtherRule {
             let key = j
@@ -257,58 +355,48 @@ fn run() -> Result<bool, String> {
             entry.0 += 1;
             if entry.0 == 1 {
                 entry.1 = if shrink_all {
-                    run.shrink(ctx, &q, j.kind)?.0.sql()
+                    run.shrink(Pass::Catalog, ctx, &q, j.kind)?.0.sql()
                 } else {
                     sql.clone()
                 };
             }
         }
-        let failed = j.kind.is_failure();
-        if failed || list_all {
-            let mut out = format!(
-                "{} [{}] query {index} of seed {seed} @ {}",
-                if failed { "FAIL" } else { "ok  " },
-                j.kind.label(),
-                ctx.name
-            );
-            if failed || details {
-                out.push_str(&format!(
-                    "\n    reproduce: VERDICT_GEN_SEED={seed} VERDICT_GEN_START={index} \
-                     VERDICT_GEN_COUNT=1 VERDICT_VERBOSE=2"
-                ));
-                out.push_str(&format!("\n    context:   contexts/{}.json", ctx.name));
-                describe(&mut out, "", &sql, &j);
-            } else {
-                out.push_str(&format!("\n    sql: {sql}"));
-            }
-            if failed {
-                let (small, small_j, tries) = run.shrink(ctx, &q, j.kind)?;
-                describe(&mut out, "shrunk ", &small.sql(), &small_j);
-                out.push_str(&format!("\n    ({tries} shrink candidates judged)"));
-                shrunk_failures.push(format!(
-                    "{} @ {}: {}",
-                    j.kind.label(),
-                    ctx.name,
-                    small.sql()
-                ));
-            }
-            println!("{out}");
+        let oracle = j.oracle.clone();
+        let shown = Shown {
+            seed,
+            index,
+            list_all,
+            details,
+        };
+        if let Some(failure) = run.show(shown, Pass::Catalog, ctx, &q, &j)? {
+            shrunk_failures.push(failure);
+        }
+        // The same query without the catalog, against the same oracle answer.
+        let u = run.judge(Pass::NoCatalog, ctx, &q, oracle)?;
+        *tally_uncataloged.entry(u.kind).or_default() += 1;
+        if let Some(failure) = run.show(shown, Pass::NoCatalog, ctx, &q, &u)? {
+            shrunk_failures.push(failure);
         }
     }
     let run_time = started.elapsed() - setup_time;
     drop(run);
     cluster.stop();
 
-    let total: usize = tally.values().sum();
-    let failed: usize = tally
-        .iter()
-        .filter(|(k, _)| k.is_failure())
-        .map(|(_, n)| n)
-        .sum();
-    let counts: Vec<String> = Kind::ALL
-        .iter()
-        .map(|k| format!("{} {}", tally.get(k).copied().unwrap_or(0), k.label()))
-        .collect();
+    let count_kinds = |tally: &BTreeMap<Kind, usize>| {
+        let total: usize = tally.values().sum();
+        let failed: usize = tally
+            .iter()
+            .filter(|(k, _)| k.is_failure())
+            .map(|(_, n)| n)
+            .sum();
+        let counts: Vec<String> = Kind::ALL
+            .iter()
+            .map(|k| format!("{} {}", tally.get(k).copied().unwrap_or(0), k.label()))
+            .collect();
+        (total, failed, counts.join(", "))
+    };
+    let (total, failed, counts) = count_kinds(&tally);
+    let (total_u, failed_u, counts_u) = count_kinds(&tally_uncataloged);
     if !over_blocks.is_empty() {
         println!("generated: over-blocks (safe) by rule and reason:");
         for (key, (n, example)) in &over_blocks {
@@ -328,17 +416,18 @@ fn run() -> Result<bool, String> {
         }
     }
     println!(
-        "generated: seed {seed}, queries {start}..{} in {} contexts — {}",
+        "generated: seed {seed}, queries {start}..{} in {} contexts — {counts}",
         start.saturating_add(count),
         contexts.len(),
-        counts.join(", ")
     );
+    println!("generated: the same queries without the catalog — {counts_u}");
     println!(
-        "generated: setup {:.1}s, queries {:.1}s ({:.1} ms each)",
+        "generated: setup {:.1}s, queries {:.1}s ({:.1} ms each, both passes)",
         setup_time.as_secs_f64(),
         run_time.as_secs_f64(),
         run_time.as_secs_f64() * 1000.0 / (total.max(1) as f64)
     );
+    let (total, failed) = (total + total_u, failed + failed_u);
     println!("generated: {} passed, {failed} failed", total - failed);
     Ok(failed == 0 && total > 0)
 }
