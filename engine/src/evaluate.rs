@@ -114,12 +114,15 @@ fn enforce(
     match stmt {
         Statement::Query(q) => {
             rewriter.query(q)?;
-            if let Some(note) = restrict::max_rows(rules, q) {
+            if let Some(note) = restrict::max_rows(rules, q)? {
                 notes.push(note);
             }
         }
         Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
-            rewriter.write(stmt)?
+            rewriter.write(stmt)?;
+            if let Some(note) = restrict::max_rows_of_write(rules, stmt)? {
+                notes.push(note);
+            }
         }
         Statement::Copy {
             source,
@@ -167,7 +170,7 @@ fn enforce(
             }
             if let CopySource::Query(q) = source {
                 rewriter.query(q)?;
-                if let Some(note) = restrict::max_rows(rules, q) {
+                if let Some(note) = restrict::max_rows(rules, q)? {
                     notes.push(note);
                 }
             }

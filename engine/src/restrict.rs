@@ -2,11 +2,11 @@
 //! denied functions, row and join limits; and the stateful limits one evaluation cannot
 //! decide, reported for the caller to count.
 
-use sqlparser::ast::{Expr, Fetch, LimitClause, Query, Statement, Value};
+use sqlparser::ast::{Expr, Fetch, LimitClause, Query, SetExpr, Statement, Value};
 
 use crate::policy::{Operation, StatementKind};
 use crate::rewrite::Block;
-use crate::select::Rules;
+use crate::select::{RuleRef, Rules};
 use crate::verdict::LimitNote;
 
 /// The kind of a statement, as `query_restriction.statements` names it.
@@ -169,26 +169,113 @@ pub fn max_joins(rules: &Rules<'_>, joins: u64) -> Result<(), Block> {
     }
 }
 
-/// Adds or lowers the outermost LIMIT to the tightest `max_rows`; never raises the caller's.
-/// Returns the note describing what was done.
-pub fn max_rows(rules: &Rules<'_>, q: &mut Query) -> Option<String> {
-    let (m, at) = rules
+/// The name of the CTE a capped write's RETURNING rows are read from ([`max_rows`]). Only
+/// the outer `SELECT` sees it (the `WITH` is not recursive), so it cannot shadow anything
+/// the write reads.
+const RETURNED: &str = "verdict_returning";
+
+/// Whether a write statement returns rows (has a RETURNING list).
+fn returns_rows(stmt: &Statement) -> bool {
+    match stmt {
+        Statement::Insert(i) => i.returning.is_some(),
+        Statement::Update(u) => u.returning.is_some(),
+        Statement::Delete(d) => d.returning.is_some(),
+        _ => false,
+    }
+}
+
+/// The tightest `max_rows` that applies, with the rule that sets it.
+fn tightest_max_rows<'r, 'p>(rules: &'r Rules<'p>) -> Option<(u64, &'r RuleRef<'p>)> {
+    rules
         .limits
         .iter()
         .filter_map(|(at, l)| l.max_rows.map(|m| (m, at)))
-        .min_by_key(|(m, _)| *m)?;
+        .min_by_key(|(m, _)| *m)
+}
+
+/// `WITH verdict_returning AS (SELECT 1) SELECT * FROM verdict_returning LIMIT m`, as the
+/// parser reads it (so that the printed statement reads back as this tree); the caller
+/// puts the write in place of the CTE's `SELECT 1`.
+fn returned_rows_reader(m: u64) -> Result<Box<Query>, Block> {
+    let text = format!("WITH {RETURNED} AS (SELECT 1) SELECT * FROM {RETURNED} LIMIT {m}");
+    match crate::parse::parse_statements(&text).map(|mut v| v.pop()) {
+        Ok(Some(Statement::Query(q))) => Ok(q),
+        _ => Err(Block::new(
+            "query_limit",
+            "the rows this write returns cannot be capped at the policy's max_rows",
+            "leave out RETURNING",
+        )),
+    }
+}
+
+/// The query of the reader's one CTE ([`returned_rows_reader`]).
+fn returned_rows_source(reader: &mut Query) -> Option<&mut Query> {
+    let cte = reader.with.as_mut()?.cte_tables.first_mut()?;
+    Some(cte.query.as_mut())
+}
+
+fn capped_write_note(who: &str, m: u64) -> String {
+    format!(
+        "limit: {who} caps the rows returned at {m} (the write's RETURNING rows are read through `WITH {RETURNED} AS (…) SELECT * FROM {RETURNED} LIMIT {m}`; every row it admits is still written)"
+    )
+}
+
+fn who(at: &RuleRef<'_>) -> String {
+    format!("policy `{}` (rule {})", at.policy.id, at.rule_index)
+}
+
+/// [`max_rows`] for a write statement: one that returns rows (`INSERT`/`UPDATE`/`DELETE …
+/// RETURNING`, which takes no LIMIT) becomes a data-modifying CTE read by
+/// `SELECT * FROM verdict_returning LIMIT n`: it still writes every row it admits, and
+/// returns at most `n` of them, with the same columns. Returns the note.
+pub fn max_rows_of_write(rules: &Rules<'_>, stmt: &mut Statement) -> Result<Option<String>, Block> {
+    let Some((m, at)) = tightest_max_rows(rules).filter(|_| returns_rows(stmt)) else {
+        return Ok(None);
+    };
+    let write = std::mem::replace(stmt, Statement::Query(returned_rows_reader(m)?));
+    let body = match write {
+        Statement::Insert(_) => SetExpr::Insert(write),
+        Statement::Update(_) => SetExpr::Update(write),
+        _ => SetExpr::Delete(write),
+    };
+    if let Statement::Query(reader) = stmt {
+        if let Some(source) = returned_rows_source(reader) {
+            *source.body = body;
+        }
+    }
+    Ok(Some(capped_write_note(&who(at), m)))
+}
+
+/// Adds or lowers the outermost LIMIT to the tightest `max_rows`; never raises the caller's.
+/// A query whose body is a write (`WITH … DELETE …`) returns no rows without RETURNING and
+/// is left as it is; with RETURNING it is read under the LIMIT as in
+/// [`max_rows_of_write`]. Returns the note describing what was done.
+pub fn max_rows(rules: &Rules<'_>, q: &mut Query) -> Result<Option<String>, Block> {
+    let Some((m, at)) = tightest_max_rows(rules) else {
+        return Ok(None);
+    };
     let cap = Expr::value(Value::Number(m.to_string(), false));
-    let who = format!("policy `{}` (rule {})", at.policy.id, at.rule_index);
+    let who = who(at);
+    if let SetExpr::Insert(w) | SetExpr::Update(w) | SetExpr::Delete(w) = q.body.as_ref() {
+        if !returns_rows(w) {
+            return Ok(None);
+        }
+        let write = std::mem::replace(q, *returned_rows_reader(m)?);
+        if let Some(source) = returned_rows_source(q) {
+            *source = write;
+        }
+        return Ok(Some(capped_write_note(&who, m)));
+    }
     if let Some(Fetch {
         quantity: Some(qty),
         percent: false,
         ..
     }) = q.fetch.as_mut()
     {
-        return lower(qty, m, cap)
-            .then(|| format!("limit: {who} caps the rows returned at {m} (FETCH lowered)"));
+        return Ok(lower(qty, m, cap)
+            .then(|| format!("limit: {who} caps the rows returned at {m} (FETCH lowered)")));
     }
-    match q.limit_clause.as_mut() {
+    Ok(match q.limit_clause.as_mut() {
         Some(LimitClause::LimitOffset {
             limit: Some(limit), ..
         }) => lower(limit, m, cap)
@@ -211,7 +298,7 @@ pub fn max_rows(rules: &Rules<'_>, q: &mut Query) -> Option<String> {
                 "limit: {who} caps the rows returned at {m} (LIMIT added)"
             ))
         }
-    }
+    })
 }
 
 /// Lowers a row count to `m` when it may exceed it; a non-constant count becomes `LEAST(count, m)`.

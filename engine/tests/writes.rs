@@ -357,6 +357,67 @@ fn max_rows_adds_or_lowers_never_raises() {
 }
 
 #[test]
+fn max_rows_caps_the_rows_a_write_returns() {
+    let s = set(json!([
+        {"id": "cap", "rules": [{"type": "query_limit", "max_rows": 100}]}
+    ]));
+    // RETURNING takes no LIMIT: the write is read through a data-modifying CTE.
+    let v = eval(&s, "DELETE FROM orders WHERE id > 0 RETURNING id, amount");
+    assert_eq!(
+        sql(&v),
+        "WITH verdict_returning AS (DELETE FROM orders WHERE (id > 0) AND (orders.tenant_id = 1) \
+         RETURNING id, amount) SELECT * FROM verdict_returning LIMIT 100"
+    );
+    assert!(
+        v.notes
+            .iter()
+            .any(|n| n.contains("caps the rows returned at 100")
+                && n.contains("every row it admits is still written")),
+        "{:?}",
+        v.notes
+    );
+    assert_eq!(
+        sql(&eval(
+            &s,
+            "UPDATE products SET name = 'x' WHERE id = 1 RETURNING *"
+        )),
+        "WITH verdict_returning AS (UPDATE products SET name = 'x' WHERE id = 1 \
+         RETURNING products.id, products.name) SELECT * FROM verdict_returning LIMIT 100"
+    );
+    assert!(sql(&eval(
+        &s,
+        "INSERT INTO products (id) VALUES (9) RETURNING id"
+    ))
+    .starts_with("WITH verdict_returning AS (INSERT INTO products"));
+    // A write with its own WITH goes whole into the CTE; one without RETURNING returns no
+    // rows and is left as it is.
+    assert_eq!(
+        sql(&eval(
+            &s,
+            "WITH c AS (SELECT 1 AS k) DELETE FROM products USING c WHERE id = c.k RETURNING id"
+        )),
+        "WITH verdict_returning AS (WITH c AS (SELECT 1 AS k) DELETE FROM products USING c \
+         WHERE id = c.k RETURNING id) SELECT * FROM verdict_returning LIMIT 100"
+    );
+    assert_eq!(
+        sql(&eval(
+            &s,
+            "WITH c AS (SELECT 1 AS k) DELETE FROM products USING c WHERE id = c.k"
+        )),
+        "WITH c AS (SELECT 1 AS k) DELETE FROM products USING c WHERE id = c.k"
+    );
+    assert_eq!(
+        sql(&eval(&s, "UPDATE products SET name = 'x' WHERE id = 1")),
+        "UPDATE products SET name = 'x' WHERE id = 1"
+    );
+    assert!(sql(&eval(
+        &s,
+        "COPY (DELETE FROM products WHERE id = 1 RETURNING id) TO STDOUT"
+    ))
+    .ends_with("SELECT * FROM verdict_returning LIMIT 100) TO STDOUT"));
+}
+
+#[test]
 fn stateful_limits_are_notes_not_verdicts() {
     let s = set(
         json!([{"id": "quota", "rules": [{"type": "query_limit", "queries_per_hour": 100, "queries_per_day": 1000, "max_execution_ms": 5000}]}]),
