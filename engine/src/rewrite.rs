@@ -1036,29 +1036,32 @@ impl<'a> Rewriter<'a> {
             }
             Expr::Identifier(id) => {
                 let col = ident::normalize(id);
-                let mut unknown_inner = false;
-                for rel in self.frames.iter().rev().flat_map(|f| f.relations.iter()) {
-                    let has = rel
-                        .columns
+                let has = |rel: &&Relation| {
+                    rel.columns
                         .as_ref()
-                        .is_none_or(|cols| cols.contains(self.catalog, &col));
-                    if !has {
-                        continue;
-                    }
-                    if let Some((m, info)) = rel.target_masks.get(&col) {
-                        if unknown_inner {
-                            return Err(Block::new(
-                                "column_mask",
-                                format!("`{col}` may refer to the masked column of the written table or to a column of a subquery"),
-                                "qualify the column with its table's name or alias",
-                            ));
+                        .is_none_or(|cols| cols.contains(self.catalog, &col))
+                };
+                // Innermost query level first: a name binds at the first level with a
+                // relation that has it, and is ambiguous (an error) when two there have it.
+                let mut unknown_inner = false;
+                for frame in self.frames.iter().rev() {
+                    let candidates: Vec<&Relation> = frame.relations.iter().filter(has).collect();
+                    let masked = candidates.iter().find_map(|r| r.target_masks.get(&col));
+                    let Some((m, info)) = masked else {
+                        if candidates.iter().any(|r| r.columns.is_some()) {
+                            return Ok(None);
                         }
-                        return Ok(Some((Expr::Nested(Box::new(m.clone())), info.clone())));
+                        unknown_inner |= !candidates.is_empty();
+                        continue;
+                    };
+                    if unknown_inner || candidates.len() > 1 {
+                        return Err(Block::new(
+                            "column_mask",
+                            format!("`{col}` may refer to the masked column of the written table or to a column of another relation"),
+                            "qualify the column with its table's name or alias",
+                        ));
                     }
-                    if rel.columns.is_some() {
-                        return Ok(None);
-                    }
-                    unknown_inner = true;
+                    return Ok(Some((Expr::Nested(Box::new(m.clone())), info.clone())));
                 }
                 Ok(None)
             }

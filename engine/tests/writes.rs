@@ -213,6 +213,23 @@ fn masks_hold_in_set_where_and_returning() {
         ),
         "column_mask",
     );
+    // So does one that another relation of the FROM list also has (PostgreSQL: ambiguous).
+    blocked(
+        &eval(
+            &s,
+            "UPDATE customers AS c SET name = 'x' FROM customers AS d RETURNING ssn",
+        ),
+        "column_mask",
+    );
+    // A returned expression PostgreSQL names after a masked column keeps that name.
+    let v = eval(
+        &s,
+        "UPDATE customers SET name = 'x' WHERE id = 1 \
+         RETURNING CAST(ssn AS text), (ssn COLLATE \"C\")::varchar, CASE WHEN id = 1 THEN 'a' ELSE ssn END, ssn || ''",
+    );
+    let out = sql(&v);
+    assert_eq!(out.matches(" AS ssn").count(), 3, "{out}");
+    assert!(out.ends_with("END) || ''"), "{out}");
 }
 
 #[test]

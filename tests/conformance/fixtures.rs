@@ -477,6 +477,29 @@ pub struct WriteCase {
 }
 
 impl WriteCase {
+    /// A case with no expectation of its own (the oracle decides), for a generated
+    /// statement (the generated suite).
+    #[allow(dead_code)]
+    pub fn generated(id: String, sql: String) -> WriteCase {
+        WriteCase {
+            id,
+            sql,
+            contexts: None,
+            expect: ByContext::from_spec(None),
+            rule: ByContext::from_spec(None),
+            oracle: OracleMode::Views,
+            oracle_sql: None,
+            ordered: false,
+            compare: Compare::All,
+            max_rows: None,
+            limits: ByContext::from_spec(None),
+            notes: ByContext::from_spec(None),
+            rewritten: ByContext::from_spec(None),
+            known_bug: None,
+            without_catalog: None,
+        }
+    }
+
     pub fn runs_in(&self, ctx: &ContextFixture) -> bool {
         match &self.contexts {
             Some(list) => list.contains(&ctx.name),

@@ -25,6 +25,12 @@ pub struct WriteResult {
 }
 
 impl WriteResult {
+    /// The engine's verdict, when it gave one (the generated suite).
+    #[allow(dead_code)]
+    pub fn verdict(&self) -> Option<&Verdict> {
+        self.verdict.as_ref()
+    }
+
     /// The line for this check; the details follow for failures and known bugs, or
     /// always when `full`.
     pub fn report(&self, case: &WriteCase, ctx: &ContextFixture, full: bool) -> String {

@@ -608,7 +608,9 @@ impl<'a> Rewriter<'a> {
                 }
                 SelectItem::UnnamedExpr(e) => {
                     let mut item = SelectItem::UnnamedExpr(e.clone());
-                    if let Some(col) = column_name(&e) {
+                    // The output column keeps the name PostgreSQL gives it, which a mask
+                    // put in place of the column it is named after would change.
+                    if let Some(col) = named_after(&e).and_then(column_name) {
                         let masked = self
                             .frames
                             .last()
@@ -732,6 +734,22 @@ fn write_target(twj: &TableWithJoins) -> Result<(ObjectName, Option<Ident>), Blo
 }
 
 /// The bare column a select item names, if it is a plain column reference.
+/// The column reference PostgreSQL names an output column after, when it names it after
+/// one (its FigureColname): a column reference itself, or through parentheses, casts,
+/// `COLLATE` and a CASE's `ELSE`.
+fn named_after(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Some(e),
+        Expr::Nested(inner) => named_after(inner),
+        Expr::Cast { expr, .. } | Expr::Collate { expr, .. } => named_after(expr),
+        Expr::Case {
+            else_result: Some(otherwise),
+            ..
+        } => named_after(otherwise),
+        _ => None,
+    }
+}
+
 fn column_name(e: &Expr) -> Option<String> {
     match e {
         Expr::Identifier(id) => Some(ident::normalize(id)),

@@ -2,7 +2,7 @@
 //! shrinker can cut down (drop a clause, a join, a select item, an arm; replace an
 //! expression by one of its parts).
 
-use std::fmt::Write;
+use std::fmt::Write as _;
 
 /// An expression. Rendered with parentheses around every compound part, so that no
 /// precedence question arises.
@@ -255,42 +255,10 @@ impl Select {
         if self.distinct {
             out.push_str("DISTINCT ");
         }
-        for (i, item) in self.items.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            match item {
-                Item::Star => out.push('*'),
-                Item::QualStar(q) => {
-                    let _ = write!(out, "{q}.*");
-                }
-                Item::Expr { e, alias } => {
-                    e.render(out);
-                    if let Some(a) = alias {
-                        let _ = write!(out, " AS {a}");
-                    }
-                }
-            }
-        }
+        render_items(&self.items, out);
         if !self.from.is_empty() {
             out.push_str(" FROM ");
-            for (i, f) in self.from.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                f.rel.render(out);
-                for j in &f.joins {
-                    let _ = write!(out, " {} ", j.kind);
-                    j.rel.render(out);
-                    if let Some(on) = &j.on {
-                        out.push_str(" ON ");
-                        on.render(out);
-                    }
-                    if !j.using.is_empty() {
-                        let _ = write!(out, " USING ({})", j.using.join(", "));
-                    }
-                }
-            }
+            render_from(&self.from, out);
         }
         if let Some(w) = &self.filter {
             out.push_str(" WHERE ");
@@ -309,6 +277,101 @@ impl Select {
             out.push_str(" HAVING ");
             h.render(out);
         }
+    }
+}
+
+/// A select list or RETURNING list.
+fn render_items(items: &[Item], out: &mut String) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match item {
+            Item::Star => out.push('*'),
+            Item::QualStar(q) => {
+                let _ = write!(out, "{q}.*");
+            }
+            Item::Expr { e, alias } => {
+                e.render(out);
+                if let Some(a) = alias {
+                    let _ = write!(out, " AS {a}");
+                }
+            }
+        }
+    }
+}
+
+/// FROM items with their joins (also UPDATE's FROM and DELETE's USING).
+fn render_from(from: &[FromItem], out: &mut String) {
+    for (i, f) in from.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        f.rel.render(out);
+        for j in &f.joins {
+            let _ = write!(out, " {} ", j.kind);
+            j.rel.render(out);
+            if let Some(on) = &j.on {
+                out.push_str(" ON ");
+                on.render(out);
+            }
+            if !j.using.is_empty() {
+                let _ = write!(out, " USING ({})", j.using.join(", "));
+            }
+        }
+    }
+}
+
+/// A generated write: `UPDATE t [AS a] SET … [FROM …] [WHERE …] [RETURNING …]`, or
+/// `DELETE FROM t [AS a] [USING …] [WHERE …] [RETURNING …]` when it sets nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub table: String,
+    pub alias: Option<String>,
+    /// `SET` assignments: column and value; none for a DELETE.
+    pub sets: Vec<(String, Expr)>,
+    /// UPDATE's `FROM`, DELETE's `USING`.
+    pub from: Vec<FromItem>,
+    pub filter: Option<Expr>,
+    pub returning: Vec<Item>,
+}
+
+impl Write {
+    pub fn sql(&self) -> String {
+        let mut out = String::new();
+        let target = match &self.alias {
+            Some(a) => format!("{} AS {a}", self.table),
+            None => self.table.clone(),
+        };
+        if self.sets.is_empty() {
+            let _ = write!(out, "DELETE FROM {target}");
+        } else {
+            let _ = write!(out, "UPDATE {target} SET ");
+            for (i, (col, e)) in self.sets.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{col} = ");
+                e.render(&mut out);
+            }
+        }
+        if !self.from.is_empty() {
+            out.push_str(if self.sets.is_empty() {
+                " USING "
+            } else {
+                " FROM "
+            });
+            render_from(&self.from, &mut out);
+        }
+        if let Some(w) = &self.filter {
+            out.push_str(" WHERE ");
+            w.render(&mut out);
+        }
+        if !self.returning.is_empty() {
+            out.push_str(" RETURNING ");
+            render_items(&self.returning, &mut out);
+        }
+        out
     }
 }
 

@@ -10,6 +10,9 @@
 //! of peers, aggregates whose result does not depend on the input order (string_agg
 //! orders by its own argument), no division and no cast that can fail on a value.
 
+#[path = "gen_write.rs"]
+pub mod write;
+
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

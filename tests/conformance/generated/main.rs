@@ -29,6 +29,9 @@ mod sql;
 #[allow(dead_code)]
 #[path = "../write_sql.rs"]
 mod write_sql;
+#[allow(dead_code)]
+#[path = "../writes.rs"]
+mod writes;
 
 mod ast;
 mod gen;
@@ -43,8 +46,9 @@ use std::time::Instant;
 use verdict_engine::PolicySet;
 use verdict_testkit::Cluster;
 
-use ast::Query;
-use fixtures::{ContextFixture, Fixtures};
+use ast::{Query, Write};
+use check::{Kind as CheckKind, Tally};
+use fixtures::{ContextFixture, Fixtures, WriteCase};
 use judge::{judge, Judged, Kind};
 use setup::Databases;
 
@@ -52,6 +56,10 @@ use setup::Databases;
 /// cores (setup included).
 const DEFAULT_SEED: u64 = 1;
 const DEFAULT_COUNT: u64 = 2500;
+/// Generated writes (UPDATE and DELETE) after the queries, from their own streams.
+const DEFAULT_WRITES: u64 = 1000;
+/// Added to the seed for the writes' streams, so that they are not the queries'.
+const WRITE_STREAMS: u64 = 0x5752_4954_4553;
 /// At most this many judged candidates per shrink.
 const SHRINK_BUDGET: usize = 3000;
 
@@ -111,10 +119,7 @@ impl Run<'_> {
         q: &Query,
         oracle: Option<sql::Outcome>,
     ) -> Result<Judged, String> {
-        let policies = match pass {
-            Pass::Catalog => self.policies,
-            Pass::NoCatalog => self.uncataloged,
-        };
+        let policies = self.policies_of(pass);
         judge(
             self.cluster,
             &mut self.dbs,
@@ -154,6 +159,72 @@ impl Run<'_> {
         }
         Ok((best, best_judged, tries))
     }
+}
+
+impl<'a> Run<'a> {
+    fn policies_of(&self, pass: Pass) -> &'a PolicySet {
+        match pass {
+            Pass::Catalog => self.policies,
+            Pass::NoCatalog => self.uncataloged,
+        }
+    }
+
+    /// Judges a generated write in `ctx` with the write suite's judge (the oracle decides
+    /// what is expected; both databases must be as before afterwards).
+    fn judge_write(
+        &mut self,
+        pass: Pass,
+        ctx: &ContextFixture,
+        w: &Write,
+        index: u64,
+        fingerprints: &mut writes::Fingerprints,
+    ) -> Result<writes::WriteResult, String> {
+        let case = WriteCase::generated(format!("generated/write-{index}"), w.sql());
+        let policies = self.policies_of(pass);
+        writes::check(
+            self.cluster,
+            &mut self.dbs,
+            policies,
+            &case,
+            ctx,
+            fingerprints,
+            pass == Pass::NoCatalog,
+        )
+    }
+
+    /// The smallest write reached by single steps that each still give `kind`.
+    fn shrink_write(
+        &mut self,
+        pass: Pass,
+        ctx: &ContextFixture,
+        w: &Write,
+        kind: CheckKind,
+        fingerprints: &mut writes::Fingerprints,
+    ) -> Result<(Write, usize), String> {
+        let mut best = w.clone();
+        let mut tries = 0;
+        'outer: loop {
+            for candidate in shrink::write_candidates(&best) {
+                if tries >= SHRINK_BUDGET {
+                    break 'outer;
+                }
+                tries += 1;
+                let r = self.judge_write(pass, ctx, &candidate, 0, fingerprints)?;
+                if r.kind == kind {
+                    best = candidate;
+                    continue 'outer;
+                }
+            }
+            break;
+        }
+        Ok((best, tries))
+    }
+}
+
+/// Whether a generated write's outcome fails the run: as for the hand-written write
+/// cases, except that an over-block is safe and only counted (as for generated queries).
+fn write_fails(kind: CheckKind) -> bool {
+    kind.is_failure() && kind != CheckKind::OverBlocked
 }
 
 /// Where a generated query came from, and how much to print of it.
@@ -218,9 +289,9 @@ impl Run<'_> {
 }
 
 /// A block reason with the generated aliases (`t3`, `d1.*`) made alike, so that over-blocks
-/// group by pattern.
+/// group by pattern; at most 300 characters (a context's filter may be long).
 fn pattern(reason: &str) -> String {
-    reason
+    let full = reason
         .split('`')
         .enumerate()
         .map(|(i, part)| {
@@ -235,7 +306,11 @@ fn pattern(reason: &str) -> String {
             }
         })
         .collect::<Vec<_>>()
-        .join("`")
+        .join("`");
+    match full.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", full.get(..cut).unwrap_or_default()),
+        None => full,
+    }
 }
 
 fn describe(out: &mut String, label: &str, sql: &str, j: &Judged) {
@@ -268,6 +343,10 @@ fn run() -> Result<bool, String> {
     let seed = env_u64("VERDICT_GEN_SEED", DEFAULT_SEED)?;
     let count = env_u64("VERDICT_GEN_COUNT", DEFAULT_COUNT)?;
     let start = env_u64("VERDICT_GEN_START", 0)?;
+    let write_count = env_u64("VERDICT_GEN_WRITES", DEFAULT_WRITES)?;
+    let write_start = env_u64("VERDICT_GEN_WRITES_START", 0)?;
+    let masked = gen::write::masked(&fixtures.policies)?;
+    let typeless = gen::write::typeless_without_catalog(&fixtures.policies, &tables)?;
     let context_filter = std::env::var("VERDICT_CONTEXT").ok();
     let verbose = std::env::var("VERDICT_VERBOSE").unwrap_or_default();
     let (list_all, details) = (!verbose.is_empty(), verbose == "2");
@@ -279,7 +358,13 @@ fn run() -> Result<bool, String> {
         .filter(|c| c.in_suite(fixtures::SELECT_SUITE))
         .filter(|c| context_filter.as_ref().is_none_or(|f| *f == c.name))
         .collect();
-    if contexts.is_empty() {
+    let write_contexts: Vec<&ContextFixture> = fixtures
+        .contexts
+        .iter()
+        .filter(|c| c.in_suite(fixtures::WRITES_SUITE))
+        .filter(|c| context_filter.as_ref().is_none_or(|f| *f == c.name))
+        .collect();
+    if contexts.is_empty() && write_contexts.is_empty() {
         println!("generated: no context selected");
         println!("generated: 0 passed, 1 failed");
         return Ok(false);
@@ -378,6 +463,89 @@ fn run() -> Result<bool, String> {
             shrunk_failures.push(failure);
         }
     }
+
+    // The generated writes, each in a random context of the write suite, in both passes.
+    let mut write_tallies = [Tally::default(), Tally::default()];
+    let mut fingerprints = writes::Fingerprints::default();
+    let mut write_over_blocks: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    let mut write_other_rules: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for index in write_start..write_start.saturating_add(write_count) {
+        let stream = gen::query_seed(seed.wrapping_add(WRITE_STREAMS), index);
+        let mut g = gen::Gen::new(&tables, &denied, stream);
+        let Some(ctx) = write_contexts.get(g.below(write_contexts.len())).copied() else {
+            continue;
+        };
+        let w = g.write(&masked);
+        for (pass, tally) in [Pass::Catalog, Pass::NoCatalog]
+            .into_iter()
+            .zip(&mut write_tallies)
+        {
+            let mut r = run.judge_write(pass, ctx, &w, index, &mut fingerprints)?;
+            if r.kind == CheckKind::Wrong && r.verdict().is_some_and(|v| v.is_block()) {
+                // A block where the oracle refuses too, by another rule than the oracle's
+                // reason (a masked whole row before a denied column): still a block.
+                let key = r
+                    .verdict()
+                    .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
+                    .unwrap_or_default();
+                let entry = write_other_rules.entry(key).or_insert((0, String::new()));
+                entry.0 += 1;
+                if entry.0 == 1 {
+                    entry.1 = w.sql();
+                }
+                r.kind = CheckKind::Blocked;
+            }
+            let sql_lower = w.sql().to_lowercase();
+            if pass == Pass::NoCatalog
+                && matches!(r.kind, CheckKind::Wrong | CheckKind::Error)
+                && typeless.iter().any(|c| sql_lower.contains(c.as_str()))
+            {
+                // gen::write::typeless_without_catalog: not compared without the catalog.
+                r.kind = CheckKind::Allowed;
+            }
+            tally.add(r.kind);
+            if r.kind == CheckKind::OverBlocked && pass == Pass::Catalog {
+                let key = r
+                    .verdict()
+                    .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
+                    .unwrap_or_default();
+                let entry = write_over_blocks.entry(key).or_insert((0, String::new()));
+                entry.0 += 1;
+                if entry.0 == 1 {
+                    entry.1 = w.sql();
+                }
+            }
+            let failed = write_fails(r.kind);
+            if !failed && !list_all {
+                continue;
+            }
+            let case = WriteCase::generated(format!("generated/write-{index}"), w.sql());
+            let mut out = format!(
+                "{}{}",
+                r.report(&case, ctx, details || failed),
+                pass.suffix()
+            );
+            if failed {
+                out.push_str(&format!(
+                    "\n    reproduce: VERDICT_GEN_SEED={seed} VERDICT_GEN_COUNT=0 \
+                     VERDICT_GEN_WRITES_START={index} VERDICT_GEN_WRITES=1 VERDICT_VERBOSE=2"
+                ));
+                let (small, tries) = run.shrink_write(pass, ctx, &w, r.kind, &mut fingerprints)?;
+                out.push_str(&format!(
+                    "\n    shrunk:    {}\n    ({tries} shrink candidates judged)",
+                    small.sql()
+                ));
+                shrunk_failures.push(format!(
+                    "{} @ {}{}: {}",
+                    r.kind.label(),
+                    ctx.name,
+                    pass.suffix(),
+                    small.sql()
+                ));
+            }
+            println!("{out}");
+        }
+    }
     let run_time = started.elapsed() - setup_time;
     drop(run);
     cluster.stop();
@@ -421,13 +589,43 @@ fn run() -> Result<bool, String> {
         contexts.len(),
     );
     println!("generated: the same queries without the catalog — {counts_u}");
+    if !write_over_blocks.is_empty() {
+        println!("generated: writes over-blocked (safe) by rule and reason:");
+        for (key, (n, example)) in &write_over_blocks {
+            println!("  {n} × {key}\n      e.g. {example}");
+        }
+    }
+    if !write_other_rules.is_empty() {
+        println!("generated: writes blocked by another rule than the oracle's reason:");
+        for (key, (n, example)) in &write_other_rules {
+            println!("  {n} × {key}\n      e.g. {example}");
+        }
+    }
+    let [writes_catalog, writes_uncataloged] = &write_tallies;
     println!(
-        "generated: setup {:.1}s, queries {:.1}s ({:.1} ms each, both passes)",
+        "generated: writes {write_start}..{} in {} contexts — {}",
+        write_start.saturating_add(write_count),
+        write_contexts.len(),
+        writes_catalog.write_summary()
+    );
+    println!(
+        "generated: the same writes without the catalog — {}",
+        writes_uncataloged.write_summary()
+    );
+    let write_total = writes_catalog.total() + writes_uncataloged.total();
+    let write_failed: usize = write_tallies
+        .iter()
+        .map(|t| t.failures() - t.count(CheckKind::OverBlocked))
+        .sum();
+    println!(
+        "generated: setup {:.1}s, queries and writes {:.1}s (both passes)",
         setup_time.as_secs_f64(),
         run_time.as_secs_f64(),
-        run_time.as_secs_f64() * 1000.0 / (total.max(1) as f64)
     );
-    let (total, failed) = (total + total_u, failed + failed_u);
+    let (total, failed) = (
+        total + total_u + write_total,
+        failed + failed_u + write_failed,
+    );
     println!("generated: {} passed, {failed} failed", total - failed);
     Ok(failed == 0 && total > 0)
 }

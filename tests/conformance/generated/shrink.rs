@@ -4,7 +4,7 @@
 //! that fails the same way is kept, until none does. A step may make the SQL invalid: it
 //! then fails another way and is not kept.
 
-use crate::ast::{Body, Expr, FromItem, Item, Query, Rel, Select};
+use crate::ast::{Body, Expr, FromItem, Item, Query, Rel, Select, Write};
 
 /// The queries one step smaller than `q`, the larger cuts first.
 pub fn candidates(q: &Query) -> Vec<Query> {
@@ -504,6 +504,79 @@ fn expr_candidates(e: &Expr) -> Vec<Expr> {
                     hi: hi.clone(),
                     negated: *negated,
                 });
+            }
+        }
+    }
+    out
+}
+
+/// The writes one step smaller than `w`: RETURNING, WHERE, the FROM/USING list, an
+/// assignment or a returned item dropped; a FROM item cut down; an expression replaced by
+/// one of its parts.
+pub fn write_candidates(w: &Write) -> Vec<Write> {
+    let mut out = Vec::new();
+    let with = |f: &dyn Fn(&mut Write)| {
+        let mut c = w.clone();
+        f(&mut c);
+        c
+    };
+    if !w.returning.is_empty() {
+        out.push(with(&|c| c.returning.clear()));
+    }
+    if w.filter.is_some() {
+        out.push(with(&|c| c.filter = None));
+    }
+    if !w.from.is_empty() {
+        out.push(with(&|c| c.from.clear()));
+    }
+    if w.sets.len() > 1 {
+        for i in 0..w.sets.len() {
+            out.push(with(&|c| {
+                c.sets.remove(i);
+            }));
+        }
+    }
+    if w.returning.len() > 1 {
+        for i in 0..w.returning.len() {
+            out.push(with(&|c| {
+                c.returning.remove(i);
+            }));
+        }
+    }
+    for (i, f) in w.from.iter().enumerate() {
+        for smaller in from_candidates(f) {
+            out.push(with(&|c| {
+                if let Some(slot) = c.from.get_mut(i) {
+                    *slot = smaller.clone();
+                }
+            }));
+        }
+    }
+    if let Some(filter) = &w.filter {
+        for smaller in expr_candidates(filter) {
+            out.push(with(&|c| c.filter = Some(smaller.clone())));
+        }
+    }
+    for (i, (_, e)) in w.sets.iter().enumerate() {
+        for smaller in expr_candidates(e) {
+            out.push(with(&|c| {
+                if let Some(slot) = c.sets.get_mut(i) {
+                    slot.1 = smaller.clone();
+                }
+            }));
+        }
+    }
+    for (i, item) in w.returning.iter().enumerate() {
+        if let Item::Expr { e, alias } = item {
+            for smaller in expr_candidates(e) {
+                out.push(with(&|c| {
+                    if let Some(slot) = c.returning.get_mut(i) {
+                        *slot = Item::Expr {
+                            e: smaller.clone(),
+                            alias: alias.clone(),
+                        };
+                    }
+                }));
             }
         }
     }
