@@ -58,17 +58,23 @@ fn type_of(catalog_type: &str) -> Option<Ty> {
 /// deny rules to the rewrite.
 pub type Denied = Vec<(String, Option<String>)>;
 
-pub fn denied(policies_json: &str) -> Result<Denied, String> {
+/// Every rule of every policy in the policy set's JSON.
+pub fn policy_rules(policies_json: &str) -> Result<Vec<serde_json::Value>, String> {
     let value: serde_json::Value =
         serde_json::from_str(policies_json).map_err(|e| format!("policies.json: {e}"))?;
-    let mut out = Vec::new();
     let policies = value.get("policies").and_then(|p| p.as_array());
-    for rule in policies
+    Ok(policies
         .into_iter()
         .flatten()
         .filter_map(|p| p.get("rules").and_then(|r| r.as_array()))
         .flatten()
-    {
+        .cloned()
+        .collect())
+}
+
+pub fn denied(policies_json: &str) -> Result<Denied, String> {
+    let mut out = Vec::new();
+    for rule in &policy_rules(policies_json)? {
         if rule.get("type").and_then(|t| t.as_str()) != Some("deny") {
             continue;
         }

@@ -15,16 +15,8 @@ use crate::ast::{Expr, Item, Write};
 
 /// The columns some `column_mask` rule of the policy set masks: `(table, column)`.
 pub fn masked(policies_json: &str) -> Result<Vec<(String, String)>, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(policies_json).map_err(|e| format!("policies.json: {e}"))?;
     let mut out = Vec::new();
-    let policies = value.get("policies").and_then(|p| p.as_array());
-    for rule in policies
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.get("rules").and_then(|r| r.as_array()))
-        .flatten()
-    {
+    for rule in &super::policy_rules(policies_json)? {
         if rule.get("type").and_then(|t| t.as_str()) != Some("column_mask") {
             continue;
         }
@@ -195,16 +187,8 @@ pub fn typeless_without_catalog(
     policies_json: &str,
     tables: &[Table],
 ) -> Result<Vec<String>, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(policies_json).map_err(|e| format!("policies.json: {e}"))?;
     let mut out = Vec::new();
-    let policies = value.get("policies").and_then(|p| p.as_array());
-    for rule in policies
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.get("rules").and_then(|r| r.as_array()))
-        .flatten()
-    {
+    for rule in &super::policy_rules(policies_json)? {
         let redact = rule.pointer("/mask/kind").and_then(|k| k.as_str()) == Some("redact");
         let (Some(table), Some(column)) = (
             rule.get("table").and_then(|t| t.as_str()),
