@@ -288,6 +288,35 @@ impl Run<'_> {
     }
 }
 
+/// Counts a block in its group ([`pattern`] of its rule and reason); the first of a group
+/// keeps `example` as the group's.
+fn count_group(
+    groups: &mut BTreeMap<String, (usize, String)>,
+    verdict: Option<&verdict_engine::Verdict>,
+    example: impl FnOnce() -> Result<String, String>,
+) -> Result<(), String> {
+    let key = verdict
+        .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
+        .unwrap_or_default();
+    let entry = groups.entry(key).or_insert((0, String::new()));
+    entry.0 += 1;
+    if entry.0 == 1 {
+        entry.1 = example()?;
+    }
+    Ok(())
+}
+
+/// Prints blocks grouped by rule and reason ([`pattern`]): count and a first example.
+fn print_groups(title: &str, groups: &BTreeMap<String, (usize, String)>) {
+    if groups.is_empty() {
+        return;
+    }
+    println!("{title}");
+    for (key, (n, example)) in groups {
+        println!("  {n} × {key}\n      e.g. {example}");
+    }
+}
+
 /// A block reason with the generated aliases (`t3`, `d1.*`) made alike, so that over-blocks
 /// group by pattern; at most 300 characters (a context's filter may be long).
 fn pattern(reason: &str) -> String {
@@ -419,32 +448,16 @@ fn run() -> Result<bool, String> {
         let j = run.judge(Pass::Catalog, ctx, &q, None)?;
         *tally.entry(j.kind).or_default() += 1;
         if j.kind == Kind::BlockedOtherRule {
-            let key = j
-                .verdict
-                .as_ref()
-                .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
-                .unwrap_or_default();
-            let entry = other_rules.entry(key).or_insert((0, String::new()));
-            entry.0 += 1;
-            if entry.0 == 1 {
-                entry.1 = sql.clone();
-            }
+            count_group(&mut other_rules, j.verdict.as_ref(), || Ok(sql.clone()))?;
         }
         if j.kind == Kind::OverBlocked {
-            let key = j
-                .verdict
-                .as_ref()
-                .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
-                .unwrap_or_default();
-            let entry = over_blocks.entry(key).or_insert((0, String::new()));
-            entry.0 += 1;
-            if entry.0 == 1 {
-                entry.1 = if shrink_all {
-                    run.shrink(Pass::Catalog, ctx, &q, j.kind)?.0.sql()
+            count_group(&mut over_blocks, j.verdict.as_ref(), || {
+                if shrink_all {
+                    Ok(run.shrink(Pass::Catalog, ctx, &q, j.kind)?.0.sql())
                 } else {
-                    sql.clone()
-                };
-            }
+                    Ok(sql.clone())
+                }
+            })?;
         }
         let oracle = j.oracle.clone();
         let shown = Shown {
@@ -484,15 +497,7 @@ fn run() -> Result<bool, String> {
             if r.kind == CheckKind::Wrong && r.verdict().is_some_and(|v| v.is_block()) {
                 // A block where the oracle refuses too, by another rule than the oracle's
                 // reason (a masked whole row before a denied column): still a block.
-                let key = r
-                    .verdict()
-                    .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
-                    .unwrap_or_default();
-                let entry = write_other_rules.entry(key).or_insert((0, String::new()));
-                entry.0 += 1;
-                if entry.0 == 1 {
-                    entry.1 = w.sql();
-                }
+                count_group(&mut write_other_rules, r.verdict(), || Ok(w.sql()))?;
                 r.kind = CheckKind::Blocked;
             }
             let sql_lower = w.sql().to_lowercase();
@@ -505,15 +510,7 @@ fn run() -> Result<bool, String> {
             }
             tally.add(r.kind);
             if r.kind == CheckKind::OverBlocked && pass == Pass::Catalog {
-                let key = r
-                    .verdict()
-                    .map(|v| pattern(&format!("{}: {}", v.rule, v.reason)))
-                    .unwrap_or_default();
-                let entry = write_over_blocks.entry(key).or_insert((0, String::new()));
-                entry.0 += 1;
-                if entry.0 == 1 {
-                    entry.1 = w.sql();
-                }
+                count_group(&mut write_over_blocks, r.verdict(), || Ok(w.sql()))?;
             }
             let failed = write_fails(r.kind);
             if !failed && !list_all {
@@ -565,18 +562,14 @@ fn run() -> Result<bool, String> {
     };
     let (total, failed, counts) = count_kinds(&tally);
     let (total_u, failed_u, counts_u) = count_kinds(&tally_uncataloged);
-    if !over_blocks.is_empty() {
-        println!("generated: over-blocks (safe) by rule and reason:");
-        for (key, (n, example)) in &over_blocks {
-            println!("  {n} × {key}\n      e.g. {example}");
-        }
-    }
-    if !other_rules.is_empty() {
-        println!("generated: blocked by another rule where the oracle cannot see:");
-        for (key, (n, example)) in &other_rules {
-            println!("  {n} × {key}\n      e.g. {example}");
-        }
-    }
+    print_groups(
+        "generated: over-blocks (safe) by rule and reason:",
+        &over_blocks,
+    );
+    print_groups(
+        "generated: blocked by another rule where the oracle cannot see:",
+        &other_rules,
+    );
     if !shrunk_failures.is_empty() {
         println!("generated: failures, shrunk:");
         for f in &shrunk_failures {
@@ -589,18 +582,14 @@ fn run() -> Result<bool, String> {
         contexts.len(),
     );
     println!("generated: the same queries without the catalog — {counts_u}");
-    if !write_over_blocks.is_empty() {
-        println!("generated: writes over-blocked (safe) by rule and reason:");
-        for (key, (n, example)) in &write_over_blocks {
-            println!("  {n} × {key}\n      e.g. {example}");
-        }
-    }
-    if !write_other_rules.is_empty() {
-        println!("generated: writes blocked by another rule than the oracle's reason:");
-        for (key, (n, example)) in &write_other_rules {
-            println!("  {n} × {key}\n      e.g. {example}");
-        }
-    }
+    print_groups(
+        "generated: writes over-blocked (safe) by rule and reason:",
+        &write_over_blocks,
+    );
+    print_groups(
+        "generated: writes blocked by another rule than the oracle's reason:",
+        &write_other_rules,
+    );
     let [writes_catalog, writes_uncataloged] = &write_tallies;
     println!(
         "generated: writes {write_start}..{} in {} contexts — {}",
