@@ -462,6 +462,16 @@ impl<'a> Rewriter<'a> {
                 self.walk(&mut du.selection)?;
                 // The conflicting row must be one the filters admit.
                 self.add_filters(&target, &mut du.selection);
+                // `excluded` is visible in DO UPDATE's SET and WHERE only, not in RETURNING.
+                if let Some(frame) = self.frames.last_mut() {
+                    if frame
+                        .relations
+                        .last()
+                        .is_some_and(|r| r.ref_name == "excluded")
+                    {
+                        frame.relations.pop();
+                    }
+                }
             }
         }
         self.returning(&target, &mut ins.returning, &[])
