@@ -743,7 +743,6 @@ fn write_target(twj: &TableWithJoins) -> Result<(ObjectName, Option<Ident>), Blo
     }
 }
 
-/// The bare column a select item names, if it is a plain column reference.
 /// The column reference PostgreSQL names an output column after, when it names it after
 /// one (its FigureColname): a column reference itself, or through parentheses, casts,
 /// `COLLATE` and a CASE's `ELSE`.
@@ -760,6 +759,7 @@ fn named_after(e: &Expr) -> Option<&Expr> {
     }
 }
 
+/// The bare column a select item names, if it is a plain column reference.
 fn column_name(e: &Expr) -> Option<String> {
     match e {
         Expr::Identifier(id) => Some(ident::normalize(id)),

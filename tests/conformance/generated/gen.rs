@@ -866,27 +866,13 @@ impl<'a> Gen<'a> {
         } else {
             // `public.T` is never a CTE: now and then, a table a CTE shadows.
             schema_qualified = self.p(0.1);
-            let candidates: Vec<&Table> = self
-                .tables
+            let tables = self.tables;
+            let candidates: Vec<&Table> = tables
                 .iter()
                 .filter(|t| schema_qualified || !self.ctes.iter().any(|c| c.name == t.name))
-                .filter(|t| {
-                    self.sensitive_ok
-                        || !self.denied.iter().any(|(d, c)| *d == t.name && c.is_none())
-                })
+                .filter(|t| self.may_read(t))
                 .collect();
-            let weights: Vec<u32> = candidates.iter().map(|t| weight(&t.name)).collect();
-            let total: u32 = weights.iter().sum();
-            let mut roll = self.rng.gen_range(0..total.max(1));
-            let mut chosen = candidates.first().copied();
-            for (t, w) in candidates.iter().zip(&weights) {
-                if roll < *w {
-                    chosen = Some(t);
-                    break;
-                }
-                roll -= w;
-            }
-            match chosen {
+            match self.weighted(&candidates) {
                 Some(t) => (t.name.clone(), t.columns.clone()),
                 None => ("tenants".to_string(), Vec::new()),
             }
@@ -942,6 +928,30 @@ impl<'a> Gen<'a> {
             },
             refs,
         )
+    }
+
+    /// Whether this statement may name `table`: one that some policy denies whole only
+    /// when the statement may name denied things.
+    fn may_read(&self, table: &Table) -> bool {
+        self.sensitive_ok
+            || !self
+                .denied
+                .iter()
+                .any(|(d, c)| *d == table.name && c.is_none())
+    }
+
+    /// One of `candidates` at random, each as likely as its [`weight`].
+    fn weighted(&mut self, candidates: &[&'a Table]) -> Option<&'a Table> {
+        let weights: Vec<u32> = candidates.iter().map(|t| weight(&t.name)).collect();
+        let total: u32 = weights.iter().sum();
+        let mut roll = self.rng.gen_range(0..total.max(1));
+        for (t, w) in candidates.iter().zip(&weights) {
+            if roll < *w {
+                return Some(t);
+            }
+            roll -= w;
+        }
+        candidates.first().copied()
     }
 
     /// `(VALUES (…), …) AS v(c1, …)` of literals.

@@ -10,7 +10,7 @@
 
 use rand::seq::SliceRandom;
 
-use super::{rel_quals, weight, ColRef, Gen, Scope, Table, Ty};
+use super::{rel_quals, ColRef, Gen, Scope, Table, Ty};
 use crate::ast::{Expr, Item, Write};
 
 /// The columns some `column_mask` rule of the policy set masks: `(table, column)`.
@@ -98,24 +98,10 @@ impl<'a> Gen<'a> {
             }
         }
         // (A table with nothing assignable gets no SET: the statement is a DELETE.)
-        self.finish(table, alias, sets, from, &scope, &target_scope, &target)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &mut self,
-        table: &Table,
-        alias: Option<String>,
-        sets: Vec<(String, Expr)>,
-        from: Vec<crate::ast::FromItem>,
-        scope: &Scope,
-        target_scope: &Scope,
-        target: &[ColRef],
-    ) -> Write {
-        let filter = self.p(0.85).then(|| self.pred(scope, 1, 0));
+        let filter = self.p(0.85).then(|| self.pred(&scope, 1, 0));
         let mut returning = Vec::new();
         if self.p(0.55) {
-            let quals = rel_quals(target);
+            let quals = rel_quals(&target);
             match self.below(12) {
                 0 if from.is_empty() => returning.push(Item::Star),
                 1 => {
@@ -135,9 +121,9 @@ impl<'a> Gen<'a> {
                     for i in 0..1 + self.below(3) {
                         let ty = self.value_type();
                         let e = match self.below(3) {
-                            0 => self.expr(ty, target_scope, 1, 0),
+                            0 => self.expr(ty, &target_scope, 1, 0),
                             _ => self
-                                .column(ty, target_scope, super::Pick::Inner)
+                                .column(ty, &target_scope, super::Pick::Inner)
                                 .unwrap_or_else(|| self.lit(ty)),
                         };
                         let alias = self.p(0.4).then(|| format!("r{}", i + 1));
@@ -156,26 +142,11 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// The write's target: a catalog table, weighted as in FROM; one whose every column
-    /// is denied only when the statement may name denied things.
+    /// The write's target: a catalog table, weighted as in FROM.
     fn target(&mut self) -> Option<&'a Table> {
         let tables = self.tables;
-        let candidates: Vec<&'a Table> = tables
-            .iter()
-            .filter(|t| {
-                self.sensitive_ok || !self.denied.iter().any(|(d, c)| *d == t.name && c.is_none())
-            })
-            .collect();
-        let total: u32 = candidates.iter().map(|t| weight(&t.name)).sum();
-        let mut roll = self.below(total.max(1) as usize) as u32;
-        for t in &candidates {
-            let w = weight(&t.name);
-            if roll < w {
-                return Some(t);
-            }
-            roll -= w;
-        }
-        candidates.first().copied()
+        let candidates: Vec<&'a Table> = tables.iter().filter(|t| self.may_read(t)).collect();
+        self.weighted(&candidates)
     }
 }
 

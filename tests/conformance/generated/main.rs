@@ -175,17 +175,15 @@ impl<'a> Run<'a> {
         &mut self,
         pass: Pass,
         ctx: &ContextFixture,
-        w: &Write,
-        index: u64,
+        case: &WriteCase,
         fingerprints: &mut writes::Fingerprints,
     ) -> Result<writes::WriteResult, String> {
-        let case = WriteCase::generated(format!("generated/write-{index}"), w.sql());
         let policies = self.policies_of(pass);
         writes::check(
             self.cluster,
             &mut self.dbs,
             policies,
-            &case,
+            case,
             ctx,
             fingerprints,
             pass == Pass::NoCatalog,
@@ -209,7 +207,8 @@ impl<'a> Run<'a> {
                     break 'outer;
                 }
                 tries += 1;
-                let r = self.judge_write(pass, ctx, &candidate, 0, fingerprints)?;
+                let case = WriteCase::generated("generated/shrunk".into(), candidate.sql());
+                let r = self.judge_write(pass, ctx, &case, fingerprints)?;
                 if r.kind == kind {
                     best = candidate;
                     continue 'outer;
@@ -489,18 +488,19 @@ fn run() -> Result<bool, String> {
             continue;
         };
         let w = g.write(&masked);
+        let case = WriteCase::generated(format!("generated/write-{index}"), w.sql());
+        let sql_lower = case.sql.to_lowercase();
         for (pass, tally) in [Pass::Catalog, Pass::NoCatalog]
             .into_iter()
             .zip(&mut write_tallies)
         {
-            let mut r = run.judge_write(pass, ctx, &w, index, &mut fingerprints)?;
+            let mut r = run.judge_write(pass, ctx, &case, &mut fingerprints)?;
             if r.kind == CheckKind::Wrong && r.verdict().is_some_and(|v| v.is_block()) {
                 // A block where the oracle refuses too, by another rule than the oracle's
                 // reason (a masked whole row before a denied column): still a block.
-                count_group(&mut write_other_rules, r.verdict(), || Ok(w.sql()))?;
+                count_group(&mut write_other_rules, r.verdict(), || Ok(case.sql.clone()))?;
                 r.kind = CheckKind::Blocked;
             }
-            let sql_lower = w.sql().to_lowercase();
             if pass == Pass::NoCatalog
                 && matches!(r.kind, CheckKind::Wrong | CheckKind::Error)
                 && typeless.iter().any(|c| sql_lower.contains(c.as_str()))
@@ -510,13 +510,12 @@ fn run() -> Result<bool, String> {
             }
             tally.add(r.kind);
             if r.kind == CheckKind::OverBlocked && pass == Pass::Catalog {
-                count_group(&mut write_over_blocks, r.verdict(), || Ok(w.sql()))?;
+                count_group(&mut write_over_blocks, r.verdict(), || Ok(case.sql.clone()))?;
             }
             let failed = write_fails(r.kind);
             if !failed && !list_all {
                 continue;
             }
-            let case = WriteCase::generated(format!("generated/write-{index}"), w.sql());
             let mut out = format!(
                 "{}{}",
                 r.report(&case, ctx, details || failed),
