@@ -20,9 +20,12 @@ pub fn mask_expr(mask: &Mask, column: &str, col: Option<&Column>) -> Result<Expr
     let c = ident::display(column);
     let class = col.map(Column::type_class).unwrap_or(TypeClass::Unknown);
     let sql_type: Option<&DataType> = col.and_then(|c| c.sql_type.as_ref());
+    // NULL of the column's type; without the catalog's type, a CASE whose only branch is
+    // the column, never taken, has that type too (a bare NULL would be untyped: the
+    // statement's result types and values could differ, e.g. `greatest(x, 250.00)`).
     let typed_null = match sql_type {
         Some(t) => format!("CAST(NULL AS {t})"),
-        None => "NULL".to_string(),
+        None => format!("CASE WHEN false THEN {c} END"),
     };
     let text = |s: &str| -> Result<String, String> {
         literal::string(s)
@@ -101,6 +104,12 @@ mod tests {
             Some(ty.into()),
             Some(parse_data_type(ty).unwrap()),
         )
+    }
+
+    #[test]
+    fn null_without_a_type_keeps_the_columns_type() {
+        let e = mask_expr(&Mask::Null, "salary", None).unwrap();
+        assert_eq!(e.to_string(), "CASE WHEN false THEN salary END");
     }
 
     #[test]
