@@ -6,6 +6,7 @@ mod error;
 mod evaluate;
 pub mod functions;
 mod ident;
+mod leak;
 mod literal;
 pub mod mask;
 pub mod parse;

@@ -23,6 +23,7 @@ use crate::literal;
 use crate::select::{RuleRef, Rules, TableRules};
 use crate::verdict::{MaskedColumn, RowFilter};
 
+mod fence;
 mod writes;
 
 /// Why a statement may not run.
@@ -190,6 +191,16 @@ pub struct Rewriter<'a> {
     pub scans: Vec<String>,
     /// The names of the tables that stand for the scans in the tree.
     pub placeholders: crate::print::Placeholders,
+    /// The scans (by placeholder number) that apply row filters.
+    filtered_scans: Vec<usize>,
+    /// Whether the statement holds a caller expression that may reveal a row it is
+    /// evaluated on, where PostgreSQL may evaluate it before a scan's row filter (`fence`).
+    leaky: bool,
+    /// The next query enforced is a statement's own (its output expressions run on
+    /// filtered rows only); cleared by the query that takes it.
+    top_query: bool,
+    /// The same for the body of the query being enforced, taken by its SELECT(s).
+    top_body: bool,
 }
 
 impl<'a> Rewriter<'a> {
@@ -220,6 +231,10 @@ impl<'a> Rewriter<'a> {
             applied: Applied::default(),
             scans: Vec::new(),
             placeholders,
+            filtered_scans: Vec::new(),
+            leaky: false,
+            top_query: false,
+            top_body: false,
         }
     }
 
@@ -262,12 +277,13 @@ impl<'a> Rewriter<'a> {
     /// Enforces the policies on a query, in place.
     pub fn query(&mut self, q: &mut Query) -> Flow {
         let depth = self.frames.len();
-        let result = self.query_inner(q);
+        let top = std::mem::take(&mut self.top_query);
+        let result = self.query_inner(q, top);
         self.frames.truncate(depth);
         result
     }
 
-    fn query_inner(&mut self, q: &mut Query) -> Flow {
+    fn query_inner(&mut self, q: &mut Query, top: bool) -> Flow {
         if !q.pipe_operators.is_empty()
             || q.for_clause.is_some()
             || q.settings.is_some()
@@ -307,9 +323,10 @@ impl<'a> Rewriter<'a> {
         let mut order_by = q.order_by.take();
         let mut limit = q.limit_clause.take();
         let mut fetch = q.fetch.take();
+        self.top_body = top;
         let result = match q.body.as_mut() {
             SetExpr::Select(select) => self.select(select, &mut order_by, &mut limit, &mut fetch),
-            body => self.set_expr(body).and_then(|()| {
+            body => self.set_expr(body, top).and_then(|()| {
                 self.walk(&mut order_by)?;
                 self.walk(&mut limit)?;
                 self.walk(&mut fetch)
@@ -322,13 +339,20 @@ impl<'a> Rewriter<'a> {
         self.walk(&mut q.locks)
     }
 
-    fn set_expr(&mut self, body: &mut SetExpr) -> Flow {
+    /// A query body; `top`: it is a statement's own (see [`Rewriter::top_query`]).
+    fn set_expr(&mut self, body: &mut SetExpr, top: bool) -> Flow {
         match body {
-            SetExpr::Select(select) => self.select(select, &mut None, &mut None, &mut None),
-            SetExpr::Query(q) => self.query(q),
+            SetExpr::Select(select) => {
+                self.top_body = top;
+                self.select(select, &mut None, &mut None, &mut None)
+            }
+            SetExpr::Query(q) => {
+                self.top_query = top;
+                self.query(q)
+            }
             SetExpr::SetOperation { left, right, .. } => {
-                self.set_expr(left)?;
-                self.set_expr(right)
+                self.set_expr(left, top)?;
+                self.set_expr(right, top)
             }
             SetExpr::Values(values) => self.walk(values),
             SetExpr::Insert(stmt) | SetExpr::Update(stmt) | SetExpr::Delete(stmt) => {
@@ -352,6 +376,7 @@ impl<'a> Rewriter<'a> {
         limit: &mut Option<sqlparser::ast::LimitClause>,
         fetch: &mut Option<sqlparser::ast::Fetch>,
     ) -> Flow {
+        let top = std::mem::take(&mut self.top_body);
         if select.into.is_some() {
             return Err(Block::new(
                 "unsupported_statement",
@@ -368,7 +393,7 @@ impl<'a> Rewriter<'a> {
         }
         self.frames.push(Frame::default());
         let mut from = std::mem::take(&mut select.from);
-        let result = self.select_inner(select, &mut from, order_by, limit, fetch);
+        let result = self.select_inner(select, &mut from, order_by, limit, fetch, top);
         select.from = from;
         self.frames.pop();
         result
@@ -381,11 +406,13 @@ impl<'a> Rewriter<'a> {
         order_by: &mut Option<OrderBy>,
         limit: &mut Option<sqlparser::ast::LimitClause>,
         fetch: &mut Option<sqlparser::ast::Fetch>,
+        top: bool,
     ) -> Flow {
         self.joins += from.len().saturating_sub(1) as u64;
         for twj in from.iter_mut() {
             self.table_with_joins(twj)?;
         }
+        self.judge_select(select, top);
         for item in &mut select.projection {
             match item {
                 SelectItem::Wildcard(_) => {
@@ -483,7 +510,10 @@ impl<'a> Rewriter<'a> {
             _ => return Err(unsupported("this join is not PostgreSQL")),
         };
         match constraint {
-            JoinConstraint::On(expr) => self.walk(expr),
+            JoinConstraint::On(expr) => {
+                self.judge(expr);
+                self.walk(expr)
+            }
             JoinConstraint::Using(names) => {
                 for name in names.iter() {
                     let Some(parts) = ident::object_parts(name) else {
@@ -567,6 +597,7 @@ impl<'a> Rewriter<'a> {
             TableFactor::UNNEST {
                 alias, array_exprs, ..
             } => {
+                self.judge_all(array_exprs);
                 self.walk(array_exprs)?;
                 Ok(Some(plain(
                     alias
@@ -610,6 +641,7 @@ impl<'a> Rewriter<'a> {
         if let Some(why) = functions::denied_reason(name) {
             return Err(denied_function(name, why));
         }
+        self.judge_all(args);
         self.walk(args)?;
         let ref_name = alias
             .map(|a| ident::normalize(&a.name))
@@ -797,6 +829,9 @@ impl<'a> Rewriter<'a> {
         // The scan stays text until the statement is printed (crate::print): a placeholder
         // table takes its place in the tree.
         *tf = self.placeholders.table(self.scans.len(), alias);
+        if !rules.filters.is_empty() {
+            self.filtered_scans.push(self.scans.len());
+        }
         self.scans.push(scan);
         rel.renamed_scan = rel.qualified.is_some();
         Ok(rel)

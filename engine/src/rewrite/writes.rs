@@ -69,7 +69,8 @@ impl<'a> Rewriter<'a> {
         let parts = ident::object_parts(name)
             .ok_or_else(|| unsupported("this table name is not supported"))?;
         let table = super::table_name(name, &parts)?;
-        let catalog_table = self.catalog_entry(&table)?.map(|(_, t)| t);
+        let catalog_entry = self.catalog_entry(&table)?;
+        let catalog_table = catalog_entry.map(|(_, t)| t);
         self.applied.tables.insert(table.clone());
         let verb = op_name(op);
         let mut denied_columns: BTreeMap<String, DeniedColumn> = BTreeMap::new();
@@ -137,9 +138,10 @@ impl<'a> Rewriter<'a> {
             renamed_scan: false,
             aliased_scan: false,
             denied_columns,
-            columns: columns
-                .as_ref()
-                .map(|cs| Columns::Names(cs.iter().map(|c| c.name.clone()).collect())),
+            columns: catalog_entry.map(|(table, _)| Columns::Catalog {
+                table,
+                renamed: Vec::new(),
+            }),
             target_masks,
         };
         self.frames.push(Frame {
@@ -152,6 +154,45 @@ impl<'a> Rewriter<'a> {
             columns,
             filters,
         })
+    }
+
+    /// Enforces a write's WHERE (UPDATE, DELETE, ON CONFLICT DO UPDATE): its conjuncts are
+    /// walked, then the target's row filters join them, and each leaky conjunct runs only
+    /// on rows the filters admit (`fence`).
+    fn write_where(&mut self, target: &Target, selection: &mut Option<Expr>) -> Flow {
+        let (mut safe, mut risky) = self.split_leaky(selection.clone());
+        if risky.is_empty() || target.filters.is_empty() {
+            self.walk(selection)?;
+            self.add_filters(target, selection);
+            return Ok(());
+        }
+        for c in safe.iter_mut().chain(risky.iter_mut()) {
+            self.walk(c)?;
+        }
+        let and = |v: Vec<Expr>| {
+            crate::parse::balanced(
+                &BinaryOperator::And,
+                v.into_iter().map(|c| Expr::Nested(Box::new(c))).collect(),
+            )
+        };
+        *selection = and(safe);
+        let guard = and(target
+            .filters
+            .iter()
+            .map(|(_, _, f)| qualify(f.clone(), &target.reference))
+            .collect());
+        self.add_filters(target, selection);
+        if let Some(r) = guard.and_then(|g| super::fence::guarded(g, risky)) {
+            *selection = Some(match selection.take() {
+                None => r,
+                Some(old) => Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(old))),
+                    op: BinaryOperator::And,
+                    right: Box::new(r),
+                },
+            });
+        }
+        Ok(())
     }
 
     /// Adds the target's row filters to a WHERE clause, and reports them.
@@ -427,6 +468,8 @@ impl<'a> Rewriter<'a> {
                         // The source is a read: enforce it without the target in scope (it
                         // cannot see the target), but with the CTEs around the INSERT.
                         let target_frame = self.frames.pop();
+                        // Its output is computed on filtered rows only, as a statement's.
+                        self.top_query = true;
                         let r = self.query(source);
                         self.frames.extend(target_frame);
                         r?;
@@ -459,9 +502,8 @@ impl<'a> Rewriter<'a> {
                 let assigned = self.assignments(&target, &du.assignments, single_row.as_ref())?;
                 self.prove(&target, &assigned, false, "ON CONFLICT DO UPDATE SET")?;
                 self.walk(&mut du.assignments)?;
-                self.walk(&mut du.selection)?;
                 // The conflicting row must be one the filters admit.
-                self.add_filters(&target, &mut du.selection);
+                self.write_where(&target, &mut du.selection)?;
                 // `excluded` is visible in DO UPDATE's SET and WHERE only, not in RETURNING.
                 if let Some(frame) = self.frames.last_mut() {
                     if frame
@@ -533,8 +575,7 @@ impl<'a> Rewriter<'a> {
         let assigned = self.assignments(&target, &up.assignments, None)?;
         self.prove(&target, &assigned, false, "SET")?;
         self.walk(&mut up.assignments)?;
-        self.walk(&mut up.selection)?;
-        self.add_filters(&target, &mut up.selection);
+        self.write_where(&target, &mut up.selection)?;
         self.returning(&target, &mut up.returning, &others)
     }
 
@@ -558,8 +599,7 @@ impl<'a> Rewriter<'a> {
             None => Vec::new(),
             Some(using) => self.write_from(using)?,
         };
-        self.walk(&mut del.selection)?;
-        self.add_filters(&target, &mut del.selection);
+        self.write_where(&target, &mut del.selection)?;
         self.returning(&target, &mut del.returning, &others)
     }
 

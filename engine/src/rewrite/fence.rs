@@ -1,0 +1,411 @@
+//! Scans as barriers: no expression of the caller's may run on a row a scan's row filters
+//! reject (engine/README.md, "Scans as barriers", says why this holds for every plan).
+//!
+//! The rewriter judges, as it goes, every caller expression that PostgreSQL may evaluate
+//! below a scan's row filter — WHERE, JOIN … ON, HAVING conjuncts without aggregates,
+//! functions and arrays in FROM, and every expression of a nested query (a derived table
+//! or CTE is flattened into the query around it, its output expressions into that query's
+//! quals). When one of them is leaky ([`crate::leak`]), every filtered scan of the
+//! statement is fenced with `OFFSET 0`: PostgreSQL then neither flattens it nor pushes the
+//! caller's quals into it, so they only ever see rows the filters admitted. Statements
+//! whose expressions are all leakproof keep their scans unfenced, so index scans on the
+//! caller's predicates work as before. The WHERE of UPDATE, DELETE and ON CONFLICT DO
+//! UPDATE is a qual on the written table itself, so a leaky conjunct there is guarded:
+//! `CASE WHEN <row filters> THEN <conjunct> END`, whose order of evaluation PostgreSQL
+//! guarantees.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, CaseWhen, Expr, Function, FunctionArguments, GroupByExpr, Ident, Query, Select,
+    SelectItem, TableFactor, VisitMut, VisitorMut,
+};
+
+use super::{Columns, Relation, Rewriter};
+use crate::catalog::TableName;
+use crate::ident;
+use crate::leak::{self, Ty, Types};
+
+/// What a statement's enforcement leaves for [`Rewriter::fence_scans`].
+const FENCE: &str = " OFFSET 0";
+
+impl Rewriter<'_> {
+    /// Starts a statement: its scans are those built from now on.
+    pub fn begin_statement(&mut self) -> usize {
+        self.leaky = false;
+        self.top_query = true;
+        self.scans.len()
+    }
+
+    /// Ends a statement whose scans start at `first`: fences its filtered scans when a
+    /// leaky expression could run below them, or when `always` (a view's query, which
+    /// later queries read with expressions the engine never sees).
+    pub fn fence_scans(&mut self, first: usize, always: bool) {
+        self.top_query = false;
+        if !(self.leaky || always) {
+            return;
+        }
+        for &i in self.filtered_scans.iter().filter(|&&i| i >= first) {
+            if let Some(scan) = self.scans.get_mut(i) {
+                scan.push_str(FENCE);
+            }
+        }
+    }
+
+    /// Judges one expression PostgreSQL may evaluate below a scan's filters.
+    pub(super) fn judge(&mut self, expr: &Expr) {
+        if !self.leaky && leak::leaky(expr, self) {
+            self.leaky = true;
+        }
+    }
+
+    /// Judges every outermost expression in `node` (functions and arrays in FROM).
+    pub(super) fn judge_all<V: VisitMut>(&mut self, node: &mut V) {
+        if self.leaky {
+            return;
+        }
+        let mut judge = Judge {
+            rw: self,
+            depth: 0,
+            leaky: false,
+        };
+        let _ = crate::walk::walk(node, &mut judge);
+        if judge.leaky {
+            self.leaky = true;
+        }
+    }
+
+    /// Judges a SELECT's expressions, its FROM in scope: a statement's own SELECT (`top`)
+    /// computes its output, grouping and ordering on filtered rows only; a nested one may
+    /// be flattened into the quals of the query around it, so all of it counts.
+    pub(super) fn judge_select(&mut self, select: &mut Select, top: bool) {
+        if self.leaky {
+            return;
+        }
+        if let Some(w) = &select.selection {
+            self.judge(w);
+        }
+        // HAVING conjuncts without aggregates may be moved into WHERE.
+        if let Some(h) = &select.having {
+            for c in leak::conjuncts(h.clone()) {
+                if !has_aggregate(&c) {
+                    self.judge(&c);
+                }
+            }
+        }
+        if top {
+            return;
+        }
+        // An output expression with an aggregate is computed after grouping, on the rows
+        // of this query's own (filtered) scans, wherever a qual on it is pushed.
+        for item in &select.projection {
+            match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+                    if !has_aggregate(e) =>
+                {
+                    self.judge(e)
+                }
+                _ => {}
+            }
+        }
+        if let GroupByExpr::Expressions(exprs, _) = &select.group_by {
+            for e in exprs {
+                self.judge(e);
+            }
+        }
+        if let Some(sqlparser::ast::Distinct::On(exprs)) = &select.distinct {
+            for e in exprs {
+                self.judge(e);
+            }
+        }
+    }
+
+    /// Splits a write's WHERE into its leakproof conjuncts and the leaky ones, judged in
+    /// the write's scope (before masks replace the target's columns).
+    pub(super) fn split_leaky(&mut self, selection: Option<Expr>) -> (Vec<Expr>, Vec<Expr>) {
+        let mut safe = Vec::new();
+        let mut risky = Vec::new();
+        for c in selection.map(leak::conjuncts).unwrap_or_default() {
+            if leak::leaky(&c, self) {
+                self.leaky = true;
+                risky.push(c);
+            } else {
+                safe.push(c);
+            }
+        }
+        (safe, risky)
+    }
+
+    /// The type of a column of a relation in scope, as the catalog gives it; unknown for
+    /// masked columns (a mask may change the type) and relations without catalog columns.
+    fn relation_column(&self, rel: &Relation, col: &str) -> Option<Ty> {
+        let Some(Columns::Catalog { table, renamed }) = &rel.columns else {
+            return None;
+        };
+        let t = self.catalog?.tables().get(*table)?;
+        let c = t
+            .columns
+            .iter()
+            .enumerate()
+            .find(|(i, c)| renamed.get(*i).unwrap_or(&c.name) == col)
+            .map(|(_, c)| c)?;
+        let masked = rel.target_masks.contains_key(&c.name)
+            || self
+                .rules
+                .table(&t.name)
+                .is_some_and(|r| r.masks.contains_key(c.name.as_str()));
+        if masked || rel.denied_columns.contains_key(col) {
+            return None;
+        }
+        leak::type_name(c.data_type.as_deref()?).map(Ty::Known)
+    }
+
+    /// The relation an unqualified column binds to: the innermost query level with a
+    /// relation that has it; `None` when unknown or ambiguous.
+    fn binds(&self, col: &str) -> Option<&Relation> {
+        for frame in self.frames.iter().rev() {
+            let mut found = None;
+            for rel in &frame.relations {
+                match &rel.columns {
+                    // A relation whose columns are unknown may have it.
+                    None => return None,
+                    Some(cols) if cols.contains(self.catalog, col) => {
+                        if found.is_some() {
+                            return None;
+                        }
+                        found = Some(rel);
+                    }
+                    Some(_) => {}
+                }
+            }
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+}
+
+impl Types for Rewriter<'_> {
+    fn column(&self, parts: &[Ident]) -> Option<Ty> {
+        match parts {
+            [col] => {
+                let col = ident::normalize(col);
+                self.relation_column(self.binds(&col)?, &col)
+            }
+            [q, col] => {
+                let rel = self.find_relation(&ident::normalize(q))?;
+                self.relation_column(rel, &ident::normalize(col))
+            }
+            [s, t, col] => {
+                let tn = TableName::new(ident::normalize(s), ident::normalize(t));
+                let rel = self
+                    .frames
+                    .iter()
+                    .rev()
+                    .flat_map(|f| f.relations.iter().rev())
+                    .find(|r| r.qualified.as_ref() == Some(&tn))?;
+                self.relation_column(rel, &ident::normalize(col))
+            }
+            _ => None,
+        }
+    }
+
+    fn subquery(&self, query: &Query) -> Option<Ty> {
+        // `SELECT col FROM t` over plain catalog tables: the column's type.
+        let out = leak::single_output(query)?;
+        let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else {
+            return None;
+        };
+        if query.with.is_some() {
+            return None;
+        }
+        let mut tables = Vec::new();
+        for twj in &select.from {
+            if !twj.joins.is_empty() {
+                return None;
+            }
+            let TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                ..
+            } = &twj.relation
+            else {
+                return None;
+            };
+            let parts = ident::object_parts(name)?;
+            if let [single] = parts.as_slice() {
+                if self.cte_visible(&ident::normalize(single)) {
+                    return None;
+                }
+            }
+            let table = super::table_name(name, &parts).ok()?;
+            let (position, _) = self.catalog?.entry(&table)?;
+            let ref_name = alias
+                .as_ref()
+                .map(|a| ident::normalize(&a.name))
+                .unwrap_or_else(|| table.name.clone());
+            let renamed = super::alias_columns(alias.as_ref());
+            tables.push(Relation {
+                columns: Some(Columns::Catalog {
+                    table: position,
+                    renamed,
+                }),
+                ..super::plain(ref_name)
+            });
+        }
+        let name = match out {
+            Expr::Identifier(id) => {
+                let col = ident::normalize(id);
+                let mut hits = tables.iter().filter(|r| {
+                    r.columns
+                        .as_ref()
+                        .is_some_and(|c| c.contains(self.catalog, &col))
+                });
+                let rel = hits.next()?;
+                if hits.next().is_some() {
+                    return None;
+                }
+                return self.relation_column(rel, &col);
+            }
+            Expr::CompoundIdentifier(parts) => parts,
+            other => return leak::type_of(other, self),
+        };
+        let [q, col] = name.as_slice() else {
+            return None;
+        };
+        let q = ident::normalize(q);
+        let rel = tables.iter().find(|r| r.ref_name == q)?;
+        self.relation_column(rel, &ident::normalize(col))
+    }
+}
+
+/// Judges the outermost expressions of a node.
+struct Judge<'r, 'a> {
+    rw: &'r mut Rewriter<'a>,
+    depth: usize,
+    leaky: bool,
+}
+
+impl VisitorMut for Judge<'_, '_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.depth == 0 && leak::leaky(expr, &*self.rw) {
+            self.leaky = true;
+            return ControlFlow::Break(());
+        }
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<()> {
+        self.depth = self.depth.saturating_sub(1);
+        ControlFlow::Continue(())
+    }
+}
+
+/// `CASE WHEN <guard> THEN <conjuncts> END`: the conjuncts run only on rows the guard admits.
+pub(super) fn guarded(guard: Expr, conjuncts: Vec<Expr>) -> Option<Expr> {
+    let then = crate::parse::balanced(
+        &BinaryOperator::And,
+        conjuncts
+            .into_iter()
+            .map(|c| Expr::Nested(Box::new(c)))
+            .collect(),
+    )?;
+    Some(Expr::Case {
+        case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen {
+            condition: guard,
+            result: then,
+        }],
+        else_result: None,
+    })
+}
+
+/// Whether an expression calls an aggregate (a HAVING conjunct that stays after grouping).
+fn has_aggregate(expr: &Expr) -> bool {
+    struct Finder(bool);
+    impl VisitorMut for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                if is_aggregate(f) {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            // An aggregate inside a subquery is that subquery's.
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder(false);
+    let _ = crate::walk::walk(&mut expr.clone(), &mut finder);
+    finder.0
+}
+
+/// PostgreSQL's built-in aggregates (and any call with an aggregate's own clauses).
+fn is_aggregate(f: &Function) -> bool {
+    if f.filter.is_some() || !f.within_group.is_empty() {
+        return true;
+    }
+    if let FunctionArguments::List(l) = &f.args {
+        if l.duplicate_treatment.is_some() || !l.clauses.is_empty() {
+            return true;
+        }
+    }
+    let Some(name) = crate::functions::normalized_name(&f.name) else {
+        return false;
+    };
+    matches!(
+        name.as_str(),
+        "count"
+            | "sum"
+            | "avg"
+            | "min"
+            | "max"
+            | "bool_and"
+            | "bool_or"
+            | "every"
+            | "bit_and"
+            | "bit_or"
+            | "bit_xor"
+            | "string_agg"
+            | "array_agg"
+            | "json_agg"
+            | "jsonb_agg"
+            | "json_object_agg"
+            | "jsonb_object_agg"
+            | "xmlagg"
+            | "stddev"
+            | "stddev_pop"
+            | "stddev_samp"
+            | "variance"
+            | "var_pop"
+            | "var_samp"
+            | "covar_pop"
+            | "covar_samp"
+            | "corr"
+            | "regr_avgx"
+            | "regr_avgy"
+            | "regr_count"
+            | "regr_intercept"
+            | "regr_r2"
+            | "regr_slope"
+            | "regr_sxx"
+            | "regr_sxy"
+            | "regr_syy"
+            | "mode"
+            | "percentile_cont"
+            | "percentile_disc"
+            | "range_agg"
+            | "range_intersect_agg"
+    )
+}
