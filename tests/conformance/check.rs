@@ -12,7 +12,7 @@ use verdict_engine::{evaluate, Context, PolicySet, Verdict};
 
 use crate::fixtures::{Case, ContextFixture, Expect};
 use crate::setup::Databases;
-use crate::sql::{difference, Outcome};
+use crate::sql::{difference, side_channel, Outcome, PLANS};
 use verdict_testkit::Cluster;
 
 /// How a check came out.
@@ -389,7 +389,37 @@ pub fn check(
                     ),
                 ));
             }
-            Ok(compared(&o, &real, case.ordered, &label, verdict))
+            if !case.strict {
+                return Ok(compared(&o, &real, case.ordered, &label, verdict));
+            }
+            // Side channels, under every plan: no error where the oracle answers, and no
+            // error text that prints a value this context cannot see.
+            let hidden = dbs
+                .hidden
+                .get(&ctx.name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for plan in std::iter::once(&"").chain(PLANS) {
+                let again = if plan.is_empty() {
+                    real.clone()
+                } else {
+                    dbs.real.run_with(cluster, plan, &rewritten)?
+                };
+                let how = if plan.is_empty() {
+                    String::new()
+                } else {
+                    format!("with `{plan}`: ")
+                };
+                if let Some(diff) = side_channel(&o, &again, case.ordered, hidden) {
+                    let kind = if matches!(o, Outcome::Rows(_)) || diff.starts_with("prints") {
+                        Kind::Leak
+                    } else {
+                        Kind::Wrong
+                    };
+                    return Ok(result(kind, &label, Some(verdict), format!("{how}{diff}")));
+                }
+            }
+            Ok(result(Kind::Match, &label, Some(verdict), String::new()))
         }
     }
 }
@@ -465,6 +495,17 @@ pub fn check_without_catalog(
                 ),
             )
         });
+    }
+    if case.strict {
+        let hidden = dbs
+            .hidden
+            .get(&ctx.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if let Some(diff) = side_channel(&o, &real, case.ordered, hidden) {
+            return Ok(result(Kind::Leak, label, Some(verdict), diff));
+        }
+        return Ok(result(Kind::Match, label, Some(verdict), String::new()));
     }
     Ok(compared(&o, &real, case.ordered, label, verdict))
 }

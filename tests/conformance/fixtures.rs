@@ -101,6 +101,8 @@ struct CaseEntry {
     #[serde(default)]
     rule: Option<String>,
     #[serde(default)]
+    strict: bool,
+    #[serde(default)]
     #[allow(dead_code)]
     note: Option<String>,
 }
@@ -119,6 +121,9 @@ pub struct Case {
     pub expect: BTreeMap<String, Expect>,
     /// The verdict rule a block must name, when the case says.
     pub rule: Option<String>,
+    /// A side-channel case: errors must match in message and detail, and the rewritten
+    /// SQL must answer the same under every plan of [`crate::sql::PLANS`].
+    pub strict: bool,
 }
 
 impl Case {
@@ -281,6 +286,7 @@ fn load_cases(dir: &Path, contexts: &[String]) -> Result<Vec<Case>, String> {
                 default_expect,
                 expect,
                 rule: entry.rule,
+                strict: entry.strict,
             });
         }
     }

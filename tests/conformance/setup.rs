@@ -20,6 +20,9 @@ pub struct Databases {
     pub initial_contents: Vec<Row>,
     /// harness.fingerprint() of each database before any case, by database name.
     pub fingerprints: BTreeMap<String, String>,
+    /// By context: the values (as text, 3 characters or more) of the base tables that the
+    /// context's views never show — what no error message may print in that context.
+    pub hidden: BTreeMap<String, Vec<String>>,
 }
 
 const REAL_DB: &str = "real";
@@ -129,6 +132,7 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
     )?;
 
     let mut oracles = BTreeMap::new();
+    let mut hidden = BTreeMap::new();
     for ctx in &fx.contexts {
         let db = oracle_db(&ctx.name);
         exec(
@@ -153,6 +157,22 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
             "loading oracle/writable.sql",
             &fx.oracle_writable_sql,
         )?;
+        // Security barriers: the oracle itself must not run a caller's leaky expression on
+        // a row its view leaves out (as row level security does not), or a side channel
+        // would show the same in both databases.
+        exec(
+            cluster,
+            &db,
+            "making the oracle's views security barriers",
+            "DO $$ DECLARE v record; BEGIN
+                 FOR v IN SELECT schemaname, viewname FROM pg_views
+                          WHERE schemaname NOT IN ('pg_catalog', 'information_schema') LOOP
+                     EXECUTE format('ALTER VIEW %I.%I SET (security_barrier = true)',
+                                    v.schemaname, v.viewname);
+                 END LOOP;
+             END $$;",
+        )?;
+        hidden.insert(ctx.name.clone(), hidden_values(cluster, &db)?);
         oracles.insert(ctx.name.clone(), Conn::open(cluster, &db)?);
     }
     let mut real_writer = WriterConn::open(cluster, REAL_DB)?;
@@ -179,6 +199,7 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
         oracle_writers,
         initial_contents,
         fingerprints,
+        hidden,
     };
     self_check(cluster, &mut dbs, fx)?;
     Ok(dbs)
@@ -265,4 +286,63 @@ fn sanity(
         }
     }
     Ok(())
+}
+
+/// The engine's lists of leakproof operators and casts (`engine/src/leak/pg.rs`) must be
+/// what `scripts/leakproof.sql` generates from this PostgreSQL's catalog.
+pub fn check_leakproof_lists(cluster: &Cluster) -> Result<(), String> {
+    let script = include_str!("../../scripts/leakproof.sql");
+    let committed = include_str!("../../engine/src/leak/pg.rs");
+    let mut client = cluster.connect("postgres", SUPERUSER)?;
+    let messages = client
+        .simple_query(script)
+        .map_err(|e| format!("running scripts/leakproof.sql: {}", db_error(&e)))?;
+    let mut generated = String::new();
+    for m in messages {
+        if let postgres::SimpleQueryMessage::Row(row) = m {
+            generated.push_str(row.get(0).unwrap_or(""));
+            generated.push('\n');
+        }
+    }
+    if generated != committed {
+        return Err(
+            "engine/src/leak/pg.rs differs from what scripts/leakproof.sql generates from this \
+             PostgreSQL's catalog: run scripts/gen-leakproof.sh against it and commit the result"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// The values of the base tables (schema `base`) that no view of the oracle database
+/// `db` (schema `public`) shows, as text, 3 characters or more.
+fn hidden_values(cluster: &Cluster, db: &str) -> Result<Vec<String>, String> {
+    let mut client = cluster.connect(db, SUPERUSER)?;
+    let mut columns = |schema: &str| -> Result<Vec<String>, String> {
+        let rows = client
+            .query(
+                "SELECT format('SELECT %I::text AS v FROM %I.%I', c.column_name, c.table_schema, c.table_name)
+                 FROM information_schema.columns c
+                 JOIN information_schema.tables t USING (table_schema, table_name)
+                 WHERE c.table_schema = $1
+                 ORDER BY c.table_name, c.ordinal_position",
+                &[&schema],
+            )
+            .map_err(|e| format!("listing the columns of {schema} in {db}: {}", db_error(&e)))?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    };
+    let base = columns("base")?;
+    let shown = columns("public")?;
+    if base.is_empty() || shown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT v FROM ({}) b WHERE length(v) >= 3 EXCEPT SELECT v FROM ({}) s ORDER BY 1",
+        base.join(" UNION ALL "),
+        shown.join(" UNION ALL ")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .map_err(|e| format!("listing the hidden values of {db}: {}", db_error(&e)))?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }

@@ -93,12 +93,22 @@ impl Conn {
     /// already logs in as that role, so a `RESET ROLE` or `COMMIT` in `sql` cannot reach
     /// a superuser; the transaction undoes anything else.
     pub fn run(&mut self, cluster: &Cluster, sql: &str) -> Result<Outcome, String> {
+        self.run_with(cluster, "", sql)
+    }
+
+    /// [`Conn::run`] with planner settings (`SET LOCAL …;` statements) first.
+    pub fn run_with(
+        &mut self,
+        cluster: &Cluster,
+        settings: &str,
+        sql: &str,
+    ) -> Result<Outcome, String> {
         if self.client.is_closed() {
             self.client = cluster.connect(&self.db, APP_ROLE)?;
         }
         self.client
             .batch_execute(&format!(
-                "BEGIN; SET LOCAL ROLE {APP_ROLE}; SET LOCAL statement_timeout = '10s'"
+                "BEGIN; SET LOCAL ROLE {APP_ROLE}; SET LOCAL statement_timeout = '10s'; {settings}"
             ))
             .map_err(|e| format!("cannot open a transaction on {}: {e}", self.db))?;
         let outcome = match self.client.simple_query(sql) {
@@ -106,7 +116,11 @@ impl Conn {
             Err(e) => match e.as_db_error() {
                 Some(db) => Outcome::Error {
                     code: db.code().code().to_string(),
-                    message: db.message().to_string(),
+                    // The DETAIL too: errors that echo values put them there.
+                    message: match db.detail() {
+                        Some(detail) => format!("{} DETAIL: {detail}", db.message()),
+                        None => db.message().to_string(),
+                    },
                 },
                 None => Outcome::Error {
                     code: "client".to_string(),
@@ -199,6 +213,49 @@ pub fn difference(expected: &Outcome, got: &Outcome, ordered: bool) -> Option<St
         )),
     }
 }
+
+/// What a side channel shows, or `None`: the rewritten SQL may answer where the oracle
+/// fails (it evaluated fewer rows), but never fail where the oracle answers, and an error
+/// may not print a value the context cannot see (`hidden`). Rows must match as usual.
+pub fn side_channel(
+    expected: &Outcome,
+    got: &Outcome,
+    ordered: bool,
+    hidden: &[String],
+) -> Option<String> {
+    match (expected, got) {
+        (_, Outcome::Error { message, .. }) => {
+            if let Some(value) = hidden.iter().find(|v| message.contains(v.as_str())) {
+                return Some(format!(
+                    "prints the hidden value `{value}`: {}",
+                    got.summary()
+                ));
+            }
+            match expected {
+                Outcome::Error { .. } => None,
+                Outcome::Rows(_) => Some(format!(
+                    "the rewritten SQL fails where the oracle answers ({}): {}",
+                    expected.summary(),
+                    got.summary()
+                )),
+            }
+        }
+        (Outcome::Error { .. }, Outcome::Rows(_)) => None,
+        (Outcome::Rows(_), Outcome::Rows(_)) => difference(expected, got, ordered),
+    }
+}
+
+/// Planner settings under which the rewritten SQL of a `strict` case runs again: each
+/// makes PostgreSQL choose other scans, joins or orders of evaluation.
+pub const PLANS: &[&str] = &[
+    "SET LOCAL enable_seqscan = off;",
+    "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;",
+    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;",
+    "SET LOCAL enable_nestloop = off; SET LOCAL enable_hashjoin = off;",
+    "SET LOCAL enable_material = off; SET LOCAL enable_hashagg = off; SET LOCAL enable_sort = off;",
+    "SET LOCAL join_collapse_limit = 1; SET LOCAL from_collapse_limit = 1;",
+    "SET LOCAL cpu_operator_cost = 1000; SET LOCAL random_page_cost = 0.01;",
+];
 
 /// One row, every value as text.
 pub type Row = Vec<Option<String>>;
