@@ -12,6 +12,7 @@
 
 mod check;
 mod fixtures;
+mod plans;
 mod setup;
 mod sql;
 mod write_sql;
@@ -155,6 +156,11 @@ fn run() -> Result<bool, String> {
             writes_uncataloged.add(result.kind);
         }
     }
+    // Leakproof statements keep their index scans; leaky ones are fenced (plans.rs).
+    let (plans_passed, plan_failures) = plans::check(&cluster, &mut dbs, &policies, &fixtures)?;
+    for f in &plan_failures {
+        println!("FAIL {f}");
+    }
     drop(dbs);
     cluster.stop();
 
@@ -201,6 +207,10 @@ fn run() -> Result<bool, String> {
         fingerprints.compared
     );
     println!(
+        "conformance: plans: {plans_passed} statements use their index or are fenced as expected, {} failed",
+        plan_failures.len()
+    );
+    println!(
         "conformance: setup {:.1}s, selects {:.1}s, without the catalog {:.1}s, total {:.1}s",
         setup_time.as_secs_f64(),
         (select_time - setup_time).as_secs_f64(),
@@ -210,8 +220,14 @@ fn run() -> Result<bool, String> {
     let failed = tally.failures()
         + uncataloged.failures()
         + writes.failures()
-        + writes_uncataloged.failures();
-    let total = tally.total() + uncataloged.total() + writes.total() + writes_uncataloged.total();
+        + writes_uncataloged.failures()
+        + plan_failures.len();
+    let total = tally.total()
+        + uncataloged.total()
+        + writes.total()
+        + writes_uncataloged.total()
+        + plans_passed
+        + plan_failures.len();
     println!("conformance: {} passed, {failed} failed", total - failed);
     if total == 0 {
         println!("conformance: no check selected");

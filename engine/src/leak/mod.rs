@@ -164,8 +164,8 @@ pub(crate) fn leaky(expr: &Expr, types: &dyn Types) -> bool {
             }
         }
         // The subquery's own expressions are judged as a query of their own; running it
-        // for a row runs only those.
-        Expr::Exists { .. } => false,
+        // for a row runs only those (its value is then compared like any other).
+        Expr::Exists { .. } | Expr::Subquery(_) => false,
         Expr::Case {
             operand,
             conditions,
@@ -435,6 +435,7 @@ mod tests {
             "random() > 0.5",
             "EXISTS (SELECT 1)",
             "id IN (SELECT id FROM t)",
+            "id = (SELECT id FROM t)",
         ] {
             assert!(!leaky(&expr(sql), &Fixed), "{sql} should be leakproof");
         }
