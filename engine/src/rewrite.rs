@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join, JoinConstraint,
+    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join, JoinConstraint,
     JoinOperator, ObjectName, OrderBy, Query, Select, SelectFlavor, SelectItem,
     SelectItemQualifiedWildcardKind, SetExpr, TableAlias, TableFactor, TableWithJoins, Value,
     Values, VisitMut, VisitorMut,
@@ -1204,6 +1204,18 @@ impl<'a> Rewriter<'a> {
                     .collect::<Vec<_>>()
                     .join(".");
                 return Err(database_qualified(&text));
+            }
+            // `db.schema.table.col[1]`: the dotted names before a subscript are one reference.
+            Expr::CompoundFieldAccess { root, access_chain }
+                if matches!(root.as_ref(), Expr::Identifier(_)) =>
+            {
+                let dotted = access_chain
+                    .iter()
+                    .take_while(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))))
+                    .count();
+                if dotted >= 3 {
+                    return Err(database_qualified(&expr.to_string()));
+                }
             }
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) if !self.names_matter() => {}
             Expr::Identifier(id) => {

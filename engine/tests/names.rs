@@ -542,3 +542,16 @@ fn schema_qualified_references_keep_their_relation() {
         "SELECT (SELECT public.staff.name FROM staff LIMIT 1) FROM products",
     );
 }
+
+#[test]
+fn database_qualified_references_before_a_subscript_are_blocked() {
+    for set in [&with_catalog(), &without_catalog()] {
+        for sql in [
+            "SELECT db.public.products.name[1] FROM products",
+            "SELECT db.public.staff.salary[1] FROM staff",
+            "UPDATE products SET name = 'n' WHERE id = 1 RETURNING db.public.products.name[1:2]",
+        ] {
+            blocked(set, sql, "unknown_relation");
+        }
+    }
+}
