@@ -70,9 +70,9 @@ impl<'a> Rewriter<'a> {
             .ok_or_else(|| unsupported("this table name is not supported"))?;
         let table = super::table_name(name, &parts)?;
         let catalog_table = self.catalog_entry(&table)?.map(|(_, t)| t);
-        self.default_access(&table)?;
         self.applied.tables.insert(table.clone());
         let verb = op_name(op);
+        self.default_access(&table)?;
         let mut denied_columns: BTreeMap<String, DeniedColumn> = BTreeMap::new();
         {
             let op_rules = self.op_rules(op);
