@@ -53,6 +53,9 @@ impl TableName {
         }
         let parts =
             ident::object_parts(&name).ok_or_else(|| format!("`{text}` is not a table name"))?;
+        for part in &parts {
+            too_long(part)?;
+        }
         TableName::from_idents(&parts)
             .ok_or_else(|| format!("`{text}` is not a table name; write `table` or `schema.table`"))
     }
@@ -98,7 +101,24 @@ pub fn parse_column_name(text: &str) -> Result<String, String> {
     if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
         return Err(format!("`{text}` is not a column name"));
     }
+    too_long(&id)?;
     Ok(ident::normalize(&id))
+}
+
+/// A name in a policy file longer than PostgreSQL keeps names: no table or column can have
+/// it, and PostgreSQL would read it as its first 63 bytes, so it is refused rather than cut.
+fn too_long(id: &Ident) -> Result<(), String> {
+    let name = ident::folded(id);
+    if name.len() <= ident::MAX_NAME_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "`{}` is {} bytes long; PostgreSQL names have at most {} bytes and it would read this one as `{}`",
+        name,
+        name.len(),
+        ident::MAX_NAME_BYTES,
+        ident::truncate(&name)
+    ))
 }
 
 /// Parses a column type as written in a catalog (`integer`, `varchar(20)`, `timestamp with time zone`).
@@ -201,11 +221,33 @@ impl Table {
     }
 }
 
+/// What a context may do with a governed table (one that a rule of an enabled `enforce`
+/// policy names) when no enabled `enforce` policy naming the table applies to it:
+/// `catalog.default_access`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DefaultAccess {
+    /// Read and write it with no rule applied (the default).
+    #[default]
+    Allow,
+    /// Nothing: any reference to it is blocked (`default_deny`).
+    Deny,
+}
+
+impl DefaultAccess {
+    /// Every value with its JSON name.
+    pub const ALL: [(&'static str, DefaultAccess); 2] = [
+        ("allow", DefaultAccess::Allow),
+        ("deny", DefaultAccess::Deny),
+    ];
+}
+
 /// The tables the policy set knows; when present, the catalog is strict (SPEC §4.3).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     tables: Vec<Table>,
     index: BTreeMap<TableName, usize>,
+    /// `default_access`.
+    pub default_access: DefaultAccess,
 }
 
 impl Catalog {
@@ -216,7 +258,11 @@ impl Catalog {
             .enumerate()
             .map(|(i, t)| (t.name.clone(), i))
             .collect();
-        Catalog { tables, index }
+        Catalog {
+            tables,
+            index,
+            default_access: DefaultAccess::Allow,
+        }
     }
 
     /// The table with this name.
@@ -252,6 +298,14 @@ mod tests {
             TableName::new("sales", "Orders")
         );
         assert!(TableName::parse("a.b.c").is_err());
+        let long = "t".repeat(64);
+        assert!(TableName::parse(&long).unwrap_err().contains("64 bytes"));
+        assert!(TableName::parse(&format!("{long}.x")).is_err());
+        assert!(parse_column_name(&format!("\"{long}\"")).is_err());
+        assert_eq!(
+            TableName::parse(&"T".repeat(63)).unwrap().name,
+            "t".repeat(63)
+        );
         assert!(TableName::parse("orders; drop").is_err());
         assert_eq!(
             TableName::new("public", "Orders").to_string(),

@@ -138,6 +138,11 @@ pub fn normalized_name(name: &ObjectName) -> Option<String> {
 
 /// Why a call to this function is denied, or `None` when it may run.
 pub fn denied_reason(name: &ObjectName) -> Option<&'static str> {
+    if name.0.len() > 2 {
+        // `db.schema.f(…)` is `schema.f` of the current database to PostgreSQL; the
+        // engine, which does not know that name, would not recognise the function.
+        return Some("it names a database; call it as `f(…)` or `schema.f(…)`");
+    }
     let f = normalized_name(name)?;
     denied_reason_for(&f)
 }
@@ -153,9 +158,66 @@ pub fn denied_reason_for(f: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
+/// Whether `name` (normalized) is a built-in function that PostgreSQL would call on a whole
+/// row written in functional notation (`t.name` for `name(t)`) when `t` has no column
+/// `name`: the functions of `pg_catalog` that take one argument of type `record`,
+/// `anyelement`, `anynonarray`, `anycompatible`, `anycompatiblenonarray` or `"any"`
+/// (also as a variadic list), as PostgreSQL 15's `pg_proc` lists them. Needed only where
+/// the relation's columns are unknown; with them, any name that is not a column counts.
+pub fn takes_a_row(name: &str) -> bool {
+    ROW_TAKING.binary_search(&name).is_ok()
+}
+
+/// [`takes_a_row`]'s names, sorted.
+const ROW_TAKING: &[&str] = &[
+    "any_out",
+    "anycompatible_out",
+    "anycompatiblenonarray_out",
+    "anyelement_out",
+    "anynonarray_out",
+    "array_agg",
+    "concat",
+    "count",
+    "cume_dist",
+    "dense_rank",
+    "first_value",
+    "hash_record",
+    "json_agg",
+    "json_build_array",
+    "json_build_object",
+    "jsonb_agg",
+    "jsonb_build_array",
+    "jsonb_build_object",
+    "lag",
+    "last_value",
+    "lead",
+    "mode",
+    "num_nonnulls",
+    "num_nulls",
+    "percent_rank",
+    "pg_collation_for",
+    "pg_column_compression",
+    "pg_column_size",
+    "pg_typeof",
+    "quote_literal",
+    "quote_nullable",
+    "rank",
+    "record_out",
+    "record_send",
+    "row_to_json",
+    "to_json",
+    "to_jsonb",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_taking_names_are_sorted() {
+        assert!(ROW_TAKING.windows(2).all(|w| w[0] < w[1]));
+        assert!(takes_a_row("row_to_json") && takes_a_row("to_jsonb") && !takes_a_row("name"));
+    }
 
     #[test]
     fn denies_known_families() {

@@ -2,9 +2,36 @@
 
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
 
+/// The most bytes a name has in PostgreSQL (`NAMEDATALEN - 1`): it cuts every longer
+/// identifier it reads (quoted or not, after case folding) to this many bytes, at a
+/// character boundary.
+pub const MAX_NAME_BYTES: usize = 63;
+
 /// The name PostgreSQL means by an identifier: unquoted ones fold ASCII letters to lower case
-/// (as PostgreSQL does in multibyte encodings such as UTF8).
+/// (as PostgreSQL does in multibyte encodings such as UTF8), and every name is cut to
+/// [`MAX_NAME_BYTES`] ([`truncate`]), so two identifiers that differ only past that are one
+/// name, as they are to PostgreSQL.
 pub fn normalize(ident: &Ident) -> String {
+    normalized(ident).into_owned()
+}
+
+/// [`normalize`] without allocating when the identifier is already in normal form.
+pub fn normalized(ident: &Ident) -> std::borrow::Cow<'_, str> {
+    let value = ident.value.as_str();
+    let folded = ident.quote_style.is_none() && value.bytes().any(|b| b.is_ascii_uppercase());
+    if folded {
+        let mut lower = value.to_ascii_lowercase();
+        let keep = truncate(&lower).len();
+        lower.truncate(keep);
+        std::borrow::Cow::Owned(lower)
+    } else {
+        std::borrow::Cow::Borrowed(truncate(value))
+    }
+}
+
+/// The identifier case-folded as [`normalize`] does, but not cut to [`MAX_NAME_BYTES`]:
+/// for policy files, where a longer name is a mistake to report.
+pub fn folded(ident: &Ident) -> String {
     if ident.quote_style.is_some() {
         ident.value.clone()
     } else {
@@ -12,13 +39,17 @@ pub fn normalize(ident: &Ident) -> String {
     }
 }
 
-/// [`normalize`] without allocating when the identifier is already in normal form.
-pub fn normalized(ident: &Ident) -> std::borrow::Cow<'_, str> {
-    if ident.quote_style.is_some() || !ident.value.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Borrowed(ident.value.as_str())
-    } else {
-        std::borrow::Cow::Owned(ident.value.to_ascii_lowercase())
+/// The name as PostgreSQL keeps it: its longest prefix of at most [`MAX_NAME_BYTES`] bytes
+/// that ends on a character boundary (PostgreSQL's `truncate_identifier`, `pg_mbcliplen`).
+pub fn truncate(name: &str) -> &str {
+    if name.len() <= MAX_NAME_BYTES {
+        return name;
     }
+    let mut end = MAX_NAME_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name.get(..end).unwrap_or_default()
 }
 
 /// An identifier for a normalized name, quoted whenever printing it bare could change its meaning.
@@ -280,6 +311,33 @@ mod tests {
             assert!(!is_reserved_word(name), "{name}");
         }
         assert!(is_reserved_word("OnLy"));
+    }
+
+    #[test]
+    fn cuts_names_to_63_bytes_at_a_character_boundary() {
+        let a63 = "a".repeat(63);
+        assert_eq!(normalize(&Ident::new(format!("{a63}x"))), a63);
+        assert_eq!(normalize(&Ident::new(format!("{}XY", "A".repeat(63)))), a63);
+        assert_eq!(normalize(&Ident::with_quote('"', format!("{a63}Q"))), a63);
+        assert_eq!(normalize(&Ident::new(a63.clone())), a63);
+        // 62 ASCII bytes and a two-byte character: the character does not fit.
+        let cut = format!("{}é", "b".repeat(62));
+        assert_eq!(
+            normalize(&Ident::with_quote('"', cut.clone())),
+            "b".repeat(62)
+        );
+        assert_eq!(truncate(&format!("{}€", "c".repeat(61))), "c".repeat(61));
+        assert_eq!(
+            truncate(&format!("{}€", "c".repeat(60))),
+            format!("{}€", "c".repeat(60))
+        );
+        assert_eq!(truncate("€".repeat(30).as_str()).len(), 63);
+        assert_eq!(truncate("é".repeat(40).as_str()).len(), 62);
+        assert_eq!(folded(&Ident::new(format!("{a63}X"))), format!("{a63}x"));
+        assert!(matches!(
+            normalized(&Ident::new("orders")),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join, JoinConstraint,
+    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join, JoinConstraint,
     JoinOperator, ObjectName, OrderBy, Query, Select, SelectFlavor, SelectItem,
     SelectItemQualifiedWildcardKind, SetExpr, TableAlias, TableFactor, TableWithJoins, Value,
     Values, VisitMut, VisitorMut,
@@ -435,7 +435,7 @@ impl<'a> Rewriter<'a> {
                     _,
                 ) => {
                     self.check_whole_row_name(name)?;
-                    self.repoint_whole_row(name);
+                    self.repoint_whole_row(name)?;
                 }
                 _ => {}
             }
@@ -714,6 +714,24 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// `catalog.default_access: "deny"`: a governed table no enforced policy naming it
+    /// applies to is blocked (crate::select::default_denied says what counts).
+    fn default_access(&self, table: &TableName) -> Flow {
+        let deny = self
+            .catalog
+            .is_some_and(|c| c.default_access == crate::catalog::DefaultAccess::Deny);
+        if !deny || !crate::select::default_denied(self.set, self.ctx, table) {
+            return Ok(());
+        }
+        Err(Block::new(
+            "default_deny",
+            format!(
+                "table `{table}` is governed by the policy set, and no enforced policy that names it applies to this context (the catalog's `default_access` is `deny`)"
+            ),
+            format!("ask for a policy that grants this context access to `{table}` (for every row: a row filter with the predicate `true`)"),
+        ))
+    }
+
     fn cte_visible(&self, name: &str) -> bool {
         self.frames
             .iter()
@@ -730,6 +748,7 @@ impl<'a> Rewriter<'a> {
         table: TableName,
     ) -> Result<Relation, Block> {
         let catalog_entry = self.catalog_entry(&table)?;
+        self.default_access(&table)?;
         let catalog_table = catalog_entry.map(|(_, t)| t);
         self.applied.tables.insert(table.clone());
         let rules = self.rules.table(&table);
@@ -977,14 +996,9 @@ impl<'a> Rewriter<'a> {
         let rel = match parts.as_slice() {
             [q] => self.find_relation(&ident::normalize(q)),
             [s, t] => {
-                let tn = TableName::new(ident::normalize(s), ident::normalize(t));
-                self.frames
-                    .iter()
-                    .rev()
-                    .flat_map(|f| f.relations.iter().rev())
-                    .find(|r| r.qualified.as_ref() == Some(&tn))
+                self.find_qualified(&TableName::new(ident::normalize(s), ident::normalize(t)))
             }
-            _ => None,
+            _ => return Err(database_qualified(&format!("{name}.*"))),
         };
         let masked = rel.map(|r| Self::masked_whole_row(r, &format!("`{name}.*`")));
         if in_expr {
@@ -1000,25 +1014,95 @@ impl<'a> Rewriter<'a> {
 
     /// `schema.table.*` → `table.*` where the scan of `schema.table` became a derived
     /// table named `table`, as `schema.table.column` references are re-pointed.
-    fn repoint_whole_row(&self, name: &mut ObjectName) {
+    fn repoint_whole_row(&self, name: &mut ObjectName) -> Flow {
         let Some(parts) = ident::object_parts(name) else {
-            return;
+            return Ok(());
         };
         let [s, t] = parts.as_slice() else {
-            return;
+            return Ok(());
         };
         let tn = TableName::new(ident::normalize(s), ident::normalize(t));
-        let renamed = self
-            .frames
-            .iter()
-            .rev()
-            .flat_map(|f| f.relations.iter().rev())
-            .find(|r| r.qualified.as_ref() == Some(&tn))
-            .is_some_and(|r| r.renamed_scan);
-        if renamed {
+        if self.repointable(&tn, &format!("{name}.*"))? {
             let table = (*t).clone();
             *name = ObjectName::from(vec![table]);
         }
+        Ok(())
+    }
+
+    /// The innermost relation in scope that scans `table` without an alias: what
+    /// `schema.table.column` and `schema.table.*` refer to in PostgreSQL.
+    fn find_qualified(&self, table: &TableName) -> Option<&Relation> {
+        self.frames
+            .iter()
+            .rev()
+            .flat_map(|f| f.relations.iter().rev())
+            .find(|r| r.qualified.as_ref() == Some(table))
+    }
+
+    /// Whether a reference `what` qualified by `table` must be re-pointed at the derived
+    /// table its scan became (named after the table). Blocks when that name would reach
+    /// another relation first: one of an inner query level named like the table (an
+    /// alias, a CTE), which PostgreSQL's `schema.table` never means.
+    fn repointable(&self, table: &TableName, what: &str) -> Result<bool, Block> {
+        let Some(rel) = self.find_qualified(table) else {
+            return Ok(false);
+        };
+        if !rel.renamed_scan {
+            return Ok(false);
+        }
+        match self.find_relation(&table.name) {
+            Some(named) if std::ptr::eq(named, rel) => Ok(true),
+            _ => Err(Block::new(
+                "unsupported_syntax",
+                format!(
+                    "`{what}` names the table `{table}`, whose scan is rewritten under the name `{}`, and that name means another relation of an inner query level here",
+                    ident::display(&table.name)
+                ),
+                format!("give `{table}` an alias and qualify the reference with it"),
+            )),
+        }
+    }
+
+    /// A reference `q.name` (or `schema.table.name`) whose `name` is not a column of the
+    /// relation `rel`: PostgreSQL then reads it as the function `name` called on the whole
+    /// row (`s.row_to_json` is `row_to_json(s)`), so it is checked as a whole-row reference.
+    /// Without the relation's columns (no catalog, a join's alias) only names of built-in
+    /// functions that take a row count (`functions::takes_a_row`).
+    fn functional_notation(&mut self, rel_index: RelationAt, col: &str, what: &str) -> Flow {
+        let Some(rel) = self.relation_at(rel_index) else {
+            return Ok(());
+        };
+        let call = match &rel.columns {
+            Some(cols) => !cols.contains(self.catalog, col),
+            None => functions::takes_a_row(col),
+        };
+        if !call {
+            return Ok(());
+        }
+        let how = format!(" and `{what}` reads the whole row (PostgreSQL calls `{col}` on it)");
+        let denied = rel.any_denied().cloned();
+        let masked = Self::masked_whole_row(rel, &format!("`{what}`"));
+        let aliased = Self::aliased_whole_row(rel, &format!("`{what}`"));
+        if let Some(d) = denied {
+            self.denied(&d, &how)?;
+        }
+        masked?;
+        aliased
+    }
+
+    /// Where a relation is: its frame and its position there.
+    fn locate(&self, rel: &Relation) -> Option<RelationAt> {
+        self.frames.iter().enumerate().find_map(|(f, frame)| {
+            frame
+                .relations
+                .iter()
+                .position(|r| std::ptr::eq(r, rel))
+                .map(|i| (f, i))
+        })
+    }
+
+    fn relation_at(&self, (frame, index): RelationAt) -> Option<&Relation> {
+        self.frames.get(frame)?.relations.get(index)
     }
 
     fn find_relation(&self, name: &str) -> Option<&Relation> {
@@ -1148,6 +1232,26 @@ impl<'a> Rewriter<'a> {
 
     fn check_expr(&mut self, expr: &mut Expr) -> Flow {
         match expr {
+            Expr::CompoundIdentifier(parts) if parts.len() > 3 => {
+                let text = parts
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                return Err(database_qualified(&text));
+            }
+            // `db.schema.table.col[1]`: the dotted names before a subscript are one reference.
+            Expr::CompoundFieldAccess { root, access_chain }
+                if matches!(root.as_ref(), Expr::Identifier(_)) =>
+            {
+                let dotted = access_chain
+                    .iter()
+                    .take_while(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))))
+                    .count();
+                if dotted >= 3 {
+                    return Err(database_qualified(&expr.to_string()));
+                }
+            }
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) if !self.names_matter() => {}
             Expr::Identifier(id) => {
                 let name = ident::normalized(id);
@@ -1185,40 +1289,41 @@ impl<'a> Rewriter<'a> {
                 let names: Vec<std::borrow::Cow<'_, str>> =
                     parts.iter().map(ident::normalized).collect();
                 let names: Vec<&str> = names.iter().map(|n| n.as_ref()).collect();
+                let what = parts
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(".");
                 if let [q, col, ..] = names.as_slice() {
-                    if let Some(d) = self
-                        .find_relation(q)
-                        .and_then(|r| r.denied_columns.get(*col))
-                        .cloned()
-                    {
+                    let rel = self.find_relation(q);
+                    let at = rel.and_then(|r| self.locate(r));
+                    if let Some(d) = rel.and_then(|r| r.denied_columns.get(*col)).cloned() {
                         self.denied(&d, "")?;
+                    }
+                    if let (Some(at), [_, _]) = (at, names.as_slice()) {
+                        self.functional_notation(at, col, &what)?;
                     }
                 }
                 if let [s, t, col] = names.as_slice() {
                     let tn = TableName::new(*s, *t);
-                    let rel = self
-                        .frames
-                        .iter()
-                        .rev()
-                        .flat_map(|f| f.relations.iter().rev())
-                        .find(|r| r.qualified.as_ref() == Some(&tn));
-                    if let Some(rel) = rel {
-                        let hit = rel.denied_columns.get(*col).cloned();
-                        let renamed = rel.renamed_scan;
-                        if let Some(d) = hit {
-                            self.denied(&d, "")?;
-                        }
-                        if renamed {
-                            // `schema.table.column` → `table.column`: the scan is now named `table`.
-                            let kept: Vec<Ident> = parts.iter().skip(1).cloned().collect();
-                            *parts = kept;
-                        }
+                    let rel = self.find_qualified(&tn);
+                    let at = rel.and_then(|r| self.locate(r));
+                    if let Some(d) = rel.and_then(|r| r.denied_columns.get(*col)).cloned() {
+                        self.denied(&d, "")?;
+                    }
+                    if let Some(at) = at {
+                        self.functional_notation(at, col, &what)?;
+                    }
+                    if self.repointable(&tn, &what)? {
+                        // `schema.table.column` → `table.column`: the scan is now named `table`.
+                        let kept: Vec<Ident> = parts.iter().skip(1).cloned().collect();
+                        *parts = kept;
                     }
                 }
             }
             Expr::QualifiedWildcard(name, _) => {
                 self.check_whole_row(name, true)?;
-                self.repoint_whole_row(name);
+                self.repoint_whole_row(name)?;
             }
             Expr::Function(f) => {
                 self.check_function(&f.name)?;
@@ -1239,7 +1344,7 @@ impl<'a> Rewriter<'a> {
                         };
                         if let FunctionArgExpr::QualifiedWildcard(name) = arg {
                             self.check_whole_row(name, true)?;
-                            self.repoint_whole_row(name);
+                            self.repoint_whole_row(name)?;
                         }
                     }
                 }
@@ -1339,6 +1444,21 @@ fn table_name(name: &ObjectName, parts: &[&Ident]) -> Result<TableName, Block> {
             "remove the database name",
         )
     })
+}
+
+/// A relation's frame and its position in it.
+type RelationAt = (usize, usize);
+
+/// A column reference or `*` that names its database (`db.schema.table.column`,
+/// `db.schema.table.*`): PostgreSQL reads it when `db` is the current database, which the
+/// engine does not know, so it cannot tell which relation it reads; FROM refuses such
+/// table names the same way.
+fn database_qualified(what: &str) -> Block {
+    Block::new(
+        "unknown_relation",
+        format!("`{what}` names a database; only `schema.table.column`, `table.column` and `alias.column` are supported"),
+        "remove the database name, or qualify the column with its table's alias",
+    )
 }
 
 fn unsupported(what: &str) -> Block {

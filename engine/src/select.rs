@@ -149,6 +149,31 @@ pub fn select<'p>(set: &'p PolicySet, ctx: &Context, op: Operation) -> Selection
     sel
 }
 
+/// Whether `catalog.default_access: "deny"` blocks `table` for this context: the table is
+/// governed (a rule of an enabled `enforce` policy names it: a row filter, a mask or a
+/// deny, of any operation) and none of those policies applies to the context. Disabled
+/// and `monitor` policies neither govern nor cover (adding one never changes what runs);
+/// a policy skipped for break-glass still covers (the context is named, and break-glass
+/// is the audited lifting of exactly that policy's rules); a policy whose `except`
+/// exempts the context does not (an exemption lifts the rules, and under a deny default
+/// access needs a policy that grants it, e.g. a row filter `true`).
+pub fn default_denied(set: &PolicySet, ctx: &Context, table: &TableName) -> bool {
+    let mut governed = false;
+    for policy in &set.policies {
+        if !policy.enabled || policy.mode != Mode::Enforce {
+            continue;
+        }
+        if !policy.rules.iter().any(|r| r.table() == Some(table)) {
+            continue;
+        }
+        if applies(policy, ctx) {
+            return false;
+        }
+        governed = true;
+    }
+    governed
+}
+
 /// Whether the policy's `applies_to` matches the context and its `except` does not.
 pub fn applies(policy: &Policy, ctx: &Context) -> bool {
     matches_applies_to(&policy.applies_to, ctx) && !matches_except(&policy.except, ctx)

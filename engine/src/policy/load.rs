@@ -9,7 +9,7 @@ use super::{
     Rule, StatementKind, Subjects,
 };
 use crate::catalog::{
-    parse_column_name, parse_data_type, Catalog, Column, Table, TableName, TypeClass,
+    parse_column_name, parse_data_type, Catalog, Column, DefaultAccess, Table, TableName, TypeClass,
 };
 use crate::error::InputError;
 
@@ -250,7 +250,36 @@ impl Loader {
             );
             return Catalog::default();
         };
-        self.unknown_fields(&place, "catalog.", obj, &["tables"]);
+        self.unknown_fields(&place, "catalog.", obj, &["tables", "default_access"]);
+        let allowed = || {
+            DefaultAccess::ALL
+                .iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        let default_access = match obj.get("default_access") {
+            None | Some(Json::Null) => DefaultAccess::Allow,
+            Some(Json::String(s)) => match DefaultAccess::ALL.iter().find(|(n, _)| n == s) {
+                Some((_, d)) => *d,
+                None => {
+                    self.at(
+                        &place,
+                        "catalog.default_access",
+                        format!("unknown default access `{s}`; expected {}", allowed()),
+                    );
+                    DefaultAccess::Allow
+                }
+            },
+            Some(other) => {
+                self.at(
+                    &place,
+                    "catalog.default_access",
+                    format!("`default_access` must be {}, not {other}", allowed()),
+                );
+                DefaultAccess::Allow
+            }
+        };
         let items = match obj.get("tables") {
             Some(Json::Array(items)) => items.as_slice(),
             None | Some(Json::Null) => &[],
@@ -371,7 +400,9 @@ impl Loader {
             }
             tables.push(Table { name, columns });
         }
-        Catalog::new(tables)
+        let mut catalog = Catalog::new(tables);
+        catalog.default_access = default_access;
+        catalog
     }
 
     fn policy(&mut self, index: usize, value: &Json, catalog: Option<&Catalog>) -> Option<Policy> {
@@ -902,7 +933,17 @@ impl Loader {
             let name = f.strip_suffix('*').unwrap_or(&f);
             let valid =
                 !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if valid {
+            if valid && name.len() > crate::ident::MAX_NAME_BYTES {
+                // PostgreSQL cuts a called name to 63 bytes, so no call would ever match.
+                self.at(
+                    place,
+                    &format!("{prefix}.denied_functions[{j}]"),
+                    format!(
+                        "`{f}` is longer than {} bytes, the most a PostgreSQL function name has",
+                        crate::ident::MAX_NAME_BYTES
+                    ),
+                );
+            } else if valid {
                 denied_functions.push(f.to_ascii_lowercase());
             } else {
                 self.at(

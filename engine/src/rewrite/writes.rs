@@ -73,6 +73,7 @@ impl<'a> Rewriter<'a> {
         let catalog_table = catalog_entry.map(|(_, t)| t);
         self.applied.tables.insert(table.clone());
         let verb = op_name(op);
+        self.default_access(&table)?;
         let mut denied_columns: BTreeMap<String, DeniedColumn> = BTreeMap::new();
         {
             let op_rules = self.op_rules(op);
