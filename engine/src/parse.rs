@@ -470,6 +470,20 @@ fn rebalance(expr: &mut Expr) {
     }
 }
 
+/// `a op b op c …` as the parser reads its text back: a left-deep chain, or past
+/// `REBALANCE_FROM` operators the balanced tree [`rebalance`] makes of it (so a tree built
+/// by the engine compares equal to the one its printed text parses to).
+pub(crate) fn chain(op: &BinaryOperator, operands: Vec<Expr>) -> Option<Expr> {
+    if operands.len() > REBALANCE_FROM {
+        return balanced(op, operands);
+    }
+    operands.into_iter().reduce(|left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: op.clone(),
+        right: Box::new(right),
+    })
+}
+
 /// `a op b op c …` as a balanced tree (depth log2 n) with the operands in their order;
 /// for an associative `op` it means and prints the same as the parser's left-deep chain.
 pub(crate) fn balanced(op: &BinaryOperator, operands: Vec<Expr>) -> Option<Expr> {

@@ -82,6 +82,10 @@ struct Relation {
     columns: Option<Columns>,
     /// For the target of a write: masked columns and the mask over the target's own row.
     target_masks: BTreeMap<String, (Expr, MaskedColumn)>,
+    /// The catalog table whose row filters the scan applies (a rewritten, filtered scan).
+    filtered: Option<TableName>,
+    /// An outer join may null-extend it.
+    nullable: bool,
 }
 
 /// The columns a relation exposes.
@@ -483,8 +487,22 @@ impl<'a> Rewriter<'a> {
         self.table_factor(&mut twj.relation)?;
         for join in twj.joins.iter_mut() {
             self.joins += 1;
+            let right = self.top().relations.len();
             self.table_factor(&mut join.relation)?;
             self.join_constraint(join, start)?;
+            // Relations an outer join may null-extend (after its own condition): a guard
+            // over their filters would reject the NULL-extended rows (crate::rewrite::fence).
+            let nullable = match &join.join_operator {
+                JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => right..usize::MAX,
+                JoinOperator::Right(_) | JoinOperator::RightOuter(_) => start..right,
+                JoinOperator::FullOuter(_) => start..usize::MAX,
+                _ => 0..0,
+            };
+            for (i, rel) in self.top().relations.iter_mut().enumerate() {
+                if nullable.contains(&i) {
+                    rel.nullable = true;
+                }
+            }
         }
         Ok(())
     }
@@ -498,6 +516,9 @@ impl<'a> Rewriter<'a> {
     /// A join's condition; the innermost frame's relations from `start` on are its two
     /// sides.
     fn join_constraint(&mut self, join: &mut Join, start: usize) -> Flow {
+        // PostgreSQL runs a FULL JOIN only on conditions it can merge or hash: a guarded
+        // one is neither, so a leaky condition there fences instead (crate::rewrite::fence).
+        let full = matches!(join.join_operator, JoinOperator::FullOuter(_));
         let constraint = match &mut join.join_operator {
             JoinOperator::Join(c)
             | JoinOperator::Inner(c)
@@ -510,8 +531,14 @@ impl<'a> Rewriter<'a> {
             _ => return Err(unsupported("this join is not PostgreSQL")),
         };
         match constraint {
-            JoinConstraint::On(expr) => {
+            JoinConstraint::On(expr) if full => {
                 self.judge(expr);
+                self.walk(expr)
+            }
+            JoinConstraint::On(expr) => {
+                let mut condition = Some(std::mem::replace(expr, Expr::value(Value::Null)));
+                self.guard_condition(&mut condition);
+                *expr = condition.unwrap_or(Expr::value(Value::Boolean(true)));
                 self.walk(expr)
             }
             JoinConstraint::Using(names) => {
@@ -771,6 +798,8 @@ impl<'a> Rewriter<'a> {
                 renamed: alias_cols.clone(),
             }),
             target_masks: BTreeMap::new(),
+            filtered: None,
+            nullable: false,
         };
         // Denied columns, under the names the alias's column list gives them; monitored
         // denies first, so an enforced deny of the same column replaces its entry.
@@ -853,6 +882,9 @@ impl<'a> Rewriter<'a> {
         }
         self.scans.push(scan);
         rel.renamed_scan = rel.qualified.is_some();
+        if !rules.filters.is_empty() {
+            rel.filtered = Some(table);
+        }
         Ok(rel)
     }
 
@@ -1420,6 +1452,8 @@ fn plain(ref_name: String) -> Relation {
         denied_columns: BTreeMap::new(),
         columns: None,
         target_masks: BTreeMap::new(),
+        filtered: None,
+        nullable: false,
     }
 }
 

@@ -25,21 +25,24 @@ const INDEXED: &[(&str, &str, &str)] = &[
     ("support_t1", "SELECT id FROM customers WHERE created_at > '2021-01-01' AND id = 2", "customers_pkey"),
 ];
 
-/// `(context, SQL)`: statements with a leaky expression, whose filtered scans are fenced.
+/// `(context, SQL, index)`: a leaky conjunct over the query's own scans is guarded by
+/// their filters (`CASE WHEN`), so the scans stay unfenced and the leakproof conjunct
+/// still drives an index.
+const GUARDED: &[(&str, &str, &str)] = &[
+    ("partner", "SELECT id FROM customers WHERE id = 5 AND name::int = 0", "customers_pkey"),
+    ("partner", "SELECT name FROM customers WHERE id = 6 AND lower(name) <> 'x'", "customers_pkey"),
+    ("analyst_t1", "SELECT id FROM orders WHERE id = 101 AND amount > 10", "orders_pkey"),
+    ("partner", "SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id AND c.name LIKE 'A%' WHERE o.id = 201", "orders_pkey"),
+];
+
+/// `(context, SQL)`: statements with a leaky expression that cannot be guarded, whose
+/// filtered scans are fenced.
 const FENCED: &[(&str, &str)] = &[
-    (
-        "partner",
-        "SELECT id FROM customers WHERE id = 5 AND name::int = 0",
-    ),
-    (
-        "partner",
-        "SELECT id FROM customers WHERE lower(name) = 'x'",
-    ),
-    ("partner", "SELECT id FROM orders WHERE amount > 10"),
-    (
-        "partner",
-        "SELECT id FROM (SELECT id, name::int AS n FROM customers) s WHERE s.n IS NULL",
-    ),
+    ("partner", "SELECT id FROM (SELECT id, name::int AS n FROM customers) s WHERE s.n IS NULL"),
+    ("partner", "SELECT id FROM (SELECT id, name FROM customers) s WHERE s.name::int = 0"),
+    ("partner", "SELECT name FROM customers GROUP BY name HAVING name::int = 0"),
+    ("partner", "SELECT c.id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.notes::int = c.id)"),
+    ("partner", "SELECT id FROM customers WHERE id = 5 AND name::int = (SELECT 1)"),
 ];
 
 /// Runs the checks; returns how many passed and a line per failure.
@@ -58,13 +61,22 @@ pub fn check(
             .find(|c| c.name == name)
             .ok_or_else(|| format!("plans: no context {name}"))
     };
-    for (ctx, sql, index) in INDEXED {
+    let indexed = INDEXED
+        .iter()
+        .map(|c| (c, false))
+        .chain(GUARDED.iter().map(|c| (c, true)));
+    for ((ctx, sql, index), guarded) in indexed {
         let ctx = context(ctx)?;
         let rewritten = rewritten(policies, sql, &ctx.json)?;
         if rewritten.contains("OFFSET 0") {
+            failures.push(format!("PLAN {sql} @ {}: fenced: {rewritten}", ctx.name));
+            continue;
+        }
+        if guarded != rewritten.contains("CASE WHEN (") {
             failures.push(format!(
-                "PLAN {sql} @ {}: fenced, but every expression is leakproof: {rewritten}",
-                ctx.name
+                "PLAN {sql} @ {}: {} a guard: {rewritten}",
+                ctx.name,
+                if guarded { "without" } else { "with" }
             ));
             continue;
         }

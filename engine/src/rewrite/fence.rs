@@ -75,6 +75,131 @@ impl Rewriter<'_> {
         }
     }
 
+    /// A WHERE or JOIN … ON condition, its FROM in scope: each leaky conjunct that reads
+    /// only relations of this query level, whose filtered scans' filters read columns this
+    /// level sees unmasked, becomes `CASE WHEN <those filters> THEN <conjunct> END`, so the
+    /// scans need no fence and keep the caller's leakproof conjuncts as index conditions;
+    /// any other leaky conjunct makes the statement fence its scans.
+    pub(super) fn guard_condition(&mut self, condition: &mut Option<Expr>) {
+        if self.leaky {
+            return;
+        }
+        let Some(expr) = condition.take() else {
+            return;
+        };
+        if !leak::leaky(&expr, self) {
+            *condition = Some(expr);
+            return;
+        }
+        let mut out = Vec::new();
+        for c in leak::conjuncts(expr) {
+            if !leak::leaky(&c, self) {
+                out.push(c);
+                continue;
+            }
+            match self.guard_for(&c) {
+                Some(Some(guard)) => match guarded(guard, vec![c.clone()]) {
+                    Some(g) => out.push(g),
+                    None => {
+                        self.leaky = true;
+                        out.push(c);
+                    }
+                },
+                Some(None) => out.push(c),
+                None => {
+                    self.leaky = true;
+                    out.push(c);
+                }
+            }
+        }
+        *condition = crate::parse::chain(
+            &BinaryOperator::And,
+            out.into_iter().map(|c| Expr::Nested(Box::new(c))).collect(),
+        );
+    }
+
+    /// The guard a leaky conjunct needs: `Some(None)` when it reads no filtered scan,
+    /// `None` when it cannot be guarded (it reads an outer query, a derived table or CTE,
+    /// holds a subquery, or a filter reads a masked, denied or renamed column).
+    fn guard_for(&self, conjunct: &Expr) -> Option<Option<Expr>> {
+        let refs = column_refs(conjunct)?;
+        let frame = self.frames.last()?;
+        let mut read: Vec<&Relation> = Vec::new();
+        for parts in &refs {
+            let rel = match parts.as_slice() {
+                [col] => {
+                    let col = ident::normalize(col);
+                    let mut hits = frame.relations.iter().filter(|r| {
+                        r.columns
+                            .as_ref()
+                            .is_none_or(|c| c.contains(self.catalog, &col))
+                    });
+                    let rel = hits.next()?;
+                    if hits.next().is_some() || rel.columns.is_none() {
+                        return None;
+                    }
+                    rel
+                }
+                [q, _] => {
+                    let q = ident::normalize(q);
+                    frame.relations.iter().find(|r| r.ref_name == q)?
+                }
+                _ => return None,
+            };
+            if !read.iter().any(|r| std::ptr::eq(*r, rel)) {
+                read.push(rel);
+            }
+        }
+        let mut guards = Vec::new();
+        for rel in read {
+            // A NULL-extended row fails any guard, where the conjunct might hold.
+            if rel.nullable {
+                return None;
+            }
+            match (&rel.filtered, &rel.columns) {
+                (Some(table), _) => guards.extend(self.filters_over(rel, table)?),
+                // A catalog table the policies do not filter: nothing to guard. (A write
+                // target's filters are not a scan's: its conjuncts are guarded by the write.)
+                (None, Some(Columns::Catalog { table, .. })) => {
+                    let t = self.catalog?.tables().get(*table)?;
+                    if self
+                        .rules
+                        .table(&t.name)
+                        .is_some_and(|r| !r.filters.is_empty())
+                    {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(crate::parse::chain(&BinaryOperator::And, guards))
+    }
+
+    /// A filtered scan's row filters, over the names the query sees it by.
+    fn filters_over(&self, rel: &Relation, table: &TableName) -> Option<Vec<Expr>> {
+        if rel.aliased_scan {
+            return None;
+        }
+        let rules = self.rules.table(table)?;
+        let reference = ident::make_ident(&rel.ref_name);
+        let mut out = Vec::new();
+        for (_, predicate) in &rules.filters {
+            let expr = self.ctx.substitute(predicate).ok()?;
+            let cols = column_refs(&expr)?;
+            for parts in &cols {
+                let col = ident::normalize(parts.last()?);
+                if rules.masks.contains_key(col.as_str()) || rel.denied_columns.contains_key(&col) {
+                    return None;
+                }
+            }
+            out.push(Expr::Nested(Box::new(super::writes::qualify(
+                expr, &reference,
+            ))));
+        }
+        Some(out)
+    }
+
     /// Judges a SELECT's expressions, its FROM in scope: a statement's own SELECT (`top`)
     /// computes its output, grouping and ordering on filtered rows only; a nested one may
     /// be flattened into the quals of the query around it, so all of it counts.
@@ -82,9 +207,7 @@ impl Rewriter<'_> {
         if self.leaky {
             return;
         }
-        if let Some(w) = &select.selection {
-            self.judge(w);
-        }
+        self.guard_condition(&mut select.selection);
         // HAVING conjuncts without aggregates may be moved into WHERE.
         if let Some(h) = &select.having {
             for c in leak::conjuncts(h.clone()) {
@@ -121,12 +244,14 @@ impl Rewriter<'_> {
     }
 
     /// Splits a write's WHERE into its leakproof conjuncts and the leaky ones, judged in
-    /// the write's scope (before masks replace the target's columns).
+    /// the write's scope (before masks replace the target's columns). A conjunct with a
+    /// subquery counts as leaky: the subquery may read the written row's columns, and the
+    /// written table is no scan that a fence could protect.
     pub(super) fn split_leaky(&mut self, selection: Option<Expr>) -> (Vec<Expr>, Vec<Expr>) {
         let mut safe = Vec::new();
         let mut risky = Vec::new();
         for c in selection.map(leak::conjuncts).unwrap_or_default() {
-            if leak::leaky(&c, self) {
+            if leak::leaky(&c, self) || column_refs(&c).is_none() {
                 self.leaky = true;
                 risky.push(c);
             } else {
@@ -212,8 +337,29 @@ impl Types for Rewriter<'_> {
     }
 
     fn subquery(&self, query: &Query) -> Option<Ty> {
-        // `SELECT col FROM t` over plain catalog tables: the column's type.
-        let out = leak::single_output(query)?;
+        // `SELECT col FROM t` over plain catalog tables: the column's type (also through
+        // `min`/`max`, which keep it).
+        let mut out = leak::single_output(query)?;
+        if let Expr::Function(f) = out {
+            let keeps = matches!(
+                crate::functions::normalized_name(&f.name).as_deref(),
+                Some("min" | "max")
+            );
+            let arg = match &f.args {
+                FunctionArguments::List(l) if l.clauses.is_empty() && f.filter.is_none() => {
+                    match l.args.as_slice() {
+                        [sqlparser::ast::FunctionArg::Unnamed(
+                            sqlparser::ast::FunctionArgExpr::Expr(e),
+                        )] => Some(e),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let (true, Some(e)) = (keeps && f.over.is_none(), arg) {
+                out = e;
+            }
+        }
         let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else {
             return None;
         };
@@ -308,7 +454,7 @@ impl VisitorMut for Judge<'_, '_> {
 
 /// `CASE WHEN <guard> THEN <conjuncts> END`: the conjuncts run only on rows the guard admits.
 pub(super) fn guarded(guard: Expr, conjuncts: Vec<Expr>) -> Option<Expr> {
-    let then = crate::parse::balanced(
+    let then = crate::parse::chain(
         &BinaryOperator::And,
         conjuncts
             .into_iter()
@@ -408,4 +554,37 @@ fn is_aggregate(f: &Function) -> bool {
             | "range_agg"
             | "range_intersect_agg"
     )
+}
+
+/// The column references of an expression (their identifier parts); `None` when it holds
+/// a subquery or a whole-row `t.*`, whose reads cannot be listed.
+fn column_refs(expr: &Expr) -> Option<Vec<Vec<Ident>>> {
+    struct Refs(Option<Vec<Vec<Ident>>>);
+    impl VisitorMut for Refs {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            let Some(refs) = self.0.as_mut() else {
+                return ControlFlow::Break(());
+            };
+            match e {
+                Expr::Identifier(id) if !crate::policy::is_sql_value_function(id) => {
+                    refs.push(vec![id.clone()]);
+                }
+                Expr::CompoundIdentifier(parts) => refs.push(parts.clone()),
+                Expr::QualifiedWildcard(..) => {
+                    self.0 = None;
+                    return ControlFlow::Break(());
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.0 = None;
+            ControlFlow::Break(())
+        }
+    }
+    let mut refs = Refs(Some(Vec::new()));
+    let _ = crate::walk::walk(&mut expr.clone(), &mut refs);
+    refs.0
 }

@@ -144,6 +144,8 @@ impl<'a> Rewriter<'a> {
                 renamed: Vec::new(),
             }),
             target_masks,
+            filtered: None,
+            nullable: false,
         };
         self.frames.push(Frame {
             ctes: Vec::new(),
@@ -171,7 +173,7 @@ impl<'a> Rewriter<'a> {
             self.walk(c)?;
         }
         let and = |v: Vec<Expr>| {
-            crate::parse::balanced(
+            crate::parse::chain(
                 &BinaryOperator::And,
                 v.into_iter().map(|c| Expr::Nested(Box::new(c))).collect(),
             )
@@ -231,7 +233,7 @@ impl<'a> Rewriter<'a> {
             if let Some(old) = selection.take() {
                 all.insert(0, Expr::Nested(Box::new(old)));
             }
-            *selection = crate::parse::balanced(&BinaryOperator::And, all);
+            *selection = crate::parse::chain(&BinaryOperator::And, all);
         }
     }
 
@@ -864,7 +866,7 @@ fn columns_in(expr: &Expr) -> BTreeSet<String> {
 }
 
 /// The expression with its column references qualified by `reference`.
-fn qualify(mut expr: Expr, reference: &Ident) -> Expr {
+pub(super) fn qualify(mut expr: Expr, reference: &Ident) -> Expr {
     struct Q<'r>(&'r Ident);
     impl VisitorMut for Q<'_> {
         type Break = ();
