@@ -313,4 +313,75 @@ mod tests {
             assert!(denied_reason_for(f).is_none(), "{f}");
         }
     }
+
+    /// The first projected expression of `SELECT <expr>`.
+    fn expr(text: &str) -> Expr {
+        let sql = format!("SELECT {text}");
+        let mut stmts = crate::parse::parse_statements(&sql).unwrap();
+        let sqlparser::ast::Statement::Query(q) = stmts.remove(0) else {
+            panic!("{sql}")
+        };
+        let sqlparser::ast::SetExpr::Select(s) = *q.body else {
+            panic!("{sql}")
+        };
+        match s.projection.into_iter().next() {
+            Some(sqlparser::ast::SelectItem::UnnamedExpr(e)) => e,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn special_forms_name_the_functions_they_call() {
+        for (text, names) in [
+            ("SUBSTRING(x FROM 1 FOR 2)", &["substring"][..]),
+            ("SUBSTRING(x, 1, 2)", &["substring"]),
+            ("substr(x, 1)", &["substr"]),
+            ("POSITION('a' IN x)", &["position"]),
+            ("OVERLAY(x PLACING 'a' FROM 1)", &["overlay"]),
+            ("TRIM(x)", &["trim", "btrim"]),
+            ("TRIM(BOTH 'a' FROM x)", &["trim", "btrim"]),
+            ("TRIM(LEADING 'a' FROM x)", &["trim", "ltrim"]),
+            ("TRIM(TRAILING 'a' FROM x)", &["trim", "rtrim"]),
+            ("EXTRACT(YEAR FROM x)", &["extract", "date_part"]),
+            ("x AT TIME ZONE 'UTC'", &["timezone"]),
+            ("CEIL(x)", &["ceil"]),
+            ("FLOOR(x)", &["floor"]),
+            ("x IS NFC NORMALIZED", &["is_normalized"]),
+            ("x SIMILAR TO 'a'", &["similar_to_escape"]),
+            ("x LIKE 'a' ESCAPE '#'", &["like_escape"]),
+            ("x ILIKE 'a' ESCAPE '#'", &["like_escape"]),
+            ("(x, x) OVERLAPS (x, x)", &["overlaps"]),
+        ] {
+            let e = expr(text);
+            match calls(&e) {
+                Some(Calls::Special { names: got, .. }) => assert_eq!(got, names, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        for text in [
+            "x LIKE 'a'",
+            "x ~ 'a'",
+            "CAST(x AS int)",
+            "x + 1",
+            "(SELECT 1)",
+        ] {
+            assert_eq!(calls(&expr(text)), None, "{text}");
+        }
+        assert!(matches!(calls(&expr("md5(x)")), Some(Calls::Named(_))));
+    }
+
+    #[test]
+    fn qualified_names_are_judged_by_their_last_part() {
+        for text in [
+            "db.pg_catalog.pg_sleep(1)",
+            "other.pg_sleep(1)",
+            "pg_catalog.pg_sleep(1)",
+        ] {
+            let Expr::Function(f) = expr(text) else {
+                panic!("{text}")
+            };
+            assert_eq!(judged_name(&f.name).as_deref(), Some("pg_sleep"), "{text}");
+            assert!(denied_reason(&f.name).is_some(), "{text}");
+        }
+    }
 }

@@ -292,7 +292,7 @@ const LIMITED: &str = "verdict_limited";
 /// `(SELECT …) ORDER BY …`), of the query inside: PostgreSQL takes a second LIMIT there
 /// for an error, and merges ORDER BY, LIMIT and OFFSET written after the parentheses
 /// into the query inside them. That count is lowered (`LEAST(count, n)` when it is not a
-/// constant), or a LIMIT added. `FETCH … WITH TIES` may return more rows than its count:
+/// constant; a FETCH count that is not a number becomes that LIMIT), or a LIMIT added. `FETCH … WITH TIES` may return more rows than its count:
 /// the whole query is then read through `SELECT * FROM (…) AS verdict_limited LIMIT n`
 /// (same columns, in the same order: PostgreSQL reads a derived table's rows in the
 /// order the derived table returns them when the outer query has nothing but a LIMIT).
@@ -410,6 +410,25 @@ fn cap(q: &mut Query, m: u64) -> Result<Capped, Block> {
         }
         if fetch.with_ties {
             return Ok(Capped::ReadThrough);
+        }
+        if fetch.quantity.as_ref().is_some_and(
+            |qty| !matches!(qty, Expr::Value(v) if matches!(v.value, Value::Number(..))),
+        ) {
+            // `FETCH FIRST LEAST(…) ROWS` does not read back (the parser takes only a
+            // value there): a count that is not a number becomes the same LIMIT.
+            let mut count = fetch.quantity.take().unwrap_or(Expr::value(Value::Null));
+            lower(&mut count, m, cap);
+            q.fetch = None;
+            let offset = match q.limit_clause.take() {
+                Some(LimitClause::LimitOffset { offset, .. }) => offset,
+                _ => None,
+            };
+            q.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(count),
+                offset,
+                limit_by: Vec::new(),
+            });
+            return Ok(Capped::Changed("FETCH made LIMIT and lowered"));
         }
         return Ok(match fetch.quantity.as_mut() {
             Some(qty) => {
