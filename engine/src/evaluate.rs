@@ -112,7 +112,7 @@ fn enforce(
     notes: &mut Vec<String>,
 ) -> Result<(), Block> {
     let kind = restrict::kind_of(stmt);
-    let allowed_by = restrict::gate(rules, kind)?;
+    let allowed_by = restrict::gate_statement(rules, stmt)?;
     restrict::require_where(rules, stmt)?;
     let joins_before = rewriter.joins;
     match stmt {
@@ -189,6 +189,10 @@ fn enforce(
             // EXPLAIN ANALYZE runs the statement, and any plan describes it: the explained
             // statement is judged and enforced like one sent alone.
             enforce(rewriter, rules, statement, notes)?;
+            note_allowed(notes, allowed_by.as_deref(), kind);
+        }
+        Statement::Call(f) => {
+            rewriter.call(f)?;
             note_allowed(notes, allowed_by.as_deref(), kind);
         }
         Statement::CreateView(cv) => {

@@ -1,7 +1,7 @@
 //! Functions that read data or files without naming a governed table, or change server
 //! state: they cannot be proven safe, so any statement calling them is blocked (SPEC §7).
 
-use sqlparser::ast::ObjectName;
+use sqlparser::ast::{BinaryOperator, Expr, ObjectName, TrimWhereField};
 
 use crate::ident;
 
@@ -126,7 +126,9 @@ const DENIED_PREFIXES: &[(&str, &str)] = &[
     ("pg_drop_replication", "it changes server state"),
 ];
 
-/// The normalized function name, without a `pg_catalog.` qualifier.
+/// The normalized name of a built-in function, without a `pg_catalog.` qualifier; `None`
+/// for a name in another schema (what an allow-list of built-ins needs; deny lists judge
+/// calls by [`judged_name`]).
 pub fn normalized_name(name: &ObjectName) -> Option<String> {
     let parts = ident::object_parts(name)?;
     match parts.as_slice() {
@@ -136,15 +138,154 @@ pub fn normalized_name(name: &ObjectName) -> Option<String> {
     }
 }
 
-/// Why a call to this function is denied, or `None` when it may run.
+/// The name deny lists judge a call by: its last part, normalized, however it is
+/// qualified. PostgreSQL also runs `db.pg_catalog.f(…)` (the current database may be
+/// named), and a function of another schema may stand in for the built-in one, so a
+/// qualified call is judged like the bare name (fail closed). `None` when the name has
+/// a part that is not an identifier.
+pub fn judged_name(name: &ObjectName) -> Option<String> {
+    let parts = ident::object_parts(name)?;
+    parts.last().map(|f| ident::normalize(f))
+}
+
+/// Why a call to this function is denied, or `None` when it may run. A name the engine
+/// cannot read is denied.
 pub fn denied_reason(name: &ObjectName) -> Option<&'static str> {
     if name.0.len() > 2 {
         // `db.schema.f(…)` is `schema.f` of the current database to PostgreSQL; the
-        // engine, which does not know that name, would not recognise the function.
+        // engine, which does not know that name, refuses it.
         return Some("it names a database; call it as `f(…)` or `schema.f(…)`");
     }
-    let f = normalized_name(name)?;
-    denied_reason_for(&f)
+    match judged_name(name) {
+        Some(f) => denied_reason_for(&f),
+        None => Some("its name cannot be read"),
+    }
+}
+
+/// What an expression calls by itself (its operands are expressions of their own and
+/// are judged where they are met).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls<'e> {
+    /// A function call, by the name it is written with.
+    Named(&'e ObjectName),
+    /// A special form of SQL's grammar, which PostgreSQL's grammar turns into calls.
+    Special {
+        /// How the form reads, for messages (`TRIM(LEADING …)`).
+        form: &'static str,
+        /// The names a deny list judges it by: the keyword users know it by, also where
+        /// PostgreSQL has no function of that name (`trim`), and the functions the form
+        /// calls (`pg_proc.proname`; for `EXTRACT` also `date_part`, which it called
+        /// before PostgreSQL 14 and which does the same).
+        names: &'static [&'static str],
+    },
+}
+
+/// The functions an expression calls. One exhaustive mapping over every kind of
+/// expression, so that a new kind (a new parser version) must be placed here before the
+/// engine compiles: every form that calls a function is judged by deny lists like a
+/// call written by name.
+pub fn calls(expr: &Expr) -> Option<Calls<'_>> {
+    let (form, names): (&'static str, &'static [&'static str]) = match expr {
+        Expr::Function(f) => return Some(Calls::Named(&f.name)),
+        // SUBSTRING(x FROM a FOR b), SUBSTRING(x, a, b), SUBSTRING(x FOR b) and
+        // SUBSTRING(x FROM pattern) call `substring`; the parser reads `substr(…)` as the
+        // same expression, and it calls `substr`.
+        Expr::Substring {
+            shorthand: true, ..
+        } => ("SUBSTR(…)", &["substr"]),
+        Expr::Substring { .. } => ("SUBSTRING(…)", &["substring"]),
+        // POSITION(a IN b) is `position(b, a)`.
+        Expr::Position { .. } => ("POSITION(… IN …)", &["position"]),
+        // OVERLAY(x PLACING y FROM a [FOR b]) is `overlay(x, y, a [, b])`.
+        Expr::Overlay { .. } => ("OVERLAY(… PLACING …)", &["overlay"]),
+        // TRIM([BOTH] …) is `btrim`, LEADING `ltrim`, TRAILING `rtrim`.
+        Expr::Trim { trim_where, .. } => match trim_where {
+            None | Some(TrimWhereField::Both) => ("TRIM(…)", &["trim", "btrim"]),
+            Some(TrimWhereField::Leading) => ("TRIM(LEADING …)", &["trim", "ltrim"]),
+            Some(TrimWhereField::Trailing) => ("TRIM(TRAILING …)", &["trim", "rtrim"]),
+        },
+        // EXTRACT(field FROM x) is `extract(field, x)`.
+        Expr::Extract { .. } => ("EXTRACT(… FROM …)", &["extract", "date_part"]),
+        // x AT TIME ZONE z is `timezone(z, x)`.
+        Expr::AtTimeZone { .. } => ("AT TIME ZONE", &["timezone"]),
+        Expr::Ceil { .. } => ("CEIL(…)", &["ceil"]),
+        Expr::Floor { .. } => ("FLOOR(…)", &["floor"]),
+        // x IS [NOT] [form] NORMALIZED is `is_normalized(x, form)`.
+        Expr::IsNormalized { .. } => ("IS NORMALIZED", &["is_normalized"]),
+        Expr::Convert { .. } => ("CONVERT(…)", &["convert"]),
+        // x [NOT] SIMILAR TO p [ESCAPE e] is `x ~ similar_to_escape(p [, e])`.
+        Expr::SimilarTo { .. } => ("SIMILAR TO", &["similar_to_escape"]),
+        // x [NOT] [I]LIKE p ESCAPE e is `x ~~ like_escape(p, e)`.
+        Expr::Like {
+            escape_char: Some(_),
+            ..
+        }
+        | Expr::ILike {
+            escape_char: Some(_),
+            ..
+        } => ("LIKE … ESCAPE", &["like_escape"]),
+        // (a, b) OVERLAPS (c, d) is `overlaps(a, b, c, d)`.
+        Expr::BinaryOp {
+            op: BinaryOperator::Overlaps,
+            ..
+        } => ("OVERLAPS", &["overlaps"]),
+        // Operators, casts, literals, names, subqueries and the other forms call no
+        // function by a name a deny list could hold. (Operators run functions, e.g. `~`
+        // runs `textregexeq`, but a deny list names functions, not operators.)
+        Expr::Like { .. }
+        | Expr::ILike { .. }
+        | Expr::BinaryOp { .. }
+        | Expr::Identifier(_)
+        | Expr::CompoundIdentifier(_)
+        | Expr::CompoundFieldAccess { .. }
+        | Expr::JsonAccess { .. }
+        | Expr::IsFalse(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsTrue(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsUnknown(_)
+        | Expr::IsNotUnknown(_)
+        | Expr::IsDistinctFrom(_, _)
+        | Expr::IsNotDistinctFrom(_, _)
+        | Expr::IsJson { .. }
+        | Expr::InList { .. }
+        | Expr::InSubquery { .. }
+        | Expr::InUnnest { .. }
+        | Expr::Between { .. }
+        | Expr::RLike { .. }
+        | Expr::AnyOp { .. }
+        | Expr::AllOp { .. }
+        | Expr::UnaryOp { .. }
+        | Expr::Cast { .. }
+        | Expr::Collate { .. }
+        | Expr::Nested(_)
+        | Expr::Value(_)
+        | Expr::Prefixed { .. }
+        | Expr::TypedString(_)
+        | Expr::Case { .. }
+        | Expr::Exists { .. }
+        | Expr::Subquery(_)
+        | Expr::GroupingSets(_)
+        | Expr::Cube(_)
+        | Expr::Rollup(_)
+        | Expr::Tuple(_)
+        | Expr::Struct { .. }
+        | Expr::Named { .. }
+        | Expr::Dictionary(_)
+        | Expr::Map(_)
+        | Expr::Array(_)
+        | Expr::Interval(_)
+        | Expr::MatchAgainst { .. }
+        | Expr::Wildcard(_)
+        | Expr::QualifiedWildcard(_, _)
+        | Expr::OuterJoin(_)
+        | Expr::Prior(_)
+        | Expr::Lambda(_)
+        | Expr::MemberOf(_) => return None,
+    };
+    Some(Calls::Special { form, names })
 }
 
 /// Why a call to this normalized name is denied.
@@ -232,6 +373,77 @@ mod tests {
         }
         for f in ["lower", "count", "row_to_json", "coalesce", "local_time"] {
             assert!(denied_reason_for(f).is_none(), "{f}");
+        }
+    }
+
+    /// The first projected expression of `SELECT <expr>`.
+    fn expr(text: &str) -> Expr {
+        let sql = format!("SELECT {text}");
+        let mut stmts = crate::parse::parse_statements(&sql).unwrap();
+        let sqlparser::ast::Statement::Query(q) = stmts.remove(0) else {
+            panic!("{sql}")
+        };
+        let sqlparser::ast::SetExpr::Select(s) = *q.body else {
+            panic!("{sql}")
+        };
+        match s.projection.into_iter().next() {
+            Some(sqlparser::ast::SelectItem::UnnamedExpr(e)) => e,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn special_forms_name_the_functions_they_call() {
+        for (text, names) in [
+            ("SUBSTRING(x FROM 1 FOR 2)", &["substring"][..]),
+            ("SUBSTRING(x, 1, 2)", &["substring"]),
+            ("substr(x, 1)", &["substr"]),
+            ("POSITION('a' IN x)", &["position"]),
+            ("OVERLAY(x PLACING 'a' FROM 1)", &["overlay"]),
+            ("TRIM(x)", &["trim", "btrim"]),
+            ("TRIM(BOTH 'a' FROM x)", &["trim", "btrim"]),
+            ("TRIM(LEADING 'a' FROM x)", &["trim", "ltrim"]),
+            ("TRIM(TRAILING 'a' FROM x)", &["trim", "rtrim"]),
+            ("EXTRACT(YEAR FROM x)", &["extract", "date_part"]),
+            ("x AT TIME ZONE 'UTC'", &["timezone"]),
+            ("CEIL(x)", &["ceil"]),
+            ("FLOOR(x)", &["floor"]),
+            ("x IS NFC NORMALIZED", &["is_normalized"]),
+            ("x SIMILAR TO 'a'", &["similar_to_escape"]),
+            ("x LIKE 'a' ESCAPE '#'", &["like_escape"]),
+            ("x ILIKE 'a' ESCAPE '#'", &["like_escape"]),
+            ("(x, x) OVERLAPS (x, x)", &["overlaps"]),
+        ] {
+            let e = expr(text);
+            match calls(&e) {
+                Some(Calls::Special { names: got, .. }) => assert_eq!(got, names, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        for text in [
+            "x LIKE 'a'",
+            "x ~ 'a'",
+            "CAST(x AS int)",
+            "x + 1",
+            "(SELECT 1)",
+        ] {
+            assert_eq!(calls(&expr(text)), None, "{text}");
+        }
+        assert!(matches!(calls(&expr("md5(x)")), Some(Calls::Named(_))));
+    }
+
+    #[test]
+    fn qualified_names_are_judged_by_their_last_part() {
+        for text in [
+            "db.pg_catalog.pg_sleep(1)",
+            "other.pg_sleep(1)",
+            "pg_catalog.pg_sleep(1)",
+        ] {
+            let Expr::Function(f) = expr(text) else {
+                panic!("{text}")
+            };
+            assert_eq!(judged_name(&f.name).as_deref(), Some("pg_sleep"), "{text}");
+            assert!(denied_reason(&f.name).is_some(), "{text}");
         }
     }
 }

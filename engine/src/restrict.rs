@@ -2,7 +2,9 @@
 //! denied functions, row and join limits; and the stateful limits one evaluation cannot
 //! decide, reported for the caller to count.
 
-use sqlparser::ast::{Expr, Fetch, LimitClause, Query, SetExpr, Statement, Value};
+use sqlparser::ast::{
+    Expr, LimitClause, OnConflictAction, OnInsert, Query, SetExpr, Statement, Value,
+};
 
 use crate::policy::{Operation, StatementKind};
 use crate::rewrite::Block;
@@ -114,11 +116,47 @@ pub fn gate(rules: &Rules<'_>, kind: StatementKind) -> Result<Option<String>, Bl
     }
 }
 
-/// UPDATE and DELETE without WHERE, when a restriction requires one.
+/// Whether a statement is an `INSERT … ON CONFLICT … DO UPDATE`: it updates the rows its
+/// proposed rows conflict with, so it is an UPDATE of its target as well as an INSERT.
+pub fn is_upsert(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Insert(i) if matches!(&i.on, Some(OnInsert::OnConflict(c)) if matches!(c.action, OnConflictAction::DoUpdate(_))))
+}
+
+/// [`gate`] for a statement: its kind, and for an upsert ([`is_upsert`]) also `update`.
+pub fn gate_statement(rules: &Rules<'_>, stmt: &Statement) -> Result<Option<String>, Block> {
+    let allowed_by = gate(rules, kind_of(stmt))?;
+    if is_upsert(stmt) {
+        gate(rules, StatementKind::Update).map_err(|mut b| {
+            b.reason = format!(
+                "INSERT … ON CONFLICT DO UPDATE updates the rows it conflicts with, and {}",
+                b.reason
+            );
+            b.hint = "use ON CONFLICT DO NOTHING, or a plain INSERT".into();
+            b
+        })?;
+    }
+    Ok(allowed_by)
+}
+
+/// UPDATE and DELETE without WHERE, when a restriction requires one. An `INSERT … ON
+/// CONFLICT DO UPDATE` is an UPDATE: it needs a WHERE in its DO UPDATE (without one it
+/// updates every row it conflicts with, and `INSERT … SELECT` can propose every row of
+/// the table); `DO NOTHING` is an INSERT only.
 pub fn require_where(rules: &Rules<'_>, stmt: &Statement) -> Result<(), Block> {
-    let (op, has_where) = match stmt {
-        Statement::Update(u) => (Operation::Update, u.selection.is_some()),
-        Statement::Delete(d) => (Operation::Delete, d.selection.is_some()),
+    let (op, has_where, what) = match stmt {
+        Statement::Update(u) => (Operation::Update, u.selection.is_some(), "UPDATE"),
+        Statement::Delete(d) => (Operation::Delete, d.selection.is_some(), "DELETE"),
+        Statement::Insert(i) => match &i.on {
+            Some(OnInsert::OnConflict(c)) => match &c.action {
+                OnConflictAction::DoUpdate(du) => (
+                    Operation::Update,
+                    du.selection.is_some(),
+                    "UPDATE, which INSERT … ON CONFLICT DO UPDATE is,",
+                ),
+                OnConflictAction::DoNothing => return Ok(()),
+            },
+            _ => return Ok(()),
+        },
         _ => return Ok(()),
     };
     if has_where {
@@ -132,16 +170,14 @@ pub fn require_where(rules: &Rules<'_>, stmt: &Statement) -> Result<(), Block> {
         Some((at, _)) => Err(Block::new(
             "query_restriction",
             format!(
-                "policy `{}` (rule {}) requires a WHERE clause on {}",
-                at.policy.id,
-                at.rule_index,
-                if op == Operation::Update {
-                    "UPDATE"
-                } else {
-                    "DELETE"
-                }
+                "policy `{}` (rule {}) requires a WHERE clause on {what}",
+                at.policy.id, at.rule_index,
             ),
-            "add a WHERE clause that names the rows to change",
+            if matches!(stmt, Statement::Insert(_)) {
+                "add a WHERE clause to DO UPDATE that names the conflicting rows it may change"
+            } else {
+                "add a WHERE clause that names the rows to change"
+            },
         )
         .with_policy(&at.policy.id, at.rule_index)),
         None => Ok(()),
@@ -195,7 +231,7 @@ fn tightest_max_rows<'r, 'p>(rules: &'r Rules<'p>) -> Option<(u64, &'r RuleRef<'
 
 /// `WITH verdict_returning AS (SELECT 1) SELECT * FROM verdict_returning LIMIT m`, as the
 /// parser reads it (so that the printed statement reads back as this tree); the caller
-/// puts the write in place of the CTE's `SELECT 1`.
+/// puts the write in place of the CTE's `SELECT 1`, and may put CTEs before it.
 fn returned_rows_reader(m: u64) -> Result<Box<Query>, Block> {
     let text = format!("WITH {RETURNED} AS (SELECT 1) SELECT * FROM {RETURNED} LIMIT {m}");
     match crate::parse::parse_statements(&text).map(|mut v| v.pop()) {
@@ -208,9 +244,9 @@ fn returned_rows_reader(m: u64) -> Result<Box<Query>, Block> {
     }
 }
 
-/// The query of the reader's one CTE ([`returned_rows_reader`]).
+/// The query of the reader's last CTE, `verdict_returning` ([`returned_rows_reader`]).
 fn returned_rows_source(reader: &mut Query) -> Option<&mut Query> {
-    let cte = reader.with.as_mut()?.cte_tables.first_mut()?;
+    let cte = reader.with.as_mut()?.cte_tables.last_mut()?;
     Some(cte.query.as_mut())
 }
 
@@ -246,57 +282,192 @@ pub fn max_rows_of_write(rules: &Rules<'_>, stmt: &mut Statement) -> Result<Opti
     Ok(Some(capped_write_note(&who(at), m)))
 }
 
-/// Adds or lowers the outermost LIMIT to the tightest `max_rows`; never raises the caller's.
-/// A query whose body is a write (`WITH … DELETE …`) returns no rows without RETURNING and
-/// is left as it is; with RETURNING it is read under the LIMIT as in
-/// [`max_rows_of_write`]. Returns the note describing what was done.
+/// The alias of the derived table a query is read through when its own LIMIT or FETCH
+/// cannot be lowered (`FETCH … WITH TIES`).
+const LIMITED: &str = "verdict_limited";
+
+/// Caps the rows a query returns at the tightest `max_rows`; never raises the caller's
+/// count. The count PostgreSQL applies is the one of the query's outermost LIMIT or
+/// FETCH, or, for a query in parentheses without one of its own (`(SELECT … LIMIT 5)`,
+/// `(SELECT …) ORDER BY …`), of the query inside: PostgreSQL takes a second LIMIT there
+/// for an error, and merges ORDER BY, LIMIT and OFFSET written after the parentheses
+/// into the query inside them. That count is lowered (`LEAST(count, n)` when it is not a
+/// constant; a FETCH count that is not a number becomes that LIMIT), or a LIMIT added. `FETCH … WITH TIES` may return more rows than its count:
+/// the whole query is then read through `SELECT * FROM (…) AS verdict_limited LIMIT n`
+/// (same columns, in the same order: PostgreSQL reads a derived table's rows in the
+/// order the derived table returns them when the outer query has nothing but a LIMIT).
+/// `FETCH … PERCENT`, and LIMIT with FETCH, are not PostgreSQL: blocked. A query whose
+/// body is a write (`WITH … DELETE …`) returns no rows without RETURNING and is left as it
+/// is; with RETURNING it is read under the LIMIT as in [`max_rows_of_write`], its own
+/// WITH joined to the reader's (PostgreSQL takes a data-modifying WITH only at the top).
+/// Returns the note describing what was done.
 pub fn max_rows(rules: &Rules<'_>, q: &mut Query) -> Result<Option<String>, Block> {
     let Some((m, at)) = tightest_max_rows(rules) else {
         return Ok(None);
     };
-    let cap = Expr::value(Value::Number(m.to_string(), false));
     let who = who(at);
     if let SetExpr::Insert(w) | SetExpr::Update(w) | SetExpr::Delete(w) = q.body.as_ref() {
         if !returns_rows(w) {
             return Ok(None);
         }
-        let write = std::mem::replace(q, *returned_rows_reader(m)?);
+        let mut write = std::mem::replace(q, *returned_rows_reader(m)?);
+        let own = write.with.take();
         if let Some(source) = returned_rows_source(q) {
             *source = write;
         }
+        if let (Some(own), Some(with)) = (own, q.with.as_mut()) {
+            with.recursive |= own.recursive;
+            let reader = std::mem::replace(&mut with.cte_tables, own.cte_tables);
+            with.cte_tables.extend(reader);
+        }
         return Ok(Some(capped_write_note(&who, m)));
     }
-    if let Some(Fetch {
-        quantity: Some(qty),
-        percent: false,
-        ..
-    }) = q.fetch.as_mut()
-    {
-        return Ok(lower(qty, m, cap)
-            .then(|| format!("limit: {who} caps the rows returned at {m} (FETCH lowered)")));
+    match at_effective_limit(q, &mut |h| cap(h, m))? {
+        Capped::Unchanged => Ok(None),
+        Capped::Changed(how) => Ok(Some(format!(
+            "limit: {who} caps the rows returned at {m} ({how})"
+        ))),
+        Capped::ReadThrough => {
+            let text = format!("SELECT * FROM (SELECT 1) AS {LIMITED} LIMIT {m}");
+            let mut outer = match crate::parse::parse_statements(&text).map(|mut v| v.pop()) {
+                Ok(Some(Statement::Query(outer))) => outer,
+                _ => return Err(uncappable("this FETCH … WITH TIES")),
+            };
+            match derived_of(&mut outer) {
+                Some(slot) => std::mem::swap(slot, q),
+                None => return Err(uncappable("this FETCH … WITH TIES")),
+            }
+            *q = *outer;
+            Ok(Some(format!(
+                "limit: {who} caps the rows returned at {m} (FETCH … WITH TIES may return more rows than its count: the query is read through `SELECT * FROM (…) AS {LIMITED} LIMIT {m}`)"
+            )))
+        }
+    }
+}
+
+/// What capping did to the query that holds the effective count.
+enum Capped {
+    Unchanged,
+    /// Lowered or added, how.
+    Changed(&'static str),
+    /// The count cannot be lowered exactly: read the whole query through a LIMIT.
+    ReadThrough,
+}
+
+/// Runs `f` on the query whose LIMIT or FETCH PostgreSQL applies to the rows `q`
+/// returns ([`max_rows`]).
+fn at_effective_limit<R>(q: &mut Query, f: &mut dyn FnMut(&mut Query) -> R) -> R {
+    if q.limit_clause.is_none() && q.fetch.is_none() {
+        if let SetExpr::Query(inner) = q.body.as_mut() {
+            return at_effective_limit(inner, f);
+        }
+    }
+    f(q)
+}
+
+/// The subquery of `SELECT * FROM (…) AS verdict_limited …`.
+fn derived_of(outer: &mut Query) -> Option<&mut Query> {
+    let SetExpr::Select(select) = outer.body.as_mut() else {
+        return None;
+    };
+    match &mut select.from.first_mut()?.relation {
+        sqlparser::ast::TableFactor::Derived { subquery, .. } => Some(subquery.as_mut()),
+        _ => None,
+    }
+}
+
+fn uncappable(what: &str) -> Block {
+    Block::new(
+        "query_limit",
+        format!("the rows of {what} cannot be capped at the policy's max_rows"),
+        "use LIMIT n or FETCH FIRST n ROWS ONLY",
+    )
+}
+
+/// Lowers the LIMIT or FETCH count of the query that holds it to `m`, or adds a LIMIT.
+fn cap(q: &mut Query, m: u64) -> Result<Capped, Block> {
+    let cap = Expr::value(Value::Number(m.to_string(), false));
+    let has_limit = matches!(
+        &q.limit_clause,
+        Some(
+            LimitClause::LimitOffset { limit: Some(_), .. } | LimitClause::OffsetCommaLimit { .. }
+        )
+    );
+    if let Some(fetch) = q.fetch.as_mut() {
+        if has_limit {
+            return Err(Block::new(
+                "unsupported_syntax",
+                "a query with both LIMIT and FETCH FIRST is not PostgreSQL",
+                "use one of LIMIT n or FETCH FIRST n ROWS ONLY",
+            ));
+        }
+        if fetch.percent {
+            return Err(Block::new(
+                "unsupported_syntax",
+                "FETCH FIRST … PERCENT is not PostgreSQL",
+                "use FETCH FIRST n ROWS ONLY, or LIMIT n",
+            ));
+        }
+        if fetch.with_ties {
+            return Ok(Capped::ReadThrough);
+        }
+        if fetch.quantity.as_ref().is_some_and(
+            |qty| !matches!(qty, Expr::Value(v) if matches!(v.value, Value::Number(..))),
+        ) {
+            // `FETCH FIRST LEAST(…) ROWS` does not read back (the parser takes only a
+            // value there): a count that is not a number becomes the same LIMIT.
+            let mut count = fetch.quantity.take().unwrap_or(Expr::value(Value::Null));
+            lower(&mut count, m, cap);
+            q.fetch = None;
+            let offset = match q.limit_clause.take() {
+                Some(LimitClause::LimitOffset { offset, .. }) => offset,
+                _ => None,
+            };
+            q.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(count),
+                offset,
+                limit_by: Vec::new(),
+            });
+            return Ok(Capped::Changed("FETCH made LIMIT and lowered"));
+        }
+        return Ok(match fetch.quantity.as_mut() {
+            Some(qty) => {
+                if lower(qty, m, cap) {
+                    Capped::Changed("FETCH lowered")
+                } else {
+                    Capped::Unchanged
+                }
+            }
+            // `FETCH FIRST ROW ONLY`: one row.
+            None if m >= 1 => Capped::Unchanged,
+            None => {
+                fetch.quantity = Some(cap);
+                Capped::Changed("FETCH lowered")
+            }
+        });
     }
     Ok(match q.limit_clause.as_mut() {
         Some(LimitClause::LimitOffset {
             limit: Some(limit), ..
-        }) => lower(limit, m, cap)
-            .then(|| format!("limit: {who} caps the rows returned at {m} (LIMIT lowered)")),
+        })
+        | Some(LimitClause::OffsetCommaLimit { limit, .. }) => {
+            if lower(limit, m, cap) {
+                Capped::Changed("LIMIT lowered")
+            } else {
+                Capped::Unchanged
+            }
+        }
         Some(LimitClause::LimitOffset { limit, .. }) => {
             *limit = Some(cap);
-            Some(format!(
-                "limit: {who} caps the rows returned at {m} (LIMIT added)"
-            ))
+            Capped::Changed("LIMIT added")
         }
-        Some(LimitClause::OffsetCommaLimit { limit, .. }) => lower(limit, m, cap)
-            .then(|| format!("limit: {who} caps the rows returned at {m} (LIMIT lowered)")),
         None => {
             q.limit_clause = Some(LimitClause::LimitOffset {
                 limit: Some(cap),
                 offset: None,
                 limit_by: Vec::new(),
             });
-            Some(format!(
-                "limit: {who} caps the rows returned at {m} (LIMIT added)"
-            ))
+            Capped::Changed("LIMIT added")
         }
     })
 }

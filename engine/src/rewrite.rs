@@ -251,9 +251,16 @@ impl<'a> Rewriter<'a> {
 
     /// Blocks a function a query restriction denies.
     fn check_function(&self, name: &ObjectName) -> Flow {
-        let Some(name) = functions::normalized_name(name) else {
-            return Ok(());
-        };
+        match functions::judged_name(name) {
+            Some(name) => self.check_function_name(&name, None),
+            // A name the engine cannot read: the engine's own list blocks it.
+            None => Ok(()),
+        }
+    }
+
+    /// Blocks a function name a query restriction denies; `form` is the special form of
+    /// SQL's grammar that calls it, if any.
+    fn check_function_name(&self, name: &str, form: Option<&str>) -> Flow {
         let hit = self
             .denied_functions
             .iter()
@@ -261,13 +268,52 @@ impl<'a> Rewriter<'a> {
                 Some(prefix) => name.starts_with(prefix),
                 None => name == *p,
             });
-        match hit {
-            Some((pattern, policy)) => Err(Block::new(
+        match (hit, form) {
+            (Some((pattern, policy)), None) => Err(Block::new(
                 "denied_function",
                 format!("function `{name}` is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
                 "remove the call",
             )),
+            (Some((pattern, policy)), Some(form)) => Err(Block::new(
+                "denied_function",
+                format!("`{form}` calls `{name}`, which is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
+                "remove the expression; its special syntax calls the denied function",
+            )),
+            (None, _) => Ok(()),
+        }
+    }
+
+    /// Blocks what an expression calls (a function by name, or the functions a special
+    /// form of the grammar calls) when a query restriction or the engine's list denies it.
+    fn check_calls(&self, expr: &Expr) -> Flow {
+        match functions::calls(expr) {
             None => Ok(()),
+            Some(functions::Calls::Named(name)) => {
+                self.check_function(name)?;
+                if let Some(why) = functions::denied_reason(name) {
+                    let allowed_setting = functions::judged_name(name).as_deref()
+                        == Some("current_setting")
+                        && matches!(expr, Expr::Function(f)
+                            if first_string_arg(&f.args).is_some_and(|s| s.starts_with("verdict.")));
+                    if !allowed_setting {
+                        return Err(denied_function(name, why));
+                    }
+                }
+                Ok(())
+            }
+            Some(functions::Calls::Special { form, names }) => {
+                for name in names {
+                    self.check_function_name(name, Some(form))?;
+                    if let Some(why) = functions::denied_reason_for(name) {
+                        return Err(Block::new(
+                            "denied_function",
+                            format!("`{form}` calls `{name}`, which is not allowed: {why}"),
+                            "remove the expression; it cannot be proven to respect the policies",
+                        ));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -276,6 +322,17 @@ impl<'a> Rewriter<'a> {
         for p in patterns {
             self.denied_functions.push((p.clone(), policy.to_string()));
         }
+    }
+
+    /// Enforces the policies on a procedure call (`CALL`), in place: its name is judged
+    /// like a function's, its arguments like any expression.
+    pub fn call(&mut self, f: &mut sqlparser::ast::Function) -> Flow {
+        let mut call = Expr::Function(f.clone());
+        let result = self.walk(&mut call);
+        if let Expr::Function(walked) = call {
+            *f = walked;
+        }
+        result
     }
 
     /// Enforces the policies on a query, in place.
@@ -624,6 +681,7 @@ impl<'a> Rewriter<'a> {
             TableFactor::UNNEST {
                 alias, array_exprs, ..
             } => {
+                self.check_function_name("unnest", Some("UNNEST(…) in FROM"))?;
                 self.judge_all(array_exprs);
                 self.walk(array_exprs)?;
                 Ok(Some(plain(
@@ -672,7 +730,7 @@ impl<'a> Rewriter<'a> {
         self.walk(args)?;
         let ref_name = alias
             .map(|a| ident::normalize(&a.name))
-            .or_else(|| functions::normalized_name(name))
+            .or_else(|| functions::judged_name(name))
             .unwrap_or_default();
         Ok(Some(plain(ref_name)))
     }
@@ -1263,6 +1321,7 @@ impl<'a> Rewriter<'a> {
     }
 
     fn check_expr(&mut self, expr: &mut Expr) -> Flow {
+        self.check_calls(expr)?;
         match expr {
             Expr::CompoundIdentifier(parts) if parts.len() > 3 => {
                 let text = parts
@@ -1358,15 +1417,6 @@ impl<'a> Rewriter<'a> {
                 self.repoint_whole_row(name)?;
             }
             Expr::Function(f) => {
-                self.check_function(&f.name)?;
-                if let Some(why) = functions::denied_reason(&f.name) {
-                    let allowed_setting = functions::normalized_name(&f.name).as_deref()
-                        == Some("current_setting")
-                        && first_string_arg(&f.args).is_some_and(|s| s.starts_with("verdict."));
-                    if !allowed_setting {
-                        return Err(denied_function(&f.name, why));
-                    }
-                }
                 if let FunctionArguments::List(list) = &mut f.args {
                     for arg in &mut list.args {
                         let arg = match arg {

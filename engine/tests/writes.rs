@@ -408,14 +408,15 @@ fn max_rows_caps_the_rows_a_write_returns() {
         "INSERT INTO products (id) VALUES (9) RETURNING id"
     ))
     .starts_with("WITH verdict_returning AS (INSERT INTO products"));
-    // A write with its own WITH goes whole into the CTE; one without RETURNING returns no
-    // rows and is left as it is.
+    // A write with its own WITH: its CTEs join the reader's, before `verdict_returning`
+    // (PostgreSQL takes a data-modifying WITH only at the top level); one without
+    // RETURNING returns no rows and is left as it is.
     assert_eq!(
         sql(&eval(
             &s,
             "WITH c AS (SELECT 1 AS k) DELETE FROM products USING c WHERE id = c.k RETURNING id"
         )),
-        "WITH verdict_returning AS (WITH c AS (SELECT 1 AS k) DELETE FROM products USING c \
+        "WITH c AS (SELECT 1 AS k), verdict_returning AS (DELETE FROM products USING c \
          WHERE id = c.k RETURNING id) SELECT * FROM verdict_returning LIMIT 100"
     );
     assert_eq!(

@@ -92,14 +92,18 @@ impl Rewriter<'_> {
             return;
         }
         let mut out = Vec::new();
-        for c in leak::conjuncts(expr) {
+        let mut any_guard = false;
+        for c in leak::conjuncts(expr.clone()) {
             if !leak::leaky(&c, self) {
                 out.push(c);
                 continue;
             }
             match self.guard_for(&c) {
                 Some(Some(guard)) => match guarded(guard, vec![c.clone()]) {
-                    Some(g) => out.push(g),
+                    Some(g) => {
+                        any_guard = true;
+                        out.push(g);
+                    }
                     None => {
                         self.leaky = true;
                         out.push(c);
@@ -112,10 +116,15 @@ impl Rewriter<'_> {
                 }
             }
         }
-        *condition = crate::parse::chain(
-            &BinaryOperator::And,
-            out.into_iter().map(|c| Expr::Nested(Box::new(c))).collect(),
-        );
+        // Unchanged unless a conjunct was guarded (the caller's text prints as written).
+        *condition = if any_guard {
+            crate::parse::chain(
+                &BinaryOperator::And,
+                out.into_iter().map(|c| Expr::Nested(Box::new(c))).collect(),
+            )
+        } else {
+            Some(expr)
+        };
     }
 
     /// The guard a leaky conjunct needs: `Some(None)` when it reads no filtered scan,

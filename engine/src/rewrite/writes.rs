@@ -38,7 +38,7 @@ impl<'a> Rewriter<'a> {
     /// Enforces the policies on an INSERT, UPDATE or DELETE statement, in place.
     pub fn write(&mut self, stmt: &mut Statement) -> Flow {
         // Also inside data-modifying CTEs and COPY: the statement's kind and WHERE rules.
-        crate::restrict::gate(self.rules, crate::restrict::kind_of(stmt))?;
+        crate::restrict::gate_statement(self.rules, stmt)?;
         crate::restrict::require_where(self.rules, stmt)?;
         let depth = self.frames.len();
         let result = match stmt {
@@ -387,6 +387,13 @@ impl<'a> Rewriter<'a> {
         let alias = ins.table_alias.as_ref().map(|a| a.alias.clone());
         let reads = do_update || ins.returning.is_some();
         let target = self.target(&name, alias.as_ref(), Operation::Insert, reads)?;
+        // DO UPDATE updates the conflicting rows: the target's deny rules for `update`
+        // apply too (the whole table here; its columns in DO UPDATE, below).
+        let update_denied = if do_update {
+            self.upsert_denies(&target)?
+        } else {
+            Vec::new()
+        };
         // The written columns, in order.
         let columns: Vec<String> = if ins.columns.is_empty() {
             match &target.columns {
@@ -502,11 +509,19 @@ impl<'a> Rewriter<'a> {
                         .map(|cs| Columns::Names(cs.iter().map(|c| c.name.clone()).collect()));
                     frame.relations.push(excluded);
                 }
-                let assigned = self.assignments(&target, &du.assignments, single_row.as_ref())?;
-                self.prove(&target, &assigned, false, "ON CONFLICT DO UPDATE SET")?;
-                self.walk(&mut du.assignments)?;
-                // The conflicting row must be one the filters admit.
-                self.write_where(&target, &mut du.selection)?;
+                // Columns denied for `update` may not be set nor read in DO UPDATE, as in
+                // an UPDATE; they stay insertable and readable in RETURNING. The
+                // conflicting row must be one the filters admit.
+                let added = self.add_denied(update_denied);
+                let checked = self
+                    .assignments(&target, &du.assignments, single_row.as_ref())
+                    .and_then(|assigned| {
+                        self.prove(&target, &assigned, false, "ON CONFLICT DO UPDATE SET")
+                    })
+                    .and_then(|()| self.walk(&mut du.assignments))
+                    .and_then(|()| self.write_where(&target, &mut du.selection));
+                self.remove_denied(&added);
+                checked?;
                 // `excluded` is visible in DO UPDATE's SET and WHERE only, not in RETURNING.
                 if let Some(frame) = self.frames.last_mut() {
                     if frame
@@ -520,6 +535,51 @@ impl<'a> Rewriter<'a> {
             }
         }
         self.returning(&target, &mut ins.returning, &[])
+    }
+
+    /// For `INSERT … ON CONFLICT DO UPDATE`: blocks a target whose deny rules forbid
+    /// `update` of the whole table, and returns its columns denied for `update`.
+    fn upsert_denies(&mut self, target: &Target) -> Result<Vec<DeniedColumn>, Block> {
+        let table = target.table.clone();
+        let rules = self.op_rules(Operation::Update).table(&table);
+        if let Some(at) = rules.and_then(|r| r.denied) {
+            let mut b = table_denied(&table, at);
+            b.reason = format!(
+                "{} for UPDATE, which INSERT … ON CONFLICT DO UPDATE does to the rows it conflicts with",
+                b.reason
+            );
+            b.hint = "use ON CONFLICT DO NOTHING, or a plain INSERT".into();
+            return Err(b);
+        }
+        Ok(rules
+            .map(|r| &r.denied_columns)
+            .into_iter()
+            .flatten()
+            .map(|(col, at)| denied(&table, col, *at))
+            .collect())
+    }
+
+    /// Adds denied columns to the write target in scope; returns the ones it did not have.
+    fn add_denied(&mut self, columns: Vec<DeniedColumn>) -> Vec<String> {
+        let mut added = Vec::new();
+        if let Some(rel) = self.frames.last_mut().and_then(|f| f.relations.first_mut()) {
+            for d in columns {
+                if !rel.denied_columns.contains_key(&d.column) {
+                    added.push(d.column.clone());
+                    rel.denied_columns.insert(d.column.clone(), d);
+                }
+            }
+        }
+        added
+    }
+
+    /// Takes back the columns [`Self::add_denied`] added.
+    fn remove_denied(&mut self, added: &[String]) {
+        if let Some(rel) = self.frames.last_mut().and_then(|f| f.relations.first_mut()) {
+            for c in added {
+                rel.denied_columns.remove(c);
+            }
+        }
     }
 
     /// The constant values of SET assignments, by column (unknown when not constant).
