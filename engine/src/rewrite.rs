@@ -23,6 +23,7 @@ use crate::literal;
 use crate::select::{RuleRef, Rules, TableRules};
 use crate::verdict::{MaskedColumn, RowFilter};
 
+mod output;
 mod writes;
 
 /// Why a statement may not run.
@@ -190,6 +191,8 @@ pub struct Rewriter<'a> {
     pub scans: Vec<String>,
     /// The names of the tables that stand for the scans in the tree.
     pub placeholders: crate::print::Placeholders,
+    /// The bound on what scans and write filters add (rewrite/output.rs).
+    output: output::Output,
 }
 
 impl<'a> Rewriter<'a> {
@@ -220,7 +223,13 @@ impl<'a> Rewriter<'a> {
             applied: Applied::default(),
             scans: Vec::new(),
             placeholders,
+            output: output::Output::default(),
         }
+    }
+
+    /// Bounds the rewritten SQL for a statement text of `input` bytes (rewrite/output.rs).
+    pub fn limit_output(&mut self, input: usize) {
+        self.output = output::Output::for_input(input);
     }
 
     fn record_mask(&mut self, info: MaskedColumn) {
@@ -850,10 +859,7 @@ impl<'a> Rewriter<'a> {
         }
         let mut filters = Vec::with_capacity(rules.filters.len());
         for (at, predicate) in &rules.filters {
-            let text = self
-                .ctx
-                .substitute_text(predicate)
-                .map_err(|e| substitute_block(table, *at, e))?;
+            let text = self.filter_text(table, *at, predicate)?;
             if first {
                 self.applied.row_filters.push(RowFilter {
                     table: shown.clone(),
@@ -926,6 +932,7 @@ impl<'a> Rewriter<'a> {
                 out.push_str(f);
             }
         }
+        self.charge_scan(table, &out)?;
         Ok(out)
     }
 

@@ -410,6 +410,12 @@ pub fn repeated_scans(size: usize) -> String {
     )
 }
 
+/// `SELECT count(*) FROM orders o0, …` naming `orders` `n` times.
+pub fn join_of_scans(n: usize) -> String {
+    let items: Vec<String> = (0..n).map(|i| format!("orders o{i}")).collect();
+    format!("SELECT count(*) FROM {}", items.join(", "))
+}
+
 /// Every case of the measurement table, in order.
 pub fn cases() -> Vec<Case> {
     let mut out = Vec::new();
@@ -442,6 +448,12 @@ pub fn cases() -> Vec<Case> {
         sql: join_of_tables(1_000, 10),
         policies: Some(many_tables(1_000)),
         context: None,
+    });
+    out.push(Case {
+        name: "8_scans_20k_context_array".into(),
+        sql: join_of_scans(8),
+        policies: Some(ARRAY_FILTER_POLICIES.to_string()),
+        context: Some(array_context(20_000)),
     });
     out.push(Case {
         name: "77kb_scans_20k_context_array".into(),
