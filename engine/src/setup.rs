@@ -156,7 +156,8 @@ fn header(role: Option<&str>, grantee: &str, policy: &str, tables: usize) -> Str
          -- Not covered (a WARNING names each one found): foreign keys with ON UPDATE or ON\n\
          -- DELETE actions (CASCADE, SET NULL, SET DEFAULT) run their changes as the owner of\n\
          -- the referencing table, without row level security, so a constraint error they\n\
-         -- cause prints the referencing row; and relations that are not tables (views).\n",
+         -- cause prints the referencing row; and relations that are not tables (views).\n\
+         -- Partitions are protected with their table: run it again after adding partitions.\n",
     );
     h
 }
@@ -196,6 +197,7 @@ RETURNS void LANGUAGE plpgsql AS $verdict$
 DECLARE
   c record;
   fk record;
+  part record;
   name text := pg_catalog.quote_ident(nsp) || '.' || pg_catalog.quote_ident(rel);
 BEGIN
   SELECT k.oid, k.relkind, k.relowner, k.relrowsecurity INTO c
@@ -224,6 +226,15 @@ BEGIN
   EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON %I.%I', policy, nsp, rel);
   EXECUTE pg_catalog.format('CREATE POLICY %I ON %I.%I AS PERMISSIVE FOR ALL TO %s USING (true) WITH CHECK (true)',
     policy, nsp, rel, coalesce(pg_catalog.quote_ident(grantee), 'PUBLIC'));
+  -- Partitions: a unique index of a partition reports with the partition's own row level
+  -- security, so each one, at every level, is protected the same way.
+  FOR part IN SELECT n.nspname, k.relname
+                FROM pg_catalog.pg_inherits i
+                JOIN pg_catalog.pg_class k ON k.oid = i.inhrelid
+                JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+               WHERE i.inhparent = c.oid AND c.relkind = 'p' LOOP
+    PERFORM pg_temp.verdict_protect(part.nspname::text, part.relname::text, grantee, policy);
+  END LOOP;
   FOR fk IN SELECT f.conname, f.conrelid::pg_catalog.regclass AS referencing
               FROM pg_catalog.pg_constraint f
              WHERE f.contype = 'f' AND f.confrelid = c.oid

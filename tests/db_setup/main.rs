@@ -26,11 +26,15 @@ const POLICIES: &str = r#"{
       {"name": "id", "type": "integer"}, {"name": "tenant_id", "type": "integer"},
       {"name": "mrn", "type": "text"}, {"name": "ssn", "type": "text"},
       {"name": "email", "type": "text"}, {"name": "age", "type": "integer"},
-      {"name": "doctor_id", "type": "integer"}, {"name": "stay", "type": "int4range"}]}]},
+      {"name": "doctor_id", "type": "integer"}, {"name": "stay", "type": "int4range"}]},
+    {"name": "visits", "columns": [
+      {"name": "id", "type": "integer"}, {"name": "tenant_id", "type": "integer"},
+      {"name": "note", "type": "text"}, {"name": "code", "type": "text"}]}]},
   "policies": [
     {"id": "tenants", "rules": [
       {"type": "row_filter", "table": "doctors", "predicate": "tenant_id = ctx.attr.tenant_id"},
-      {"type": "row_filter", "table": "patients", "predicate": "tenant_id = ctx.attr.tenant_id"}]},
+      {"type": "row_filter", "table": "patients", "predicate": "tenant_id = ctx.attr.tenant_id"},
+      {"type": "row_filter", "table": "visits", "predicate": "tenant_id = ctx.attr.tenant_id"}]},
     {"id": "pii", "rules": [
       {"type": "column_mask", "table": "patients", "column": "ssn", "mask": "partial"},
       {"type": "column_mask", "table": "patients", "column": "mrn", "mask": "hash"}]}
@@ -62,9 +66,23 @@ INSERT INTO doctors VALUES (1, 1, 'Dr Visible'), (2, 2, 'Dr Hidden');
 INSERT INTO patients VALUES
   (1, 1, 'MRN-VISIBLE-1', '111-22-3333', 'ann@clinic.example', 40, NULL, '[1,5)'),
   (2, 2, 'MRN-HIDDEN-2', '999-88-7777', 'Hidden@Other.example', 50, 1, '[10,15)');
+-- Partitioned, two levels: a partition's unique index reports with the partition's own
+-- row level security, so the setup protects the partitions too.
+CREATE TABLE visits (id int, tenant_id int NOT NULL, note text NOT NULL, code text,
+  UNIQUE (id, note))
+  PARTITION BY RANGE (id);
+CREATE TABLE visits_low PARTITION OF visits FOR VALUES FROM (0) TO (100) PARTITION BY RANGE (id);
+CREATE TABLE visits_low_a PARTITION OF visits_low FOR VALUES FROM (0) TO (50);
+INSERT INTO visits VALUES (1, 1, 'visible note', 'CODE-1'), (2, 2, 'HIDDEN-NOTE', 'CODE-2');
 ALTER TABLE doctors OWNER TO clinic_owner;
 ALTER TABLE patients OWNER TO clinic_owner;
-GRANT SELECT, INSERT, UPDATE, DELETE ON doctors, patients TO "verdict app";
+ALTER TABLE visits OWNER TO clinic_owner;
+ALTER TABLE visits_low OWNER TO clinic_owner;
+ALTER TABLE visits_low_a OWNER TO clinic_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE ON doctors, patients, visits TO "verdict app";
+-- Without SELECT on a partition its unique errors print no key anyway: granted here, so
+-- only row level security can hide them.
+GRANT SELECT ON visits_low, visits_low_a TO "verdict app";
 "#;
 
 /// A statement, the SQLSTATE it must fail with, and what its DETAIL holds without the
@@ -88,6 +106,24 @@ const CASES: &[Case] = &[
         sql: "INSERT INTO patients (id, tenant_id, ssn) VALUES (3, 1, '123-45-6789')",
         sqlstate: "23502",
         detail_without_setup: "Failing row contains (3, 1, null, 123-45-6789,",
+    },
+    Case {
+        what: "CHECK (upsert's DO UPDATE)",
+        sql: "INSERT INTO patients (id, tenant_id, mrn) VALUES (1, 1, 'M') ON CONFLICT (id) DO UPDATE SET age = -5",
+        sqlstate: "23514",
+        detail_without_setup: "Failing row contains (1, 1, MRN-VISIBLE-1, 111-22-3333,",
+    },
+    Case {
+        what: "NOT NULL through a partitioned table",
+        sql: "UPDATE visits SET note = NULL WHERE id = 1",
+        sqlstate: "23502",
+        detail_without_setup: "Failing row contains (1, 1, null, CODE-1).",
+    },
+    Case {
+        what: "UNIQUE of a partition, through its partitioned table",
+        sql: "UPDATE visits SET id = 2, note = 'HIDDEN-NOTE' WHERE id = 1",
+        sqlstate: "23505",
+        detail_without_setup: "Key (id, note)=(2, HIDDEN-NOTE) already exists.",
     },
     Case {
         what: "CHECK",
@@ -147,6 +183,9 @@ const ROW_VALUES: &[&str] = &[
     "clinic.example",
     "other.example",
     "[10,15)",
+    "note",
+    "NOTE",
+    "CODE-",
     "Failing row",
     "Key (",
 ];
@@ -201,7 +240,8 @@ fn constraint_errors_print_no_row_values_after_the_setup() {
                 )
                 .unwrap()
                 .get(0);
-            assert_eq!(policies, 2);
+            // doctors, patients, visits and its two partitions.
+            assert_eq!(policies, 5);
         }
     }
 
