@@ -183,9 +183,16 @@ fn forms_postgresql_reads_otherwise_are_refused() {
     ] {
         assert_refused(sql, says);
     }
-    // A comment between two strings stops PostgreSQL joining them; the engine refuses
-    // nothing it need not: the second string is then an alias in both (an error in
-    // PostgreSQL, as in the engine's own parse).
+    // PostgreSQL joins them across `--` comments too ('a' -- c <newline> 'b' is 'ab').
+    assert_refused(
+        "SELECT 'a' -- c\n'b' FROM customers",
+        "two string constants",
+    );
+    assert_refused(
+        "SELECT 'a'\n-- c\n'b' FROM customers",
+        "two string constants",
+    );
+    // A string and an alias after a comment read alike.
     let v = judge("SELECT 'a' -- c\n AS b FROM customers");
     assert!(!v.is_block(), "{}", v.reason);
 }

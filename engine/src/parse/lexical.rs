@@ -141,11 +141,17 @@ fn is_quote_string(t: &Token) -> bool {
     )
 }
 
-/// Whether the token after `i`, past whitespace (but no comment), is a string constant.
+/// Whether the token after `i`, past whitespace and `--` comments (which PostgreSQL's
+/// continuation skips; a `/* */` comment ends it), is a string constant.
 fn next_string_after_whitespace(tokens: &[TokenWithSpan], i: usize) -> bool {
     for t in tokens.iter().skip(i + 1) {
         match &t.token {
-            Token::Whitespace(Whitespace::Space | Whitespace::Tab | Whitespace::Newline) => {}
+            Token::Whitespace(
+                Whitespace::Space
+                | Whitespace::Tab
+                | Whitespace::Newline
+                | Whitespace::SingleLineComment { .. },
+            ) => {}
             other => return is_quote_string(other),
         }
     }
