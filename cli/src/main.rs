@@ -26,6 +26,9 @@ enum Command {
     Eval(EvalArgs),
     /// Load and validate a policy set; print a summary, or every problem found (exit 2)
     Validate(ValidateArgs),
+    /// Print the SQL that makes PostgreSQL leave row values out of constraint errors on the
+    /// governed tables, for the role that runs rewritten SQL (run it as the tables' owner)
+    DbSetup(DbSetupArgs),
     /// Run the Policies API server (SQLite in the data directory by default)
     Serve(ServeArgs),
     /// Create or revoke API tokens
@@ -137,6 +140,16 @@ struct ValidateArgs {
     pretty: bool,
 }
 
+#[derive(Debug, Args)]
+struct DbSetupArgs {
+    /// Policy set file (JSON or YAML)
+    #[arg(long, value_name = "FILE")]
+    policies: PathBuf,
+    /// The role that runs rewritten SQL; without it the policies are for PUBLIC
+    #[arg(long, value_name = "NAME")]
+    role: Option<String>,
+}
+
 /// The exit code for input that cannot be judged.
 const EXIT_INVALID: u8 = 2;
 
@@ -154,6 +167,7 @@ fn main() -> ExitCode {
     let (result, pretty) = match &cli.command {
         Command::Eval(args) => (run_eval(args), args.pretty),
         Command::Validate(args) => (run_validate(args), args.pretty),
+        Command::DbSetup(args) => return run_db_setup(args),
         Command::Serve(args) => return run_serve(args),
         Command::Token(command) => (run_token(command), false),
     };
@@ -203,6 +217,25 @@ fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
         }
     };
     Ok(evaluate(&set, &sql, &ctx).to_json())
+}
+
+/// Prints the setup SQL (not JSON: it is meant for psql), or the error JSON.
+fn run_db_setup(args: &DbSetupArgs) -> ExitCode {
+    let sql = read_input(&args.policies)
+        .and_then(|text| PolicySet::parse(&text))
+        .and_then(|set| verdict_engine::setup::db_setup_sql(&set, args.role.as_deref()));
+    match sql {
+        Ok(sql) => {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(sql.as_bytes());
+            let _ = out.flush();
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            print_json(&err.to_json(), false);
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
 }
 
 fn run_serve(args: &ServeArgs) -> ExitCode {

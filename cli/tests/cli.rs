@@ -420,6 +420,64 @@ fn validate_pretty_errors_are_indented() {
     );
 }
 
+// ------------------------------------------------------------------------------ db-setup
+
+#[test]
+fn db_setup_prints_the_sql_for_every_governed_table() {
+    let out = run(&[
+        "db-setup",
+        "--policies",
+        &example("policies.yaml"),
+        "--role",
+        "verdict_app",
+    ]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let sql = &out.stdout;
+    assert!(
+        sql.starts_with("-- Verdict database setup for role \"verdict_app\""),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("\nBEGIN;\n") && sql.trim_end().ends_with("COMMIT;"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("SELECT pg_temp.verdict_check_role('verdict_app');"),
+        "{sql}"
+    );
+    for table in ["customers", "orders", "salaries"] {
+        let call = format!(
+            "SELECT pg_temp.verdict_protect('public', '{table}', 'verdict_app', 'verdict_verdict_app');"
+        );
+        assert!(sql.contains(&call), "{call} in {sql}");
+    }
+    // Without --role: one policy for PUBLIC, no role to check.
+    let out = run(&["db-setup", "--policies", &example("policies.json")]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out
+        .stdout
+        .contains("verdict_protect('public', 'orders', NULL, 'verdict');"));
+    assert!(!out.stdout.contains("verdict_check_role('"));
+}
+
+#[test]
+fn db_setup_errors_are_json() {
+    let out = run(&[
+        "db-setup",
+        "--policies",
+        &example("policies.json"),
+        "--role",
+        "",
+    ]);
+    out.error("invalid_arguments");
+    let bad = scratch(
+        "bad.json",
+        br#"{"policies": [{"id": "p", "rules": [{"type": "nope"}]}]}"#,
+    );
+    run(&["db-setup", "--policies", &bad]).error("invalid_policy");
+    run(&["db-setup"]).error("invalid_arguments");
+}
+
 // --------------------------------------------------------------------------- bad input
 
 #[test]

@@ -44,7 +44,8 @@ fn run_case(name: &str, stack_kib: usize) {
                 None => inputs::conformance_policies(),
             };
             let load_ms = load.elapsed().as_secs_f64() * 1e3;
-            let ctx = Context::from_json_str(inputs::CONTEXT).expect("context loads");
+            let ctx = Context::from_json_str(case.context.as_deref().unwrap_or(inputs::CONTEXT))
+                .expect("context loads");
             let start = Instant::now();
             let verdict = evaluate(&set, &case.sql, &ctx);
             let json = verdict.to_json();

@@ -37,6 +37,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
         ctx,
         print::Placeholders::for_sql(sql),
     );
+    rewriter.limit_output(sql.len());
     for (at, r) in &rules.restrictions {
         rewriter.deny_functions(&at.policy.id, &r.denied_functions);
     }

@@ -16,6 +16,7 @@ mod prove;
 pub mod restrict;
 pub mod rewrite;
 pub mod select;
+pub mod setup;
 pub mod verdict;
 mod walk;
 

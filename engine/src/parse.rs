@@ -11,6 +11,8 @@
 
 use std::ops::ControlFlow;
 
+mod lexical;
+
 use sqlparser::ast::{
     BinaryOperator, Expr, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
     Value, ValueWithSpan, Values, VisitorMut,
@@ -139,6 +141,7 @@ fn parser_with<'a>(
         .map_err(|e| parser_error(e.into()))?;
     check_brackets(&tokens)?;
     check_quoted(&tokens)?;
+    lexical::check(text, &tokens)?;
     if !positions {
         for t in &mut tokens {
             t.span = Span::empty();

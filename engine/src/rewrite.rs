@@ -24,6 +24,7 @@ use crate::select::{RuleRef, Rules, TableRules};
 use crate::verdict::{MaskedColumn, RowFilter};
 
 mod fence;
+mod output;
 mod writes;
 
 /// Why a statement may not run.
@@ -205,6 +206,8 @@ pub struct Rewriter<'a> {
     top_query: bool,
     /// The same for the body of the query being enforced, taken by its SELECT(s).
     top_body: bool,
+    /// The bound on what scans and write filters add (rewrite/output.rs).
+    output: output::Output,
 }
 
 impl<'a> Rewriter<'a> {
@@ -239,7 +242,13 @@ impl<'a> Rewriter<'a> {
             leaky: false,
             top_query: false,
             top_body: false,
+            output: output::Output::default(),
         }
+    }
+
+    /// Bounds the rewritten SQL for a statement text of `input` bytes (rewrite/output.rs).
+    pub fn limit_output(&mut self, input: usize) {
+        self.output = output::Output::for_input(input);
     }
 
     fn record_mask(&mut self, info: MaskedColumn) {
@@ -994,10 +1003,7 @@ impl<'a> Rewriter<'a> {
         }
         let mut filters = Vec::with_capacity(rules.filters.len());
         for (at, predicate) in &rules.filters {
-            let text = self
-                .ctx
-                .substitute_text(predicate)
-                .map_err(|e| substitute_block(table, *at, e))?;
+            let text = self.filter_text(table, *at, predicate)?;
             if first {
                 self.applied.row_filters.push(RowFilter {
                     table: shown.clone(),
@@ -1070,6 +1076,7 @@ impl<'a> Rewriter<'a> {
                 out.push_str(f);
             }
         }
+        self.charge_scan(table, &out)?;
         Ok(out)
     }
 

@@ -288,3 +288,44 @@ fn deep_policy_predicates_and_types_are_problems_not_crashes() {
         PolicySet::parse(&policy("id = 1", "integer[][]")).unwrap();
     });
 }
+
+#[test]
+fn rewritten_sql_is_bounded_relative_to_the_input() {
+    on_small_stack(|| {
+        let set = PolicySet::parse(inputs::ARRAY_FILTER_POLICIES).unwrap();
+        let large = Context::from_json_str(&inputs::array_context(20_000)).unwrap();
+        let small = Context::from_json_str(&inputs::array_context(3)).unwrap();
+        let scan_of_large = {
+            let v = evaluate(&set, "SELECT id FROM orders", &large);
+            v.rewritten_sql.unwrap().len()
+        };
+        assert!(scan_of_large > 100_000, "{scan_of_large}");
+
+        // 77 kB naming `orders` 6 000 times, each scan repeating the 20 000-element array:
+        // blocked before the text is built, with the bound in the reason.
+        let attack = inputs::repeated_scans(77_000);
+        let v = evaluate(&set, &attack, &large);
+        assert_eq!(v.rule, "output_limit", "{}", v.reason);
+        assert!(v.reason.contains("would exceed"), "{}", v.reason);
+        assert!(v.reason.contains("`public.orders`"), "{}", v.reason);
+        assert!(v.hint.contains("fewer times"), "{}", v.hint);
+        assert!(v.rewritten_sql.is_none());
+        // The same text with a small array is within the bound.
+        let v = evaluate(&set, &attack, &small);
+        assert_eq!(v.verdict.as_str(), "row_filter", "{}", v.reason);
+
+        // A table read 8 times under the large array is within the bound.
+        let v = evaluate(&set, &inputs::join_of_scans(8), &large);
+        assert_eq!(v.verdict.as_str(), "row_filter", "{}", v.reason);
+        assert!(v.rewritten_sql.unwrap().len() > 8 * scan_of_large - 8 * 64);
+
+        // Writes repeat the filter too: many statements in one text are bounded as well.
+        let deletes = |n: usize| "DELETE FROM orders WHERE id = 1; ".repeat(n);
+        let v = evaluate(&set, &deletes(2), &large);
+        assert_eq!(v.verdict.as_str(), "row_filter", "{}", v.reason);
+        let v = evaluate(&set, &deletes(200), &large);
+        assert_eq!(v.rule, "output_limit", "{}", v.reason);
+        let v = evaluate(&set, &deletes(200), &small);
+        assert_eq!(v.verdict.as_str(), "row_filter", "{}", v.reason);
+    });
+}

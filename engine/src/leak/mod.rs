@@ -255,7 +255,9 @@ pub(crate) fn type_of(expr: &Expr, types: &dyn Types) -> Option<Ty> {
         Expr::Value(v) => match &v.value {
             Value::Number(n, _) => Some(Ty::Known(number_type(n))),
             Value::Boolean(_) => Some(Ty::Known("bool")),
+            // A parameter without a declared type is resolved like a quoted literal.
             Value::Null
+            | Value::Placeholder(_)
             | Value::SingleQuotedString(_)
             | Value::EscapedStringLiteral(_)
             | Value::DollarQuotedString(_) => Some(Ty::Literal),
@@ -436,6 +438,7 @@ mod tests {
             "EXISTS (SELECT 1)",
             "id IN (SELECT id FROM t)",
             "id = (SELECT id FROM t)",
+            "id = $1",
         ] {
             assert!(!leaky(&expr(sql), &Fixed), "{sql} should be leakproof");
         }

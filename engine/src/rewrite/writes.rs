@@ -105,6 +105,7 @@ impl<'a> Rewriter<'a> {
         let reference = alias
             .cloned()
             .unwrap_or_else(|| ident::make_ident(&table.name));
+        self.charge_target(&table, rules)?;
         let mut filters = Vec::new();
         let mut target_masks = BTreeMap::new();
         if let Some(rules) = rules {

@@ -258,11 +258,13 @@ fn padded(
     out
 }
 
-/// One case: its name, its SQL, and its policy set (the conformance set when `None`).
+/// One case: its name, its SQL, its policy set (the conformance set when `None`) and its
+/// context ([`CONTEXT`] when `None`).
 pub struct Case {
     pub name: String,
     pub sql: String,
     pub policies: Option<String>,
+    pub context: Option<String>,
 }
 
 impl Case {
@@ -271,6 +273,7 @@ impl Case {
             name: name.into(),
             sql,
             policies: None,
+            context: None,
         }
     }
 }
@@ -383,6 +386,36 @@ pub fn join_of_tables(n: usize, k: usize) -> String {
     sql
 }
 
+/// A policy set whose row filter on `orders` reads the context array `tenant_ids`.
+pub const ARRAY_FILTER_POLICIES: &str = r#"{"catalog": {"tables": [{"name": "orders", "columns": [{"name": "id", "type": "integer"}, {"name": "tenant_id", "type": "integer"}]}]}, "policies": [{"id": "tenants", "rules": [{"type": "row_filter", "table": "orders", "predicate": "tenant_id = ANY(ctx.attr.tenant_ids)"}]}]}"#;
+
+/// A context whose `tenant_ids` array has `n` elements.
+pub fn array_context(n: usize) -> String {
+    let ids: Vec<String> = (0..n).map(|i| (1_000_000 + i).to_string()).collect();
+    format!(
+        r#"{{"user": "alice", "roles": ["analyst"], "attributes": {{"tenant_ids": [{}]}}}}"#,
+        ids.join(", ")
+    )
+}
+
+/// `SELECT count(*) FROM orders o0, orders o1, …` of about `size` bytes: one scan of
+/// `orders` per dozen bytes, each of which repeats the row filter with the context's array.
+pub fn repeated_scans(size: usize) -> String {
+    padded(
+        "SELECT count(*) FROM ",
+        |i| format!("orders o{i}"),
+        ", ",
+        "",
+        size,
+    )
+}
+
+/// `SELECT count(*) FROM orders o0, …` naming `orders` `n` times.
+pub fn join_of_scans(n: usize) -> String {
+    let items: Vec<String> = (0..n).map(|i| format!("orders o{i}")).collect();
+    format!("SELECT count(*) FROM {}", items.join(", "))
+}
+
 /// Every case of the measurement table, in order.
 pub fn cases() -> Vec<Case> {
     let mut out = Vec::new();
@@ -396,21 +429,37 @@ pub fn cases() -> Vec<Case> {
         name: "10k_policies_other_role".into(),
         sql: "SELECT id FROM orders".into(),
         policies: Some(many_policies(10_000, false)),
+        context: None,
     });
     out.push(Case {
         name: "10k_policies_all_apply".into(),
         sql: "SELECT id FROM orders".into(),
         policies: Some(many_policies(10_000, true)),
+        context: None,
     });
     out.push(Case {
         name: "10k_policies_all_apply_delete".into(),
         sql: "DELETE FROM orders WHERE id = 1".into(),
         policies: Some(many_policies(10_000, true)),
+        context: None,
     });
     out.push(Case {
         name: "1k_tables_join_10".into(),
         sql: join_of_tables(1_000, 10),
         policies: Some(many_tables(1_000)),
+        context: None,
+    });
+    out.push(Case {
+        name: "8_scans_20k_context_array".into(),
+        sql: join_of_scans(8),
+        policies: Some(ARRAY_FILTER_POLICIES.to_string()),
+        context: Some(array_context(20_000)),
+    });
+    out.push(Case {
+        name: "77kb_scans_20k_context_array".into(),
+        sql: repeated_scans(77_000),
+        policies: Some(ARRAY_FILTER_POLICIES.to_string()),
+        context: Some(array_context(20_000)),
     });
     out
 }
