@@ -91,6 +91,27 @@ const DENIED: &[(&str, &str)] = &[
         "pg_column_size",
         "it is not needed by queries and measures stored values",
     ),
+    ("nextval", "it changes a sequence, which no rollback undoes"),
+    ("setval", "it changes a sequence, which no rollback undoes"),
+    ("currval", "it reads the session's sequence state"),
+    ("lastval", "it reads the session's sequence state"),
+    (
+        "obj_description",
+        "it reads catalog comments, which may hold secrets",
+    ),
+    (
+        "col_description",
+        "it reads catalog comments, which may hold secrets",
+    ),
+    (
+        "shobj_description",
+        "it reads catalog comments, which may hold secrets",
+    ),
+    (
+        "pg_show_all_settings",
+        "it reads server settings (only `verdict.` settings are allowed)",
+    ),
+    ("pg_export_snapshot", "it exports the session's snapshot"),
 ];
 
 /// Name prefixes, and why each family is denied.
@@ -112,6 +133,18 @@ const DENIED_PREFIXES: &[(&str, &str)] = &[
         "it reads the whole database around the policies",
     ),
     ("pg_sleep", "it holds the connection"),
+    (
+        "pg_advisory_",
+        "it takes locks other sessions wait on, beyond the statement",
+    ),
+    (
+        "pg_try_advisory_",
+        "it takes locks other sessions wait on, beyond the statement",
+    ),
+    (
+        "pg_get_",
+        "it prints catalog definitions (function sources, views, defaults), which may hold secrets",
+    ),
     ("pg_stat_get_", "it reveals statistics of tables' rows"),
     (
         "pg_logical_",

@@ -353,6 +353,64 @@ impl<'a> Rewriter<'a> {
         result
     }
 
+    /// `FOR UPDATE`, `FOR NO KEY UPDATE`, `FOR SHARE` and `FOR KEY SHARE` lock rows as
+    /// an UPDATE would (other sessions wait on them): they need what an UPDATE of every
+    /// table the query reads needs — the statement kind, and no deny of `update`.
+    fn check_row_locks(&mut self, q: &Query) -> Flow {
+        if q.locks.is_empty() {
+            return Ok(());
+        }
+        let lock_block = |mut b: Block| {
+            b.reason = format!(
+                "a row lock (`{}`) locks rows as an UPDATE does, and {}",
+                q.locks
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                b.reason
+            );
+            b.hint = "drop the locking clause, or read without locking".into();
+            b
+        };
+        crate::restrict::gate(self.rules, crate::policy::StatementKind::Update)
+            .map_err(lock_block)?;
+        let mut tables = Vec::new();
+        if let SetExpr::Select(select) = q.body.as_ref() {
+            let mut factors: Vec<&TableFactor> = Vec::new();
+            for twj in &select.from {
+                factors.push(&twj.relation);
+                factors.extend(twj.joins.iter().map(|j| &j.relation));
+            }
+            while let Some(tf) = factors.pop() {
+                match tf {
+                    TableFactor::NestedJoin {
+                        table_with_joins, ..
+                    } => {
+                        factors.push(&table_with_joins.relation);
+                        factors.extend(table_with_joins.joins.iter().map(|j| &j.relation));
+                    }
+                    TableFactor::Table { args: None, .. } => {
+                        if let Ok(Resolved::Table { table, .. }) = self.resolve_table(tf) {
+                            tables.push(table);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for table in tables {
+            if let Some(at) = self
+                .op_rules(crate::policy::Operation::Update)
+                .table(&table)
+                .and_then(|r| r.denied)
+            {
+                return Err(lock_block(table_denied(&table, at)));
+            }
+        }
+        Ok(())
+    }
+
     fn query_inner(&mut self, q: &mut Query, top: bool) -> Flow {
         if !q.pipe_operators.is_empty()
             || q.for_clause.is_some()
@@ -390,6 +448,7 @@ impl<'a> Rewriter<'a> {
             ctes: names,
             relations: Vec::new(),
         });
+        self.check_row_locks(q)?;
         let mut order_by = q.order_by.take();
         let mut limit = q.limit_clause.take();
         let mut fetch = q.fetch.take();

@@ -51,7 +51,7 @@ impl<'a> Rewriter<'a> {
         result
     }
 
-    fn op_rules(&mut self, op: Operation) -> &Rules<'a> {
+    pub(super) fn op_rules(&mut self, op: Operation) -> &Rules<'a> {
         let (set, ctx) = (self.set, self.ctx);
         self.write_rules
             .entry(op)
