@@ -481,3 +481,42 @@ fn new_rule_shapes_are_validated() {
         err.to_json()
     );
 }
+
+#[test]
+fn write_proofs_read_strings_as_the_column_type_stores_them() {
+    let s = PolicySet::parse(
+        r#"{"catalog": {"tables": [{"name": "tickets", "columns": [
+              {"name": "id", "type": "integer"}, {"name": "state", "type": "char(10)"},
+              {"name": "code", "type": "varchar(4)"}, {"name": "tag", "type": "citext"},
+              {"name": "note", "type": "text"}]}]},
+            "policies": [{"id": "p", "rules": [
+              {"type": "row_filter", "table": "tickets", "predicate": "state <> 'void'"},
+              {"type": "row_filter", "table": "tickets", "predicate": "code <> 'gone'"},
+              {"type": "row_filter", "table": "tickets", "predicate": "tag <> 'secret'"},
+              {"type": "row_filter", "table": "tickets", "predicate": "note <> 'x'"}]}]}"#,
+    )
+    .unwrap();
+    let ctx = Context::from_json_str("{}").unwrap();
+    let judge = |sql: &str| evaluate(&s, sql, &ctx);
+    // char(n) ignores trailing spaces: 'void ' is stored and compared as 'void'.
+    for sql in [
+        "UPDATE tickets SET state = 'void ' WHERE id = 1",
+        "UPDATE tickets SET state = 'void      ' WHERE id = 1",
+        // varchar(4) cuts excess trailing spaces: 'gone  ' is stored as 'gone'.
+        "UPDATE tickets SET code = 'gone  ' WHERE id = 1",
+        // citext compares without case: 'SECRET' is 'secret'; the engine cannot decide it.
+        "UPDATE tickets SET tag = 'SECRET' WHERE id = 1",
+        "UPDATE tickets SET tag = 'other' WHERE id = 1",
+    ] {
+        blocked(&judge(sql), "row_filter");
+    }
+    for sql in [
+        "UPDATE tickets SET state = 'open ' WHERE id = 1",
+        "UPDATE tickets SET code = 'kept' WHERE id = 1",
+        // text keeps trailing spaces: 'x ' is not 'x'.
+        "UPDATE tickets SET note = 'x ' WHERE id = 1",
+    ] {
+        let v = judge(sql);
+        assert!(!v.is_block(), "{sql}: {}", v.reason);
+    }
+}

@@ -279,10 +279,11 @@ impl<'a> Rewriter<'a> {
             .and_then(|cs| cs.iter().find(|c| c.name == col))
             .and_then(|c| c.data_type.as_deref())
             .unwrap_or("");
+        let base = ty.split('(').next().unwrap_or("").trim();
         match &v {
+            V::Str(text) => stored_string(text, base, ty),
             V::Num(n) if n.contains('.') => {
                 let digits = n.rsplit('.').next().map_or(0, str::len);
-                let base = ty.split('(').next().unwrap_or("").trim();
                 // numeric(p, s) keeps s fractional digits; bare numeric keeps all.
                 let scale = ty
                     .split_once(',')
@@ -801,6 +802,35 @@ impl<'a> Rewriter<'a> {
             }
         }
         Ok(out)
+    }
+}
+
+/// A string as a column of type `ty` (`base` without modifiers) stores it, when that is
+/// known: `varchar(n)` and `char(n)` cut excess trailing spaces to `n` characters (a
+/// longer string is an error), `char` ignores trailing spaces in comparisons; types whose
+/// comparisons are not those of text (`citext`, enums, domains, …) are undecided.
+fn stored_string(text: &str, base: &str, ty: &str) -> V {
+    let limit = ty
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split(')').next())
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    let cut = |s: &str| -> Option<String> {
+        match limit {
+            Some(n) if s.chars().count() > n => {
+                let (kept, excess): (String, String) =
+                    (s.chars().take(n).collect(), s.chars().skip(n).collect());
+                excess.chars().all(|c| c == ' ').then_some(kept)
+            }
+            _ => Some(s.to_string()),
+        }
+    };
+    match base {
+        "text" | "name" => V::Str(text.to_string()),
+        "varchar" | "character varying" => cut(text).map_or(V::Unknown, V::Str),
+        "char" | "character" | "bpchar" => cut(text)
+            .map(|s| s.trim_end_matches(' ').to_string())
+            .map_or(V::Unknown, V::Str),
+        _ => V::Unknown,
     }
 }
 
