@@ -241,6 +241,17 @@ impl DefaultAccess {
     ];
 }
 
+/// A function of the database that the catalog lists (`catalog.functions`): under a strict
+/// catalog a caller may call only PostgreSQL's safe built-ins and these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    /// Its schema-qualified name (unqualified: `public`).
+    pub name: TableName,
+    /// Whether it reads governed tables (then it would read them around the policies, and
+    /// a call is blocked). Absent in the catalog: true.
+    pub reads_governed_tables: bool,
+}
+
 /// The tables the policy set knows; when present, the catalog is strict (SPEC §4.3).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
@@ -248,6 +259,8 @@ pub struct Catalog {
     index: BTreeMap<TableName, usize>,
     /// `default_access`.
     pub default_access: DefaultAccess,
+    /// `functions`, by name.
+    pub functions: BTreeMap<TableName, Function>,
 }
 
 impl Catalog {
@@ -262,6 +275,7 @@ impl Catalog {
             tables,
             index,
             default_access: DefaultAccess::Allow,
+            functions: BTreeMap::new(),
         }
     }
 

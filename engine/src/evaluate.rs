@@ -118,7 +118,7 @@ fn enforce(
     let joins_before = rewriter.joins;
     match stmt {
         Statement::Query(q) => {
-            rewriter.query(q)?;
+            rewriter.statement_query(q)?;
             if let Some(note) = restrict::max_rows(rules, q)? {
                 notes.push(note);
             }
@@ -174,7 +174,7 @@ fn enforce(
                 *source = CopySource::Query(query);
             }
             if let CopySource::Query(q) = source {
-                rewriter.query(q)?;
+                rewriter.statement_query(q)?;
                 if let Some(note) = restrict::max_rows(rules, q)? {
                     notes.push(note);
                 }
@@ -182,7 +182,7 @@ fn enforce(
         }
         Statement::CreateTable(ct) if ct.query.is_some() => {
             if let Some(q) = ct.query.as_mut() {
-                rewriter.query(q)?;
+                rewriter.statement_query(q)?;
             }
             note_allowed(notes, allowed_by.as_deref(), kind);
         }

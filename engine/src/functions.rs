@@ -181,6 +181,38 @@ pub fn judged_name(name: &ObjectName) -> Option<String> {
     parts.last().map(|f| ident::normalize(f))
 }
 
+/// Whether a normalized, unqualified (or `pg_catalog.`) name is a PostgreSQL built-in a
+/// caller may use under a strict catalog: every function of that name reads nothing but
+/// its arguments, the clock, the time zone, the locale or the encoding
+/// (`crate::builtins`, generated from `pg_proc`), or it is one of SQL's clock value
+/// functions and grammar forms that read as calls but are no function of `pg_proc`.
+pub fn is_safe_builtin(name: &str) -> bool {
+    crate::builtins::FUNCTIONS.binary_search(&name).is_ok()
+        || matches!(
+            name,
+            "current_date"
+                | "current_time"
+                | "current_timestamp"
+                | "localtime"
+                | "localtimestamp"
+                | "array"
+                | "row"
+                | "coalesce"
+                | "greatest"
+                | "least"
+                | "nullif"
+                | "grouping"
+                | "xmlconcat"
+                | "xmlelement"
+                | "xmlexists"
+                | "xmlforest"
+                | "xmlparse"
+                | "xmlpi"
+                | "xmlroot"
+                | "xmlserialize"
+        )
+}
+
 /// Why a call to this function is denied, or `None` when it may run. A name the engine
 /// cannot read is denied.
 pub fn denied_reason(name: &ObjectName) -> Option<&'static str> {

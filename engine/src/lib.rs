@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod builtins;
 pub mod catalog;
 pub mod context;
 mod error;

@@ -292,6 +292,62 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// `col(t)`: PostgreSQL reads a one-argument call on a relation's whole row, named
+    /// after one of its columns, as that column (`t.col`).
+    fn is_attribute_notation(&self, f: &sqlparser::ast::Function) -> bool {
+        let FunctionArguments::List(list) = &f.args else {
+            return false;
+        };
+        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(q)))] =
+            list.args.as_slice()
+        else {
+            return false;
+        };
+        let Some(parts) = ident::object_parts(&f.name) else {
+            return false;
+        };
+        let [col] = parts.as_slice() else {
+            return false;
+        };
+        self.find_relation(&ident::normalize(q))
+            .and_then(|r| r.columns.as_ref())
+            .is_some_and(|c| c.contains(self.catalog, &ident::normalize(col)))
+    }
+
+    /// Under a strict catalog a function must be a safe PostgreSQL built-in
+    /// ([`functions::is_safe_builtin`]) or listed in `catalog.functions` as reading no
+    /// governed table; without a catalog the deny lists are the floor.
+    fn check_known_function(&self, name: &ObjectName) -> Flow {
+        let Some(catalog) = self.catalog else {
+            return Ok(());
+        };
+        let Some(parts) = ident::object_parts(name) else {
+            return Err(unknown_function(&name.to_string()));
+        };
+        let (schema, f) = match parts.as_slice() {
+            [f] => (None, ident::normalize(f)),
+            [s, f] => (Some(ident::normalize(s)), ident::normalize(f)),
+            // A database-qualified name is refused by the deny lists.
+            _ => return Err(unknown_function(&name.to_string())),
+        };
+        if schema.as_deref().is_none_or(|s| s == "pg_catalog") && functions::is_safe_builtin(&f) {
+            return Ok(());
+        }
+        let qualified = TableName::new(
+            schema.unwrap_or_else(|| crate::catalog::DEFAULT_SCHEMA.to_string()),
+            f,
+        );
+        match catalog.functions.get(&qualified) {
+            Some(listed) if !listed.reads_governed_tables => Ok(()),
+            Some(_) => Err(Block::new(
+                "unknown_function",
+                format!("function `{qualified}` reads governed tables (catalog.functions), around the policies"),
+                "read the tables in the statement itself, where the policies apply; a function that reads no governed table is listed with `reads_governed_tables: false`",
+            )),
+            None => Err(unknown_function(&qualified.to_string())),
+        }
+    }
+
     /// Blocks what an expression calls (a function by name, or the functions a special
     /// form of the grammar calls) when a query restriction or the engine's list denies it.
     fn check_calls(&self, expr: &Expr) -> Flow {
@@ -307,8 +363,13 @@ impl<'a> Rewriter<'a> {
                     if !allowed_setting {
                         return Err(denied_function(name, why));
                     }
+                    // `current_setting('verdict.…')`: the engine's own settings.
+                    return Ok(());
                 }
-                Ok(())
+                if matches!(expr, Expr::Function(f) if self.is_attribute_notation(f)) {
+                    return Ok(());
+                }
+                self.check_known_function(name)
             }
             Some(functions::Calls::Special { form, names }) => {
                 for name in names {
@@ -336,12 +397,13 @@ impl<'a> Rewriter<'a> {
     /// Enforces the policies on a procedure call (`CALL`), in place: its name is judged
     /// like a function's, its arguments like any expression.
     pub fn call(&mut self, f: &mut sqlparser::ast::Function) -> Flow {
-        let mut call = Expr::Function(f.clone());
-        let result = self.walk(&mut call);
-        if let Expr::Function(walked) = call {
-            *f = walked;
+        // The procedure itself: a policy allowed `call` statements, and the deny lists still
+        // judge its name; its arguments are expressions like any other.
+        self.check_function(&f.name)?;
+        if let Some(why) = functions::denied_reason(&f.name) {
+            return Err(denied_function(&f.name, why));
         }
-        result
+        self.walk(&mut f.args)
     }
 
     /// Enforces the policies on a query, in place.
@@ -794,6 +856,7 @@ impl<'a> Rewriter<'a> {
         if let Some(why) = functions::denied_reason(name) {
             return Err(denied_function(name, why));
         }
+        self.check_known_function(name)?;
         self.judge_all(args);
         self.walk(args)?;
         let ref_name = alias
@@ -1616,6 +1679,14 @@ fn unsupported(what: &str) -> Block {
         "unsupported_syntax",
         what.to_string(),
         "rewrite the query with plain PostgreSQL SELECT syntax",
+    )
+}
+
+fn unknown_function(name: &str) -> Block {
+    Block::new(
+        "unknown_function",
+        format!("function `{name}` is neither a PostgreSQL built-in known to read nothing but its arguments nor listed in the catalog"),
+        "use a built-in, or list the function in `catalog.functions` (`{\"name\": \"schema.f\", \"reads_governed_tables\": false}`) when it reads no governed table",
     )
 }
 

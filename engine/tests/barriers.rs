@@ -161,6 +161,12 @@ fn leaky_write_conditions_run_only_on_admitted_rows() {
         "{out}"
     );
     assert!(out.contains("OFFSET 0"), "{out}");
+    // A write's subquery is nested: its output may become a join condition of the
+    // semi-join PostgreSQL makes of it, so it is judged (here leaky: the scans are fenced).
+    let out = rewritten(
+        "UPDATE orders SET amount = 0 WHERE customer_id IN (SELECT name::int FROM customers)",
+    );
+    assert!(out.contains("WHERE tenant_id = 1 OFFSET 0"), "{out}");
     // Leakproof conditions stay as they were.
     assert_eq!(
         rewritten("UPDATE orders SET amount = 0 WHERE id = 3"),

@@ -149,6 +149,7 @@ pub const WRITES_SUITE: &str = "writes";
 pub struct Fixtures {
     pub schema_sql: String,
     pub real_extras_sql: String,
+    pub app_functions_sql: String,
     pub oracle_functions_sql: String,
     /// harness.sql: contents and fingerprint functions, with `{data}` for the schema.
     pub harness_sql: String,
@@ -211,6 +212,7 @@ impl Fixtures {
         Ok(Fixtures {
             schema_sql: read(&dir.join("schema.sql"))?,
             real_extras_sql: read(&dir.join("real_extras.sql"))?,
+            app_functions_sql: read(&dir.join("app_functions.sql"))?,
             oracle_functions_sql: read(&dir.join("oracle").join("functions.sql"))?,
             harness_sql: read(&dir.join("harness.sql"))?,
             oracle_writable_sql: read(&dir.join("oracle").join("writable.sql"))?,

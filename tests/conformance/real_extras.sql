@@ -11,3 +11,14 @@ CREATE VIEW customer_contacts AS SELECT id, tenant_id, email, ssn, password_hash
 CREATE SCHEMA archive;
 CREATE TABLE archive.orders AS SELECT * FROM orders;
 CREATE TABLE archive.customers AS SELECT * FROM customers;
+
+-- Application functions the catalog does not list (or lists as reading governed tables):
+-- under the strict catalog every call is blocked; they read around the policies.
+CREATE FUNCTION all_secrets() RETURNS SETOF secrets LANGUAGE sql AS $$ SELECT * FROM secrets $$;
+CREATE FUNCTION lookup_ssn(customer integer) RETURNS text
+    LANGUAGE sql SECURITY DEFINER AS $$ SELECT ssn FROM customers WHERE id = customer $$;
+CREATE FUNCTION shout(t text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'value: %', t;
+    RETURN true;
+END $$;

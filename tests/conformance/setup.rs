@@ -79,6 +79,12 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
     exec(
         cluster,
         REAL_DB,
+        "loading app_functions.sql",
+        &fx.app_functions_sql,
+    )?;
+    exec(
+        cluster,
+        REAL_DB,
         "granting the app role",
         &format!(
             "REVOKE ALL ON SCHEMA public FROM PUBLIC;
@@ -111,6 +117,12 @@ pub fn create_databases(cluster: &Cluster, fx: &Fixtures) -> Result<Databases, S
         TEMPLATE_DB,
         "loading oracle/functions.sql",
         &fx.oracle_functions_sql,
+    )?;
+    exec(
+        cluster,
+        TEMPLATE_DB,
+        "loading app_functions.sql",
+        &fx.app_functions_sql,
     )?;
     exec(
         cluster,
@@ -288,28 +300,41 @@ fn sanity(
     Ok(())
 }
 
-/// The engine's lists of leakproof operators and casts (`engine/src/leak/pg.rs`) must be
-/// what `scripts/leakproof.sql` generates from this PostgreSQL's catalog.
-pub fn check_leakproof_lists(cluster: &Cluster) -> Result<(), String> {
-    let script = include_str!("../../scripts/leakproof.sql");
-    let committed = include_str!("../../engine/src/leak/pg.rs");
+/// The engine's lists taken from PostgreSQL's catalog (`engine/src/leak/pg.rs`,
+/// `engine/src/builtins.rs`) must be what their scripts generate from this PostgreSQL.
+pub fn check_catalog_lists(cluster: &Cluster) -> Result<(), String> {
+    let lists = [
+        (
+            "scripts/leakproof.sql",
+            include_str!("../../scripts/leakproof.sql"),
+            "engine/src/leak/pg.rs",
+            include_str!("../../engine/src/leak/pg.rs"),
+        ),
+        (
+            "scripts/builtins.sql",
+            include_str!("../../scripts/builtins.sql"),
+            "engine/src/builtins.rs",
+            include_str!("../../engine/src/builtins.rs"),
+        ),
+    ];
     let mut client = cluster.connect("postgres", SUPERUSER)?;
-    let messages = client
-        .simple_query(script)
-        .map_err(|e| format!("running scripts/leakproof.sql: {}", db_error(&e)))?;
-    let mut generated = String::new();
-    for m in messages {
-        if let postgres::SimpleQueryMessage::Row(row) = m {
-            generated.push_str(row.get(0).unwrap_or(""));
-            generated.push('\n');
+    for (script_name, script, file, committed) in lists {
+        let messages = client
+            .simple_query(script)
+            .map_err(|e| format!("running {script_name}: {}", db_error(&e)))?;
+        let mut generated = String::new();
+        for m in messages {
+            if let postgres::SimpleQueryMessage::Row(row) = m {
+                generated.push_str(row.get(0).unwrap_or(""));
+                generated.push('\n');
+            }
         }
-    }
-    if generated != committed {
-        return Err(
-            "engine/src/leak/pg.rs differs from what scripts/leakproof.sql generates from this \
-             PostgreSQL's catalog: run scripts/gen-leakproof.sh against it and commit the result"
-                .to_string(),
-        );
+        if generated != committed {
+            return Err(format!(
+                "{file} differs from what {script_name} generates from this PostgreSQL's \
+                 catalog: run scripts/gen-pg-catalog.sh against it and commit the result"
+            ));
+        }
     }
     Ok(())
 }

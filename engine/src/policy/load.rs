@@ -250,7 +250,13 @@ impl Loader {
             );
             return Catalog::default();
         };
-        self.unknown_fields(&place, "catalog.", obj, &["tables", "default_access"]);
+        self.unknown_fields(
+            &place,
+            "catalog.",
+            obj,
+            &["tables", "default_access", "functions"],
+        );
+        let functions = self.catalog_functions(&place, obj.get("functions"));
         let allowed = || {
             DefaultAccess::ALL
                 .iter()
@@ -402,7 +408,88 @@ impl Loader {
         }
         let mut catalog = Catalog::new(tables);
         catalog.default_access = default_access;
+        catalog.functions = functions;
         catalog
+    }
+
+    /// `catalog.functions`: `[{"name": "schema.f", "reads_governed_tables": false}]`.
+    fn catalog_functions(
+        &mut self,
+        place: &Place,
+        value: Option<&Json>,
+    ) -> std::collections::BTreeMap<crate::catalog::TableName, crate::catalog::Function> {
+        let mut out = std::collections::BTreeMap::new();
+        let items = match value {
+            None | Some(Json::Null) => return out,
+            Some(Json::Array(items)) => items,
+            Some(_) => {
+                self.at(
+                    place,
+                    "catalog.functions",
+                    "`functions` must be an array of `{name, reads_governed_tables}`".into(),
+                );
+                return out;
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("catalog.functions[{i}]");
+            let Some(obj) = item.as_object() else {
+                self.at(
+                    place,
+                    &field,
+                    "a function must be an object with `name` and `reads_governed_tables`".into(),
+                );
+                continue;
+            };
+            self.unknown_fields(
+                place,
+                &format!("{field}."),
+                obj,
+                &["name", "reads_governed_tables"],
+            );
+            let reads_governed_tables = match obj.get("reads_governed_tables") {
+                None | Some(Json::Null) => true,
+                Some(Json::Bool(b)) => *b,
+                Some(other) => {
+                    self.at(
+                        place,
+                        &format!("{field}.reads_governed_tables"),
+                        format!("`reads_governed_tables` must be true or false, not {other}"),
+                    );
+                    true
+                }
+            };
+            let Some(text) = obj.get("name").and_then(Json::as_str) else {
+                self.at(
+                    place,
+                    &format!("{field}.name"),
+                    "a function needs a `name` (`f` or `schema.f`)".into(),
+                );
+                continue;
+            };
+            match crate::catalog::TableName::parse(text) {
+                Ok(name) if out.contains_key(&name) => self.at(
+                    place,
+                    &format!("{field}.name"),
+                    format!("function `{name}` is listed twice"),
+                ),
+                Ok(name) => {
+                    out.insert(
+                        name.clone(),
+                        crate::catalog::Function {
+                            name,
+                            reads_governed_tables,
+                        },
+                    );
+                }
+                Err(m) => self.at(
+                    place,
+                    &format!("{field}.name"),
+                    m.replace("table name", "function name"),
+                ),
+            }
+        }
+        out
     }
 
     fn policy(&mut self, index: usize, value: &Json, catalog: Option<&Catalog>) -> Option<Policy> {

@@ -33,8 +33,18 @@ impl Rewriter<'_> {
     /// Starts a statement: its scans are those built from now on.
     pub fn begin_statement(&mut self) -> usize {
         self.leaky = false;
-        self.top_query = true;
+        self.top_query = false;
         self.scans.len()
+    }
+
+    /// Enforces the policies on a statement's own query (a SELECT, the query of
+    /// `COPY (…) TO`, of `CREATE TABLE … AS`): its output is computed on filtered rows
+    /// only. A query anywhere else (a write's subquery) is nested.
+    pub fn statement_query(&mut self, q: &mut sqlparser::ast::Query) -> super::Flow {
+        self.top_query = true;
+        let result = self.query(q);
+        self.top_query = false;
+        result
     }
 
     /// Ends a statement whose scans start at `first`: fences its filtered scans when a
