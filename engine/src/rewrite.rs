@@ -1476,12 +1476,24 @@ impl<'a> Rewriter<'a> {
             Expr::Identifier(id) => {
                 let name = ident::normalized(id);
                 let name = name.as_ref();
+                // PostgreSQL reads a bare name as a column when a relation at any query
+                // level has one of that name, and only otherwise as a relation's whole row
+                // (`SELECT email FROM customers email` reads the column).
+                let column = self
+                    .frames
+                    .iter()
+                    .flat_map(|f| f.relations.iter())
+                    .any(|r| {
+                        r.columns
+                            .as_ref()
+                            .is_some_and(|c| c.contains(self.catalog, name))
+                    });
                 let mut hits = Vec::new();
                 for rel in self.frames.iter().rev().flat_map(|f| f.relations.iter()) {
                     if let Some(d) = rel.denied_columns.get(name) {
                         hits.push((d.clone(), String::new()));
                     }
-                    if rel.ref_name == name {
+                    if rel.ref_name == name && !column {
                         if let Some(d) = rel.any_denied() {
                             hits.push((
                                 d.clone(),
@@ -1499,7 +1511,7 @@ impl<'a> Rewriter<'a> {
                     .iter()
                     .rev()
                     .flat_map(|f| f.relations.iter())
-                    .find(|r| r.ref_name == name)
+                    .find(|r| r.ref_name == name && !column)
                 {
                     Self::masked_whole_row(rel, &format!("`{name}`"))?;
                     Self::aliased_whole_row(rel, &format!("`{name}`"))?;
