@@ -410,7 +410,7 @@ pub fn check(
                 } else {
                     format!("with `{plan}`: ")
                 };
-                if let Some(diff) = side_channel(&o, &again, case.ordered, hidden) {
+                if let Some(diff) = side_channel(&o, &again, case.ordered, &case.sql, hidden) {
                     let kind = if matches!(o, Outcome::Rows(_)) || diff.starts_with("prints") {
                         Kind::Leak
                     } else {
@@ -502,7 +502,7 @@ pub fn check_without_catalog(
             .get(&ctx.name)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        if let Some(diff) = side_channel(&o, &real, case.ordered, hidden) {
+        if let Some(diff) = side_channel(&o, &real, case.ordered, &case.sql, hidden) {
             return Ok(result(Kind::Leak, label, Some(verdict), diff));
         }
         return Ok(result(Kind::Match, label, Some(verdict), String::new()));

@@ -214,6 +214,25 @@ pub fn difference(expected: &Outcome, got: &Outcome, ordered: bool) -> Option<St
     }
 }
 
+/// The first value of `hidden` that an error `message` prints: as a whole word (not a
+/// part of a longer one, such as a digest), and not written in the statement `sql` itself
+/// (an error echoing the caller's own literal reveals nothing).
+pub fn printed_hidden<'h>(message: &str, sql: &str, hidden: &'h [String]) -> Option<&'h str> {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    hidden
+        .iter()
+        .filter(|v| !sql.contains(v.as_str()))
+        .find(|v| {
+            message.match_indices(v.as_str()).any(|(at, m)| {
+                let before = message.get(..at).and_then(|s| s.chars().next_back());
+                let after = message.get(at + m.len()..).and_then(|s| s.chars().next());
+                !(word(before) && v.starts_with(|c: char| c.is_alphanumeric()))
+                    && !(word(after) && v.ends_with(|c: char| c.is_alphanumeric()))
+            })
+        })
+        .map(String::as_str)
+}
+
 /// What a side channel shows, or `None`: the rewritten SQL may answer where the oracle
 /// fails (it evaluated fewer rows), but never fail where the oracle answers, and an error
 /// may not print a value the context cannot see (`hidden`). Rows must match as usual.
@@ -221,11 +240,12 @@ pub fn side_channel(
     expected: &Outcome,
     got: &Outcome,
     ordered: bool,
+    sql: &str,
     hidden: &[String],
 ) -> Option<String> {
     match (expected, got) {
         (_, Outcome::Error { message, .. }) => {
-            if let Some(value) = hidden.iter().find(|v| message.contains(v.as_str())) {
+            if let Some(value) = printed_hidden(message, sql, hidden) {
                 return Some(format!(
                     "prints the hidden value `{value}`: {}",
                     got.summary()

@@ -379,6 +379,17 @@ fn judge(
                     };
                     result(Kind::Match, &label, Some(verdict), detail)
                 }
+                // The oracle failed on a value (a data exception, SQLSTATE class 22) where
+                // the rewritten SQL did not: where a failing expression is evaluated
+                // depends on the plan, and evaluating it on fewer rows reveals nothing.
+                Some(_) if matches!((&o, &real), (WriteOutcome::Error { code, .. }, WriteOutcome::Done { .. }) if code.starts_with("22")) =>
+                {
+                    let detail = format!(
+                        "the oracle failed on a value ({}); the rewritten SQL did not",
+                        o.summary(Some(initial))
+                    );
+                    result(Kind::Match, &label, Some(verdict), detail)
+                }
                 Some(diff) => {
                     let kind = match (&o, &real) {
                         (WriteOutcome::Done { .. }, WriteOutcome::Error { .. }) => Kind::Error,

@@ -1127,7 +1127,7 @@ impl<'a> Gen<'a> {
     /// Type-specific operators and functions.
     fn typed(&mut self, ty: Ty, scope: &Scope, depth: u32, d: u32) -> Expr {
         match ty {
-            Ty::Int => match self.below(7) {
+            Ty::Int => match self.below(9) {
                 0 => {
                     let op = self.pick_str(&["+", "-", "*"]);
                     let l = self.expr(Ty::Int, scope, depth, d);
@@ -1151,6 +1151,18 @@ impl<'a> Gen<'a> {
                     let e = self.expr(Ty::Int, scope, depth, d);
                     let l = self.lit(Ty::Int);
                     Expr::func("nullif", vec![e, l])
+                }
+                // Expressions that fail for some values, printing them (a text that is
+                // no number) or not (a division by zero): never on a row the context
+                // cannot see.
+                6 => Expr::Cast {
+                    e: Box::new(self.expr(Ty::Text, scope, depth, d)),
+                    ty: "integer",
+                },
+                7 => {
+                    let e = self.leaf(Ty::Int, scope);
+                    let l = self.lit(Ty::Int);
+                    Expr::bin("/", Expr::lit("1000"), Expr::bin("-", e, l))
                 }
                 _ => {
                     let t = self.expr(Ty::Text, scope, depth, d);

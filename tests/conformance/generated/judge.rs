@@ -138,7 +138,7 @@ pub fn judge(
             oracle_conn.run(cluster, sql)?
         }
     };
-    let mut j = compare(cluster, dbs, ctx, verdict, &oracle, ordered)?;
+    let mut j = compare(cluster, dbs, ctx, verdict, &oracle, ordered, sql)?;
     j.oracle = Some(oracle);
     Ok(j)
 }
@@ -151,6 +151,7 @@ fn compare(
     verdict: Verdict,
     oracle: &PgOutcome,
     ordered: bool,
+    sql: &str,
 ) -> Result<Judged, String> {
     if verdict.is_block() {
         let kind = if oracle.is_absent_error() {
@@ -176,6 +177,23 @@ fn compare(
         ));
     };
     let real = dbs.real.run(cluster, &rewritten)?;
+
+    // An error of the rewritten SQL may only print what the context sees: a value of the
+    // base tables that none of its views shows is a leak, whatever the oracle answered.
+    if let PgOutcome::Error { message, .. } = &real {
+        let hidden = dbs
+            .hidden
+            .get(&ctx.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if let Some(value) = crate::sql::printed_hidden(message, sql, hidden) {
+            let detail = format!(
+                "the rewritten SQL's error prints the hidden value `{value}`: {}",
+                real.summary()
+            );
+            return Ok(judged(Kind::Leak, Some(verdict), detail));
+        }
+    }
 
     if oracle.is_absent_error() && *oracle == real {
         // The same missing name on the real tables: the query is wrong, not the context.
