@@ -226,8 +226,10 @@ pub fn printed_hidden<'h>(message: &str, sql: &str, hidden: &'h [String]) -> Opt
             message.match_indices(v.as_str()).any(|(at, m)| {
                 let before = message.get(..at).and_then(|s| s.chars().next_back());
                 let after = message.get(at + m.len()..).and_then(|s| s.chars().next());
-                !(word(before) && v.starts_with(|c: char| c.is_alphanumeric()))
-                    && !(word(after) && v.ends_with(|c: char| c.is_alphanumeric()))
+                let alnum = |c: char| c.is_alphanumeric();
+                let inside_a_word =
+                    (word(before) && v.starts_with(alnum)) || (word(after) && v.ends_with(alnum));
+                !inside_a_word
             })
         })
         .map(String::as_str)
