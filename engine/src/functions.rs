@@ -187,7 +187,7 @@ pub fn judged_name(name: &ObjectName) -> Option<String> {
 /// (`crate::builtins`, generated from `pg_proc`), or it is one of SQL's clock value
 /// functions and grammar forms that read as calls but are no function of `pg_proc`.
 pub fn is_safe_builtin(name: &str) -> bool {
-    crate::builtins::FUNCTIONS.binary_search(&name).is_ok()
+    builtin_listed(name)
         || matches!(
             name,
             "current_date"
@@ -211,6 +211,37 @@ pub fn is_safe_builtin(name: &str) -> bool {
                 | "xmlroot"
                 | "xmlserialize"
         )
+}
+
+/// Whether `name` is a line of [`crate::builtins::NAMES`] (sorted lines, each ended by a
+/// newline): a binary search over byte positions, each probe widened to its line.
+fn builtin_listed(name: &str) -> bool {
+    let text = crate::builtins::NAMES;
+    let bytes = text.as_bytes();
+    // INVARIANT: `lo` and `hi` are line starts (or the end), `lo <= hi`.
+    let (mut lo, mut hi) = (0usize, bytes.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = bytes
+            .get(..mid)
+            .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
+            .map_or(0, |p| p + 1)
+            .max(lo);
+        let Some(len) = bytes
+            .get(start..)
+            .and_then(|b| b.iter().position(|&c| c == b'\n'))
+        else {
+            return false;
+        };
+        let end = start + len;
+        match text.get(start..end).map(|line| line.cmp(name)) {
+            Some(std::cmp::Ordering::Equal) => return true,
+            Some(std::cmp::Ordering::Less) => lo = end + 1,
+            Some(std::cmp::Ordering::Greater) => hi = start,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Why a call to this function is denied, or `None` when it may run. A name the engine
@@ -510,5 +541,31 @@ mod tests {
             assert_eq!(judged_name(&f.name).as_deref(), Some("pg_sleep"), "{text}");
             assert!(denied_reason(&f.name).is_some(), "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod builtin_tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_builtin_is_found_and_nothing_else() {
+        let names: Vec<&str> = crate::builtins::NAMES.lines().collect();
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
+        for n in &names {
+            assert!(builtin_listed(n), "{n}");
+            assert!(!builtin_listed(&format!("{n}x")), "{n}x");
+            assert!(
+                !builtin_listed(&n[..n.len() - 1]) || names.contains(&&n[..n.len() - 1]),
+                "{n}"
+            );
+        }
+        for n in ["", "zzzz", "aaaa", "abs ", "pg_read_file", "lookup"] {
+            assert!(!builtin_listed(n), "{n}");
+        }
+        assert!(builtin_listed("abs") && builtin_listed("lower") && builtin_listed("now"));
     }
 }
