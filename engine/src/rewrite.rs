@@ -267,6 +267,16 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// The deny lists' judgement of a call by name: a query restriction's, then the
+    /// engine's own.
+    fn check_denied_call(&self, name: &ObjectName) -> Flow {
+        self.check_function(name)?;
+        match functions::denied_reason(name) {
+            Some(why) => Err(denied_function(name, why)),
+            None => Ok(()),
+        }
+    }
+
     /// Blocks a function name a query restriction denies; `form` is the special form of
     /// SQL's grammar that calls it, if any.
     fn check_function_name(&self, name: &str, form: Option<&str>) -> Flow {
@@ -321,22 +331,13 @@ impl<'a> Rewriter<'a> {
         let Some(catalog) = self.catalog else {
             return Ok(());
         };
-        let Some(parts) = ident::object_parts(name) else {
-            return Err(unknown_function(&name.to_string()));
-        };
-        let (schema, f) = match parts.as_slice() {
-            [f] => (None, ident::normalize(f)),
-            [s, f] => (Some(ident::normalize(s)), ident::normalize(f)),
-            // A database-qualified name is refused by the deny lists.
-            _ => return Err(unknown_function(&name.to_string())),
-        };
-        if schema.as_deref().is_none_or(|s| s == "pg_catalog") && functions::is_safe_builtin(&f) {
+        if functions::normalized_name(name).is_some_and(|f| functions::is_safe_builtin(&f)) {
             return Ok(());
         }
-        let qualified = TableName::new(
-            schema.unwrap_or_else(|| crate::catalog::DEFAULT_SCHEMA.to_string()),
-            f,
-        );
+        // A function of the catalog: `f` (in `public`) or `schema.f`, named as a table is.
+        let qualified = ident::object_parts(name)
+            .and_then(|parts| TableName::from_idents(&parts))
+            .ok_or_else(|| unknown_function(&name.to_string()))?;
         match catalog.functions.get(&qualified) {
             Some(listed) if !listed.reads_governed_tables => Ok(()),
             Some(_) => Err(Block::new(
@@ -354,18 +355,15 @@ impl<'a> Rewriter<'a> {
         match functions::calls(expr) {
             None => Ok(()),
             Some(functions::Calls::Named(name)) => {
-                self.check_function(name)?;
-                if let Some(why) = functions::denied_reason(name) {
-                    let allowed_setting = functions::judged_name(name).as_deref()
-                        == Some("current_setting")
-                        && matches!(expr, Expr::Function(f)
-                            if first_string_arg(&f.args).is_some_and(|s| s.starts_with("verdict.")));
-                    if !allowed_setting {
-                        return Err(denied_function(name, why));
-                    }
-                    // `current_setting('verdict.…')`: the engine's own settings.
-                    return Ok(());
+                // `current_setting('verdict.…')`: the engine's own settings.
+                let own_setting = functions::judged_name(name).as_deref()
+                    == Some("current_setting")
+                    && matches!(expr, Expr::Function(f)
+                        if first_string_arg(&f.args).is_some_and(|s| s.starts_with("verdict.")));
+                if own_setting {
+                    return self.check_function(name);
                 }
+                self.check_denied_call(name)?;
                 if matches!(expr, Expr::Function(f) if self.is_attribute_notation(f)) {
                     return Ok(());
                 }
@@ -399,10 +397,7 @@ impl<'a> Rewriter<'a> {
     pub fn call(&mut self, f: &mut sqlparser::ast::Function) -> Flow {
         // The procedure itself: a policy allowed `call` statements, and the deny lists still
         // judge its name; its arguments are expressions like any other.
-        self.check_function(&f.name)?;
-        if let Some(why) = functions::denied_reason(&f.name) {
-            return Err(denied_function(&f.name, why));
-        }
+        self.check_denied_call(&f.name)?;
         self.walk(&mut f.args)
     }
 
@@ -852,10 +847,7 @@ impl<'a> Rewriter<'a> {
         alias: Option<&TableAlias>,
         args: &mut A,
     ) -> Result<Option<Relation>, Block> {
-        self.check_function(name)?;
-        if let Some(why) = functions::denied_reason(name) {
-            return Err(denied_function(name, why));
-        }
+        self.check_denied_call(name)?;
         self.check_known_function(name)?;
         self.judge_all(args);
         self.walk(args)?;
@@ -1068,12 +1060,10 @@ impl<'a> Rewriter<'a> {
         *tf = self.placeholders.table(self.scans.len(), alias);
         if !rules.filters.is_empty() {
             self.filtered_scans.push(self.scans.len());
+            rel.filtered = Some(table);
         }
         self.scans.push(scan);
         rel.renamed_scan = rel.qualified.is_some();
-        if !rules.filters.is_empty() {
-            rel.filtered = Some(table);
-        }
         Ok(rel)
     }
 

@@ -349,8 +349,8 @@ pub(crate) fn single_output(query: &Query) -> Option<&Expr> {
     }
 }
 
-/// Splits an expression into its top-level `AND` conjuncts (through parentheses).
-pub(crate) fn conjuncts(expr: Expr) -> Vec<Expr> {
+/// The top-level `AND` conjuncts of an expression (through parentheses), left to right.
+pub(crate) fn conjuncts(expr: &Expr) -> Vec<&Expr> {
     let mut out = Vec::new();
     let mut stack = vec![expr];
     while let Some(e) = stack.pop() {
@@ -360,19 +360,19 @@ pub(crate) fn conjuncts(expr: Expr) -> Vec<Expr> {
                 op: BinaryOperator::And,
                 right,
             } => {
-                stack.push(*right);
-                stack.push(*left);
+                stack.push(right);
+                stack.push(left);
             }
             Expr::Nested(inner)
                 if matches!(
-                    *inner,
+                    inner.as_ref(),
                     Expr::BinaryOp {
                         op: BinaryOperator::And,
                         ..
                     }
                 ) =>
             {
-                stack.push(*inner);
+                stack.push(inner);
             }
             other => out.push(other),
         }

@@ -103,38 +103,25 @@ impl Rewriter<'_> {
         }
         let mut out = Vec::new();
         let mut any_guard = false;
-        for c in leak::conjuncts(expr.clone()) {
-            if !leak::leaky(&c, self) {
-                out.push(c);
+        for c in leak::conjuncts(&expr) {
+            if !leak::leaky(c, self) {
+                out.push(c.clone());
                 continue;
             }
-            match self.guard_for(&c) {
-                Some(Some(guard)) => match guarded(guard, vec![c.clone()]) {
-                    Some(g) => {
-                        any_guard = true;
-                        out.push(g);
-                    }
-                    None => {
-                        self.leaky = true;
-                        out.push(c);
-                    }
-                },
-                Some(None) => out.push(c),
+            match self.guard_for(c) {
+                Some(Some(guard)) => {
+                    any_guard = true;
+                    out.push(guarded(guard, Expr::Nested(Box::new(c.clone()))));
+                }
+                Some(None) => out.push(c.clone()),
                 None => {
                     self.leaky = true;
-                    out.push(c);
+                    out.push(c.clone());
                 }
             }
         }
         // Unchanged unless a conjunct was guarded (the caller's text prints as written).
-        *condition = if any_guard {
-            crate::parse::chain(
-                &BinaryOperator::And,
-                out.into_iter().map(|c| Expr::Nested(Box::new(c))).collect(),
-            )
-        } else {
-            Some(expr)
-        };
+        *condition = if any_guard { all_of(out) } else { Some(expr) };
     }
 
     /// The guard a leaky conjunct needs: `Some(None)` when it reads no filtered scan,
@@ -192,7 +179,7 @@ impl Rewriter<'_> {
                 _ => return None,
             }
         }
-        Some(crate::parse::chain(&BinaryOperator::And, guards))
+        Some(all_of(guards))
     }
 
     /// A filtered scan's row filters, over the names the query sees it by.
@@ -212,9 +199,7 @@ impl Rewriter<'_> {
                     return None;
                 }
             }
-            out.push(Expr::Nested(Box::new(super::writes::qualify(
-                expr, &reference,
-            ))));
+            out.push(super::writes::qualify(expr, &reference));
         }
         Some(out)
     }
@@ -229,9 +214,9 @@ impl Rewriter<'_> {
         self.guard_condition(&mut select.selection);
         // HAVING conjuncts without aggregates may be moved into WHERE.
         if let Some(h) = &select.having {
-            for c in leak::conjuncts(h.clone()) {
-                if !has_aggregate(&c) {
-                    self.judge(&c);
+            for c in leak::conjuncts(h) {
+                if !has_aggregate(c) {
+                    self.judge(c);
                 }
             }
         }
@@ -262,22 +247,21 @@ impl Rewriter<'_> {
         }
     }
 
-    /// Splits a write's WHERE into its leakproof conjuncts and the leaky ones, judged in
-    /// the write's scope (before masks replace the target's columns). A conjunct with a
-    /// subquery counts as leaky: the subquery may read the written row's columns, and the
-    /// written table is no scan that a fence could protect.
-    pub(super) fn split_leaky(&mut self, selection: Option<Expr>) -> (Vec<Expr>, Vec<Expr>) {
-        let mut safe = Vec::new();
-        let mut risky = Vec::new();
-        for c in selection.map(leak::conjuncts).unwrap_or_default() {
-            if leak::leaky(&c, self) || column_refs(&c).is_none() {
-                self.leaky = true;
-                risky.push(c);
-            } else {
-                safe.push(c);
-            }
+    /// Which conjuncts of a write's WHERE are leaky, judged in the write's scope (before
+    /// masks replace the target's columns). A conjunct with a subquery counts as leaky: the
+    /// subquery may read the written row's columns, and the written table is no scan that
+    /// a fence could protect.
+    pub(super) fn leaky_conjuncts(&mut self, selection: Option<&Expr>) -> Vec<bool> {
+        let leaky: Vec<bool> = selection
+            .map(leak::conjuncts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| leak::leaky(c, self) || column_refs(c).is_none())
+            .collect();
+        if leaky.contains(&true) {
+            self.leaky = true;
         }
-        (safe, risky)
+        leaky
     }
 
     /// The type of a column of a relation in scope, as the catalog gives it; unknown for
@@ -343,13 +327,7 @@ impl Types for Rewriter<'_> {
             }
             [s, t, col] => {
                 let tn = TableName::new(ident::normalize(s), ident::normalize(t));
-                let rel = self
-                    .frames
-                    .iter()
-                    .rev()
-                    .flat_map(|f| f.relations.iter().rev())
-                    .find(|r| r.qualified.as_ref() == Some(&tn))?;
-                self.relation_column(rel, &ident::normalize(col))
+                self.relation_column(self.find_qualified(&tn)?, &ident::normalize(col))
             }
             _ => None,
         }
@@ -471,16 +449,20 @@ impl VisitorMut for Judge<'_, '_> {
     }
 }
 
-/// `CASE WHEN <guard> THEN <conjuncts> END`: the conjuncts run only on rows the guard admits.
-pub(super) fn guarded(guard: Expr, conjuncts: Vec<Expr>) -> Option<Expr> {
-    let then = crate::parse::chain(
+/// `(a) AND (b) AND …`, as the parser reads the text back; `None` for no expression.
+pub(super) fn all_of(exprs: Vec<Expr>) -> Option<Expr> {
+    crate::parse::chain(
         &BinaryOperator::And,
-        conjuncts
+        exprs
             .into_iter()
-            .map(|c| Expr::Nested(Box::new(c)))
+            .map(|e| Expr::Nested(Box::new(e)))
             .collect(),
-    )?;
-    Some(Expr::Case {
+    )
+}
+
+/// `CASE WHEN <guard> THEN <then> END`: `then` runs only on rows the guard admits.
+pub(super) fn guarded(guard: Expr, then: Expr) -> Expr {
+    Expr::Case {
         case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
         end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
         operand: None,
@@ -489,7 +471,7 @@ pub(super) fn guarded(guard: Expr, conjuncts: Vec<Expr>) -> Option<Expr> {
             result: then,
         }],
         else_result: None,
-    })
+    }
 }
 
 /// Whether an expression calls an aggregate (a HAVING conjunct that stays after grouping).

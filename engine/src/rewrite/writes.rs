@@ -164,29 +164,36 @@ impl<'a> Rewriter<'a> {
     /// walked, then the target's row filters join them, and each leaky conjunct runs only
     /// on rows the filters admit (`fence`).
     fn write_where(&mut self, target: &Target, selection: &mut Option<Expr>) -> Flow {
-        let (mut safe, mut risky) = self.split_leaky(selection.clone());
-        if risky.is_empty() || target.filters.is_empty() {
+        let leaky = self.leaky_conjuncts(selection.as_ref());
+        if !leaky.contains(&true) || target.filters.is_empty() {
             self.walk(selection)?;
             self.add_filters(target, selection);
             return Ok(());
         }
+        let (mut safe, mut risky) = (Vec::new(), Vec::new());
+        if let Some(whole) = selection.take() {
+            for (c, leaky) in crate::leak::conjuncts(&whole).into_iter().zip(leaky) {
+                if leaky {
+                    risky.push(c.clone());
+                } else {
+                    safe.push(c.clone());
+                }
+            }
+        }
         for c in safe.iter_mut().chain(risky.iter_mut()) {
             self.walk(c)?;
         }
-        let and = |v: Vec<Expr>| {
-            crate::parse::chain(
-                &BinaryOperator::And,
-                v.into_iter().map(|c| Expr::Nested(Box::new(c))).collect(),
-            )
-        };
-        *selection = and(safe);
-        let guard = and(target
-            .filters
-            .iter()
-            .map(|(_, _, f)| qualify(f.clone(), &target.reference))
-            .collect());
+        *selection = super::fence::all_of(safe);
+        let guard = super::fence::all_of(
+            target
+                .filters
+                .iter()
+                .map(|(_, _, f)| qualify(f.clone(), &target.reference))
+                .collect(),
+        );
         self.add_filters(target, selection);
-        if let Some(r) = guard.and_then(|g| super::fence::guarded(g, risky)) {
+        if let (Some(guard), Some(risky)) = (guard, super::fence::all_of(risky)) {
+            let r = super::fence::guarded(guard, risky);
             *selection = Some(match selection.take() {
                 None => r,
                 Some(old) => Expr::BinaryOp {
@@ -324,7 +331,11 @@ impl<'a> Rewriter<'a> {
             if !all && mentioned.iter().all(|c| !assigned.contains_key(c)) {
                 continue;
             }
-            let parts: Vec<&Expr> = if all { vec![expr] } else { conjuncts(expr) };
+            let parts: Vec<&Expr> = if all {
+                vec![expr]
+            } else {
+                crate::leak::conjuncts(expr)
+            };
             for part in parts {
                 if !all && columns_in(part).iter().all(|c| !assigned.contains_key(c)) {
                     // Untouched conjunct: the row satisfied it before the write.
@@ -899,33 +910,6 @@ fn column_name(e: &Expr) -> Option<String> {
         Expr::Identifier(id) => Some(ident::normalize(id)),
         Expr::CompoundIdentifier(parts) => parts.last().map(ident::normalize),
         _ => None,
-    }
-}
-
-/// The top-level conjuncts of a predicate.
-fn conjuncts(expr: &Expr) -> Vec<&Expr> {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut v = conjuncts(left);
-            v.extend(conjuncts(right));
-            v
-        }
-        Expr::Nested(inner)
-            if matches!(
-                inner.as_ref(),
-                Expr::BinaryOp {
-                    op: BinaryOperator::And,
-                    ..
-                }
-            ) =>
-        {
-            conjuncts(inner)
-        }
-        other => vec![other],
     }
 }
 
