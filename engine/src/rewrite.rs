@@ -1296,7 +1296,11 @@ impl<'a> Rewriter<'a> {
             self.denied(&d, &how)?;
         }
         masked?;
-        aliased
+        aliased?;
+        // The call itself is judged as one written `col(q)`.
+        let function = ObjectName::from(vec![ident::make_ident(col)]);
+        self.check_denied_call(&function)?;
+        self.check_known_function(&function)
     }
 
     /// Where a relation is: its frame and its position there.
@@ -1462,7 +1466,9 @@ impl<'a> Rewriter<'a> {
                     return Err(database_qualified(&expr.to_string()));
                 }
             }
-            Expr::Identifier(_) | Expr::CompoundIdentifier(_) if !self.names_matter() => {}
+            Expr::Identifier(_) if !self.names_matter() => {}
+            // Under a strict catalog `t.f` may also be the call `f(t)`, judged as a call.
+            Expr::CompoundIdentifier(_) if !self.names_matter() && self.catalog.is_none() => {}
             Expr::Identifier(id) => {
                 let name = ident::normalized(id);
                 let name = name.as_ref();

@@ -34,6 +34,7 @@ fn only_safe_builtins_and_listed_functions_run() {
         "SELECT json_agg(name ORDER BY id), count(*), string_agg(name, ',') FROM t",
         "SELECT SUBSTRING(name FROM 1 FOR 2), TRIM(name), EXTRACT(YEAR FROM now()) FROM t",
         "SELECT current_setting('verdict.tenant')",
+        "SELECT t.row_to_json, x.slugify FROM t, t x",
     ] {
         let (verdict, rule) = judge(&set, sql);
         assert_ne!(verdict, "block", "{sql}: {rule}");
@@ -55,6 +56,10 @@ fn only_safe_builtins_and_listed_functions_run() {
         "SELECT txid_current()",
         "SELECT setseed(0.5)",
         "SELECT pg_partition_root('t')",
+        // `t.f`, where `t` has no column `f`, is PostgreSQL's `f(t)`.
+        "SELECT t.other FROM t",
+        "SELECT id FROM t WHERE t.other",
+        "SELECT id FROM t x WHERE x.lookup IS NULL",
     ] {
         assert_eq!(
             judge(&set, sql),
