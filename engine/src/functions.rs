@@ -213,6 +213,22 @@ pub fn is_safe_builtin(name: &str) -> bool {
         )
 }
 
+/// Whether a normalized name is one of SQL's value functions that read session state:
+/// the database role, database or schema that runs the statement (`current_user`,
+/// `user`, `current_schema`, …). PostgreSQL reads these keywords, unquoted, as the
+/// functions whatever columns are in scope.
+pub fn reads_session_state(name: &str) -> bool {
+    matches!(
+        name,
+        "current_user"
+            | "session_user"
+            | "current_role"
+            | "user"
+            | "current_catalog"
+            | "current_schema"
+    )
+}
+
 /// Whether `name` is a line of [`crate::builtins::NAMES`] (sorted lines, each ended by a
 /// newline): a binary search over byte positions, each probe widened to its line.
 fn builtin_listed(name: &str) -> bool {

@@ -331,8 +331,10 @@ impl<'a> Rewriter<'a> {
         let Some(catalog) = self.catalog else {
             return Ok(());
         };
-        if functions::normalized_name(name).is_some_and(|f| functions::is_safe_builtin(&f)) {
-            return Ok(());
+        match functions::normalized_name(name) {
+            Some(f) if functions::reads_session_state(&f) => return Err(session_state(&f)),
+            Some(f) if functions::is_safe_builtin(&f) => return Ok(()),
+            _ => {}
         }
         // A function of the catalog: `f` (in `public`) or `schema.f`, named as a table is.
         let qualified = ident::object_parts(name)
@@ -1466,6 +1468,14 @@ impl<'a> Rewriter<'a> {
                     return Err(database_qualified(&expr.to_string()));
                 }
             }
+            // `current_schema`, `user`, …: unquoted, PostgreSQL's session state, not a column.
+            Expr::Identifier(id)
+                if self.catalog.is_some()
+                    && id.quote_style.is_none()
+                    && functions::reads_session_state(&ident::normalize(id)) =>
+            {
+                return Err(session_state(&ident::normalize(id)));
+            }
             Expr::Identifier(_) if !self.names_matter() => {}
             // Under a strict catalog `t.f` may also be the call `f(t)`, judged as a call.
             Expr::CompoundIdentifier(_) if !self.names_matter() && self.catalog.is_none() => {}
@@ -1695,6 +1705,14 @@ fn unknown_function(name: &str) -> Block {
         "unknown_function",
         format!("function `{name}` is neither a PostgreSQL built-in known to read nothing but its arguments nor listed in the catalog"),
         "use a built-in, or list the function in `catalog.functions` (`{\"name\": \"schema.f\", \"reads_governed_tables\": false}`) when it reads no governed table",
+    )
+}
+
+fn session_state(name: &str) -> Block {
+    Block::new(
+        "unknown_function",
+        format!("`{name}` reads session state (the database role, database or schema running the statement), which a strict catalog does not allow"),
+        "pass what you need in the context (e.g. `ctx.user`) instead of reading it from the session",
     )
 }
 

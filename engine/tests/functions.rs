@@ -35,6 +35,9 @@ fn only_safe_builtins_and_listed_functions_run() {
         "SELECT SUBSTRING(name FROM 1 FOR 2), TRIM(name), EXTRACT(YEAR FROM now()) FROM t",
         "SELECT current_setting('verdict.tenant')",
         "SELECT t.row_to_json, x.slugify FROM t, t x",
+        "SELECT current_date, localtimestamp, current_timestamp(2) FROM t",
+        // Quoted, these are names, not the keywords.
+        r#"SELECT "current_role" FROM (SELECT 1 AS "current_role") s"#,
     ] {
         let (verdict, rule) = judge(&set, sql);
         assert_ne!(verdict, "block", "{sql}: {rule}");
@@ -60,6 +63,15 @@ fn only_safe_builtins_and_listed_functions_run() {
         "SELECT t.other FROM t",
         "SELECT id FROM t WHERE t.other",
         "SELECT id FROM t x WHERE x.lookup IS NULL",
+        // SQL's value functions that read session state, with parentheses or without.
+        "SELECT current_user",
+        "SELECT id FROM t WHERE name = session_user",
+        "SELECT current_role, id FROM t",
+        "SELECT user FROM t",
+        "SELECT id FROM t WHERE current_schema = 'public'",
+        "SELECT CURRENT_CATALOG",
+        "SELECT id FROM t ORDER BY current_role",
+        r#"SELECT pg_catalog."current_user"()"#,
     ] {
         assert_eq!(
             judge(&set, sql),
@@ -106,4 +118,29 @@ fn catalog_functions_are_validated() {
             err.problems
         );
     }
+}
+
+/// `t.f` (PostgreSQL's `f(t)`) runs a function on the row like `f(t)` does: it may not
+/// run before the row filter, so it is guarded (or its scan fenced) like the call written out.
+#[test]
+fn functional_notation_is_guarded_like_the_call() {
+    let set = PolicySet::parse(SET).unwrap();
+    let ctx = Context::from_json_str("{}").unwrap();
+    for sql in [
+        "SELECT id FROM t WHERE slugify(t) IS NULL",
+        "SELECT id FROM t WHERE t.slugify IS NULL",
+        "SELECT x.id FROM t x WHERE x.slugify IS NULL",
+        "SELECT id FROM t WHERE public.t.slugify IS NULL",
+    ] {
+        let out = evaluate(&set, sql, &ctx).rewritten_sql.unwrap_or_default();
+        assert!(
+            out.contains("CASE WHEN (") || out.contains("OFFSET 0"),
+            "{sql}: {out}"
+        );
+    }
+    // A column named so is a column: leakproof, no guard.
+    let out = evaluate(&set, "SELECT id FROM t WHERE t.name IS NULL", &ctx)
+        .rewritten_sql
+        .unwrap_or_default();
+    assert!(!out.contains("CASE WHEN"), "{out}");
 }

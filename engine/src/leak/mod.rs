@@ -34,6 +34,9 @@ pub(crate) enum Ty {
 /// Answers the type of a column reference (its identifier parts), when known.
 pub(crate) trait Types {
     fn column(&self, parts: &[Ident]) -> Option<Ty>;
+    /// Whether a qualified reference `t.f` may be PostgreSQL's functional notation, the call
+    /// `f(t)`: its relation has no column `f`, or its columns are unknown.
+    fn call(&self, parts: &[Ident]) -> bool;
     /// The type of the single column a subquery returns, when known.
     fn subquery(&self, query: &Query) -> Option<Ty>;
 }
@@ -116,10 +119,8 @@ fn leakproof_cast(from: &'static str, to: &'static str) -> bool {
 /// a side effect) — i.e. it is not safe to run before a row filter.
 pub(crate) fn leaky(expr: &Expr, types: &dyn Types) -> bool {
     match expr {
-        Expr::Identifier(_)
-        | Expr::CompoundIdentifier(_)
-        | Expr::Value(_)
-        | Expr::TypedString(_) => false,
+        Expr::Identifier(_) | Expr::Value(_) | Expr::TypedString(_) => false,
+        Expr::CompoundIdentifier(parts) => types.call(parts),
         Expr::Nested(e)
         | Expr::IsNull(e)
         | Expr::IsNotNull(e)
@@ -393,6 +394,9 @@ mod tests {
                 "born" => "date",
                 _ => return None,
             }))
+        }
+        fn call(&self, parts: &[Ident]) -> bool {
+            self.column(parts).is_none()
         }
         fn subquery(&self, query: &Query) -> Option<Ty> {
             type_of(single_output(query)?, self)

@@ -102,6 +102,9 @@ pub fn is_sql_value_function(ident: &Ident) -> bool {
 
 /// Identifiers PostgreSQL reads as functions without parentheses.
 const SQL_VALUE_FUNCTIONS: &[&str] = &[
+    "current_catalog",
+    "current_schema",
+    "user",
     "current_user",
     "session_user",
     "current_role",

@@ -333,6 +333,23 @@ impl Types for Rewriter<'_> {
         }
     }
 
+    fn call(&self, parts: &[Ident]) -> bool {
+        let (rel, f) = match parts {
+            [q, f] => (self.find_relation(&ident::normalize(q)), f),
+            [s, t, f] => (
+                self.find_qualified(&TableName::new(ident::normalize(s), ident::normalize(t))),
+                f,
+            ),
+            _ => return false,
+        };
+        // A name that resolves to no relation is an error in PostgreSQL; count it as a call.
+        rel.is_none_or(|rel| {
+            rel.columns
+                .as_ref()
+                .is_none_or(|c| !c.contains(self.catalog, &ident::normalize(f)))
+        })
+    }
+
     fn subquery(&self, query: &Query) -> Option<Ty> {
         // `SELECT col FROM t` over plain catalog tables: the column's type (also through
         // `min`/`max`, which keep it).
