@@ -184,7 +184,7 @@ fn main() -> ExitCode {
 }
 
 fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
-    verdict_engine::parse::check_dialect(&args.dialect)?;
+    verdict_engine::check_dialect(&args.dialect)?;
     let stdin_users = [
         Some(&args.policies),
         args.sql_file.as_ref(),
@@ -223,7 +223,7 @@ fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
 fn run_db_setup(args: &DbSetupArgs) -> ExitCode {
     let sql = read_input(&args.policies)
         .and_then(|text| PolicySet::parse(&text))
-        .and_then(|set| verdict_engine::setup::db_setup_sql(&set, args.role.as_deref()));
+        .and_then(|set| verdict_engine::db_setup_sql(&set, args.role.as_deref()));
     match sql {
         Ok(sql) => {
             let mut out = io::stdout().lock();

@@ -2,6 +2,12 @@
 //!
 //! Run with `cargo bench -p verdict-engine --bench evaluate`. Both sides run over the same
 //! query mix in alternating rounds within one process; the ratio of the medians is printed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -63,18 +69,18 @@ fn main() {
             black_box(evaluate(&set, q, &ctx).to_json());
         }
     };
-    // The engine remembers texts that read back (verdict_engine::print): the loop above
+    // The engine remembers texts that read back (in the policy set): the loop above
     // repeats the same statements, as applications do. Statements it has not seen (their
     // scans known), and nothing remembered at all (a first evaluation):
     let engine_new = || {
         for q in QUERIES {
-            verdict_engine::print::forget_known_statements();
+            verdict_engine::testing::forget_statements(&set);
             black_box(evaluate(&set, q, &ctx).to_json());
         }
     };
     let engine_cold = || {
         for q in QUERIES {
-            verdict_engine::print::forget_known();
+            verdict_engine::testing::forget(&set);
             black_box(evaluate(&set, q, &ctx).to_json());
         }
     };

@@ -67,7 +67,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     }
     let mut verdict = match outcome {
         Err(block) => blocked(block, &selection, &applied, all_notes),
-        Ok(()) => match print::print_checked(statements, &scans, &placeholders) {
+        Ok(()) => match print::print_checked(&set.memo, statements, &scans, &placeholders) {
             Some(rewritten) => allowed(rewritten, &selection, applied, all_notes),
             None => blocked(
                 Block::new(

@@ -5,19 +5,19 @@ pub mod catalog;
 pub mod context;
 mod error;
 mod evaluate;
-pub mod functions;
+mod functions;
 mod ident;
 mod leak;
 mod literal;
-pub mod mask;
-pub mod parse;
+mod mask;
+mod parse;
 pub mod policy;
-pub mod print;
+mod print;
 mod prove;
-pub mod restrict;
-pub mod rewrite;
-pub mod select;
-pub mod setup;
+mod restrict;
+mod rewrite;
+mod select;
+mod setup;
 pub mod verdict;
 mod walk;
 
@@ -27,6 +27,27 @@ pub use policy::{PolicySet, Problem, Summary};
 pub use verdict::{Decision, Verdict};
 
 pub use evaluate::evaluate;
+pub use parse::{check_dialect, DIALECTS};
+pub use select::exempts;
+pub use setup::db_setup_sql;
+
+/// Hooks for benchmarks, fuzz targets and tests; not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    use crate::PolicySet;
+
+    pub use crate::parse::{parse_statements_within, DEPTH_LIMIT};
+
+    /// Forgets every text known to pass a check (the cold path).
+    pub fn forget(set: &PolicySet) {
+        set.memo.forget();
+    }
+
+    /// Forgets the statements known to read back, not the scans.
+    pub fn forget_statements(set: &PolicySet) {
+        set.memo.forget_statements();
+    }
+}
 
 /// Whether this build reads YAML text (the `yaml` feature); without it YAML input is the
 /// error `yaml_unsupported`.

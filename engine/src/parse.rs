@@ -588,16 +588,3 @@ impl VisitorMut for Cutter {
         ControlFlow::Continue(())
     }
 }
-
-/// The statement's kind as its leading keywords (`INSERT`, `SET`, `CREATE TABLE`, …).
-pub fn statement_kind(stmt: &Statement) -> String {
-    let text = stmt.to_string();
-    let words: Vec<&str> = text.split_whitespace().take(2).collect();
-    match words.as_slice() {
-        [first, second] if matches!(*first, "CREATE" | "DROP" | "ALTER") => {
-            format!("{first} {second}")
-        }
-        [first, ..] => (*first).to_string(),
-        [] => "empty".to_string(),
-    }
-}

@@ -110,10 +110,12 @@ pub(crate) struct Decimal {
 impl Decimal {
     pub(crate) fn new(n: usize) -> Decimal {
         // 20 digits hold any 64-bit number.
-        let (mut digits, mut start, mut n) = ([b'0'; 20], 20, n as u64);
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
+        let (mut digits, mut start, mut n) = ([b'0'; 20], 20usize, n as u64);
+        while let Some(next) = start.checked_sub(1) {
+            start = next;
+            if let Some(d) = digits.get_mut(start) {
+                *d = b'0' + (n % 10) as u8;
+            }
             n /= 10;
             if n == 0 {
                 break;
@@ -124,7 +126,10 @@ impl Decimal {
 
     pub(crate) fn as_str(&self) -> &str {
         // INVARIANT: only ASCII digits are written.
-        std::str::from_utf8(&self.digits[self.start..]).unwrap_or_default()
+        self.digits
+            .get(self.start..)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -147,10 +152,10 @@ pub(crate) fn cut_at_markers<'t>(
     let mut cuts = Vec::new();
     let mut rest = text;
     while let Some(at) = rest.find(prefix) {
-        let after = &rest[at + prefix.len()..];
+        let after = rest.get(at + prefix.len()..)?;
         let digits = after.find('_')?;
-        cuts.push((&rest[..at], after[..digits].parse().ok()?));
-        rest = &after[digits + 1..];
+        cuts.push((rest.get(..at)?, after.get(..digits)?.parse().ok()?));
+        rest = after.get(digits + 1..)?;
     }
     Some((cuts, rest))
 }
@@ -158,30 +163,32 @@ pub(crate) fn cut_at_markers<'t>(
 /// Whether `text` holds `needle` (ASCII, lower case) in any ASCII letter case.
 fn contains_ignoring_ascii_case(text: &str, needle: &str) -> bool {
     let (text, needle) = (text.as_bytes(), needle.as_bytes());
-    let Some((&first, rest)) = needle.split_first() else {
+    if needle.is_empty() {
         return true;
-    };
-    text.len() >= needle.len()
-        && text[..=text.len() - needle.len()]
-            .iter()
-            .enumerate()
-            .any(|(at, b)| {
-                b.to_ascii_lowercase() == first
-                    && text[at + 1..at + needle.len()].eq_ignore_ascii_case(rest)
-            })
+    }
+    text.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The statements printed as one text (`;\n` between them) with scan `n`'s text in the
 /// place of placeholder `n`, if it reads back as the statements judged.
 pub(crate) fn print_checked(
+    memo: &Memo,
     mut statements: Vec<Statement>,
     scans: &[String],
     names: &Placeholders,
 ) -> Option<String> {
     let skeleton = print(&statements);
     if scans.is_empty() {
-        return reads_back_as(Fact::ReadsBack, &skeleton, &skeleton, &statements, None)
-            .then_some(skeleton);
+        return reads_back_as(
+            memo,
+            Tree::ReadsBack,
+            &skeleton,
+            &skeleton,
+            &statements,
+            None,
+        )
+        .then_some(skeleton);
     }
     let whole = fill(&skeleton, scans, &names.prefix);
     let Some(whole) = whole else {
@@ -211,12 +218,13 @@ pub(crate) fn print_checked(
     };
     let key = format!("{}\n{skeleton}", names.prefix);
     let split = reads_back_as(
-        Fact::Skeleton,
+        memo,
+        Tree::Skeleton,
         &key,
         &skeleton,
         &statements,
         Some((scans.len(), names)),
-    ) && scans.iter().all(|t| scan_reads_back_remembered(t));
+    ) && scans.iter().all(|t| scan_reads_back_remembered(memo, t));
     drop(statements);
     debug_assert_eq!(
         split,
@@ -258,17 +266,18 @@ fn reads_back(sql: &str) -> bool {
 /// The tree a text reads back as is remembered under `key`, so a repeated statement is
 /// compared with it rather than parsed again.
 fn reads_back_as(
-    fact: Fact,
+    memo: &Memo,
+    tree_of: Tree,
     key: &str,
     text: &str,
     judged: &[Statement],
     placeholders: Option<(usize, &Placeholders)>,
 ) -> bool {
-    if let Some(tree) = known().trees[fact as usize].get(key) {
+    if let Some(tree) = memo.lock().trees(tree_of).get(key) {
         // Debug builds parse again: what was remembered must still be what it reads as.
         debug_assert!(
             parsed_back(text).as_deref() == Some(tree.as_slice()),
-            "{fact:?} remembered a tree the text does not read back as: {key:?}"
+            "{tree_of:?} remembered a tree the text does not read back as: {key:?}"
         );
         return tree.as_slice() == judged;
     }
@@ -293,9 +302,10 @@ fn reads_back_as(
     }
     if key.len() <= KNOWN_TEXT_BYTES {
         let cost = key.len() * TREE_BYTES_PER_TEXT_BYTE;
-        let mut known = known();
+        let mut known = memo.lock();
         known.make_room(cost);
-        if known.trees[fact as usize]
+        if known
+            .trees(tree_of)
             .insert(key.to_string(), again)
             .is_none()
         {
@@ -310,63 +320,116 @@ fn scan_reads_back(text: &str) -> bool {
     parsed_back(text).is_some_and(|again| matches!(again.as_slice(), [Statement::Query(_)]))
 }
 
-/// What a check established about a text.
+/// The statement checks whose trees are remembered.
 #[derive(Debug, Clone, Copy)]
-enum Fact {
+enum Tree {
     /// [`reads_back_as`] for statements without scans (the key is the text).
-    ReadsBack = 0,
+    ReadsBack,
     /// [`reads_back_as`] for a skeleton (the key is the placeholders' prefix, `\n`, the
     /// skeleton).
-    Skeleton = 1,
-    /// [`scan_reads_back`] (a fact about the text alone: scans are the engine's own text).
-    Scan = 2,
+    Skeleton,
 }
 
 /// What the checks established, bounded: statement texts with the trees they read back as
 /// (the same statements, an application's repeated queries, are parsed again once), and
 /// scan texts known to read back (a table read in the same context). Cleared when it
 /// holds [`KNOWN_BYTES`] (estimated); longer texts are not kept.
-static KNOWN: Mutex<Known> = Mutex::new(Known {
-    trees: [BTreeMap::new(), BTreeMap::new()],
-    scans: BTreeSet::new(),
-    bytes: 0,
-});
+///
+/// Owned by the policy set the statements are judged under ([`crate::PolicySet`]), so
+/// whoever holds the set (the WebAssembly `PolicyEngine`, the server's active set) holds
+/// what it remembers, and dropping the set drops it. A clone starts empty; it never makes
+/// two sets unequal.
+#[derive(Default)]
+pub struct Memo(Mutex<Known>);
 
+impl Memo {
+    /// Locked (a panic elsewhere while it was held leaves nothing half-done in it).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets every text known to pass a check, so the next evaluations check everything
+    /// (benchmarks of the cold path).
+    #[doc(hidden)]
+    pub fn forget(&self) {
+        self.lock().forget(true);
+    }
+
+    /// Forgets the statements known to read back, not the scans (benchmarks of statements
+    /// the engine has not seen, over tables read before in the same context).
+    #[doc(hidden)]
+    pub fn forget_statements(&self) {
+        self.lock().forget(false);
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Memo {
+        Memo::default()
+    }
+}
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Memo) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
+}
+
+#[derive(Default)]
 struct Known {
-    /// By [`Fact::ReadsBack`] and [`Fact::Skeleton`].
-    trees: [BTreeMap<String, Vec<Statement>>; 2],
+    /// By [`Tree::ReadsBack`].
+    reads_back: BTreeMap<String, Vec<Statement>>,
+    /// By [`Tree::Skeleton`].
+    skeletons: BTreeMap<String, Vec<Statement>>,
+    /// Scan texts known to pass [`scan_reads_back`] (a fact about the text alone: scans
+    /// are the engine's own text).
     scans: BTreeSet<String>,
     bytes: usize,
 }
 
 impl Known {
-    const ALL: [Fact; 3] = [Fact::ReadsBack, Fact::Skeleton, Fact::Scan];
-
-    fn forget(&mut self, facts: &[Fact]) {
-        for fact in facts {
-            let freed = match fact {
-                Fact::ReadsBack | Fact::Skeleton => std::mem::take(&mut self.trees[*fact as usize])
-                    .keys()
-                    .map(|k| k.len() * TREE_BYTES_PER_TEXT_BYTE)
-                    .sum::<usize>(),
-                Fact::Scan => std::mem::take(&mut self.scans)
-                    .iter()
-                    .map(String::len)
-                    .sum(),
-            };
-            self.bytes -= freed;
+    fn trees(&mut self, tree: Tree) -> &mut BTreeMap<String, Vec<Statement>> {
+        match tree {
+            Tree::ReadsBack => &mut self.reads_back,
+            Tree::Skeleton => &mut self.skeletons,
         }
+    }
+
+    /// Forgets the statements' trees, and the scans too when `scans`.
+    fn forget(&mut self, scans: bool) {
+        let trees = [
+            std::mem::take(&mut self.reads_back),
+            std::mem::take(&mut self.skeletons),
+        ];
+        let mut freed: usize = trees
+            .iter()
+            .flat_map(BTreeMap::keys)
+            .map(|k| k.len() * TREE_BYTES_PER_TEXT_BYTE)
+            .sum();
+        if scans {
+            freed += std::mem::take(&mut self.scans)
+                .iter()
+                .map(String::len)
+                .sum::<usize>();
+        }
+        self.bytes -= freed;
     }
 
     /// Forgets everything if `cost` more bytes would pass [`KNOWN_BYTES`].
     fn make_room(&mut self, cost: usize) {
         if self.bytes + cost > KNOWN_BYTES {
-            self.forget(&Known::ALL);
+            self.forget(true);
         }
     }
 }
 
-/// How much [`KNOWN`] holds at most (texts, and trees estimated from their texts), and
+/// How much a [`Memo`] holds at most (texts, and trees estimated from their texts), and
 /// the longest text it keeps.
 const KNOWN_BYTES: usize = 8 << 20;
 const KNOWN_TEXT_BYTES: usize = 64 << 10;
@@ -375,9 +438,9 @@ const KNOWN_TEXT_BYTES: usize = 64 << 10;
 /// estimate on the side of more: identifiers, boxes and vectors of every node).
 const TREE_BYTES_PER_TEXT_BYTE: usize = 16;
 
-/// [`scan_reads_back`], from [`KNOWN`] when the scan passed before.
-fn scan_reads_back_remembered(text: &str) -> bool {
-    if known().scans.contains(text) {
+/// [`scan_reads_back`], from `memo` when the scan passed before.
+fn scan_reads_back_remembered(memo: &Memo, text: &str) -> bool {
+    if memo.lock().scans.contains(text) {
         // Debug builds check again: what was remembered must still hold.
         debug_assert!(
             scan_reads_back(text),
@@ -387,32 +450,13 @@ fn scan_reads_back_remembered(text: &str) -> bool {
     }
     let ok = scan_reads_back(text);
     if ok && text.len() <= KNOWN_TEXT_BYTES {
-        let mut known = known();
+        let mut known = memo.lock();
         known.make_room(text.len());
         if known.scans.insert(text.to_string()) {
             known.bytes += text.len();
         }
     }
     ok
-}
-
-/// Forgets every text known to pass a check, so the next evaluations check everything
-/// (benchmarks of the cold path).
-#[doc(hidden)]
-pub fn forget_known() {
-    known().forget(&Known::ALL);
-}
-
-/// Forgets the statements known to read back, not the scans (benchmarks of statements the
-/// engine has not seen, over tables read before in the same context).
-#[doc(hidden)]
-pub fn forget_known_statements() {
-    known().forget(&[Fact::ReadsBack, Fact::Skeleton]);
-}
-
-/// [`KNOWN`], locked (a panic elsewhere while it was held leaves nothing half-done in it).
-fn known() -> std::sync::MutexGuard<'static, Known> {
-    KNOWN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The skeleton with each placeholder replaced by its scan's text in parentheses, as
@@ -496,7 +540,7 @@ mod tests {
         // As parsed, a tree reads back as itself.
         let judged = statement("SELECT a FROM t WHERE (x OR y) AND z");
         assert_eq!(
-            print_checked(vec![judged.clone()], &[], &names).as_deref(),
+            print_checked(&Memo::default(), vec![judged.clone()], &[], &names).as_deref(),
             Some("SELECT a FROM t WHERE (x OR y) AND z")
         );
         // Without its parentheses, `(x OR y) AND z` prints as `x OR y AND z`, a fixed point
@@ -523,13 +567,16 @@ mod tests {
         assert_eq!(text, "SELECT a FROM t WHERE x OR y AND z");
         assert!(reads_back(&text), "the text is a fixed point");
         assert_eq!(
-            print_checked(vec![unparenthesized.clone()], &[], &names),
+            print_checked(&Memo::default(), vec![unparenthesized.clone()], &[], &names),
             None
         );
         // Also when the text was remembered from a statement that read back as itself.
         let same_text = statement("SELECT a FROM t WHERE x OR y AND z");
-        assert!(print_checked(vec![same_text], &[], &names).is_some());
-        assert_eq!(print_checked(vec![unparenthesized], &[], &names), None);
+        assert!(print_checked(&Memo::default(), vec![same_text], &[], &names).is_some());
+        assert_eq!(
+            print_checked(&Memo::default(), vec![unparenthesized], &[], &names),
+            None
+        );
 
         // A name sqlparser prints with the escaping of another: the table `a""b` prints as
         // `"a""b"`, which names the table `a"b` (and prints the same).
@@ -538,7 +585,10 @@ mod tests {
         let text = judged.to_string();
         assert_eq!(text, "SELECT 1 FROM \"a\"\"b\"");
         assert!(reads_back(&text), "the text is a fixed point");
-        assert_eq!(print_checked(vec![judged], &[], &names), None);
+        assert_eq!(
+            print_checked(&Memo::default(), vec![judged], &[], &names),
+            None
+        );
     }
 
     /// Renames every quoted identifier.

@@ -64,17 +64,6 @@ pub fn kind_of(stmt: &Statement) -> StatementKind {
     }
 }
 
-/// The write operation of a statement kind, for `deny.operations`.
-pub fn operation(kind: StatementKind) -> Operation {
-    match kind {
-        StatementKind::Insert => Operation::Insert,
-        StatementKind::Update => Operation::Update,
-        StatementKind::Delete => Operation::Delete,
-        StatementKind::Select => Operation::Select,
-        _ => Operation::Ddl,
-    }
-}
-
 /// Whether the restrictions let this kind of statement run. A kind the engine enforces
 /// runs unless a restriction's `statements` leaves it out; any other kind runs only when
 /// a restriction lists it and none leaves it out. Returns the policy that allowed an

@@ -660,6 +660,7 @@ impl<'a> Rewriter<'a> {
         }
         let last = self.frames.len() - 1;
         // INVARIANT: just ensured non-empty.
+        #[allow(clippy::indexing_slicing)]
         &mut self.frames[last]
     }
 

@@ -2,6 +2,12 @@
 //! by the row filters, and which fence every filtered scan of the statement (engine
 //! README, "Scans as barriers"). The conformance suite's `side_channels` cases run the
 //! same shapes on PostgreSQL under forced plans.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};
 

@@ -1,5 +1,11 @@
 //! `catalog.default_access: "deny"`: a governed table (named by a rule of an enabled
 //! `enforce` policy) is blocked for a context that none of the policies naming it applies to.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use serde_json::json;
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};

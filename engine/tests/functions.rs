@@ -1,5 +1,11 @@
 //! Functions under a strict catalog: safe built-ins and the functions `catalog.functions`
 //! lists as reading no governed table run; any other call is blocked (`unknown_function`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use verdict_engine::{evaluate, Context, PolicySet};
 

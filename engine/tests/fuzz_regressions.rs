@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use verdict_engine::parse::{parse_statements_within, DEPTH_LIMIT};
+use verdict_engine::testing::{parse_statements_within, DEPTH_LIMIT};
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};
 
 const POLICIES: &str = include_str!("../../tests/conformance/policies.json");

@@ -20,7 +20,7 @@
 mod inputs;
 
 use serde_json::Value;
-use verdict_engine::parse::{parse_statements_within, DEPTH_LIMIT};
+use verdict_engine::testing::{parse_statements_within, DEPTH_LIMIT};
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};
 
 /// WebAssembly's default stack, 1 MiB, when optimized (`cargo test --release`). Debug

@@ -1,6 +1,12 @@
 //! Names as PostgreSQL reads them: identifiers cut to 63 bytes (NAMEDATALEN - 1) wherever
 //! they are compared, and every qualified form of a column or whole-row reference
 //! (`db.schema.table.column`, `db.schema.table.*`, functional notation `t.row_to_json`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use serde_json::json;
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};

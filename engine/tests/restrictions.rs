@@ -2,6 +2,12 @@
 //! special forms (SUBSTRING, POSITION, TRIM, EXTRACT, AT TIME ZONE, …) or qualified names,
 //! upserts counted as updates (deny operations, statement kinds, required WHERE), and
 //! `max_rows` in every LIMIT/FETCH form.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use serde_json::json;
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};

@@ -1,5 +1,11 @@
 //! Snapshot tests of verdicts and rewritten SQL, and the round-trip property: the rewritten
 //! SQL parses, and printing it again gives the same text.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;

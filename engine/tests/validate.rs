@@ -1,5 +1,11 @@
 //! Validation reports every problem at once, located by policy, rule, field and, inside a
 //! predicate, line and column; and never half-loads.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use verdict_engine::PolicySet;
 

@@ -1,6 +1,12 @@
 //! Writes, query restrictions and limits: proofs of constant writes, masks in SET, WHERE
 //! and RETURNING, deny operations, statement kinds, WHERE requirements, denied functions,
 //! row and join limits, and stateful limits reported as notes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers fail loudly on broken fixtures
 
 use serde_json::json;
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};

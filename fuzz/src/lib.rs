@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use verdict_engine::parse::{parse_statements_within, DEPTH_LIMIT};
+use verdict_engine::testing::{parse_statements_within, DEPTH_LIMIT};
 use verdict_engine::{evaluate, Context, InputError, PolicySet, Verdict};
 
 /// The conformance suite's policy set and two of its contexts (a reader and a writer).

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use sqlx::Row;
+use verdict_engine::exempts;
 use verdict_engine::policy::Subjects;
-use verdict_engine::select::exempts;
 use verdict_engine::{Context, PolicySet};
 
 use crate::audit::Tx;

@@ -13,7 +13,7 @@
     clippy::indexing_slicing
 )]
 
-use verdict_engine::setup::db_setup_sql;
+use verdict_engine::db_setup_sql;
 use verdict_engine::{evaluate, Context, PolicySet};
 use verdict_testkit::Cluster;
 

@@ -51,7 +51,7 @@ pub fn options(value: &Json) -> Result<(), InputError> {
     for (key, v) in obj {
         match (key.as_str(), v) {
             ("dialect", Json::Null) => {}
-            ("dialect", Json::String(d)) => verdict_engine::parse::check_dialect(d)?,
+            ("dialect", Json::String(d)) => verdict_engine::check_dialect(d)?,
             ("dialect", _) => {
                 return Err(InputError::new(
                     "invalid_options",

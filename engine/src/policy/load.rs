@@ -139,7 +139,11 @@ pub fn from_value(value: &Json) -> Result<PolicySet, InputError> {
     }
     // INVARIANT: the order is total (ids are unique), so evaluation order is deterministic.
     policies.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
-    Ok(PolicySet { catalog, policies })
+    Ok(PolicySet {
+        catalog,
+        policies,
+        memo: Default::default(),
+    })
 }
 
 /// Where inside the file a problem is.

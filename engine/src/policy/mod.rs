@@ -384,6 +384,8 @@ pub struct PolicySet {
     pub catalog: Option<Catalog>,
     /// Sorted by priority (highest first), then by id.
     pub policies: Vec<Policy>,
+    /// What the read-back checks established for statements judged under this set.
+    pub(crate) memo: crate::print::Memo,
 }
 
 /// What `validate` answers for a policy set that loads.
