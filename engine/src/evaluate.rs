@@ -1,6 +1,7 @@
 //! The pipeline for one SQL text: select the policies, parse, enforce each statement,
 //! and assemble the verdict.
 
+use crate::verdict::VerdictRule;
 use sqlparser::ast::{CopySource, CopyTarget, Statement};
 
 use crate::context::Context;
@@ -21,7 +22,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
             let block = match parsed {
                 Err(e) => parse_block(e),
                 Ok(_) => Block::new(
-                    "empty_statement",
+                    VerdictRule::EmptyStatement,
                     "the SQL text holds no statement",
                     "send one or more SQL statements",
                 ),
@@ -71,7 +72,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
             Some(rewritten) => allowed(rewritten, &selection, applied, all_notes),
             None => blocked(
                 Block::new(
-                    "unsupported_syntax",
+                    VerdictRule::UnsupportedSyntax,
                     "the rewritten SQL would not read back as the statement the engine judged (an operator or literal that prints ambiguously)",
                     "write the statement differently, e.g. with parentheses or spaces around unary operators",
                 ),
@@ -89,17 +90,17 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
 fn parse_block(e: parse::ParseError) -> Block {
     match e {
         parse::ParseError::Syntax(message) => Block::new(
-            "parse_error",
+            VerdictRule::ParseError,
             format!("the SQL does not parse: {message}"),
             "fix the syntax; statements that cannot be parsed are never run",
         ),
         parse::ParseError::Unsupported(why) => Block::new(
-            "unsupported_syntax",
+            VerdictRule::UnsupportedSyntax,
             why,
             "write the statement in a form the engine can judge; statements it cannot judge are never run",
         ),
         parse::ParseError::TooDeep(what) => Block::new(
-            "parse_error",
+            VerdictRule::ParseError,
             format!("the SQL is nested too deeply for the engine to judge: {what}"),
             "flatten the statement: fewer nested parentheses, subqueries or CTEs, shorter chains of operators or set operations (an IN list instead of many ORs)",
         ),
@@ -137,7 +138,7 @@ fn enforce(
         } => {
             if !matches!(target, CopyTarget::Stdout) {
                 return Err(Block::new(
-                    "unsupported_statement",
+                    VerdictRule::UnsupportedStatement,
                     "COPY … TO a server file or program writes outside the database",
                     "use COPY … TO STDOUT",
                 ));
@@ -165,7 +166,7 @@ fn enforce(
                     Some(Statement::Query(q)) => q,
                     _ => {
                         return Err(Block::new(
-                            "unsupported_statement",
+                            VerdictRule::UnsupportedStatement,
                             "this COPY cannot be judged",
                             "use COPY (query) TO STDOUT",
                         ))
@@ -287,7 +288,7 @@ fn blocked(
     }];
     Verdict {
         verdict: Decision::Block,
-        rule: block.rule.to_string(),
+        rule: block.rule,
         reason: block.reason,
         hint: block.hint,
         masked_columns: Vec::new(),
@@ -366,7 +367,7 @@ fn allowed(
         tables.dedup();
         (
             Decision::RowFilter,
-            "row_filter",
+            VerdictRule::RowFilter,
             concat(&["row filters limit the rows of ", &list(tables)]),
             "run rewritten_sql: it returns only the rows the policies admit",
         )
@@ -378,14 +379,14 @@ fn allowed(
             .collect();
         (
             Decision::Mask,
-            "column_mask",
+            VerdictRule::ColumnMask,
             concat(&["masks apply to ", &list(cols)]),
             "run rewritten_sql: masked columns keep their names and positions",
         )
     } else {
         (
             Decision::Allow,
-            "allow",
+            VerdictRule::Allow,
             if applied.tables.is_empty() {
                 "the statement reads no governed table".to_string()
             } else {
@@ -396,7 +397,7 @@ fn allowed(
     };
     Verdict {
         verdict: decision,
-        rule: rule.to_string(),
+        rule,
         reason,
         hint: hint.to_string(),
         matched_policies: matched(selection, &applied, None),

@@ -24,7 +24,7 @@ mod walk;
 pub use context::Context;
 pub use error::InputError;
 pub use policy::{PolicySet, Problem, Summary};
-pub use verdict::{Decision, Verdict};
+pub use verdict::{Decision, Verdict, VerdictRule};
 
 pub use evaluate::evaluate;
 pub use parse::{check_dialect, DIALECTS};

@@ -2,6 +2,7 @@
 //! denied functions, row and join limits; and the stateful limits one evaluation cannot
 //! decide, reported for the caller to count.
 
+use crate::verdict::VerdictRule;
 use sqlparser::ast::{
     Expr, LimitClause, OnConflictAction, OnInsert, Query, SetExpr, Statement, Value,
 };
@@ -74,7 +75,7 @@ pub fn gate(rules: &Rules<'_>, kind: StatementKind) -> Result<Option<String>, Bl
         if let Some(list) = &r.statements {
             if !list.contains(&kind) {
                 return Err(Block::new(
-                    "query_restriction",
+                    VerdictRule::QueryRestriction,
                     format!(
                         "`{}` statements are not allowed by policy `{}` (rule {}), which allows only {}",
                         kind.as_str(),
@@ -95,7 +96,7 @@ pub fn gate(rules: &Rules<'_>, kind: StatementKind) -> Result<Option<String>, Bl
     match allowed_by {
         Some(p) => Ok(Some(p)),
         None => Err(Block::new(
-            "unsupported_statement",
+            VerdictRule::UnsupportedStatement,
             format!(
                 "`{}` statements cannot be proven to respect the policies and no policy allows them",
                 kind.as_str()
@@ -157,7 +158,7 @@ pub fn require_where(rules: &Rules<'_>, stmt: &Statement) -> Result<(), Block> {
         .find(|(_, r)| r.require_where.contains(&op))
     {
         Some((at, _)) => Err(Block::new(
-            "query_restriction",
+            VerdictRule::QueryRestriction,
             format!(
                 "policy `{}` (rule {}) requires a WHERE clause on {what}",
                 at.policy.id, at.rule_index,
@@ -182,7 +183,7 @@ pub fn max_joins(rules: &Rules<'_>, joins: u64) -> Result<(), Block> {
         .min_by_key(|(m, _)| *m);
     match tightest {
         Some((m, at)) if joins > m => Err(Block::new(
-            "query_limit",
+            VerdictRule::QueryLimit,
             format!(
                 "the statement joins {joins} relations beyond the first; policy `{}` (rule {}) allows {m}",
                 at.policy.id, at.rule_index
@@ -226,7 +227,7 @@ fn returned_rows_reader(m: u64) -> Result<Box<Query>, Block> {
     match crate::parse::parse_statements(&text).map(|mut v| v.pop()) {
         Ok(Some(Statement::Query(q))) => Ok(q),
         _ => Err(Block::new(
-            "query_limit",
+            VerdictRule::QueryLimit,
             "the rows this write returns cannot be capped at the policy's max_rows",
             "leave out RETURNING",
         )),
@@ -367,7 +368,7 @@ fn derived_of(outer: &mut Query) -> Option<&mut Query> {
 
 fn uncappable(what: &str) -> Block {
     Block::new(
-        "query_limit",
+        VerdictRule::QueryLimit,
         format!("the rows of {what} cannot be capped at the policy's max_rows"),
         "use LIMIT n or FETCH FIRST n ROWS ONLY",
     )
@@ -385,14 +386,14 @@ fn cap(q: &mut Query, m: u64) -> Result<Capped, Block> {
     if let Some(fetch) = q.fetch.as_mut() {
         if has_limit {
             return Err(Block::new(
-                "unsupported_syntax",
+                VerdictRule::UnsupportedSyntax,
                 "a query with both LIMIT and FETCH FIRST is not PostgreSQL",
                 "use one of LIMIT n or FETCH FIRST n ROWS ONLY",
             ));
         }
         if fetch.percent {
             return Err(Block::new(
-                "unsupported_syntax",
+                VerdictRule::UnsupportedSyntax,
                 "FETCH FIRST … PERCENT is not PostgreSQL",
                 "use FETCH FIRST n ROWS ONLY, or LIMIT n",
             ));

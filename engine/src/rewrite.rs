@@ -21,7 +21,7 @@ use crate::functions;
 use crate::ident;
 use crate::literal;
 use crate::select::{RuleRef, Rules, TableRules};
-use crate::verdict::{MaskedColumn, RowFilter};
+use crate::verdict::{MaskedColumn, RowFilter, VerdictRule};
 
 mod fence;
 mod output;
@@ -30,7 +30,7 @@ mod writes;
 /// Why a statement may not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
-    pub rule: &'static str,
+    pub rule: VerdictRule,
     pub reason: String,
     pub hint: String,
     pub blocked_by: Option<(String, usize)>,
@@ -38,7 +38,7 @@ pub struct Block {
 
 impl Block {
     /// A block that no policy rule caused (parse errors, unsupported syntax, …).
-    pub fn new(rule: &'static str, reason: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub fn new(rule: VerdictRule, reason: impl Into<String>, hint: impl Into<String>) -> Self {
         Block {
             rule,
             reason: reason.into(),
@@ -128,7 +128,7 @@ struct DeniedColumn {
 impl DeniedColumn {
     fn block(&self, how: &str) -> Block {
         Block {
-            rule: "deny",
+            rule: VerdictRule::Deny,
             reason: format!(
                 "column `{}` of `{}` is denied by policy `{}` (rule {}){how}",
                 self.column, self.table, self.policy, self.rule_index
@@ -289,12 +289,12 @@ impl<'a> Rewriter<'a> {
             });
         match (hit, form) {
             (Some((pattern, policy)), None) => Err(Block::new(
-                "denied_function",
+                VerdictRule::DeniedFunction,
                 format!("function `{name}` is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
                 "remove the call",
             )),
             (Some((pattern, policy)), Some(form)) => Err(Block::new(
-                "denied_function",
+                VerdictRule::DeniedFunction,
                 format!("`{form}` calls `{name}`, which is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
                 "remove the expression; its special syntax calls the denied function",
             )),
@@ -343,7 +343,7 @@ impl<'a> Rewriter<'a> {
         match catalog.functions.get(&qualified) {
             Some(listed) if !listed.reads_governed_tables => Ok(()),
             Some(_) => Err(Block::new(
-                "unknown_function",
+                VerdictRule::UnknownFunction,
                 format!("function `{qualified}` reads governed tables (catalog.functions), around the policies"),
                 "read the tables in the statement itself, where the policies apply; a function that reads no governed table is listed with `reads_governed_tables: false`",
             )),
@@ -376,7 +376,7 @@ impl<'a> Rewriter<'a> {
                     self.check_function_name(name, Some(form))?;
                     if let Some(why) = functions::denied_reason_for(name) {
                         return Err(Block::new(
-                            "denied_function",
+                            VerdictRule::DeniedFunction,
                             format!("`{form}` calls `{name}`, which is not allowed: {why}"),
                             "remove the expression; it cannot be proven to respect the policies",
                         ));
@@ -547,7 +547,7 @@ impl<'a> Rewriter<'a> {
                 self.write(stmt)
             }
             SetExpr::Merge(_) => Err(Block::new(
-                "unsupported_statement",
+                VerdictRule::UnsupportedStatement,
                 "MERGE cannot be proven to respect row filters",
                 "write it as separate INSERT and UPDATE statements",
             )),
@@ -567,7 +567,7 @@ impl<'a> Rewriter<'a> {
         let top = std::mem::take(&mut self.top_body);
         if select.into.is_some() {
             return Err(Block::new(
-                "unsupported_statement",
+                VerdictRule::UnsupportedStatement,
                 "`SELECT … INTO` creates a table, which is not a read",
                 "use `CREATE TABLE … AS` through an administrator, or drop `INTO`",
             ));
@@ -916,7 +916,7 @@ impl<'a> Rewriter<'a> {
         match self.catalog {
             Some(cat) => cat.entry(table).map(Some).ok_or_else(|| {
                 Block::new(
-                    "unknown_relation",
+                    VerdictRule::UnknownRelation,
                     format!("relation `{table}` is not in the catalog"),
                     "only tables listed in the policy set's catalog can be used; names are case-sensitive when quoted",
                 )
@@ -935,7 +935,7 @@ impl<'a> Rewriter<'a> {
             return Ok(());
         }
         Err(Block::new(
-            "default_deny",
+            VerdictRule::DefaultDeny,
             format!(
                 "table `{table}` is governed by the policy set, and no enforced policy that names it applies to this context (the catalog's `default_access` is `deny`)"
             ),
@@ -1007,7 +1007,7 @@ impl<'a> Rewriter<'a> {
                     .unwrap_or_else(|| col.to_string()),
                 (None, false) => {
                     return Err(Block::new(
-                        "catalog_required",
+                        VerdictRule::CatalogRequired,
                         format!("column aliases on `{table}` hide its denied column `{col}`, and the catalog does not list its position"),
                         "add the table's columns to the catalog, or drop the column aliases",
                     )
@@ -1169,7 +1169,7 @@ impl<'a> Rewriter<'a> {
             None => {
                 if let Some((col, m)) = rules.masks.iter().next() {
                     return Err(Block::new(
-                        "catalog_required",
+                        VerdictRule::CatalogRequired,
                         format!("column `{col}` of `{table}` is masked, and without a catalog the engine cannot list the table's other columns"),
                         "add the table and its columns to the policy set's catalog",
                     )
@@ -1265,7 +1265,7 @@ impl<'a> Rewriter<'a> {
         match self.find_relation(&table.name) {
             Some(named) if std::ptr::eq(named, rel) => Ok(true),
             _ => Err(Block::new(
-                "unsupported_syntax",
+                VerdictRule::UnsupportedSyntax,
                 format!(
                     "`{what}` names the table `{table}`, whose scan is rewritten under the name `{}`, and that name means another relation of an inner query level here",
                     ident::display(&table.name)
@@ -1391,7 +1391,7 @@ impl<'a> Rewriter<'a> {
                     };
                     if unknown_inner || candidates.len() > 1 {
                         return Err(Block::new(
-                            "column_mask",
+                            VerdictRule::ColumnMask,
                             format!("`{col}` may refer to the masked column of the written table or to a column of another relation"),
                             "qualify the column with its table's name or alias",
                         ));
@@ -1434,7 +1434,7 @@ impl<'a> Rewriter<'a> {
     fn masked_whole_row(rel: &Relation, what: &str) -> Flow {
         match rel.target_masks.values().next() {
             Some((_, info)) => Err(Block::new(
-                "column_mask",
+                VerdictRule::ColumnMask,
                 format!(
                     "{what} reads the whole row of `{}`, whose column `{}` is masked by policy `{}` (rule {})",
                     info.table, info.column, info.policy, info.rule_index
@@ -1600,7 +1600,7 @@ fn first_string_arg(args: &FunctionArguments) -> Option<&str> {
 
 fn table_denied(table: &TableName, at: RuleRef<'_>) -> Block {
     Block::new(
-        "deny",
+        VerdictRule::Deny,
         format!(
             "table `{table}` is denied by policy `{}` (rule {})",
             at.policy.id, at.rule_index
@@ -1613,7 +1613,7 @@ fn table_denied(table: &TableName, at: RuleRef<'_>) -> Block {
 fn substitute_block(table: &TableName, at: RuleRef<'_>, e: SubstituteError) -> Block {
     match e {
         SubstituteError::Missing(r) => Block::new(
-            "missing_context",
+            VerdictRule::MissingContext,
             format!(
                 "the row filter of policy `{}` (rule {}) on `{table}` needs `{}`, which the context lacks",
                 at.policy.id,
@@ -1624,7 +1624,7 @@ fn substitute_block(table: &TableName, at: RuleRef<'_>, e: SubstituteError) -> B
         )
         .by(at),
         SubstituteError::Invalid(r, why) => Block::new(
-            "invalid_context",
+            VerdictRule::InvalidContext,
             format!("context value `{}` cannot be used: {why}", r.display()),
             "fix the context value",
         )
@@ -1671,7 +1671,7 @@ fn alias_columns(alias: Option<&TableAlias>) -> Vec<String> {
 fn table_name(name: &ObjectName, parts: &[&Ident]) -> Result<TableName, Block> {
     TableName::from_idents(parts).ok_or_else(|| {
         Block::new(
-            "unknown_relation",
+            VerdictRule::UnknownRelation,
             format!("`{name}` names another database; only `schema.table` is supported"),
             "remove the database name",
         )
@@ -1687,7 +1687,7 @@ type RelationAt = (usize, usize);
 /// table names the same way.
 fn database_qualified(what: &str) -> Block {
     Block::new(
-        "unknown_relation",
+        VerdictRule::UnknownRelation,
         format!("`{what}` names a database; only `schema.table.column`, `table.column` and `alias.column` are supported"),
         "remove the database name, or qualify the column with its table's alias",
     )
@@ -1695,7 +1695,7 @@ fn database_qualified(what: &str) -> Block {
 
 fn unsupported(what: &str) -> Block {
     Block::new(
-        "unsupported_syntax",
+        VerdictRule::UnsupportedSyntax,
         what.to_string(),
         "rewrite the query with plain PostgreSQL SELECT syntax",
     )
@@ -1703,7 +1703,7 @@ fn unsupported(what: &str) -> Block {
 
 fn unknown_function(name: &str) -> Block {
     Block::new(
-        "unknown_function",
+        VerdictRule::UnknownFunction,
         format!("function `{name}` is neither a PostgreSQL built-in known to read nothing but its arguments nor listed in the catalog"),
         "use a built-in, or list the function in `catalog.functions` (`{\"name\": \"schema.f\", \"reads_governed_tables\": false}`) when it reads no governed table",
     )
@@ -1711,7 +1711,7 @@ fn unknown_function(name: &str) -> Block {
 
 fn session_state(name: &str) -> Block {
     Block::new(
-        "unknown_function",
+        VerdictRule::UnknownFunction,
         format!("`{name}` reads session state (the database role, database or schema running the statement), which a strict catalog does not allow"),
         "pass what you need in the context (e.g. `ctx.user`) instead of reading it from the session",
     )
@@ -1719,7 +1719,7 @@ fn session_state(name: &str) -> Block {
 
 fn denied_function(name: &ObjectName, why: &str) -> Block {
     Block::new(
-        "denied_function",
+        VerdictRule::DeniedFunction,
         format!("function `{name}` is not allowed: {why}"),
         "remove the call; it cannot be proven to respect the policies",
     )

@@ -24,6 +24,114 @@ impl Decision {
     }
 }
 
+/// The rule category that decided a verdict (its `rule`): one closed set, so that a new
+/// one is added here and everywhere the compiler points, and its JSON name is written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictRule {
+    /// Nothing governed is filtered or masked.
+    Allow,
+    RowFilter,
+    ColumnMask,
+    /// A deny rule (table, columns or operations).
+    Deny,
+    /// `catalog.default_access: deny` and no enforce policy for the table.
+    DefaultDeny,
+    /// A filter needs a context attribute the context lacks.
+    MissingContext,
+    /// A context value cannot be used where a filter puts it.
+    InvalidContext,
+    ParseError,
+    EmptyStatement,
+    UnsupportedStatement,
+    UnsupportedSyntax,
+    UnknownRelation,
+    UnknownFunction,
+    DeniedFunction,
+    QueryRestriction,
+    QueryLimit,
+    CatalogRequired,
+    /// The rewritten SQL would pass its size bound.
+    OutputLimit,
+}
+
+impl VerdictRule {
+    /// Every rule category, in declaration order.
+    pub const ALL: [VerdictRule; 18] = [
+        VerdictRule::Allow,
+        VerdictRule::RowFilter,
+        VerdictRule::ColumnMask,
+        VerdictRule::Deny,
+        VerdictRule::DefaultDeny,
+        VerdictRule::MissingContext,
+        VerdictRule::InvalidContext,
+        VerdictRule::ParseError,
+        VerdictRule::EmptyStatement,
+        VerdictRule::UnsupportedStatement,
+        VerdictRule::UnsupportedSyntax,
+        VerdictRule::UnknownRelation,
+        VerdictRule::UnknownFunction,
+        VerdictRule::DeniedFunction,
+        VerdictRule::QueryRestriction,
+        VerdictRule::QueryLimit,
+        VerdictRule::CatalogRequired,
+        VerdictRule::OutputLimit,
+    ];
+
+    /// The rule's JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictRule::Allow => "allow",
+            VerdictRule::RowFilter => "row_filter",
+            VerdictRule::ColumnMask => "column_mask",
+            VerdictRule::Deny => "deny",
+            VerdictRule::DefaultDeny => "default_deny",
+            VerdictRule::MissingContext => "missing_context",
+            VerdictRule::InvalidContext => "invalid_context",
+            VerdictRule::ParseError => "parse_error",
+            VerdictRule::EmptyStatement => "empty_statement",
+            VerdictRule::UnsupportedStatement => "unsupported_statement",
+            VerdictRule::UnsupportedSyntax => "unsupported_syntax",
+            VerdictRule::UnknownRelation => "unknown_relation",
+            VerdictRule::UnknownFunction => "unknown_function",
+            VerdictRule::DeniedFunction => "denied_function",
+            VerdictRule::QueryRestriction => "query_restriction",
+            VerdictRule::QueryLimit => "query_limit",
+            VerdictRule::CatalogRequired => "catalog_required",
+            VerdictRule::OutputLimit => "output_limit",
+        }
+    }
+
+    /// The rule category of a JSON name.
+    pub fn from_name(name: &str) -> Option<VerdictRule> {
+        VerdictRule::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for VerdictRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for VerdictRule {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for VerdictRule {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for VerdictRule {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// A masked column of a governed table, and where the mask came from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct MaskedColumn {
@@ -72,7 +180,7 @@ pub struct LimitNote {
 pub struct Verdict {
     pub verdict: Decision,
     /// The rule category that decided the verdict (`deny`, `row_filter`, `missing_context`, …).
-    pub rule: String,
+    pub rule: VerdictRule,
     pub reason: String,
     pub hint: String,
     pub masked_columns: Vec<MaskedColumn>,
@@ -113,5 +221,20 @@ impl Verdict {
     /// Whether the statement may not run.
     pub fn is_block(&self) -> bool {
         self.verdict == Decision::Block
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VerdictRule;
+
+    #[test]
+    fn rule_names_are_their_json_and_read_back() {
+        for rule in VerdictRule::ALL {
+            let json = serde_json::to_string(&rule).unwrap();
+            assert_eq!(json, format!("\"{}\"", rule.as_str()));
+            assert_eq!(VerdictRule::from_name(rule.as_str()), Some(rule));
+        }
+        assert_eq!(VerdictRule::from_name("row_filtr"), None);
     }
 }

@@ -24,7 +24,7 @@ const SET: &str = r#"{
 
 fn judge(set: &PolicySet, sql: &str) -> (String, String) {
     let v = evaluate(set, sql, &Context::from_json_str("{}").unwrap());
-    (v.verdict.as_str().to_string(), v.rule.clone())
+    (v.verdict.as_str().to_string(), v.rule.to_string())
 }
 
 #[test]

@@ -324,7 +324,7 @@ pub async fn evaluate_and_log(
         sql: req.sql.clone(),
         rewritten_sql: verdict.rewritten_sql.clone(),
         verdict: verdict.verdict.as_str().to_string(),
-        rule: verdict.rule.clone(),
+        rule: verdict.rule.to_string(),
         blocked_policy: verdict.blocked_by.as_ref().map(|b| b.policy.clone()),
         blocked_rule_index: verdict
             .blocked_by

@@ -298,7 +298,7 @@ pub fn check(
             (None, _) => None,
         };
         if let Some(rule) = expected_rule {
-            let ok = verdict.rule == rule || ctx.block_rules.contains(&verdict.rule);
+            let ok = verdict.rule == rule || ctx.block_rules.iter().any(|r| verdict.rule == *r);
             if expect != Expect::Match && !ok {
                 let mut rules = vec![rule];
                 rules.extend(ctx.block_rules.iter().cloned());

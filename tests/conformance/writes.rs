@@ -293,8 +293,8 @@ fn judge(
             None => Vec::new(),
         };
         if !rules.is_empty() {
-            let ok =
-                rules.contains(&verdict.rule.as_str()) || ctx.block_rules.contains(&verdict.rule);
+            let ok = rules.contains(&verdict.rule.as_str())
+                || ctx.block_rules.iter().any(|r| verdict.rule == *r);
             if !ok && !matches!(expect, WriteExpect::Match | WriteExpect::Allow) {
                 let mut rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
                 rules.extend(ctx.block_rules.iter().cloned());

@@ -349,7 +349,7 @@ pub fn VerdictView(
     let head = part(outcome, |v| {
         (
             v.verdict.as_str().to_string(),
-            v.rule.clone(),
+            v.rule.to_string(),
             v.reason.clone(),
             v.hint.clone(),
         )

@@ -7,6 +7,7 @@
 //! blocks past [`Output::limit`], so the huge text is never built; and it fills the
 //! context into each filter once, reusing the text for every later scan.
 
+use crate::verdict::VerdictRule;
 use std::collections::BTreeMap;
 
 use super::{substitute_block, Block, Rewriter};
@@ -63,7 +64,7 @@ impl Output {
             return Ok(());
         }
         Err(Block::new(
-            "output_limit",
+            VerdictRule::OutputLimit,
             format!(
                 "the rewritten SQL would exceed {} bytes (1 MiB, plus {PER_INPUT_BYTE} bytes per byte of the statement, plus {PER_TABLE_SCAN} times each governed table's filtered, masked scan): every reference to `{table}` repeats its row filters and masks with the context's values ({bytes} bytes each)",
                 self.limit()

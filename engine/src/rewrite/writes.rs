@@ -4,6 +4,7 @@
 //! (the target's masked columns are replaced by their masks); tables read in FROM, USING
 //! and subqueries are enforced as in SELECT.
 
+use crate::verdict::VerdictRule;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
@@ -255,7 +256,7 @@ impl<'a> Rewriter<'a> {
         if let Some(cols) = &target.columns {
             if !cols.iter().any(|c| c.name == col) {
                 return Err(Block::new(
-                    "unknown_relation",
+                    VerdictRule::UnknownRelation,
                     format!("column `{col}` of `{}` is not in the catalog", target.table),
                     "write only columns the catalog lists",
                 ));
@@ -356,7 +357,7 @@ impl<'a> Rewriter<'a> {
                         _ => "cannot be proven to satisfy",
                     };
                     return Err(Block::new(
-                        "row_filter",
+                        VerdictRule::RowFilter,
                         format!(
                             "{what} {outcome} the row filter `{expr}` of policy `{policy}` (rule {rule_index}) on `{}`",
                             target.table
@@ -414,7 +415,7 @@ impl<'a> Rewriter<'a> {
                 None if target.filters.is_empty() => Vec::new(),
                 None => {
                     return Err(Block::new(
-                        "catalog_required",
+                        VerdictRule::CatalogRequired,
                         format!("INSERT into `{}` without a column list, and the catalog does not list its columns", target.table),
                         "name the columns you insert",
                     ))
@@ -479,7 +480,7 @@ impl<'a> Rewriter<'a> {
                     None => {
                         if let Some((policy, rule_index, expr)) = target.filters.first() {
                             return Err(Block::new(
-                                "row_filter",
+                                VerdictRule::RowFilter,
                                 format!(
                                     "INSERT … SELECT into `{}` cannot be proven to satisfy the row filter `{expr}` of policy `{policy}` (rule {rule_index})",
                                     target.table
@@ -788,7 +789,7 @@ impl<'a> Rewriter<'a> {
                 )]);
             }
             return Err(Block::new(
-                "catalog_required",
+                VerdictRule::CatalogRequired,
                 format!("RETURNING * from `{}` needs the table's columns in the catalog, to mask or leave out its protected columns", target.table),
                 "list the returned columns",
             ));

@@ -155,7 +155,7 @@ fn compare(
 ) -> Result<Judged, String> {
     if verdict.is_block() {
         let kind = if oracle.is_absent_error() {
-            if verdict.rule == "deny" || ctx.block_rules.contains(&verdict.rule) {
+            if verdict.rule == "deny" || ctx.block_rules.iter().any(|r| verdict.rule == *r) {
                 Kind::Blocked
             } else {
                 Kind::BlockedOtherRule
