@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value as Json};
 
 use super::{
-    AuditLevel, Limits, Mask, Mode, Operation, Policy, PolicySet, Predicate, Problem, Restriction,
-    Rule, StatementKind, Subjects,
+    AuditLevel, Limits, Mask, MaskKind, Mode, Operation, Policy, PolicySet, Predicate, Problem,
+    Restriction, Rule, StatementKind, Subjects,
 };
 use crate::catalog::{
     parse_column_name, parse_data_type, Catalog, Column, DefaultAccess, Table, TableName, TypeClass,
@@ -1144,30 +1144,24 @@ impl Loader {
             );
             return None;
         };
-        let known: &[&str] = match kind {
-            "redact" => &["kind", "replacement"],
-            "partial" => &["kind", "show_first", "show_last", "pad"],
-            "constant" => &["kind", "value"],
-            k if Mask::KINDS.contains(&k) => &["kind"],
-            other => {
-                self.at(
-                    place,
-                    &format!("{field}.kind"),
-                    format!(
-                        "unknown mask kind `{other}`; expected one of {}",
-                        Mask::KINDS.join(", ")
-                    ),
-                );
-                return None;
-            }
+        let Some(kind) = MaskKind::from_name(kind) else {
+            self.at(
+                place,
+                &format!("{field}.kind"),
+                format!(
+                    "unknown mask kind `{kind}`; expected one of {}",
+                    Mask::KINDS.join(", ")
+                ),
+            );
+            return None;
         };
         let before = self.problems.len();
-        self.unknown_fields(place, &format!("{field}."), obj, known);
+        self.unknown_fields(place, &format!("{field}."), obj, kind.fields());
         let mask = match kind {
-            "null" => Mask::Null,
-            "hash" => Mask::Hash,
-            "email" => Mask::Email,
-            "date_year" => {
+            MaskKind::Null => Mask::Null,
+            MaskKind::Hash => Mask::Hash,
+            MaskKind::Email => Mask::Email,
+            MaskKind::DateYear => {
                 if matches!(
                     class,
                     TypeClass::Text | TypeClass::Other | TypeClass::Numeric | TypeClass::Boolean
@@ -1180,7 +1174,7 @@ impl Loader {
                 }
                 Mask::DateYear
             }
-            "redact" => Mask::Redact {
+            MaskKind::Redact => Mask::Redact {
                 replacement: match obj.get("replacement") {
                     None | Some(Json::Null) => None,
                     Some(Json::String(s)) => Some(s.clone()),
@@ -1194,7 +1188,7 @@ impl Loader {
                     }
                 },
             },
-            "partial" => {
+            MaskKind::Partial => {
                 let count = |loader: &mut Loader, key: &str| -> u32 {
                     match obj.get(key) {
                         None | Some(Json::Null) => 0,
@@ -1231,7 +1225,7 @@ impl Loader {
                     pad,
                 }
             }
-            _ => match obj.get("value") {
+            MaskKind::Constant => match obj.get("value") {
                 Some(v @ (Json::String(_) | Json::Number(_) | Json::Bool(_) | Json::Null)) => {
                     if let Json::String(s) = v {
                         if s.contains('\0') {

@@ -187,29 +187,88 @@ pub enum Mask {
     },
 }
 
-impl Mask {
-    /// Every mask kind's JSON name.
-    pub const KINDS: [&'static str; 7] = [
-        "null",
-        "redact",
-        "hash",
-        "partial",
-        "email",
-        "date_year",
-        "constant",
+/// The kinds of [`Mask`], without their parameters: one closed set for loading, listing
+/// and naming them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MaskKind {
+    Null,
+    Redact,
+    Hash,
+    Partial,
+    Email,
+    DateYear,
+    Constant,
+}
+
+impl MaskKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [MaskKind; 7] = [
+        MaskKind::Null,
+        MaskKind::Redact,
+        MaskKind::Hash,
+        MaskKind::Partial,
+        MaskKind::Email,
+        MaskKind::DateYear,
+        MaskKind::Constant,
     ];
 
     /// The kind's JSON name.
-    pub fn kind(&self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Mask::Null => "null",
-            Mask::Redact { .. } => "redact",
-            Mask::Hash => "hash",
-            Mask::Partial { .. } => "partial",
-            Mask::Email => "email",
-            Mask::DateYear => "date_year",
-            Mask::Constant { .. } => "constant",
+            MaskKind::Null => "null",
+            MaskKind::Redact => "redact",
+            MaskKind::Hash => "hash",
+            MaskKind::Partial => "partial",
+            MaskKind::Email => "email",
+            MaskKind::DateYear => "date_year",
+            MaskKind::Constant => "constant",
         }
+    }
+
+    /// The kind of a JSON name.
+    pub fn from_name(name: &str) -> Option<MaskKind> {
+        MaskKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The fields a mask object of this kind may have.
+    pub const fn fields(self) -> &'static [&'static str] {
+        match self {
+            MaskKind::Redact => &["kind", "replacement"],
+            MaskKind::Partial => &["kind", "show_first", "show_last", "pad"],
+            MaskKind::Constant => &["kind", "value"],
+            MaskKind::Null | MaskKind::Hash | MaskKind::Email | MaskKind::DateYear => &["kind"],
+        }
+    }
+}
+
+impl Mask {
+    /// Every mask kind's JSON name.
+    pub const KINDS: [&'static str; 7] = [
+        MaskKind::Null.as_str(),
+        MaskKind::Redact.as_str(),
+        MaskKind::Hash.as_str(),
+        MaskKind::Partial.as_str(),
+        MaskKind::Email.as_str(),
+        MaskKind::DateYear.as_str(),
+        MaskKind::Constant.as_str(),
+    ];
+
+    /// The mask's kind.
+    pub fn mask_kind(&self) -> MaskKind {
+        match self {
+            Mask::Null => MaskKind::Null,
+            Mask::Redact { .. } => MaskKind::Redact,
+            Mask::Hash => MaskKind::Hash,
+            Mask::Partial { .. } => MaskKind::Partial,
+            Mask::Email => MaskKind::Email,
+            Mask::DateYear => MaskKind::DateYear,
+            Mask::Constant { .. } => MaskKind::Constant,
+        }
+    }
+
+    /// The kind's JSON name.
+    pub fn kind(&self) -> &'static str {
+        self.mask_kind().as_str()
     }
 }
 
