@@ -14,6 +14,7 @@ mod parse;
 pub mod policy;
 mod print;
 mod prove;
+mod resolve;
 mod restrict;
 mod rewrite;
 mod select;

@@ -20,6 +20,7 @@ use crate::context::{Context, SubstituteError};
 use crate::functions;
 use crate::ident;
 use crate::literal;
+use crate::resolve::{alias_columns, Columns, DeniedColumn, Frame, Relation, RelationAt, Scopes};
 use crate::select::{RuleRef, Rules, TableRules};
 use crate::verdict::{MaskedColumn, RowFilter, VerdictRule};
 
@@ -65,66 +66,6 @@ impl Block {
 
 pub(crate) type Flow = Result<(), Block>;
 
-/// A relation visible in a `SELECT`: what its name refers to and which of its columns are denied.
-#[derive(Debug, Clone)]
-struct Relation {
-    /// The name references use: the alias, or the table's (function's, CTE's) name.
-    ref_name: String,
-    /// The catalog table it scans, when unaliased (so `schema.table.column` can refer to it).
-    qualified: Option<TableName>,
-    /// Whether the scan became a derived table named after the table.
-    renamed_scan: bool,
-    /// Whether the scan became a derived table under a column alias list: its whole row
-    /// is then a record with the aliases as field names, not the table's row type.
-    aliased_scan: bool,
-    /// Denied columns, by the names this relation exposes them under.
-    denied_columns: BTreeMap<String, DeniedColumn>,
-    /// The columns it exposes, when known (catalog tables); `None`: any name may be one.
-    columns: Option<Columns>,
-    /// For the target of a write: masked columns and the mask over the target's own row.
-    target_masks: BTreeMap<String, (Expr, MaskedColumn)>,
-    /// The catalog table whose row filters the scan applies (a rewritten, filtered scan).
-    filtered: Option<TableName>,
-    /// An outer join may null-extend it.
-    nullable: bool,
-}
-
-/// The columns a relation exposes.
-#[derive(Debug, Clone)]
-enum Columns {
-    /// A catalog table's (at this position in the catalog), the first ones renamed by an
-    /// alias's column list.
-    Catalog { table: usize, renamed: Vec<String> },
-    /// These.
-    Names(Vec<String>),
-}
-
-impl Columns {
-    fn contains(&self, catalog: Option<&Catalog>, col: &str) -> bool {
-        match self {
-            Columns::Names(names) => names.iter().any(|n| n == col),
-            Columns::Catalog { table, renamed } => catalog
-                .and_then(|c| c.tables().get(*table))
-                .is_some_and(|t| {
-                    t.columns
-                        .iter()
-                        .enumerate()
-                        .any(|(i, c)| renamed.get(i).unwrap_or(&c.name) == col)
-                }),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct DeniedColumn {
-    table: TableName,
-    column: String,
-    policy: String,
-    rule_index: usize,
-    /// From a `monitor` policy: a reference is reported in `notes`, not blocked.
-    monitor: bool,
-}
-
 impl DeniedColumn {
     fn block(&self, how: &str) -> Block {
         Block {
@@ -140,22 +81,6 @@ impl DeniedColumn {
             blocked_by: Some((self.policy.clone(), self.rule_index)),
         }
     }
-}
-
-impl Relation {
-    /// Some denied column, an enforced one first.
-    fn any_denied(&self) -> Option<&DeniedColumn> {
-        self.denied_columns
-            .values()
-            .find(|d| !d.monitor)
-            .or_else(|| self.denied_columns.values().next())
-    }
-}
-
-#[derive(Debug, Default)]
-struct Frame {
-    ctes: Vec<String>,
-    relations: Vec<Relation>,
 }
 
 /// What enforcement did to one statement.
@@ -182,7 +107,7 @@ pub struct Rewriter<'a> {
     monitored: &'a Rules<'a>,
     catalog: Option<&'a Catalog>,
     ctx: &'a Context,
-    frames: Vec<Frame>,
+    scopes: Scopes,
     built: BTreeSet<TableName>,
     monitored_tables: BTreeSet<TableName>,
     /// Function-name patterns that query restrictions deny (`name`, or `prefix*`).
@@ -229,7 +154,7 @@ impl<'a> Rewriter<'a> {
             monitored,
             catalog,
             ctx,
-            frames: Vec::new(),
+            scopes: Scopes::default(),
             built: BTreeSet::new(),
             monitored_tables: BTreeSet::new(),
             denied_functions: Vec::new(),
@@ -319,7 +244,8 @@ impl<'a> Rewriter<'a> {
         let [col] = parts.as_slice() else {
             return false;
         };
-        self.find_relation(&ident::normalize(q))
+        self.scopes
+            .find_relation(&ident::normalize(q))
             .and_then(|r| r.columns.as_ref())
             .is_some_and(|c| c.contains(self.catalog, &ident::normalize(col)))
     }
@@ -405,10 +331,10 @@ impl<'a> Rewriter<'a> {
 
     /// Enforces the policies on a query, in place.
     pub fn query(&mut self, q: &mut Query) -> Flow {
-        let depth = self.frames.len();
+        let depth = self.scopes.depth();
         let top = std::mem::take(&mut self.top_query);
         let result = self.query_inner(q, top);
-        self.frames.truncate(depth);
+        self.scopes.truncate(depth);
         result
     }
 
@@ -493,17 +419,17 @@ impl<'a> Rewriter<'a> {
                 } else {
                     all.iter().take(i).cloned().collect()
                 };
-                self.frames.push(Frame {
+                self.scopes.push(Frame {
                     ctes: visible,
                     relations: Vec::new(),
                 });
                 let r = self.query(&mut cte.query);
-                self.frames.pop();
+                self.scopes.pop();
                 r?;
             }
             names = all;
         }
-        self.frames.push(Frame {
+        self.scopes.push(Frame {
             ctes: names,
             relations: Vec::new(),
         });
@@ -579,11 +505,11 @@ impl<'a> Rewriter<'a> {
         {
             return Err(unsupported("this SELECT syntax is not PostgreSQL"));
         }
-        self.frames.push(Frame::default());
+        self.scopes.push(Frame::default());
         let mut from = std::mem::take(&mut select.from);
         let result = self.select_inner(select, &mut from, order_by, limit, fetch, top);
         select.from = from;
-        self.frames.pop();
+        self.scopes.pop();
         result
     }
 
@@ -605,8 +531,8 @@ impl<'a> Rewriter<'a> {
             match item {
                 SelectItem::Wildcard(_) => {
                     let hits: Vec<DeniedColumn> = self
-                        .frames
-                        .last()
+                        .scopes
+                        .innermost()
                         .map(|f| {
                             f.relations
                                 .iter()
@@ -654,25 +580,15 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    fn top(&mut self) -> &mut Frame {
-        if self.frames.is_empty() {
-            self.frames.push(Frame::default());
-        }
-        let last = self.frames.len() - 1;
-        // INVARIANT: just ensured non-empty.
-        #[allow(clippy::indexing_slicing)]
-        &mut self.frames[last]
-    }
-
     /// Processes a FROM item and its joins, adding the relations it brings into scope to
     /// the innermost frame as it goes (each join's condition, and a later item, sees the
     /// relations before it).
     fn table_with_joins(&mut self, twj: &mut TableWithJoins) -> Flow {
-        let start = self.top().relations.len();
+        let start = self.scopes.top().relations.len();
         self.table_factor(&mut twj.relation)?;
         for join in twj.joins.iter_mut() {
             self.joins += 1;
-            let right = self.top().relations.len();
+            let right = self.scopes.top().relations.len();
             self.table_factor(&mut join.relation)?;
             self.join_constraint(join, start)?;
             // Relations an outer join may null-extend (after its own condition): a guard
@@ -683,7 +599,7 @@ impl<'a> Rewriter<'a> {
                 JoinOperator::FullOuter(_) => start..usize::MAX,
                 _ => 0..0,
             };
-            for (i, rel) in self.top().relations.iter_mut().enumerate() {
+            for (i, rel) in self.scopes.top().relations.iter_mut().enumerate() {
                 if nullable.contains(&i) {
                     rel.nullable = true;
                 }
@@ -694,7 +610,7 @@ impl<'a> Rewriter<'a> {
 
     /// The relations of the innermost frame from `start` on.
     fn relations_from(&mut self, start: usize) -> &[Relation] {
-        let relations = &self.top().relations;
+        let relations = &self.scopes.top().relations;
         relations.get(start..).unwrap_or_default()
     }
 
@@ -764,7 +680,7 @@ impl<'a> Rewriter<'a> {
     /// frame.
     fn table_factor(&mut self, tf: &mut TableFactor) -> Flow {
         let rel = self.table_factor_relation(tf)?;
-        self.top().relations.extend(rel);
+        self.scopes.top().relations.extend(rel);
         Ok(())
     }
 
@@ -796,7 +712,7 @@ impl<'a> Rewriter<'a> {
                     return Err(unsupported("TABLESAMPLE on a subquery is not PostgreSQL"));
                 }
                 self.query(subquery)?;
-                Ok(Some(plain(
+                Ok(Some(Relation::plain(
                     alias
                         .as_ref()
                         .map(|a| ident::normalize(&a.name))
@@ -812,7 +728,7 @@ impl<'a> Rewriter<'a> {
                 self.check_function_name("unnest", Some("UNNEST(…) in FROM"))?;
                 self.judge_all(array_exprs);
                 self.walk(array_exprs)?;
-                Ok(Some(plain(
+                Ok(Some(Relation::plain(
                     alias
                         .as_ref()
                         .map(|a| ident::normalize(&a.name))
@@ -823,13 +739,13 @@ impl<'a> Rewriter<'a> {
                 table_with_joins,
                 alias,
             } => {
-                let start = self.top().relations.len();
+                let start = self.scopes.top().relations.len();
                 self.table_with_joins(table_with_joins)?;
                 match alias {
                     // The alias hides the inner names but exposes all their columns.
                     Some(a) => {
-                        let mut rel = plain(ident::normalize(&a.name));
-                        let frame = self.top();
+                        let mut rel = Relation::plain(ident::normalize(&a.name));
+                        let frame = self.scopes.top();
                         let inner = frame.relations.drain(start.min(frame.relations.len())..);
                         for r in inner {
                             rel.denied_columns.extend(r.denied_columns);
@@ -858,7 +774,7 @@ impl<'a> Rewriter<'a> {
             .map(|a| ident::normalize(&a.name))
             .or_else(|| functions::judged_name(name))
             .unwrap_or_default();
-        Ok(Some(plain(ref_name)))
+        Ok(Some(Relation::plain(ref_name)))
     }
 
     /// What a plain table reference names: a visible CTE, or a table.
@@ -891,12 +807,12 @@ impl<'a> Rewriter<'a> {
             .ok_or_else(|| unsupported("this table name is not supported"))?;
         if let [single] = parts.as_slice() {
             let n = ident::normalize(single);
-            if self.cte_visible(&n) {
+            if self.scopes.cte_visible(&n) {
                 let ref_name = alias
                     .as_ref()
                     .map(|a| ident::normalize(&a.name))
                     .unwrap_or(n);
-                return Ok(Resolved::Cte(plain(ref_name)));
+                return Ok(Resolved::Cte(Relation::plain(ref_name)));
             }
         }
         let table = table_name(name, &parts)?;
@@ -941,13 +857,6 @@ impl<'a> Rewriter<'a> {
             ),
             format!("ask for a policy that grants this context access to `{table}` (for every row: a row filter with the predicate `true`)"),
         ))
-    }
-
-    fn cte_visible(&self, name: &str) -> bool {
-        self.frames
-            .iter()
-            .rev()
-            .any(|f| f.ctes.iter().any(|c| c == name))
     }
 
     /// A reference to a catalog table: checks, then the filtered, masked scan.
@@ -1206,10 +1115,10 @@ impl<'a> Rewriter<'a> {
             return Ok(());
         };
         let rel = match parts.as_slice() {
-            [q] => self.find_relation(&ident::normalize(q)),
-            [s, t] => {
-                self.find_qualified(&TableName::new(ident::normalize(s), ident::normalize(t)))
-            }
+            [q] => self.scopes.find_relation(&ident::normalize(q)),
+            [s, t] => self
+                .scopes
+                .find_qualified(&TableName::new(ident::normalize(s), ident::normalize(t))),
             _ => return Err(database_qualified(&format!("{name}.*"))),
         };
         let masked = rel.map(|r| Self::masked_whole_row(r, &format!("`{name}.*`")));
@@ -1241,28 +1150,18 @@ impl<'a> Rewriter<'a> {
         Ok(())
     }
 
-    /// The innermost relation in scope that scans `table` without an alias: what
-    /// `schema.table.column` and `schema.table.*` refer to in PostgreSQL.
-    fn find_qualified(&self, table: &TableName) -> Option<&Relation> {
-        self.frames
-            .iter()
-            .rev()
-            .flat_map(|f| f.relations.iter().rev())
-            .find(|r| r.qualified.as_ref() == Some(table))
-    }
-
     /// Whether a reference `what` qualified by `table` must be re-pointed at the derived
     /// table its scan became (named after the table). Blocks when that name would reach
     /// another relation first: one of an inner query level named like the table (an
     /// alias, a CTE), which PostgreSQL's `schema.table` never means.
     fn repointable(&self, table: &TableName, what: &str) -> Result<bool, Block> {
-        let Some(rel) = self.find_qualified(table) else {
+        let Some(rel) = self.scopes.find_qualified(table) else {
             return Ok(false);
         };
         if !rel.renamed_scan {
             return Ok(false);
         }
-        match self.find_relation(&table.name) {
+        match self.scopes.find_relation(&table.name) {
             Some(named) if std::ptr::eq(named, rel) => Ok(true),
             _ => Err(Block::new(
                 VerdictRule::UnsupportedSyntax,
@@ -1281,7 +1180,7 @@ impl<'a> Rewriter<'a> {
     /// Without the relation's columns (no catalog, a join's alias) only names of built-in
     /// functions that take a row count (`functions::takes_a_row`).
     fn functional_notation(&mut self, rel_index: RelationAt, col: &str, what: &str) -> Flow {
-        let Some(rel) = self.relation_at(rel_index) else {
+        let Some(rel) = self.scopes.relation_at(rel_index) else {
             return Ok(());
         };
         let call = match &rel.columns {
@@ -1304,29 +1203,6 @@ impl<'a> Rewriter<'a> {
         let function = ObjectName::from(vec![ident::make_ident(col)]);
         self.check_denied_call(&function)?;
         self.check_known_function(&function)
-    }
-
-    /// Where a relation is: its frame and its position there.
-    fn locate(&self, rel: &Relation) -> Option<RelationAt> {
-        self.frames.iter().enumerate().find_map(|(f, frame)| {
-            frame
-                .relations
-                .iter()
-                .position(|r| std::ptr::eq(r, rel))
-                .map(|i| (f, i))
-        })
-    }
-
-    fn relation_at(&self, (frame, index): RelationAt) -> Option<&Relation> {
-        self.frames.get(frame)?.relations.get(index)
-    }
-
-    fn find_relation(&self, name: &str) -> Option<&Relation> {
-        self.frames
-            .iter()
-            .rev()
-            .flat_map(|f| f.relations.iter().rev())
-            .find(|r| r.ref_name == name)
     }
 
     /// Checks every expression inside `node`, enforcing nested queries with the current scope.
@@ -1353,10 +1229,8 @@ impl<'a> Rewriter<'a> {
                 if let [sch, t, col] = names.as_slice() {
                     let tn = TableName::new(sch.clone(), t.clone());
                     return Ok(self
-                        .frames
-                        .iter()
-                        .rev()
-                        .flat_map(|f| f.relations.iter().rev())
+                        .scopes
+                        .name_order()
                         .find(|r| r.qualified.as_ref() == Some(&tn))
                         .and_then(|r| r.target_masks.get(col))
                         .map(|(m, info)| (Expr::Nested(Box::new(m.clone())), info.clone())));
@@ -1365,6 +1239,7 @@ impl<'a> Rewriter<'a> {
                     return Ok(None);
                 };
                 Ok(self
+                    .scopes
                     .find_relation(q)
                     .and_then(|r| r.target_masks.get(col))
                     .map(|(m, info)| (Expr::Nested(Box::new(m.clone())), info.clone())))
@@ -1379,7 +1254,7 @@ impl<'a> Rewriter<'a> {
                 // Innermost query level first: a name binds at the first level with a
                 // relation that has it, and is ambiguous (an error) when two there have it.
                 let mut unknown_inner = false;
-                for frame in self.frames.iter().rev() {
+                for frame in self.scopes.levels().rev() {
                     let candidates: Vec<&Relation> = frame.relations.iter().filter(has).collect();
                     let masked = candidates.iter().find_map(|r| r.target_masks.get(&col));
                     let Some((m, info)) = masked else {
@@ -1406,15 +1281,12 @@ impl<'a> Rewriter<'a> {
 
     /// Whether any relation in scope has denied columns or was renamed (checks are needed).
     fn names_matter(&self) -> bool {
-        self.frames
-            .iter()
-            .flat_map(|f| f.relations.iter())
-            .any(|r| {
-                r.renamed_scan
-                    || r.aliased_scan
-                    || !r.denied_columns.is_empty()
-                    || !r.target_masks.is_empty()
-            })
+        self.scopes.all().any(|r| {
+            r.renamed_scan
+                || r.aliased_scan
+                || !r.denied_columns.is_empty()
+                || !r.target_masks.is_empty()
+        })
     }
 
     /// A whole-row value of a scan rewritten under a column alias list would carry the
@@ -1486,17 +1358,13 @@ impl<'a> Rewriter<'a> {
                 // PostgreSQL reads a bare name as a column when a relation at any query
                 // level has one of that name, and only otherwise as a relation's whole row
                 // (`SELECT email FROM customers email` reads the column).
-                let column = self
-                    .frames
-                    .iter()
-                    .flat_map(|f| f.relations.iter())
-                    .any(|r| {
-                        r.columns
-                            .as_ref()
-                            .is_some_and(|c| c.contains(self.catalog, name))
-                    });
+                let column = self.scopes.all().any(|r| {
+                    r.columns
+                        .as_ref()
+                        .is_some_and(|c| c.contains(self.catalog, name))
+                });
                 let mut hits = Vec::new();
-                for rel in self.frames.iter().rev().flat_map(|f| f.relations.iter()) {
+                for rel in self.scopes.name_order() {
                     if let Some(d) = rel.denied_columns.get(name) {
                         hits.push((d.clone(), String::new()));
                     }
@@ -1513,13 +1381,7 @@ impl<'a> Rewriter<'a> {
                     self.denied(&d, &how)?;
                 }
                 // Denies first (they say more); then masks a whole row of a write target would skip.
-                if let Some(rel) = self
-                    .frames
-                    .iter()
-                    .rev()
-                    .flat_map(|f| f.relations.iter())
-                    .find(|r| r.ref_name == name && !column)
-                {
+                if let Some(rel) = self.scopes.find_relation(name).filter(|_| !column) {
                     Self::masked_whole_row(rel, &format!("`{name}`"))?;
                     Self::aliased_whole_row(rel, &format!("`{name}`"))?;
                 }
@@ -1534,8 +1396,8 @@ impl<'a> Rewriter<'a> {
                     .collect::<Vec<_>>()
                     .join(".");
                 if let [q, col, ..] = names.as_slice() {
-                    let rel = self.find_relation(q);
-                    let at = rel.and_then(|r| self.locate(r));
+                    let rel = self.scopes.find_relation(q);
+                    let at = rel.and_then(|r| self.scopes.locate(r));
                     if let Some(d) = rel.and_then(|r| r.denied_columns.get(*col)).cloned() {
                         self.denied(&d, "")?;
                     }
@@ -1545,8 +1407,8 @@ impl<'a> Rewriter<'a> {
                 }
                 if let [s, t, col] = names.as_slice() {
                     let tn = TableName::new(*s, *t);
-                    let rel = self.find_qualified(&tn);
-                    let at = rel.and_then(|r| self.locate(r));
+                    let rel = self.scopes.find_qualified(&tn);
+                    let at = rel.and_then(|r| self.scopes.locate(r));
                     if let Some(d) = rel.and_then(|r| r.denied_columns.get(*col)).cloned() {
                         self.denied(&d, "")?;
                     }
@@ -1641,32 +1503,6 @@ enum Resolved {
     },
 }
 
-fn plain(ref_name: String) -> Relation {
-    Relation {
-        ref_name,
-        qualified: None,
-        renamed_scan: false,
-        aliased_scan: false,
-        denied_columns: BTreeMap::new(),
-        columns: None,
-        target_masks: BTreeMap::new(),
-        filtered: None,
-        nullable: false,
-    }
-}
-
-/// The names an alias's column list gives, in order (empty without a list).
-fn alias_columns(alias: Option<&TableAlias>) -> Vec<String> {
-    alias
-        .map(|a| {
-            a.columns
-                .iter()
-                .map(|c| ident::normalize(&c.name))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A table reference's name: `table` or `schema.table`; other forms are blocked.
 fn table_name(name: &ObjectName, parts: &[&Ident]) -> Result<TableName, Block> {
     TableName::from_idents(parts).ok_or_else(|| {
@@ -1677,9 +1513,6 @@ fn table_name(name: &ObjectName, parts: &[&Ident]) -> Result<TableName, Block> {
         )
     })
 }
-
-/// A relation's frame and its position in it.
-type RelationAt = (usize, usize);
 
 /// A column reference or `*` that names its database (`db.schema.table.column`,
 /// `db.schema.table.*`): PostgreSQL reads it when `db` is the current database, which the

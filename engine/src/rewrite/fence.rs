@@ -21,10 +21,11 @@ use sqlparser::ast::{
     SelectItem, TableFactor, VisitMut, VisitorMut,
 };
 
-use super::{Columns, Relation, Rewriter};
+use super::Rewriter;
 use crate::catalog::TableName;
 use crate::ident;
 use crate::leak::{self, Ty, Types};
+use crate::resolve::{alias_columns, Columns, Relation};
 
 /// What a statement's enforcement leaves for [`Rewriter::fence_scans`].
 const FENCE: &str = " OFFSET 0";
@@ -129,7 +130,7 @@ impl Rewriter<'_> {
     /// holds a subquery, or a filter reads a masked, denied or renamed column).
     fn guard_for(&self, conjunct: &Expr) -> Option<Option<Expr>> {
         let refs = column_refs(conjunct)?;
-        let frame = self.frames.last()?;
+        let frame = self.scopes.innermost()?;
         let mut read: Vec<&Relation> = Vec::new();
         for parts in &refs {
             let rel = match parts.as_slice() {
@@ -287,31 +288,6 @@ impl Rewriter<'_> {
         }
         leak::type_name(c.data_type.as_deref()?).map(Ty::Known)
     }
-
-    /// The relation an unqualified column binds to: the innermost query level with a
-    /// relation that has it; `None` when unknown or ambiguous.
-    fn binds(&self, col: &str) -> Option<&Relation> {
-        for frame in self.frames.iter().rev() {
-            let mut found = None;
-            for rel in &frame.relations {
-                match &rel.columns {
-                    // A relation whose columns are unknown may have it.
-                    None => return None,
-                    Some(cols) if cols.contains(self.catalog, col) => {
-                        if found.is_some() {
-                            return None;
-                        }
-                        found = Some(rel);
-                    }
-                    Some(_) => {}
-                }
-            }
-            if found.is_some() {
-                return found;
-            }
-        }
-        None
-    }
 }
 
 impl Types for Rewriter<'_> {
@@ -319,15 +295,15 @@ impl Types for Rewriter<'_> {
         match parts {
             [col] => {
                 let col = ident::normalize(col);
-                self.relation_column(self.binds(&col)?, &col)
+                self.relation_column(self.scopes.binds(self.catalog, &col)?, &col)
             }
             [q, col] => {
-                let rel = self.find_relation(&ident::normalize(q))?;
+                let rel = self.scopes.find_relation(&ident::normalize(q))?;
                 self.relation_column(rel, &ident::normalize(col))
             }
             [s, t, col] => {
                 let tn = TableName::new(ident::normalize(s), ident::normalize(t));
-                self.relation_column(self.find_qualified(&tn)?, &ident::normalize(col))
+                self.relation_column(self.scopes.find_qualified(&tn)?, &ident::normalize(col))
             }
             _ => None,
         }
@@ -335,9 +311,10 @@ impl Types for Rewriter<'_> {
 
     fn call(&self, parts: &[Ident]) -> bool {
         let (rel, f) = match parts {
-            [q, f] => (self.find_relation(&ident::normalize(q)), f),
+            [q, f] => (self.scopes.find_relation(&ident::normalize(q)), f),
             [s, t, f] => (
-                self.find_qualified(&TableName::new(ident::normalize(s), ident::normalize(t))),
+                self.scopes
+                    .find_qualified(&TableName::new(ident::normalize(s), ident::normalize(t))),
                 f,
             ),
             _ => return false,
@@ -396,7 +373,7 @@ impl Types for Rewriter<'_> {
             };
             let parts = ident::object_parts(name)?;
             if let [single] = parts.as_slice() {
-                if self.cte_visible(&ident::normalize(single)) {
+                if self.scopes.cte_visible(&ident::normalize(single)) {
                     return None;
                 }
             }
@@ -406,13 +383,13 @@ impl Types for Rewriter<'_> {
                 .as_ref()
                 .map(|a| ident::normalize(&a.name))
                 .unwrap_or_else(|| table.name.clone());
-            let renamed = super::alias_columns(alias.as_ref());
+            let renamed = alias_columns(alias.as_ref());
             tables.push(Relation {
                 columns: Some(Columns::Catalog {
                     table: position,
                     renamed,
                 }),
-                ..super::plain(ref_name)
+                ..Relation::plain(ref_name)
             });
         }
         let name = match out {

@@ -14,14 +14,12 @@ use sqlparser::ast::{
     Statement, TableFactor, TableObject, TableWithJoins, Update, UpdateTableFromKind, VisitorMut,
 };
 
-use super::{
-    substitute_block, table_denied, unsupported, Block, Columns, DeniedColumn, Flow, Frame,
-    Relation, Rewriter,
-};
+use super::{substitute_block, table_denied, unsupported, Block, Flow, Rewriter};
 use crate::catalog::{Column, TableName, TypeClass};
 use crate::ident;
 use crate::policy::{is_sql_value_function, Operation};
 use crate::prove::{self, V};
+use crate::resolve::{Columns, DeniedColumn, Frame, Relation};
 use crate::select::{self, RuleRef, Rules};
 use crate::verdict::{MaskedColumn, RowFilter};
 
@@ -41,14 +39,14 @@ impl<'a> Rewriter<'a> {
         // Also inside data-modifying CTEs and COPY: the statement's kind and WHERE rules.
         crate::restrict::gate_statement(self.rules, stmt)?;
         crate::restrict::require_where(self.rules, stmt)?;
-        let depth = self.frames.len();
+        let depth = self.scopes.depth();
         let result = match stmt {
             Statement::Insert(ins) => self.insert(ins),
             Statement::Update(up) => self.update(up),
             Statement::Delete(del) => self.delete(del),
             _ => Err(unsupported("this statement is not a write")),
         };
-        self.frames.truncate(depth);
+        self.scopes.truncate(depth);
         result
     }
 
@@ -149,7 +147,7 @@ impl<'a> Rewriter<'a> {
             filtered: None,
             nullable: false,
         };
-        self.frames.push(Frame {
+        self.scopes.push(Frame {
             ctes: Vec::new(),
             relations: vec![rel],
         });
@@ -267,7 +265,7 @@ impl<'a> Rewriter<'a> {
     }
 
     fn check_written(&self, target: &Target, col: &str) -> Flow {
-        let rel = self.frames.last().and_then(|f| f.relations.first());
+        let rel = self.scopes.innermost().and_then(|f| f.relations.first());
         if let Some(d) = rel.and_then(|r| r.denied_columns.get(col)) {
             if !d.monitor {
                 return Err(d.block(" and the statement writes it"));
@@ -472,9 +470,9 @@ impl<'a> Rewriter<'a> {
                             }
                         }
                         // Subqueries and functions inside VALUES are reads and calls like any other.
-                        self.frames.push(Frame::default());
+                        self.scopes.push(Frame::default());
                         let r = self.walk(source.as_mut());
-                        self.frames.pop();
+                        self.scopes.pop();
                         r?;
                     }
                     None => {
@@ -491,11 +489,13 @@ impl<'a> Rewriter<'a> {
                         }
                         // The source is a read: enforce it without the target in scope (it
                         // cannot see the target), but with the CTEs around the INSERT.
-                        let target_frame = self.frames.pop();
+                        let target_frame = self.scopes.pop();
                         // Its output is computed on filtered rows only, as a statement's.
                         self.top_query = true;
                         let r = self.query(source);
-                        self.frames.extend(target_frame);
+                        if let Some(frame) = target_frame {
+                            self.scopes.push(frame);
+                        };
                         r?;
                     }
                 }
@@ -515,8 +515,8 @@ impl<'a> Rewriter<'a> {
         if let Some(OnInsert::OnConflict(conflict)) = ins.on.as_mut() {
             if let OnConflictAction::DoUpdate(du) = &mut conflict.action {
                 // `excluded` is the proposed row: its values are the caller's own.
-                if let Some(frame) = self.frames.last_mut() {
-                    let mut excluded = super::plain("excluded".into());
+                if let Some(frame) = self.scopes.innermost_mut() {
+                    let mut excluded = Relation::plain("excluded".into());
                     excluded.columns = target
                         .columns
                         .as_ref()
@@ -537,7 +537,7 @@ impl<'a> Rewriter<'a> {
                 self.remove_denied(&added);
                 checked?;
                 // `excluded` is visible in DO UPDATE's SET and WHERE only, not in RETURNING.
-                if let Some(frame) = self.frames.last_mut() {
+                if let Some(frame) = self.scopes.innermost_mut() {
                     if frame
                         .relations
                         .last()
@@ -576,7 +576,11 @@ impl<'a> Rewriter<'a> {
     /// Adds denied columns to the write target in scope; returns the ones it did not have.
     fn add_denied(&mut self, columns: Vec<DeniedColumn>) -> Vec<String> {
         let mut added = Vec::new();
-        if let Some(rel) = self.frames.last_mut().and_then(|f| f.relations.first_mut()) {
+        if let Some(rel) = self
+            .scopes
+            .innermost_mut()
+            .and_then(|f| f.relations.first_mut())
+        {
             for d in columns {
                 if !rel.denied_columns.contains_key(&d.column) {
                     added.push(d.column.clone());
@@ -589,7 +593,11 @@ impl<'a> Rewriter<'a> {
 
     /// Takes back the columns [`Self::add_denied`] added.
     fn remove_denied(&mut self, added: &[String]) {
-        if let Some(rel) = self.frames.last_mut().and_then(|f| f.relations.first_mut()) {
+        if let Some(rel) = self
+            .scopes
+            .innermost_mut()
+            .and_then(|f| f.relations.first_mut())
+        {
             for c in added {
                 rel.denied_columns.remove(c);
             }
@@ -686,7 +694,7 @@ impl<'a> Rewriter<'a> {
         // Each FROM/USING item joins the target.
         self.joins += from.len() as u64;
         for twj in from.iter_mut() {
-            let start = self.top().relations.len();
+            let start = self.scopes.top().relations.len();
             self.table_with_joins(twj)?;
             names.extend(
                 self.relations_from(start)
@@ -739,8 +747,8 @@ impl<'a> Rewriter<'a> {
                     // put in place of the column it is named after would change.
                     if let Some(col) = named_after(&e).and_then(column_name) {
                         let masked = self
-                            .frames
-                            .last()
+                            .scopes
+                            .innermost()
                             .and_then(|f| f.relations.first())
                             .is_some_and(|r| r.target_masks.contains_key(&col));
                         if masked {
@@ -772,8 +780,8 @@ impl<'a> Rewriter<'a> {
 
     fn expand_target(&mut self, target: &Target) -> Result<Vec<SelectItem>, Block> {
         let rel = self
-            .frames
-            .last()
+            .scopes
+            .innermost()
             .and_then(|f| f.relations.first())
             .cloned();
         let Some(rel) = rel else {
