@@ -40,7 +40,7 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     );
     rewriter.limit_output(sql.len());
     for (at, r) in &rules.restrictions {
-        rewriter.deny_functions(&at.policy.id, &r.denied_functions);
+        rewriter.deny_functions(&at.policy.id, at.rule_index, &r.denied_functions);
     }
     let mut notes = Vec::new();
     let mut outcome = Ok(());
@@ -121,13 +121,13 @@ fn enforce(
         Statement::Query(q) => {
             rewriter.statement_query(q)?;
             if let Some(note) = restrict::max_rows(rules, q)? {
-                notes.push(note);
+                capped(rewriter, rules, notes, note);
             }
         }
         Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
             rewriter.write(stmt)?;
             if let Some(note) = restrict::max_rows_of_write(rules, stmt)? {
-                notes.push(note);
+                capped(rewriter, rules, notes, note);
             }
         }
         Statement::Copy {
@@ -177,7 +177,7 @@ fn enforce(
             if let CopySource::Query(q) = source {
                 rewriter.statement_query(q)?;
                 if let Some(note) = restrict::max_rows(rules, q)? {
-                    notes.push(note);
+                    capped(rewriter, rules, notes, note);
                 }
             }
         }
@@ -204,6 +204,14 @@ fn enforce(
         _ => note_allowed(notes, allowed_by.as_deref(), kind),
     }
     restrict::max_joins(rules, rewriter.joins - joins_before)
+}
+
+/// A query limit capped the rows: its note, and its policy among the matched ones.
+fn capped(rewriter: &mut Rewriter<'_>, rules: &Rules<'_>, notes: &mut Vec<String>, note: String) {
+    if let Some(policy) = restrict::max_rows_policy(rules) {
+        rewriter.record_policy(policy);
+    }
+    notes.push(note);
 }
 
 fn note_allowed(notes: &mut Vec<String>, policy: Option<&str>, kind: StatementKind) {

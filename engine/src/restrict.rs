@@ -210,6 +210,11 @@ fn returns_rows(stmt: &Statement) -> bool {
     }
 }
 
+/// The policy whose `max_rows` caps the rows (the tightest that applies).
+pub fn max_rows_policy<'p>(rules: &Rules<'p>) -> Option<&'p str> {
+    tightest_max_rows(rules).map(|(_, at)| at.policy.id.as_str())
+}
+
 /// The tightest `max_rows` that applies, with the rule that sets it.
 fn tightest_max_rows<'r, 'p>(rules: &'r Rules<'p>) -> Option<(u64, &'r RuleRef<'p>)> {
     rules

@@ -113,7 +113,8 @@ pub struct Rewriter<'a> {
     built: BTreeSet<TableName>,
     monitored_tables: BTreeSet<TableName>,
     /// Function-name patterns that query restrictions deny (`name`, or `prefix*`).
-    denied_functions: Vec<(String, String)>,
+    /// Query restrictions' denied function patterns, with their policy and rule.
+    denied_functions: Vec<(String, String, usize)>,
     /// Whether a write target with masks is in scope (column references may need masking).
     target_masked: bool,
     /// Joins seen in the statement (each JOIN, and each FROM item after the first).

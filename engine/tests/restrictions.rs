@@ -557,3 +557,39 @@ fn max_rows_hoists_a_returning_writes_own_with() {
         assert_eq!(sql(&eval(&s, q)), *want, "{q}");
     }
 }
+
+/// Policies that act only through a query restriction or a limit are among the matched
+/// policies, and a denied function's block names its policy and rule (the audit trail and
+/// the per-policy history read them).
+#[test]
+fn restrictions_and_limits_are_attributed() {
+    let v = eval(&deny(&["md5"]), "SELECT md5(name) FROM products");
+    blocked(&v, "denied_function");
+    let by = v.blocked_by.as_ref().expect("blocked_by");
+    assert_eq!((by.policy.as_str(), by.rule_index), ("fx", 0));
+    assert!(
+        v.matched_policies.iter().any(|m| m.id == "fx"),
+        "{}",
+        v.to_json()
+    );
+    let v = eval(
+        &deny(&["substring"]),
+        "SELECT SUBSTRING(name FROM 1 FOR 2) FROM products",
+    );
+    assert_eq!(v.blocked_by.as_ref().map(|b| b.policy.as_str()), Some("fx"));
+
+    let v = eval(&capped(), "SELECT id FROM products");
+    assert!(sql(&v).ends_with("LIMIT 3"), "{}", sql(&v));
+    assert!(
+        v.matched_policies.iter().any(|m| m.id == "cap"),
+        "{}",
+        v.to_json()
+    );
+    // A limit that changes nothing is not a match.
+    let v = eval(&capped(), "SELECT id FROM products LIMIT 2");
+    assert!(
+        !v.matched_policies.iter().any(|m| m.id == "cap"),
+        "{}",
+        v.to_json()
+    );
+}

@@ -36,21 +36,23 @@ impl Rewriter<'_> {
         let hit = self
             .denied_functions
             .iter()
-            .find(|(p, _)| match p.strip_suffix('*') {
+            .find(|(p, _, _)| match p.strip_suffix('*') {
                 Some(prefix) => name.starts_with(prefix),
                 None => name == *p,
             });
         match (hit, form) {
-            (Some((pattern, policy)), None) => Err(Block::new(
+            (Some((pattern, policy, rule)), None) => Err(Block::new(
                 VerdictRule::DeniedFunction,
                 format!("function `{name}` is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
                 "remove the call",
-            )),
-            (Some((pattern, policy)), Some(form)) => Err(Block::new(
+            )
+            .with_policy(policy, *rule)),
+            (Some((pattern, policy, rule)), Some(form)) => Err(Block::new(
                 VerdictRule::DeniedFunction,
                 format!("`{form}` calls `{name}`, which is denied by a query restriction of policy `{policy}` (`{pattern}`)"),
                 "remove the expression; its special syntax calls the denied function",
-            )),
+            )
+            .with_policy(policy, *rule)),
             (None, _) => Ok(()),
         }
     }
@@ -142,10 +144,17 @@ impl Rewriter<'_> {
     }
 
     /// Adds function-name patterns denied by a restriction of `policy`.
-    pub fn deny_functions(&mut self, policy: &str, patterns: &[String]) {
+    pub fn deny_functions(&mut self, policy: &str, rule_index: usize, patterns: &[String]) {
         for p in patterns {
-            self.denied_functions.push((p.clone(), policy.to_string()));
+            self.denied_functions
+                .push((p.clone(), policy.to_string(), rule_index));
         }
+    }
+
+    /// Records a policy that changed the statement without a filter or mask (a query
+    /// limit's LIMIT), so that it is among the verdict's matched policies.
+    pub fn record_policy(&mut self, policy: &str) {
+        self.applied.policies.insert(policy.to_string());
     }
 
     /// Enforces the policies on a procedure call (`CALL`), in place: its name is judged
