@@ -4,18 +4,18 @@
 use crate::verdict::VerdictRule;
 use sqlparser::ast::{CopySource, CopyTarget, Statement};
 
+use crate::applicable::{self, Rules, Selection};
 use crate::context::Context;
 use crate::parse;
 use crate::policy::{Operation, PolicySet, StatementKind};
 use crate::print::{self, concat, Decimal};
 use crate::restrict;
 use crate::rewrite::{Applied, Block, Rewriter};
-use crate::select::{self, Rules, Selection};
 use crate::verdict::{BlockedBy, Decision, MatchedPolicy, Verdict};
 
 /// Evaluates one SQL text for one context against a validated policy set.
 pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
-    let selection = select::select(set, ctx, Operation::Select);
+    let selection = applicable::policies(set, ctx, Operation::Select);
     let mut statements = match parse::parse_statements(sql) {
         Ok(s) if !s.is_empty() => s,
         parsed => {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod applicable;
 mod builtins;
 pub mod catalog;
 pub mod context;
@@ -17,7 +18,6 @@ mod prove;
 mod resolve;
 mod restrict;
 mod rewrite;
-mod select;
 mod setup;
 pub mod verdict;
 mod walk;
@@ -27,9 +27,9 @@ pub use error::InputError;
 pub use policy::{PolicySet, Problem, Summary};
 pub use verdict::{Decision, Verdict, VerdictRule};
 
+pub use applicable::exempts;
 pub use evaluate::evaluate;
 pub use parse::{check_dialect, DIALECTS};
-pub use select::exempts;
 pub use setup::db_setup_sql;
 
 /// Hooks for benchmarks, fuzz targets and tests; not part of the API.

@@ -7,9 +7,9 @@ use sqlparser::ast::{
     Expr, LimitClause, OnConflictAction, OnInsert, Query, SetExpr, Statement, Value,
 };
 
+use crate::applicable::{RuleRef, Rules};
 use crate::policy::{Operation, StatementKind};
 use crate::rewrite::Block;
-use crate::select::{RuleRef, Rules};
 use crate::verdict::LimitNote;
 
 /// The kind of a statement, as `query_restriction.statements` names it.

@@ -13,12 +13,12 @@ use sqlparser::ast::{
     Value, Values, VisitMut, VisitorMut,
 };
 
+use crate::applicable::{RuleRef, Rules};
 use crate::catalog::{Catalog, TableName};
 use crate::context::Context;
 use crate::functions;
 use crate::ident;
 use crate::resolve::{DeniedColumn, Frame, Relation, Scopes};
-use crate::select::{RuleRef, Rules};
 use crate::verdict::{MaskedColumn, RowFilter, VerdictRule};
 
 mod calls;

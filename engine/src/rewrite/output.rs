@@ -11,9 +11,9 @@ use crate::verdict::VerdictRule;
 use std::collections::BTreeMap;
 
 use super::{substitute_block, Block, Rewriter};
+use crate::applicable::{RuleRef, TableRules};
 use crate::catalog::TableName;
 use crate::policy::Predicate;
-use crate::select::{RuleRef, TableRules};
 
 /// What any statement may add, whatever its size: 1 MiB.
 pub const FIXED_ALLOWANCE: usize = 1 << 20;

@@ -1,12 +1,12 @@
 //! A governed table in FROM: resolving its name, the catalog's default access, and the
 //! filtered, masked scan it becomes.
 
+use crate::applicable::{RuleRef, TableRules};
 use crate::catalog::TableName;
 use crate::context::SubstituteError;
 use crate::ident;
 use crate::literal;
 use crate::resolve::{alias_columns, Columns, DeniedColumn, Relation};
-use crate::select::{RuleRef, TableRules};
 use crate::verdict::{MaskedColumn, RowFilter, VerdictRule};
 use sqlparser::ast::{Expr, Ident, ObjectName, TableAlias, TableFactor, Value};
 use std::collections::BTreeMap;
@@ -80,12 +80,12 @@ impl<'a> Rewriter<'a> {
     }
 
     /// `catalog.default_access: "deny"`: a governed table no enforced policy naming it
-    /// applies to is blocked (crate::select::default_denied says what counts).
+    /// applies to is blocked (crate::applicable::default_denied says what counts).
     pub(super) fn default_access(&self, table: &TableName) -> Flow {
         let deny = self
             .catalog
             .is_some_and(|c| c.default_access == crate::catalog::DefaultAccess::Deny);
-        if !deny || !crate::select::default_denied(self.set, self.ctx, table) {
+        if !deny || !crate::applicable::default_denied(self.set, self.ctx, table) {
             return Ok(());
         }
         Err(Block::new(

@@ -15,12 +15,12 @@ use sqlparser::ast::{
 };
 
 use super::{substitute_block, table_denied, unsupported, Block, Flow, Rewriter};
+use crate::applicable::{self, RuleRef, Rules};
 use crate::catalog::{Column, TableName, TypeClass};
 use crate::ident;
 use crate::policy::{is_sql_value_function, Operation};
 use crate::prove::{self, V};
 use crate::resolve::{Columns, DeniedColumn, Frame, Relation};
-use crate::select::{self, RuleRef, Rules};
 use crate::verdict::{MaskedColumn, RowFilter};
 
 /// The table a write changes, with what the policies say about it.
@@ -54,7 +54,7 @@ impl<'a> Rewriter<'a> {
         let (set, ctx) = (self.set, self.ctx);
         self.write_rules
             .entry(op)
-            .or_insert_with(|| select::select(set, ctx, op).enforced)
+            .or_insert_with(|| applicable::policies(set, ctx, op).enforced)
     }
 
     /// Resolves the written table, checks its deny rules, and brings it into scope.

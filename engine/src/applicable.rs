@@ -132,7 +132,7 @@ pub struct Selection<'p> {
 }
 
 /// Sorts the policy set's policies for this context.
-pub fn select<'p>(set: &'p PolicySet, ctx: &Context, op: Operation) -> Selection<'p> {
+pub fn policies<'p>(set: &'p PolicySet, ctx: &Context, op: Operation) -> Selection<'p> {
     let mut sel = Selection::default();
     for policy in &set.policies {
         if !policy.enabled || !applies(policy, ctx) {
@@ -299,7 +299,7 @@ mod tests {
             ]}"#,
         );
         let ids = |c: &str| -> Vec<String> {
-            select(&set, &ctx(c), Operation::Select)
+            policies(&set, &ctx(c), Operation::Select)
                 .enforced
                 .policies
                 .iter()
