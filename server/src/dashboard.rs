@@ -60,7 +60,7 @@ pub struct Dashboard {
 
 /// Counts by rule type, mode and enabled; assignments; evaluations of the last 24 h by
 /// verdict; the most frequent blocking rules.
-#[utoipa::path(get, path = "/api/v1/policies/dashboard", tag = "policies",
+#[utoipa::path(get, operation_id = "getDashboard", path = "/api/v1/policies/dashboard", tag = "policies",
     responses((status = 200, body = Dashboard)), security(("bearer" = [])))]
 pub async fn dashboard(
     State(state): State<AppState>,

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -23,6 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::log;
+use crate::policies;
 use crate::store::{self, Assignment, AssignmentSpec};
 use crate::AppState;
 
@@ -37,7 +38,7 @@ pub struct EvaluateRequest {
     pub sql: String,
     /// The caller's context (SPEC §2); empty when absent.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<verdict_api_model::Context>)]
     pub context: Option<Value>,
     /// The dataset the query reads, for policies assigned to datasets; it becomes the
     /// context's `dataset`.
@@ -56,18 +57,18 @@ pub struct EvaluateRequest {
 pub struct DryRunRequest {
     pub sql: String,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<verdict_api_model::Context>)]
     pub context: Option<Value>,
     /// A saved policy, evaluated alone with its assignments as `applies_to`.
     #[serde(default)]
     pub policy_id: Option<String>,
-    /// A draft policy (engine-shaped; `assignments` become `applies_to`).
+    /// A draft policy (`assignments` become `applies_to`).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::Policy>)]
     pub policy: Option<Value>,
     /// A whole draft policy set; without `catalog`, the organization's catalog is used.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::PolicySetDraft>)]
     pub policy_set: Option<Value>,
     #[serde(default)]
     pub dataset: Option<String>,
@@ -149,11 +150,29 @@ fn applied_json(applied: &[ExceptionEntry]) -> Value {
         .collect::<Vec<_>>())
 }
 
+/// A draft policy set checked against the API's types and bounds, as the engine takes it.
+fn draft_set(value: Value) -> ApiResult<Map<String, Value>> {
+    let Value::Object(mut obj) = value else {
+        return Err(ApiError::invalid(
+            "`policy_set` must be an object with `policies` (and `catalog`)",
+        ));
+    };
+    let _: verdict_api_model::PolicySetDraft =
+        policies::typed(Value::Object(obj.clone()), "invalid_policy")?;
+    if let Some(Value::Array(list)) = obj.get_mut("policies") {
+        for item in list.iter_mut() {
+            *item = Value::Object(policies::normalize(item.take())?);
+        }
+    }
+    Ok(obj)
+}
+
 /// A draft policy as the engine takes it: `assignments` become `applies_to`.
 fn draft_policy(value: Value) -> ApiResult<Value> {
-    let Value::Object(mut body) = value else {
+    if !value.is_object() {
         return Err(ApiError::invalid("`policy` must be a policy object"));
-    };
+    }
+    let mut body = policies::normalize(value)?;
     match body.remove("assignments") {
         None | Some(Value::Null) => Ok(Value::Object(body)),
         Some(v) => {
@@ -175,9 +194,9 @@ fn draft_policy(value: Value) -> ApiResult<Value> {
 
 /// Evaluates SQL and a context against a saved policy, a draft, or the active set; pure
 /// compute, nothing is stored or used up.
-#[utoipa::path(post, path = "/api/v1/policy-evaluations", tag = "evaluate",
+#[utoipa::path(post, operation_id = "dryRun", path = "/api/v1/policy-evaluations", tag = "evaluate",
     request_body = DryRunRequest,
-    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `policies` (the ids evaluated) and `exceptions_applied`", body = Object),
+    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `policies` (the ids evaluated) and `exceptions_applied`", body = verdict_api_model::VerdictBody),
         (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn dry_run(
@@ -236,11 +255,7 @@ pub async fn dry_run(
                 Vec::new(),
             )
         } else if let Some(set_value) = req.policy_set {
-            let Value::Object(mut obj) = set_value else {
-                return Err(ApiError::invalid(
-                    "`policy_set` must be an object with `policies` (and `catalog`)",
-                ));
-            };
+            let mut obj = draft_set(set_value)?;
             if !obj.contains_key("catalog") {
                 let catalog = store::catalog(&state.db.read, org).await?;
                 if !catalog.is_null() {
@@ -280,9 +295,9 @@ fn digest(normalized: &str) -> String {
 
 /// What applications call before running SQL: evaluates against the active, assigned
 /// set for the caller's context, uses up matching exceptions, and logs the evaluation.
-#[utoipa::path(post, path = "/api/v1/evaluate", tag = "evaluate",
+#[utoipa::path(post, operation_id = "evaluate", path = "/api/v1/evaluate", tag = "evaluate",
     request_body = EvaluateRequest,
-    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `evaluation_id` and `exceptions_applied`; run `rewritten_sql` unless the verdict is `block`", body = Object),
+    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `evaluation_id` and `exceptions_applied`; run `rewritten_sql` unless the verdict is `block`", body = verdict_api_model::VerdictBody),
         (status = 409, description = "the active set does not validate", body = crate::openapi::ErrorBody),
         (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -413,17 +428,23 @@ pub struct EvaluationPage {
 
 /// Filters of the evaluation trails.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationQuery {
     /// `allow`, `mask`, `row_filter` or `block`.
+    #[param(value_type = Option<verdict_api_model::resource::Decision>)]
     pub verdict: Option<String>,
     /// RFC 3339: evaluations at or after this time.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339: evaluations before this time.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
 }
 
@@ -507,7 +528,7 @@ fn page(rows: Vec<(i64, LoggedEvaluation)>, limit: i64) -> EvaluationPage {
 }
 
 /// The evaluations a policy took part in, newest first.
-#[utoipa::path(get, path = "/api/v1/policies/{id}/evaluations", tag = "evaluate",
+#[utoipa::path(get, operation_id = "listPolicyEvaluations", path = "/api/v1/policies/{id}/evaluations", tag = "evaluate",
     params(("id" = String, Path, description = "policy id"), EvaluationQuery),
     responses((status = 200, body = EvaluationPage), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -546,7 +567,7 @@ pub async fn policy_evaluations(
 }
 
 /// Every logged evaluation of the organization, newest first.
-#[utoipa::path(get, path = "/api/v1/evaluations", tag = "evaluate", params(EvaluationQuery),
+#[utoipa::path(get, operation_id = "listEvaluations", path = "/api/v1/evaluations", tag = "evaluate", params(EvaluationQuery),
     responses((status = 200, body = EvaluationPage)), security(("bearer" = [])))]
 pub async fn evaluations(
     State(state): State<AppState>,
@@ -582,7 +603,7 @@ pub struct ReplayRequest {
     /// A draft policy; its `assignments` (or, when absent, the stored policy's) say where
     /// it applies.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::Policy>)]
     pub policy: Option<Value>,
     /// A whole draft set; without `catalog`, the organization's catalog is used.
     #[serde(default)]
@@ -646,7 +667,7 @@ fn outcome(v: &Value) -> Outcome {
 
 /// Replays a draft set over the latest logged evaluations: which verdicts would change,
 /// and how. Pure compute; exceptions are not applied.
-#[utoipa::path(post, path = "/api/v1/policies/replay", tag = "evaluate", request_body = ReplayRequest,
+#[utoipa::path(post, operation_id = "replayPolicies", path = "/api/v1/policies/replay", tag = "evaluate", request_body = ReplayRequest,
     responses((status = 200, body = ReplayReport), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn replay(
@@ -667,11 +688,7 @@ pub async fn replay(
             ))
         }
         (None, Some(set_value)) => {
-            let Value::Object(mut obj) = set_value else {
-                return Err(ApiError::invalid(
-                    "`policy_set` must be an object with `policies` (and `catalog`)",
-                ));
-            };
+            let mut obj = draft_set(set_value)?;
             if !obj.contains_key("catalog") {
                 let catalog = store::catalog(&state.db.read, org).await?;
                 if !catalog.is_null() {
@@ -681,9 +698,10 @@ pub async fn replay(
             PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?
         }
         (Some(draft), None) => {
-            let Value::Object(mut body) = draft else {
+            if !draft.is_object() {
                 return Err(ApiError::invalid("`policy` must be a policy object"));
-            };
+            }
+            let mut body = policies::normalize(draft)?;
             let id = body
                 .get("id")
                 .and_then(Value::as_str)
