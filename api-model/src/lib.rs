@@ -11,5 +11,5 @@ pub use policy::{
 pub use resource::{
     Assignment, Catalog, CatalogColumn, CatalogDocument, CatalogFunction, CatalogPut, CatalogTable,
     ColumnSpec, Context, DefaultAccess, Deleted, PolicyPatch, PolicyResource, PolicySetDraft,
-    VerdictBody,
+    VerdictBody, VersionSnapshot,
 };

@@ -306,6 +306,7 @@ pub struct AssignmentSpec {
 /// The body of `POST /api/v1/policies/{id}/assignments`: one assignment or several.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!([{"kind": "role", "value": "analyst"}, {"kind": "user", "value": "bob"}])))]
 #[serde(untagged)]
 pub enum AssignmentInput {
     One(#[serde(deserialize_with = "crate::strict::object")] AssignmentSpec),

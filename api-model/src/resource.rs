@@ -125,6 +125,15 @@ pub struct PolicyPatch {
     pub assignments: Option<Vec<crate::policy::AssignmentSpec>>,
 }
 
+/// What a version records: the policy as stored, its assignments, whether it was deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionSnapshot {
+    pub policy: crate::policy::Policy,
+    pub assignments: Vec<crate::policy::AssignmentSpec>,
+    pub deleted: bool,
+}
+
 /// What `DELETE /api/v1/policies/{id}` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -233,6 +242,9 @@ pub struct CatalogDocument {
 /// The body of `PUT /api/v1/catalog`: the shape `GET` answers, or a bare catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"catalog": {"tables": [
+    {"name": "public.customers", "columns": [{"name": "id", "type": "integer"}, {"name": "tenant_id", "type": "integer"}, {"name": "email", "type": "text"}, {"name": "ssn", "type": "text"}]},
+    {"name": "public.orders", "columns": [{"name": "id", "type": "integer"}, {"name": "tenant_id", "type": "integer"}, {"name": "status", "type": "text"}, {"name": "amount", "type": "numeric(12,2)"}]}]}})))]
 #[serde(untagged)]
 pub enum CatalogPut {
     Document(CatalogDocument),

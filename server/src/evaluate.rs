@@ -32,6 +32,7 @@ pub const MAX_SQL_BYTES: usize = 256 * 1024;
 
 /// Body of `POST /api/v1/evaluate`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"sql": "SELECT id, amount FROM orders WHERE status = 'open'", "context": {"user": "alice", "roles": ["analyst"], "attributes": {"tenant_id": 42}}}))]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateRequest {
     /// The SQL text the application is about to run.
@@ -53,6 +54,8 @@ pub struct EvaluateRequest {
 /// Body of `POST /api/v1/policy-evaluations` (a dry run): give at most one of
 /// `policy_id`, `policy` and `policy_set`; with none, the active set is used.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"sql": "SELECT * FROM orders", "context": {"user": "alice", "roles": ["analyst"], "attributes": {"tenant_id": 42}},
+    "policy": {"id": "draft-orders", "name": "Draft: open orders only", "rules": [{"type": "row_filter", "table": "orders", "predicate": "status = 'open'"}], "assignments": [{"kind": "role", "value": "analyst"}]}}))]
 #[serde(deny_unknown_fields)]
 pub struct DryRunRequest {
     pub sql: String,
@@ -409,7 +412,7 @@ pub struct LoggedEvaluation {
     pub blocked_policy: Option<String>,
     pub blocked_rule_index: Option<i64>,
     pub policies: Vec<String>,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<verdict_api_model::resource::AppliedException>)]
     pub exceptions_applied: Value,
     pub context_digest: String,
     pub dataset: Option<String>,
@@ -598,6 +601,7 @@ pub async fn evaluations(
 /// Body of `POST /api/v1/policies/replay`: give `policy` (the active set with this draft
 /// in place of the stored policy of the same id) or `policy_set` (a whole replacement).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"policy": {"id": "tenant-isolation", "name": "Tenant isolation", "rules": [{"type": "deny", "table": "orders"}]}, "limit": 100}))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// A draft policy; its `assignments` (or, when absent, the stored policy's) say where
@@ -607,7 +611,7 @@ pub struct ReplayRequest {
     pub policy: Option<Value>,
     /// A whole draft set; without `catalog`, the organization's catalog is used.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::PolicySetDraft>)]
     pub policy_set: Option<Value>,
     /// How many of the latest logged evaluations to replay, 1–1000 (default 100).
     #[serde(default)]

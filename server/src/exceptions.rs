@@ -22,6 +22,7 @@ use crate::AppState;
 /// Body of `POST …/exceptions`: exactly one of `user` and `role`, and at least one of
 /// `expires_at` and `max_uses`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"user": "dpo", "reason": "GDPR subject access request 1234", "expires_at": "2030-01-31T00:00:00Z", "max_uses": 5}))]
 #[serde(deny_unknown_fields)]
 pub struct NewException {
     pub user: Option<String>,

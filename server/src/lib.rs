@@ -169,7 +169,8 @@ async fn index() -> Html<&'static str> {
 
 /// Liveness and database reachability; needs no token.
 #[utoipa::path(get, operation_id = "getHealth", path = "/health", tag = "audit",
-    responses((status = 200, description = "`{\"status\": \"ok\"}`"), (status = 503, body = openapi::ErrorBody)))]
+    responses((status = 200, description = "the server and its database answer", body = openapi::Health),
+        (status = 503, description = "the database cannot be reached", body = openapi::ErrorBody)))]
 pub async fn health(State(state): State<AppState>) -> Response {
     match sqlx::query("SELECT 1").execute(&state.db.read).await {
         Ok(_) => Json(json!({ "status": "ok" })).into_response(),
@@ -187,15 +188,15 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 /// The caller: organization, user and role of the token.
 #[utoipa::path(get, operation_id = "getMe", path = "/api/v1/me", tag = "audit",
-    responses((status = 200, description = "`{org, user, role, token_id}`"), (status = 401, body = openapi::ErrorBody)),
+    responses((status = 200, description = "the caller", body = openapi::Me), (status = 401, body = openapi::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn me(principal: Principal) -> Json<serde_json::Value> {
-    Json(json!({
-        "org": principal.org_name,
-        "user": principal.user,
-        "role": principal.role,
-        "token_id": principal.token_id,
-    }))
+pub async fn me(principal: Principal) -> Json<openapi::Me> {
+    Json(openapi::Me {
+        org: principal.org_name,
+        user: principal.user,
+        role: principal.role,
+        token_id: principal.token_id,
+    })
 }
 
 /// How `verdict serve` runs.

@@ -27,6 +27,24 @@ pub struct ErrorDetail {
     pub details: Option<serde_json::Value>,
 }
 
+/// `GET /health`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /api/v1/me`: who the token belongs to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"org": "default", "user": "admin", "role": "admin", "token_id": "tok_0123"}))]
+pub struct Me {
+    pub org: String,
+    pub user: String,
+    pub role: crate::auth::Role,
+    pub token_id: String,
+}
+
 struct Bearer;
 
 impl Modify for Bearer {

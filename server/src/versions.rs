@@ -30,7 +30,7 @@ pub struct Version {
     pub changed_fields: Vec<String>,
     /// `{policy, assignments, deleted}` (only when one version is read).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::VersionSnapshot>)]
     pub snapshot: Option<Value>,
 }
 
@@ -167,9 +167,9 @@ pub struct FieldChange {
     pub field: String,
     /// `added`, `removed` or `changed`.
     pub change: String,
-    #[schema(value_type = Object)]
+    /// The value before (any JSON; null when added).
     pub before: Value,
-    #[schema(value_type = Object)]
+    /// The value after (any JSON; null when removed).
     pub after: Value,
 }
 
@@ -283,7 +283,7 @@ pub async fn diff(
 #[utoipa::path(post, operation_id = "rollbackPolicy", path = "/api/v1/policies/{id}/versions/{n}/rollback", tag = "versions",
     params(("id" = String, Path, description = "policy id"), ("n" = i64, Path, description = "the version to restore"),
         ("If-Match" = Option<String>, Header, nullable = false, description = "optional: the current revision", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
-    responses((status = 200, description = "the restored policy; `ETag` is its new revision", body = Object),
+    responses((status = 200, description = "the restored policy; `ETag` is its new revision", body = verdict_api_model::PolicyResource),
         (status = 404, body = crate::openapi::ErrorBody), (status = 412, body = crate::openapi::ErrorBody),
         (status = 422, description = "the old version no longer validates (e.g. the catalog changed)", body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
