@@ -15,6 +15,7 @@
 )]
 
 mod cases;
+mod contract;
 mod kill;
 mod robustness;
 mod support;
@@ -57,6 +58,7 @@ fn main() {
     };
     let mut all: Vec<Case> = cases::all();
     all.extend(robustness::all());
+    all.extend(contract::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))

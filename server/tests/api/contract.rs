@@ -1,0 +1,345 @@
+//! The API contract: the OpenAPI document's structure, typed and bounded bodies (422 with
+//! the field), one shape for the catalog on GET and PUT, and HTTP manners.
+
+use serde_json::{json, Value};
+
+use crate::case;
+use crate::support::{catalog, Env};
+use crate::Case;
+
+pub fn all() -> Vec<Case> {
+    vec![
+        case!(openapi_document_is_typed_and_unique),
+        case!(policy_bodies_are_typed_with_the_field),
+        case!(policy_sizes_are_bounded),
+        case!(stored_bodies_are_normalized_and_found_by_filters),
+        case!(patch_keeps_the_types),
+        case!(catalog_round_trip),
+    ]
+}
+
+/// The `field` of every problem of a 422 answer.
+fn fields(r: &crate::support::Resp) -> Vec<String> {
+    r.body["error"]["details"]["problems"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn valid() -> Value {
+    json!({
+        "id": "typed", "name": "Typed",
+        "rules": [{"type": "deny", "table": "salaries"}]
+    })
+}
+
+fn with(mut base: Value, key: &str, value: Value) -> Value {
+    base[key] = value;
+    base
+}
+
+async fn openapi_document_is_typed_and_unique(env: Env) {
+    let r = env.get("/openapi.json").no_token().send().await;
+    r.expect(200);
+    let doc = &r.body;
+    let mut ids = std::collections::BTreeSet::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let Some(id) = op["operationId"].as_str() else {
+                continue;
+            };
+            operations += 1;
+            assert!(ids.insert(id.to_string()), "duplicate operationId {id}");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    assert!(
+                        path.contains(&format!("{{{}}}", p["name"].as_str().unwrap_or(""))),
+                        "{method} {path}: `{}` declared in path but not in the path",
+                        p["name"]
+                    );
+                }
+            }
+            let responses = op["responses"].as_object().expect("responses");
+            if path.starts_with("/api/v1/") {
+                assert!(responses.contains_key("401"), "{method} {path}: no 401");
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path}: no {status}"
+                    );
+                }
+                let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+                assert!(
+                    schema.get("$ref").is_some() || schema.get("oneOf").is_some(),
+                    "{method} {path}: untyped request body {schema}"
+                );
+            }
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(operations >= 27, "{operations} operations");
+    // Query parameters are query parameters.
+    let list = &doc["paths"]["/api/v1/policies"]["get"]["parameters"];
+    let limit = list
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+        .expect("limit");
+    assert_eq!(limit["in"], "query");
+    assert_eq!(limit["schema"]["maximum"], 500);
+    // The policy is typed, rules by their `type`.
+    let policy = &doc["components"]["schemas"]["Policy"];
+    assert_eq!(policy["additionalProperties"], false);
+    let required: Vec<&str> = policy["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for f in ["id", "name", "rules"] {
+        assert!(required.contains(&f), "{f} not required");
+    }
+    let rule = doc["components"]["schemas"]["Rule"].to_string();
+    for t in [
+        "row_filter",
+        "column_mask",
+        "deny",
+        "query_restriction",
+        "query_limit",
+    ] {
+        assert!(rule.contains(t), "rule type {t} missing");
+    }
+}
+
+async fn policy_bodies_are_typed_with_the_field(env: Env) {
+    let before = env.fingerprint().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with(valid(), "compliance_tags", json!("x")),
+            "compliance_tags",
+        ),
+        (with(valid(), "purpose_tags", json!([1])), "purpose_tags[0]"),
+        (with(valid(), "labels", json!({"team": 5})), "labels.team"),
+        (with(valid(), "labels", json!(["team=red"])), "labels"),
+        (with(valid(), "name", Value::Null), "name"),
+        (with(valid(), "rules", Value::Null), "rules"),
+        (with(valid(), "name", json!("")), "name"),
+        (with(valid(), "name", json!("   ")), "name"),
+        (with(valid(), "priority", json!("high")), "priority"),
+        (with(valid(), "except", json!(["dpo"])), "except"),
+        (
+            with(valid(), "except", json!({"users": "dpo"})),
+            "except.users",
+        ),
+        (
+            with(
+                valid(),
+                "rules",
+                json!([{"type": "column_mask", "table": "t", "column": "c", "mask": {"kind": 0}}]),
+            ),
+            "rules[0].mask",
+        ),
+        (
+            with(
+                valid(),
+                "rules",
+                json!([{"type": "deny", "table": "t", "columns": []}]),
+            ),
+            "rules[0].columns",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = env.post("/api/v1/policies").json(&body).send().await;
+        r.expect(422);
+        assert!(
+            fields(&r).iter().any(|f| f.starts_with(field)),
+            "{body}: no problem at {field}: {}",
+            r.text
+        );
+    }
+    let mut no_name = valid();
+    no_name.as_object_mut().expect("object").remove("name");
+    let r = env.post("/api/v1/policies").json(&no_name).send().await;
+    r.expect_error(422, "invalid_policy");
+    assert!(fields(&r).contains(&"name".to_string()), "{}", r.text);
+    assert_eq!(
+        env.fingerprint().await,
+        before,
+        "a rejected body changed something"
+    );
+}
+
+async fn policy_sizes_are_bounded(env: Env) {
+    let before = env.fingerprint().await;
+    let long = |n: usize| json!("n".repeat(n));
+    let many_rules: Vec<Value> = (0..201)
+        .map(|_| json!({"type": "deny", "table": "salaries"}))
+        .collect();
+    let cases: Vec<(Value, &str)> = vec![
+        (with(valid(), "name", long(100 * 1024)), "name"),
+        (with(valid(), "name", long(201)), "name"),
+        (with(valid(), "description", long(4001)), "description"),
+        (with(valid(), "rules", json!(many_rules)), "rules"),
+        (
+            with(
+                valid(),
+                "rules",
+                json!([{"type": "row_filter", "table": "orders", "predicate": format!("id = 1{}", " ".repeat(16_400))}]),
+            ),
+            "rules[0].predicate",
+        ),
+        (
+            with(valid(), "compliance_tags", json!(vec!["t"; 101])),
+            "compliance_tags",
+        ),
+        (
+            with(valid(), "labels", json!({"k": "v".repeat(257)})),
+            "labels.k",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = env.post("/api/v1/policies").json(&body).send().await;
+        r.expect_error(422, "invalid_policy");
+        assert!(
+            fields(&r).iter().any(|f| f == field),
+            "no problem at {field}: {}",
+            r.text.chars().take(400).collect::<String>()
+        );
+    }
+    // At the bounds, accepted.
+    let r = env
+        .post("/api/v1/policies")
+        .json(&with(valid(), "name", long(200)))
+        .send()
+        .await;
+    r.expect(201);
+    assert_ne!(env.fingerprint().await, before);
+}
+
+async fn stored_bodies_are_normalized_and_found_by_filters(env: Env) {
+    let body = json!({
+        "id": "norm", "name": "Normalized", "description": null,
+        "compliance_tags": ["gdpr"], "labels": {"team": "red"},
+        "except": {"users": ["dpo"], "roles": null},
+        "rules": [{"type": "column_mask", "table": "customers", "column": "ssn", "mask": "hash"}]
+    });
+    let r = env.post("/api/v1/policies").json(&body).send().await;
+    r.expect(201);
+    // Nulls are absent; everything else as given.
+    assert!(r.body.get("description").is_none(), "{}", r.text);
+    assert_eq!(r.body["except"], json!({"users": ["dpo"]}));
+    assert_eq!(r.body["rules"][0]["mask"], "hash");
+    for query in ["compliance_tag=gdpr", "label=team=red", "label=team"] {
+        let r = env.get(&format!("/api/v1/policies?{query}")).send().await;
+        r.expect(200);
+        assert_eq!(r.body["total"], 1, "{query}: {}", r.text);
+        assert_eq!(r.body["items"][0]["id"], "norm");
+    }
+}
+
+async fn patch_keeps_the_types(env: Env) {
+    env.post("/api/v1/policies")
+        .json(&valid())
+        .send()
+        .await
+        .expect(201);
+    let path = "/api/v1/policies/typed";
+    let before = env.fingerprint().await;
+    for (patch, field) in [
+        (json!({"name": null}), "name"),
+        (json!({"rules": null}), "rules"),
+        (json!({"compliance_tags": "x"}), "compliance_tags"),
+        (json!({"labels": {"n": 1}}), "labels.n"),
+        (json!({"name": "n".repeat(201)}), "name"),
+        (json!({"colour": "red"}), "colour"),
+    ] {
+        let r = env.patch(path).if_match(1).json(&patch).send().await;
+        r.expect_error(422, "invalid_policy");
+        assert!(
+            fields(&r).iter().any(|f| f == field),
+            "{patch}: no problem at {field}: {}",
+            r.text
+        );
+    }
+    // A malformed change is refused even with a stale revision: 422, not 412.
+    env.patch(path)
+        .if_match(7)
+        .json(&json!({"labels": {"n": 1}}))
+        .send()
+        .await
+        .expect_error(422, "invalid_policy");
+    assert_eq!(env.fingerprint().await, before);
+    // Clearing an optional field is still `null`.
+    let r = env
+        .patch(path)
+        .if_match(1)
+        .json(&json!({"description": "d"}))
+        .send()
+        .await;
+    r.expect(200);
+    let r = env
+        .patch(path)
+        .if_match(2)
+        .json(&json!({"description": null}))
+        .send()
+        .await;
+    r.expect(200);
+    assert!(r.body.get("description").is_none(), "{}", r.text);
+}
+
+async fn catalog_round_trip(env: Env) {
+    env.set_catalog().await;
+    // What GET answers, PUT takes back.
+    let got = env.get("/api/v1/catalog").send().await;
+    got.expect(200);
+    assert_eq!(got.body["revision"], 1);
+    let r = env.put("/api/v1/catalog").json(&got.body).send().await;
+    r.expect(200);
+    assert_eq!(r.body["revision"], 2);
+    assert_eq!(r.body["catalog"], got.body["catalog"]);
+    // The revision in the body acts as If-Match.
+    env.put("/api/v1/catalog")
+        .json(&got.body)
+        .send()
+        .await
+        .expect_error(412, "stale_revision");
+    // A bare catalog still works; `{"catalog": null}` removes it.
+    env.put("/api/v1/catalog")
+        .json(&catalog())
+        .send()
+        .await
+        .expect(200);
+    let r = env
+        .put("/api/v1/catalog")
+        .json(&json!({"catalog": null}))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["catalog"], Value::Null);
+    // Arrays are not objects, and `null` alone is not a body.
+    for bad in [
+        json!({"catalog": [null, null]}),
+        json!({"tables": [[["x"]]]}),
+        Value::Null,
+    ] {
+        env.put("/api/v1/catalog")
+            .json(&bad)
+            .send()
+            .await
+            .expect(422);
+    }
+}
