@@ -109,6 +109,16 @@ impl TokenCache {
     }
 }
 
+/// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 9110 §11.1).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let header = header.trim_start();
+    let (scheme, rest) = header.split_once(|c: char| c == ' ' || c == '\t')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(rest.trim()).filter(|t| !t.is_empty())
+}
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
@@ -127,11 +137,7 @@ impl FromRequestParts<AppState> for Principal {
         let text = value
             .to_str()
             .map_err(|_| unauthorized("the Authorization header is not valid text"))?;
-        let token = text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let token = bearer_token(text)
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         if token.len() > 200 {
             return Err(unauthorized("invalid or revoked token"));
@@ -299,4 +305,25 @@ pub async fn any_active_token(db: &Db) -> Result<bool, sqlx::Error> {
         .await?;
     let n: i64 = row.try_get(0)?;
     Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for ok in [
+            "Bearer t",
+            "bearer t",
+            "BEARER t",
+            "bEaReR  t ",
+            "Bearer\tt",
+        ] {
+            assert_eq!(bearer_token(ok), Some("t"), "{ok}");
+        }
+        for bad in ["Basic t", "Bearer", "Bearer ", "Bearert", "t"] {
+            assert_eq!(bearer_token(bad), None, "{bad}");
+        }
+    }
 }

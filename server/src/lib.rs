@@ -129,11 +129,13 @@ pub fn router(state: AppState, max_body_bytes: usize, web_dir: Option<PathBuf>) 
         );
     let base = base.merge(docs);
     let routed = match web_dir {
-        Some(dir) => base.fallback_service(
-            Router::new()
-                .fallback(web::serve)
-                .with_state(web::WebDir(dir)),
-        ),
+        Some(dir) => {
+            let web = web::WebDir::new(dir);
+            if tokio::runtime::Handle::try_current().is_ok() {
+                web.warm();
+            }
+            base.fallback_service(Router::new().fallback(web::serve).with_state(web))
+        }
         None => base.route("/", get(index)).fallback(not_found),
     };
     routed
@@ -188,7 +190,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 /// The caller: organization, user and role of the token.
 #[utoipa::path(get, operation_id = "getMe", path = "/api/v1/me", tag = "audit",
-    responses((status = 200, description = "the caller", body = openapi::Me), (status = 401, body = openapi::ErrorBody)),
+    responses((status = 200, description = "the caller", body = openapi::Me)),
     security(("bearer" = [])))]
 pub async fn me(principal: Principal) -> Json<openapi::Me> {
     Json(openapi::Me {

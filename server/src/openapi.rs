@@ -93,10 +93,24 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
     ("500", "a fault of the server or its database; nothing was changed"),
 ];
 
-fn error_response(description: &str) -> RefOr<Response> {
+fn error_response(status: &str, description: &str) -> RefOr<Response> {
+    let mut builder = ResponseBuilder::new().description(description);
+    if status == "401" {
+        builder = builder.header(
+            "WWW-Authenticate",
+            utoipa::openapi::HeaderBuilder::new()
+                .schema(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String),
+                )
+                .description(Some(
+                    "`Bearer realm=\"verdict\"`, with `error=\"invalid_token\"` when a token was given",
+                ))
+                .build(),
+        );
+    }
     RefOr::T(
-        ResponseBuilder::new()
-            .description(description)
+        builder
             .content(
                 "application/json",
                 utoipa::openapi::ContentBuilder::new()
@@ -168,7 +182,7 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
                     .unwrap_or("an error");
                 op.responses
                     .responses
-                    .insert(status.to_string(), error_response(description));
+                    .insert(status.to_string(), error_response(status, description));
             }
         }
     }

@@ -15,6 +15,8 @@ pub fn all() -> Vec<Case> {
         case!(stored_bodies_are_normalized_and_found_by_filters),
         case!(patch_keeps_the_types),
         case!(catalog_round_trip),
+        case!(unauthorized_says_how_and_bearer_is_case_insensitive),
+        case!(static_assets_compressed_cached_and_tagged),
     ]
 }
 
@@ -342,4 +344,128 @@ async fn catalog_round_trip(env: Env) {
             .await
             .expect(422);
     }
+}
+
+async fn unauthorized_says_how_and_bearer_is_case_insensitive(env: Env) {
+    let r = env.get("/api/v1/me").no_token().send().await;
+    r.expect_error(401, "unauthorized");
+    assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"verdict\"");
+    let r = env
+        .get("/api/v1/me")
+        .no_token()
+        .header("authorization", "Bearer vdt_not_a_token")
+        .send()
+        .await;
+    r.expect_error(401, "unauthorized");
+    let challenge = r.headers["www-authenticate"].to_str().unwrap_or("");
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
+        let r = env
+            .get("/api/v1/me")
+            .no_token()
+            .header("authorization", &format!("{scheme} {}", env.admin))
+            .send()
+            .await;
+        r.expect(200);
+        assert_eq!(r.body["role"], "admin", "{scheme}");
+    }
+    env.get("/api/v1/me")
+        .no_token()
+        .header("authorization", &format!("Basic {}", env.admin))
+        .send()
+        .await
+        .expect_error(401, "unauthorized");
+}
+
+async fn static_assets_compressed_cached_and_tagged(env: Env) {
+    use std::io::Read;
+    let dir = std::env::temp_dir().join(format!(
+        "verdict-assets-{}-{}",
+        std::process::id(),
+        env.backend.name()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let index =
+        "<!doctype html><title>editor</title><script src=/app-0123456789abcdef.js></script>";
+    std::fs::write(dir.join("index.html"), index).unwrap();
+    let script: String = (0..4000)
+        .map(|i| format!("console.log('line {i}');\n"))
+        .collect();
+    let hashed = "/app-0123456789abcdef.js";
+    std::fs::write(dir.join(hashed.trim_start_matches('/')), &script).unwrap();
+    let mut web = env.clone();
+    web.router = verdict_server::router(
+        verdict_server::AppState::new(env.db.clone()),
+        verdict_server::DEFAULT_MAX_BODY_BYTES,
+        Some(dir.clone()),
+    );
+    // Brotli when accepted, then gzip, else the file itself.
+    let r = web
+        .get(hashed)
+        .no_token()
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.headers["content-encoding"], "br");
+    assert_eq!(r.headers["vary"], "accept-encoding");
+    assert_eq!(
+        r.headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        r.bytes.len() * 10 < script.len(),
+        "brotli {} bytes",
+        r.bytes.len()
+    );
+    let mut plain = String::new();
+    brotli::Decompressor::new(&r.bytes[..], 4096)
+        .read_to_string(&mut plain)
+        .unwrap();
+    assert_eq!(plain, script);
+    let etag = r.headers["etag"].to_str().unwrap().to_string();
+    let r = web
+        .get(hashed)
+        .no_token()
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
+    assert_eq!(r.headers["content-encoding"], "gzip");
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(&r.bytes[..])
+        .read_to_string(&mut plain)
+        .unwrap();
+    assert_eq!(plain, script);
+    assert_eq!(r.headers["etag"].to_str().unwrap(), etag);
+    let r = web
+        .get(hashed)
+        .no_token()
+        .header("accept-encoding", "br;q=0, gzip;q=0")
+        .send()
+        .await;
+    assert!(r.headers.get("content-encoding").is_none());
+    assert_eq!(r.text, script);
+    // Revalidation: 304 without a body.
+    let r = web
+        .get(hashed)
+        .no_token()
+        .header("if-none-match", &etag)
+        .send()
+        .await;
+    assert_eq!(r.status.as_u16(), 304);
+    assert!(r.bytes.is_empty());
+    // The page itself is revalidated on every load; client routes get it too.
+    for page in ["/", "/policies/x"] {
+        let r = web.get(page).no_token().send().await;
+        r.expect(200);
+        assert_eq!(r.headers["cache-control"], "no-cache", "{page}");
+        assert!(r.headers.contains_key("etag"));
+        assert_eq!(r.text, index);
+    }
+    // A changed file is served changed, with a new tag.
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>v2</title>").unwrap();
+    let r = web.get("/").no_token().send().await;
+    assert!(r.text.contains("v2"), "{}", r.text);
+    let _ = std::fs::remove_dir_all(&dir);
 }
