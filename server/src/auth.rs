@@ -112,7 +112,7 @@ impl TokenCache {
 /// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 9110 §11.1).
 pub fn bearer_token(header: &str) -> Option<&str> {
     let header = header.trim_start();
-    let (scheme, rest) = header.split_once(|c: char| c == ' ' || c == '\t')?;
+    let (scheme, rest) = header.split_once([' ', '\t'])?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
