@@ -365,6 +365,11 @@ pub struct VerdictBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub exceptions_applied: Option<Vec<AppliedException>>,
+    /// `/evaluate` only, when an enforced policy sets `max_execution_ms`: the statement
+    /// timeout the caller sets before running `rewritten_sql` (the lowest such limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub statement_timeout_ms: Option<u64>,
 }
 
 /// Who runs a statement (SPEC §2); every field may be absent or null.

@@ -22,6 +22,7 @@ use crate::db::{format_time, new_id, now_ms, parse_time};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::limits;
 use crate::log;
 use crate::policies;
 use crate::store::{self, Assignment, AssignmentSpec};
@@ -366,34 +367,77 @@ pub async fn evaluate_and_log(
         query_id: ctx.query_id.clone(),
         result: verdict.to_json(),
     };
+    // Stateful limits count per policy and user: the context's user, else the caller.
+    let limit_user = ctx.user.clone().unwrap_or_else(|| principal.user.clone());
     // The verdict is serialized once, for the log and for the answer.
-    let (text, applied_value, id) = if candidates.is_empty() {
-        // The common case: evaluate, then log through the shared (group-committed) writer.
-        let verdict = evaluate(&active.set, &req.sql, &ctx);
+    let (text, applied_value, id, timeout) = if candidates.is_empty() {
+        let mut verdict = evaluate(&active.set, &req.sql, &ctx);
+        let counted = counted_limits(&verdict);
+        if !counted.is_empty() {
+            let mut tx = state.db.write.begin().await?;
+            match limits::admit(&mut tx, org, &limit_user, &counted).await? {
+                None => tx.commit().await?,
+                Some(reached) => {
+                    drop(tx);
+                    limits::block(&mut verdict, reached, &limit_user);
+                }
+            }
+        }
+        // The common case: log through the shared (group-committed) writer.
         let applied_value = applied_json(&[]);
         let rec = record(&verdict, &applied_value);
         let (id, text) = (rec.id.clone(), rec.result.clone());
         state.log.write(&state.db, rec).await?;
-        (text, applied_value, id)
+        (text, applied_value, id, timeout_of(&verdict))
     } else {
-        // Exceptions are used up and the evaluation logged in one transaction.
+        // Exceptions are used up, limits counted and the evaluation logged in one
+        // transaction; a statement a limit blocks uses up nothing.
         let mut tx = state.db.write.begin().await?;
         let applied = active::consume(&mut tx, org, &candidates).await?;
         let set = active::with_exceptions(&active.set, &applied);
-        let verdict = evaluate(&set, &req.sql, &ctx);
-        let applied_value = applied_json(&applied);
-        let rec = record(&verdict, &applied_value);
-        log::insert(&mut tx, &rec).await?;
-        tx.commit().await?;
-        (rec.result, applied_value, rec.id)
+        let mut verdict = evaluate(&set, &req.sql, &ctx);
+        let counted = counted_limits(&verdict);
+        let reached = limits::admit(&mut tx, org, &limit_user, &counted).await?;
+        if let Some(reached) = reached {
+            drop(tx);
+            limits::block(&mut verdict, reached, &limit_user);
+            let applied_value = applied_json(&[]);
+            let rec = record(&verdict, &applied_value);
+            let (id, text) = (rec.id.clone(), rec.result.clone());
+            state.log.write(&state.db, rec).await?;
+            (text, applied_value, id, None)
+        } else {
+            let applied_value = applied_json(&applied);
+            let rec = record(&verdict, &applied_value);
+            log::insert(&mut tx, &rec).await?;
+            tx.commit().await?;
+            (rec.result, applied_value, rec.id, timeout_of(&verdict))
+        }
     };
-    Ok(json_response(
-        text,
-        &[
-            ("evaluation_id", json!(id)),
-            ("exceptions_applied", applied_value),
-        ],
-    ))
+    let mut extra = vec![
+        ("evaluation_id", json!(id)),
+        ("exceptions_applied", applied_value),
+    ];
+    if let Some(ms) = timeout {
+        extra.push(("statement_timeout_ms", json!(ms)));
+    }
+    Ok(json_response(text, &extra))
+}
+
+/// The limits a verdict counts against: none when it blocks anyway.
+fn counted_limits(verdict: &Verdict) -> Vec<limits::Counted> {
+    if verdict.verdict == verdict_engine::Decision::Block {
+        Vec::new()
+    } else {
+        limits::counted(verdict, now_ms())
+    }
+}
+
+/// The statement timeout to hand to the caller of a statement that runs.
+fn timeout_of(verdict: &Verdict) -> Option<u64> {
+    (verdict.verdict != verdict_engine::Decision::Block)
+        .then(|| limits::statement_timeout_ms(verdict))
+        .flatten()
 }
 
 /// A logged evaluation.

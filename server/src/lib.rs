@@ -11,6 +11,7 @@ pub mod error;
 pub mod evaluate;
 pub mod exceptions;
 pub mod extract;
+pub mod limits;
 pub mod log;
 pub mod openapi;
 pub mod pagination;
@@ -102,6 +103,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate::dry_run))
         .routes(routes!(evaluate::evaluate_and_log))
         .routes(routes!(evaluate::evaluations))
+        .routes(routes!(limits::list))
         .routes(routes!(audit::list))
 }
 

@@ -17,6 +17,7 @@
 mod cases;
 mod contract;
 mod kill;
+mod limits;
 mod robustness;
 mod support;
 
@@ -59,6 +60,7 @@ fn main() {
     let mut all: Vec<Case> = cases::all();
     all.extend(robustness::all());
     all.extend(contract::all());
+    all.extend(limits::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
