@@ -466,6 +466,49 @@ pub struct LoggedEvaluation {
     pub mode: Option<String>,
 }
 
+/// One logged evaluation in full: the log's fields, the context as given and the verdict
+/// as answered.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EvaluationRecord {
+    #[serde(flatten)]
+    pub evaluation: LoggedEvaluation,
+    /// The context (SPEC §2) as the engine read it.
+    #[schema(value_type = verdict_api_model::Context)]
+    pub context: Value,
+    /// The verdict (SPEC §3) as answered.
+    #[schema(value_type = verdict_api_model::VerdictBody)]
+    pub result: Value,
+}
+
+/// Reads one logged evaluation with its context and verdict.
+#[utoipa::path(get, operation_id = "getEvaluation", path = "/api/v1/evaluations/{id}", tag = "evaluate",
+    params(("id" = String, Path, description = "evaluation id (`evaluation_id` of /evaluate)")),
+    responses((status = 200, body = EvaluationRecord)),
+    security(("bearer" = [])))]
+pub async fn evaluation(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<EvaluationRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {EVALUATION_COLUMNS}, e.context, e.result FROM evaluations e \
+         WHERE e.org_id = $1 AND e.id = $2"
+    ))
+    .bind(&principal.org_id)
+    .bind(&id)
+    .fetch_optional(&state.db.read)
+    .await?
+    .ok_or_else(|| ApiError::not_found("evaluation", &id))?;
+    let (_, evaluation) = evaluation_row(&row, false)?;
+    let context: String = row.try_get(16)?;
+    let result: String = row.try_get(17)?;
+    Ok(Json(EvaluationRecord {
+        evaluation,
+        context: serde_json::from_str(&context).map_err(ApiError::internal)?,
+        result: serde_json::from_str(&result).map_err(ApiError::internal)?,
+    }))
+}
+
 /// A page of logged evaluations, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EvaluationPage {

@@ -103,6 +103,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate::dry_run))
         .routes(routes!(evaluate::evaluate_and_log))
         .routes(routes!(evaluate::evaluations))
+        .routes(routes!(evaluate::evaluation))
         .routes(routes!(limits::list))
         .routes(routes!(audit::list))
 }

@@ -12,6 +12,7 @@ pub fn all() -> Vec<Case> {
     vec![
         case!(query_limits_count_block_and_show),
         case!(query_limit_is_exact_across_two_instances),
+        case!(an_evaluation_is_read_whole),
     ]
 }
 
@@ -155,4 +156,36 @@ async fn query_limit_is_exact_across_two_instances(env: Env) {
         .expect("counter");
     assert_eq!(hourly["count"], limit);
     db2.close().await;
+}
+
+async fn an_evaluation_is_read_whole(env: Env) {
+    env.set_catalog().await;
+    env.create(&limited("hourly", 1)).await;
+    let first = evaluate(&env, &alice()).await;
+    let second = evaluate(&env, &alice()).await;
+    for v in [&first, &second] {
+        let id = v["evaluation_id"].as_str().expect("evaluation_id");
+        let r = env.get(&format!("/api/v1/evaluations/{id}")).send().await;
+        r.expect(200);
+        assert_eq!(r.body["id"], id);
+        assert_eq!(r.body["sql"], "SELECT id FROM orders");
+        assert_eq!(r.body["user"], "alice");
+        assert_eq!(r.body["context"]["attributes"], alice()["attributes"]);
+        assert_eq!(r.body["context"]["roles"], json!(["analyst"]));
+        assert_eq!(r.body["result"]["verdict"], v["verdict"]);
+        assert_eq!(r.body["result"]["rule"], v["rule"]);
+        assert_eq!(r.body["verdict"], v["verdict"]);
+    }
+    assert_eq!(second["rule"], "query_limit");
+    // Another organization's evaluation is not there.
+    let id = first["evaluation_id"].as_str().unwrap();
+    env.get(&format!("/api/v1/evaluations/{id}"))
+        .token(&env.other)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    env.get("/api/v1/evaluations/ev_nothing")
+        .send()
+        .await
+        .expect_error(404, "not_found");
 }
