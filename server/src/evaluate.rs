@@ -372,7 +372,7 @@ pub async fn evaluate_and_log(
     // The verdict is serialized once, for the log and for the answer.
     let (text, applied_value, id, timeout) = if candidates.is_empty() {
         let mut verdict = evaluate(&active.set, &req.sql, &ctx);
-        let counted = counted_limits(&verdict);
+        let counted = counted_limits(&mut verdict);
         if !counted.is_empty() {
             let mut tx = state.db.write.begin().await?;
             match limits::admit(&mut tx, org, &limit_user, &counted).await? {
@@ -396,7 +396,7 @@ pub async fn evaluate_and_log(
         let applied = active::consume(&mut tx, org, &candidates).await?;
         let set = active::with_exceptions(&active.set, &applied);
         let mut verdict = evaluate(&set, &req.sql, &ctx);
-        let counted = counted_limits(&verdict);
+        let counted = counted_limits(&mut verdict);
         let reached = limits::admit(&mut tx, org, &limit_user, &counted).await?;
         if let Some(reached) = reached {
             drop(tx);
@@ -424,8 +424,10 @@ pub async fn evaluate_and_log(
     Ok(json_response(text, &extra))
 }
 
-/// The limits a verdict counts against: none when it blocks anyway.
-fn counted_limits(verdict: &Verdict) -> Vec<limits::Counted> {
+/// The limits a verdict counts against: none when it blocks anyway. The policies of its
+/// limits join `matched_policies`.
+fn counted_limits(verdict: &mut Verdict) -> Vec<limits::Counted> {
+    limits::record_limited_policies(verdict);
     if verdict.verdict == verdict_engine::Decision::Block {
         Vec::new()
     } else {

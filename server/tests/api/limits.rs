@@ -47,6 +47,10 @@ async fn query_limits_count_block_and_show(env: Env) {
         let v = evaluate(&env, &alice()).await;
         assert_ne!(v["verdict"], "block", "evaluation {n}: {v}");
         assert_eq!(v["statement_timeout_ms"], 2500);
+        assert_eq!(
+            v["matched_policies"],
+            json!([{"id": "hourly", "mode": "enforce"}])
+        );
     }
     // Dry runs neither count nor block.
     let r = env
@@ -95,6 +99,18 @@ async fn query_limits_count_block_and_show(env: Env) {
     let logged = &r.body["items"][0];
     assert_eq!(logged["rule"], "query_limit", "{}", r.text);
     assert_eq!(logged["blocked_policy"], "hourly");
+    // A policy that acts only through limits is in the policy's history.
+    let r = env.get("/api/v1/policies/hourly/evaluations").send().await;
+    r.expect(200);
+    let history = r.body["items"].as_array().expect("items");
+    assert_eq!(history.len(), 5, "alice 3 + 1 blocked, bob 1: {}", r.text);
+    assert_eq!(
+        history
+            .iter()
+            .filter(|e| e["rule"] == "query_limit")
+            .count(),
+        1
+    );
     // Raising the limit admits again (the counter keeps its count).
     env.patch("/api/v1/policies/hourly")
         .if_match(1)
