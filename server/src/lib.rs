@@ -86,7 +86,12 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::list, policies::create))
         .routes(routes!(dashboard::dashboard))
         .routes(routes!(evaluate::replay))
-        .routes(routes!(policies::get, policies::patch, policies::delete))
+        .routes(routes!(
+            policies::get,
+            policies::replace,
+            policies::patch,
+            policies::delete
+        ))
         .routes(routes!(versions::list))
         .routes(routes!(versions::get))
         .routes(routes!(versions::diff))

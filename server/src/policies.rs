@@ -821,6 +821,61 @@ pub async fn patch(
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let (body, new_specs) = merge(&id, row.body.clone(), patch)?;
     let body = normalize(Value::Object(body))?;
+    update(&state, &principal, &id, expected, tx, row, body, new_specs).await
+}
+
+/// Replaces a policy whole; needs `If-Match: <revision>`; makes a new version.
+/// `assignments` (or `applies_to`) replace the assignments when given; absent, they stay.
+#[utoipa::path(put, operation_id = "replacePolicy", path = "/api/v1/policies/{id}", tag = "policies",
+    params(("id" = String, Path, description = "policy id"),
+        ("If-Match" = String, Header, description = "the revision being replaced, as given in `ETag`", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
+    request_body(content = verdict_api_model::Policy, description = "the whole policy; its `id` must be the path's"),
+    responses((status = 200, description = "the replaced policy; `ETag` is its new revision", body = verdict_api_model::PolicyResource,
+        headers(("ETag" = String, description = "the new revision"))),
+        (status = 412, description = "stale revision; `details.current_revision` is the current one", body = crate::openapi::ErrorBody),
+        (status = 428, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn replace(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Response> {
+    principal.require_writer()?;
+    let expected = require_if_match(&headers)?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("a policy must be a JSON object"));
+    }
+    let given_assignments = value.get("assignments").is_some() || value.get("applies_to").is_some();
+    let (body, specs) = split_create(value)?;
+    if body.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(ApiError::invalid(
+            "`id` must be the policy's own; a policy cannot be renamed",
+        ));
+    }
+    let org = principal.org_id.as_str();
+    let mut tx = state.db.write.begin().await?;
+    let row = store::live_policy(&mut *tx, org, &id).await?;
+    let new_specs = given_assignments.then_some(specs);
+    update(&state, &principal, &id, expected, tx, row, body, new_specs).await
+}
+
+/// Writes a changed policy body (and assignments) at `expected`'s revision: the shared end
+/// of PATCH and PUT.
+#[allow(clippy::too_many_arguments)]
+async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    expected: i64,
+    mut tx: crate::audit::Tx,
+    row: PolicyRow,
+    body: Map<String, Value>,
+    new_specs: Option<Vec<AssignmentSpec>>,
+) -> ApiResult<Response> {
+    let org = principal.org_id.as_str();
+    let id = id.to_string();
     if expected != row.revision {
         let assignments = store::assignments(&mut *tx, org, &id).await?;
         return Err(stale(expected, &row, &assignments));

@@ -15,6 +15,7 @@ pub fn all() -> Vec<Case> {
         case!(stored_bodies_are_normalized_and_found_by_filters),
         case!(patch_keeps_the_types),
         case!(catalog_round_trip),
+        case!(put_replaces_a_policy_whole),
         case!(unauthorized_says_how_and_bearer_is_case_insensitive),
         case!(static_assets_compressed_cached_and_tagged),
     ]
@@ -468,4 +469,84 @@ async fn static_assets_compressed_cached_and_tagged(env: Env) {
     let r = web.get("/").no_token().send().await;
     assert!(r.text.contains("v2"), "{}", r.text);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn put_replaces_a_policy_whole(env: Env) {
+    let mut first = valid();
+    first["description"] = json!("first");
+    first["labels"] = json!({"team": "red"});
+    first["assignments"] = json!([{"kind": "role", "value": "analyst"}]);
+    env.post("/api/v1/policies")
+        .json(&first)
+        .send()
+        .await
+        .expect(201);
+    let path = "/api/v1/policies/typed";
+    let replacement = json!({
+        "id": "typed", "name": "Replaced",
+        "rules": [{"type": "deny", "table": "customers", "columns": ["ssn"]}]
+    });
+    env.put(path)
+        .json(&replacement)
+        .send()
+        .await
+        .expect_error(428, "if_match_required");
+    let before = env.fingerprint().await;
+    env.put(path)
+        .if_match(1)
+        .json(&with(replacement.clone(), "id", json!("other")))
+        .send()
+        .await
+        .expect(422);
+    env.put(path)
+        .if_match(9)
+        .json(&with(replacement.clone(), "labels", json!({"n": 1})))
+        .send()
+        .await
+        .expect_error(422, "invalid_policy");
+    env.put(path)
+        .if_match(9)
+        .json(&replacement)
+        .send()
+        .await
+        .expect_error(412, "stale_revision");
+    assert_eq!(env.fingerprint().await, before);
+    // Whole: what the body leaves out is gone; assignments stay unless given.
+    let r = env.put(path).if_match(1).json(&replacement).send().await;
+    r.expect(200);
+    assert_eq!(r.etag(), 2);
+    assert_eq!(r.body["name"], "Replaced");
+    assert!(r.body.get("description").is_none(), "{}", r.text);
+    assert!(r.body.get("labels").is_none(), "{}", r.text);
+    assert_eq!(r.body["rules"], replacement["rules"]);
+    assert_eq!(r.body["assignments"][0]["value"], "analyst");
+    let r = env
+        .put(path)
+        .if_match(2)
+        .json(&with(
+            replacement.clone(),
+            "assignments",
+            json!([{"kind": "user", "value": "bob"}]),
+        ))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["assignments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r.body["assignments"][0]["value"], "bob");
+    // GET's policy fields PUT back unchanged: same revision, nothing new.
+    let got = env.get(path).send().await;
+    let mut back = serde_json::Map::new();
+    for key in ["id", "name", "rules"] {
+        back.insert(key.to_string(), got.body[key].clone());
+    }
+    let r = env
+        .put(path)
+        .if_match(3)
+        .json(&Value::Object(back))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.etag(), 3);
+    let versions = env.get(&format!("{path}/versions")).send().await;
+    assert_eq!(versions.body["total"], 3, "{}", versions.text);
 }
