@@ -5,6 +5,7 @@ pub mod assignments;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod compile;
 pub mod dashboard;
 pub mod db;
 pub mod error;
@@ -86,6 +87,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::list, policies::create))
         .routes(routes!(dashboard::dashboard))
         .routes(routes!(evaluate::replay))
+        .routes(routes!(compile::compile))
         .routes(routes!(
             policies::get,
             policies::replace,

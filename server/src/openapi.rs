@@ -150,7 +150,10 @@ fn statuses(method: &str, path: &str, op: &Operation) -> Vec<&'static str> {
     }
     let reads_only = matches!(
         path,
-        "/api/v1/evaluate" | "/api/v1/policy-evaluations" | "/api/v1/policies/replay"
+        "/api/v1/evaluate"
+            | "/api/v1/policy-evaluations"
+            | "/api/v1/policies/replay"
+            | "/api/v1/policies/compile"
     );
     if secured && method != "get" && !reads_only {
         out.push("403");

@@ -579,7 +579,7 @@ pub async fn get(
 
 /// Splits a create body into the policy body and its assignments (`assignments`, and
 /// `applies_to` converted to assignments).
-fn split_create(value: Value) -> ApiResult<(Map<String, Value>, Vec<AssignmentSpec>)> {
+pub(crate) fn split_create(value: Value) -> ApiResult<(Map<String, Value>, Vec<AssignmentSpec>)> {
     if !value.is_object() {
         return Err(ApiError::invalid("a policy must be a JSON object"));
     }

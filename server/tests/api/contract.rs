@@ -16,6 +16,7 @@ pub fn all() -> Vec<Case> {
         case!(patch_keeps_the_types),
         case!(catalog_round_trip),
         case!(put_replaces_a_policy_whole),
+        case!(compile_answers_the_policy_or_every_problem),
         case!(unauthorized_says_how_and_bearer_is_case_insensitive),
         case!(static_assets_compressed_cached_and_tagged),
     ]
@@ -549,4 +550,79 @@ async fn put_replaces_a_policy_whole(env: Env) {
     assert_eq!(r.etag(), 3);
     let versions = env.get(&format!("{path}/versions")).send().await;
     assert_eq!(versions.body["total"], 3, "{}", versions.text);
+}
+
+async fn compile_answers_the_policy_or_every_problem(env: Env) {
+    env.set_catalog().await;
+    let before = env.fingerprint().await;
+    // JSON in, the stored form out.
+    let r = env
+        .post("/api/v1/policies/compile")
+        .json(&json!({
+            "id": "c", "name": "Compiled", "description": null,
+            "applies_to": {"roles": ["analyst"]},
+            "rules": [{"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"}]
+        }))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["valid"], true, "{}", r.text);
+    assert_eq!(r.body["problems"], json!([]));
+    assert!(r.body["policy"].get("description").is_none());
+    assert_eq!(
+        r.body["policy"]["assignments"],
+        json!([{"kind": "role", "value": "analyst"}])
+    );
+    // YAML in; every problem out, the catalog's included.
+    let yaml = "id: c\nmode: sometimes\nrules:\n  - type: row_filter\n    table: nowhere\n    predicate: x = 1\n  - type: row_filter\n    table: orders\n    predicate: \"tenant_id =\\n = 1\"\n";
+    let r = env
+        .post("/api/v1/policies/compile")
+        .header("content-type", "application/yaml")
+        .raw(yaml.as_bytes().to_vec())
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["valid"], false, "{}", r.text);
+    let fields: Vec<&str> = r.body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    for f in ["mode", "name", "rules[0].table", "rules[1].predicate"] {
+        assert!(fields.contains(&f), "no problem at {f}: {}", r.text);
+    }
+    let predicate = r.body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["field"] == "rules[1].predicate")
+        .unwrap();
+    assert_eq!(predicate["line"], 2, "{predicate}");
+    // Not a document: 400; not JSON or YAML: 415; not an object: 422.
+    env.post("/api/v1/policies/compile")
+        .header("content-type", "application/yaml")
+        .raw(b"id: [unclosed".to_vec())
+        .send()
+        .await
+        .expect_error(400, "malformed_yaml");
+    env.post("/api/v1/policies/compile")
+        .header("content-type", "text/plain")
+        .raw(b"id: c".to_vec())
+        .send()
+        .await
+        .expect_error(415, "unsupported_media_type");
+    env.post("/api/v1/policies/compile")
+        .json(&json!([1]))
+        .send()
+        .await
+        .expect(422);
+    // Nothing was stored; a viewer may compile.
+    assert_eq!(env.fingerprint().await, before);
+    env.post("/api/v1/policies/compile")
+        .token(&env.viewer)
+        .json(&valid())
+        .send()
+        .await
+        .expect(200);
 }
