@@ -6,7 +6,8 @@ pub mod strict;
 
 pub use policy::{
     id_ok, AssignmentInput, AssignmentSpec, AuditLevel, FieldProblem, Mask, MaskKind, MaskSpec,
-    Mode, Operation, Policy, RequireWhere, Rule, StatementKind, Subjects, WhereStatement,
+    Mode, Operation, Policy, PolicyType, RequireWhere, Rule, StatementKind, Subjects,
+    WhereStatement,
 };
 pub use resource::{
     Assignment, Catalog, CatalogColumn, CatalogDocument, CatalogFunction, CatalogPut, CatalogTable,

@@ -40,6 +40,68 @@ pub enum AuditLevel {
     Verbose,
 }
 
+/// What a policy is for (seed 000's categories); when a policy does not say, the server
+/// derives it from its rules (see `PolicyType::of_rules`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyType {
+    DataMasking,
+    AccessControl,
+    RowLevelSecurity,
+    ColumnLevelSecurity,
+    QueryRestriction,
+    QueryLimit,
+    DataRetention,
+    Other,
+}
+
+impl PolicyType {
+    /// Every type with its JSON name.
+    pub const ALL: [(&'static str, PolicyType); 8] = [
+        ("data_masking", PolicyType::DataMasking),
+        ("access_control", PolicyType::AccessControl),
+        ("row_level_security", PolicyType::RowLevelSecurity),
+        ("column_level_security", PolicyType::ColumnLevelSecurity),
+        ("query_restriction", PolicyType::QueryRestriction),
+        ("query_limit", PolicyType::QueryLimit),
+        ("data_retention", PolicyType::DataRetention),
+        ("other", PolicyType::Other),
+    ];
+
+    /// Its JSON name.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("other")
+    }
+
+    /// The type a policy's rule types suggest: one kind of rule gives its type (`deny` of
+    /// columns is column-level security, of tables access control), a mix is `other`.
+    pub fn of_rules<'a>(rules: impl IntoIterator<Item = (&'a str, bool)>) -> PolicyType {
+        let mut found: Option<PolicyType> = None;
+        for (rule_type, has_columns) in rules {
+            let t = match rule_type {
+                "row_filter" => PolicyType::RowLevelSecurity,
+                "column_mask" => PolicyType::DataMasking,
+                "deny" if has_columns => PolicyType::ColumnLevelSecurity,
+                "deny" => PolicyType::AccessControl,
+                "query_restriction" => PolicyType::QueryRestriction,
+                "query_limit" => PolicyType::QueryLimit,
+                _ => PolicyType::Other,
+            };
+            match found {
+                None => found = Some(t),
+                Some(f) if f == t => {}
+                Some(_) => return PolicyType::Other,
+            }
+        }
+        found.unwrap_or(PolicyType::Other)
+    }
+}
+
 /// Who a policy names in `except` (or `applies_to`): each list matches the context's field.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -339,6 +401,9 @@ pub struct Policy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_length = 4000))]
     pub description: Option<String>,
+    /// What the policy is for; derived from its rules when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_type: Option<PolicyType>,
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,

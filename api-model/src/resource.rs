@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{AuditLevel, Mode, Rule, Subjects};
+use crate::policy::{AuditLevel, Mode, PolicyType, Rule, Subjects};
 
 /// A stored assignment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,8 @@ pub struct PolicyResource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub description: Option<String>,
+    /// As given, or derived from the rules.
+    pub policy_type: PolicyType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub enabled: Option<bool>,
@@ -97,6 +99,8 @@ pub struct PolicyPatch {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 4000))]
     pub description: Option<String>,
+    #[serde(default)]
+    pub policy_type: Option<PolicyType>,
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]

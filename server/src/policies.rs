@@ -214,8 +214,30 @@ fn with_engine_problems(mut err: ApiError, mut value: Value) -> ApiError {
 }
 
 /// The JSON a client sees for a stored policy.
+/// A policy's type: as given, or derived from its rules.
+pub fn effective_type(body: &Map<String, Value>) -> &'static str {
+    if let Some(t) = body.get("policy_type").and_then(Value::as_str) {
+        if let Some((name, _)) = verdict_api_model::PolicyType::ALL
+            .iter()
+            .find(|(n, _)| *n == t)
+        {
+            return name;
+        }
+    }
+    let rules = body.get("rules").and_then(Value::as_array);
+    verdict_api_model::PolicyType::of_rules(rules.into_iter().flatten().map(|r| {
+        (
+            r.get("type").and_then(Value::as_str).unwrap_or(""),
+            r.get("columns").is_some_and(|c| !c.is_null()),
+        )
+    }))
+    .as_str()
+}
+
 pub fn resource(row: &PolicyRow, assignments: &[Assignment]) -> Value {
     let mut obj = row.body.clone();
+    let policy_type = effective_type(&obj);
+    obj.insert("policy_type".into(), json!(policy_type));
     obj.insert("assignments".into(), json!(assignments));
     obj.insert("assigned".into(), json!(!assignments.is_empty()));
     obj.insert("revision".into(), json!(row.revision));
@@ -293,6 +315,9 @@ pub struct ListQuery {
     /// `enforce` or `monitor`.
     #[param(value_type = Option<verdict_api_model::Mode>)]
     pub mode: Option<String>,
+    /// Only policies of this type (as given, or derived from the rules).
+    #[param(value_type = Option<verdict_api_model::PolicyType>)]
+    pub policy_type: Option<String>,
     /// Only policies with this compliance tag.
     pub compliance_tag: Option<String>,
     /// Only policies with this purpose tag.
@@ -379,6 +404,11 @@ fn matches(row: &PolicyRow, assigned: bool, q: &ListQuery) -> bool {
                 .any(|r| r.get("type").and_then(Value::as_str) == Some(t))
         });
         if !has {
+            return false;
+        }
+    }
+    if let Some(t) = &q.policy_type {
+        if effective_type(body) != t {
             return false;
         }
     }
@@ -480,6 +510,21 @@ pub async fn list(
             return Err(ApiError::bad_request(
                 "`mode` must be `enforce` or `monitor`",
             ));
+        }
+    }
+    if let Some(t) = &q.policy_type {
+        if !verdict_api_model::PolicyType::ALL
+            .iter()
+            .any(|(n, _)| n == t)
+        {
+            return Err(ApiError::bad_request(format!(
+                "unknown `policy_type` `{t}`; expected one of {}",
+                verdict_api_model::PolicyType::ALL
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
     }
     if q.offset.is_some() && q.cursor.is_some() {

@@ -240,6 +240,18 @@ pub fn normalize_specs(mut specs: Vec<AssignmentSpec>) -> ApiResult<Vec<Assignme
     Ok(specs)
 }
 
+/// Fields the API stores that the engine does not read.
+pub const SERVER_FIELDS: &[&str] = &["policy_type"];
+
+/// Removes the API's own fields from a policy before the engine reads it.
+pub fn for_engine(policy: &mut Value) {
+    if let Value::Object(obj) = policy {
+        for f in SERVER_FIELDS {
+            obj.remove(*f);
+        }
+    }
+}
+
 /// The policy as the engine takes it: the stored body plus `applies_to` from the
 /// assignments the engine matches.
 pub fn engine_policy(body: &Map<String, Value>, specs: &[AssignmentSpec]) -> Value {
@@ -269,7 +281,10 @@ where
 }
 
 /// Asks the engine whether `policies` (engine-shaped) validate against `catalog`.
-pub fn validate(catalog: &Value, policies: Vec<Value>) -> ApiResult<PolicySet> {
+pub fn validate(catalog: &Value, mut policies: Vec<Value>) -> ApiResult<PolicySet> {
+    for p in &mut policies {
+        for_engine(p);
+    }
     let mut set = Map::new();
     if !catalog.is_null() {
         set.insert("catalog".to_string(), catalog.clone());

@@ -17,6 +17,7 @@ pub fn all() -> Vec<Case> {
         case!(catalog_round_trip),
         case!(put_replaces_a_policy_whole),
         case!(compile_answers_the_policy_or_every_problem),
+        case!(policy_types_given_or_derived_filter_and_count),
         case!(unauthorized_says_how_and_bearer_is_case_insensitive),
         case!(static_assets_compressed_cached_and_tagged),
     ]
@@ -625,4 +626,114 @@ async fn compile_answers_the_policy_or_every_problem(env: Env) {
         .send()
         .await
         .expect(200);
+}
+
+async fn policy_types_given_or_derived_filter_and_count(env: Env) {
+    env.set_catalog().await;
+    let make = |id: &str, rules: Value, ty: Option<&str>| {
+        let mut p = json!({"id": id, "name": id, "rules": rules});
+        if let Some(t) = ty {
+            p["policy_type"] = json!(t);
+        }
+        p
+    };
+    let cases = [
+        (
+            make(
+                "m",
+                json!([{"type": "column_mask", "table": "customers", "column": "ssn", "mask": "hash"}]),
+                None,
+            ),
+            "data_masking",
+        ),
+        (
+            make(
+                "r",
+                json!([{"type": "row_filter", "table": "orders", "predicate": "tenant_id = 1"}]),
+                None,
+            ),
+            "row_level_security",
+        ),
+        (
+            make(
+                "c",
+                json!([{"type": "deny", "table": "customers", "columns": ["ssn"]}]),
+                None,
+            ),
+            "column_level_security",
+        ),
+        (
+            make("a", json!([{"type": "deny", "table": "salaries"}]), None),
+            "access_control",
+        ),
+        (
+            make("l", json!([{"type": "query_limit", "max_rows": 10}]), None),
+            "query_limit",
+        ),
+        (
+            make(
+                "x",
+                json!([{"type": "deny", "table": "salaries"}, {"type": "query_limit", "max_rows": 10}]),
+                None,
+            ),
+            "other",
+        ),
+        (
+            make(
+                "g",
+                json!([{"type": "deny", "table": "salaries"}]),
+                Some("data_retention"),
+            ),
+            "data_retention",
+        ),
+    ];
+    for (policy, expected) in &cases {
+        let r = env.post("/api/v1/policies").json(policy).send().await;
+        r.expect(201);
+        assert_eq!(r.body["policy_type"], *expected, "{}", r.text);
+    }
+    let r = env
+        .get("/api/v1/policies?policy_type=access_control")
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+    assert_eq!(r.body["items"][0]["id"], "a");
+    env.get("/api/v1/policies?policy_type=nonsense")
+        .send()
+        .await
+        .expect_error(400, "bad_request");
+    let r = env.get("/api/v1/policies/dashboard").send().await;
+    r.expect(200);
+    let by_type = &r.body["policies"]["by_policy_type"];
+    for (_, expected) in &cases {
+        assert_eq!(by_type[*expected], 1, "{expected}: {by_type}");
+    }
+    // An explicit type survives PATCH; a bad one is a 422 with the field.
+    let r = env
+        .patch("/api/v1/policies/a")
+        .if_match(1)
+        .json(&json!({"policy_type": "other"}))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["policy_type"], "other");
+    let r = env
+        .post("/api/v1/policies")
+        .json(&make("bad", json!([]), Some("security")))
+        .send()
+        .await;
+    r.expect_error(422, "invalid_policy");
+    assert!(
+        fields(&r).contains(&"policy_type".to_string()),
+        "{}",
+        r.text
+    );
+    // Evaluations still work: the engine never sees the field.
+    let r = env
+        .post("/api/v1/evaluate")
+        .json(&json!({"sql": "SELECT 1", "context": {"user": "u"}}))
+        .send()
+        .await;
+    r.expect(200);
 }
