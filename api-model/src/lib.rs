@@ -6,8 +6,8 @@ pub mod strict;
 
 pub use policy::{
     id_ok, AssignmentInput, AssignmentSpec, AuditLevel, FieldProblem, Mask, MaskKind, MaskSpec,
-    Mode, Operation, Policy, PolicyType, RequireWhere, Rule, StatementKind, Subjects,
-    WhereStatement,
+    Mode, Operation, Policy, PolicyAction, PolicyType, RequireWhere, Risk, Rule, StatementKind,
+    Subjects, WhereStatement,
 };
 pub use resource::{
     Assignment, Catalog, CatalogColumn, CatalogDocument, CatalogFunction, CatalogPut, CatalogTable,

@@ -102,6 +102,27 @@ impl PolicyType {
     }
 }
 
+/// What a violation of the policy should do (seed 002): be logged, raise an alert, or be
+/// blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyAction {
+    Log,
+    Alert,
+    Block,
+}
+
+/// How serious a violation of the policy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
 /// Who a policy names in `except` (or `applies_to`): each list matches the context's field.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -404,6 +425,12 @@ pub struct Policy {
     /// What the policy is for; derived from its rules when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_type: Option<PolicyType>,
+    /// What a violation does (reported with violations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<PolicyAction>,
+    /// How serious a violation is (reported with violations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,

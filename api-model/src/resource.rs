@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{AuditLevel, Mode, PolicyType, Rule, Subjects};
+use crate::policy::{AuditLevel, Mode, PolicyAction, PolicyType, Risk, Rule, Subjects};
 
 /// A stored assignment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,12 @@ pub struct PolicyResource {
     pub description: Option<String>,
     /// As given, or derived from the rules.
     pub policy_type: PolicyType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub action: Option<PolicyAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub risk: Option<Risk>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub enabled: Option<bool>,
@@ -101,6 +107,10 @@ pub struct PolicyPatch {
     pub description: Option<String>,
     #[serde(default)]
     pub policy_type: Option<PolicyType>,
+    #[serde(default)]
+    pub action: Option<PolicyAction>,
+    #[serde(default)]
+    pub risk: Option<Risk>,
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]

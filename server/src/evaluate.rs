@@ -512,6 +512,136 @@ pub async fn evaluation(
     }))
 }
 
+/// Query of the violation lists.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ViolationQuery {
+    /// RFC 3339: violations at or after this time.
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// RFC 3339: violations before this time.
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<i64>)]
+    pub cursor: Option<String>,
+}
+
+/// An evaluation a policy blocked, with the policy's `action` and `risk`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Violation {
+    #[serde(flatten)]
+    pub evaluation: LoggedEvaluation,
+    /// The blocking policy.
+    pub policy: String,
+    #[schema(value_type = Option<verdict_api_model::PolicyAction>)]
+    pub action: Option<String>,
+    #[schema(value_type = Option<verdict_api_model::Risk>)]
+    pub risk: Option<String>,
+}
+
+/// A page of violations, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ViolationPage {
+    pub items: Vec<Violation>,
+    pub next_cursor: Option<String>,
+}
+
+async fn violations_of(
+    state: &AppState,
+    org: &str,
+    policy: &str,
+    q: &ViolationQuery,
+) -> ApiResult<ViolationPage> {
+    let f = filters(&EvaluationQuery {
+        verdict: None,
+        from: q.from.clone(),
+        to: q.to.clone(),
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    })?;
+    let rows = sqlx::query(&format!(
+        "SELECT {EVALUATION_COLUMNS} FROM evaluations e WHERE e.org_id = $1 AND e.seq < $2 \
+         AND e.verdict = 'block' AND e.blocked_policy IS NOT NULL AND ($3 = '' OR e.blocked_policy = $3) \
+         AND e.created_at >= $4 AND e.created_at < $5 ORDER BY e.seq DESC LIMIT $6"
+    ))
+    .bind(org)
+    .bind(f.before)
+    .bind(policy)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.limit + 1)
+    .fetch_all(&state.db.read)
+    .await?;
+    let mut rows = rows
+        .iter()
+        .map(|r| evaluation_row(r, false))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let next_cursor = crate::pagination::trim(&mut rows, f.limit).map(|(seq, _)| seq.to_string());
+    let bodies: BTreeMap<String, serde_json::Map<String, Value>> =
+        store::live_policies(&state.db.read, org)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.body))
+            .collect();
+    let items = rows
+        .into_iter()
+        .map(|(_, evaluation)| {
+            let policy = evaluation.blocked_policy.clone().unwrap_or_default();
+            let field = |k: &str| {
+                bodies
+                    .get(&policy)
+                    .and_then(|b| b.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            Violation {
+                action: field("action"),
+                risk: field("risk"),
+                policy,
+                evaluation,
+            }
+        })
+        .collect();
+    Ok(ViolationPage { items, next_cursor })
+}
+
+/// Evaluations a policy blocked, newest first, with the policy's `action` and `risk`.
+#[utoipa::path(get, operation_id = "listViolations", path = "/api/v1/violations", tag = "evaluate",
+    params(ViolationQuery),
+    responses((status = 200, body = ViolationPage)),
+    security(("bearer" = [])))]
+pub async fn violations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ViolationQuery>,
+) -> ApiResult<Json<ViolationPage>> {
+    Ok(Json(
+        violations_of(&state, &principal.org_id, "", &q).await?,
+    ))
+}
+
+/// The evaluations one policy blocked.
+#[utoipa::path(get, operation_id = "listPolicyViolations", path = "/api/v1/policies/{id}/violations", tag = "evaluate",
+    params(("id" = String, Path, description = "policy id"), ViolationQuery),
+    responses((status = 200, body = ViolationPage)),
+    security(("bearer" = [])))]
+pub async fn policy_violations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ViolationQuery>,
+) -> ApiResult<Json<ViolationPage>> {
+    store::live_policy(&state.db.read, &principal.org_id, &id).await?;
+    Ok(Json(
+        violations_of(&state, &principal.org_id, &id, &q).await?,
+    ))
+}
+
 /// A page of logged evaluations, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EvaluationPage {

@@ -111,6 +111,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate::evaluate_and_log))
         .routes(routes!(evaluate::evaluations))
         .routes(routes!(evaluate::evaluation))
+        .routes(routes!(evaluate::violations))
+        .routes(routes!(evaluate::policy_violations))
         .routes(routes!(limits::list))
         .routes(routes!(audit::list))
 }

@@ -241,7 +241,7 @@ pub fn normalize_specs(mut specs: Vec<AssignmentSpec>) -> ApiResult<Vec<Assignme
 }
 
 /// Fields the API stores that the engine does not read.
-pub const SERVER_FIELDS: &[&str] = &["policy_type"];
+pub const SERVER_FIELDS: &[&str] = &["policy_type", "action", "risk"];
 
 /// Removes the API's own fields from a policy before the engine reads it.
 pub fn for_engine(policy: &mut Value) {

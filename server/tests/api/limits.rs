@@ -13,6 +13,7 @@ pub fn all() -> Vec<Case> {
         case!(query_limits_count_block_and_show),
         case!(query_limit_is_exact_across_two_instances),
         case!(an_evaluation_is_read_whole),
+        case!(violations_are_blocked_evaluations_with_action_and_risk),
     ]
 }
 
@@ -204,4 +205,47 @@ async fn an_evaluation_is_read_whole(env: Env) {
         .send()
         .await
         .expect_error(404, "not_found");
+}
+
+async fn violations_are_blocked_evaluations_with_action_and_risk(env: Env) {
+    env.set_catalog().await;
+    env.create(&json!({
+        "id": "no-salaries", "name": "Salaries are off limits", "action": "block", "risk": "high",
+        "assignments": [{"kind": "role", "value": "analyst"}],
+        "rules": [{"type": "deny", "table": "salaries"}]
+    }))
+    .await;
+    env.create(&limited("hourly", 100)).await;
+    for sql in ["SELECT * FROM salaries", "SELECT id FROM orders"] {
+        env.post("/api/v1/evaluate")
+            .json(&json!({"sql": sql, "context": alice()}))
+            .send()
+            .await
+            .expect(200);
+    }
+    let r = env.get("/api/v1/violations").send().await;
+    r.expect(200);
+    let items = r.body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{}", r.text);
+    assert_eq!(items[0]["policy"], "no-salaries");
+    assert_eq!(items[0]["action"], "block");
+    assert_eq!(items[0]["risk"], "high");
+    assert_eq!(items[0]["rule"], "deny");
+    assert_eq!(items[0]["sql"], "SELECT * FROM salaries");
+    let r = env
+        .get("/api/v1/policies/no-salaries/violations")
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(1));
+    let r = env.get("/api/v1/policies/hourly/violations").send().await;
+    r.expect(200);
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(0));
+    env.get("/api/v1/policies/nothing/violations")
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    let got = env.get("/api/v1/policies/no-salaries").send().await;
+    assert_eq!(got.body["action"], "block");
+    assert_eq!(got.body["risk"], "high");
 }
