@@ -56,7 +56,8 @@ pub struct AuditEntry {
     pub object_type: String,
     pub object_id: String,
     pub fields: Vec<String>,
-    #[schema(value_type = Object)]
+    /// What else the change recorded (such as the new revision); null when nothing.
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<Value>,
 }
 

@@ -475,7 +475,8 @@ pub struct LoggedEvaluation {
 pub struct EvaluationRecord {
     #[serde(flatten)]
     pub evaluation: LoggedEvaluation,
-    /// The context (SPEC §2) as the engine read it.
+    /// The context (SPEC §2) as the engine read it; the attributes the organization's
+    /// settings name are `[redacted]`.
     #[schema(value_type = verdict_api_model::Context)]
     pub context: Value,
     /// The verdict (SPEC §3) as answered.
@@ -505,9 +506,12 @@ pub async fn evaluation(
     let (_, evaluation) = evaluation_row(&row, false)?;
     let context: String = row.try_get(16)?;
     let result: String = row.try_get(17)?;
+    let mut context: Value = serde_json::from_str(&context).map_err(ApiError::internal)?;
+    let settings = crate::settings::load(&state.db.read, &principal.org_id).await?;
+    crate::settings::redact(&mut context, &settings);
     Ok(Json(EvaluationRecord {
         evaluation,
-        context: serde_json::from_str(&context).map_err(ApiError::internal)?,
+        context,
         result: serde_json::from_str(&result).map_err(ApiError::internal)?,
     }))
 }

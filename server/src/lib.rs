@@ -17,6 +17,7 @@ pub mod log;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
+pub mod settings;
 pub mod store;
 pub mod versions;
 pub mod web;
@@ -114,6 +115,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate::violations))
         .routes(routes!(evaluate::policy_violations))
         .routes(routes!(limits::list))
+        .routes(routes!(settings::get, settings::put))
         .routes(routes!(audit::list))
 }
 

@@ -12,3 +12,7 @@ CREATE TABLE query_counts (
     PRIMARY KEY (org_id, policy_id, user_name, window_kind, window_start)
 );
 CREATE INDEX query_counts_window ON query_counts (org_id, window_start);
+
+-- Context attributes that GET /api/v1/evaluations/{id} answers as "[redacted]" (a JSON
+-- array of names; "*" for every attribute).
+ALTER TABLE orgs ADD COLUMN redacted_attributes TEXT;

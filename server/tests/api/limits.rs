@@ -194,6 +194,40 @@ async fn an_evaluation_is_read_whole(env: Env) {
         assert_eq!(r.body["verdict"], v["verdict"]);
     }
     assert_eq!(second["rule"], "query_limit");
+    // The organization may redact attributes in the records it answers.
+    env.put("/api/v1/settings")
+        .token(&env.editor)
+        .json(&json!({"redacted_attributes": ["tenant_id"]}))
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    env.put("/api/v1/settings")
+        .json(&json!({"redacted_attributes": ["tenant_id"]}))
+        .send()
+        .await
+        .expect(200);
+    let r = env.get("/api/v1/settings").send().await;
+    assert_eq!(r.body["redacted_attributes"], json!(["tenant_id"]));
+    let id = first["evaluation_id"].as_str().unwrap();
+    let r = env.get(&format!("/api/v1/evaluations/{id}")).send().await;
+    r.expect(200);
+    assert_eq!(r.body["context"]["attributes"]["tenant_id"], "[redacted]");
+    assert_eq!(
+        r.body["context"]["attributes"]["region"],
+        alice()["attributes"]["region"]
+    );
+    env.put("/api/v1/settings")
+        .json(&json!({"redacted_attributes": ["*"]}))
+        .send()
+        .await
+        .expect(200);
+    let r = env.get(&format!("/api/v1/evaluations/{id}")).send().await;
+    assert_eq!(r.body["context"]["attributes"]["region"], "[redacted]");
+    env.put("/api/v1/settings")
+        .json(&json!({"redacted_attributes": "tenant_id"}))
+        .send()
+        .await
+        .expect(422);
     // Another organization's evaluation is not there.
     let id = first["evaluation_id"].as_str().unwrap();
     env.get(&format!("/api/v1/evaluations/{id}"))
