@@ -116,6 +116,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate::policy_violations))
         .routes(routes!(limits::list))
         .routes(routes!(settings::get, settings::put))
+        .routes(routes!(auth::revoke))
         .routes(routes!(audit::list))
 }
 

@@ -18,6 +18,7 @@ pub fn all() -> Vec<Case> {
         case!(put_replaces_a_policy_whole),
         case!(compile_answers_the_policy_or_every_problem),
         case!(policy_types_given_or_derived_filter_and_count),
+        case!(a_revoked_token_is_refused_at_once),
         case!(unauthorized_says_how_and_bearer_is_case_insensitive),
         case!(static_assets_compressed_cached_and_tagged),
     ]
@@ -736,4 +737,44 @@ async fn policy_types_given_or_derived_filter_and_count(env: Env) {
         .send()
         .await;
     r.expect(200);
+}
+
+async fn a_revoked_token_is_refused_at_once(env: Env) {
+    // The viewer's token works (and is now in this instance's cache).
+    let me = env.get("/api/v1/me").token(&env.viewer).send().await;
+    me.expect(200);
+    let id = me.body["token_id"].as_str().expect("token_id").to_string();
+    env.delete(&format!("/api/v1/tokens/{id}"))
+        .token(&env.editor)
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    // Another organization's admin cannot see it.
+    env.delete(&format!("/api/v1/tokens/{id}"))
+        .token(&env.other)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    // Not itself.
+    let own = env.get("/api/v1/me").send().await.body["token_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.delete(&format!("/api/v1/tokens/{own}"))
+        .send()
+        .await
+        .expect_error(409, "conflict");
+    let r = env.delete(&format!("/api/v1/tokens/{id}")).send().await;
+    r.expect(200);
+    assert_eq!(r.body["revoked"], true);
+    // At once, not after the cache's second.
+    env.get("/api/v1/me")
+        .token(&env.viewer)
+        .send()
+        .await
+        .expect_error(401, "unauthorized");
+    env.delete(&format!("/api/v1/tokens/{id}"))
+        .send()
+        .await
+        .expect_error(404, "not_found");
 }
