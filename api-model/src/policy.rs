@@ -754,3 +754,60 @@ impl Policy {
         c.problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_types_of_rules() {
+        use PolicyType::*;
+        let of = |rules: &[(&str, bool)]| PolicyType::of_rules(rules.iter().copied());
+        assert_eq!(
+            of(&[("row_filter", false), ("row_filter", false)]),
+            RowLevelSecurity
+        );
+        assert_eq!(of(&[("column_mask", false)]), DataMasking);
+        assert_eq!(of(&[("deny", true)]), ColumnLevelSecurity);
+        assert_eq!(of(&[("deny", false)]), AccessControl);
+        assert_eq!(of(&[("deny", false), ("deny", true)]), Other);
+        assert_eq!(of(&[]), Other);
+        for (name, t) in PolicyType::ALL {
+            assert_eq!(t.as_str(), name);
+            assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(name));
+        }
+    }
+
+    #[test]
+    fn problems_name_their_fields() {
+        let policy: Policy = serde_json::from_value(serde_json::json!({
+            "id": "dashboard", "name": " ", "description": "d".repeat(4001),
+            "labels": {"k": "v".repeat(257)},
+            "rules": [
+                {"type": "row_filter", "table": "t", "predicate": ""},
+                {"type": "query_limit", "queries_per_hour": 0, "max_rows": -1},
+                {"type": "column_mask", "table": "t", "column": "c", "mask": {"kind": "partial", "pad": "ab", "show_last": 10001}}
+            ]
+        }))
+        .unwrap();
+        let fields: Vec<String> = policy.problems().into_iter().map(|p| p.field).collect();
+        for f in [
+            "id",
+            "name",
+            "description",
+            "labels.k",
+            "rules[0].predicate",
+            "rules[1].queries_per_hour",
+            "rules[1].max_rows",
+            "rules[2].mask.pad",
+            "rules[2].mask.show_last",
+        ] {
+            assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
+        }
+        let ok: Policy = serde_json::from_value(serde_json::json!({
+            "id": "ok", "name": "OK", "rules": [{"type": "deny", "table": "t"}]
+        }))
+        .unwrap();
+        assert!(ok.problems().is_empty());
+    }
+}
