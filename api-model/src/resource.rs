@@ -38,8 +38,11 @@ pub struct PolicyResource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub description: Option<String>,
-    /// As given, or derived from the rules.
-    pub policy_type: PolicyType,
+    /// As given (absent when the policy gives none; filters and the dashboard then derive
+    /// it from the rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub policy_type: Option<PolicyType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub action: Option<PolicyAction>,

@@ -235,9 +235,10 @@ pub fn effective_type(body: &Map<String, Value>) -> &'static str {
 }
 
 pub fn resource(row: &PolicyRow, assignments: &[Assignment]) -> Value {
+    // `policy_type` is answered as stored (absent when the policy gives none; filters and
+    // the dashboard derive it): a client that hands the policy back to the engine, such as
+    // the editor's live preview, then sees no field the engine does not know.
     let mut obj = row.body.clone();
-    let policy_type = effective_type(&obj);
-    obj.insert("policy_type".into(), json!(policy_type));
     obj.insert("assignments".into(), json!(assignments));
     obj.insert("assigned".into(), json!(!assignments.is_empty()));
     obj.insert("revision".into(), json!(row.revision));
