@@ -3,7 +3,8 @@
 #   1. cargo fmt --all --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
 #   3. cargo test --workspace   (unit, CLI and the PostgreSQL conformance suite)
-#   4. cargo build --release --bin verdict
+#   4. scripts/test-api-contract.sh (openapi-spec-validator and Schemathesis, live server)
+#   5. cargo build --release --bin verdict
 #
 # Installs only what is missing (rustfmt and clippy components, PostgreSQL server
 # binaries through scripts/ensure-postgres.sh); fast when everything is there.
@@ -68,6 +69,7 @@ if [ "$test_status" -ne 0 ]; then
     echo "test.sh: cargo test failed (exit $test_status)" >&2
     exit "$test_status"
 fi
+bash scripts/test-api-contract.sh
 bash scripts/test-wasm.sh
 
 step "cargo build --release --bin verdict"

@@ -35,7 +35,7 @@ fn answer(status: StatusCode, items: Vec<Assignment>, revision: i64) -> Response
 }
 
 /// Lists the assignments of a policy.
-#[utoipa::path(get, path = "/api/v1/policies/{id}/assignments", tag = "assignments",
+#[utoipa::path(get, operation_id = "listAssignments", path = "/api/v1/policies/{id}/assignments", tag = "assignments",
     params(("id" = String, Path, description = "policy id")),
     responses((status = 200, body = AssignmentList), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -152,11 +152,12 @@ async fn change(
 
 /// Adds assignments: one `{kind, value}` object or an array of them. Adding one that
 /// exists changes nothing.
-#[utoipa::path(post, path = "/api/v1/policies/{id}/assignments", tag = "assignments",
+#[utoipa::path(post, operation_id = "addAssignments", path = "/api/v1/policies/{id}/assignments", tag = "assignments",
     params(("id" = String, Path, description = "policy id"),
-        ("If-Match" = Option<String>, Header, description = "optional: the policy's current revision")),
-    request_body(content = AssignmentSpec, description = "`{kind, value}` or an array of them; kinds: user, role, workspace, data_source, purpose, dataset, query"),
-    responses((status = 201, body = AssignmentList), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "optional: the policy's current revision", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
+    request_body(content = verdict_api_model::AssignmentInput, description = "`{kind, value}` or an array of them; kinds: user, role, workspace, data_source, purpose, dataset, query"),
+    responses((status = 201, description = "added", body = AssignmentList),
+        (status = 200, description = "every assignment given was already there; nothing changed", body = AssignmentList), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn add(
     State(state): State<AppState>,
@@ -166,14 +167,29 @@ pub async fn add(
     ApiJson(value): ApiJson<Value>,
 ) -> ApiResult<Response> {
     let expected = if_match(&headers)?;
-    let specs: Vec<AssignmentSpec> = match value {
-        Value::Array(_) => serde_json::from_value(value),
-        other => serde_json::from_value(other).map(|s| vec![s]),
+    let specs: Vec<AssignmentSpec> = match crate::policies::typed::<
+        verdict_api_model::AssignmentInput,
+    >(value, "invalid_request")
+    .map_err(|e| {
+        ApiError::invalid(format!(
+            "an assignment is `{{\"kind\", \"value\"}}`, or a list of them: {}",
+            e.message
+        ))
+    })? {
+        verdict_api_model::AssignmentInput::One(one) => vec![one],
+        verdict_api_model::AssignmentInput::Many(many) => many,
+    };
+    if specs.len() > verdict_api_model::policy::MAX_ITEMS {
+        return Err(ApiError::invalid(format!(
+            "give at most {} assignments at once",
+            verdict_api_model::policy::MAX_ITEMS
+        )));
     }
-    .map_err(|e| ApiError::invalid(format!("an assignment is `{{\"kind\", \"value\"}}`: {e}")))?;
     if specs.is_empty() {
         return Err(ApiError::invalid("give at least one assignment"));
     }
+    // Checked before the revision: a malformed assignment is wrong whatever the revision.
+    store::normalize_specs(specs.clone())?;
     change(
         &state,
         &principal,
@@ -190,15 +206,19 @@ pub async fn add(
 
 /// Which assignment to remove, by kind and value.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveQuery {
+    #[param(pattern = "^(everyone|user|role|workspace|data_source|purpose|dataset|query)$")]
     pub kind: String,
+    #[param(min_length = 1, max_length = 256)]
     pub value: String,
 }
 
 /// Removes the assignment with `kind` and `value` (query parameters).
-#[utoipa::path(delete, path = "/api/v1/policies/{id}/assignments", tag = "assignments",
-    params(("id" = String, Path, description = "policy id"), RemoveQuery),
+#[utoipa::path(delete, operation_id = "removeAssignmentsByValue", path = "/api/v1/policies/{id}/assignments", tag = "assignments",
+    params(("id" = String, Path, description = "policy id"), RemoveQuery,
+        ("If-Match" = Option<String>, Header, nullable = false, description = "optional: the policy's current revision", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
     responses((status = 200, body = AssignmentList), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn remove_by_value(
@@ -233,8 +253,9 @@ pub async fn remove_by_value(
 }
 
 /// Removes one assignment by its id.
-#[utoipa::path(delete, path = "/api/v1/policies/{id}/assignments/{assignment_id}", tag = "assignments",
-    params(("id" = String, Path, description = "policy id"), ("assignment_id" = String, Path, description = "assignment id")),
+#[utoipa::path(delete, operation_id = "removeAssignment", path = "/api/v1/policies/{id}/assignments/{assignment_id}", tag = "assignments",
+    params(("id" = String, Path, description = "policy id"), ("assignment_id" = String, Path, description = "assignment id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "optional: the policy's current revision", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
     responses((status = 200, body = AssignmentList), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn remove(

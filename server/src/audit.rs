@@ -56,7 +56,8 @@ pub struct AuditEntry {
     pub object_type: String,
     pub object_id: String,
     pub fields: Vec<String>,
-    #[schema(value_type = Object)]
+    /// What else the change recorded (such as the new revision); null when nothing.
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<Value>,
 }
 
@@ -70,18 +71,21 @@ pub struct AuditPage {
 
 /// Query of `GET /api/v1/audit`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// From `next_cursor` of the previous page.
+    #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
     /// Only entries about this object id.
     pub object_id: Option<String>,
 }
 
 /// The organization's audit trail, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, operation_id = "listAudit", path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = AuditPage)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,

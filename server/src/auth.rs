@@ -98,6 +98,13 @@ impl TokenCache {
         (at.elapsed() < TOKEN_CACHE_TTL).then(|| principal.clone())
     }
 
+    /// Forgets a token at once (this instance refuses it from the next request).
+    pub fn forget(&self, token_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (p, _)| p.token_id != token_id);
+        }
+    }
+
     fn put(&self, digest: String, principal: Principal) {
         if let Ok(mut entries) = self.entries.lock() {
             // INVARIANT: bounded; stale entries are dropped wholesale when it grows.
@@ -107,6 +114,16 @@ impl TokenCache {
             entries.insert(digest, (principal, Instant::now()));
         }
     }
+}
+
+/// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 9110 §11.1).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let header = header.trim_start();
+    let (scheme, rest) = header.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(rest.trim()).filter(|t| !t.is_empty())
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -127,11 +144,7 @@ impl FromRequestParts<AppState> for Principal {
         let text = value
             .to_str()
             .map_err(|_| unauthorized("the Authorization header is not valid text"))?;
-        let token = text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let token = bearer_token(text)
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         if token.len() > 200 {
             return Err(unauthorized("invalid or revoked token"));
@@ -292,6 +305,65 @@ pub async fn revoke_token(db: &Db, id_or_token: &str) -> Result<String, TokenErr
     Ok(id)
 }
 
+/// What `DELETE /api/v1/tokens/{token_id}` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    pub id: String,
+    pub revoked: bool,
+}
+
+/// Revokes a token of the caller's organization (admins only). This instance refuses it
+/// from the next request; other instances within [`TOKEN_CACHE_TTL`].
+#[utoipa::path(delete, operation_id = "revokeToken", path = "/api/v1/tokens/{token_id}", tag = "audit",
+    params(("token_id" = String, Path, description = "the token's id (`tok_…`), as `/api/v1/me` and `verdict token create` show it")),
+    responses((status = 200, body = Revoked),
+        (status = 409, description = "the token making the request", body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    principal: Principal,
+    crate::extract::ApiPath(token_id): crate::extract::ApiPath<String>,
+) -> Result<axum::Json<Revoked>, ApiError> {
+    if principal.role != Role::Admin {
+        return Err(ApiError::forbidden("only an admin may revoke tokens"));
+    }
+    // An admin cannot lock itself out through the API (the CLI can still revoke it).
+    if token_id == principal.token_id {
+        return Err(ApiError::conflict(
+            "a token cannot revoke itself; revoke it with another admin token or `verdict token revoke`",
+        ));
+    }
+    let mut tx = state.db.write.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(&token_id)
+    .bind(&principal.org_id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(ApiError::not_found("token", &token_id));
+    }
+    crate::audit::record(
+        &mut tx,
+        &principal.org_id,
+        &principal.user,
+        "token.revoke",
+        "token",
+        &token_id,
+        &["revoked_at"],
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    state.tokens.forget(&token_id);
+    Ok(axum::Json(Revoked {
+        id: token_id,
+        revoked: true,
+    }))
+}
+
 /// Whether any token that is not revoked exists.
 pub async fn any_active_token(db: &Db) -> Result<bool, sqlx::Error> {
     let row = sqlx::query("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL")
@@ -299,4 +371,25 @@ pub async fn any_active_token(db: &Db) -> Result<bool, sqlx::Error> {
         .await?;
     let n: i64 = row.try_get(0)?;
     Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for ok in [
+            "Bearer t",
+            "bearer t",
+            "BEARER t",
+            "bEaReR  t ",
+            "Bearer\tt",
+        ] {
+            assert_eq!(bearer_token(ok), Some("t"), "{ok}");
+        }
+        for bad in ["Basic t", "Bearer", "Bearer ", "Bearert", "t"] {
+            assert_eq!(bearer_token(bad), None, "{bad}");
+        }
+    }
 }

@@ -12,9 +12,10 @@ use crate::audit;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::policies::if_match;
+use crate::policies::{if_match, typed};
 use crate::store::{self, Assignment, AssignmentSpec};
 use crate::AppState;
+use verdict_api_model::{Catalog, CatalogDocument, CatalogPut};
 
 fn answer(catalog: Value, revision: i64) -> Response {
     let mut response = (
@@ -28,9 +29,34 @@ fn answer(catalog: Value, revision: i64) -> Response {
     response
 }
 
+/// The catalog of a `PUT` body (normalized: as the types print it) and the revision the
+/// body names, if any.
+fn parse_put(body: Value) -> ApiResult<(Value, Option<i64>)> {
+    let normal = |c: Option<Catalog>| match c {
+        None => Ok(Value::Null),
+        Some(c) => serde_json::to_value(c).map_err(ApiError::internal),
+    };
+    match &body {
+        Value::Object(obj) if obj.contains_key("catalog") => {
+            let doc: CatalogDocument = typed(body, "invalid_policy")?;
+            if doc.revision.is_some_and(|r| r < 0) {
+                return Err(ApiError::invalid("`revision` must not be negative"));
+            }
+            Ok((normal(doc.catalog)?, doc.revision))
+        }
+        Value::Object(_) => {
+            let catalog: Catalog = typed(body, "invalid_policy")?;
+            Ok((normal(Some(catalog))?, None))
+        }
+        _ => Err(ApiError::invalid(
+            "the body is `{\"catalog\": <catalog or null>, \"revision\"?}` as GET answers it, or a bare catalog object",
+        )),
+    }
+}
+
 /// The organization's catalog (`null` when none is set) and its revision.
-#[utoipa::path(get, path = "/api/v1/catalog", tag = "catalog",
-    responses((status = 200, description = "`{catalog, revision}`", body = Object)),
+#[utoipa::path(get, operation_id = "getCatalog", path = "/api/v1/catalog", tag = "catalog",
+    responses((status = 200, description = "the catalog and its revision (also the `ETag`)", body = CatalogDocument)),
     security(("bearer" = [])))]
 pub async fn get(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
     let row = sqlx::query("SELECT catalog, catalog_revision FROM orgs WHERE id = $1")
@@ -46,24 +72,20 @@ pub async fn get(State(state): State<AppState>, principal: Principal) -> ApiResu
 
 /// Replaces the catalog. The engine validates it together with every stored policy: a
 /// catalog that would make a stored policy invalid is rejected with every problem.
-#[utoipa::path(put, path = "/api/v1/catalog", tag = "catalog",
-    params(("If-Match" = Option<String>, Header, description = "optional: the catalog revision being replaced")),
-    request_body(content = Object, description = "`{\"tables\": [{\"name\", \"columns\": [{\"name\", \"type\"}]}]}`, or `null` for none"),
-    responses((status = 200, description = "`{catalog, revision}`", body = Object),
+#[utoipa::path(put, operation_id = "putCatalog", path = "/api/v1/catalog", tag = "catalog",
+    params(("If-Match" = Option<String>, Header, nullable = false, description = "optional: the catalog revision being replaced", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
+    request_body(content = CatalogPut, description = "what GET answers (`{catalog, revision?}`; `catalog: null` removes it), or a bare catalog `{tables, default_access?, functions?}`"),
+    responses((status = 200, description = "the catalog and its new revision", body = CatalogDocument),
         (status = 412, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn put(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    ApiJson(catalog): ApiJson<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
     principal.require_writer()?;
-    if !(catalog.is_object() || catalog.is_null()) {
-        return Err(ApiError::invalid(
-            "a catalog is an object with `tables`, or null",
-        ));
-    }
+    let (catalog, in_body) = parse_put(body)?;
     let expected = if_match(&headers)?;
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
@@ -73,6 +95,7 @@ pub async fn put(
         .await?;
     let current: i64 = row.try_get(0)?;
     store::check_revision(expected, current)?;
+    store::check_revision(in_body, current)?;
     let policies = store::live_policies(&mut *tx, org).await?;
     let assignments = store::all_assignments(&mut *tx, org).await?;
     let none: Vec<Assignment> = Vec::new();

@@ -29,6 +29,8 @@ pub struct PolicyCounts {
     pub rules_by_type: BTreeMap<String, usize>,
     /// Rule type → number of policies with a rule of that type.
     pub policies_by_rule_type: BTreeMap<String, usize>,
+    /// Policy type (as given, or derived from the rules) → number of policies.
+    pub by_policy_type: BTreeMap<String, usize>,
 }
 
 /// A rule that blocked evaluations.
@@ -60,7 +62,7 @@ pub struct Dashboard {
 
 /// Counts by rule type, mode and enabled; assignments; evaluations of the last 24 h by
 /// verdict; the most frequent blocking rules.
-#[utoipa::path(get, path = "/api/v1/policies/dashboard", tag = "policies",
+#[utoipa::path(get, operation_id = "getDashboard", path = "/api/v1/policies/dashboard", tag = "policies",
     responses((status = 200, body = Dashboard)), security(("bearer" = [])))]
 pub async fn dashboard(
     State(state): State<AppState>,
@@ -111,6 +113,10 @@ pub async fn dashboard(
         for t in types {
             *policies.policies_by_rule_type.entry(t).or_default() += 1;
         }
+        *policies
+            .by_policy_type
+            .entry(crate::policies::effective_type(&row.body).to_string())
+            .or_default() += 1;
         match assignments.get(&row.id).filter(|a| !a.is_empty()) {
             Some(list) => {
                 policies.assigned += 1;

@@ -134,18 +134,47 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let sql: &'static str = match self.backend {
-            Backend::Sqlite => include_str!("../migrations/sqlite/0001_init.sql"),
-            Backend::Postgres => include_str!("../migrations/postgres/0001_init.sql"),
+        let files: [(i64, &'static str, &'static str); 2] = match self.backend {
+            Backend::Sqlite => [
+                (
+                    1,
+                    "init",
+                    include_str!("../migrations/sqlite/0001_init.sql"),
+                ),
+                (
+                    3,
+                    "query_counts",
+                    include_str!("../migrations/sqlite/0003_query_counts.sql"),
+                ),
+            ],
+            Backend::Postgres => [
+                (
+                    1,
+                    "init",
+                    include_str!("../migrations/postgres/0001_init.sql"),
+                ),
+                (
+                    3,
+                    "query_counts",
+                    include_str!("../migrations/postgres/0003_query_counts.sql"),
+                ),
+            ],
         };
         let migrator = Migrator {
-            migrations: Cow::Owned(vec![Migration::new(
-                1,
-                Cow::Borrowed("init"),
-                MigrationType::Simple,
-                Cow::Borrowed(sql),
-                false,
-            )]),
+            migrations: Cow::Owned(
+                files
+                    .iter()
+                    .map(|(version, name, sql)| {
+                        Migration::new(
+                            *version,
+                            Cow::Borrowed(*name),
+                            MigrationType::Simple,
+                            Cow::Borrowed(*sql),
+                            false,
+                        )
+                    })
+                    .collect(),
+            ),
             ignore_missing: false,
             // Several server instances may start at once on one PostgreSQL database.
             locking: self.backend == Backend::Postgres,

@@ -124,6 +124,18 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §11.6.1: a 401 says how to authenticate (RFC 6750 for Bearer).
+            let challenge = if self.message.starts_with("missing") {
+                "Bearer realm=\"verdict\""
+            } else {
+                "Bearer realm=\"verdict\", error=\"invalid_token\""
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         response
     }
 }

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -22,7 +22,9 @@ use crate::db::{format_time, new_id, now_ms, parse_time};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::limits;
 use crate::log;
+use crate::policies;
 use crate::store::{self, Assignment, AssignmentSpec};
 use crate::AppState;
 
@@ -31,13 +33,14 @@ pub const MAX_SQL_BYTES: usize = 256 * 1024;
 
 /// Body of `POST /api/v1/evaluate`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"sql": "SELECT id, amount FROM orders WHERE status = 'open'", "context": {"user": "alice", "roles": ["analyst"], "attributes": {"tenant_id": 42}}}))]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateRequest {
     /// The SQL text the application is about to run.
     pub sql: String,
     /// The caller's context (SPEC §2); empty when absent.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<verdict_api_model::Context>)]
     pub context: Option<Value>,
     /// The dataset the query reads, for policies assigned to datasets; it becomes the
     /// context's `dataset`.
@@ -52,22 +55,24 @@ pub struct EvaluateRequest {
 /// Body of `POST /api/v1/policy-evaluations` (a dry run): give at most one of
 /// `policy_id`, `policy` and `policy_set`; with none, the active set is used.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"sql": "SELECT * FROM orders", "context": {"user": "alice", "roles": ["analyst"], "attributes": {"tenant_id": 42}},
+    "policy": {"id": "draft-orders", "name": "Draft: open orders only", "rules": [{"type": "row_filter", "table": "orders", "predicate": "status = 'open'"}], "assignments": [{"kind": "role", "value": "analyst"}]}}))]
 #[serde(deny_unknown_fields)]
 pub struct DryRunRequest {
     pub sql: String,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<verdict_api_model::Context>)]
     pub context: Option<Value>,
     /// A saved policy, evaluated alone with its assignments as `applies_to`.
     #[serde(default)]
     pub policy_id: Option<String>,
-    /// A draft policy (engine-shaped; `assignments` become `applies_to`).
+    /// A draft policy (`assignments` become `applies_to`).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::Policy>)]
     pub policy: Option<Value>,
     /// A whole draft policy set; without `catalog`, the organization's catalog is used.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::PolicySetDraft>)]
     pub policy_set: Option<Value>,
     #[serde(default)]
     pub dataset: Option<String>,
@@ -149,11 +154,30 @@ fn applied_json(applied: &[ExceptionEntry]) -> Value {
         .collect::<Vec<_>>())
 }
 
+/// A draft policy set checked against the API's types and bounds, as the engine takes it.
+fn draft_set(value: Value) -> ApiResult<Map<String, Value>> {
+    let Value::Object(mut obj) = value else {
+        return Err(ApiError::invalid(
+            "`policy_set` must be an object with `policies` (and `catalog`)",
+        ));
+    };
+    let _: verdict_api_model::PolicySetDraft =
+        policies::typed(Value::Object(obj.clone()), "invalid_policy")?;
+    if let Some(Value::Array(list)) = obj.get_mut("policies") {
+        for item in list.iter_mut() {
+            *item = Value::Object(policies::normalize(item.take())?);
+            store::for_engine(item);
+        }
+    }
+    Ok(obj)
+}
+
 /// A draft policy as the engine takes it: `assignments` become `applies_to`.
 fn draft_policy(value: Value) -> ApiResult<Value> {
-    let Value::Object(mut body) = value else {
+    if !value.is_object() {
         return Err(ApiError::invalid("`policy` must be a policy object"));
-    };
+    }
+    let mut body = policies::normalize(value)?;
     match body.remove("assignments") {
         None | Some(Value::Null) => Ok(Value::Object(body)),
         Some(v) => {
@@ -175,9 +199,9 @@ fn draft_policy(value: Value) -> ApiResult<Value> {
 
 /// Evaluates SQL and a context against a saved policy, a draft, or the active set; pure
 /// compute, nothing is stored or used up.
-#[utoipa::path(post, path = "/api/v1/policy-evaluations", tag = "evaluate",
+#[utoipa::path(post, operation_id = "dryRun", path = "/api/v1/policy-evaluations", tag = "evaluate",
     request_body = DryRunRequest,
-    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `policies` (the ids evaluated) and `exceptions_applied`", body = Object),
+    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `policies` (the ids evaluated) and `exceptions_applied`", body = verdict_api_model::VerdictBody),
         (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn dry_run(
@@ -236,11 +260,7 @@ pub async fn dry_run(
                 Vec::new(),
             )
         } else if let Some(set_value) = req.policy_set {
-            let Value::Object(mut obj) = set_value else {
-                return Err(ApiError::invalid(
-                    "`policy_set` must be an object with `policies` (and `catalog`)",
-                ));
-            };
+            let mut obj = draft_set(set_value)?;
             if !obj.contains_key("catalog") {
                 let catalog = store::catalog(&state.db.read, org).await?;
                 if !catalog.is_null() {
@@ -280,9 +300,9 @@ fn digest(normalized: &str) -> String {
 
 /// What applications call before running SQL: evaluates against the active, assigned
 /// set for the caller's context, uses up matching exceptions, and logs the evaluation.
-#[utoipa::path(post, path = "/api/v1/evaluate", tag = "evaluate",
+#[utoipa::path(post, operation_id = "evaluate", path = "/api/v1/evaluate", tag = "evaluate",
     request_body = EvaluateRequest,
-    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `evaluation_id` and `exceptions_applied`; run `rewritten_sql` unless the verdict is `block`", body = Object),
+    responses((status = 200, description = "the engine's verdict (SPEC §3) plus `evaluation_id` and `exceptions_applied`; run `rewritten_sql` unless the verdict is `block`", body = verdict_api_model::VerdictBody),
         (status = 409, description = "the active set does not validate", body = crate::openapi::ErrorBody),
         (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -348,34 +368,79 @@ pub async fn evaluate_and_log(
         query_id: ctx.query_id.clone(),
         result: verdict.to_json(),
     };
+    // Stateful limits count per policy and user: the context's user, else the caller.
+    let limit_user = ctx.user.clone().unwrap_or_else(|| principal.user.clone());
     // The verdict is serialized once, for the log and for the answer.
-    let (text, applied_value, id) = if candidates.is_empty() {
-        // The common case: evaluate, then log through the shared (group-committed) writer.
-        let verdict = evaluate(&active.set, &req.sql, &ctx);
+    let (text, applied_value, id, timeout) = if candidates.is_empty() {
+        let mut verdict = evaluate(&active.set, &req.sql, &ctx);
+        let counted = counted_limits(&mut verdict);
+        if !counted.is_empty() {
+            let mut tx = state.db.write.begin().await?;
+            match limits::admit(&mut tx, org, &limit_user, &counted).await? {
+                None => tx.commit().await?,
+                Some(reached) => {
+                    drop(tx);
+                    limits::block(&mut verdict, reached, &limit_user);
+                }
+            }
+        }
+        // The common case: log through the shared (group-committed) writer.
         let applied_value = applied_json(&[]);
         let rec = record(&verdict, &applied_value);
         let (id, text) = (rec.id.clone(), rec.result.clone());
         state.log.write(&state.db, rec).await?;
-        (text, applied_value, id)
+        (text, applied_value, id, timeout_of(&verdict))
     } else {
-        // Exceptions are used up and the evaluation logged in one transaction.
+        // Exceptions are used up, limits counted and the evaluation logged in one
+        // transaction; a statement a limit blocks uses up nothing.
         let mut tx = state.db.write.begin().await?;
         let applied = active::consume(&mut tx, org, &candidates).await?;
         let set = active::with_exceptions(&active.set, &applied);
-        let verdict = evaluate(&set, &req.sql, &ctx);
-        let applied_value = applied_json(&applied);
-        let rec = record(&verdict, &applied_value);
-        log::insert(&mut tx, &rec).await?;
-        tx.commit().await?;
-        (rec.result, applied_value, rec.id)
+        let mut verdict = evaluate(&set, &req.sql, &ctx);
+        let counted = counted_limits(&mut verdict);
+        let reached = limits::admit(&mut tx, org, &limit_user, &counted).await?;
+        if let Some(reached) = reached {
+            drop(tx);
+            limits::block(&mut verdict, reached, &limit_user);
+            let applied_value = applied_json(&[]);
+            let rec = record(&verdict, &applied_value);
+            let (id, text) = (rec.id.clone(), rec.result.clone());
+            state.log.write(&state.db, rec).await?;
+            (text, applied_value, id, None)
+        } else {
+            let applied_value = applied_json(&applied);
+            let rec = record(&verdict, &applied_value);
+            log::insert(&mut tx, &rec).await?;
+            tx.commit().await?;
+            (rec.result, applied_value, rec.id, timeout_of(&verdict))
+        }
     };
-    Ok(json_response(
-        text,
-        &[
-            ("evaluation_id", json!(id)),
-            ("exceptions_applied", applied_value),
-        ],
-    ))
+    let mut extra = vec![
+        ("evaluation_id", json!(id)),
+        ("exceptions_applied", applied_value),
+    ];
+    if let Some(ms) = timeout {
+        extra.push(("statement_timeout_ms", json!(ms)));
+    }
+    Ok(json_response(text, &extra))
+}
+
+/// The limits a verdict counts against: none when it blocks anyway. The policies of its
+/// limits join `matched_policies`.
+fn counted_limits(verdict: &mut Verdict) -> Vec<limits::Counted> {
+    limits::record_limited_policies(verdict);
+    if verdict.verdict == verdict_engine::Decision::Block {
+        Vec::new()
+    } else {
+        limits::counted(verdict, now_ms())
+    }
+}
+
+/// The statement timeout to hand to the caller of a statement that runs.
+fn timeout_of(verdict: &Verdict) -> Option<u64> {
+    (verdict.verdict != verdict_engine::Decision::Block)
+        .then(|| limits::statement_timeout_ms(verdict))
+        .flatten()
 }
 
 /// A logged evaluation.
@@ -394,7 +459,7 @@ pub struct LoggedEvaluation {
     pub blocked_policy: Option<String>,
     pub blocked_rule_index: Option<i64>,
     pub policies: Vec<String>,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<verdict_api_model::resource::AppliedException>)]
     pub exceptions_applied: Value,
     pub context_digest: String,
     pub dataset: Option<String>,
@@ -402,6 +467,183 @@ pub struct LoggedEvaluation {
     /// This policy's mode in the evaluation (per-policy trail only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+}
+
+/// One logged evaluation in full: the log's fields, the context as given and the verdict
+/// as answered.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EvaluationRecord {
+    #[serde(flatten)]
+    pub evaluation: LoggedEvaluation,
+    /// The context (SPEC §2) as the engine read it; the attributes the organization's
+    /// settings name are `[redacted]`.
+    #[schema(value_type = verdict_api_model::Context)]
+    pub context: Value,
+    /// The verdict (SPEC §3) as answered.
+    #[schema(value_type = verdict_api_model::VerdictBody)]
+    pub result: Value,
+}
+
+/// Reads one logged evaluation with its context and verdict.
+#[utoipa::path(get, operation_id = "getEvaluation", path = "/api/v1/evaluations/{id}", tag = "evaluate",
+    params(("id" = String, Path, description = "evaluation id (`evaluation_id` of /evaluate)")),
+    responses((status = 200, body = EvaluationRecord)),
+    security(("bearer" = [])))]
+pub async fn evaluation(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<EvaluationRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {EVALUATION_COLUMNS}, e.context, e.result FROM evaluations e \
+         WHERE e.org_id = $1 AND e.id = $2"
+    ))
+    .bind(&principal.org_id)
+    .bind(&id)
+    .fetch_optional(&state.db.read)
+    .await?
+    .ok_or_else(|| ApiError::not_found("evaluation", &id))?;
+    let (_, evaluation) = evaluation_row(&row, false)?;
+    let context: String = row.try_get(16)?;
+    let result: String = row.try_get(17)?;
+    let mut context: Value = serde_json::from_str(&context).map_err(ApiError::internal)?;
+    let settings = crate::settings::load(&state.db.read, &principal.org_id).await?;
+    crate::settings::redact(&mut context, &settings);
+    Ok(Json(EvaluationRecord {
+        evaluation,
+        context,
+        result: serde_json::from_str(&result).map_err(ApiError::internal)?,
+    }))
+}
+
+/// Query of the violation lists.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ViolationQuery {
+    /// RFC 3339: violations at or after this time.
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// RFC 3339: violations before this time.
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<i64>)]
+    pub cursor: Option<String>,
+}
+
+/// An evaluation a policy blocked, with the policy's `action` and `risk`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Violation {
+    #[serde(flatten)]
+    pub evaluation: LoggedEvaluation,
+    /// The blocking policy.
+    pub policy: String,
+    #[schema(value_type = Option<verdict_api_model::PolicyAction>)]
+    pub action: Option<String>,
+    #[schema(value_type = Option<verdict_api_model::Risk>)]
+    pub risk: Option<String>,
+}
+
+/// A page of violations, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ViolationPage {
+    pub items: Vec<Violation>,
+    pub next_cursor: Option<String>,
+}
+
+async fn violations_of(
+    state: &AppState,
+    org: &str,
+    policy: &str,
+    q: &ViolationQuery,
+) -> ApiResult<ViolationPage> {
+    let f = filters(&EvaluationQuery {
+        verdict: None,
+        from: q.from.clone(),
+        to: q.to.clone(),
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    })?;
+    let rows = sqlx::query(&format!(
+        "SELECT {EVALUATION_COLUMNS} FROM evaluations e WHERE e.org_id = $1 AND e.seq < $2 \
+         AND e.verdict = 'block' AND e.blocked_policy IS NOT NULL AND ($3 = '' OR e.blocked_policy = $3) \
+         AND e.created_at >= $4 AND e.created_at < $5 ORDER BY e.seq DESC LIMIT $6"
+    ))
+    .bind(org)
+    .bind(f.before)
+    .bind(policy)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.limit + 1)
+    .fetch_all(&state.db.read)
+    .await?;
+    let mut rows = rows
+        .iter()
+        .map(|r| evaluation_row(r, false))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let next_cursor = crate::pagination::trim(&mut rows, f.limit).map(|(seq, _)| seq.to_string());
+    let bodies: BTreeMap<String, serde_json::Map<String, Value>> =
+        store::live_policies(&state.db.read, org)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.body))
+            .collect();
+    let items = rows
+        .into_iter()
+        .map(|(_, evaluation)| {
+            let policy = evaluation.blocked_policy.clone().unwrap_or_default();
+            let field = |k: &str| {
+                bodies
+                    .get(&policy)
+                    .and_then(|b| b.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            Violation {
+                action: field("action"),
+                risk: field("risk"),
+                policy,
+                evaluation,
+            }
+        })
+        .collect();
+    Ok(ViolationPage { items, next_cursor })
+}
+
+/// Evaluations a policy blocked, newest first, with the policy's `action` and `risk`.
+#[utoipa::path(get, operation_id = "listViolations", path = "/api/v1/violations", tag = "evaluate",
+    params(ViolationQuery),
+    responses((status = 200, body = ViolationPage)),
+    security(("bearer" = [])))]
+pub async fn violations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ViolationQuery>,
+) -> ApiResult<Json<ViolationPage>> {
+    Ok(Json(
+        violations_of(&state, &principal.org_id, "", &q).await?,
+    ))
+}
+
+/// The evaluations one policy blocked.
+#[utoipa::path(get, operation_id = "listPolicyViolations", path = "/api/v1/policies/{id}/violations", tag = "evaluate",
+    params(("id" = String, Path, description = "policy id"), ViolationQuery),
+    responses((status = 200, body = ViolationPage)),
+    security(("bearer" = [])))]
+pub async fn policy_violations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ViolationQuery>,
+) -> ApiResult<Json<ViolationPage>> {
+    store::live_policy(&state.db.read, &principal.org_id, &id).await?;
+    Ok(Json(
+        violations_of(&state, &principal.org_id, &id, &q).await?,
+    ))
 }
 
 /// A page of logged evaluations, newest first.
@@ -413,17 +655,23 @@ pub struct EvaluationPage {
 
 /// Filters of the evaluation trails.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationQuery {
     /// `allow`, `mask`, `row_filter` or `block`.
+    #[param(value_type = Option<verdict_api_model::resource::Decision>)]
     pub verdict: Option<String>,
     /// RFC 3339: evaluations at or after this time.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339: evaluations before this time.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
 }
 
@@ -507,7 +755,7 @@ fn page(rows: Vec<(i64, LoggedEvaluation)>, limit: i64) -> EvaluationPage {
 }
 
 /// The evaluations a policy took part in, newest first.
-#[utoipa::path(get, path = "/api/v1/policies/{id}/evaluations", tag = "evaluate",
+#[utoipa::path(get, operation_id = "listPolicyEvaluations", path = "/api/v1/policies/{id}/evaluations", tag = "evaluate",
     params(("id" = String, Path, description = "policy id"), EvaluationQuery),
     responses((status = 200, body = EvaluationPage), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -546,7 +794,7 @@ pub async fn policy_evaluations(
 }
 
 /// Every logged evaluation of the organization, newest first.
-#[utoipa::path(get, path = "/api/v1/evaluations", tag = "evaluate", params(EvaluationQuery),
+#[utoipa::path(get, operation_id = "listEvaluations", path = "/api/v1/evaluations", tag = "evaluate", params(EvaluationQuery),
     responses((status = 200, body = EvaluationPage)), security(("bearer" = [])))]
 pub async fn evaluations(
     State(state): State<AppState>,
@@ -577,16 +825,17 @@ pub async fn evaluations(
 /// Body of `POST /api/v1/policies/replay`: give `policy` (the active set with this draft
 /// in place of the stored policy of the same id) or `policy_set` (a whole replacement).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"policy": {"id": "tenant-isolation", "name": "Tenant isolation", "rules": [{"type": "deny", "table": "orders"}]}, "limit": 100}))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// A draft policy; its `assignments` (or, when absent, the stored policy's) say where
     /// it applies.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::Policy>)]
     pub policy: Option<Value>,
     /// A whole draft set; without `catalog`, the organization's catalog is used.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::PolicySetDraft>)]
     pub policy_set: Option<Value>,
     /// How many of the latest logged evaluations to replay, 1–1000 (default 100).
     #[serde(default)]
@@ -646,7 +895,7 @@ fn outcome(v: &Value) -> Outcome {
 
 /// Replays a draft set over the latest logged evaluations: which verdicts would change,
 /// and how. Pure compute; exceptions are not applied.
-#[utoipa::path(post, path = "/api/v1/policies/replay", tag = "evaluate", request_body = ReplayRequest,
+#[utoipa::path(post, operation_id = "replayPolicies", path = "/api/v1/policies/replay", tag = "evaluate", request_body = ReplayRequest,
     responses((status = 200, body = ReplayReport), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn replay(
@@ -667,11 +916,7 @@ pub async fn replay(
             ))
         }
         (None, Some(set_value)) => {
-            let Value::Object(mut obj) = set_value else {
-                return Err(ApiError::invalid(
-                    "`policy_set` must be an object with `policies` (and `catalog`)",
-                ));
-            };
+            let mut obj = draft_set(set_value)?;
             if !obj.contains_key("catalog") {
                 let catalog = store::catalog(&state.db.read, org).await?;
                 if !catalog.is_null() {
@@ -681,9 +926,10 @@ pub async fn replay(
             PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?
         }
         (Some(draft), None) => {
-            let Value::Object(mut body) = draft else {
+            if !draft.is_object() {
                 return Err(ApiError::invalid("`policy` must be a policy object"));
-            };
+            }
+            let mut body = policies::normalize(draft)?;
             let id = body
                 .get("id")
                 .and_then(Value::as_str)

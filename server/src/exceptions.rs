@@ -22,6 +22,7 @@ use crate::AppState;
 /// Body of `POST …/exceptions`: exactly one of `user` and `role`, and at least one of
 /// `expires_at` and `max_uses`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"user": "dpo", "reason": "GDPR subject access request 1234", "expires_at": "2030-01-31T00:00:00Z", "max_uses": 5}))]
 #[serde(deny_unknown_fields)]
 pub struct NewException {
     pub user: Option<String>,
@@ -87,7 +88,7 @@ fn exception_row(row: &AnyRow, now: i64) -> ApiResult<Exception> {
 }
 
 /// Lists a policy's exceptions, active or not.
-#[utoipa::path(get, path = "/api/v1/policies/{id}/exceptions", tag = "exceptions",
+#[utoipa::path(get, operation_id = "listExceptions", path = "/api/v1/policies/{id}/exceptions", tag = "exceptions",
     params(("id" = String, Path, description = "policy id")),
     responses((status = 200, body = ExceptionList), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -114,7 +115,7 @@ pub async fn list(
 }
 
 /// Grants an exception.
-#[utoipa::path(post, path = "/api/v1/policies/{id}/exceptions", tag = "exceptions",
+#[utoipa::path(post, operation_id = "createException", path = "/api/v1/policies/{id}/exceptions", tag = "exceptions",
     params(("id" = String, Path, description = "policy id")), request_body = NewException,
     responses((status = 201, body = Exception), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -211,7 +212,7 @@ pub async fn create(
 }
 
 /// Revokes an exception (it stays listed, inactive).
-#[utoipa::path(delete, path = "/api/v1/policies/{id}/exceptions/{exception_id}", tag = "exceptions",
+#[utoipa::path(delete, operation_id = "revokeException", path = "/api/v1/policies/{id}/exceptions/{exception_id}", tag = "exceptions",
     params(("id" = String, Path, description = "policy id"), ("exception_id" = String, Path, description = "exception id")),
     responses((status = 200, body = Exception), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]

@@ -86,6 +86,24 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
+/// A body of any media type within the size limit (413 in the API's shape beyond it).
+#[derive(Debug)]
+pub struct ApiBytes(pub Bytes);
+
+impl<S> FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(ApiBytes)
+            .map_err(body_rejection)
+    }
+}
+
 /// A path extractor whose rejection is the API's 400.
 #[derive(Debug)]
 pub struct ApiPath<T>(pub T);

@@ -5,16 +5,19 @@ pub mod assignments;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod compile;
 pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod evaluate;
 pub mod exceptions;
 pub mod extract;
+pub mod limits;
 pub mod log;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
+pub mod settings;
 pub mod store;
 pub mod versions;
 pub mod web;
@@ -27,10 +30,12 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::{create_token, revoke_token, NewToken, Principal, Role, TokenError};
 pub use db::{Db, DbError};
@@ -73,74 +78,79 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
     router(state, max_body_bytes, None)
 }
 
+/// Every documented route: `routes!` registers a handler together with its OpenAPI
+/// operation, so a route cannot exist without its documentation.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(me))
+        .routes(routes!(catalog::get, catalog::put))
+        .routes(routes!(policies::list, policies::create))
+        .routes(routes!(dashboard::dashboard))
+        .routes(routes!(evaluate::replay))
+        .routes(routes!(compile::compile))
+        .routes(routes!(
+            policies::get,
+            policies::replace,
+            policies::patch,
+            policies::delete
+        ))
+        .routes(routes!(versions::list))
+        .routes(routes!(versions::get))
+        .routes(routes!(versions::diff))
+        .routes(routes!(versions::rollback))
+        .routes(routes!(
+            assignments::list,
+            assignments::add,
+            assignments::remove_by_value
+        ))
+        .routes(routes!(assignments::remove))
+        .routes(routes!(exceptions::list, exceptions::create))
+        .routes(routes!(exceptions::revoke))
+        .routes(routes!(evaluate::policy_evaluations))
+        .routes(routes!(evaluate::dry_run))
+        .routes(routes!(evaluate::evaluate_and_log))
+        .routes(routes!(evaluate::evaluations))
+        .routes(routes!(evaluate::evaluation))
+        .routes(routes!(evaluate::violations))
+        .routes(routes!(evaluate::policy_violations))
+        .routes(routes!(limits::list))
+        .routes(routes!(settings::get, settings::put))
+        .routes(routes!(auth::revoke))
+        .routes(routes!(audit::list))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = api_router().into_openapi();
+    openapi::complete(&mut doc);
+    doc
+}
+
 /// The HTTP application; with `web_dir`, the single-page app in that directory is served
 /// at `/` and at every path that is not the API's.
 pub fn router(state: AppState, max_body_bytes: usize, web_dir: Option<PathBuf>) -> Router {
-    let api = Router::new()
-        .route("/me", get(me))
-        .route("/catalog", get(catalog::get).put(catalog::put))
-        .route("/policies", get(policies::list).post(policies::create))
-        .route("/policies/dashboard", get(dashboard::dashboard))
-        .route("/policies/replay", post(evaluate::replay))
-        .route(
-            "/policies/{id}",
-            get(policies::get)
-                .patch(policies::patch)
-                .delete(policies::delete),
-        )
-        .route("/policies/{id}/versions", get(versions::list))
-        .route("/policies/{id}/versions/{n}", get(versions::get))
-        .route("/policies/{id}/versions/{a}/diff/{b}", get(versions::diff))
-        .route(
-            "/policies/{id}/versions/{n}/rollback",
-            post(versions::rollback),
-        )
-        .route(
-            "/policies/{id}/assignments",
-            get(assignments::list)
-                .post(assignments::add)
-                .delete(assignments::remove_by_value),
-        )
-        .route(
-            "/policies/{id}/assignments/{assignment_id}",
-            delete(assignments::remove),
-        )
-        .route(
-            "/policies/{id}/exceptions",
-            get(exceptions::list).post(exceptions::create),
-        )
-        .route(
-            "/policies/{id}/exceptions/{exception_id}",
-            delete(exceptions::revoke),
-        )
-        .route(
-            "/policies/{id}/evaluations",
-            get(evaluate::policy_evaluations),
-        )
-        .route("/policy-evaluations", post(evaluate::dry_run))
-        .route("/evaluate", post(evaluate::evaluate_and_log))
-        .route("/evaluations", get(evaluate::evaluations))
-        .route("/audit", get(audit::list));
+    let (base, mut openapi) = api_router().split_for_parts();
+    openapi::complete(&mut openapi);
     // The reference page works offline: its assets are inside the binary (the vendored
     // Swagger UI crate), and the online spec validator badge is off.
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs")
-        .url("/openapi.json", openapi::ApiDoc::openapi())
+        .url("/openapi.json", openapi)
         .config(
             utoipa_swagger_ui::Config::from("/openapi.json")
                 .validator_url("none")
                 .persist_authorization(true)
                 .try_it_out_enabled(true),
         );
-    let base = Router::new()
-        .route("/health", get(health))
-        .nest("/api/v1", api)
-        .merge(docs);
+    let base = base.merge(docs);
     let routed = match web_dir {
-        Some(dir) => base.fallback_service(
-            Router::new()
-                .fallback(web::serve)
-                .with_state(web::WebDir(dir)),
-        ),
+        Some(dir) => {
+            let web = web::WebDir::new(dir);
+            if tokio::runtime::Handle::try_current().is_ok() {
+                web.warm();
+            }
+            base.fallback_service(Router::new().fallback(web::serve).with_state(web))
+        }
         None => base.route("/", get(index)).fallback(not_found),
     };
     routed
@@ -175,8 +185,9 @@ async fn index() -> Html<&'static str> {
 }
 
 /// Liveness and database reachability; needs no token.
-#[utoipa::path(get, path = "/health", tag = "audit",
-    responses((status = 200, description = "`{\"status\": \"ok\"}`"), (status = 503, body = openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "getHealth", path = "/health", tag = "audit",
+    responses((status = 200, description = "the server and its database answer", body = openapi::Health),
+        (status = 503, description = "the database cannot be reached", body = openapi::ErrorBody)))]
 pub async fn health(State(state): State<AppState>) -> Response {
     match sqlx::query("SELECT 1").execute(&state.db.read).await {
         Ok(_) => Json(json!({ "status": "ok" })).into_response(),
@@ -193,16 +204,16 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// The caller: organization, user and role of the token.
-#[utoipa::path(get, path = "/api/v1/me", tag = "audit",
-    responses((status = 200, description = "`{org, user, role, token_id}`"), (status = 401, body = openapi::ErrorBody)),
+#[utoipa::path(get, operation_id = "getMe", path = "/api/v1/me", tag = "audit",
+    responses((status = 200, description = "the caller", body = openapi::Me)),
     security(("bearer" = [])))]
-pub async fn me(principal: Principal) -> Json<serde_json::Value> {
-    Json(json!({
-        "org": principal.org_name,
-        "user": principal.user,
-        "role": principal.role,
-        "token_id": principal.token_id,
-    }))
+pub async fn me(principal: Principal) -> Json<openapi::Me> {
+    Json(openapi::Me {
+        org: principal.org_name,
+        user: principal.user,
+        role: principal.role,
+        token_id: principal.token_id,
+    })
 }
 
 /// How `verdict serve` runs.

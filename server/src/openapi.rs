@@ -1,11 +1,14 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations.
 
 use serde::Serialize;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 /// `{"error": {...}}`, the body of every error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_policy", "message": "the policy does not validate", "details": {"problems": [{"field": "name", "message": "must not be empty"}]}}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
@@ -20,7 +23,26 @@ pub struct ErrorDetail {
     /// More, when there is more: `problems` of an invalid policy, `current_revision` of a
     /// stale one.
     #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /api/v1/me`: who the token belongs to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"org": "default", "user": "admin", "role": "admin", "token_id": "tok_0123"}))]
+pub struct Me {
+    pub org: String,
+    pub user: String,
+    pub role: crate::auth::Role,
+    pub token_id: String,
 }
 
 struct Bearer;
@@ -44,18 +66,6 @@ impl Modify for Bearer {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Verdict Policies API", description = "Stores policies and asks the Verdict engine for verdicts. Every endpoint but /health needs `Authorization: Bearer <token>`. Errors are always `{\"error\": {\"code\", \"message\", \"details\"?}}`."),
-    paths(
-        crate::health, crate::me,
-        crate::catalog::get, crate::catalog::put,
-        crate::dashboard::dashboard,
-        crate::policies::list, crate::policies::get, crate::policies::create, crate::policies::patch, crate::policies::delete,
-        crate::versions::list, crate::versions::get, crate::versions::diff, crate::versions::rollback,
-        crate::assignments::list, crate::assignments::add, crate::assignments::remove_by_value, crate::assignments::remove,
-        crate::exceptions::list, crate::exceptions::create, crate::exceptions::revoke,
-        crate::evaluate::dry_run, crate::evaluate::evaluate_and_log, crate::evaluate::replay,
-        crate::evaluate::policy_evaluations, crate::evaluate::evaluations,
-        crate::audit::list,
-    ),
     components(schemas(ErrorBody, ErrorDetail, crate::auth::Role)),
     modifiers(&Bearer),
     tags(
@@ -69,3 +79,114 @@ impl Modify for Bearer {
     )
 )]
 pub struct ApiDoc;
+
+/// The error statuses every operation of a kind can answer, with what they mean.
+const COMMON_ERRORS: &[(&str, &str)] = &[
+    ("400", "malformed JSON, or a bad path, query string or header"),
+    ("401", "missing, invalid or revoked token; `WWW-Authenticate: Bearer` says how to authenticate"),
+    ("403", "the token's role may not do this"),
+    ("404", "no such object in the caller's organization"),
+    ("412", "`If-Match` names a stale revision; `details.current_revision` is the current one"),
+    ("413", "the body is larger than the server accepts"),
+    ("415", "the body is not `Content-Type: application/json`"),
+    ("422", "well-formed JSON whose content is wrong; `details.problems` lists every problem with its field"),
+    ("500", "a fault of the server or its database; nothing was changed"),
+];
+
+fn error_response(status: &str, description: &str) -> RefOr<Response> {
+    let mut builder = ResponseBuilder::new().description(description);
+    if status == "401" {
+        builder = builder.header(
+            "WWW-Authenticate",
+            utoipa::openapi::HeaderBuilder::new()
+                .schema(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String),
+                )
+                .description(Some(
+                    "`Bearer realm=\"verdict\"`, with `error=\"invalid_token\"` when a token was given",
+                ))
+                .build(),
+        );
+    }
+    RefOr::T(
+        builder
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// Which common errors an operation can answer.
+fn statuses(method: &str, path: &str, op: &Operation) -> Vec<&'static str> {
+    let mut out = vec!["500"];
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    if secured {
+        out.push("401");
+    }
+    let params = op.parameters.as_deref().unwrap_or(&[]);
+    let in_path = params.iter().any(|p| p.parameter_in == ParameterIn::Path);
+    let other = params
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Header));
+    if in_path || other || op.request_body.is_some() {
+        out.push("400");
+    }
+    if in_path {
+        out.push("404");
+    }
+    if op.request_body.is_some() {
+        out.extend(["413", "415", "422"]);
+    }
+    if params
+        .iter()
+        .any(|p| p.parameter_in == ParameterIn::Header && p.name == "If-Match")
+    {
+        out.push("412");
+    }
+    let reads_only = matches!(
+        path,
+        "/api/v1/evaluate"
+            | "/api/v1/policy-evaluations"
+            | "/api/v1/policies/replay"
+            | "/api/v1/policies/compile"
+    );
+    if secured && method != "get" && !reads_only {
+        out.push("403");
+    }
+    out
+}
+
+/// Documents on every operation the errors that the server's extractors and checks can
+/// answer, so that each status an operation returns is in its `responses`.
+pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            ("get", item.get.as_mut()),
+            ("put", item.put.as_mut()),
+            ("post", item.post.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("delete", item.delete.as_mut()),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            for status in statuses(method, path, op) {
+                if op.responses.responses.contains_key(status) {
+                    continue;
+                }
+                let description = COMMON_ERRORS
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map(|(_, d)| *d)
+                    .unwrap_or("an error");
+                op.responses
+                    .responses
+                    .insert(status.to_string(), error_response(status, description));
+            }
+        }
+    }
+}

@@ -19,38 +19,225 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::store::{self, Assignment, AssignmentSpec, PolicyRow};
 use crate::AppState;
 
-/// The longest policy id the server stores (ids appear in URLs).
-const MAX_ID_LEN: usize = 128;
-
-/// Ids that name endpoints beside `/api/v1/policies/{id}`.
-const RESERVED_IDS: &[&str] = &["dashboard", "replay"];
-
 /// Checks that a policy id is safe in a URL path: letters, digits, `.`, `_`, `:`, `-`.
 pub fn check_id(id: &str) -> ApiResult<()> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
-        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        // These are endpoints under /api/v1/policies/.
-        && !RESERVED_IDS.contains(&id);
-    if ok {
+    if verdict_api_model::id_ok(id) {
         Ok(())
     } else {
         Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_policy",
             format!(
-                "policy id `{id}` is not allowed: use 1–{MAX_ID_LEN} letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit, other than `dashboard` and `replay`"
+                "policy id `{id}` is not allowed: use 1–{} letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit, other than {}",
+                verdict_api_model::policy::MAX_ID_LEN,
+                verdict_api_model::policy::RESERVED_IDS.join(", ")
             ),
         )
         .with_details(json!({ "problems": [{ "field": "id", "message": "invalid policy id" }] })))
     }
 }
 
+/// Parses `value` as `T`, or answers 422 with `code` and the JSON path of the field that
+/// does not fit (`rules[0].predicate`). The value must also be exactly what `T` prints
+/// back (nulls aside): serde's leniencies, such as a variant named by its index, are
+/// refused, so the body is always what the OpenAPI document says.
+pub fn typed<T>(value: Value, code: &'static str) -> ApiResult<T>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let unfit = |field: String, message: String| {
+        let text = if field.is_empty() {
+            message.clone()
+        } else {
+            format!("`{field}`: {message}")
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, text)
+            .with_details(json!({ "problems": [{ "field": field, "message": message }] }))
+    };
+    let parsed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let mut field = if path == "." { String::new() } else { path };
+        let message = e.inner().to_string();
+        // A missing field is reported at its parent; name the field itself.
+        if let Some(name) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            field = if field.is_empty() {
+                name.to_string()
+            } else {
+                format!("{field}.{name}")
+            };
+        }
+        unfit(field, message)
+    })?;
+    let printed = serde_json::to_value(&parsed).map_err(ApiError::internal)?;
+    if let Some(field) = first_difference(&without_nulls(value), &without_nulls(printed), "") {
+        return Err(unfit(field, "has a form the API does not take".to_string()));
+    }
+    Ok(parsed)
+}
+
+/// A JSON value without its null members (an absent field and a null one mean the same).
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(obj) => Value::Object(
+            obj.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+/// The path of the first place where `a` and `b` differ.
+fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                match y.get(k) {
+                    Some(w) => {
+                        if let Some(d) = first_difference(v, w, &path) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(path),
+                }
+            }
+            y.keys().find(|k| !x.contains_key(*k)).map(|k| {
+                if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                }
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{at}[{i}]"))),
+        _ => (a != b).then(|| at.to_string()),
+    }
+}
+
+/// The 422 for a policy's problems beyond its types.
+fn problems_error(problems: Vec<verdict_api_model::FieldProblem>) -> ApiError {
+    let first = problems
+        .first()
+        .map(|p| format!("`{}` {}", p.field, p.message))
+        .unwrap_or_default();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_policy",
+        format!("the policy does not validate: {first}"),
+    )
+    .with_details(json!({ "problems": problems }))
+}
+
+/// A policy body checked against the API's types and bounds (`name` and `rules`
+/// required, lists of strings, string label values, bounded sizes) and returned in its
+/// normalized form, as it is stored.
+pub fn normalize(value: Value) -> ApiResult<Map<String, Value>> {
+    let engine_view = value.clone();
+    checked(value).map_err(|e| with_engine_problems(e, engine_view))
+}
+
+fn checked(value: Value) -> ApiResult<Map<String, Value>> {
+    let policy: verdict_api_model::Policy = typed(value, "invalid_policy").map_err(|mut e| {
+        // Assignments have their own code, as on the assignment endpoints.
+        let field = e
+            .details
+            .as_ref()
+            .and_then(|d| d.pointer("/problems/0/field"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if field.starts_with("assignments") || field.starts_with("applies_to") {
+            e.code = "invalid_request";
+        }
+        e
+    })?;
+    let problems = policy.problems();
+    if !problems.is_empty() {
+        return Err(problems_error(problems));
+    }
+    match serde_json::to_value(&policy) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::internal(
+            "a policy did not serialize to an object",
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Adds to a rejected policy's problems those the engine finds in it (a predicate that
+/// does not parse, an unknown mask kind), so that one answer lists every problem.
+fn with_engine_problems(mut err: ApiError, mut value: Value) -> ApiError {
+    if err.code != "invalid_policy" {
+        return err;
+    }
+    let mut found = Vec::new();
+    if let Value::Object(obj) = &mut value {
+        obj.remove("assignments");
+        for required in ["id", "name", "rules"] {
+            if obj.get(required).is_none_or(Value::is_null) {
+                found.push(
+                    json!({ "field": required, "message": format!("`{required}` is required") }),
+                );
+            }
+        }
+    }
+    if let Err(engine) = store::validate(&Value::Null, vec![value]) {
+        if let Some(Value::Array(more)) = engine.details.and_then(|d| d.get("problems").cloned()) {
+            found.extend(more);
+        }
+    }
+    if let Some(Value::Array(ours)) = err.details.as_mut().and_then(|d| d.get_mut("problems")) {
+        for problem in found {
+            let field = problem.get("field").and_then(Value::as_str).unwrap_or("");
+            if !ours
+                .iter()
+                .any(|p| p.get("field").and_then(Value::as_str) == Some(field))
+            {
+                ours.push(problem);
+            }
+        }
+    }
+    err
+}
+
 /// The JSON a client sees for a stored policy.
+/// A policy's type: as given, or derived from its rules.
+pub fn effective_type(body: &Map<String, Value>) -> &'static str {
+    if let Some(t) = body.get("policy_type").and_then(Value::as_str) {
+        if let Some((name, _)) = verdict_api_model::PolicyType::ALL
+            .iter()
+            .find(|(n, _)| *n == t)
+        {
+            return name;
+        }
+    }
+    let rules = body.get("rules").and_then(Value::as_array);
+    verdict_api_model::PolicyType::of_rules(rules.into_iter().flatten().map(|r| {
+        (
+            r.get("type").and_then(Value::as_str).unwrap_or(""),
+            r.get("columns").is_some_and(|c| !c.is_null()),
+        )
+    }))
+    .as_str()
+}
+
 pub fn resource(row: &PolicyRow, assignments: &[Assignment]) -> Value {
+    // `policy_type` is answered as stored (absent when the policy gives none; filters and
+    // the dashboard derive it): a client that hands the policy back to the engine, such as
+    // the editor's live preview, then sees no field the engine does not know.
     let mut obj = row.body.clone();
     obj.insert("assignments".into(), json!(assignments));
     obj.insert("assigned".into(), json!(!assignments.is_empty()));
@@ -77,14 +264,25 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or("").trim();
-    let text = text.strip_prefix("W/").unwrap_or(text);
-    let text = text.trim_matches('"');
-    text.parse::<i64>().map(Some).map_err(|_| {
+    parse_revision_tag(text).map(Some).ok_or_else(|| {
         ApiError::bad_request(format!(
             "`If-Match` must be a revision this server gave as `ETag`, such as \"3\"; got `{}`",
             value.to_str().unwrap_or("?")
         ))
     })
+}
+
+/// `"3"`, `W/"3"` or `3` (1–18 digits, as the OpenAPI document's pattern says).
+fn parse_revision_tag(text: &str) -> Option<i64> {
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let digits = match text.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"')?,
+        None => text,
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 fn require_if_match(headers: &HeaderMap) -> ApiResult<i64> {
@@ -99,11 +297,14 @@ fn require_if_match(headers: &HeaderMap) -> ApiResult<i64> {
 
 /// Query of `GET /api/v1/policies`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Skip this many policies (instead of `cursor`).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -113,7 +314,11 @@ pub struct ListQuery {
     /// `true` or `false`.
     pub enabled: Option<bool>,
     /// `enforce` or `monitor`.
+    #[param(value_type = Option<verdict_api_model::Mode>)]
     pub mode: Option<String>,
+    /// Only policies of this type (as given, or derived from the rules).
+    #[param(value_type = Option<verdict_api_model::PolicyType>)]
+    pub policy_type: Option<String>,
     /// Only policies with this compliance tag.
     pub compliance_tag: Option<String>,
     /// Only policies with this purpose tag.
@@ -126,13 +331,14 @@ pub struct ListQuery {
     pub q: Option<String>,
     /// `id` (default), `name`, `priority`, `created_at`, `updated_at`, `revision`;
     /// prefix `-` for descending.
+    #[param(pattern = "^-?(id|name|priority|created_at|updated_at|revision)$")]
     pub sort: Option<String>,
 }
 
 /// A page of policies.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct PolicyPage {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<verdict_api_model::PolicyResource>)]
     pub items: Vec<Value>,
     /// How many policies match the filters.
     pub total: usize,
@@ -202,6 +408,11 @@ fn matches(row: &PolicyRow, assigned: bool, q: &ListQuery) -> bool {
             return false;
         }
     }
+    if let Some(t) = &q.policy_type {
+        if effective_type(body) != t {
+            return false;
+        }
+    }
     if let Some(enabled) = q.enabled {
         if body.get("enabled").and_then(Value::as_bool).unwrap_or(true) != enabled {
             return false;
@@ -268,7 +479,7 @@ fn matches(row: &PolicyRow, assigned: bool, q: &ListQuery) -> bool {
 }
 
 /// Lists the organization's policies.
-#[utoipa::path(get, path = "/api/v1/policies", tag = "policies", params(ListQuery),
+#[utoipa::path(get, operation_id = "listPolicies", path = "/api/v1/policies", tag = "policies", params(ListQuery),
     responses((status = 200, body = PolicyPage), (status = 400, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -300,6 +511,21 @@ pub async fn list(
             return Err(ApiError::bad_request(
                 "`mode` must be `enforce` or `monitor`",
             ));
+        }
+    }
+    if let Some(t) = &q.policy_type {
+        if !verdict_api_model::PolicyType::ALL
+            .iter()
+            .any(|(n, _)| n == t)
+        {
+            return Err(ApiError::bad_request(format!(
+                "unknown `policy_type` `{t}`; expected one of {}",
+                verdict_api_model::PolicyType::ALL
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
     }
     if q.offset.is_some() && q.cursor.is_some() {
@@ -376,9 +602,11 @@ pub async fn list(
 }
 
 /// Reads one policy with its rules, assignments and revision (also the `ETag`).
-#[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "policies",
+#[utoipa::path(get, operation_id = "getPolicy", path = "/api/v1/policies/{id}", tag = "policies",
     params(("id" = String, Path, description = "policy id")),
-    responses((status = 200, description = "the policy", body = Object), (status = 404, body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "the policy; `ETag` is its revision", body = verdict_api_model::PolicyResource,
+        headers(("ETag" = String, description = "the revision, for `If-Match`"))),
+        (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -397,10 +625,11 @@ pub async fn get(
 
 /// Splits a create body into the policy body and its assignments (`assignments`, and
 /// `applies_to` converted to assignments).
-fn split_create(value: Value) -> ApiResult<(Map<String, Value>, Vec<AssignmentSpec>)> {
-    let Value::Object(mut body) = value else {
+pub(crate) fn split_create(value: Value) -> ApiResult<(Map<String, Value>, Vec<AssignmentSpec>)> {
+    if !value.is_object() {
         return Err(ApiError::invalid("a policy must be a JSON object"));
-    };
+    }
+    let mut body = normalize(value)?;
     let mut specs = match body.remove("assignments") {
         None | Some(Value::Null) => Vec::new(),
         Some(v) => serde_json::from_value::<Vec<AssignmentSpec>>(v).map_err(|e| {
@@ -458,9 +687,10 @@ fn applies_to_specs(value: &Value) -> ApiResult<Vec<AssignmentSpec>> {
 }
 
 /// Creates a policy, validated by the engine (every problem is listed with 422).
-#[utoipa::path(post, path = "/api/v1/policies", tag = "policies",
-    request_body(content = Object, description = "a policy as the engine takes it (SPEC §1), plus optional `assignments`; `applies_to` becomes assignments"),
-    responses((status = 201, description = "created; `ETag` is the revision", body = Object),
+#[utoipa::path(post, operation_id = "createPolicy", path = "/api/v1/policies", tag = "policies",
+    request_body(content = verdict_api_model::Policy, description = "a policy (SPEC §1), plus optional `assignments`; `applies_to` becomes assignments"),
+    responses((status = 201, description = "created; `ETag` is the revision", body = verdict_api_model::PolicyResource,
+        headers(("ETag" = String, description = "the revision"), ("Location" = String, description = "the policy's URL"))),
         (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
@@ -568,6 +798,16 @@ fn merge(id: &str, mut body: Map<String, Value>, patch: Map<String, Value>) -> A
                 };
                 specs = Some(store::normalize_specs(list)?);
             }
+            "name" | "rules" if value.is_null() => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_policy",
+                    format!("`{key}` cannot be cleared; a policy always has one"),
+                )
+                .with_details(
+                    json!({ "problems": [{ "field": key, "message": "must not be null" }] }),
+                ));
+            }
             _ => {
                 if value.is_null() {
                     body.remove(&key);
@@ -581,11 +821,12 @@ fn merge(id: &str, mut body: Map<String, Value>, patch: Map<String, Value>) -> A
 }
 
 /// Changes some fields of a policy; needs `If-Match: <revision>`; makes a new version.
-#[utoipa::path(patch, path = "/api/v1/policies/{id}", tag = "policies",
+#[utoipa::path(patch, operation_id = "patchPolicy", path = "/api/v1/policies/{id}", tag = "policies",
     params(("id" = String, Path, description = "policy id"),
-        ("If-Match" = String, Header, description = "the revision being changed, as given in `ETag`")),
-    request_body(content = Object, description = "fields to change; an omitted field is unchanged, `null` clears it; `assignments` replaces every assignment"),
-    responses((status = 200, description = "the changed policy; `ETag` is its new revision", body = Object),
+        ("If-Match" = String, Header, description = "the revision being changed, as given in `ETag`", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
+    request_body(content = verdict_api_model::PolicyPatch, description = "fields to change; an omitted field is unchanged, `null` clears it; `assignments` replaces every assignment"),
+    responses((status = 200, description = "the changed policy; `ETag` is its new revision", body = verdict_api_model::PolicyResource,
+        headers(("ETag" = String, description = "the new revision"))),
         (status = 412, description = "stale revision; `details.current_revision` is the current one", body = crate::openapi::ErrorBody),
         (status = 428, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -598,6 +839,24 @@ pub async fn patch(
 ) -> ApiResult<Response> {
     principal.require_writer()?;
     let expected = require_if_match(&headers)?;
+    if !value.is_object() {
+        return Err(ApiError::invalid(
+            "a PATCH body must be a JSON object of fields",
+        ));
+    }
+    // The fields' types first: a malformed change is wrong whatever the revision.
+    if value.get("applies_to").is_some() {
+        return Err(ApiError::invalid(
+            "where a policy applies is set by its `assignments`, not `applies_to`",
+        ));
+    }
+    if value
+        .get("id")
+        .is_some_and(|v| v.as_str() != Some(id.as_str()))
+    {
+        return Err(ApiError::invalid("`id` cannot be changed"));
+    }
+    let _: verdict_api_model::PolicyPatch = typed(value.clone(), "invalid_policy")?;
     let Value::Object(patch) = value else {
         return Err(ApiError::invalid(
             "a PATCH body must be a JSON object of fields",
@@ -606,6 +865,63 @@ pub async fn patch(
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
     let row = store::live_policy(&mut *tx, org, &id).await?;
+    let (body, new_specs) = merge(&id, row.body.clone(), patch)?;
+    let body = normalize(Value::Object(body))?;
+    update(&state, &principal, &id, expected, tx, row, body, new_specs).await
+}
+
+/// Replaces a policy whole; needs `If-Match: <revision>`; makes a new version.
+/// `assignments` (or `applies_to`) replace the assignments when given; absent, they stay.
+#[utoipa::path(put, operation_id = "replacePolicy", path = "/api/v1/policies/{id}", tag = "policies",
+    params(("id" = String, Path, description = "policy id"),
+        ("If-Match" = String, Header, description = "the revision being replaced, as given in `ETag`", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
+    request_body(content = verdict_api_model::Policy, description = "the whole policy; its `id` must be the path's"),
+    responses((status = 200, description = "the replaced policy; `ETag` is its new revision", body = verdict_api_model::PolicyResource,
+        headers(("ETag" = String, description = "the new revision"))),
+        (status = 412, description = "stale revision; `details.current_revision` is the current one", body = crate::openapi::ErrorBody),
+        (status = 428, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn replace(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Response> {
+    principal.require_writer()?;
+    let expected = require_if_match(&headers)?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("a policy must be a JSON object"));
+    }
+    let given_assignments = value.get("assignments").is_some() || value.get("applies_to").is_some();
+    let (body, specs) = split_create(value)?;
+    if body.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(ApiError::invalid(
+            "`id` must be the policy's own; a policy cannot be renamed",
+        ));
+    }
+    let org = principal.org_id.as_str();
+    let mut tx = state.db.write.begin().await?;
+    let row = store::live_policy(&mut *tx, org, &id).await?;
+    let new_specs = given_assignments.then_some(specs);
+    update(&state, &principal, &id, expected, tx, row, body, new_specs).await
+}
+
+/// Writes a changed policy body (and assignments) at `expected`'s revision: the shared end
+/// of PATCH and PUT.
+#[allow(clippy::too_many_arguments)]
+async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    expected: i64,
+    mut tx: crate::audit::Tx,
+    row: PolicyRow,
+    body: Map<String, Value>,
+    new_specs: Option<Vec<AssignmentSpec>>,
+) -> ApiResult<Response> {
+    let org = principal.org_id.as_str();
+    let id = id.to_string();
     if expected != row.revision {
         let assignments = store::assignments(&mut *tx, org, &id).await?;
         return Err(stale(expected, &row, &assignments));
@@ -615,7 +931,6 @@ pub async fn patch(
         .iter()
         .map(Assignment::spec)
         .collect();
-    let (body, new_specs) = merge(&id, row.body.clone(), patch)?;
     let specs = new_specs.clone().unwrap_or_else(|| old_specs.clone());
     let catalog = store::catalog(&mut *tx, org).await?;
     store::validate(&catalog, vec![store::engine_policy(&body, &specs)])?;
@@ -708,10 +1023,10 @@ fn stale(expected: i64, current: &PolicyRow, assignments: &[Assignment]) -> ApiE
 }
 
 /// Deletes a policy softly: no longer listed or applied; restorable by rollback.
-#[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies",
+#[utoipa::path(delete, operation_id = "deletePolicy", path = "/api/v1/policies/{id}", tag = "policies",
     params(("id" = String, Path, description = "policy id"),
-        ("If-Match" = Option<String>, Header, description = "optional: the revision being deleted")),
-    responses((status = 200, description = "deleted; the new revision", body = Object),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "optional: the revision being deleted", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
+    responses((status = 200, description = "deleted; the new revision", body = verdict_api_model::Deleted),
         (status = 404, body = crate::openapi::ErrorBody), (status = 412, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete(
@@ -821,6 +1136,17 @@ mod tests {
         assert_eq!(if_match(&headers("W/\"3\"")).unwrap(), Some(3));
         assert_eq!(if_match(&headers("3")).unwrap(), Some(3));
         assert!(if_match(&headers("*")).is_err());
+        for bad in [
+            "+3",
+            "\"3",
+            "3\"",
+            "W/",
+            "\"\"",
+            "1234567890123456789",
+            "-1",
+        ] {
+            assert!(if_match(&headers(bad)).is_err(), "{bad}");
+        }
         assert_eq!(if_match(&HeaderMap::new()).unwrap(), None);
     }
 }

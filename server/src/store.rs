@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -101,66 +100,33 @@ where
     rows.iter().map(policy_row).collect()
 }
 
-/// Where a policy applies: one subject or scope.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct AssignmentSpec {
-    /// `everyone`, `user`, `role`, `workspace`, `data_source`, `purpose`, `dataset` or
-    /// `query`.
-    pub kind: String,
-    /// The user name, role name, workspace, data source, purpose, dataset or query id;
-    /// `*` for `everyone`.
-    pub value: String,
-}
+pub use verdict_api_model::{Assignment, AssignmentSpec};
 
-impl AssignmentSpec {
-    /// Checks the kind and the value.
-    pub fn check(&self) -> ApiResult<()> {
-        if !ASSIGNMENT_KINDS.iter().any(|(k, _)| *k == self.kind) {
-            return Err(ApiError::invalid(format!(
-                "unknown assignment kind `{}`; expected one of {}",
-                self.kind,
-                ASSIGNMENT_KINDS
-                    .iter()
-                    .map(|(k, _)| *k)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        if self.kind == "everyone" && self.value != "*" {
-            return Err(ApiError::invalid(
-                "an `everyone` assignment has the value `*`",
-            ));
-        }
-        if self.value.trim().is_empty() || self.value.len() > 256 || self.value.contains('\0') {
-            return Err(ApiError::invalid(
-                "an assignment `value` must be a non-empty string of at most 256 bytes",
-            ));
-        }
-        Ok(())
+/// Checks the kind and the value.
+pub fn check_spec(spec: &AssignmentSpec) -> ApiResult<()> {
+    if !ASSIGNMENT_KINDS.iter().any(|(k, _)| *k == spec.kind) {
+        return Err(ApiError::invalid(format!(
+            "unknown assignment kind `{}`; expected one of {}",
+            spec.kind,
+            ASSIGNMENT_KINDS
+                .iter()
+                .map(|(k, _)| *k)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
-}
-
-/// A stored assignment.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Assignment {
-    pub id: String,
-    pub kind: String,
-    pub value: String,
-    pub created_at: String,
-    pub created_by: String,
-}
-
-impl Assignment {
-    /// Its kind and value.
-    pub fn spec(&self) -> AssignmentSpec {
-        AssignmentSpec {
-            kind: self.kind.clone(),
-            value: self.value.clone(),
-        }
+    if spec.kind == "everyone" && spec.value != "*" {
+        return Err(ApiError::invalid(
+            "an `everyone` assignment has the value `*`",
+        ));
     }
+    if spec.value.trim().is_empty() || spec.value.chars().count() > 256 || spec.value.contains('\0')
+    {
+        return Err(ApiError::invalid(
+            "an assignment `value` must be a non-empty string of at most 256 characters",
+        ));
+    }
+    Ok(())
 }
 
 /// The assignments of every policy of the organization, by policy id.
@@ -261,7 +227,7 @@ pub async fn insert_assignment(
 /// Sorted, de-duplicated assignment specs; checks each.
 pub fn normalize_specs(mut specs: Vec<AssignmentSpec>) -> ApiResult<Vec<AssignmentSpec>> {
     for spec in &specs {
-        spec.check()?;
+        check_spec(spec)?;
     }
     specs.sort();
     specs.dedup();
@@ -272,6 +238,18 @@ pub fn normalize_specs(mut specs: Vec<AssignmentSpec>) -> ApiResult<Vec<Assignme
         ));
     }
     Ok(specs)
+}
+
+/// Fields the API stores that the engine does not read.
+pub const SERVER_FIELDS: &[&str] = &["policy_type", "action", "risk"];
+
+/// Removes the API's own fields from a policy before the engine reads it.
+pub fn for_engine(policy: &mut Value) {
+    if let Value::Object(obj) = policy {
+        for f in SERVER_FIELDS {
+            obj.remove(*f);
+        }
+    }
 }
 
 /// The policy as the engine takes it: the stored body plus `applies_to` from the
@@ -303,7 +281,10 @@ where
 }
 
 /// Asks the engine whether `policies` (engine-shaped) validate against `catalog`.
-pub fn validate(catalog: &Value, policies: Vec<Value>) -> ApiResult<PolicySet> {
+pub fn validate(catalog: &Value, mut policies: Vec<Value>) -> ApiResult<PolicySet> {
+    for p in &mut policies {
+        for_engine(p);
+    }
     let mut set = Map::new();
     if !catalog.is_null() {
         set.insert("catalog".to_string(), catalog.clone());

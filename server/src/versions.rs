@@ -30,7 +30,7 @@ pub struct Version {
     pub changed_fields: Vec<String>,
     /// `{policy, assignments, deleted}` (only when one version is read).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<verdict_api_model::VersionSnapshot>)]
     pub snapshot: Option<Value>,
 }
 
@@ -44,11 +44,14 @@ pub struct VersionPage {
 
 /// Query of the versions list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VersionQuery {
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
 }
 
@@ -98,7 +101,7 @@ where
 }
 
 /// Lists the versions of a policy, newest first.
-#[utoipa::path(get, path = "/api/v1/policies/{id}/versions", tag = "versions",
+#[utoipa::path(get, operation_id = "listVersions", path = "/api/v1/policies/{id}/versions", tag = "versions",
     params(("id" = String, Path, description = "policy id"), VersionQuery),
     responses((status = 200, body = VersionPage), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -141,7 +144,7 @@ pub async fn list(
 }
 
 /// Reads one version with its snapshot.
-#[utoipa::path(get, path = "/api/v1/policies/{id}/versions/{n}", tag = "versions",
+#[utoipa::path(get, operation_id = "getVersion", path = "/api/v1/policies/{id}/versions/{n}", tag = "versions",
     params(("id" = String, Path, description = "policy id"), ("n" = i64, Path, description = "version number")),
     responses((status = 200, body = Version), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -164,9 +167,9 @@ pub struct FieldChange {
     pub field: String,
     /// `added`, `removed` or `changed`.
     pub change: String,
-    #[schema(value_type = Object)]
+    /// The value before (any JSON; null when added).
     pub before: Value,
-    #[schema(value_type = Object)]
+    /// The value after (any JSON; null when removed).
     pub after: Value,
 }
 
@@ -248,7 +251,7 @@ pub fn diff_snapshots(
 }
 
 /// The field-level diff between two versions.
-#[utoipa::path(get, path = "/api/v1/policies/{id}/versions/{a}/diff/{b}", tag = "versions",
+#[utoipa::path(get, operation_id = "diffVersions", path = "/api/v1/policies/{id}/versions/{a}/diff/{b}", tag = "versions",
     params(("id" = String, Path, description = "policy id"), ("a" = i64, Path, description = "from version"), ("b" = i64, Path, description = "to version")),
     responses((status = 200, body = Diff), (status = 404, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -277,10 +280,10 @@ pub async fn diff(
 
 /// Restores the policy and its assignments as of version `n`, as a new version (also
 /// restores a deleted policy).
-#[utoipa::path(post, path = "/api/v1/policies/{id}/versions/{n}/rollback", tag = "versions",
+#[utoipa::path(post, operation_id = "rollbackPolicy", path = "/api/v1/policies/{id}/versions/{n}/rollback", tag = "versions",
     params(("id" = String, Path, description = "policy id"), ("n" = i64, Path, description = "the version to restore"),
-        ("If-Match" = Option<String>, Header, description = "optional: the current revision")),
-    responses((status = 200, description = "the restored policy; `ETag` is its new revision", body = Object),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "optional: the current revision", pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)),
+    responses((status = 200, description = "the restored policy; `ETag` is its new revision", body = verdict_api_model::PolicyResource),
         (status = 404, body = crate::openapi::ErrorBody), (status = 412, body = crate::openapi::ErrorBody),
         (status = 422, description = "the old version no longer validates (e.g. the catalog changed)", body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]

@@ -890,7 +890,7 @@ async fn dataset_and_query_assignments_scope(env: Env) {
     assert_eq!(r.body["items"][0]["query_id"], "q-42");
     let r = env
         .post("/api/v1/policies/replay")
-        .json(&json!({"policy": {"id": "tenant-isolation", "rules": []}}))
+        .json(&json!({"policy": {"id": "tenant-isolation", "name": "Policy tenant-isolation", "rules": []}}))
         .send()
         .await;
     r.expect(200);
@@ -1065,7 +1065,7 @@ async fn dry_run_saved_draft_set_and_active(env: Env) {
         .await
         .expect_error(404, "not_found");
     // A draft.
-    let draft = json!({"id": "draft", "rules": [{"type": "deny", "table": "customers"}], "assignments": [{"kind": "user", "value": "alice"}]});
+    let draft = json!({"id": "draft", "name": "Policy draft", "rules": [{"type": "deny", "table": "customers"}], "assignments": [{"kind": "user", "value": "alice"}]});
     let r = env
         .post(url)
         .json(&json!({"sql": sql, "context": alice(), "policy": draft}))
@@ -1081,7 +1081,7 @@ async fn dry_run_saved_draft_set_and_active(env: Env) {
         .await;
     assert_eq!(r.body["verdict"], "allow");
     // A draft with a predicate error: positions.
-    let broken = json!({"id": "d", "rules": [{"type": "row_filter", "table": "orders", "predicate": "tenant_id =\n = 1"}]});
+    let broken = json!({"id": "d", "name": "Policy d", "rules": [{"type": "row_filter", "table": "orders", "predicate": "tenant_id =\n = 1"}]});
     let r = env
         .post(url)
         .json(&json!({"sql": sql, "policy": broken}))
@@ -1096,7 +1096,7 @@ async fn dry_run_saved_draft_set_and_active(env: Env) {
         r.text
     );
     // A whole set; the org catalog is used when the set has none.
-    let set = json!({"policies": [{"id": "s", "rules": [{"type": "row_filter", "table": "orders", "predicate": "status = 'open'"}]}]});
+    let set = json!({"policies": [{"id": "s", "name": "Policy s", "rules": [{"type": "row_filter", "table": "orders", "predicate": "status = 'open'"}]}]});
     let r = env
         .post(url)
         .json(&json!({"sql": "SELECT * FROM orders", "policy_set": set}))
@@ -1284,7 +1284,7 @@ async fn replay_reports_changed_verdicts(env: Env) {
     }
     let before = env.fingerprint().await;
     // A draft that denies salaries for analysts.
-    let draft = json!({"id": "no-salaries", "rules": [{"type": "deny", "table": "salaries"}], "assignments": [{"kind": "role", "value": "analyst"}]});
+    let draft = json!({"id": "no-salaries", "name": "Policy no-salaries", "rules": [{"type": "deny", "table": "salaries"}], "assignments": [{"kind": "role", "value": "analyst"}]});
     let r = env
         .post("/api/v1/policies/replay")
         .json(&json!({"policy": draft}))
@@ -1331,7 +1331,7 @@ async fn replay_reports_changed_verdicts(env: Env) {
         .await
         .expect_error(422, "invalid_request");
     env.post("/api/v1/policies/replay")
-        .json(&json!({"policy": {"id": "x", "rules": [{"type": "nope"}]}}))
+        .json(&json!({"policy": {"id": "x", "name": "Policy x", "rules": [{"type": "nope"}]}}))
         .send()
         .await
         .expect_error(422, "invalid_policy");
@@ -1591,7 +1591,7 @@ async fn other_organization_sees_nothing(env: Env) {
     // The same id is free in the other organization.
     env.post("/api/v1/policies")
         .token(&o)
-        .json(&json!({"id": "tenant-isolation", "rules": []}))
+        .json(&json!({"id": "tenant-isolation", "name": "Policy tenant-isolation", "rules": []}))
         .send()
         .await
         .expect(201);

@@ -122,7 +122,7 @@ pub fn kill_during_writes(tmp: &Path) {
                 }
                 let id = format!("burst-{w}-{i}");
                 let body = serde_json::json!({
-                    "id": id, "priority": i,
+                    "id": id, "name": id, "priority": i,
                     "assignments": [{"kind": "role", "value": "analyst"}],
                     "rules": [{"type": "deny", "table": "salaries"}]
                 })
@@ -184,7 +184,7 @@ pub fn kill_during_writes(tmp: &Path) {
         "POST",
         "/api/v1/policies",
         &again.token,
-        Some(r#"{"id": "after-restart"}"#),
+        Some(r#"{"id": "after-restart", "name": "After restart", "rules": []}"#),
     )
     .expect("POST");
     assert_eq!(status, 201);

@@ -15,7 +15,9 @@
 )]
 
 mod cases;
+mod contract;
 mod kill;
+mod limits;
 mod robustness;
 mod support;
 
@@ -57,6 +59,8 @@ fn main() {
     };
     let mut all: Vec<Case> = cases::all();
     all.extend(robustness::all());
+    all.extend(contract::all());
+    all.extend(limits::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))

@@ -63,7 +63,7 @@ fn table() -> Vec<Bad> {
     let p = "/api/v1/policies/tenant-isolation";
     let json_ct = |bytes: &[u8]| Body::Raw("application/json", bytes.to_vec());
     let policy = |v: Value| Body::Json(v);
-    let rule = |r: Value| Body::Json(json!({"id": "new", "rules": [r]}));
+    let rule = |r: Value| Body::Json(json!({"id": "new", "name": "Policy new", "rules": [r]}));
     let mut rows = vec![
         bad(
             "malformed json",
@@ -470,7 +470,7 @@ fn table() -> Vec<Bad> {
             M::POST,
             "/api/v1/policy-evaluations",
             Body::Json(
-                json!({"sql": "SELECT 1", "policy": {"id": "d", "rules": [{"type": "deny"}]}}),
+                json!({"sql": "SELECT 1", "policy": {"id": "d", "name": "Policy d", "rules": [{"type": "deny"}]}}),
             ),
             422,
             "invalid_policy",

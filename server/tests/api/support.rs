@@ -53,6 +53,8 @@ pub struct Resp {
     pub headers: HeaderMap,
     pub body: Value,
     pub text: String,
+    /// The body as sent (compressed when the server compressed it).
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -180,6 +182,7 @@ impl<'a> Call<'a> {
             headers,
             body,
             text,
+            bytes: bytes.to_vec(),
         }
     }
 }

@@ -1,0 +1,116 @@
+//! `/api/v1/settings`: the organization's settings. For now, which context attributes an
+//! evaluation record shows as `[redacted]`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::audit;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::policies::typed;
+use crate::AppState;
+
+/// What an evaluation record shows instead of a redacted attribute.
+pub const REDACTED: &str = "[redacted]";
+
+/// The organization's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"redacted_attributes": ["ssn", "email"]}))]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Context attributes that `GET /api/v1/evaluations/{id}` answers as `[redacted]`;
+    /// `*` redacts every attribute.
+    #[schema(max_items = 100)]
+    pub redacted_attributes: Vec<String>,
+}
+
+/// The settings of an organization.
+pub async fn load<'e, E>(exec: E, org: &str) -> ApiResult<Settings>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT redacted_attributes FROM orgs WHERE id = $1")
+        .bind(org)
+        .fetch_one(exec)
+        .await?;
+    let text: Option<String> = row.try_get(0)?;
+    Ok(Settings {
+        redacted_attributes: text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default(),
+    })
+}
+
+/// Replaces the redacted attributes of a context (a JSON object) with `[redacted]`.
+pub fn redact(context: &mut Value, settings: &Settings) {
+    let all = settings.redacted_attributes.iter().any(|a| a == "*");
+    if let Some(Value::Object(attrs)) = context.get_mut("attributes") {
+        for (name, value) in attrs.iter_mut() {
+            if all || settings.redacted_attributes.iter().any(|a| a == name) {
+                *value = json!(REDACTED);
+            }
+        }
+    }
+}
+
+/// The organization's settings.
+#[utoipa::path(get, operation_id = "getSettings", path = "/api/v1/settings", tag = "audit",
+    responses((status = 200, body = Settings)),
+    security(("bearer" = [])))]
+pub async fn get(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Settings>> {
+    Ok(Json(load(&state.db.read, &principal.org_id).await?))
+}
+
+/// Replaces the organization's settings (admins only).
+#[utoipa::path(put, operation_id = "putSettings", path = "/api/v1/settings", tag = "audit",
+    request_body = Settings,
+    responses((status = 200, body = Settings)),
+    security(("bearer" = [])))]
+pub async fn put(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Json<Settings>> {
+    if principal.role != Role::Admin {
+        return Err(ApiError::forbidden("only an admin may change the settings"));
+    }
+    let settings: Settings = typed(value, "invalid_request")?;
+    if settings.redacted_attributes.len() > 100
+        || settings
+            .redacted_attributes
+            .iter()
+            .any(|a| a.is_empty() || a.chars().count() > 256 || a.contains('\0'))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "`redacted_attributes` holds at most 100 names of 1–256 characters",
+        )
+        .with_details(json!({ "problems": [{ "field": "redacted_attributes", "message": "at most 100 names of 1-256 characters" }] })));
+    }
+    let org = principal.org_id.as_str();
+    let mut tx = state.db.write.begin().await?;
+    sqlx::query("UPDATE orgs SET redacted_attributes = $1 WHERE id = $2")
+        .bind(json!(settings.redacted_attributes).to_string())
+        .bind(org)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        org,
+        &principal.user,
+        "settings.update",
+        "settings",
+        org,
+        &["redacted_attributes"],
+        Some(json!({ "redacted_attributes": settings.redacted_attributes })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(settings))
+}
