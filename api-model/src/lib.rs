@@ -14,3 +14,8 @@ pub use resource::{
     ColumnSpec, Context, DefaultAccess, Deleted, PolicyPatch, PolicyResource, PolicySetDraft,
     VerdictBody, VersionSnapshot,
 };
+
+/// Fields the API stores on a policy that the engine does not read (`policy_type`,
+/// `action`, `risk`): removed before a policy reaches the engine, by the server and the
+/// editor's live preview alike.
+pub const SERVER_FIELDS: &[&str] = &["policy_type", "action", "risk"];

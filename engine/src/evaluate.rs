@@ -66,6 +66,12 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
             l.policy, l.rule_index, l.kind, l.value
         ));
     }
+    if outcome.is_ok() {
+        // A statement that runs counts against the stateful limits: their policies act on it.
+        for l in &limits {
+            applied.policies.insert(l.policy.clone());
+        }
+    }
     let mut verdict = match outcome {
         Err(block) => blocked(block, &selection, &applied, all_notes),
         Ok(()) => match print::print_checked(&set.memo, statements, &scans, &placeholders) {

@@ -425,10 +425,9 @@ pub async fn evaluate_and_log(
     Ok(json_response(text, &extra))
 }
 
-/// The limits a verdict counts against: none when it blocks anyway. The policies of its
-/// limits join `matched_policies`.
+/// The limits a verdict counts against: none when it blocks anyway (the engine lists
+/// their policies in `matched_policies`).
 fn counted_limits(verdict: &mut Verdict) -> Vec<limits::Counted> {
-    limits::record_limited_policies(verdict);
     if verdict.verdict == verdict_engine::Decision::Block {
         Vec::new()
     } else {

@@ -147,30 +147,11 @@ pub async fn admit<'a>(
     Ok(None)
 }
 
-/// Lists the policies whose limits applied to a statement in `matched_policies` (the engine
-/// leaves out a policy that acts only through limits), so that the log, the policy's
-/// history and the dashboard show them.
-pub fn record_limited_policies(verdict: &mut Verdict) {
-    let mut ids: Vec<String> = verdict.limits.iter().map(|n| n.policy.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    for id in ids {
-        if !verdict.matched_policies.iter().any(|m| m.id == id) {
-            verdict
-                .matched_policies
-                .push(verdict_engine::verdict::MatchedPolicy {
-                    id,
-                    mode: "enforce".to_string(),
-                });
-        }
-    }
-}
-
 /// Turns a verdict into the block of a reached limit.
 pub fn block(verdict: &mut Verdict, c: &Counted, user: &str) {
     let resets = format_time(c.resets_at());
     verdict.verdict = Decision::Block;
-    verdict.rule = "query_limit".to_string();
+    verdict.rule = verdict_engine::VerdictRule::QueryLimit;
     verdict.reason = format!(
         "policy `{}` allows {} queries per {} for user `{user}`; the limit is reached until {resets}",
         c.policy,

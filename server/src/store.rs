@@ -240,8 +240,7 @@ pub fn normalize_specs(mut specs: Vec<AssignmentSpec>) -> ApiResult<Vec<Assignme
     Ok(specs)
 }
 
-/// Fields the API stores that the engine does not read.
-pub const SERVER_FIELDS: &[&str] = &["policy_type", "action", "risk"];
+pub use verdict_api_model::SERVER_FIELDS;
 
 /// Removes the API's own fields from a policy before the engine reads it.
 pub fn for_engine(policy: &mut Value) {

@@ -231,6 +231,9 @@ pub fn engine_policy(draft: &Value) -> Value {
     };
     let specs = assignments(draft);
     obj.remove("assignments");
+    for f in verdict_api_model::SERVER_FIELDS {
+        obj.remove(*f);
+    }
     let applies_to =
         verdict_engine::policy::applies_to_of(specs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if !applies_to.is_empty() {
@@ -465,6 +468,7 @@ mod tests {
     #[test]
     fn engine_policy_turns_assignments_into_applies_to() {
         let draft = json!({"id": "p", "revision": 3, "assigned": true, "rules": [],
+            "policy_type": "access_control", "action": "block", "risk": "high",
             "assignments": [{"kind": "role", "value": "analyst"}, {"kind": "user", "value": "bob"},
                             {"kind": "everyone", "value": "*"}]});
         let p = engine_policy(&draft);
