@@ -1,0 +1,143 @@
+//! One SQL text from a client → what the upstream runs, or the error the client gets.
+
+use bytes::{Bytes, BytesMut};
+use pgwire::messages::response::ErrorResponse;
+use pgwire::messages::Message as _;
+use verdict_engine::{evaluate, Context, PolicySet, Verdict};
+
+use crate::vetted;
+
+/// The outcome for one SQL text.
+#[derive(Debug)]
+pub enum Judged {
+    /// Run this text upstream (the engine's rewritten SQL, or a vetted statement as printed).
+    Forward(String),
+    /// Answer this `ErrorResponse` (SQLSTATE 42501) instead.
+    Block(Bytes),
+}
+
+/// Judges `sql` for `ctx`. Empty texts pass (PostgreSQL answers `EmptyQueryResponse`);
+/// vetted statements pass as printed from their syntax tree; everything else is the
+/// engine's, and a text mixing both is judged statement by statement, one block
+/// blocking all.
+pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
+    if sql
+        .trim_matches(|c: char| c.is_whitespace() || c == ';')
+        .is_empty()
+    {
+        return Judged::Forward(sql.to_string());
+    }
+    if vetted::may_be_vetted(sql) {
+        if let Some(statements) = vetted::split(sql) {
+            if statements.iter().any(|(_, ok)| *ok) {
+                let mut parts = Vec::with_capacity(statements.len());
+                for (stmt, ok) in statements {
+                    let text = stmt.to_string();
+                    if ok {
+                        parts.push(text);
+                        continue;
+                    }
+                    match engine(set, ctx, &text) {
+                        Judged::Forward(rewritten) => parts.push(rewritten),
+                        block => return block,
+                    }
+                }
+                return Judged::Forward(parts.join("; "));
+            }
+        }
+    }
+    engine(set, ctx, sql)
+}
+
+fn engine(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
+    let verdict = evaluate(set, sql, ctx);
+    match verdict.rewritten_sql {
+        Some(rewritten) if !verdict.is_block() => Judged::Forward(rewritten),
+        _ => Judged::Block(block_error(&verdict)),
+    }
+}
+
+/// The `ErrorResponse` for a blocked statement: message = reason, hint = hint, detail =
+/// the rule and the policy.
+pub fn block_error(v: &Verdict) -> Bytes {
+    let mut detail = format!("rule: {}", v.rule);
+    if let Some(by) = &v.blocked_by {
+        detail.push_str(&format!("; policy: {} (rule {})", by.policy, by.rule_index));
+    }
+    let mut fields = vec![
+        (b'S', "ERROR".to_string()),
+        (b'V', "ERROR".to_string()),
+        (b'C', "42501".to_string()),
+        (b'M', v.reason.clone()),
+        (b'D', detail),
+    ];
+    if !v.hint.is_empty() {
+        fields.push((b'H', v.hint.clone()));
+    }
+    encode_error(fields)
+}
+
+/// An `ErrorResponse` message with these fields.
+pub fn encode_error(fields: Vec<(u8, String)>) -> Bytes {
+    let mut out = BytesMut::new();
+    // Encoding into a growable buffer cannot fail.
+    let _ = ErrorResponse::new(fields).encode(&mut out);
+    out.freeze()
+}
+
+/// A FATAL `ErrorResponse` (the connection closes after it).
+pub fn fatal(code: &str, message: &str) -> Bytes {
+    encode_error(vec![
+        (b'S', "FATAL".into()),
+        (b'V', "FATAL".into()),
+        (b'C', code.into()),
+        (b'M', message.into()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set() -> PolicySet {
+        PolicySet::parse(
+            r#"{"catalog": {"tables": [
+                {"name": "public.orders", "columns": [{"name": "id", "type": "integer"}, {"name": "tenant_id", "type": "integer"}]},
+                {"name": "public.salaries", "columns": [{"name": "amount", "type": "integer"}]}]},
+              "policies": [{"id": "p", "rules": [
+                {"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"},
+                {"type": "deny", "table": "salaries"}]}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn ctx() -> Context {
+        Context::from_json_str(r#"{"user": "a", "attributes": {"tenant_id": 7}}"#).unwrap()
+    }
+
+    #[test]
+    fn mixed_texts_are_judged_per_statement() {
+        let set = set();
+        let Judged::Forward(sql) = judge(
+            &set,
+            &ctx(),
+            "SET application_name = 'x'; SELECT id FROM orders WHERE id = $1",
+        ) else {
+            panic!("blocked")
+        };
+        assert!(
+            sql.starts_with("SET application_name = 'x'; SELECT"),
+            "{sql}"
+        );
+        assert!(sql.contains("tenant_id = 7") && sql.contains("$1"), "{sql}");
+        assert!(matches!(
+            judge(&set, &ctx(), "BEGIN; SELECT * FROM salaries"),
+            Judged::Block(_)
+        ));
+        assert!(matches!(
+            judge(&set, &ctx(), "SET search_path = x"),
+            Judged::Block(_)
+        ));
+        assert!(matches!(judge(&set, &ctx(), " ; "), Judged::Forward(_)));
+    }
+}
