@@ -1,5 +1,5 @@
-//! The vetted list: session settings and transaction control that drivers send on their
-//! own and that can neither read governed data nor change how names or strings are read.
+//! The vetted list: session settings, transaction control and prepared-statement clean-up
+//! that drivers send on their own and that can neither read governed data nor change how names or strings are read.
 //! Such a statement is forwarded as printed from its syntax tree; everything else goes
 //! through the engine.
 
@@ -86,7 +86,7 @@ pub fn may_be_vetted(sql: &str) -> bool {
         .to_ascii_lowercase();
     match word.as_str() {
         "set" | "show" | "begin" | "start" | "commit" | "end" | "rollback" | "abort"
-        | "savepoint" | "release" => true,
+        | "savepoint" | "release" | "deallocate" => true,
         "select" => sql.to_ascii_lowercase().contains("version"),
         _ => false,
     }
@@ -129,7 +129,9 @@ pub fn is_vetted(stmt: &Statement) -> bool {
             has_end_keyword,
             ..
         } => statements.is_empty() && exception.is_none() && !has_end_keyword,
-        Statement::Commit { .. }
+        // Dropping a prepared statement (psycopg does it on its own).
+        Statement::Deallocate { .. }
+        | Statement::Commit { .. }
         | Statement::Rollback { .. }
         | Statement::Savepoint { .. }
         | Statement::ReleaseSavepoint { .. } => true,
@@ -222,6 +224,8 @@ mod tests {
             "SAVEPOINT a",
             "ROLLBACK TO SAVEPOINT a",
             "RELEASE a",
+            "DEALLOCATE _pg3_0",
+            "DEALLOCATE ALL",
         ] {
             assert!(may_be_vetted(sql), "{sql}");
             assert!(vetted(sql), "{sql}");

@@ -1,14 +1,150 @@
-//! Real clients nobody here wrote: `psql` (Debian's).
+//! Real clients nobody here wrote: `psql` (Debian's), psycopg 3 (PyPI) and node-postgres
+//! (npm, `npm ci` in proxy/tests/clients). A client that is not installed is reported as
+//! skipped, by name.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
 use crate::env::{alice_ctx, Env, ALICE_PASSWORD, DB};
 use crate::{case, Case};
 
 pub fn all() -> Vec<Case> {
-    vec![case!(psql_queries_and_blocks), case!(psql_with_jwt)]
+    vec![
+        case!(psql_queries_and_blocks),
+        case!(psql_with_jwt),
+        case!(psycopg_3),
+        case!(node_postgres),
+    ]
+}
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+/// Runs a client script with the proxy's address and a login; its stdout is JSON.
+fn run_script(env: &Env, program: &str, script: &str, user: &str, password: &str) -> Json {
+    let out = Command::new(program)
+        .current_dir(clients_dir())
+        .arg(clients_dir().join(script))
+        .args([
+            "127.0.0.1",
+            &env.proxy.port().to_string(),
+            user,
+            password,
+            DB,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
+}
+
+fn available(program: &str, args: &[&str]) -> bool {
+    let ok = Command::new(program)
+        .current_dir(clients_dir())
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        print!("(skipped: {program} {} fails) ", args.join(" "));
+    }
+    ok
+}
+
+/// Rows of the engine's rewritten SQL as JSON: the first column an integer, the rest text.
+fn expected_json(env: &Env, ctx: &Json, sql: &str, int_columns: usize) -> Json {
+    Json::Array(
+        env.expected(ctx, sql)
+            .into_iter()
+            .map(|r| {
+                Json::Array(
+                    r.into_iter()
+                        .enumerate()
+                        .map(|(i, v)| match (v, i < int_columns) {
+                            (None, _) => Json::Null,
+                            (Some(v), true) => json!(v.parse::<i64>().unwrap()),
+                            (Some(v), false) => json!(v),
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn psycopg_3(env: &Env) {
+    if !available("python3", &["-c", "import psycopg"]) {
+        return;
+    }
+    let got = run_script(env, "python3", "psycopg_client.py", "alice", ALICE_PASSWORD);
+    let ctx = alice_ctx();
+    assert_eq!(
+        got["params"],
+        expected_json(
+            env,
+            &ctx,
+            "SELECT id, amount::text FROM orders WHERE id > 4 AND status = 'paid' ORDER BY id",
+            1
+        )
+    );
+    assert_eq!(got["prepared"], json!(10));
+    assert_eq!(
+        got["masked"],
+        expected_json(env, &ctx, "SELECT email, ssn FROM customers ORDER BY id", 0)
+    );
+    let verdict = env.verdict(&ctx, "SELECT * FROM salaries WHERE amount > $1");
+    assert_eq!(got["blocked"]["sqlstate"], json!("42501"));
+    assert_eq!(got["blocked"]["message"], json!(verdict.reason));
+    assert_eq!(got["updated"], json!(10));
+    assert_eq!(got["tx_blocked"], json!(true));
+    assert_eq!(got["application_name"], json!("psycopg-test"));
+    let copy: Vec<i64> = env
+        .expected(&ctx, "SELECT id FROM orders ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].as_ref().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(got["copy"], json!(copy));
+}
+
+fn node_postgres(env: &Env) {
+    if !available("node", &["-e", "require('pg')"]) {
+        return;
+    }
+    let token =
+        env.jwt(json!({"sub": "nina", "roles": ["analyst"], "attributes": {"tenant_id": 2}}));
+    let got = run_script(env, "node", "node_client.js", "nina", &token);
+    let ctx = json!({"user": "nina", "roles": ["analyst"], "attributes": {"tenant_id": 2}});
+    let want: Vec<Json> = [0, 10, 20]
+        .iter()
+        .map(|min| {
+            expected_json(
+                env,
+                &ctx,
+                &format!(
+                    "SELECT id, amount::text AS amount FROM orders WHERE id > {min} ORDER BY id"
+                ),
+                1,
+            )
+        })
+        .collect();
+    assert_eq!(got["prepared"], json!(want));
+    let verdict = env.verdict(&ctx, "SELECT * FROM salaries WHERE amount > $1");
+    assert_eq!(got["blocked"]["code"], json!("42501"));
+    assert_eq!(got["blocked"]["message"], json!(verdict.reason));
+    assert!(got["blocked"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("hr-only"));
+    assert_eq!(got["after"], json!([28]));
+    assert_eq!(got["tx_error"], json!("42501"));
+    assert_eq!(got["tx_after"], json!("25P02"));
 }
 
 fn psql(env: &Env, user: &str, password: &str, args: &[&str]) -> (bool, String, String) {
