@@ -63,6 +63,14 @@ pub fn take_typed(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, Frame
     }))
 }
 
+/// Whether `buf` starts with a complete typed message (or a header that is already wrong).
+pub fn has_typed(buf: &[u8]) -> bool {
+    match buf.get(1..).and_then(read_len) {
+        Some(len) => len < 4 || usize::try_from(len).map_or(true, |l| buf.len() > l),
+        None => false,
+    }
+}
+
 /// Takes one untyped message (`len`, body: startup, SSL, cancel) off the front of `buf`.
 pub fn take_untyped(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, FrameError> {
     let Some(len) = read_len(buf) else {

@@ -3,6 +3,7 @@
 pub mod frame;
 pub mod judge;
 pub mod login;
+pub mod relay;
 pub mod scram;
 mod session;
 pub mod upstream;
@@ -69,6 +70,8 @@ pub(crate) struct Shared {
     pub limits: Limits,
     /// Client cancel key → upstream cancel key.
     pub cancels: Mutex<HashMap<(i32, i32), (i32, i32)>>,
+    /// Random per process: the SCRAM salt shown for user names that do not exist.
+    pub mock_salt_secret: [u8; 32],
 }
 
 /// Why the proxy could not start.
@@ -94,6 +97,9 @@ impl Proxy {
                 "no way to log in: give --principals FILE, a JWT key (--jwt-secret-file or --jwt-public-key), or both".into(),
             ));
         }
+        let mut mock_salt_secret = [0u8; 32];
+        getrandom::fill(&mut mock_salt_secret)
+            .map_err(|e| StartError::Config(format!("no randomness: {e}")))?;
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| StartError::Listen(listen.to_string(), e))?;
@@ -106,6 +112,7 @@ impl Proxy {
                 jwt: config.jwt,
                 limits: config.limits,
                 cancels: Mutex::new(HashMap::new()),
+                mock_salt_secret,
             }),
         })
     }

@@ -46,14 +46,16 @@ impl Verifier {
         })
     }
 
-    /// A verifier no password matches, for users that do not exist (the exchange then
-    /// looks the same as for a wrong password).
-    pub fn impossible() -> Verifier {
-        let mut salt = vec![0u8; 16];
-        let _ = getrandom::fill(&mut salt);
+    /// A verifier no password matches, for a user that does not exist: the exchange looks
+    /// the same as for a wrong password, with a salt that is the same on every attempt for
+    /// that name (derived from `secret`, random per process) as a real user's would be.
+    pub fn impossible(user: &str, secret: &[u8]) -> Verifier {
+        let mut digest = Sha256::new();
+        digest.update(secret);
+        digest.update(user.as_bytes());
         Verifier {
             iterations: 4096,
-            salt,
+            salt: digest.finalize().get(..16).unwrap_or_default().to_vec(),
             stored_key: [0; 32],
             server_key: [0; 32],
         }

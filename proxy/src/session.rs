@@ -1,17 +1,8 @@
-//! One client connection: startup and login, then two loops: client → upstream (every SQL
-//! text judged, everything else forwarded as it came) and upstream → client (forwarded,
-//! with blocked statements' errors put in place).
-//!
-//! A blocked statement still goes upstream, as a statement that fails at parse time with
-//! a marker the client cannot guess (`SELECT 'verdict-block-<nonce>-<n>'::int4`): the
-//! upstream then answers in the right place among pipelined responses, skips to the next
-//! Sync, and fails an open transaction, exactly as it would for any error. The proxy
-//! replaces that error with the verdict's 42501.
+//! One client connection: SSL negotiation, startup and login, the upstream session, then
+//! the two directions of [`crate::relay`] driven over the sockets.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
@@ -25,9 +16,9 @@ use tokio::net::TcpStream;
 use verdict_engine::Context;
 
 use crate::frame::{self, Body, Frame, FrameError};
-use crate::judge::{self, Judged};
+use crate::relay::{self, SessionError, Step};
 use crate::scram::{Exchange, Verifier};
-use crate::upstream::{self, MAX_BACKEND_MESSAGE};
+use crate::upstream;
 use crate::{vetted, Shared};
 
 const SSL_REQUEST: i32 = 80877103;
@@ -35,34 +26,6 @@ const GSSENC_REQUEST: i32 = 80877104;
 const CANCEL_REQUEST: i32 = 80877102;
 /// The largest startup-phase message (PostgreSQL's own limit).
 const MAX_STARTUP_MESSAGE: usize = 10_000;
-/// Flush to the other side once this much is buffered.
-const FLUSH_AT: usize = 64 * 1024;
-
-/// Why a session ended early; logged, and sent to the client as FATAL when it can be.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("{1}")]
-    Fatal(&'static str, String),
-    #[error("protocol violation: {0}")]
-    Frame(#[from] FrameError),
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl SessionError {
-    fn fatal(code: &'static str, message: impl Into<String>) -> Self {
-        SessionError::Fatal(code, message.into())
-    }
-
-    /// The FATAL message for the client, when one is due.
-    fn to_client(&self) -> Option<Bytes> {
-        match self {
-            SessionError::Fatal(code, msg) => Some(judge::fatal(code, msg)),
-            SessionError::Frame(e) => Some(judge::fatal("08P01", &format!("invalid message: {e}"))),
-            SessionError::Io(_) => None,
-        }
-    }
-}
 
 /// Serves one client until it leaves or fails; never panics on what the client sends.
 pub async fn serve(client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
@@ -328,7 +291,10 @@ async fn login(
             return jwt.context(token).map_err(|_| failed());
         }
     }
-    let verifier = principal.map_or_else(Verifier::impossible, |p| p.verifier.clone());
+    let verifier = principal.map_or_else(
+        || Verifier::impossible(user, &shared.mock_salt_secret),
+        |p| p.verifier.clone(),
+    );
     encode(&Authentication::SASL(vec!["SCRAM-SHA-256".into()]), out);
     writer.write_all(out).await?;
     out.clear();
@@ -360,12 +326,6 @@ async fn login(
     Ok(principal.context.clone())
 }
 
-/// Errors of blocked statements, by sequence number, waiting for their marker to come back.
-#[derive(Default)]
-struct Blocks {
-    pending: Mutex<VecDeque<(u64, Bytes)>>,
-}
-
 impl Session {
     async fn run(
         self,
@@ -375,36 +335,20 @@ impl Session {
         shared: &Shared,
     ) -> Result<(), SessionError> {
         let (up_read, mut up_write) = self.upstream.stream.into_split();
-        let writer = Arc::new(tokio::sync::Mutex::new(writer));
-        let blocks = Arc::new(Blocks::default());
-        let in_flight = Arc::new(AtomicI64::new(0));
+        let writer = tokio::sync::Mutex::new(writer);
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|_| SessionError::fatal("XX000", "no randomness"))?;
-        let marker: String = format!(
-            "verdict-block-{}-",
-            nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        let (mut front, back) = relay::pair(
+            shared.policies.clone(),
+            self.ctx.clone(),
+            shared.limits.max_message_bytes,
+            &nonce,
         );
-        let front = frontend_loop(
-            &mut reader,
-            &mut buf,
-            &mut up_write,
-            shared,
-            &self.ctx,
-            &blocks,
-            &marker,
-            &in_flight,
-        );
-        let back = backend_loop(
-            up_read,
-            self.upstream.pending,
-            &writer,
-            &blocks,
-            &marker,
-            &in_flight,
-        );
+        let front_loop = frontend_loop(&mut reader, &mut buf, &mut up_write, shared, &mut front);
+        let back_loop = backend_loop(up_read, self.upstream.pending, &writer, &back);
         let result = tokio::select! {
-            r = front => r,
-            r = back => r,
+            r = front_loop => r,
+            r = back_loop => r,
         };
         if let Err(e) = &result {
             if let Some(msg) = e.to_client() {
@@ -417,137 +361,66 @@ impl Session {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn frontend_loop(
     reader: &mut OwnedReadHalf,
     buf: &mut BytesMut,
     up: &mut OwnedWriteHalf,
     shared: &Shared,
-    ctx: &Context,
-    blocks: &Blocks,
-    marker: &str,
-    in_flight: &AtomicI64,
+    front: &mut relay::Front,
 ) -> Result<(), SessionError> {
     let mut out = BytesMut::with_capacity(8192);
-    let mut seq: u64 = 0;
-    let set = shared.policies.clone();
     loop {
-        while let Some(f) = frame::take_typed(buf, shared.limits.max_message_bytes)? {
-            match f.tag {
-                b'Q' => {
-                    let sql = frame::query_text(&f)?;
-                    match judge::judge(&set, ctx, sql) {
-                        Judged::Forward(text) => frame::put_query(&text, &mut out),
-                        Judged::Block(err) => {
-                            seq += 1;
-                            push_block(blocks, seq, err);
-                            frame::put_query(&poison(marker, seq), &mut out);
-                        }
-                    }
-                    in_flight.fetch_add(1, Ordering::Relaxed);
-                }
-                b'P' => {
-                    let p = frame::parse_msg(&f)?;
-                    match judge::judge(&set, ctx, p.sql) {
-                        Judged::Forward(text) => {
-                            frame::put_parse(p.name, &text, &p.types, &mut out)
-                        }
-                        Judged::Block(err) => {
-                            seq += 1;
-                            push_block(blocks, seq, err);
-                            frame::put_parse(p.name, &poison(marker, seq), &[], &mut out);
-                        }
-                    }
-                }
-                b'S' => {
-                    in_flight.fetch_add(1, Ordering::Relaxed);
-                    f.write_to(&mut out);
-                }
-                // Bind, Describe, Execute, Close, Flush and the COPY stream: PostgreSQL
-                // checks them; nothing in them names data the engine must judge.
-                b'B' | b'D' | b'E' | b'C' | b'H' | b'd' | b'c' | b'f' => f.write_to(&mut out),
-                b'X' => {
-                    f.write_to(&mut out);
-                    up.write_all(&out).await?;
-                    return Ok(());
-                }
-                other => {
-                    return Err(SessionError::fatal(
-                        "08P01",
-                        format!(
-                            "invalid frontend message type {}",
-                            char::from(other).escape_default()
-                        ),
-                    ))
-                }
-            }
-            if out.len() >= FLUSH_AT {
+        loop {
+            let step = front.client_to_upstream(buf, &mut out)?;
+            if !out.is_empty() {
                 up.write_all(&out).await?;
                 out.clear();
             }
-        }
-        if !out.is_empty() {
-            up.write_all(&out).await?;
-            out.clear();
+            match step {
+                Step::Terminate => return Ok(()),
+                // `out` was full: translate the rest of what is buffered.
+                Step::More if frame::has_typed(buf) => continue,
+                Step::More => break,
+            }
         }
         let idle = shared.limits.idle_timeout;
         if idle.is_zero() {
-            read_more_or_eof(reader, buf).await?;
-        } else {
-            loop {
-                match tokio::time::timeout(idle, read_more_or_eof(reader, buf)).await {
-                    Ok(r) => {
-                        r?;
-                        break;
-                    }
-                    // Waiting for a long statement's result is not idling.
-                    Err(_) if in_flight.load(Ordering::Relaxed) > 0 => continue,
-                    Err(_) => {
-                        return Err(SessionError::fatal(
-                            "57P05",
-                            "terminating connection due to idle timeout",
-                        ))
-                    }
+            read_more(reader, buf).await?;
+            continue;
+        }
+        loop {
+            match tokio::time::timeout(idle, read_more(reader, buf)).await {
+                Ok(r) => {
+                    r?;
+                    break;
+                }
+                // Waiting for a long statement's result is not idling.
+                Err(_) if front.busy() => continue,
+                Err(_) => {
+                    return Err(SessionError::fatal(
+                        "57P05",
+                        "terminating connection due to idle timeout",
+                    ))
                 }
             }
         }
     }
-}
-
-async fn read_more_or_eof(
-    reader: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-) -> Result<(), SessionError> {
-    match read_more(reader, buf).await {
-        Err(SessionError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Err(SessionError::Io(e))
-        }
-        r => r,
-    }
-}
-
-fn push_block(blocks: &Blocks, seq: u64, err: Bytes) {
-    if let Ok(mut pending) = blocks.pending.lock() {
-        pending.push_back((seq, err));
-    }
-}
-
-/// A statement that fails at parse analysis with the marker in its message.
-fn poison(marker: &str, seq: u64) -> String {
-    format!("SELECT '{marker}{seq}'::pg_catalog.int4")
 }
 
 async fn backend_loop(
     mut up: tokio::net::tcp::OwnedReadHalf,
     mut buf: BytesMut,
     writer: &tokio::sync::Mutex<OwnedWriteHalf>,
-    blocks: &Blocks,
-    marker: &str,
-    in_flight: &AtomicI64,
+    back: &relay::Back,
 ) -> Result<(), SessionError> {
     let mut out = BytesMut::with_capacity(16 * 1024);
-    let marker = marker.as_bytes();
     loop {
+        back.upstream_to_client(&mut buf, &mut out)?;
+        if !out.is_empty() {
+            let mut w = writer.lock().await;
+            w.write_all(&out).await?;
+            out.clear();
+        }
         if buf.capacity() - buf.len() < 8192 {
             buf.reserve(16 * 1024);
         }
@@ -558,77 +431,5 @@ async fn backend_loop(
                 "the upstream database closed the connection",
             ));
         }
-        // Forward every complete message; keep a partial one for the next read.
-        let mut at = 0;
-        let mut copied = 0;
-        while let (Some(&tag), Some(len)) = (
-            buf.get(at),
-            buf.get(at + 1..at + 5)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok()),
-        ) {
-            let len = usize::try_from(i32::from_be_bytes(len)).unwrap_or(0);
-            if !(4..=MAX_BACKEND_MESSAGE).contains(&len) {
-                return Err(SessionError::fatal(
-                    "08006",
-                    "the upstream database broke the protocol",
-                ));
-            }
-            let end = at + 1 + len;
-            if end > buf.len() {
-                buf.reserve(end - buf.len());
-                break;
-            }
-            match tag {
-                b'E' => {
-                    if let Some(seq) = buf.get(at + 5..end).and_then(|b| marker_seq(b, marker)) {
-                        out.extend_from_slice(buf.get(copied..at).unwrap_or_default());
-                        out.extend_from_slice(&take_block(blocks, seq));
-                        copied = end;
-                    }
-                }
-                b'Z' => {
-                    in_flight.fetch_sub(1, Ordering::Relaxed);
-                }
-                _ => {}
-            }
-            at = end;
-        }
-        out.extend_from_slice(buf.get(copied..at).unwrap_or_default());
-        let _ = buf.split_to(at);
-        if !out.is_empty() {
-            let mut w = writer.lock().await;
-            w.write_all(&out).await?;
-            out.clear();
-        }
     }
-}
-
-/// The sequence number after the marker in an error body, if the marker is there.
-fn marker_seq(body: &[u8], marker: &[u8]) -> Option<u64> {
-    let start = body.windows(marker.len()).position(|w| w == marker)? + marker.len();
-    let digits = body.get(start..)?;
-    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(digits.get(..n)?).ok()?.parse().ok()
-}
-
-/// The error of block `seq`; earlier ones never reached the upstream's parser (a failed
-/// transaction or an earlier error in the same pipeline answered for them) and are dropped.
-fn take_block(blocks: &Blocks, seq: u64) -> Bytes {
-    if let Ok(mut pending) = blocks.pending.lock() {
-        while let Some((n, err)) = pending.pop_front() {
-            if n == seq {
-                return err;
-            }
-            if n > seq {
-                pending.push_front((n, err));
-                break;
-            }
-        }
-    }
-    judge::encode_error(vec![
-        (b'S', "ERROR".into()),
-        (b'V', "ERROR".into()),
-        (b'C', "42501".into()),
-        (b'M', "statement blocked by policy".into()),
-    ])
 }

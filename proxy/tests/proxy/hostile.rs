@@ -13,6 +13,7 @@ pub fn all() -> Vec<Case> {
     vec![
         case!(garbage_closes_only_its_connection),
         case!(limits_hold),
+        case!(upstream_down_is_a_clear_error),
     ]
 }
 
@@ -152,9 +153,13 @@ fn limits_hold(env: &Env) {
     // A message above the limit closes that connection.
     let big = format!("SELECT '{}'", "x".repeat(5000));
     let err = c.simple_query(&big).unwrap_err();
+    // The FATAL 08P01 arrives, or the close wins the race against it.
+    let db = err.as_db_error();
     assert!(
-        err.to_string().contains("exceeds the limit") || err.is_closed(),
-        "{err}"
+        db.is_some_and(|e| e.code().code() == "08P01" && e.message().contains("exceeds the limit"))
+            || err.is_closed()
+            || db.is_none(),
+        "{err:?}"
     );
     drop(c);
     // A silent client is closed at the idle timeout; a slow statement is not idling.
@@ -167,5 +172,43 @@ fn limits_hold(env: &Env) {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     assert!(started.elapsed() < Duration::from_secs(4));
+    drop(runtime);
+}
+
+fn upstream_down_is_a_clear_error(env: &Env) {
+    // A proxy whose upstream port has nothing listening: each login gets 08006 and the
+    // proxy keeps answering.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = free.local_addr().unwrap().port();
+    drop(free);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = runtime.block_on(async {
+        let mut config = Env::config(&env.cluster, Limits::default());
+        config.target =
+            verdict_proxy::Target::parse(&format!("postgres://nobody@127.0.0.1:{dead_port}/x"))
+                .unwrap();
+        let proxy = verdict_proxy::Proxy::bind("127.0.0.1:0", config)
+            .await
+            .unwrap();
+        let addr = proxy.local_addr().unwrap();
+        tokio::spawn(proxy.serve());
+        addr
+    });
+    for _ in 0..2 {
+        let err = login_at(addr, "alice", ALICE_PASSWORD).err().unwrap();
+        let db = err.as_db_error().unwrap_or_else(|| panic!("{err}"));
+        assert_eq!(db.code(), &postgres::error::SqlState::CONNECTION_FAILURE);
+        assert_eq!(db.message(), "the proxy cannot reach the upstream database");
+    }
+    // A wrong password is still 28P01 first: nothing is said about the upstream.
+    let err = login_at(addr, "alice", "wrong").err().unwrap();
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::INVALID_PASSWORD)
+    );
     drop(runtime);
 }
