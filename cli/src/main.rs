@@ -79,6 +79,12 @@ struct ProxyArgs {
     /// Required `aud` claim of JWT passwords
     #[arg(long, value_name = "AUD")]
     jwt_audience: Option<String>,
+    /// TLS towards clients: certificate chain (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS towards clients: private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Client connections served at once
     #[arg(long, value_name = "N", default_value_t = verdict_proxy::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -335,6 +341,8 @@ fn run_proxy(args: &ProxyArgs) -> ExitCode {
         jwt_secret_file: args.jwt_secret_file.clone(),
         jwt_public_key: args.jwt_public_key.clone(),
         jwt_audience: args.jwt_audience.clone(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
         limits: verdict_proxy::Limits {
             max_message_bytes: args.max_message_bytes,
             max_connections: args.max_connections,

@@ -52,13 +52,39 @@ impl Default for Limits {
 }
 
 /// Everything a proxy needs to run.
-#[derive(Debug)]
 pub struct Config {
     pub target: Target,
     pub policies: PolicySet,
     pub principals: Principals,
     pub jwt: Option<JwtConfig>,
     pub limits: Limits,
+    /// TLS towards clients (SSL requests are answered `N` without it).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// A TLS acceptor from a PEM certificate chain and a PEM private key.
+pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the TLS certificate is not PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("the TLS certificate file holds no certificate".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| format!("the TLS key is not a PEM private key: {e}"))?;
+    // ring rather than aws-lc-rs: no C toolchain and cmake in the build. rustls 0.23.48
+    // deprecates ring's provider only for lacking post-quantum key exchange.
+    #[allow(deprecated)]
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the TLS certificate and key do not fit: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// What the sessions share.
@@ -72,6 +98,7 @@ pub(crate) struct Shared {
     pub cancels: Mutex<HashMap<(i32, i32), (i32, i32)>>,
     /// Random per process: the SCRAM salt shown for user names that do not exist.
     pub mock_salt_secret: [u8; 32],
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Why the proxy could not start.
@@ -113,6 +140,7 @@ impl Proxy {
                 limits: config.limits,
                 cancels: Mutex::new(HashMap::new()),
                 mock_salt_secret,
+                tls: config.tls,
             }),
         })
     }
@@ -190,6 +218,9 @@ pub struct Options {
     /// An RS256 public key in PEM.
     pub jwt_public_key: Option<std::path::PathBuf>,
     pub jwt_audience: Option<String>,
+    /// PEM certificate chain and private key for TLS towards clients.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
     pub limits: Limits,
 }
 
@@ -241,12 +272,33 @@ impl Options {
                 ))
             }
         };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let cert = std::fs::read(cert).map_err(|e| {
+                    StartError::Config(format!(
+                        "cannot read the TLS certificate {}: {e}",
+                        cert.display()
+                    ))
+                })?;
+                let key = std::fs::read(key).map_err(|e| {
+                    StartError::Config(format!("cannot read the TLS key {}: {e}", key.display()))
+                })?;
+                Some(tls_acceptor(&cert, &key).map_err(StartError::Config)?)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(StartError::Config(
+                    "TLS needs both --tls-cert and --tls-key".into(),
+                ))
+            }
+        };
         Ok(Config {
             target,
             policies,
             principals,
             jwt,
             limits: self.limits.clone(),
+            tls,
         })
     }
 }

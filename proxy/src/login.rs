@@ -146,7 +146,8 @@ impl JwtConfig {
 
     /// Checks the token (signature, algorithm, expiry) and maps its claims to a context:
     /// `user` (or `sub`), `roles` (or a `role` string), `attributes`, `purpose`,
-    /// `workspace`, `data_source`, `break_glass`. Other claims are ignored.
+    /// `workspace`, `data_source`, `break_glass`, `dataset`, `query_id`. Other claims are
+    /// ignored.
     pub fn context(&self, token: &str) -> Result<Context, String> {
         let data =
             jsonwebtoken::decode::<Map<String, Json>>(token.trim(), &self.key, &self.validation)
@@ -176,6 +177,8 @@ fn claims_context(mut claims: Map<String, Json>) -> Result<Context, String> {
         "workspace",
         "data_source",
         "break_glass",
+        "dataset",
+        "query_id",
     ] {
         if let Some(v) = claims.remove(key) {
             ctx.insert(key.into(), v);

@@ -10,8 +10,7 @@ use pgwire::messages::startup::{
     Authentication, BackendKeyData, NegotiateProtocolVersion, SecretKey, Startup,
 };
 use pgwire::messages::{DecodeContext, Message as _};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use verdict_engine::Context;
 
@@ -26,23 +25,43 @@ const GSSENC_REQUEST: i32 = 80877104;
 const CANCEL_REQUEST: i32 = 80877102;
 /// The largest startup-phase message (PostgreSQL's own limit).
 const MAX_STARTUP_MESSAGE: usize = 10_000;
+/// The largest password or SASL message (PostgreSQL's `PG_MAX_AUTH_TOKEN_LENGTH`): a JWT
+/// with a rich context is larger than a startup message.
+const MAX_AUTH_MESSAGE: usize = 65_535;
+
+/// The client's side of the connection, plain or TLS.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Serves one client until it leaves or fails; never panics on what the client sends.
 pub async fn serve(client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = client.set_nodelay(true);
-    let (mut reader, mut writer) = client.into_split();
     let mut buf = BytesMut::with_capacity(8192);
-    let startup = tokio::time::timeout(
-        shared.limits.startup_timeout,
-        start(&mut reader, &mut writer, &mut buf, &shared),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(SessionError::fatal(
-            "08P01",
-            "the client did not log in within the startup timeout",
-        ))
-    });
+    let deadline = tokio::time::Instant::now() + shared.limits.startup_timeout;
+    let (mut reader, mut writer) =
+        match tokio::time::timeout_at(deadline, negotiate(client, &mut buf, &shared)).await {
+            Ok(Ok(halves)) => halves,
+            Ok(Err(e)) => {
+                log(peer, &format!("startup failed: {e}"));
+                return;
+            }
+            Err(_) => {
+                log(
+                    peer,
+                    "startup failed: no startup message within the startup timeout",
+                );
+                return;
+            }
+        };
+    let startup =
+        tokio::time::timeout_at(deadline, start(&mut reader, &mut writer, &mut buf, &shared))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SessionError::fatal(
+                    "08P01",
+                    "the client did not log in within the startup timeout",
+                ))
+            });
     let session = match startup {
         Ok(Some(s)) => s,
         Ok(None) => return,
@@ -76,7 +95,51 @@ struct Session {
     key: (i32, i32),
 }
 
-async fn read_more(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<(), SessionError> {
+/// Answers SSL and GSS encryption requests (TLS when a certificate is configured, `N`
+/// otherwise) and returns the connection's halves; the first other message stays in `buf`.
+async fn negotiate(
+    mut tcp: TcpStream,
+    buf: &mut BytesMut,
+    shared: &Shared,
+) -> Result<(Reader, Writer), SessionError> {
+    loop {
+        let f = loop {
+            if let Some(f) = frame::take_untyped(buf, MAX_STARTUP_MESSAGE)? {
+                break f;
+            }
+            if tcp.read_buf(buf).await? == 0 {
+                return Err(SessionError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        };
+        let code = Body::new(&f).i32()?;
+        if code != SSL_REQUEST && code != GSSENC_REQUEST {
+            let mut whole = BytesMut::with_capacity(f.body.len() + 4 + buf.len());
+            f.write_to(&mut whole);
+            whole.extend_from_slice(buf);
+            *buf = whole;
+            let (r, w) = tcp.into_split();
+            return Ok((Box::new(r), Box::new(w)));
+        }
+        // Data sent before our answer would be read as if it came over TLS.
+        if !buf.is_empty() {
+            return Err(SessionError::fatal(
+                "08P01",
+                "data received before the SSL answer",
+            ));
+        }
+        match (&shared.tls, code) {
+            (Some(acceptor), SSL_REQUEST) => {
+                tcp.write_all(b"S").await?;
+                let tls = acceptor.accept(tcp).await?;
+                let (r, w) = tokio::io::split(tls);
+                return Ok((Box::new(r), Box::new(w)));
+            }
+            _ => tcp.write_all(b"N").await?,
+        }
+    }
+}
+
+async fn read_more(reader: &mut Reader, buf: &mut BytesMut) -> Result<(), SessionError> {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(8192);
     }
@@ -87,7 +150,7 @@ async fn read_more(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<(),
     Ok(())
 }
 
-async fn untyped(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<Frame, SessionError> {
+async fn untyped(reader: &mut Reader, buf: &mut BytesMut) -> Result<Frame, SessionError> {
     loop {
         if let Some(f) = frame::take_untyped(buf, MAX_STARTUP_MESSAGE)? {
             return Ok(f);
@@ -96,11 +159,7 @@ async fn untyped(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<Frame
     }
 }
 
-async fn typed(
-    reader: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-    max: usize,
-) -> Result<Frame, SessionError> {
+async fn typed(reader: &mut Reader, buf: &mut BytesMut, max: usize) -> Result<Frame, SessionError> {
     loop {
         if let Some(f) = frame::take_typed(buf, max)? {
             return Ok(f);
@@ -116,8 +175,8 @@ fn encode(msg: &impl pgwire::messages::Message, out: &mut BytesMut) {
 
 /// SSL negotiation, startup, login and the upstream session; `None` for a cancel request.
 async fn start(
-    reader: &mut OwnedReadHalf,
-    writer: &mut OwnedWriteHalf,
+    reader: &mut Reader,
+    writer: &mut Writer,
     buf: &mut BytesMut,
     shared: &Shared,
 ) -> Result<Option<Session>, SessionError> {
@@ -263,8 +322,8 @@ async fn start(
 /// Checks the password: SCRAM-SHA-256 for a principal, a JWT otherwise (when configured).
 /// Every failure is the same 28P01.
 async fn login(
-    reader: &mut OwnedReadHalf,
-    writer: &mut OwnedWriteHalf,
+    reader: &mut Reader,
+    writer: &mut Writer,
     buf: &mut BytesMut,
     out: &mut BytesMut,
     shared: &Shared,
@@ -282,7 +341,7 @@ async fn login(
             encode(&Authentication::CleartextPassword, out);
             writer.write_all(out).await?;
             out.clear();
-            let f = typed(reader, buf, MAX_STARTUP_MESSAGE).await?;
+            let f = typed(reader, buf, MAX_AUTH_MESSAGE).await?;
             if f.tag != b'p' {
                 return Err(SessionError::fatal("08P01", "expected a password message"));
             }
@@ -298,7 +357,7 @@ async fn login(
     encode(&Authentication::SASL(vec!["SCRAM-SHA-256".into()]), out);
     writer.write_all(out).await?;
     out.clear();
-    let f = typed(reader, buf, MAX_STARTUP_MESSAGE).await?;
+    let f = typed(reader, buf, MAX_AUTH_MESSAGE).await?;
     if f.tag != b'p' {
         return Err(SessionError::fatal("08P01", "expected a SASL response"));
     }
@@ -316,7 +375,7 @@ async fn login(
     );
     writer.write_all(out).await?;
     out.clear();
-    let f = typed(reader, buf, MAX_STARTUP_MESSAGE).await?;
+    let f = typed(reader, buf, MAX_AUTH_MESSAGE).await?;
     if f.tag != b'p' {
         return Err(SessionError::fatal("08P01", "expected a SASL response"));
     }
@@ -329,8 +388,8 @@ async fn login(
 impl Session {
     async fn run(
         self,
-        mut reader: OwnedReadHalf,
-        writer: OwnedWriteHalf,
+        mut reader: Reader,
+        writer: Writer,
         mut buf: BytesMut,
         shared: &Shared,
     ) -> Result<(), SessionError> {
@@ -362,9 +421,9 @@ impl Session {
 }
 
 async fn frontend_loop(
-    reader: &mut OwnedReadHalf,
+    reader: &mut Reader,
     buf: &mut BytesMut,
-    up: &mut OwnedWriteHalf,
+    up: &mut tokio::net::tcp::OwnedWriteHalf,
     shared: &Shared,
     front: &mut relay::Front,
 ) -> Result<(), SessionError> {
@@ -410,7 +469,7 @@ async fn frontend_loop(
 async fn backend_loop(
     mut up: tokio::net::tcp::OwnedReadHalf,
     mut buf: BytesMut,
-    writer: &tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: &tokio::sync::Mutex<Writer>,
     back: &relay::Back,
 ) -> Result<(), SessionError> {
     let mut out = BytesMut::with_capacity(16 * 1024);

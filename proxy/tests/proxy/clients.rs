@@ -14,6 +14,7 @@ pub fn all() -> Vec<Case> {
     vec![
         case!(psql_queries_and_blocks),
         case!(psql_with_jwt),
+        case!(psql_over_tls_and_plain),
         case!(psycopg_3),
         case!(node_postgres),
     ]
@@ -148,7 +149,18 @@ fn node_postgres(env: &Env) {
 }
 
 fn psql(env: &Env, user: &str, password: &str, args: &[&str]) -> (bool, String, String) {
+    psql_ssl(env, user, password, "prefer", args)
+}
+
+fn psql_ssl(
+    env: &Env,
+    user: &str,
+    password: &str,
+    sslmode: &str,
+    args: &[&str],
+) -> (bool, String, String) {
     let out = Command::new("psql")
+        .env("PGSSLMODE", sslmode)
         .env("PGPASSWORD", password)
         .env("PGCONNECT_TIMEOUT", "10")
         .env_remove("PGSERVICE")
@@ -247,4 +259,19 @@ fn psql_with_jwt(env: &Env) {
         err.contains("password authentication failed for user \"bob\""),
         "{err}"
     );
+}
+
+fn psql_over_tls_and_plain(env: &Env) {
+    // sslmode=require fails unless the proxy answers the SSL request with TLS.
+    let token =
+        env.jwt(json!({"sub": "tls", "roles": ["analyst"], "attributes": {"tenant_id": 1}}));
+    let sql = "SELECT count(*) FROM orders";
+    for mode in ["require", "disable"] {
+        let (ok, out, err) = psql_ssl(env, "tls", &token, mode, &["-c", sql]);
+        assert!(ok, "{mode}: {err}");
+        assert_eq!(out.trim(), "10", "{mode}");
+        let (ok, out, err) = psql_ssl(env, "alice", ALICE_PASSWORD, mode, &["-c", sql]);
+        assert!(ok, "{mode}: {err}");
+        assert_eq!(out.trim(), "10", "{mode}");
+    }
 }

@@ -113,6 +113,7 @@ impl Env {
             principals,
             jwt: Some(JwtConfig::hs256(JWT_SECRET).unwrap()),
             limits,
+            tls: Some(test_tls()),
         }
     }
 
@@ -204,4 +205,42 @@ pub fn rows(client: &mut Client, sql: &str) -> Vec<Vec<Option<String>>> {
 
 pub fn alice_ctx() -> Json {
     json!({"user": "alice", "roles": ["analyst"], "attributes": {"tenant_id": 1}})
+}
+
+/// A TLS acceptor with a self-signed certificate made by `openssl` for this run.
+pub fn test_tls() -> tokio_rustls::TlsAcceptor {
+    use std::sync::OnceLock;
+    static PEM: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    let (cert, key) = PEM.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("verdict-proxy-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pem = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+        pem
+    });
+    verdict_proxy::tls_acceptor(cert, key).unwrap()
 }

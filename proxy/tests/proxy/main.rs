@@ -15,6 +15,7 @@
 )]
 
 mod clients;
+mod conformance;
 mod env;
 mod hostile;
 mod protocol;
@@ -45,6 +46,7 @@ fn main() {
     let mut all: Vec<Case> = protocol::all();
     all.extend(clients::all());
     all.extend(hostile::all());
+    all.extend(conformance::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f)))
