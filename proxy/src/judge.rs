@@ -16,11 +16,30 @@ pub enum Judged {
     Block(Bytes),
 }
 
-/// Judges `sql` for `ctx`. Empty texts pass (PostgreSQL answers `EmptyQueryResponse`);
+/// The session's `statement_timeout`: the smallest `max_execution_ms` of the query limits
+/// that apply to `ctx`, set on the upstream session at login (the client cannot change
+/// it: `SET statement_timeout` is not on the vetted list).
+pub fn session_timeout(set: &PolicySet, ctx: &Context) -> Option<u64> {
+    evaluate(set, "SELECT 1", ctx)
+        .limits
+        .iter()
+        .filter(|l| l.kind == "max_execution_ms")
+        .map(|l| l.value)
+        .min()
+}
+
+/// [`judge_within`] with the session timeout computed for `ctx`.
+pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
+    judge_within(set, ctx, session_timeout(set, ctx), sql)
+}
+
+/// Judges `sql` for `ctx` on an upstream session whose `statement_timeout` is
+/// `timeout_ms`: a statement whose verdict asks for a shorter time limit is blocked
+/// (fail closed) rather than run under a longer one. Empty texts pass (PostgreSQL answers `EmptyQueryResponse`);
 /// vetted statements pass as printed from their syntax tree; everything else is the
 /// engine's, and a text mixing both is judged statement by statement, one block
 /// blocking all.
-pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
+pub fn judge_within(set: &PolicySet, ctx: &Context, timeout_ms: Option<u64>, sql: &str) -> Judged {
     if sql
         .trim_matches(|c: char| c.is_whitespace() || c == ';')
         .is_empty()
@@ -37,7 +56,7 @@ pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
                         parts.push(text);
                         continue;
                     }
-                    match engine(set, ctx, &text) {
+                    match engine(set, ctx, timeout_ms, &text) {
                         Judged::Forward(rewritten) => parts.push(rewritten),
                         block => return block,
                     }
@@ -46,11 +65,39 @@ pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
             }
         }
     }
-    engine(set, ctx, sql)
+    engine(set, ctx, timeout_ms, sql)
 }
 
-fn engine(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
+fn engine(set: &PolicySet, ctx: &Context, timeout_ms: Option<u64>, sql: &str) -> Judged {
     let verdict = evaluate(set, sql, ctx);
+    let needed = verdict
+        .limits
+        .iter()
+        .filter(|l| l.kind == "max_execution_ms")
+        .min_by_key(|l| l.value);
+    if let Some(limit) = needed {
+        if timeout_ms.is_none_or(|t| t > limit.value) {
+            return Judged::Block(encode_error(vec![
+                (b'S', "ERROR".into()),
+                (b'V', "ERROR".into()),
+                (b'C', "42501".into()),
+                (
+                    b'M',
+                    format!(
+                        "the statement may run for at most {} ms, and this session's time limit is longer",
+                        limit.value
+                    ),
+                ),
+                (
+                    b'D',
+                    format!(
+                        "rule: max_execution_ms; policy: {} (rule {})",
+                        limit.policy, limit.rule_index
+                    ),
+                ),
+            ]));
+        }
+    }
     match verdict.rewritten_sql {
         Some(rewritten) if !verdict.is_block() => Judged::Forward(rewritten),
         _ => Judged::Block(block_error(&verdict)),
@@ -139,5 +186,31 @@ mod tests {
             Judged::Block(_)
         ));
         assert!(matches!(judge(&set, &ctx(), " ; "), Judged::Forward(_)));
+    }
+
+    #[test]
+    fn a_time_limit_longer_than_the_session_s_is_refused() {
+        let set = PolicySet::parse(
+            r#"{"policies": [{"id": "cap", "rules": [{"type": "query_limit", "max_execution_ms": 250}]}]}"#,
+        )
+        .unwrap();
+        let ctx = ctx();
+        assert_eq!(session_timeout(&set, &ctx), Some(250));
+        assert!(matches!(
+            judge_within(&set, &ctx, Some(250), "SELECT 2"),
+            Judged::Forward(_)
+        ));
+        assert!(matches!(
+            judge_within(&set, &ctx, Some(100), "SELECT 2"),
+            Judged::Forward(_)
+        ));
+        assert!(matches!(
+            judge_within(&set, &ctx, Some(1000), "SELECT 2"),
+            Judged::Block(_)
+        ));
+        assert!(matches!(
+            judge_within(&set, &ctx, None, "SELECT 2"),
+            Judged::Block(_)
+        ));
     }
 }

@@ -65,6 +65,8 @@ pub struct Front {
     marker: Arc<str>,
     seq: u64,
     max_message: usize,
+    /// The upstream session's `statement_timeout`, from the policies (see `judge`).
+    timeout_ms: Option<u64>,
     pending: Arc<Pending>,
 }
 
@@ -95,8 +97,10 @@ pub fn pair(
         nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
     ));
     let pending = Arc::new(Pending::default());
+    let timeout_ms = judge::session_timeout(&set, &ctx);
     (
         Front {
+            timeout_ms,
             set,
             ctx,
             marker: marker.clone(),
@@ -123,7 +127,7 @@ impl Front {
             match f.tag {
                 b'Q' => {
                     let sql = frame::query_text(&f)?;
-                    match judge::judge(&self.set, &self.ctx, sql) {
+                    match judge::judge_within(&self.set, &self.ctx, self.timeout_ms, sql) {
                         Judged::Forward(text) => frame::put_query(&text, out),
                         Judged::Block(err) => {
                             let poison = self.block(err);
@@ -134,7 +138,7 @@ impl Front {
                 }
                 b'P' => {
                     let p = frame::parse_msg(&f)?;
-                    match judge::judge(&self.set, &self.ctx, p.sql) {
+                    match judge::judge_within(&self.set, &self.ctx, self.timeout_ms, p.sql) {
                         Judged::Forward(text) => frame::put_parse(p.name, &text, &p.types, out),
                         Judged::Block(err) => {
                             let poison = self.block(err);

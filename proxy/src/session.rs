@@ -272,11 +272,15 @@ async fn start(
         }
     }
     let ctx = login(reader, writer, buf, &mut out, shared, &user).await?;
-    let forward: Vec<(String, String)> = params
+    let mut forward: Vec<(String, String)> = params
         .iter()
         .filter(|(k, _)| vetted::STARTUP_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // max_execution_ms of the applicable policies, as the upstream session's limit.
+    if let Some(ms) = crate::judge::session_timeout(&shared.policies, &ctx) {
+        forward.push(("statement_timeout".into(), ms.to_string()));
+    }
     let up = upstream::connect(&shared.target, &forward)
         .await
         .map_err(|e| {

@@ -44,7 +44,9 @@ pub const POLICIES: &str = r#"{
     {"id": "pii", "applies_to": {"roles": ["analyst"]}, "rules": [
       {"type": "column_mask", "table": "customers", "column": "email", "mask": {"kind": "hash"}},
       {"type": "column_mask", "table": "customers", "column": "ssn", "mask": {"kind": "partial", "show_last": 4}}]},
-    {"id": "hr-only", "except": {"roles": ["hr"]}, "rules": [{"type": "deny", "table": "salaries"}]}
+    {"id": "hr-only", "except": {"roles": ["hr"]}, "rules": [{"type": "deny", "table": "salaries"}]},
+    {"id": "time-cap", "applies_to": {"roles": ["capped"]}, "rules": [
+      {"type": "query_limit", "max_execution_ms": 300}]}
   ]
 }"#;
 

@@ -21,6 +21,7 @@ pub fn all() -> Vec<Case> {
         case!(jwt_login),
         case!(bad_logins_are_28p01),
         case!(cancel_request_reaches_upstream),
+        case!(max_execution_ms_is_statement_timeout),
     ]
 }
 
@@ -370,4 +371,40 @@ fn cancel_request_reaches_upstream(env: &Env) {
     assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
     assert!(started.elapsed().as_secs() < 20);
     assert_eq!(rows(&mut alice, "SELECT 1"), vec![vec![Some("1".into())]]);
+}
+
+fn max_execution_ms_is_statement_timeout(env: &Env) {
+    let token = env
+        .jwt(json!({"sub": "cap", "roles": ["analyst", "capped"], "attributes": {"tenant_id": 1}}));
+    let mut capped = env.login("cap", &token).unwrap();
+    assert_eq!(
+        rows(&mut capped, "SHOW statement_timeout"),
+        vec![vec![Some("300ms".into())]]
+    );
+    let started = std::time::Instant::now();
+    let err = capped
+        .simple_query(
+            "SELECT count(*) FROM orders a, orders b, orders c, orders d, orders e, orders f, orders g, orders h",
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
+    assert!(started.elapsed().as_secs() < 5);
+    // The client cannot lift it.
+    for sql in [
+        "SET statement_timeout = 0",
+        "SET LOCAL statement_timeout = 0",
+        "RESET statement_timeout",
+    ] {
+        let err = capped.simple_query(sql).unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{sql}");
+    }
+    assert_eq!(
+        rows(&mut capped, "SELECT count(*) FROM orders"),
+        vec![vec![Some("10".into())]]
+    );
+    // Others keep the server's default.
+    assert_eq!(
+        rows(&mut env.alice(), "SHOW statement_timeout"),
+        vec![vec![Some("0".into())]]
+    );
 }
