@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
             Some((c, rest)) => (usize::from(*c % 64) + 1, rest),
             None => return,
         };
-        let (mut front, back) = relay::pair(set, ctx, 1 << 16, b"fuzz");
+        let principal = relay::Principal {
+            name: "fuzz".into(),
+            quotas: Arc::default(),
+        };
+        let (mut front, back) = relay::pair(set, ctx, principal, 1 << 16, b"fuzz");
         let mut buf = BytesMut::new();
         let mut out = BytesMut::new();
         'client: for piece in data.chunks(chunk) {

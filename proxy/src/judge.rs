@@ -5,7 +5,15 @@ use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::Message as _;
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};
 
+use crate::quota::Quotas;
 use crate::vetted;
+
+/// Who is counted against `queries_per_hour`/`queries_per_day`, and where.
+#[derive(Clone, Copy)]
+pub struct Counting<'a> {
+    pub quotas: &'a Quotas,
+    pub principal: &'a str,
+}
 
 /// The outcome for one SQL text.
 #[derive(Debug)]
@@ -29,17 +37,26 @@ pub fn session_timeout(set: &PolicySet, ctx: &Context) -> Option<u64> {
 }
 
 /// [`judge_within`] with the session timeout computed for `ctx`.
+/// Counts nothing: for previews and tests.
 pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
-    judge_within(set, ctx, session_timeout(set, ctx), sql)
+    judge_within(set, ctx, session_timeout(set, ctx), None, sql)
 }
 
 /// Judges `sql` for `ctx` on an upstream session whose `statement_timeout` is
 /// `timeout_ms`: a statement whose verdict asks for a shorter time limit is blocked
-/// (fail closed) rather than run under a longer one. Empty texts pass (PostgreSQL answers `EmptyQueryResponse`);
+/// (fail closed) rather than run under a longer one; with `counting`, an allowed statement
+/// is counted against the principal's quotas, and blocked once one is used up. Empty
+/// texts pass (PostgreSQL answers `EmptyQueryResponse`);
 /// vetted statements pass as printed from their syntax tree; everything else is the
 /// engine's, and a text mixing both is judged statement by statement, one block
 /// blocking all.
-pub fn judge_within(set: &PolicySet, ctx: &Context, timeout_ms: Option<u64>, sql: &str) -> Judged {
+pub fn judge_within(
+    set: &PolicySet,
+    ctx: &Context,
+    timeout_ms: Option<u64>,
+    counting: Option<Counting<'_>>,
+    sql: &str,
+) -> Judged {
     if sql
         .trim_matches(|c: char| c.is_whitespace() || c == ';')
         .is_empty()
@@ -56,7 +73,7 @@ pub fn judge_within(set: &PolicySet, ctx: &Context, timeout_ms: Option<u64>, sql
                         parts.push(text);
                         continue;
                     }
-                    match engine(set, ctx, timeout_ms, &text) {
+                    match engine(set, ctx, timeout_ms, counting, &text) {
                         Judged::Forward(rewritten) => parts.push(rewritten),
                         block => return block,
                     }
@@ -65,10 +82,16 @@ pub fn judge_within(set: &PolicySet, ctx: &Context, timeout_ms: Option<u64>, sql
             }
         }
     }
-    engine(set, ctx, timeout_ms, sql)
+    engine(set, ctx, timeout_ms, counting, sql)
 }
 
-fn engine(set: &PolicySet, ctx: &Context, timeout_ms: Option<u64>, sql: &str) -> Judged {
+fn engine(
+    set: &PolicySet,
+    ctx: &Context,
+    timeout_ms: Option<u64>,
+    counting: Option<Counting<'_>>,
+    sql: &str,
+) -> Judged {
     let verdict = evaluate(set, sql, ctx);
     let needed = verdict
         .limits
@@ -99,7 +122,41 @@ fn engine(set: &PolicySet, ctx: &Context, timeout_ms: Option<u64>, sql: &str) ->
         }
     }
     match verdict.rewritten_sql {
-        Some(rewritten) if !verdict.is_block() => Judged::Forward(rewritten),
+        Some(rewritten) if !verdict.is_block() => {
+            if let Some(c) = counting {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                if let Err(limit) = c.quotas.admit(c.principal, &verdict.limits, now) {
+                    let per = if limit.kind == "queries_per_day" {
+                        "day"
+                    } else {
+                        "hour"
+                    };
+                    return Judged::Block(encode_error(vec![
+                        (b'S', "ERROR".into()),
+                        (b'V', "ERROR".into()),
+                        (b'C', "42501".into()),
+                        (
+                            b'M',
+                            format!(
+                                "query quota exceeded: at most {} statements per {per} under policy `{}`",
+                                limit.value, limit.policy
+                            ),
+                        ),
+                        (
+                            b'D',
+                            format!(
+                                "rule: {}; policy: {} (rule {})",
+                                limit.kind, limit.policy, limit.rule_index
+                            ),
+                        ),
+                        (b'H', format!("the quota renews at the start of the next {per} (UTC)")),
+                    ]));
+                }
+            }
+            Judged::Forward(rewritten)
+        }
         _ => Judged::Block(block_error(&verdict)),
     }
 }
@@ -197,19 +254,19 @@ mod tests {
         let ctx = ctx();
         assert_eq!(session_timeout(&set, &ctx), Some(250));
         assert!(matches!(
-            judge_within(&set, &ctx, Some(250), "SELECT 2"),
+            judge_within(&set, &ctx, Some(250), None, "SELECT 2"),
             Judged::Forward(_)
         ));
         assert!(matches!(
-            judge_within(&set, &ctx, Some(100), "SELECT 2"),
+            judge_within(&set, &ctx, Some(100), None, "SELECT 2"),
             Judged::Forward(_)
         ));
         assert!(matches!(
-            judge_within(&set, &ctx, Some(1000), "SELECT 2"),
+            judge_within(&set, &ctx, Some(1000), None, "SELECT 2"),
             Judged::Block(_)
         ));
         assert!(matches!(
-            judge_within(&set, &ctx, None, "SELECT 2"),
+            judge_within(&set, &ctx, None, None, "SELECT 2"),
             Judged::Block(_)
         ));
     }

@@ -3,6 +3,7 @@
 pub mod frame;
 pub mod judge;
 pub mod login;
+pub mod quota;
 pub mod relay;
 pub mod scram;
 mod session;
@@ -99,6 +100,7 @@ pub(crate) struct Shared {
     /// Random per process: the SCRAM salt shown for user names that do not exist.
     pub mock_salt_secret: [u8; 32],
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub quotas: Arc<quota::Quotas>,
 }
 
 /// Why the proxy could not start.
@@ -141,6 +143,7 @@ impl Proxy {
                 cancels: Mutex::new(HashMap::new()),
                 mock_salt_secret,
                 tls: config.tls,
+                quotas: Arc::new(quota::Quotas::default()),
             }),
         })
     }

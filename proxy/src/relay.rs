@@ -18,6 +18,7 @@ use verdict_engine::{Context, PolicySet};
 
 use crate::frame::{self, FrameError};
 use crate::judge::{self, Judged};
+use crate::quota::Quotas;
 use crate::upstream::MAX_BACKEND_MESSAGE;
 
 /// Stop translating once this much is buffered for the other side.
@@ -67,6 +68,9 @@ pub struct Front {
     max_message: usize,
     /// The upstream session's `statement_timeout`, from the policies (see `judge`).
     timeout_ms: Option<u64>,
+    /// Quotas are counted for this name (the context's user, or the login name).
+    principal: String,
+    quotas: Arc<Quotas>,
     pending: Arc<Pending>,
 }
 
@@ -85,10 +89,17 @@ pub enum Step {
     Terminate,
 }
 
+/// Who the session is for, for quotas.
+pub struct Principal {
+    pub name: String,
+    pub quotas: Arc<Quotas>,
+}
+
 /// The two directions of one session; `nonce` makes the marker unguessable.
 pub fn pair(
     set: Arc<PolicySet>,
     ctx: Arc<Context>,
+    principal: Principal,
     max_message: usize,
     nonce: &[u8],
 ) -> (Front, Back) {
@@ -101,6 +112,8 @@ pub fn pair(
     (
         Front {
             timeout_ms,
+            principal: principal.name,
+            quotas: principal.quotas,
             set,
             ctx,
             marker: marker.clone(),
@@ -127,7 +140,13 @@ impl Front {
             match f.tag {
                 b'Q' => {
                     let sql = frame::query_text(&f)?;
-                    match judge::judge_within(&self.set, &self.ctx, self.timeout_ms, sql) {
+                    match judge::judge_within(
+                        &self.set,
+                        &self.ctx,
+                        self.timeout_ms,
+                        Some(self.counting()),
+                        sql,
+                    ) {
                         Judged::Forward(text) => frame::put_query(&text, out),
                         Judged::Block(err) => {
                             let poison = self.block(err);
@@ -138,7 +157,13 @@ impl Front {
                 }
                 b'P' => {
                     let p = frame::parse_msg(&f)?;
-                    match judge::judge_within(&self.set, &self.ctx, self.timeout_ms, p.sql) {
+                    match judge::judge_within(
+                        &self.set,
+                        &self.ctx,
+                        self.timeout_ms,
+                        Some(self.counting()),
+                        p.sql,
+                    ) {
                         Judged::Forward(text) => frame::put_parse(p.name, &text, &p.types, out),
                         Judged::Block(err) => {
                             let poison = self.block(err);
@@ -171,6 +196,13 @@ impl Front {
             }
         }
         Ok(Step::More)
+    }
+
+    fn counting(&self) -> judge::Counting<'_> {
+        judge::Counting {
+            quotas: &self.quotas,
+            principal: &self.principal,
+        }
     }
 
     /// Records a block and returns the statement that makes the upstream fail in its place.
@@ -279,7 +311,17 @@ mod tests {
             )
             .unwrap(),
         );
-        let (mut front, back) = pair(set, Arc::new(Context::default()), 1 << 20, b"\x01\x02");
+        let principal = Principal {
+            name: "t".into(),
+            quotas: Arc::new(Quotas::default()),
+        };
+        let (mut front, back) = pair(
+            set,
+            Arc::new(Context::default()),
+            principal,
+            1 << 20,
+            b"\x01\x02",
+        );
         let mut buf = BytesMut::new();
         frame::put_query("SELECT * FROM s", &mut buf);
         frame::put_query("SELECT 1", &mut buf);

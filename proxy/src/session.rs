@@ -90,6 +90,8 @@ fn log(peer: SocketAddr, what: &str) {
 /// A logged-in client with its upstream session.
 struct Session {
     ctx: Arc<Context>,
+    /// The user name the client logged in with.
+    login: String,
     upstream: upstream::Upstream,
     /// The client's cancel key (pid, secret).
     key: (i32, i32),
@@ -318,6 +320,7 @@ async fn start(
     writer.write_all(&out).await?;
     Ok(Some(Session {
         ctx: Arc::new(ctx),
+        login: user,
         upstream: up,
         key,
     }))
@@ -401,9 +404,14 @@ impl Session {
         let writer = tokio::sync::Mutex::new(writer);
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|_| SessionError::fatal("XX000", "no randomness"))?;
+        let principal = relay::Principal {
+            name: self.ctx.user.clone().unwrap_or_else(|| self.login.clone()),
+            quotas: shared.quotas.clone(),
+        };
         let (mut front, back) = relay::pair(
             shared.policies.clone(),
             self.ctx.clone(),
+            principal,
             shared.limits.max_message_bytes,
             &nonce,
         );

@@ -46,7 +46,9 @@ pub const POLICIES: &str = r#"{
       {"type": "column_mask", "table": "customers", "column": "ssn", "mask": {"kind": "partial", "show_last": 4}}]},
     {"id": "hr-only", "except": {"roles": ["hr"]}, "rules": [{"type": "deny", "table": "salaries"}]},
     {"id": "time-cap", "applies_to": {"roles": ["capped"]}, "rules": [
-      {"type": "query_limit", "max_execution_ms": 300}]}
+      {"type": "query_limit", "max_execution_ms": 300}]},
+    {"id": "metered", "applies_to": {"roles": ["metered"]}, "rules": [
+      {"type": "query_limit", "queries_per_hour": 3}]}
   ]
 }"#;
 

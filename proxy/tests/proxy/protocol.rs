@@ -22,6 +22,7 @@ pub fn all() -> Vec<Case> {
         case!(bad_logins_are_28p01),
         case!(cancel_request_reaches_upstream),
         case!(max_execution_ms_is_statement_timeout),
+        case!(quotas_are_counted),
     ]
 }
 
@@ -406,5 +407,46 @@ fn max_execution_ms_is_statement_timeout(env: &Env) {
     assert_eq!(
         rows(&mut env.alice(), "SHOW statement_timeout"),
         vec![vec![Some("0".into())]]
+    );
+}
+
+fn quotas_are_counted(env: &Env) {
+    let claims = |user: &str| json!({"sub": user, "roles": ["analyst", "metered"], "attributes": {"tenant_id": 1}});
+    let mut meter = env.login("meter", &env.jwt(claims("meter"))).unwrap();
+    // Blocked statements and vetted chatter are not counted.
+    assert!(meter.simple_query("SELECT * FROM salaries").is_err());
+    rows(&mut meter, "SELECT version()");
+    for _ in 0..2 {
+        assert_eq!(
+            rows(&mut meter, "SELECT count(*) FROM orders"),
+            vec![vec![Some("10".into())]]
+        );
+    }
+    // Prepared statements count at Parse.
+    let n: i64 = meter
+        .query_one("SELECT count(*) FROM orders WHERE id > $1", &[&0i32])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 10);
+    let err = meter
+        .simple_query("SELECT count(*) FROM orders")
+        .unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.code(), &SqlState::INSUFFICIENT_PRIVILEGE);
+    assert_eq!(
+        db.message(),
+        "query quota exceeded: at most 3 statements per hour under policy `metered`"
+    );
+    assert_eq!(
+        db.detail(),
+        Some("rule: queries_per_hour; policy: metered (rule 0)")
+    );
+    // Per principal, across that principal's sessions.
+    let mut again = env.login("meter", &env.jwt(claims("meter"))).unwrap();
+    assert!(again.simple_query("SELECT 1 FROM orders").is_err());
+    let mut other = env.login("meter2", &env.jwt(claims("meter2"))).unwrap();
+    assert_eq!(
+        rows(&mut other, "SELECT count(*) FROM orders"),
+        vec![vec![Some("10".into())]]
     );
 }
