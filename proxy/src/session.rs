@@ -442,7 +442,7 @@ async fn frontend_loop(
     let mut out = BytesMut::with_capacity(8192);
     loop {
         loop {
-            let step = front.client_to_upstream(buf, &mut out)?;
+            let step = translate(front, buf, &mut out)?;
             if !out.is_empty() {
                 up.write_all(&out).await?;
                 out.clear();
@@ -475,6 +475,26 @@ async fn frontend_loop(
                 }
             }
         }
+    }
+}
+
+/// Buffered client bytes beyond which judging may take long (the engine takes about a
+/// quarter of a second per megabyte of SQL): judged off the async workers when possible.
+const LARGE_INPUT: usize = 256 * 1024;
+
+fn translate(
+    front: &mut relay::Front,
+    buf: &mut BytesMut,
+    out: &mut BytesMut,
+) -> Result<Step, SessionError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi_thread =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if buf.len() > LARGE_INPUT && multi_thread {
+        // Other sessions keep their worker while this one judges a big text.
+        tokio::task::block_in_place(|| front.client_to_upstream(buf, out))
+    } else {
+        front.client_to_upstream(buf, out)
     }
 }
 

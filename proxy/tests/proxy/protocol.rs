@@ -23,6 +23,7 @@ pub fn all() -> Vec<Case> {
         case!(cancel_request_reaches_upstream),
         case!(max_execution_ms_is_statement_timeout),
         case!(quotas_are_counted),
+        case!(large_statement_while_others_run),
     ]
 }
 
@@ -449,4 +450,23 @@ fn quotas_are_counted(env: &Env) {
         rows(&mut other, "SELECT count(*) FROM orders"),
         vec![vec![Some("10".into())]]
     );
+}
+
+fn large_statement_while_others_run(env: &Env) {
+    // A 1 MB text is judged off the async workers; another session keeps answering.
+    let list: Vec<String> = (1..150_000).map(|i| i.to_string()).collect();
+    let sql = format!(
+        "SELECT count(*) FROM orders WHERE id IN ({})",
+        list.join(",")
+    );
+    assert!(sql.len() > 900_000);
+    let big = std::thread::spawn({
+        let mut alice = env.alice();
+        move || rows(&mut alice, &sql)
+    });
+    let mut other = env.alice();
+    for _ in 0..20 {
+        assert_eq!(rows(&mut other, "SELECT 1"), vec![vec![Some("1".into())]]);
+    }
+    assert_eq!(big.join().unwrap(), vec![vec![Some("10".into())]]);
 }
