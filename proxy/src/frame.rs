@@ -50,8 +50,9 @@ pub fn take_typed(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, Frame
         return Ok(None);
     };
     let len = checked_len(len, max)?;
+    // No reservation for the announced length: a header alone must not make the proxy
+    // allocate up to the limit; the buffer grows as the bytes arrive.
     if buf.len() < 1 + len {
-        buf.reserve(1 + len - buf.len());
         return Ok(None);
     }
     buf.advance(1);
@@ -78,7 +79,6 @@ pub fn take_untyped(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, Fra
     };
     let len = checked_len(len, max)?;
     if buf.len() < len {
-        buf.reserve(len - buf.len());
         return Ok(None);
     }
     let mut whole = buf.split_to(len);

@@ -132,6 +132,7 @@ impl JwtConfig {
         let mut validation = Validation::new(alg);
         validation.leeway = 0;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp"]);
         JwtConfig { key, validation }
@@ -240,6 +241,12 @@ mod tests {
         .unwrap();
         assert!(jwt.context(&other).is_err());
         assert!(jwt.context("not a token").is_err());
+        // Not valid yet.
+        assert!(jwt
+            .context(&token(
+                json!({"sub": "a", "nbf": now() + 600, "exp": now() + 900})
+            ))
+            .is_err());
         // `alg: none` and a different algorithm are refused.
         let hs384 = encode(
             &Header::new(Algorithm::HS384),
