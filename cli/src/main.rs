@@ -85,6 +85,10 @@ struct ProxyArgs {
     /// TLS towards clients: private key (PEM)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Append one JSON line per judged SQL text (principal, client, application_name, SQL,
+    /// what ran, verdict, rule, policies)
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// Client connections served at once
     #[arg(long, value_name = "N", default_value_t = verdict_proxy::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -343,6 +347,7 @@ fn run_proxy(args: &ProxyArgs) -> ExitCode {
         jwt_audience: args.jwt_audience.clone(),
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
+        audit_log: args.audit_log.clone(),
         limits: verdict_proxy::Limits {
             max_message_bytes: args.max_message_bytes,
             max_connections: args.max_connections,

@@ -39,6 +39,9 @@ fuzz_target!(|data: &[u8]| {
         let principal = relay::Principal {
             name: "fuzz".into(),
             quotas: Arc::default(),
+            audit: None,
+            client: String::new(),
+            application: String::new(),
         };
         let (mut front, back) = relay::pair(set, ctx, principal, 1 << 16, b"fuzz");
         let mut buf = BytesMut::new();

@@ -5,14 +5,36 @@ use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::Message as _;
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};
 
+use crate::audit::{AuditLog, Record};
 use crate::quota::Quotas;
 use crate::vetted;
 
-/// Who is counted against `queries_per_hour`/`queries_per_day`, and where.
+/// The session a statement comes from: who is counted against
+/// `queries_per_hour`/`queries_per_day`, and what the audit log records.
 #[derive(Clone, Copy)]
 pub struct Counting<'a> {
     pub quotas: &'a Quotas,
     pub principal: &'a str,
+    pub audit: Option<&'a AuditLog>,
+    pub client: &'a str,
+    pub application: &'a str,
+}
+
+impl Counting<'_> {
+    fn audit(&self, sql: &str, ran: Option<&str>, verdict: &str, rule: &str, policies: Vec<&str>) {
+        if let Some(log) = self.audit {
+            log.record(&Record {
+                principal: self.principal,
+                client: self.client,
+                application: self.application,
+                sql,
+                ran,
+                verdict,
+                rule,
+                policies,
+            });
+        }
+    }
 }
 
 /// The outcome for one SQL text.
@@ -70,6 +92,9 @@ pub fn judge_within(
                 for (stmt, ok) in statements {
                     let text = stmt.to_string();
                     if ok {
+                        if let Some(c) = counting {
+                            c.audit(&text, Some(&text), "allow", "vetted", Vec::new());
+                        }
                         parts.push(text);
                         continue;
                     }
@@ -93,6 +118,34 @@ fn engine(
     sql: &str,
 ) -> Judged {
     let verdict = evaluate(set, sql, ctx);
+    let (judged, rule) = decide(&verdict, timeout_ms, counting);
+    if let Some(c) = counting {
+        let ran = match &judged {
+            Judged::Forward(text) => Some(text.as_str()),
+            Judged::Block(_) => None,
+        };
+        let decision = if ran.is_some() {
+            verdict.verdict.as_str()
+        } else {
+            "block"
+        };
+        let policies = verdict
+            .matched_policies
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        c.audit(sql, ran, decision, rule.unwrap_or(&verdict.rule), policies);
+    }
+    judged
+}
+
+/// The outcome for a verdict, and the rule that decided it when it is not the verdict's
+/// (a time limit or a quota).
+fn decide(
+    verdict: &Verdict,
+    timeout_ms: Option<u64>,
+    counting: Option<Counting<'_>>,
+) -> (Judged, Option<&'static str>) {
     let needed = verdict
         .limits
         .iter()
@@ -100,7 +153,7 @@ fn engine(
         .min_by_key(|l| l.value);
     if let Some(limit) = needed {
         if timeout_ms.is_none_or(|t| t > limit.value) {
-            return Judged::Block(encode_error(vec![
+            let err = encode_error(vec![
                 (b'S', "ERROR".into()),
                 (b'V', "ERROR".into()),
                 (b'C', "42501".into()),
@@ -118,10 +171,11 @@ fn engine(
                         limit.policy, limit.rule_index
                     ),
                 ),
-            ]));
+            ]);
+            return (Judged::Block(err), Some("max_execution_ms"));
         }
     }
-    match verdict.rewritten_sql {
+    match &verdict.rewritten_sql {
         Some(rewritten) if !verdict.is_block() => {
             if let Some(c) = counting {
                 let now = std::time::SystemTime::now()
@@ -133,7 +187,7 @@ fn engine(
                     } else {
                         "hour"
                     };
-                    return Judged::Block(encode_error(vec![
+                    let err = encode_error(vec![
                         (b'S', "ERROR".into()),
                         (b'V', "ERROR".into()),
                         (b'C', "42501".into()),
@@ -152,12 +206,18 @@ fn engine(
                             ),
                         ),
                         (b'H', format!("the quota renews at the start of the next {per} (UTC)")),
-                    ]));
+                    ]);
+                    let rule = if per == "day" {
+                        "queries_per_day"
+                    } else {
+                        "queries_per_hour"
+                    };
+                    return (Judged::Block(err), Some(rule));
                 }
             }
-            Judged::Forward(rewritten)
+            (Judged::Forward(rewritten.clone()), None)
         }
-        _ => Judged::Block(block_error(&verdict)),
+        _ => (Judged::Block(block_error(verdict)), None),
     }
 }
 

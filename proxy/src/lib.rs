@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod frame;
 pub mod judge;
 pub mod login;
@@ -61,6 +62,8 @@ pub struct Config {
     pub limits: Limits,
     /// TLS towards clients (SSL requests are answered `N` without it).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Where every judged text is recorded.
+    pub audit: Option<Arc<audit::AuditLog>>,
 }
 
 /// A TLS acceptor from a PEM certificate chain and a PEM private key.
@@ -101,6 +104,7 @@ pub(crate) struct Shared {
     pub mock_salt_secret: [u8; 32],
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub quotas: Arc<quota::Quotas>,
+    pub audit: Option<Arc<audit::AuditLog>>,
 }
 
 /// Why the proxy could not start.
@@ -144,6 +148,7 @@ impl Proxy {
                 mock_salt_secret,
                 tls: config.tls,
                 quotas: Arc::new(quota::Quotas::default()),
+                audit: config.audit,
             }),
         })
     }
@@ -224,6 +229,8 @@ pub struct Options {
     /// PEM certificate chain and private key for TLS towards clients.
     pub tls_cert: Option<std::path::PathBuf>,
     pub tls_key: Option<std::path::PathBuf>,
+    /// JSON lines, one per judged SQL text.
+    pub audit_log: Option<std::path::PathBuf>,
     pub limits: Limits,
 }
 
@@ -295,6 +302,12 @@ impl Options {
                 ))
             }
         };
+        let audit = match &self.audit_log {
+            Some(path) => Some(Arc::new(audit::AuditLog::open(path).map_err(|e| {
+                StartError::Config(format!("cannot open the audit log {}: {e}", path.display()))
+            })?)),
+            None => None,
+        };
         Ok(Config {
             target,
             policies,
@@ -302,6 +315,7 @@ impl Options {
             jwt,
             limits: self.limits.clone(),
             tls,
+            audit,
         })
     }
 }

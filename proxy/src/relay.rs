@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use verdict_engine::{Context, PolicySet};
 
+use crate::audit::AuditLog;
 use crate::frame::{self, FrameError};
 use crate::judge::{self, Judged};
 use crate::quota::Quotas;
@@ -71,6 +72,9 @@ pub struct Front {
     /// Quotas are counted for this name (the context's user, or the login name).
     principal: String,
     quotas: Arc<Quotas>,
+    audit: Option<Arc<AuditLog>>,
+    client: String,
+    application: String,
     pending: Arc<Pending>,
 }
 
@@ -93,6 +97,11 @@ pub enum Step {
 pub struct Principal {
     pub name: String,
     pub quotas: Arc<Quotas>,
+    /// Where every judged text is recorded, when configured.
+    pub audit: Option<Arc<AuditLog>>,
+    /// The client's address and `application_name`, for the audit log.
+    pub client: String,
+    pub application: String,
 }
 
 /// The two directions of one session; `nonce` makes the marker unguessable.
@@ -114,6 +123,9 @@ pub fn pair(
             timeout_ms,
             principal: principal.name,
             quotas: principal.quotas,
+            audit: principal.audit,
+            client: principal.client,
+            application: principal.application,
             set,
             ctx,
             marker: marker.clone(),
@@ -202,6 +214,9 @@ impl Front {
         judge::Counting {
             quotas: &self.quotas,
             principal: &self.principal,
+            audit: self.audit.as_deref(),
+            client: &self.client,
+            application: &self.application,
         }
     }
 
@@ -314,6 +329,9 @@ mod tests {
         let principal = Principal {
             name: "t".into(),
             quotas: Arc::new(Quotas::default()),
+            audit: None,
+            client: String::new(),
+            application: String::new(),
         };
         let (mut front, back) = pair(
             set,

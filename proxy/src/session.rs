@@ -74,7 +74,7 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         }
     };
     let key = session.key;
-    let result = session.run(reader, writer, buf, &shared).await;
+    let result = session.run(reader, writer, buf, &shared, peer).await;
     if let Ok(mut cancels) = shared.cancels.lock() {
         cancels.remove(&key);
     }
@@ -92,6 +92,8 @@ struct Session {
     ctx: Arc<Context>,
     /// The user name the client logged in with.
     login: String,
+    /// The client's `application_name` at startup.
+    application: String,
     upstream: upstream::Upstream,
     /// The client's cancel key (pid, secret).
     key: (i32, i32),
@@ -321,6 +323,7 @@ async fn start(
     Ok(Some(Session {
         ctx: Arc::new(ctx),
         login: user,
+        application: params.get("application_name").cloned().unwrap_or_default(),
         upstream: up,
         key,
     }))
@@ -399,6 +402,7 @@ impl Session {
         writer: Writer,
         mut buf: BytesMut,
         shared: &Shared,
+        peer: SocketAddr,
     ) -> Result<(), SessionError> {
         let (up_read, mut up_write) = self.upstream.stream.into_split();
         let writer = tokio::sync::Mutex::new(writer);
@@ -407,6 +411,9 @@ impl Session {
         let principal = relay::Principal {
             name: self.ctx.user.clone().unwrap_or_else(|| self.login.clone()),
             quotas: shared.quotas.clone(),
+            audit: shared.audit.clone(),
+            client: peer.to_string(),
+            application: self.application.clone(),
         };
         let (mut front, back) = relay::pair(
             shared.policies.clone(),

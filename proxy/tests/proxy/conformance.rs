@@ -110,6 +110,7 @@ fn conformance_selects_through_proxy(env: &Env) {
             jwt: Some(JwtConfig::hs256(JWT_SECRET).unwrap()),
             limits: Limits::default(),
             tls: None,
+            audit: None,
         };
         let proxy = Proxy::bind("127.0.0.1:0", config).await.unwrap();
         let addr = proxy.local_addr().unwrap();

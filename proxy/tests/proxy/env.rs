@@ -58,6 +58,14 @@ pub struct Env {
     pub proxy: SocketAddr,
     pub cluster: Cluster,
     pub set: PolicySet,
+    /// The main proxy's audit log (removed at the end).
+    pub audit_path: std::path::PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.audit_path);
+    }
 }
 
 impl Env {
@@ -82,10 +90,15 @@ impl Env {
             .enable_all()
             .build()
             .unwrap();
+        let audit_path =
+            std::env::temp_dir().join(format!("verdict-proxy-audit-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&audit_path);
+        let mut config = Self::config(&cluster, Limits::default());
+        config.audit = Some(std::sync::Arc::new(
+            verdict_proxy::audit::AuditLog::open(&audit_path).unwrap(),
+        ));
         let proxy = runtime.block_on(async {
-            let proxy = Proxy::bind("127.0.0.1:0", Self::config(&cluster, Limits::default()))
-                .await
-                .unwrap();
+            let proxy = Proxy::bind("127.0.0.1:0", config).await.unwrap();
             let addr = proxy.local_addr().unwrap();
             tokio::spawn(proxy.serve());
             addr
@@ -95,6 +108,7 @@ impl Env {
             proxy,
             cluster,
             set,
+            audit_path,
         }
     }
 
@@ -118,6 +132,7 @@ impl Env {
             jwt: Some(JwtConfig::hs256(JWT_SECRET).unwrap()),
             limits,
             tls: Some(test_tls()),
+            audit: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub fn all() -> Vec<Case> {
         case!(max_execution_ms_is_statement_timeout),
         case!(quotas_are_counted),
         case!(large_statement_while_others_run),
+        case!(audit_log_records_statements),
     ]
 }
 
@@ -469,4 +470,63 @@ fn large_statement_while_others_run(env: &Env) {
         assert_eq!(rows(&mut other, "SELECT 1"), vec![vec![Some("1".into())]]);
     }
     assert_eq!(big.join().unwrap(), vec![vec![Some("10".into())]]);
+}
+
+fn audit_log_records_statements(env: &Env) {
+    let mut client = postgres::Config::new()
+        .host("127.0.0.1")
+        .port(env.proxy.port())
+        .user("alice")
+        .password(ALICE_PASSWORD)
+        .dbname("shop")
+        .application_name("audited-app")
+        .connect(postgres::NoTls)
+        .unwrap();
+    rows(
+        &mut client,
+        "SELECT id FROM orders WHERE status = 'audit-marker-1'",
+    );
+    assert!(client
+        .simple_query("SELECT amount FROM salaries WHERE 'audit-marker-2' <> ''")
+        .is_err());
+    rows(&mut client, "SET application_name = 'audit-marker-3'");
+    drop(client);
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(&env.audit_path).unwrap_or_default();
+        lines = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &serde_json::Value| {
+                v["sql"].as_str().unwrap_or("").contains("audit-marker")
+            })
+            .collect();
+        if lines.len() == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let allowed = &lines[0];
+    assert_eq!(allowed["principal"], json!("alice"));
+    assert_eq!(allowed["application_name"], json!("audited-app"));
+    assert!(allowed["client"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    assert_eq!(allowed["verdict"], json!("row_filter"));
+    assert!(allowed["rewritten_sql"]
+        .as_str()
+        .unwrap()
+        .contains("tenant_id = 1"));
+    assert_eq!(allowed["policies"], json!(["tenant-isolation"]));
+    let blocked = &lines[1];
+    assert_eq!(blocked["verdict"], json!("block"));
+    assert_eq!(blocked["rule"], json!("deny"));
+    assert_eq!(blocked["rewritten_sql"], serde_json::Value::Null);
+    let vetted = &lines[2];
+    assert_eq!(
+        (vetted["verdict"].clone(), vetted["rule"].clone()),
+        (json!("allow"), json!("vetted"))
+    );
 }
