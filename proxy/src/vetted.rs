@@ -87,7 +87,10 @@ pub fn may_be_vetted(sql: &str) -> bool {
     match word.as_str() {
         "set" | "show" | "begin" | "start" | "commit" | "end" | "rollback" | "abort"
         | "savepoint" | "release" | "deallocate" => true,
-        "select" => sql.to_ascii_lowercase().contains("version"),
+        "select" => sql
+            .as_bytes()
+            .windows(7)
+            .any(|w| w.eq_ignore_ascii_case(b"version")),
         _ => false,
     }
 }
