@@ -86,7 +86,7 @@ pub fn may_be_vetted(sql: &str) -> bool {
         .to_ascii_lowercase();
     match word.as_str() {
         "set" | "show" | "begin" | "start" | "commit" | "end" | "rollback" | "abort"
-        | "savepoint" | "release" | "deallocate" => true,
+        | "savepoint" | "release" | "deallocate" | "discard" => true,
         "select" => sql
             .as_bytes()
             .windows(7)
@@ -132,8 +132,11 @@ pub fn is_vetted(stmt: &Statement) -> bool {
             has_end_keyword,
             ..
         } => statements.is_empty() && exception.is_none() && !has_end_keyword,
-        // Dropping a prepared statement (psycopg does it on its own).
+        // Dropping prepared statements (psycopg does it on its own) and a pooler's reset
+        // (DISCARD ALL: its RESET ALL returns statement_timeout to the startup packet's
+        // value, the policies' limit, and no SET ROLE ever ran).
         Statement::Deallocate { .. }
+        | Statement::Discard { .. }
         | Statement::Commit { .. }
         | Statement::Rollback { .. }
         | Statement::Savepoint { .. }
@@ -229,6 +232,8 @@ mod tests {
             "RELEASE a",
             "DEALLOCATE _pg3_0",
             "DEALLOCATE ALL",
+            "DISCARD ALL",
+            "DISCARD TEMP",
         ] {
             assert!(may_be_vetted(sql), "{sql}");
             assert!(vetted(sql), "{sql}");

@@ -405,6 +405,12 @@ fn max_execution_ms_is_statement_timeout(env: &Env) {
         rows(&mut capped, "SELECT count(*) FROM orders"),
         vec![vec![Some("10".into())]]
     );
+    // A pooler's DISCARD ALL (vetted) resets to the startup packet's value: the limit.
+    capped.batch_execute("DISCARD ALL").unwrap();
+    assert_eq!(
+        rows(&mut capped, "SHOW statement_timeout"),
+        vec![vec![Some("300ms".into())]]
+    );
     // Others keep the server's default.
     assert_eq!(
         rows(&mut env.alice(), "SHOW statement_timeout"),
