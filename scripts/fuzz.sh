@@ -20,7 +20,7 @@ cd "$root/fuzz"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -eq 0 ] && targets=(evaluate policies context)
+[ "${#targets[@]}" -eq 0 ] && targets=(evaluate policies context proxy_messages)
 
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$root/scripts/lib.sh"

@@ -34,6 +34,73 @@ enum Command {
     /// Create or revoke API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run the PostgreSQL wire-protocol proxy that enforces the policies on every statement
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// Print a SCRAM-SHA-256 verifier for the password read from stdin (for the principals
+    /// file) and exit
+    #[arg(long, exclusive = true)]
+    hash_password: bool,
+    /// Address to listen on
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:6432")]
+    listen: String,
+    /// The database the proxy protects: `postgres://USER[:PASSWORD]@HOST:PORT/DB`
+    /// (or PGPASSWORD for the password)
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "VERDICT_UPSTREAM_URL",
+        required_unless_present = "hash_password"
+    )]
+    upstream: Option<String>,
+    /// Policy set file (JSON or YAML): a standalone set
+    #[arg(long, value_name = "FILE", required_unless_present = "hash_password")]
+    policies: Option<PathBuf>,
+    /// Principals file (JSON or YAML): users with SCRAM-SHA-256 verifiers and their context
+    #[arg(long, value_name = "FILE")]
+    principals: Option<PathBuf>,
+    /// HS256 secret for JWT passwords (at least 32 bytes)
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "VERDICT_PROXY_JWT_SECRET",
+        hide_env_values = true
+    )]
+    jwt_secret: Option<String>,
+    /// File holding the HS256 secret for JWT passwords
+    #[arg(long, value_name = "FILE")]
+    jwt_secret_file: Option<PathBuf>,
+    /// RS256 public key (PEM) for JWT passwords
+    #[arg(long, value_name = "FILE")]
+    jwt_public_key: Option<PathBuf>,
+    /// Required `aud` claim of JWT passwords
+    #[arg(long, value_name = "AUD")]
+    jwt_audience: Option<String>,
+    /// TLS towards clients: certificate chain (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS towards clients: private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Append one JSON line per judged SQL text (principal, client, application_name, SQL,
+    /// what ran, verdict, rule, policies)
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// Client connections served at once
+    #[arg(long, value_name = "N", default_value_t = verdict_proxy::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Largest message a client may send, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = verdict_proxy::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
+    /// Seconds a client has to log in
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    startup_timeout: u64,
+    /// Seconds a client may stay silent with nothing running (0: no limit)
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    idle_timeout: u64,
 }
 
 /// Where the server's data lives (shared by `serve` and `token`).
@@ -169,6 +236,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => (run_validate(args), args.pretty),
         Command::DbSetup(args) => return run_db_setup(args),
         Command::Serve(args) => return run_serve(args),
+        Command::Proxy(args) => return run_proxy(args),
         Command::Token(command) => (run_token(command), false),
     };
     match result {
@@ -252,6 +320,47 @@ fn run_serve(args: &ServeArgs) -> ExitCode {
             let error = InputError::new("server_error", lowercase_first(&err.to_string()));
             print_json(&error.to_json(), false);
             ExitCode::from(1)
+        }
+    }
+}
+
+fn run_proxy(args: &ProxyArgs) -> ExitCode {
+    if args.hash_password {
+        let mut password = String::new();
+        if let Err(e) = io::stdin().read_to_string(&mut password) {
+            let error = InputError::new("invalid_input", format!("cannot read stdin: {e}"));
+            print_json(&error.to_json(), false);
+            return ExitCode::from(EXIT_INVALID);
+        }
+        let password = password.strip_suffix('\n').unwrap_or(&password);
+        println!("{}", verdict_proxy::hash_password(password));
+        return ExitCode::SUCCESS;
+    }
+    let options = verdict_proxy::Options {
+        listen: args.listen.clone(),
+        upstream: args.upstream.clone().unwrap_or_default(),
+        policies: args.policies.clone().unwrap_or_default(),
+        principals: args.principals.clone(),
+        jwt_secret: args.jwt_secret.clone(),
+        jwt_secret_file: args.jwt_secret_file.clone(),
+        jwt_public_key: args.jwt_public_key.clone(),
+        jwt_audience: args.jwt_audience.clone(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        audit_log: args.audit_log.clone(),
+        limits: verdict_proxy::Limits {
+            max_message_bytes: args.max_message_bytes,
+            max_connections: args.max_connections,
+            startup_timeout: std::time::Duration::from_secs(args.startup_timeout),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        },
+    };
+    match verdict_proxy::run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let error = InputError::new("proxy_error", lowercase_first(&err.to_string()));
+            print_json(&error.to_json(), false);
+            ExitCode::from(EXIT_INVALID)
         }
     }
 }

@@ -639,3 +639,84 @@ fn help_and_version_exit_zero() {
     assert_eq!(version.code, 0);
     assert!(version.stdout.starts_with("verdict "));
 }
+
+#[test]
+fn proxy_hash_password_prints_a_scram_verifier() {
+    let out = run_with_stdin(&["proxy", "--hash-password"], Some("s3cret\n"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out.stdout.trim();
+    assert!(line.starts_with("SCRAM-SHA-256$4096:"), "{line}");
+    let (_, keys) = line.rsplit_once('$').unwrap();
+    assert_eq!(keys.split(':').count(), 2, "{line}");
+    // A fresh salt each time.
+    let again = run_with_stdin(&["proxy", "--hash-password"], Some("s3cret\n"));
+    assert_ne!(again.stdout.trim(), line);
+}
+
+#[test]
+fn proxy_refuses_a_bad_configuration_with_exit_2() {
+    let policies = example("policies.json");
+    // No way to log in.
+    let out = run(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "postgres://app@127.0.0.1:1/db",
+        "--policies",
+        &policies,
+    ]);
+    let err = out.error("proxy_error");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("no way to log in"),
+        "{err}"
+    );
+    // A short JWT secret.
+    let out = run(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "postgres://app@127.0.0.1:1/db",
+        "--policies",
+        &policies,
+        "--jwt-secret",
+        "short",
+    ]);
+    let err = out.error("proxy_error");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 32 bytes"),
+        "{err}"
+    );
+    // An upstream URL without a user, and a policy file that does not validate.
+    let out = run(&[
+        "proxy",
+        "--upstream",
+        "postgres://127.0.0.1:1/db",
+        "--policies",
+        &policies,
+        "--jwt-secret",
+        "0123456789abcdef0123456789abcdef",
+    ]);
+    out.error("proxy_error");
+    let bad = scratch(
+        "bad-policies.json",
+        br#"{"policies": [{"id": "x", "rules": [{"type": "nope"}]}]}"#,
+    );
+    let out = run(&[
+        "proxy",
+        "--upstream",
+        "postgres://app@127.0.0.1:1/db",
+        "--policies",
+        &bad,
+        "--jwt-secret",
+        "0123456789abcdef0123456789abcdef",
+    ]);
+    out.error("proxy_error");
+}

@@ -1,0 +1,339 @@
+//! One SQL text from a client → what the upstream runs, or the error the client gets.
+
+use bytes::{Bytes, BytesMut};
+use pgwire::messages::response::ErrorResponse;
+use pgwire::messages::Message as _;
+use verdict_engine::{evaluate, Context, PolicySet, Verdict};
+
+use crate::audit::{AuditLog, Record};
+use crate::quota::Quotas;
+use crate::vetted;
+
+/// The session a statement comes from: who is counted against
+/// `queries_per_hour`/`queries_per_day`, and what the audit log records.
+#[derive(Clone, Copy)]
+pub struct Counting<'a> {
+    pub quotas: &'a Quotas,
+    pub principal: &'a str,
+    pub audit: Option<&'a AuditLog>,
+    pub client: &'a str,
+    pub application: &'a str,
+}
+
+impl Counting<'_> {
+    fn audit(&self, sql: &str, ran: Option<&str>, verdict: &str, rule: &str, policies: Vec<&str>) {
+        if let Some(log) = self.audit {
+            log.record(&Record {
+                principal: self.principal,
+                client: self.client,
+                application: self.application,
+                sql,
+                ran,
+                verdict,
+                rule,
+                policies,
+            });
+        }
+    }
+}
+
+/// The outcome for one SQL text.
+#[derive(Debug)]
+pub enum Judged {
+    /// Run this text upstream (the engine's rewritten SQL, or a vetted statement as printed).
+    Forward(String),
+    /// Answer this `ErrorResponse` (SQLSTATE 42501) instead.
+    Block(Bytes),
+}
+
+/// The session's `statement_timeout`: the smallest `max_execution_ms` of the query limits
+/// that apply to `ctx`, set on the upstream session at login (the client cannot change
+/// it: `SET statement_timeout` is not on the vetted list).
+pub fn session_timeout(set: &PolicySet, ctx: &Context) -> Option<u64> {
+    evaluate(set, "SELECT 1", ctx)
+        .limits
+        .iter()
+        .filter(|l| l.kind == "max_execution_ms")
+        .map(|l| l.value)
+        .min()
+}
+
+/// [`judge_within`] with the session timeout computed for `ctx`.
+/// Counts nothing: for previews and tests.
+pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
+    judge_within(set, ctx, session_timeout(set, ctx), None, sql)
+}
+
+/// Judges `sql` for `ctx` on an upstream session whose `statement_timeout` is
+/// `timeout_ms`: a statement whose verdict asks for a shorter time limit is blocked
+/// (fail closed) rather than run under a longer one; with `counting`, an allowed statement
+/// is counted against the principal's quotas, and blocked once one is used up. Empty
+/// texts pass (PostgreSQL answers `EmptyQueryResponse`);
+/// vetted statements pass as printed from their syntax tree; everything else is the
+/// engine's, and a text mixing both is judged statement by statement, one block
+/// blocking all.
+pub fn judge_within(
+    set: &PolicySet,
+    ctx: &Context,
+    timeout_ms: Option<u64>,
+    counting: Option<Counting<'_>>,
+    sql: &str,
+) -> Judged {
+    if sql
+        .trim_matches(|c: char| c.is_whitespace() || c == ';')
+        .is_empty()
+    {
+        return Judged::Forward(sql.to_string());
+    }
+    if vetted::may_be_vetted(sql) {
+        if let Some(statements) = vetted::split(sql) {
+            if statements.iter().any(|(_, ok)| *ok) {
+                let mut parts = Vec::with_capacity(statements.len());
+                for (stmt, ok) in statements {
+                    let text = stmt.to_string();
+                    if ok {
+                        if let Some(c) = counting {
+                            c.audit(&text, Some(&text), "allow", "vetted", Vec::new());
+                        }
+                        parts.push(text);
+                        continue;
+                    }
+                    match engine(set, ctx, timeout_ms, counting, &text) {
+                        Judged::Forward(rewritten) => parts.push(rewritten),
+                        block => return block,
+                    }
+                }
+                return Judged::Forward(parts.join("; "));
+            }
+        }
+    }
+    engine(set, ctx, timeout_ms, counting, sql)
+}
+
+fn engine(
+    set: &PolicySet,
+    ctx: &Context,
+    timeout_ms: Option<u64>,
+    counting: Option<Counting<'_>>,
+    sql: &str,
+) -> Judged {
+    let verdict = evaluate(set, sql, ctx);
+    let (judged, rule) = decide(&verdict, timeout_ms, counting);
+    if let Some(c) = counting {
+        let ran = match &judged {
+            Judged::Forward(text) => Some(text.as_str()),
+            Judged::Block(_) => None,
+        };
+        let decision = if ran.is_some() {
+            verdict.verdict.as_str()
+        } else {
+            "block"
+        };
+        let policies = verdict
+            .matched_policies
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        c.audit(
+            sql,
+            ran,
+            decision,
+            rule.unwrap_or(verdict.rule.as_str()),
+            policies,
+        );
+    }
+    judged
+}
+
+/// The outcome for a verdict, and the rule that decided it when it is not the verdict's
+/// (a time limit or a quota).
+fn decide(
+    verdict: &Verdict,
+    timeout_ms: Option<u64>,
+    counting: Option<Counting<'_>>,
+) -> (Judged, Option<&'static str>) {
+    let needed = verdict
+        .limits
+        .iter()
+        .filter(|l| l.kind == "max_execution_ms")
+        .min_by_key(|l| l.value);
+    if let Some(limit) = needed {
+        if timeout_ms.is_none_or(|t| t > limit.value) {
+            let err = encode_error(vec![
+                (b'S', "ERROR".into()),
+                (b'V', "ERROR".into()),
+                (b'C', "42501".into()),
+                (
+                    b'M',
+                    format!(
+                        "the statement may run for at most {} ms, and this session's time limit is longer",
+                        limit.value
+                    ),
+                ),
+                (
+                    b'D',
+                    format!(
+                        "rule: max_execution_ms; policy: {} (rule {})",
+                        limit.policy, limit.rule_index
+                    ),
+                ),
+            ]);
+            return (Judged::Block(err), Some("max_execution_ms"));
+        }
+    }
+    match &verdict.rewritten_sql {
+        Some(rewritten) if !verdict.is_block() => {
+            if let Some(c) = counting {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                if let Err(limit) = c.quotas.admit(c.principal, &verdict.limits, now) {
+                    let per = if limit.kind == "queries_per_day" {
+                        "day"
+                    } else {
+                        "hour"
+                    };
+                    let err = encode_error(vec![
+                        (b'S', "ERROR".into()),
+                        (b'V', "ERROR".into()),
+                        (b'C', "42501".into()),
+                        (
+                            b'M',
+                            format!(
+                                "query quota exceeded: at most {} statements per {per} under policy `{}`",
+                                limit.value, limit.policy
+                            ),
+                        ),
+                        (
+                            b'D',
+                            format!(
+                                "rule: {}; policy: {} (rule {})",
+                                limit.kind, limit.policy, limit.rule_index
+                            ),
+                        ),
+                        (b'H', format!("the quota renews at the start of the next {per} (UTC)")),
+                    ]);
+                    let rule = if per == "day" {
+                        "queries_per_day"
+                    } else {
+                        "queries_per_hour"
+                    };
+                    return (Judged::Block(err), Some(rule));
+                }
+            }
+            (Judged::Forward(rewritten.clone()), None)
+        }
+        _ => (Judged::Block(block_error(verdict)), None),
+    }
+}
+
+/// The `ErrorResponse` for a blocked statement: message = reason, hint = hint, detail =
+/// the rule and the policy.
+pub fn block_error(v: &Verdict) -> Bytes {
+    let mut detail = format!("rule: {}", v.rule);
+    if let Some(by) = &v.blocked_by {
+        detail.push_str(&format!("; policy: {} (rule {})", by.policy, by.rule_index));
+    }
+    let mut fields = vec![
+        (b'S', "ERROR".to_string()),
+        (b'V', "ERROR".to_string()),
+        (b'C', "42501".to_string()),
+        (b'M', v.reason.clone()),
+        (b'D', detail),
+    ];
+    if !v.hint.is_empty() {
+        fields.push((b'H', v.hint.clone()));
+    }
+    encode_error(fields)
+}
+
+/// An `ErrorResponse` message with these fields.
+pub fn encode_error(fields: Vec<(u8, String)>) -> Bytes {
+    let mut out = BytesMut::new();
+    // Encoding into a growable buffer cannot fail.
+    let _ = ErrorResponse::new(fields).encode(&mut out);
+    out.freeze()
+}
+
+/// A FATAL `ErrorResponse` (the connection closes after it).
+pub fn fatal(code: &str, message: &str) -> Bytes {
+    encode_error(vec![
+        (b'S', "FATAL".into()),
+        (b'V', "FATAL".into()),
+        (b'C', code.into()),
+        (b'M', message.into()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set() -> PolicySet {
+        PolicySet::parse(
+            r#"{"catalog": {"tables": [
+                {"name": "public.orders", "columns": [{"name": "id", "type": "integer"}, {"name": "tenant_id", "type": "integer"}]},
+                {"name": "public.salaries", "columns": [{"name": "amount", "type": "integer"}]}]},
+              "policies": [{"id": "p", "rules": [
+                {"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"},
+                {"type": "deny", "table": "salaries"}]}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn ctx() -> Context {
+        Context::from_json_str(r#"{"user": "a", "attributes": {"tenant_id": 7}}"#).unwrap()
+    }
+
+    #[test]
+    fn mixed_texts_are_judged_per_statement() {
+        let set = set();
+        let Judged::Forward(sql) = judge(
+            &set,
+            &ctx(),
+            "SET application_name = 'x'; SELECT id FROM orders WHERE id = $1",
+        ) else {
+            panic!("blocked")
+        };
+        assert!(
+            sql.starts_with("SET application_name = 'x'; SELECT"),
+            "{sql}"
+        );
+        assert!(sql.contains("tenant_id = 7") && sql.contains("$1"), "{sql}");
+        assert!(matches!(
+            judge(&set, &ctx(), "BEGIN; SELECT * FROM salaries"),
+            Judged::Block(_)
+        ));
+        assert!(matches!(
+            judge(&set, &ctx(), "SET search_path = x"),
+            Judged::Block(_)
+        ));
+        assert!(matches!(judge(&set, &ctx(), " ; "), Judged::Forward(_)));
+    }
+
+    #[test]
+    fn a_time_limit_longer_than_the_session_s_is_refused() {
+        let set = PolicySet::parse(
+            r#"{"policies": [{"id": "cap", "rules": [{"type": "query_limit", "max_execution_ms": 250}]}]}"#,
+        )
+        .unwrap();
+        let ctx = ctx();
+        assert_eq!(session_timeout(&set, &ctx), Some(250));
+        assert!(matches!(
+            judge_within(&set, &ctx, Some(250), None, "SELECT 2"),
+            Judged::Forward(_)
+        ));
+        assert!(matches!(
+            judge_within(&set, &ctx, Some(100), None, "SELECT 2"),
+            Judged::Forward(_)
+        ));
+        assert!(matches!(
+            judge_within(&set, &ctx, Some(1000), None, "SELECT 2"),
+            Judged::Block(_)
+        ));
+        assert!(matches!(
+            judge_within(&set, &ctx, None, None, "SELECT 2"),
+            Judged::Block(_)
+        ));
+    }
+}

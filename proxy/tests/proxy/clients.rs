@@ -1,0 +1,277 @@
+//! Real clients nobody here wrote: `psql` (Debian's), psycopg 3 (PyPI) and node-postgres
+//! (npm, `npm ci` in proxy/tests/clients). A client that is not installed is reported as
+//! skipped, by name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value as Json};
+
+use crate::env::{alice_ctx, Env, ALICE_PASSWORD, DB};
+use crate::{case, Case};
+
+pub fn all() -> Vec<Case> {
+    vec![
+        case!(psql_queries_and_blocks),
+        case!(psql_with_jwt),
+        case!(psql_over_tls_and_plain),
+        case!(psycopg_3),
+        case!(node_postgres),
+    ]
+}
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+/// Runs a client script with the proxy's address and a login; its stdout is JSON.
+fn run_script(env: &Env, program: &str, script: &str, user: &str, password: &str) -> Json {
+    let out = Command::new(program)
+        .current_dir(clients_dir())
+        .arg(clients_dir().join(script))
+        .args([
+            "127.0.0.1",
+            &env.proxy.port().to_string(),
+            user,
+            password,
+            DB,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
+}
+
+fn available(program: &str, args: &[&str]) -> bool {
+    let ok = Command::new(program)
+        .current_dir(clients_dir())
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        print!("(skipped: {program} {} fails) ", args.join(" "));
+    }
+    ok
+}
+
+/// Rows of the engine's rewritten SQL as JSON: the first column an integer, the rest text.
+fn expected_json(env: &Env, ctx: &Json, sql: &str, int_columns: usize) -> Json {
+    Json::Array(
+        env.expected(ctx, sql)
+            .into_iter()
+            .map(|r| {
+                Json::Array(
+                    r.into_iter()
+                        .enumerate()
+                        .map(|(i, v)| match (v, i < int_columns) {
+                            (None, _) => Json::Null,
+                            (Some(v), true) => json!(v.parse::<i64>().unwrap()),
+                            (Some(v), false) => json!(v),
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn psycopg_3(env: &Env) {
+    if !available("python3", &["-c", "import psycopg"]) {
+        return;
+    }
+    let got = run_script(env, "python3", "psycopg_client.py", "alice", ALICE_PASSWORD);
+    let ctx = alice_ctx();
+    assert_eq!(
+        got["params"],
+        expected_json(
+            env,
+            &ctx,
+            "SELECT id, amount::text FROM orders WHERE id > 4 AND status = 'paid' ORDER BY id",
+            1
+        )
+    );
+    assert_eq!(got["prepared"], json!(10));
+    assert_eq!(
+        got["masked"],
+        expected_json(env, &ctx, "SELECT email, ssn FROM customers ORDER BY id", 0)
+    );
+    let verdict = env.verdict(&ctx, "SELECT * FROM salaries WHERE amount > $1");
+    assert_eq!(got["blocked"]["sqlstate"], json!("42501"));
+    assert_eq!(got["blocked"]["message"], json!(verdict.reason));
+    assert_eq!(got["updated"], json!(10));
+    assert_eq!(got["tx_blocked"], json!(true));
+    assert_eq!(got["application_name"], json!("psycopg-test"));
+    let copy: Vec<i64> = env
+        .expected(&ctx, "SELECT id FROM orders ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].as_ref().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(got["copy"], json!(copy));
+}
+
+fn node_postgres(env: &Env) {
+    if !available("node", &["-e", "require('pg')"]) {
+        return;
+    }
+    let token =
+        env.jwt(json!({"sub": "nina", "roles": ["analyst"], "attributes": {"tenant_id": 2}}));
+    let got = run_script(env, "node", "node_client.js", "nina", &token);
+    let ctx = json!({"user": "nina", "roles": ["analyst"], "attributes": {"tenant_id": 2}});
+    let want: Vec<Json> = [0, 10, 20]
+        .iter()
+        .map(|min| {
+            expected_json(
+                env,
+                &ctx,
+                &format!(
+                    "SELECT id, amount::text AS amount FROM orders WHERE id > {min} ORDER BY id"
+                ),
+                1,
+            )
+        })
+        .collect();
+    assert_eq!(got["prepared"], json!(want));
+    let verdict = env.verdict(&ctx, "SELECT * FROM salaries WHERE amount > $1");
+    assert_eq!(got["blocked"]["code"], json!("42501"));
+    assert_eq!(got["blocked"]["message"], json!(verdict.reason));
+    assert!(got["blocked"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("hr-only"));
+    assert_eq!(got["after"], json!([28]));
+    assert_eq!(got["tx_error"], json!("42501"));
+    assert_eq!(got["tx_after"], json!("25P02"));
+}
+
+fn psql(env: &Env, user: &str, password: &str, args: &[&str]) -> (bool, String, String) {
+    psql_ssl(env, user, password, "prefer", args)
+}
+
+fn psql_ssl(
+    env: &Env,
+    user: &str,
+    password: &str,
+    sslmode: &str,
+    args: &[&str],
+) -> (bool, String, String) {
+    let out = Command::new("psql")
+        .env("PGSSLMODE", sslmode)
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGSERVICE")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &env.proxy.port().to_string(),
+            "-U",
+            user,
+            "-d",
+            DB,
+            "-v",
+            "ON_ERROR_STOP=0",
+            "-A",
+            "-t",
+        ])
+        .args(args)
+        .output()
+        .expect("psql runs (apt-get install postgresql-client)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn psql_queries_and_blocks(env: &Env) {
+    let sql = "SELECT id, amount FROM orders ORDER BY id";
+    let (ok, out, err) = psql(env, "alice", ALICE_PASSWORD, &["-F", ",", "-c", sql]);
+    assert!(ok, "{err}");
+    let want: Vec<String> = env
+        .expected(&alice_ctx(), sql)
+        .into_iter()
+        .map(|r| format!("{},{}", r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+
+    // A blocked statement: psql prints PostgreSQL's ERROR / DETAIL / HINT lines.
+    let verdict = env.verdict(&alice_ctx(), "SELECT * FROM salaries");
+    let (ok, _, err) = psql(
+        env,
+        "alice",
+        ALICE_PASSWORD,
+        &["-c", "SELECT * FROM salaries"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("ERROR:  {}", verdict.reason)),
+        "{err}"
+    );
+    assert!(
+        err.contains("DETAIL:  rule: deny; policy: hr-only"),
+        "{err}"
+    );
+    if !verdict.hint.is_empty() {
+        assert!(err.contains(&format!("HINT:  {}", verdict.hint)), "{err}");
+    }
+    // A script: blocks in the middle, the session goes on (ON_ERROR_STOP=0).
+    let script =
+        "SELECT count(*) FROM orders;\nSELECT * FROM salaries;\nSELECT count(*) FROM customers;\n";
+    let (_, out, err) = psql(env, "alice", ALICE_PASSWORD, &["-c", script]);
+    // -c with several statements is one simple Query: one block blocks all.
+    assert!(err.contains("ERROR:"), "{err}");
+    assert_eq!(out.trim(), "");
+    let dir = std::env::temp_dir().join(format!("verdict-proxy-psql-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("script.sql");
+    std::fs::write(&file, script).unwrap();
+    let (_, out, err) = psql(
+        env,
+        "alice",
+        ALICE_PASSWORD,
+        &["-f", file.to_str().unwrap()],
+    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["10", "4"], "{err}");
+    assert_eq!(err.matches("ERROR:").count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn psql_with_jwt(env: &Env) {
+    let token =
+        env.jwt(json!({"sub": "bob", "roles": ["analyst"], "attributes": {"tenant_id": 3}}));
+    let (ok, out, err) = psql(
+        env,
+        "bob",
+        &token,
+        &["-c", "SELECT DISTINCT tenant_id FROM orders"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "3");
+    let (ok, _, err) = psql(env, "bob", "nope", &["-c", "SELECT 1"]);
+    assert!(!ok);
+    assert!(
+        err.contains("password authentication failed for user \"bob\""),
+        "{err}"
+    );
+}
+
+fn psql_over_tls_and_plain(env: &Env) {
+    // sslmode=require fails unless the proxy answers the SSL request with TLS.
+    let token =
+        env.jwt(json!({"sub": "tls", "roles": ["analyst"], "attributes": {"tenant_id": 1}}));
+    let sql = "SELECT count(*) FROM orders";
+    for mode in ["require", "disable"] {
+        let (ok, out, err) = psql_ssl(env, "tls", &token, mode, &["-c", sql]);
+        assert!(ok, "{mode}: {err}");
+        assert_eq!(out.trim(), "10", "{mode}");
+        let (ok, out, err) = psql_ssl(env, "alice", ALICE_PASSWORD, mode, &["-c", sql]);
+        assert!(ok, "{mode}: {err}");
+        assert_eq!(out.trim(), "10", "{mode}");
+    }
+}

@@ -1,0 +1,253 @@
+//! The conformance suite's SELECT cases through the proxy: for every case and context
+//! (logged in with a JWT carrying that context), what the client gets through the proxy
+//! must equal what the engine's rewritten SQL gives when run directly — the same rows, or
+//! the same error — and a statement the engine blocks must come back as 42501 with the
+//! verdict's reason and no row. The oracle comparison itself stays the conformance
+//! suite's job (`cargo test -p verdict-conformance`); this checks the data plane adds
+//! nothing and loses nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use postgres::{Client, SimpleQueryMessage};
+use serde::Deserialize;
+use serde_json::Value as Json;
+use verdict_engine::{evaluate, Context, PolicySet};
+use verdict_proxy::{JwtConfig, Limits, Principals, Proxy, Target};
+
+use crate::env::{login_at, Env, JWT_SECRET};
+use crate::{case, Case};
+
+pub fn all() -> Vec<Case> {
+    vec![case!(conformance_selects_through_proxy)]
+}
+
+const DB: &str = "conformance_real";
+const ROLE: &str = "conformance_app";
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance")
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    id: String,
+    sql: String,
+    #[serde(default)]
+    contexts: Option<Vec<String>>,
+}
+
+/// What a client sees for one statement: rows as text (sorted: the cases' orders are
+/// compared by the conformance suite), or an error's SQLSTATE and message.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Rows(Vec<Vec<Option<String>>>),
+    Error(String, String),
+}
+
+fn run(client: &mut Client, sql: &str) -> Seen {
+    match client.simple_query(sql) {
+        Ok(messages) => {
+            let mut rows: Vec<Vec<Option<String>>> = messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                    }
+                    _ => None,
+                })
+                .collect();
+            rows.sort();
+            Seen::Rows(rows)
+        }
+        Err(e) => match e.as_db_error() {
+            Some(db) => Seen::Error(db.code().code().to_string(), db.message().to_string()),
+            None => Seen::Error("connection".into(), e.to_string()),
+        },
+    }
+}
+
+fn conformance_selects_through_proxy(env: &Env) {
+    let mut admin = env.cluster.connect("postgres", "postgres").unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {DB}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE ROLE {ROLE} LOGIN NOSUPERUSER"))
+        .unwrap();
+    let mut real = env.cluster.connect(DB, "postgres").unwrap();
+    for file in ["schema.sql", "real_extras.sql", "app_functions.sql"] {
+        real.batch_execute(&read(file)).unwrap();
+    }
+    real.batch_execute(&format!(
+        "GRANT USAGE ON SCHEMA public, archive TO {ROLE};
+         GRANT SELECT ON ALL TABLES IN SCHEMA public, archive TO {ROLE};"
+    ))
+    .unwrap();
+
+    // The quotas (queries_per_hour/day) are counted state: case `quotas_are_counted`
+    // tests them; here both sides judge without them, so that every case compares.
+    let policies = without_quotas(&read("policies.json"));
+    let set = PolicySet::parse(&policies).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let proxy = runtime.block_on(async {
+        let config = verdict_proxy::Config {
+            target: Target::parse(&format!(
+                "postgres://{ROLE}@127.0.0.1:{}/{DB}",
+                env.cluster.port()
+            ))
+            .unwrap(),
+            policies: PolicySet::parse(&policies).unwrap(),
+            principals: Principals::default(),
+            jwt: Some(JwtConfig::hs256(JWT_SECRET).unwrap()),
+            limits: Limits::default(),
+            tls: None,
+            audit: None,
+        };
+        let proxy = Proxy::bind("127.0.0.1:0", config).await.unwrap();
+        let addr = proxy.local_addr().unwrap();
+        tokio::spawn(proxy.serve());
+        addr
+    });
+
+    let mut contexts: BTreeMap<String, Json> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir().join("contexts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            contexts.insert(name, serde_json::from_str(&text).unwrap());
+        }
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir().join("cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let mut cases = Vec::new();
+    for file in files {
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let entries: Vec<Entry> =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        cases.extend(entries.into_iter().map(|e| (format!("{stem}/{}", e.id), e)));
+    }
+
+    let mut direct = env.cluster.connect(DB, ROLE).unwrap();
+    let (mut same_rows, mut same_errors, mut blocked) = (0usize, 0usize, 0usize);
+    let mut passed_vetted = 0usize;
+    let mut wrong: Vec<String> = Vec::new();
+    let mut leaks: Vec<String> = Vec::new();
+    for (name, ctx_json) in &contexts {
+        let ctx = Context::from_json(ctx_json).unwrap();
+        let mut claims = ctx_json.clone();
+        claims["exp"] = serde_json::json!(crate::env::now() + 3600);
+        let token = env.jwt(claims);
+        let mut client = login_at(proxy, name, &token).unwrap();
+        for (id, case) in &cases {
+            if case
+                .contexts
+                .as_ref()
+                .is_some_and(|c| !c.iter().any(|c| c == name))
+            {
+                continue;
+            }
+            let verdict = evaluate(&set, &case.sql, &ctx);
+            let through = run(&mut client, &case.sql);
+            let what = format!("{id} as {name}");
+            let is_block = verdict.is_block();
+            // The vetted driver chatter (empty texts, BEGIN/COMMIT/ROLLBACK, SELECT
+            // version()) passes though the engine alone blocks it; it reads no table.
+            let vetted = match verdict_proxy::judge::judge(&set, &ctx, &case.sql) {
+                verdict_proxy::judge::Judged::Forward(text) if is_block => Some(text),
+                _ => None,
+            };
+            if let Some(text) = vetted {
+                let trimmed = case
+                    .sql
+                    .trim_matches(|c: char| c.is_whitespace() || c == ';');
+                assert!(
+                    trimmed.is_empty() || verdict_proxy::vetted::may_be_vetted(&case.sql),
+                    "{what}: passed without the engine"
+                );
+                let want = run(&mut direct, &text);
+                if through == want {
+                    passed_vetted += 1;
+                } else {
+                    wrong.push(format!(
+                        "{what}: vetted, proxy {through:?}, direct {want:?}"
+                    ));
+                }
+                continue;
+            }
+            match verdict.rewritten_sql.clone().filter(|_| !is_block) {
+                None => match &through {
+                    Seen::Error(code, message) if code == "42501" && *message == verdict.reason => {
+                        blocked += 1
+                    }
+                    Seen::Rows(_) => leaks.push(format!("{what}: blocked, yet rows came back")),
+                    other => wrong.push(format!("{what}: blocked, proxy said {other:?}")),
+                },
+                Some(rewritten) => {
+                    let want = run(&mut direct, &rewritten);
+                    if through == want {
+                        match want {
+                            Seen::Rows(_) => same_rows += 1,
+                            Seen::Error(..) => same_errors += 1,
+                        }
+                    } else {
+                        wrong.push(format!("{what}: proxy {through:?}, direct {want:?}"));
+                    }
+                }
+            }
+            if matches!(&through, Seen::Error(c, _) if c == "connection") {
+                client = login_at(proxy, name, &token).unwrap();
+            }
+        }
+    }
+    print!(
+        "({} cases x {} contexts: {same_rows} same rows, {same_errors} same errors, {blocked} blocks as 42501, {passed_vetted} vetted passed, {} wrong, {} leaks) ",
+        cases.len(),
+        contexts.len(),
+        wrong.len(),
+        leaks.len()
+    );
+    assert!(leaks.is_empty(), "{leaks:#?}");
+    assert!(
+        wrong.is_empty(),
+        "{}",
+        wrong
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(same_rows > 1000 && blocked > 100);
+    drop(runtime);
+}
+
+/// The policy set's text without `queries_per_hour`/`queries_per_day` (a limit rule left
+/// with nothing else to say goes too).
+fn without_quotas(text: &str) -> String {
+    let mut set: Json = serde_json::from_str(text).unwrap();
+    for policy in set["policies"].as_array_mut().unwrap() {
+        let rules = policy["rules"].as_array_mut().unwrap();
+        for rule in rules.iter_mut() {
+            if let Some(obj) = rule.as_object_mut() {
+                obj.remove("queries_per_hour");
+                obj.remove("queries_per_day");
+            }
+        }
+        rules.retain(|r| r.as_object().is_some_and(|o| o.len() > 1));
+    }
+    set.to_string()
+}
