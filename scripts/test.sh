@@ -47,6 +47,17 @@ if [ -f scripts/ensure-postgres.sh ]; then
     bash scripts/ensure-postgres.sh
 fi
 
+# The proxy's client tests drive real clients: psycopg 3 (PyPI) and node-postgres (npm).
+psycopg_version=3.3.9
+if ! python3 -c "import psycopg, sys; sys.exit(psycopg.__version__ != '$psycopg_version')" 2>/dev/null; then
+    step "pip install psycopg[binary]==$psycopg_version"
+    python3 -m pip install --quiet --disable-pip-version-check "psycopg[binary]==$psycopg_version"
+fi
+if [ ! -d proxy/tests/clients/node_modules/pg ]; then
+    step "npm ci (proxy/tests/clients: node-postgres)"
+    (cd proxy/tests/clients && npm ci --silent --no-audit --no-fund)
+fi
+
 # -------------------------------------------------------------------------- tests
 
 step "cargo fmt --all --check"
