@@ -41,6 +41,8 @@ pub struct ActiveSet {
     pub policies: Vec<(String, Value)>,
     pub set: Arc<PolicySet>,
     pub exceptions: Vec<ExceptionEntry>,
+    /// `(action, risk)` of each live policy, for alerts.
+    pub meta: crate::alerts::PolicyMeta,
 }
 
 /// The per-organization cache.
@@ -195,7 +197,15 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
             });
         }
     }
+    let meta = rows
+        .iter()
+        .map(|row| {
+            let field = |k: &str| row.body.get(k).and_then(Value::as_str).map(str::to_string);
+            (row.id.clone(), (field("action"), field("risk")))
+        })
+        .collect();
     Ok(ActiveSet {
+        meta,
         generation,
         catalog,
         policies,

@@ -335,38 +335,57 @@ pub async fn evaluate_and_log(
     let generation = state.generations.read(&state.db, org).await?;
     let active = state.cache.get(&state.db, org, generation).await?;
     let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
-    let record = |verdict: &Verdict, applied_value: &Value| log::Record {
-        id: new_id("ev"),
-        org_id: org.to_string(),
-        created_at: now_ms(),
-        caller: principal.user.clone(),
-        ctx_user: ctx.user.clone(),
-        sql: req.sql.clone(),
-        rewritten_sql: verdict.rewritten_sql.clone(),
-        verdict: verdict.verdict.as_str().to_string(),
-        rule: verdict.rule.to_string(),
-        blocked_policy: verdict.blocked_by.as_ref().map(|b| b.policy.clone()),
-        blocked_rule_index: verdict
-            .blocked_by
-            .as_ref()
-            .map(|b| i64::try_from(b.rule_index).unwrap_or(i64::MAX)),
-        policies: json!(verdict
-            .matched_policies
-            .iter()
-            .map(|m| m.id.as_str())
-            .collect::<Vec<_>>())
-        .to_string(),
-        matched: verdict
-            .matched_policies
-            .iter()
-            .map(|m| (m.id.clone(), m.mode.clone()))
-            .collect(),
-        exceptions: applied_value.to_string(),
-        context: normalized.clone(),
-        context_digest: digest(&normalized),
-        dataset: ctx.dataset.clone(),
-        query_id: ctx.query_id.clone(),
-        result: verdict.to_json(),
+    let record = |verdict: &Verdict, applied_value: &Value| {
+        let id = new_id("ev");
+        let created_at = now_ms();
+        let alerts = crate::alerts::violations(
+            verdict,
+            &active.meta,
+            &json!({
+                "evaluation_id": id,
+                "org_id": org,
+                "created_at": format_time(created_at),
+                "caller": principal.user,
+                "user": ctx.user,
+                "sql": req.sql,
+                "dataset": ctx.dataset,
+                "query_id": ctx.query_id,
+            }),
+        );
+        log::Record {
+            id,
+            org_id: org.to_string(),
+            created_at,
+            alerts,
+            caller: principal.user.clone(),
+            ctx_user: ctx.user.clone(),
+            sql: req.sql.clone(),
+            rewritten_sql: verdict.rewritten_sql.clone(),
+            verdict: verdict.verdict.as_str().to_string(),
+            rule: verdict.rule.to_string(),
+            blocked_policy: verdict.blocked_by.as_ref().map(|b| b.policy.clone()),
+            blocked_rule_index: verdict
+                .blocked_by
+                .as_ref()
+                .map(|b| i64::try_from(b.rule_index).unwrap_or(i64::MAX)),
+            policies: json!(verdict
+                .matched_policies
+                .iter()
+                .map(|m| m.id.as_str())
+                .collect::<Vec<_>>())
+            .to_string(),
+            matched: verdict
+                .matched_policies
+                .iter()
+                .map(|m| (m.id.clone(), m.mode.clone()))
+                .collect(),
+            exceptions: applied_value.to_string(),
+            context: normalized.clone(),
+            context_digest: digest(&normalized),
+            dataset: ctx.dataset.clone(),
+            query_id: ctx.query_id.clone(),
+            result: verdict.to_json(),
+        }
     };
     // Stateful limits count per policy and user: the context's user, else the caller.
     let limit_user = ctx.user.clone().unwrap_or_else(|| principal.user.clone());
@@ -388,7 +407,11 @@ pub async fn evaluate_and_log(
         let applied_value = applied_json(&[]);
         let rec = record(&verdict, &applied_value);
         let (id, text) = (rec.id.clone(), rec.result.clone());
+        let queued = !rec.alerts.is_empty();
         state.log.write(&state.db, rec).await?;
+        if queued {
+            state.alerts.wake();
+        }
         (text, applied_value, id, timeout_of(&verdict))
     } else {
         // Exceptions are used up, limits counted and the evaluation logged in one
@@ -405,13 +428,20 @@ pub async fn evaluate_and_log(
             let applied_value = applied_json(&[]);
             let rec = record(&verdict, &applied_value);
             let (id, text) = (rec.id.clone(), rec.result.clone());
+            let queued = !rec.alerts.is_empty();
             state.log.write(&state.db, rec).await?;
+            if queued {
+                state.alerts.wake();
+            }
             (text, applied_value, id, None)
         } else {
             let applied_value = applied_json(&applied);
             let rec = record(&verdict, &applied_value);
             log::insert(&mut tx, &rec).await?;
             tx.commit().await?;
+            if !rec.alerts.is_empty() {
+                state.alerts.wake();
+            }
             (rec.result, applied_value, rec.id, timeout_of(&verdict))
         }
     };

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod active;
+pub mod alerts;
 pub mod assignments;
 pub mod audit;
 pub mod auth;
@@ -49,6 +50,10 @@ pub struct AppState {
     pub generations: Arc<active::Generations>,
     pub tokens: Arc<auth::TokenCache>,
     pub log: Arc<log::Log>,
+    /// Wakes this instance's alert delivery worker.
+    pub alerts: Arc<alerts::Queue>,
+    /// How alerts are sent and retried.
+    pub alert_config: alerts::WorkerConfig,
 }
 
 impl AppState {
@@ -60,7 +65,15 @@ impl AppState {
             generations: Arc::new(active::Generations::default()),
             tokens: Arc::new(auth::TokenCache::default()),
             log: Arc::new(log::Log::default()),
+            alerts: Arc::new(alerts::Queue::default()),
+            alert_config: alerts::WorkerConfig::default(),
         }
+    }
+
+    /// Starts the alert delivery worker of this instance (it stops when the database
+    /// is closed).
+    pub fn start_alerts(&self) -> tokio::task::JoinHandle<()> {
+        alerts::spawn_worker(self.db.clone(), self.alerts.clone(), self.alert_config)
     }
 
     /// Called after a committed change to what shapes an organization's active set, so
@@ -118,6 +131,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(auth::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(alerts::list, alerts::create))
+        .routes(routes!(alerts::get, alerts::replace, alerts::delete))
+        .routes(routes!(alerts::test))
+        .routes(routes!(alerts::dead_letters))
 }
 
 /// The OpenAPI document of every route.
@@ -339,11 +356,10 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
         }
         let _ = out.flush();
     }
-    let app = router(
-        AppState::new(db.clone()),
-        config.max_body_bytes,
-        config.web_dir.clone(),
-    );
+    let mut state = AppState::new(db.clone());
+    state.alert_config = alerts::WorkerConfig::from_env();
+    let worker = state.start_alerts();
+    let app = router(state, config.max_body_bytes, config.web_dir.clone());
     // Answers go out at once (no Nagle delay behind the previous answer's ACK).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
@@ -351,6 +367,7 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    worker.abort();
     db.close().await;
     result.map_err(ServeError::Serve)
 }

@@ -36,6 +36,8 @@ pub struct Record {
     pub query_id: Option<String>,
     /// The verdict JSON.
     pub result: String,
+    /// Violations that raise alerts, queued with the record.
+    pub alerts: Vec<crate::alerts::Event>,
 }
 
 const EVALUATION_COLUMNS: &str = "id, org_id, created_at, caller, ctx_user, sql_text, rewritten_sql, verdict, rule, \
@@ -105,6 +107,9 @@ pub async fn insert_all(tx: &mut Tx, records: &[&Record]) -> Result<(), sqlx::Er
             query = query.bind(&r.org_id).bind(policy).bind(*seq).bind(mode);
         }
         query.execute(&mut **tx).await?;
+    }
+    for r in records {
+        crate::alerts::insert_events(tx, &r.org_id, &r.id, r.created_at, &r.alerts).await?;
     }
     Ok(())
 }

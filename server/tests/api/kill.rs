@@ -42,8 +42,13 @@ struct Server {
 }
 
 fn start(dir: &Path) -> Server {
+    start_with(dir, &[])
+}
+
+fn start_with(dir: &Path, envs: &[(&str, &str)]) -> Server {
     let mut child = Command::new(std::env::current_exe().expect("current exe"))
         .env(CHILD_ENV, dir)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -211,4 +216,122 @@ pub fn kill_during_writes(tmp: &Path) {
         "server tests: {} acknowledged writes before SIGKILL, all present after restart",
         acked.len()
     );
+}
+
+/// A one-request-at-a-time webhook receiver on `addr` (a thread): answers 200 and hands
+/// each request's head and body over.
+fn receiver(listener: std::net::TcpListener) -> std::sync::mpsc::Receiver<(String, Vec<u8>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), Vec::new());
+                }
+                data.extend_from_slice(&buf[..n]);
+                let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&data[..end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while data.len() < end + 4 + length {
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                }
+                break (head, data[end + 4..].to_vec());
+            };
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx.send((head, body)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A violation's alert queued by a server that is SIGKILLed before it could deliver it
+/// (its receiver was down) is delivered by the restarted server.
+pub fn queued_alert_survives_restart(tmp: &Path) {
+    let dir = tmp.join("alerts-restart");
+    // A port nobody listens on yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let envs = [("VERDICT_ALERT_BACKOFF_MS", "200")];
+    let mut server = start_with(&dir, &envs);
+    let call = |s: &Server, method: &str, path: &str, body: serde_json::Value| {
+        http(&s.addr, method, path, &s.token, Some(&body.to_string())).expect("request")
+    };
+    let secret = "restart-test-secret-0123456789";
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/api/v1/alert-channels",
+        serde_json::json!({"name": "Down for now", "url": format!("http://127.0.0.1:{port}/hook"), "secret": secret}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/api/v1/policies",
+        serde_json::json!({"id": "no-salaries", "name": "Salaries", "action": "block", "risk": "high",
+            "assignments": [{"kind": "role", "value": "analyst"}], "rules": [{"type": "deny", "table": "salaries"}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/api/v1/evaluate",
+        serde_json::json!({"sql": "SELECT * FROM salaries", "context": {"user": "alice", "roles": ["analyst"]}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let verdict: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(verdict["verdict"], "block");
+    let evaluation_id = verdict["evaluation_id"].as_str().expect("id").to_string();
+    // Killed at once: the alert is at most queued, or failed its first attempt.
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
+    let got = receiver(listener);
+    let mut again = start_with(&dir, &envs);
+    let (head, body) = got
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the queued alert after the restart");
+    let alert: serde_json::Value = serde_json::from_slice(&body).expect("alert json");
+    assert_eq!(alert["evaluation_id"], evaluation_id.as_str());
+    assert_eq!(alert["policy"], "no-salaries");
+    let expected = verdict_server::alerts::signature(secret, &body);
+    assert!(
+        head.lines()
+            .any(|l| l.split_once(':').is_some_and(|(k, v)| k
+                .eq_ignore_ascii_case("x-verdict-signature")
+                && v.trim() == expected)),
+        "signature missing or wrong in {head}"
+    );
+    // Delivered once.
+    assert!(
+        got.recv_timeout(Duration::from_millis(800)).is_err(),
+        "delivered twice"
+    );
+    again.child.kill().expect("SIGKILL");
+    again.child.wait().expect("reap");
+    eprintln!("server tests: a queued alert was delivered after SIGKILL and restart");
 }

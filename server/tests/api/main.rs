@@ -14,6 +14,7 @@
     clippy::indexing_slicing
 )]
 
+mod alerts;
 mod cases;
 mod contract;
 mod kill;
@@ -61,6 +62,7 @@ fn main() {
     all.extend(robustness::all());
     all.extend(contract::all());
     all.extend(limits::all());
+    all.extend(alerts::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
@@ -139,6 +141,26 @@ fn main() {
         } else {
             total_failed += 1;
             failures.push("sqlite::kill_during_writes".to_string());
+        }
+    }
+    if filter
+        .as_ref()
+        .is_none_or(|f| "queued_alert_survives_restart".contains(f.as_str()))
+        && backends.contains(&Backend::Sqlite)
+    {
+        let started = Instant::now();
+        let ok = std::panic::catch_unwind(|| kill::queued_alert_survives_restart(&databases.tmp))
+            .is_ok();
+        println!(
+            "test sqlite::queued_alert_survives_restart ... {} ({:.0?})",
+            if ok { "ok" } else { "FAILED" },
+            started.elapsed()
+        );
+        if ok {
+            total_passed += 1;
+        } else {
+            total_failed += 1;
+            failures.push("sqlite::queued_alert_survives_restart".to_string());
         }
     }
     drop(databases);

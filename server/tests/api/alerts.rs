@@ -1,0 +1,473 @@
+//! Violations' alerts: channel CRUD, signed webhook delivery to a real local receiver
+//! (an axum server in this process), retries with exponential backoff, dead letters,
+//! the test alert, and (in `kill.rs`) a queued alert that survives a SIGKILL.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use verdict_server::alerts::WorkerConfig;
+use verdict_server::{app, AppState, DEFAULT_MAX_BODY_BYTES};
+
+use crate::case;
+use crate::support::{alice, Env};
+use crate::Case;
+
+pub fn all() -> Vec<Case> {
+    vec![
+        case!(alert_channels_crud_validation_and_audit),
+        case!(alert_delivered_signed_after_a_retry),
+        case!(alert_from_a_monitor_policy_that_would_block),
+        case!(alert_permanent_failure_becomes_a_dead_letter),
+        case!(alert_test_reports_what_happened),
+    ]
+}
+
+pub const SECRET: &str = "a-shared-secret-for-tests-0123456789";
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: answers the scripted statuses in turn (200 once
+/// they run out), after `delay`.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<u16>>>,
+    delay: Arc<Mutex<Duration>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let delay = *r.delay.lock().unwrap();
+    r.got.lock().unwrap().push(Received {
+        at: Instant::now(),
+        headers,
+        body,
+    });
+    tokio::time::sleep(delay).await;
+    let status = r.script.lock().unwrap().pop_front().unwrap_or(200);
+    StatusCode::from_u16(status).unwrap()
+}
+
+impl Receiver {
+    pub async fn start(script: &[u16]) -> (Receiver, SocketAddr) {
+        let r = Receiver::default();
+        r.script.lock().unwrap().extend(script);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/hook", post(receive))
+            .with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, addr)
+    }
+
+    pub fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests arrived (at most `within`).
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        while self.count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the receiver got {} requests, not {n}, within {within:?}",
+                self.count()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.all()
+    }
+}
+
+/// Checks the signature header against an HMAC-SHA256 computed here.
+pub fn assert_signed(got: &Received, secret: &str) {
+    let header = got
+        .headers
+        .get("x-verdict-signature")
+        .expect("a signature header")
+        .to_str()
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&got.body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(header, expected, "signature of {:?}", got.body);
+    assert_eq!(got.headers.get("content-type").unwrap(), "application/json");
+}
+
+/// The environment with this instance's delivery worker running, fast retries.
+fn with_worker(env: Env, max_attempts: i64) -> (Env, tokio::task::JoinHandle<()>) {
+    let mut state = AppState::new(env.db.clone());
+    state.alert_config = WorkerConfig {
+        base_backoff: Duration::from_millis(150),
+        max_attempts,
+        timeout: Duration::from_secs(3),
+        poll: Duration::from_millis(50),
+    };
+    let worker = state.start_alerts();
+    let router = app(state, DEFAULT_MAX_BODY_BYTES);
+    (Env { router, ..env }, worker)
+}
+
+async fn blocking_policy(env: &Env, action: &str) {
+    env.set_catalog().await;
+    env.create(&json!({
+        "id": "no-salaries", "name": "Salaries are off limits", "action": action, "risk": "high",
+        "assignments": [{"kind": "role", "value": "analyst"}],
+        "rules": [{"type": "deny", "table": "salaries"}]
+    }))
+    .await;
+}
+
+async fn channel(env: &Env, addr: SocketAddr, extra: Value) -> String {
+    let mut body =
+        json!({"name": "On-call", "url": format!("http://{addr}/hook"), "secret": SECRET});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = env.post("/api/v1/alert-channels").json(&body).send().await;
+    r.expect(201);
+    assert!(
+        r.body.get("secret").is_none(),
+        "a given secret is not echoed"
+    );
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn evaluate(env: &Env, sql: &str) -> Value {
+    let r = env
+        .post("/api/v1/evaluate")
+        .json(&json!({"sql": sql, "context": alice()}))
+        .send()
+        .await;
+    r.expect(200);
+    r.body.clone()
+}
+
+async fn alert_channels_crud_validation_and_audit(env: Env) {
+    let r = env
+        .post("/api/v1/alert-channels")
+        .json(&json!({"name": "Ops", "url": "http://127.0.0.1:9/hook", "risks": ["high"], "actions": ["alert", "block"]}))
+        .send()
+        .await;
+    r.expect(201);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let secret = r.body["secret"].as_str().expect("a generated secret");
+    assert_eq!(secret.len(), 64);
+    assert_eq!(r.body["enabled"], true);
+    assert_eq!(r.body["risks"], json!(["high"]));
+    assert_eq!(r.body["actions"], json!(["alert", "block"]));
+    assert_eq!(r.body["policies"], json!([]));
+    let got = env
+        .get(&format!("/api/v1/alert-channels/{id}"))
+        .send()
+        .await;
+    got.expect(200);
+    assert!(got.body.get("secret").is_none(), "{}", got.text);
+    assert_eq!(got.body["url"], "http://127.0.0.1:9/hook");
+    let list = env.get("/api/v1/alert-channels").send().await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    // Another organization sees nothing of it.
+    env.get(&format!("/api/v1/alert-channels/{id}"))
+        .token(&env.other)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    let list = env
+        .get("/api/v1/alert-channels")
+        .token(&env.other)
+        .send()
+        .await;
+    assert_eq!(list.body["items"], json!([]));
+    // Viewers read, never write.
+    env.get("/api/v1/alert-channels")
+        .token(&env.viewer)
+        .send()
+        .await
+        .expect(200);
+    env.post("/api/v1/alert-channels")
+        .token(&env.viewer)
+        .json(&json!({"name": "x", "url": "http://127.0.0.1:9/"}))
+        .send()
+        .await
+        .expect(403);
+    // Validation, with the field.
+    for (body, field) in [
+        (json!({"name": "", "url": "http://127.0.0.1:9/"}), "name"),
+        (json!({"name": "x", "url": "ftp://host/"}), "url"),
+        (json!({"name": "x", "url": "https://host/"}), "url"),
+        (json!({"name": "x", "url": "http://"}), "url"),
+        (
+            json!({"name": "x", "url": "http://h/", "secret": "short"}),
+            "secret",
+        ),
+    ] {
+        let r = env.post("/api/v1/alert-channels").json(&body).send().await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        assert_eq!(r.body["error"]["details"]["field"], field, "{}", r.text);
+    }
+    for body in [
+        json!({"name": "x", "url": "http://h/", "risks": ["extreme"]}),
+        json!({"name": "x", "url": "http://h/", "colour": "red"}),
+        json!({"url": "http://h/"}),
+        json!({"name": null, "url": "http://h/"}),
+    ] {
+        let r = env.post("/api/v1/alert-channels").json(&body).send().await;
+        assert!(r.status.is_client_error(), "{body}: {}", r.text);
+    }
+    // PUT replaces; without `secret` the secret is kept (the signature proves it below).
+    let r = env
+        .put(&format!("/api/v1/alert-channels/{id}"))
+        .json(&json!({"name": "Ops (muted)", "url": "http://127.0.0.1:9/other", "enabled": false}))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["enabled"], false);
+    assert_eq!(r.body["risks"], json!([]));
+    assert_eq!(r.body["name"], "Ops (muted)");
+    env.put("/api/v1/alert-channels/nope")
+        .json(&json!({"name": "x", "url": "http://h/"}))
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    // Audited, without the secret.
+    let audit = env.get("/api/v1/audit").send().await;
+    audit.expect(200);
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object_type"] == "alert_channel")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"alert_channel.create"), "{actions:?}");
+    assert!(actions.contains(&"alert_channel.update"), "{actions:?}");
+    assert!(
+        !audit.text.contains(secret),
+        "the audit trail holds the secret"
+    );
+    env.delete(&format!("/api/v1/alert-channels/{id}"))
+        .send()
+        .await
+        .expect(204);
+    env.get(&format!("/api/v1/alert-channels/{id}"))
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    env.delete(&format!("/api/v1/alert-channels/{id}"))
+        .send()
+        .await
+        .expect_error(404, "not_found");
+}
+
+async fn alert_delivered_signed_after_a_retry(env: Env) {
+    let (env, worker) = with_worker(env, 5);
+    // The receiver is slow (400 ms) and fails the first attempt.
+    let (receiver, addr) = Receiver::start(&[500]).await;
+    *receiver.delay.lock().unwrap() = Duration::from_millis(400);
+    blocking_policy(&env, "block").await;
+    let id = channel(&env, addr, json!({"risks": ["high"]})).await;
+    // A channel that other risks only would not get it.
+    channel(&env, addr, json!({"risks": ["low"], "name": "Low only"})).await;
+    let started = Instant::now();
+    let verdict = evaluate(&env, "SELECT * FROM salaries").await;
+    let took = started.elapsed();
+    assert_eq!(verdict["verdict"], "block");
+    assert!(
+        took < Duration::from_millis(400),
+        "/evaluate waited for the webhook: {took:?}"
+    );
+    // Allowed statements raise nothing.
+    evaluate(&env, "SELECT id FROM orders").await;
+    let got = receiver.wait_for(2, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 2, "one failure then one success");
+    let (first, second) = (&got[0], &got[1]);
+    assert_eq!(first.body, second.body, "a retry sends the same alert");
+    assert!(
+        second.at.duration_since(first.at) >= Duration::from_millis(150),
+        "the retry waited the backoff"
+    );
+    for g in &got {
+        assert_signed(g, SECRET);
+    }
+    let body = second.json();
+    assert_eq!(body["type"], "violation");
+    assert_eq!(body["policy"], "no-salaries");
+    assert_eq!(body["action"], "block");
+    assert_eq!(body["risk"], "high");
+    assert_eq!(body["mode"], "enforce");
+    assert_eq!(body["rule"], "deny");
+    assert_eq!(body["sql"], "SELECT * FROM salaries");
+    assert_eq!(body["user"], "alice");
+    assert_eq!(body["evaluation_id"], verdict["evaluation_id"]);
+    assert_eq!(second.headers.get("x-verdict-event").unwrap(), "violation");
+    let dead = env
+        .get(&format!("/api/v1/alert-channels/{id}/dead-letters"))
+        .send()
+        .await;
+    dead.expect(200);
+    assert_eq!(dead.body["items"], json!([]));
+    worker.abort();
+}
+
+async fn alert_from_a_monitor_policy_that_would_block(env: Env) {
+    let (env, worker) = with_worker(env, 3);
+    let (receiver, addr) = Receiver::start(&[]).await;
+    env.set_catalog().await;
+    env.create(&json!({
+        "id": "watch-hashes", "name": "Watch password hashes", "mode": "monitor", "action": "alert", "risk": "medium",
+        "assignments": [{"kind": "role", "value": "analyst"}],
+        "rules": [{"type": "deny", "table": "customers", "columns": ["password_hash"]}]
+    }))
+    .await;
+    env.create(&json!({
+        "id": "log-only", "name": "Only logged", "action": "log", "risk": "low",
+        "assignments": [{"kind": "role", "value": "analyst"}],
+        "rules": [{"type": "deny", "table": "salaries"}]
+    }))
+    .await;
+    channel(&env, addr, json!({})).await;
+    let verdict = evaluate(&env, "SELECT password_hash FROM customers").await;
+    assert_ne!(verdict["verdict"], "block", "{verdict}");
+    // A block by a policy whose action is `log` raises no alert.
+    assert_eq!(
+        evaluate(&env, "SELECT * FROM salaries").await["verdict"],
+        "block"
+    );
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.count(), 1);
+    let body = got[0].json();
+    assert_eq!(body["policy"], "watch-hashes");
+    assert_eq!(body["mode"], "monitor");
+    assert_eq!(body["action"], "alert");
+    assert_eq!(body["risk"], "medium");
+    assert_signed(&got[0], SECRET);
+    worker.abort();
+}
+
+async fn alert_permanent_failure_becomes_a_dead_letter(env: Env) {
+    let (env, worker) = with_worker(env, 3);
+    let (receiver, addr) = Receiver::start(&[503, 503, 503, 503]).await;
+    blocking_policy(&env, "alert").await;
+    let id = channel(&env, addr, json!({"actions": ["alert"]})).await;
+    let verdict = evaluate(&env, "SELECT * FROM salaries").await;
+    let got = receiver.wait_for(3, Duration::from_secs(15)).await;
+    // Exponential: 150 ms, then 300 ms.
+    let gap1 = got[1].at.duration_since(got[0].at);
+    let gap2 = got[2].at.duration_since(got[1].at);
+    assert!(gap1 >= Duration::from_millis(150), "{gap1:?}");
+    assert!(gap2 >= Duration::from_millis(300), "{gap2:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let dead = loop {
+        let r = env
+            .get(&format!("/api/v1/alert-channels/{id}/dead-letters"))
+            .send()
+            .await;
+        r.expect(200);
+        if r.body["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            break r.body;
+        }
+        assert!(Instant::now() < deadline, "no dead letter: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(receiver.count(), 3, "bounded attempts");
+    let items = dead["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["attempts"], 3);
+    assert_eq!(items[0]["last_status"], 503);
+    assert_eq!(
+        items[0]["payload"]["evaluation_id"],
+        verdict["evaluation_id"]
+    );
+    eprintln!("alerts: retry gaps {gap1:?}, {gap2:?} (base 150 ms)");
+    env.get("/api/v1/alert-channels/nope/dead-letters")
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    env.get(&format!("/api/v1/alert-channels/{id}/dead-letters"))
+        .token(&env.other)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    worker.abort();
+}
+
+async fn alert_test_reports_what_happened(env: Env) {
+    let (receiver, addr) = Receiver::start(&[200, 418]).await;
+    let id = channel(&env, addr, json!({"enabled": false})).await;
+    let r = env
+        .post(&format!("/api/v1/alert-channels/{id}/test"))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["delivered"], true, "{}", r.text);
+    assert_eq!(r.body["status"], 200);
+    assert_eq!(r.body["error"], Value::Null);
+    let got = receiver.all();
+    assert_eq!(got.len(), 1);
+    assert_signed(&got[0], SECRET);
+    assert_eq!(got[0].json()["type"], "test");
+    assert_eq!(got[0].json(), r.body["payload"]);
+    assert_eq!(got[0].headers.get("x-verdict-event").unwrap(), "test");
+    let r = env
+        .post(&format!("/api/v1/alert-channels/{id}/test"))
+        .send()
+        .await;
+    assert_eq!(r.body["delivered"], false);
+    assert_eq!(r.body["status"], 418);
+    // Nobody listens on this port: answered, not failed.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let other = channel(&env, closed, json!({})).await;
+    let r = env
+        .post(&format!("/api/v1/alert-channels/{other}/test"))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["delivered"], false);
+    assert_eq!(r.body["status"], Value::Null);
+    assert!(
+        r.body["error"].as_str().unwrap().contains("cannot connect"),
+        "{}",
+        r.text
+    );
+    env.post(&format!("/api/v1/alert-channels/{id}/test"))
+        .token(&env.viewer)
+        .send()
+        .await
+        .expect(403);
+    env.post("/api/v1/alert-channels/nope/test")
+        .send()
+        .await
+        .expect_error(404, "not_found");
+}
