@@ -346,6 +346,17 @@ where
     channel_row(&row)
 }
 
+/// Channels hold secrets and make the server call out to any address: admins only.
+fn require_admin(principal: &Principal) -> ApiResult<()> {
+    if principal.role == crate::auth::Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "alert channels are managed and tested by admins",
+        ))
+    }
+}
+
 fn generated_secret() -> String {
     let mut bytes = [0u8; 32];
     if getrandom::fill(&mut bytes).is_err() {
@@ -385,7 +396,7 @@ pub async fn create(
     principal: Principal,
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> ApiResult<(StatusCode, Json<AlertChannel>)> {
-    principal.require_writer()?;
+    require_admin(&principal)?;
     let c = check(input)?;
     let (secret, generated) = match c.secret.clone() {
         Some(s) => (s, false),
@@ -479,7 +490,7 @@ pub async fn replace(
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> ApiResult<Json<AlertChannel>> {
-    principal.require_writer()?;
+    require_admin(&principal)?;
     let c = check(input)?;
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
@@ -532,7 +543,7 @@ pub async fn delete(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require_writer()?;
+    require_admin(&principal)?;
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
     let deleted = sqlx::query("DELETE FROM alert_channels WHERE org_id = $1 AND id = $2")
@@ -589,7 +600,7 @@ pub async fn test(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<TestResult>> {
-    principal.require_writer()?;
+    require_admin(&principal)?;
     let org = principal.org_id.as_str();
     let row = sqlx::query("SELECT url, secret FROM alert_channels WHERE org_id = $1 AND id = $2")
         .bind(org)
@@ -923,6 +934,7 @@ async fn deliver_due(db: &Db, config: &WorkerConfig) -> Result<(), sqlx::Error> 
     let lease = i64::try_from(config.timeout.as_millis())
         .unwrap_or(i64::MAX)
         .saturating_add(5_000);
+    let mut attempts_running = tokio::task::JoinSet::new();
     for row in &due {
         let org: String = row.try_get(0)?;
         let id: String = row.try_get(1)?;
@@ -944,12 +956,21 @@ async fn deliver_due(db: &Db, config: &WorkerConfig) -> Result<(), sqlx::Error> 
         if claimed.rows_affected() != 1 {
             continue;
         }
-        let outcome = if enabled == 0 {
-            Err("the channel is disabled".to_string())
-        } else {
-            send(&url, &secret, "violation", &payload, config.timeout).await
+        // Receivers are attempted concurrently: a slow one does not hold up the others.
+        let timeout = config.timeout;
+        attempts_running.spawn(async move {
+            let outcome = if enabled == 0 {
+                Err("the channel is disabled".to_string())
+            } else {
+                send(&url, &secret, "violation", &payload, timeout).await
+            };
+            (org, id, attempts.saturating_add(1), enabled != 0, outcome)
+        });
+    }
+    while let Some(joined) = attempts_running.join_next().await {
+        let Ok((org, id, attempts, enabled, outcome)) = joined else {
+            continue; // the claim lapses and the delivery is attempted again
         };
-        let attempts = attempts.saturating_add(1);
         let done = now_ms();
         let (status, last_status, last_error, next) = match outcome {
             Ok(s) if (200..300).contains(&s) => ("delivered", Some(i64::from(s)), None, done),
@@ -958,7 +979,7 @@ async fn deliver_due(db: &Db, config: &WorkerConfig) -> Result<(), sqlx::Error> 
                     Ok(s) => (Some(i64::from(s)), format!("the receiver answered {s}")),
                     Err(e) => (None, e),
                 };
-                if attempts >= config.max_attempts || enabled == 0 {
+                if attempts >= config.max_attempts || !enabled {
                     ("dead", code, Some(error), done)
                 } else {
                     let next = done.saturating_add(config.backoff_ms(attempts));
