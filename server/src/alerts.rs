@@ -827,9 +827,16 @@ pub fn spawn_worker(
     config: WorkerConfig,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut last_cleanup: Option<Instant> = None;
         loop {
             if db.write.is_closed() {
                 break;
+            }
+            if last_cleanup.is_none_or(|t| t.elapsed() >= CLEANUP_EVERY) {
+                last_cleanup = Some(Instant::now());
+                if let Err(e) = forget_delivered(&db).await {
+                    eprintln!("verdict: alerts: {e}");
+                }
             }
             if let Err(e) = fan_out(&db).await {
                 if db.write.is_closed() {
@@ -849,6 +856,20 @@ pub fn spawn_worker(
             }
         }
     })
+}
+
+/// How often delivered alerts past [`KEEP_DELIVERED_MS`] are deleted.
+const CLEANUP_EVERY: Duration = Duration::from_secs(600);
+
+/// How long a delivered alert is kept (dead letters are kept until their channel goes).
+const KEEP_DELIVERED_MS: i64 = 7 * 24 * 3600 * 1000;
+
+async fn forget_delivered(db: &Db) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM alert_deliveries WHERE status = 'delivered' AND updated_at < $1")
+        .bind(now_ms().saturating_sub(KEEP_DELIVERED_MS))
+        .execute(&db.write)
+        .await?;
+    Ok(())
 }
 
 fn matches(list: &str, value: Option<&str>) -> bool {
