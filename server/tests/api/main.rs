@@ -18,6 +18,7 @@ mod cases;
 mod contract;
 mod kill;
 mod limits;
+mod principals;
 mod robustness;
 mod support;
 
@@ -61,6 +62,7 @@ fn main() {
     all.extend(robustness::all());
     all.extend(contract::all());
     all.extend(limits::all());
+    all.extend(principals::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
