@@ -135,7 +135,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Binds `listen` (`HOST:PORT`; port 0 picks a free one).
-    pub async fn bind(listen: &str, config: Config) -> Result<Proxy, StartError> {
+    pub async fn bind(listen: &str, mut config: Config) -> Result<Proxy, StartError> {
         let live = match config.source {
             Source::Files {
                 policies,
@@ -148,12 +148,21 @@ impl Proxy {
                 }
                 source::Live::fixed(policies, principals)
             }
-            Source::Store { db, org } => source::Store::open(db, &org)
-                .await
-                .map_err(StartError::Config)?
-                .live()
-                .await
-                .map_err(StartError::Config)?,
+            Source::Store { db, org } => {
+                let store = source::Store::open(db.clone(), &org)
+                    .await
+                    .map_err(StartError::Config)?;
+                // Every judged statement becomes an evaluation of the organization.
+                let sink = audit::StoreSink::start(db, store.org_id().to_string());
+                let log = config
+                    .audit
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_default()
+                    .with_store(sink);
+                config.audit = Some(Arc::new(log));
+                store.live().await.map_err(StartError::Config)?
+            }
         };
         let mut mock_salt_secret = [0u8; 32];
         getrandom::fill(&mut mock_salt_secret)

@@ -232,6 +232,7 @@ impl Front {
             audit: self.audit.as_deref(),
             client: &self.client,
             application: &self.application,
+            ctx: &self.ctx,
         }
     }
 

@@ -106,6 +106,11 @@ impl Store {
         })
     }
 
+    /// The organization's id in the store.
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
     /// Reads the current state, unless it is still at `known` generation.
     async fn read(&self, known: Option<i64>) -> Result<Option<Snapshot>, String> {
         let generation = self

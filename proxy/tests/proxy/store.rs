@@ -178,6 +178,64 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
         assert_eq!(count(*p, "bob", "alice pw").unwrap_err(), "28P01");
     }
 
+    // Each judged statement is an evaluation of the organization, in the evaluation
+    // endpoints, with the client's address and application_name.
+    let mut named = postgres::Config::new()
+        .host("127.0.0.1")
+        .port(proxies[0].port())
+        .user("alice")
+        .password("alice pw")
+        .dbname(DB)
+        .application_name("store-test")
+        .connect(postgres::NoTls)
+        .unwrap();
+    named
+        .simple_query("SELECT id FROM orders WHERE amount > 100")
+        .unwrap();
+    let logged = |sql: &str| -> Option<Json> {
+        let (s, page) = runtime.block_on(api.call("GET", "/api/v1/evaluations?limit=200", None));
+        assert_eq!(s, 200, "{page}");
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["sql"] == sql && e["caller"] == "proxy:alice")
+            .cloned()
+    };
+    let started = Instant::now();
+    let entry = loop {
+        if let Some(e) = logged("SELECT id FROM orders WHERE amount > 100") {
+            break e;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no evaluation logged"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(entry["user"], "alice");
+    assert_eq!(entry["policies"], json!(["tenant-isolation"]));
+    assert_ne!(entry["verdict"], "block");
+    let rewritten = entry["rewritten_sql"].as_str().unwrap();
+    assert!(rewritten.contains("tenant_id = 1"), "{rewritten}");
+    let (s, full) = runtime.block_on(api.call(
+        "GET",
+        &format!("/api/v1/evaluations/{}", entry["id"].as_str().unwrap()),
+        None,
+    ));
+    assert_eq!(s, 200, "{full}");
+    assert_eq!(full["result"]["proxy"]["application_name"], "store-test");
+    assert!(
+        full["result"]["proxy"]["client"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{full}"
+    );
+    assert_eq!(full["context"]["attributes"]["tenant_id"], 1);
+    assert_eq!(full["result"]["rewritten_sql"], entry["rewritten_sql"]);
+    drop(named);
+
     // A new principal can log in within a second.
     let (s, b) = runtime.block_on(api.call(
         "POST",
@@ -210,6 +268,28 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
     let err = open.simple_query("SELECT id FROM orders").unwrap_err();
     assert_eq!(code(&err), "42501");
     assert_eq!(rows(&mut open, "SELECT 1")[0][0].as_deref(), Some("1"));
+    // The block is logged as one, naming its policy.
+    let started = Instant::now();
+    let blocked = loop {
+        let (_, page) =
+            runtime.block_on(api.call("GET", "/api/v1/evaluations?verdict=block&limit=200", None));
+        if let Some(e) = page["items"].as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|e| e["sql"] == "SELECT id FROM orders")
+                .cloned()
+        }) {
+            break e;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no block logged: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(blocked["verdict"], "block");
+    assert_eq!(blocked["blocked_policy"], "no-orders");
+    assert_eq!(blocked["rewritten_sql"], Json::Null);
     let (s, _) = runtime.block_on(api.call("DELETE", "/api/v1/policies/no-orders", None));
     assert_eq!(s, 200);
     until("policy removed", &proxies, |p| {
