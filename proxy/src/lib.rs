@@ -136,6 +136,7 @@ pub struct Proxy {
 impl Proxy {
     /// Binds `listen` (`HOST:PORT`; port 0 picks a free one).
     pub async fn bind(listen: &str, mut config: Config) -> Result<Proxy, StartError> {
+        let mut quotas = quota::Quotas::default();
         let live = match config.source {
             Source::Files {
                 policies,
@@ -149,6 +150,7 @@ impl Proxy {
                 source::Live::fixed(policies, principals)
             }
             Source::Store { db, org } => {
+                let db_for_counts = db.clone();
                 let store = source::Store::open(db.clone(), &org)
                     .await
                     .map_err(StartError::Config)?;
@@ -161,6 +163,7 @@ impl Proxy {
                     .unwrap_or_default()
                     .with_store(sink);
                 config.audit = Some(Arc::new(log));
+                quotas = quota::Quotas::on_store(db_for_counts, store.org_id().to_string());
                 store.live().await.map_err(StartError::Config)?
             }
         };
@@ -180,7 +183,7 @@ impl Proxy {
                 cancels: Mutex::new(HashMap::new()),
                 mock_salt_secret,
                 tls: config.tls,
-                quotas: Arc::new(quota::Quotas::default()),
+                quotas: Arc::new(quotas),
                 audit: config.audit,
             }),
         })

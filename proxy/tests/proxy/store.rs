@@ -296,6 +296,47 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
         count(p, "alice", "alice pw").is_ok()
     });
 
+    // queries_per_hour is counted in the store, shared by both proxies and /evaluate.
+    let metered = json!({"id": "metered", "name": "Metered",
+        "assignments": [{"kind": "role", "value": "metered"}],
+        "rules": [{"type": "query_limit", "queries_per_hour": 3}]});
+    let (s, b) = runtime.block_on(api.call("POST", "/api/v1/policies", Some(metered)));
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = runtime.block_on(api.call(
+        "POST",
+        "/api/v1/principals",
+        Some(json!({"user": "meter", "roles": ["metered"], "password": "meter pw"})),
+    ));
+    assert_eq!(s, 201, "{b}");
+    until("metered principal", &proxies, |p| {
+        login_at(p, "meter", "meter pw").is_ok()
+    });
+    let mut first = login_at(proxies[0], "meter", "meter pw").unwrap();
+    let mut second = login_at(proxies[1], "meter", "meter pw").unwrap();
+    first.simple_query("SELECT id FROM orders").unwrap();
+    second.simple_query("SELECT id FROM orders").unwrap();
+    let (s, v) = runtime.block_on(api.call(
+        "POST",
+        "/api/v1/evaluate",
+        Some(json!({"sql": "SELECT id FROM orders", "context": {"user": "meter", "roles": ["metered"]}})),
+    ));
+    assert_eq!(s, 200, "{v}");
+    assert_ne!(v["verdict"], "block", "{v}");
+    let err = first.simple_query("SELECT id FROM orders").unwrap_err();
+    assert_eq!(code(&err), "42501");
+    let err = second.simple_query("SELECT id FROM orders").unwrap_err();
+    assert_eq!(code(&err), "42501");
+    let (_, counts) = runtime.block_on(api.call("GET", "/api/v1/query-counts?user=meter", None));
+    let hourly = counts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "queries_per_hour" && c["policy_id"] == "metered")
+        .cloned()
+        .unwrap_or_else(|| panic!("{counts}"));
+    assert_eq!(hourly["count"], 3, "{counts}");
+    drop((first, second));
+
     // A changed context applies to the next login; the password is kept.
     let (s, b) = runtime.block_on(api.call(
         "PUT",
