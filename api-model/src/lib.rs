@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod policy;
+pub mod principal;
 pub mod resource;
 pub mod strict;
 
@@ -9,6 +10,7 @@ pub use policy::{
     Mode, Operation, Policy, PolicyAction, PolicyType, RequireWhere, Risk, Rule, StatementKind,
     Subjects, WhereStatement,
 };
+pub use principal::{PrincipalInput, PrincipalList, PrincipalResource};
 pub use resource::{
     Assignment, Catalog, CatalogColumn, CatalogDocument, CatalogFunction, CatalogPut, CatalogTable,
     ColumnSpec, Context, DefaultAccess, Deleted, PolicyPatch, PolicyResource, PolicySetDraft,

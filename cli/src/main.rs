@@ -35,7 +35,7 @@ enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
     /// Run the PostgreSQL wire-protocol proxy that enforces the policies on every statement
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -57,11 +57,27 @@ struct ProxyArgs {
     )]
     upstream: Option<String>,
     /// Policy set file (JSON or YAML): a standalone set
-    #[arg(long, value_name = "FILE", required_unless_present = "hash_password")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present_any = ["hash_password", "database", "data_dir"],
+        conflicts_with_all = ["database", "data_dir", "org"]
+    )]
     policies: Option<PathBuf>,
     /// Principals file (JSON or YAML): users with SCRAM-SHA-256 verifiers and their context
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["database", "data_dir"])]
     principals: Option<PathBuf>,
+    /// The server's store instead of files: its database URL (`sqlite://PATH` or
+    /// `postgres://…`); the organization's active policy set and principals apply, and
+    /// their changes are seen within a second
+    #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+    database: Option<String>,
+    /// The server's store instead of files: its data directory (`verdict.db` inside)
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The store's organization (default: `default`, the server's first)
+    #[arg(long, value_name = "NAME")]
+    org: Option<String>,
     /// HS256 secret for JWT passwords (at least 32 bytes)
     #[arg(
         long,
@@ -339,8 +355,11 @@ fn run_proxy(args: &ProxyArgs) -> ExitCode {
     let options = verdict_proxy::Options {
         listen: args.listen.clone(),
         upstream: args.upstream.clone().unwrap_or_default(),
-        policies: args.policies.clone().unwrap_or_default(),
+        policies: args.policies.clone(),
         principals: args.principals.clone(),
+        database: args.database.clone(),
+        data_dir: args.data_dir.clone(),
+        org: args.org.clone(),
         jwt_secret: args.jwt_secret.clone(),
         jwt_secret_file: args.jwt_secret_file.clone(),
         jwt_public_key: args.jwt_public_key.clone(),

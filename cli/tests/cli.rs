@@ -720,3 +720,50 @@ fn proxy_refuses_a_bad_configuration_with_exit_2() {
     ]);
     out.error("proxy_error");
 }
+
+#[test]
+fn proxy_on_a_store_needs_its_organization_and_no_policy_file() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli-tests")
+        .join(format!("{}-proxy-store", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data_dir = dir.to_string_lossy().into_owned();
+    // A store without the organization: refused at start.
+    let out = run(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "postgres://app@127.0.0.1:1/db",
+        "--data-dir",
+        &data_dir,
+        "--org",
+        "acme",
+    ]);
+    let err = out.error("proxy_error");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("no organization `acme`"),
+        "{err}"
+    );
+    // Files and a store at once, or a principals file with a store: usage errors.
+    for extra in [
+        vec!["--policies", "p.json", "--data-dir", data_dir.as_str()],
+        vec!["--principals", "u.json", "--data-dir", data_dir.as_str()],
+        vec!["--policies", "p.json", "--org", "acme"],
+    ] {
+        let mut args = vec!["proxy", "--upstream", "postgres://app@127.0.0.1:1/db"];
+        args.extend(extra.iter().copied());
+        let err = run(&args).error("invalid_arguments");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot be used with"),
+            "{args:?}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

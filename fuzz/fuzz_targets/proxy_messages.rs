@@ -7,13 +7,15 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use verdict_engine::{Context, PolicySet};
+use verdict_engine::Context;
 use verdict_fuzz::{bounded, context, policies, READER};
 use verdict_proxy::frame;
 use verdict_proxy::relay::{self, Step};
 use verdict_proxy::scram::{Exchange, Verifier};
+use verdict_proxy::source::Live;
+use verdict_proxy::Principals;
 
-static SET: OnceLock<Arc<PolicySet>> = OnceLock::new();
+static SET: OnceLock<Arc<Live>> = OnceLock::new();
 static CTX: OnceLock<Arc<Context>> = OnceLock::new();
 
 /// Every byte of `out` belongs to a complete typed message with a valid length.
@@ -28,7 +30,9 @@ fn well_formed(out: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let set = SET.get_or_init(|| Arc::new(policies())).clone();
+    let set = SET
+        .get_or_init(|| Live::fixed(policies(), Principals::default()))
+        .clone();
     let ctx = CTX.get_or_init(|| Arc::new(context(READER))).clone();
     bounded("proxy message handling", || {
         // The first byte picks how the stream is cut into reads.

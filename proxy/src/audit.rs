@@ -9,10 +9,42 @@ use std::sync::mpsc::{channel, Sender};
 
 use serde_json::json;
 
-/// An open audit log.
-#[derive(Debug)]
+/// Where judged texts are recorded: a file of JSON lines, the store's evaluations, or both.
+#[derive(Debug, Clone, Default)]
 pub struct AuditLog {
-    tx: Sender<String>,
+    file: Option<Sender<String>>,
+    store: Option<StoreSink>,
+}
+
+/// The store's evaluation log (the server's group commit), fed from a channel so that
+/// sessions never wait for it.
+#[derive(Debug, Clone)]
+pub struct StoreSink {
+    tx: tokio::sync::mpsc::UnboundedSender<verdict_server::log::Record>,
+    org_id: String,
+}
+
+impl StoreSink {
+    /// Starts the writer for organization `org_id` of `db` on the current runtime.
+    pub fn start(db: verdict_server::Db, org_id: String) -> StoreSink {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<verdict_server::log::Record>();
+        tokio::spawn(async move {
+            let log = std::sync::Arc::new(verdict_server::log::Log::default());
+            while let Some(record) = rx.recv().await {
+                // Each write joins the current group commit.
+                let (log, db) = (log.clone(), db.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = log.write(&db, record).await {
+                        eprintln!(
+                            "verdict proxy: cannot log an evaluation in the store: {}",
+                            e.message
+                        );
+                    }
+                });
+            }
+        });
+        StoreSink { tx, org_id }
+    }
 }
 
 /// One record.
@@ -26,6 +58,9 @@ pub struct Record<'a> {
     pub verdict: &'a str,
     pub rule: &'a str,
     pub policies: Vec<&'a str>,
+    /// The engine's verdict (none for a vetted statement).
+    pub full: Option<&'a verdict_engine::Verdict>,
+    pub ctx: &'a verdict_engine::Context,
 }
 
 impl AuditLog {
@@ -48,7 +83,16 @@ impl AuditLog {
                     }
                 }
             })?;
-        Ok(AuditLog { tx })
+        Ok(AuditLog {
+            file: Some(tx),
+            store: None,
+        })
+    }
+
+    /// This log, also writing to the store.
+    pub fn with_store(mut self, sink: StoreSink) -> AuditLog {
+        self.store = Some(sink);
+        self
     }
 
     /// Queues one record.
@@ -67,8 +111,72 @@ impl AuditLog {
             "rule": r.rule,
             "policies": r.policies,
         });
-        if self.tx.send(line.to_string()).is_err() {
-            eprintln!("verdict proxy: the audit log writer stopped");
+        if let Some(store) = &self.store {
+            store.record(r);
+        }
+        if let Some(file) = &self.file {
+            if file.send(line.to_string()).is_err() {
+                eprintln!("verdict proxy: the audit log writer stopped");
+            }
         }
     }
+}
+
+impl StoreSink {
+    /// Queues the evaluation of `r`.
+    fn record(&self, r: &Record<'_>) {
+        use sha2::Digest as _;
+        let context = serde_json::to_string(r.ctx).unwrap_or_else(|_| "{}".into());
+        let mut result = match r.full {
+            Some(v) => serde_json::from_str(&v.to_json()).unwrap_or_else(|_| json!({})),
+            None => json!({"verdict": r.verdict, "rule": r.rule, "rewritten_sql": r.ran}),
+        };
+        if let Some(obj) = result.as_object_mut() {
+            // Where the statement came from, beside the verdict as the engine gave it.
+            obj.insert(
+                "proxy".into(),
+                json!({"principal": r.principal, "client": r.client, "application_name": r.application, "rewritten_sql": r.ran, "verdict": r.verdict, "rule": r.rule}),
+            );
+        }
+        let blocked = r.full.and_then(|v| v.blocked_by.as_ref());
+        let record = verdict_server::log::Record {
+            id: verdict_server::db::new_id("ev"),
+            org_id: self.org_id.clone(),
+            created_at: verdict_server::db::now_ms(),
+            caller: format!("proxy:{}", r.principal),
+            ctx_user: r.ctx.user.clone(),
+            sql: r.sql.to_string(),
+            rewritten_sql: r.ran.map(str::to_string),
+            verdict: r.verdict.to_string(),
+            rule: r.rule.to_string(),
+            blocked_policy: blocked.map(|b| b.policy.clone()),
+            blocked_rule_index: blocked.map(|b| i64::try_from(b.rule_index).unwrap_or(i64::MAX)),
+            policies: json!(r.policies).to_string(),
+            matched: r
+                .full
+                .map(|v| {
+                    v.matched_policies
+                        .iter()
+                        .map(|m| (m.id.clone(), m.mode.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            exceptions: "[]".into(),
+            context_digest: hex_digest(sha2::Sha256::digest(context.as_bytes()).as_slice()),
+            context,
+            dataset: r.ctx.dataset.clone(),
+            query_id: r.ctx.query_id.clone(),
+            result: result.to_string(),
+            // Violations seen by the proxy do not raise alerts yet (the sink does not hold
+            // the active set's policy actions and risks).
+            alerts: Vec::new(),
+        };
+        if self.tx.send(record).is_err() {
+            eprintln!("verdict proxy: the store's evaluation writer stopped");
+        }
+    }
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

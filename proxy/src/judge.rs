@@ -18,10 +18,20 @@ pub struct Counting<'a> {
     pub audit: Option<&'a AuditLog>,
     pub client: &'a str,
     pub application: &'a str,
+    pub ctx: &'a Context,
 }
 
 impl Counting<'_> {
-    fn audit(&self, sql: &str, ran: Option<&str>, verdict: &str, rule: &str, policies: Vec<&str>) {
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        sql: &str,
+        ran: Option<&str>,
+        verdict: &str,
+        rule: &str,
+        policies: Vec<&str>,
+        full: Option<&Verdict>,
+    ) {
         if let Some(log) = self.audit {
             log.record(&Record {
                 principal: self.principal,
@@ -32,6 +42,8 @@ impl Counting<'_> {
                 verdict,
                 rule,
                 policies,
+                full,
+                ctx: self.ctx,
             });
         }
     }
@@ -93,7 +105,7 @@ pub fn judge_within(
                     let text = stmt.to_string();
                     if ok {
                         if let Some(c) = counting {
-                            c.audit(&text, Some(&text), "allow", "vetted", Vec::new());
+                            c.audit(&text, Some(&text), "allow", "vetted", Vec::new(), None);
                         }
                         parts.push(text);
                         continue;
@@ -140,6 +152,7 @@ fn engine(
             decision,
             rule.unwrap_or(verdict.rule.as_str()),
             policies,
+            Some(&verdict),
         );
     }
     judged

@@ -8,6 +8,7 @@ pub mod quota;
 pub mod relay;
 pub mod scram;
 mod session;
+pub mod source;
 pub mod upstream;
 pub mod vetted;
 
@@ -56,14 +57,25 @@ impl Default for Limits {
 /// Everything a proxy needs to run.
 pub struct Config {
     pub target: Target,
-    pub policies: PolicySet,
-    pub principals: Principals,
+    /// Where the policies and principals come from.
+    pub source: Source,
     pub jwt: Option<JwtConfig>,
     pub limits: Limits,
     /// TLS towards clients (SSL requests are answered `N` without it).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Where every judged text is recorded.
     pub audit: Option<Arc<audit::AuditLog>>,
+}
+
+/// Where a proxy's policies and principals come from.
+pub enum Source {
+    /// A standalone set and principals (files), fixed for the proxy's life.
+    Files {
+        policies: PolicySet,
+        principals: Principals,
+    },
+    /// An organization of the server's store (by name), kept current.
+    Store { db: verdict_server::Db, org: String },
 }
 
 /// A TLS acceptor from a PEM certificate chain and a PEM private key.
@@ -93,9 +105,8 @@ pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<tokio_rustls::Tls
 
 /// What the sessions share.
 pub(crate) struct Shared {
-    pub policies: Arc<PolicySet>,
+    pub source: Arc<source::Live>,
     pub target: Target,
-    pub principals: Principals,
     pub jwt: Option<JwtConfig>,
     pub limits: Limits,
     /// Client cancel key → upstream cancel key.
@@ -124,12 +135,38 @@ pub struct Proxy {
 
 impl Proxy {
     /// Binds `listen` (`HOST:PORT`; port 0 picks a free one).
-    pub async fn bind(listen: &str, config: Config) -> Result<Proxy, StartError> {
-        if config.principals.is_empty() && config.jwt.is_none() {
-            return Err(StartError::Config(
-                "no way to log in: give --principals FILE, a JWT key (--jwt-secret-file or --jwt-public-key), or both".into(),
-            ));
-        }
+    pub async fn bind(listen: &str, mut config: Config) -> Result<Proxy, StartError> {
+        let mut quotas = quota::Quotas::default();
+        let live = match config.source {
+            Source::Files {
+                policies,
+                principals,
+            } => {
+                if principals.is_empty() && config.jwt.is_none() {
+                    return Err(StartError::Config(
+                        "no way to log in: give --principals FILE, a JWT key (--jwt-secret-file or --jwt-public-key), or both".into(),
+                    ));
+                }
+                source::Live::fixed(policies, principals)
+            }
+            Source::Store { db, org } => {
+                let db_for_counts = db.clone();
+                let store = source::Store::open(db.clone(), &org)
+                    .await
+                    .map_err(StartError::Config)?;
+                // Every judged statement becomes an evaluation of the organization.
+                let sink = audit::StoreSink::start(db, store.org_id().to_string());
+                let log = config
+                    .audit
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_default()
+                    .with_store(sink);
+                config.audit = Some(Arc::new(log));
+                quotas = quota::Quotas::on_store(db_for_counts, store.org_id().to_string());
+                store.live().await.map_err(StartError::Config)?
+            }
+        };
         let mut mock_salt_secret = [0u8; 32];
         getrandom::fill(&mut mock_salt_secret)
             .map_err(|e| StartError::Config(format!("no randomness: {e}")))?;
@@ -139,15 +176,14 @@ impl Proxy {
         Ok(Proxy {
             listener,
             shared: Arc::new(Shared {
-                policies: Arc::new(config.policies),
+                source: live,
                 target: config.target,
-                principals: config.principals,
                 jwt: config.jwt,
                 limits: config.limits,
                 cancels: Mutex::new(HashMap::new()),
                 mock_salt_secret,
                 tls: config.tls,
-                quotas: Arc::new(quota::Quotas::default()),
+                quotas: Arc::new(quotas),
                 audit: config.audit,
             }),
         })
@@ -217,8 +253,15 @@ pub fn load_policies(text: &str) -> Result<PolicySet, String> {
 pub struct Options {
     pub listen: String,
     pub upstream: String,
-    pub policies: std::path::PathBuf,
+    /// A standalone policy set file …
+    pub policies: Option<std::path::PathBuf>,
     pub principals: Option<std::path::PathBuf>,
+    /// … or the server's store: its database URL …
+    pub database: Option<String>,
+    /// … or its data directory (SQLite `verdict.db` inside) …
+    pub data_dir: Option<std::path::PathBuf>,
+    /// … and the organization whose policies and principals apply (default `default`).
+    pub org: Option<String>,
     /// The HS256 secret itself (from the environment) …
     pub jwt_secret: Option<String>,
     /// … or a file holding it.
@@ -240,15 +283,53 @@ fn read(path: &std::path::Path, what: &str) -> Result<String, StartError> {
 }
 
 impl Options {
-    /// Reads the files and checks the flags, reporting the first problem.
-    pub fn config(&self) -> Result<Config, StartError> {
+    /// Reads the files, opens the store and checks the flags, reporting the first problem.
+    pub async fn config(&self) -> Result<Config, StartError> {
         let target = Target::parse(&self.upstream).map_err(StartError::Config)?;
-        let policies = load_policies(&read(&self.policies, "the policy set")?)
-            .map_err(|e| StartError::Config(format!("{}: {e}", self.policies.display())))?;
-        let principals = match &self.principals {
-            Some(path) => Principals::parse(&read(path, "the principals file")?)
-                .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?,
-            None => Principals::default(),
+        let source = match (&self.policies, &self.database, &self.data_dir) {
+            (Some(path), None, None) => {
+                if self.org.is_some() {
+                    return Err(StartError::Config(
+                        "--org names an organization of the store; with --policies FILE there is none".into(),
+                    ));
+                }
+                let policies = load_policies(&read(path, "the policy set")?)
+                    .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?;
+                let principals = match &self.principals {
+                    Some(path) => Principals::parse(&read(path, "the principals file")?)
+                        .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?,
+                    None => Principals::default(),
+                };
+                Source::Files {
+                    policies,
+                    principals,
+                }
+            }
+            (None, database, data_dir) if database.is_some() != data_dir.is_some() => {
+                if self.principals.is_some() {
+                    return Err(StartError::Config(
+                        "with a store the principals are the organization's (/api/v1/principals); --principals FILE is for --policies FILE".into(),
+                    ));
+                }
+                let url = match (database, data_dir) {
+                    (Some(url), _) => url.clone(),
+                    (None, Some(dir)) => verdict_server::Db::sqlite_url_in(dir)
+                        .map_err(|e| StartError::Config(e.to_string()))?,
+                    (None, None) => String::new(),
+                };
+                let db = verdict_server::Db::connect(&url)
+                    .await
+                    .map_err(|e| StartError::Config(format!("cannot open the store: {e}")))?;
+                Source::Store {
+                    db,
+                    org: self.org.clone().unwrap_or_else(|| "default".to_string()),
+                }
+            }
+            _ => {
+                return Err(StartError::Config(
+                    "give exactly one of --policies FILE, --database URL and --data-dir DIR".into(),
+                ))
+            }
         };
         let secret = match (&self.jwt_secret, &self.jwt_secret_file) {
             (Some(s), None) => Some(s.trim().to_string()),
@@ -310,8 +391,7 @@ impl Options {
         };
         Ok(Config {
             target,
-            policies,
-            principals,
+            source,
             jwt,
             limits: self.limits.clone(),
             tls,
@@ -322,12 +402,12 @@ impl Options {
 
 /// Runs a proxy until the process is interrupted (Ctrl-C / SIGTERM).
 pub fn run(options: &Options) -> Result<(), StartError> {
-    let config = options.config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| StartError::Config(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
+        let config = options.config().await?;
         let proxy = Proxy::bind(&options.listen, config).await?;
         if let Ok(addr) = proxy.local_addr() {
             eprintln!(

@@ -82,6 +82,11 @@ impl Principals {
         }
     }
 
+    /// Adds or replaces the principal of `user`.
+    pub fn insert(&mut self, user: String, principal: Principal) {
+        self.by_user.insert(user, principal);
+    }
+
     pub fn get(&self, user: &str) -> Option<&Principal> {
         self.by_user.get(user)
     }

@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use verdict_engine::{Context, PolicySet};
+use verdict_engine::Context;
 
 use crate::audit::AuditLog;
 use crate::frame::{self, FrameError};
 use crate::judge::{self, Judged};
 use crate::quota::Quotas;
+use crate::source::{Live, Unavailable};
 use crate::upstream::MAX_BACKEND_MESSAGE;
 
 /// Stop translating once this much is buffered for the other side.
@@ -62,7 +63,8 @@ struct Pending {
 
 /// The client → upstream direction.
 pub struct Front {
-    set: Arc<PolicySet>,
+    /// The policies in force, read at each statement (a store's changes apply at once).
+    source: Arc<Live>,
     ctx: Arc<Context>,
     marker: Arc<str>,
     seq: u64,
@@ -106,7 +108,7 @@ pub struct Principal {
 
 /// The two directions of one session; `nonce` makes the marker unguessable.
 pub fn pair(
-    set: Arc<PolicySet>,
+    source: Arc<Live>,
     ctx: Arc<Context>,
     principal: Principal,
     max_message: usize,
@@ -117,7 +119,10 @@ pub fn pair(
         nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
     ));
     let pending = Arc::new(Pending::default());
-    let timeout_ms = judge::session_timeout(&set, &ctx);
+    let timeout_ms = source
+        .policies()
+        .ok()
+        .and_then(|set| judge::session_timeout(&set, &ctx));
     (
         Front {
             timeout_ms,
@@ -126,7 +131,7 @@ pub fn pair(
             audit: principal.audit,
             client: principal.client,
             application: principal.application,
-            set,
+            source,
             ctx,
             marker: marker.clone(),
             seq: 0,
@@ -152,13 +157,7 @@ impl Front {
             match f.tag {
                 b'Q' => {
                     let sql = frame::query_text(&f)?;
-                    match judge::judge_within(
-                        &self.set,
-                        &self.ctx,
-                        self.timeout_ms,
-                        Some(self.counting()),
-                        sql,
-                    ) {
+                    match self.judge(sql) {
                         Judged::Forward(text) => frame::put_query(&text, out),
                         Judged::Block(err) => {
                             let poison = self.block(err);
@@ -169,13 +168,7 @@ impl Front {
                 }
                 b'P' => {
                     let p = frame::parse_msg(&f)?;
-                    match judge::judge_within(
-                        &self.set,
-                        &self.ctx,
-                        self.timeout_ms,
-                        Some(self.counting()),
-                        p.sql,
-                    ) {
+                    match self.judge(p.sql) {
                         Judged::Forward(text) => frame::put_parse(p.name, &text, &p.types, out),
                         Judged::Block(err) => {
                             let poison = self.block(err);
@@ -210,6 +203,28 @@ impl Front {
         Ok(Step::More)
     }
 
+    /// Judges `sql` with the policies in force; a store that cannot be read blocks it.
+    fn judge(&self, sql: &str) -> Judged {
+        match self.source.policies() {
+            Ok(set) => {
+                judge::judge_within(&set, &self.ctx, self.timeout_ms, Some(self.counting()), sql)
+            }
+            Err(Unavailable) => Judged::Block(judge::encode_error(vec![
+                (b'S', "ERROR".into()),
+                (b'V', "ERROR".into()),
+                (b'C', "42501".into()),
+                (
+                    b'M',
+                    "statement blocked: the proxy cannot read its policy store".into(),
+                ),
+                (
+                    b'H',
+                    "nothing runs until the policy store can be read again".into(),
+                ),
+            ])),
+        }
+    }
+
     fn counting(&self) -> judge::Counting<'_> {
         judge::Counting {
             quotas: &self.quotas,
@@ -217,6 +232,7 @@ impl Front {
             audit: self.audit.as_deref(),
             client: &self.client,
             application: &self.application,
+            ctx: &self.ctx,
         }
     }
 
@@ -317,15 +333,14 @@ fn marker_seq(body: &[u8], marker: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use verdict_engine::PolicySet;
 
     #[test]
     fn blocks_come_back_in_place_of_their_marker() {
-        let set = Arc::new(
-            PolicySet::parse(
-                r#"{"policies": [{"id": "p", "rules": [{"type": "deny", "table": "s"}]}]}"#,
-            )
-            .unwrap(),
-        );
+        let set = PolicySet::parse(
+            r#"{"policies": [{"id": "p", "rules": [{"type": "deny", "table": "s"}]}]}"#,
+        )
+        .unwrap();
         let principal = Principal {
             name: "t".into(),
             quotas: Arc::new(Quotas::default()),
@@ -334,7 +349,7 @@ mod tests {
             application: String::new(),
         };
         let (mut front, back) = pair(
-            set,
+            Live::fixed(set, crate::login::Principals::default()),
             Arc::new(Context::default()),
             principal,
             1 << 20,

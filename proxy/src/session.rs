@@ -282,7 +282,8 @@ async fn start(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     // max_execution_ms of the applicable policies, as the upstream session's limit.
-    if let Some(ms) = crate::judge::session_timeout(&shared.policies, &ctx) {
+    let set = shared.source.policies().map_err(|_| unavailable())?;
+    if let Some(ms) = crate::judge::session_timeout(&set, &ctx) {
         forward.push(("statement_timeout".into(), ms.to_string()));
     }
     let up = upstream::connect(&shared.target, &forward)
@@ -345,7 +346,9 @@ async fn login(
             format!("password authentication failed for user \"{user}\""),
         )
     };
-    let principal = shared.principals.get(user);
+    // A store that cannot be read refuses every login (fail closed).
+    let principals = shared.source.principals().map_err(|_| unavailable())?;
+    let principal = principals.get(user);
     if principal.is_none() {
         if let Some(jwt) = &shared.jwt {
             encode(&Authentication::CleartextPassword, out);
@@ -416,7 +419,7 @@ impl Session {
             application: self.application.clone(),
         };
         let (mut front, back) = relay::pair(
-            shared.policies.clone(),
+            shared.source.clone(),
             self.ctx.clone(),
             principal,
             shared.limits.max_message_bytes,
@@ -530,4 +533,12 @@ async fn backend_loop(
             ));
         }
     }
+}
+
+/// The policy store could not be read recently: the login or session is refused.
+fn unavailable() -> SessionError {
+    SessionError::fatal(
+        "57P03",
+        "the proxy cannot read its policy store; try again later",
+    )
 }

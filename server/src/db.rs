@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 3] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 4] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -145,6 +145,11 @@ impl Db {
                     3,
                     "query_counts",
                     include_str!("../migrations/sqlite/0003_query_counts.sql"),
+                ),
+                (
+                    4,
+                    "principals",
+                    include_str!("../migrations/sqlite/0004_principals.sql"),
                 ),
                 (
                     5,
@@ -162,6 +167,11 @@ impl Db {
                     3,
                     "query_counts",
                     include_str!("../migrations/postgres/0003_query_counts.sql"),
+                ),
+                (
+                    4,
+                    "principals",
+                    include_str!("../migrations/postgres/0004_principals.sql"),
                 ),
                 (
                     5,

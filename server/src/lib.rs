@@ -18,6 +18,7 @@ pub mod log;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
+pub mod principals;
 pub mod settings;
 pub mod store;
 pub mod versions;
@@ -128,6 +129,12 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate::violations))
         .routes(routes!(evaluate::policy_violations))
         .routes(routes!(limits::list))
+        .routes(routes!(principals::list, principals::create))
+        .routes(routes!(
+            principals::get,
+            principals::replace,
+            principals::delete
+        ))
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(auth::revoke))
         .routes(routes!(audit::list))

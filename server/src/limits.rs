@@ -58,8 +58,13 @@ impl Counted {
 /// only through limits is not in `matched_policies`), the lowest per policy and window,
 /// in a fixed order (so that concurrent transactions lock counters in the same order).
 pub fn counted(verdict: &Verdict, now: i64) -> Vec<Counted> {
+    counted_notes(&verdict.limits, now)
+}
+
+/// [`counted`] of a verdict's limit notes (for the proxy, which judges outside the API).
+pub fn counted_notes(notes: &[verdict_engine::verdict::LimitNote], now: i64) -> Vec<Counted> {
     let mut out: Vec<Counted> = Vec::new();
-    for note in &verdict.limits {
+    for note in notes {
         let (kind, window_ms) = match note.kind.as_str() {
             "queries_per_hour" => ("queries_per_hour", HOUR_MS),
             "queries_per_day" => ("queries_per_day", DAY_MS),

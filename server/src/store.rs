@@ -395,6 +395,19 @@ pub fn check_revision(if_match: Option<i64>, current: i64) -> ApiResult<()> {
     }
 }
 
+/// The id of the organization named `name`, if it exists (organizations are created with
+/// their first token).
+pub async fn org_id(db: &crate::Db, name: &str) -> ApiResult<Option<String>> {
+    let row = sqlx::query("SELECT id FROM orgs WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&db.read)
+        .await?;
+    Ok(match row {
+        Some(row) => Some(row.try_get(0)?),
+        None => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

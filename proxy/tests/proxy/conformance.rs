@@ -105,8 +105,10 @@ fn conformance_selects_through_proxy(env: &Env) {
                 env.cluster.port()
             ))
             .unwrap(),
-            policies: PolicySet::parse(&policies).unwrap(),
-            principals: Principals::default(),
+            source: verdict_proxy::Source::Files {
+                policies: PolicySet::parse(&policies).unwrap(),
+                principals: Principals::default(),
+            },
             jwt: Some(JwtConfig::hs256(JWT_SECRET).unwrap()),
             limits: Limits::default(),
             tls: None,

@@ -127,8 +127,10 @@ impl Env {
                 cluster.port()
             ))
             .unwrap(),
-            policies: PolicySet::parse(POLICIES).unwrap(),
-            principals,
+            source: verdict_proxy::Source::Files {
+                policies: PolicySet::parse(POLICIES).unwrap(),
+                principals,
+            },
             jwt: Some(JwtConfig::hs256(JWT_SECRET).unwrap()),
             limits,
             tls: Some(test_tls()),

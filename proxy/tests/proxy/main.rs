@@ -19,6 +19,7 @@ mod conformance;
 mod env;
 mod hostile;
 mod protocol;
+mod store;
 
 use std::io::Write;
 use std::time::Instant;
@@ -47,6 +48,7 @@ fn main() {
     all.extend(clients::all());
     all.extend(hostile::all());
     all.extend(conformance::all());
+    all.extend(store::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f)))

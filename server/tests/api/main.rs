@@ -19,6 +19,7 @@ mod cases;
 mod contract;
 mod kill;
 mod limits;
+mod principals;
 mod robustness;
 mod support;
 
@@ -63,6 +64,7 @@ fn main() {
     all.extend(contract::all());
     all.extend(limits::all());
     all.extend(alerts::all());
+    all.extend(principals::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
