@@ -15,6 +15,8 @@ pub mod exceptions;
 pub mod extract;
 pub mod limits;
 pub mod log;
+#[cfg(test)]
+mod model_agreement;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
