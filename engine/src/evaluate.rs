@@ -126,14 +126,14 @@ fn enforce(
     match stmt {
         Statement::Query(q) => {
             rewriter.statement_query(q)?;
-            if let Some(note) = restrict::max_rows(rules, q)? {
-                capped(rewriter, rules, notes, note);
+            if let Some(cap) = restrict::max_rows(rules, q)? {
+                capped(rewriter, notes, cap);
             }
         }
         Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
             rewriter.write(stmt)?;
-            if let Some(note) = restrict::max_rows_of_write(rules, stmt)? {
-                capped(rewriter, rules, notes, note);
+            if let Some(cap) = restrict::max_rows_of_write(rules, stmt)? {
+                capped(rewriter, notes, cap);
             }
         }
         Statement::Copy {
@@ -182,8 +182,8 @@ fn enforce(
             }
             if let CopySource::Query(q) = source {
                 rewriter.statement_query(q)?;
-                if let Some(note) = restrict::max_rows(rules, q)? {
-                    capped(rewriter, rules, notes, note);
+                if let Some(cap) = restrict::max_rows(rules, q)? {
+                    capped(rewriter, notes, cap);
                 }
             }
         }
@@ -213,11 +213,9 @@ fn enforce(
 }
 
 /// A query limit capped the rows: its note, and its policy among the matched ones.
-fn capped(rewriter: &mut Rewriter<'_>, rules: &Rules<'_>, notes: &mut Vec<String>, note: String) {
-    if let Some(policy) = restrict::max_rows_policy(rules) {
-        rewriter.record_policy(policy);
-    }
-    notes.push(note);
+fn capped(rewriter: &mut Rewriter<'_>, notes: &mut Vec<String>, cap: restrict::Cap<'_>) {
+    rewriter.record_policy(cap.policy);
+    notes.push(cap.note);
 }
 
 fn note_allowed(notes: &mut Vec<String>, policy: Option<&str>, kind: StatementKind) {

@@ -213,20 +213,35 @@ pub fn is_safe_builtin(name: &str) -> bool {
         )
 }
 
-/// Whether a normalized name is one of SQL's value functions that read session state:
-/// the database role, database or schema that runs the statement (`current_user`,
-/// `user`, `current_schema`, …). PostgreSQL reads these keywords, unquoted, as the
-/// functions whatever columns are in scope.
+/// SQL's value functions: keywords PostgreSQL reads, unquoted, as calls without
+/// parentheses whatever columns are in scope, each marked when it reads session state
+/// (the database role, database or schema that runs the statement).
+const SQL_VALUE_FUNCTIONS: &[(&str, bool)] = &[
+    ("current_catalog", true),
+    ("current_schema", true),
+    ("user", true),
+    ("current_user", true),
+    ("session_user", true),
+    ("current_role", true),
+    ("current_date", false),
+    ("current_time", false),
+    ("current_timestamp", false),
+    ("localtime", false),
+    ("localtimestamp", false),
+];
+
+/// Whether a normalized, unquoted name is one of SQL's value functions (`current_user`,
+/// `current_date`, …), which PostgreSQL reads as a call rather than a column.
+pub fn is_sql_value_function(name: &str) -> bool {
+    SQL_VALUE_FUNCTIONS.iter().any(|(n, _)| *n == name)
+}
+
+/// Whether a normalized name is one of SQL's value functions that read session state
+/// (`current_user`, `user`, `current_schema`, …).
 pub fn reads_session_state(name: &str) -> bool {
-    matches!(
-        name,
-        "current_user"
-            | "session_user"
-            | "current_role"
-            | "user"
-            | "current_catalog"
-            | "current_schema"
-    )
+    SQL_VALUE_FUNCTIONS
+        .iter()
+        .any(|(n, state)| *state && *n == name)
 }
 
 /// Whether `name` is a line of [`crate::builtins::NAMES`] (sorted lines, each ended by a

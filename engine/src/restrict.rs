@@ -210,9 +210,11 @@ fn returns_rows(stmt: &Statement) -> bool {
     }
 }
 
-/// The policy whose `max_rows` caps the rows (the tightest that applies).
-pub fn max_rows_policy<'p>(rules: &Rules<'p>) -> Option<&'p str> {
-    tightest_max_rows(rules).map(|(_, at)| at.policy.id.as_str())
+/// A cap on the rows returned: the policy whose `max_rows` set it (the tightest that
+/// applies) and the note that says how.
+pub struct Cap<'p> {
+    pub policy: &'p str,
+    pub note: String,
 }
 
 /// The tightest `max_rows` that applies, with the rule that sets it.
@@ -259,7 +261,10 @@ fn who(at: &RuleRef<'_>) -> String {
 /// RETURNING`, which takes no LIMIT) becomes a data-modifying CTE read by
 /// `SELECT * FROM verdict_returning LIMIT n`: it still writes every row it admits, and
 /// returns at most `n` of them, with the same columns. Returns the note.
-pub fn max_rows_of_write(rules: &Rules<'_>, stmt: &mut Statement) -> Result<Option<String>, Block> {
+pub fn max_rows_of_write<'p>(
+    rules: &Rules<'p>,
+    stmt: &mut Statement,
+) -> Result<Option<Cap<'p>>, Block> {
     let Some((m, at)) = tightest_max_rows(rules).filter(|_| returns_rows(stmt)) else {
         return Ok(None);
     };
@@ -274,7 +279,10 @@ pub fn max_rows_of_write(rules: &Rules<'_>, stmt: &mut Statement) -> Result<Opti
             *source.body = body;
         }
     }
-    Ok(Some(capped_write_note(&who(at), m)))
+    Ok(Some(Cap {
+        policy: at.policy.id.as_str(),
+        note: capped_write_note(&who(at), m),
+    }))
 }
 
 /// The alias of the derived table a query is read through when its own LIMIT or FETCH
@@ -296,11 +304,13 @@ const LIMITED: &str = "verdict_limited";
 /// is; with RETURNING it is read under the LIMIT as in [`max_rows_of_write`], its own
 /// WITH joined to the reader's (PostgreSQL takes a data-modifying WITH only at the top).
 /// Returns the note describing what was done.
-pub fn max_rows(rules: &Rules<'_>, q: &mut Query) -> Result<Option<String>, Block> {
+pub fn max_rows<'p>(rules: &Rules<'p>, q: &mut Query) -> Result<Option<Cap<'p>>, Block> {
     let Some((m, at)) = tightest_max_rows(rules) else {
         return Ok(None);
     };
+    let policy = at.policy.id.as_str();
     let who = who(at);
+    let capped = |note: String| Ok(Some(Cap { policy, note }));
     if let SetExpr::Insert(w) | SetExpr::Update(w) | SetExpr::Delete(w) = q.body.as_ref() {
         if !returns_rows(w) {
             return Ok(None);
@@ -315,13 +325,13 @@ pub fn max_rows(rules: &Rules<'_>, q: &mut Query) -> Result<Option<String>, Bloc
             let reader = std::mem::replace(&mut with.cte_tables, own.cte_tables);
             with.cte_tables.extend(reader);
         }
-        return Ok(Some(capped_write_note(&who, m)));
+        return capped(capped_write_note(&who, m));
     }
     match at_effective_limit(q, &mut |h| cap(h, m))? {
         Capped::Unchanged => Ok(None),
-        Capped::Changed(how) => Ok(Some(format!(
+        Capped::Changed(how) => capped(format!(
             "limit: {who} caps the rows returned at {m} ({how})"
-        ))),
+        )),
         Capped::ReadThrough => {
             let text = format!("SELECT * FROM (SELECT 1) AS {LIMITED} LIMIT {m}");
             let mut outer = match crate::parse::parse_statements(&text).map(|mut v| v.pop()) {
@@ -333,9 +343,9 @@ pub fn max_rows(rules: &Rules<'_>, q: &mut Query) -> Result<Option<String>, Bloc
                 None => return Err(uncappable("this FETCH … WITH TIES")),
             }
             *q = *outer;
-            Ok(Some(format!(
+            capped(format!(
                 "limit: {who} caps the rows returned at {m} (FETCH … WITH TIES may return more rows than its count: the query is read through `SELECT * FROM (…) AS {LIMITED} LIMIT {m}`)"
-            )))
+            ))
         }
     }
 }

@@ -97,23 +97,8 @@ pub struct PredicateError {
 
 /// Whether an unquoted identifier is one PostgreSQL reads as a function (`current_user`, …).
 pub fn is_sql_value_function(ident: &Ident) -> bool {
-    ident.quote_style.is_none() && SQL_VALUE_FUNCTIONS.contains(&ident::normalize(ident).as_str())
+    ident.quote_style.is_none() && crate::functions::is_sql_value_function(&ident::normalize(ident))
 }
-
-/// Identifiers PostgreSQL reads as functions without parentheses.
-const SQL_VALUE_FUNCTIONS: &[&str] = &[
-    "current_catalog",
-    "current_schema",
-    "user",
-    "current_user",
-    "session_user",
-    "current_role",
-    "current_date",
-    "current_time",
-    "current_timestamp",
-    "localtime",
-    "localtimestamp",
-];
 
 impl Predicate {
     /// Parses and checks a predicate for `table` (whose catalog entry is `columns`, when known).
@@ -323,7 +308,7 @@ impl VisitorMut for Checker<'_> {
         match expr {
             Expr::Identifier(id) => {
                 let name = ident::normalize(id);
-                if id.quote_style.is_none() && SQL_VALUE_FUNCTIONS.contains(&name.as_str()) {
+                if id.quote_style.is_none() && crate::functions::is_sql_value_function(&name) {
                     return ControlFlow::Continue(());
                 }
                 if name == "ctx" {
