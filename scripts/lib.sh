@@ -10,9 +10,23 @@
 cargo_env() {
     if [ "${CI:-}" = "true" ]; then
         export CARGO_TERM_COLOR=never
+        # A clean clone builds once: incremental caches would only take disk space.
+        export CARGO_INCREMENTAL=0
     fi
     if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
         export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+}
+
+# disk_check DIR GIB: says how much space DIR's file system has left, and fails with a
+# clear message below GIB (a build that runs out of space dies in the linker instead).
+disk_check() {
+    local free_kib
+    free_kib=$(df -Pk "$1" | awk 'NR == 2 { print $4 }')
+    echo "disk: $((free_kib / 1048576)) GiB free for $1"
+    if [ "$free_kib" -lt $(($2 * 1048576)) ]; then
+        echo "disk: the build and tests need about $2 GiB free in $1; free some space (e.g. cargo clean in other checkouts) and run this again" >&2
+        return 1
     fi
 }
 

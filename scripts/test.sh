@@ -24,6 +24,7 @@ fi
 # ------------------------------------------------------------------------- set-up
 
 cargo_env
+disk_check "$root" 8
 if ! command -v cargo >/dev/null 2>&1; then
     echo "test.sh: cargo is missing; install Rust (https://rustup.rs) and run this again" >&2
     exit 1
