@@ -1,6 +1,7 @@
 //! The pipeline for one SQL text: select the policies, parse, enforce each statement,
 //! and assemble the verdict.
 
+use crate::verdict::RuleNo;
 use crate::verdict::VerdictRule;
 use sqlparser::ast::{CopySource, CopyTarget, Statement};
 
@@ -63,7 +64,10 @@ pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     for l in &limits {
         all_notes.push(format!(
             "limit: policy `{}` (rule {}) sets {} = {}; the engine cannot count it, the caller must",
-            l.policy, l.rule_index, l.kind, l.value
+            l.policy,
+            RuleNo(l.rule_index),
+            l.kind,
+            l.value
         ));
     }
     if outcome.is_ok() {
@@ -293,7 +297,8 @@ fn blocked(
     let extra = block.blocked_by.as_ref().map(|(p, _)| p.as_str());
     let explanation = vec![match &block.blocked_by {
         Some((p, r)) => format!(
-            "policy `{p}` rule {r} blocks the statement: {}",
+            "policy `{p}` rule {} blocks the statement: {}",
+            RuleNo(*r),
             block.reason
         ),
         None => format!("the engine blocks the statement: {}", block.reason),
@@ -330,7 +335,7 @@ fn allowed(
             "policy `",
             &f.policy,
             "` rule ",
-            Decimal::new(f.rule_index).as_str(),
+            Decimal::new(f.rule_index.saturating_add(1)).as_str(),
             " (row_filter) keeps only the rows of `",
             &f.table,
             "` where `",
@@ -343,7 +348,7 @@ fn allowed(
             "policy `",
             &m.policy,
             "` rule ",
-            Decimal::new(m.rule_index).as_str(),
+            Decimal::new(m.rule_index.saturating_add(1)).as_str(),
             " (column_mask) shows `",
             &m.table,
             ".",

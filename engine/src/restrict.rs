@@ -2,6 +2,7 @@
 //! denied functions, row and join limits; and the stateful limits one evaluation cannot
 //! decide, reported for the caller to count.
 
+use crate::verdict::RuleNo;
 use crate::verdict::VerdictRule;
 use sqlparser::ast::{
     Expr, LimitClause, OnConflictAction, OnInsert, Query, SetExpr, Statement, Value,
@@ -80,7 +81,7 @@ pub fn gate(rules: &Rules<'_>, kind: StatementKind) -> Result<Option<String>, Bl
                         "`{}` statements are not allowed by policy `{}` (rule {}), which allows only {}",
                         kind.as_str(),
                         at.policy.id,
-                        at.rule_index,
+                        RuleNo(at.rule_index),
                         list.iter().map(|k| format!("`{}`", k.as_str())).collect::<Vec<_>>().join(", ")
                     ),
                     "run only the statement kinds the policy allows",
@@ -161,7 +162,8 @@ pub fn require_where(rules: &Rules<'_>, stmt: &Statement) -> Result<(), Block> {
             VerdictRule::QueryRestriction,
             format!(
                 "policy `{}` (rule {}) requires a WHERE clause on {what}",
-                at.policy.id, at.rule_index,
+                at.policy.id,
+                RuleNo(at.rule_index),
             ),
             if matches!(stmt, Statement::Insert(_)) {
                 "add a WHERE clause to DO UPDATE that names the conflicting rows it may change"
@@ -186,7 +188,8 @@ pub fn max_joins(rules: &Rules<'_>, joins: u64) -> Result<(), Block> {
             VerdictRule::QueryLimit,
             format!(
                 "the statement joins {joins} relations beyond the first; policy `{}` (rule {}) allows {m}",
-                at.policy.id, at.rule_index
+                at.policy.id,
+                RuleNo(at.rule_index)
             ),
             "split the query, or join fewer tables",
         )
@@ -254,7 +257,7 @@ fn capped_write_note(who: &str, m: u64) -> String {
 }
 
 fn who(at: &RuleRef<'_>) -> String {
-    format!("policy `{}` (rule {})", at.policy.id, at.rule_index)
+    format!("policy `{}` (rule {})", at.policy.id, RuleNo(at.rule_index))
 }
 
 /// [`max_rows`] for a write statement: one that returns rows (`INSERT`/`UPDATE`/`DELETE …

@@ -4,6 +4,7 @@
 //! the way. Names resolve as PostgreSQL resolves them: CTEs shadow unqualified table names
 //! only where they are visible, unquoted names fold to lower case, unqualified means `public`.
 
+use crate::verdict::RuleNo;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
@@ -74,7 +75,10 @@ impl DeniedColumn {
             rule: VerdictRule::Deny,
             reason: format!(
                 "column `{}` of `{}` is denied by policy `{}` (rule {}){how}",
-                self.column, self.table, self.policy, self.rule_index
+                self.column,
+                self.table,
+                self.policy,
+                RuleNo(self.rule_index)
             ),
             hint: format!(
                 "name only the columns you need, without `{}`, and no `*` or whole-row reference to `{}`",

@@ -24,6 +24,18 @@ impl Decision {
     }
 }
 
+/// A rule as people number it, from 1: the rule at JSON path `rules[0]` is rule 1. Every
+/// sentence the engine writes (reasons, notes, explanations) numbers rules this way;
+/// `rule_index` fields are JSON paths' indexes, from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleNo(pub usize);
+
+impl std::fmt::Display for RuleNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.saturating_add(1))
+    }
+}
+
 /// The rule category that decided a verdict (its `rule`): one closed set, so that a new
 /// one is added here and everywhere the compiler points, and its JSON name is written once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -3,6 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::Message as _;
+use verdict_engine::verdict::RuleNo;
 use verdict_engine::{evaluate, Context, PolicySet, Verdict};
 
 use crate::audit::{AuditLog, Record};
@@ -187,7 +188,8 @@ fn decide(
                     b'D',
                     format!(
                         "rule: max_execution_ms; policy: {} (rule {})",
-                        limit.policy, limit.rule_index
+                        limit.policy,
+                        RuleNo(limit.rule_index)
                     ),
                 ),
             ]);
@@ -221,7 +223,9 @@ fn decide(
                             b'D',
                             format!(
                                 "rule: {}; policy: {} (rule {})",
-                                limit.kind, limit.policy, limit.rule_index
+                                limit.kind,
+                                limit.policy,
+                                RuleNo(limit.rule_index)
                             ),
                         ),
                         (b'H', format!("the quota renews at the start of the next {per} (UTC)")),
@@ -245,7 +249,11 @@ fn decide(
 pub fn block_error(v: &Verdict) -> Bytes {
     let mut detail = format!("rule: {}", v.rule);
     if let Some(by) = &v.blocked_by {
-        detail.push_str(&format!("; policy: {} (rule {})", by.policy, by.rule_index));
+        detail.push_str(&format!(
+            "; policy: {} (rule {})",
+            by.policy,
+            RuleNo(by.rule_index)
+        ));
     }
     let mut fields = vec![
         (b'S', "ERROR".to_string()),

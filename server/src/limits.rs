@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use verdict_engine::verdict::BlockedBy;
+use verdict_engine::verdict::{BlockedBy, RuleNo};
 use verdict_engine::{Decision, Verdict};
 
 use crate::audit::Tx;
@@ -174,7 +174,7 @@ pub fn block(verdict: &mut Verdict, c: &Counted, user: &str) {
         "blocked: {} of policy `{}` (rule {}) allows {} per {}, reached for `{user}` until {resets}",
         c.kind,
         c.policy,
-        c.rule_index,
+        RuleNo(c.rule_index),
         c.limit,
         c.window_name()
     ));

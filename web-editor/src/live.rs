@@ -285,39 +285,6 @@ pub fn sql_diff(original: &str, rewritten: &str) -> (Vec<Segment>, Vec<Segment>)
     (segments(&a, &keep_a), segments(&b, &keep_b))
 }
 
-/// An engine sentence with its rule references numbered as the form numbers rules (from 1):
-/// the engine counts from 0 (`policy `p` rule 0`, `policy `p` (rule 0)`); the editor shows
-/// `rule 1`. Only references right after a quoted policy id change; the engine's output is
-/// left as it is.
-pub fn one_based_rules(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("policy `") {
-        let (head, tail) = rest.split_at(at + "policy `".len());
-        out.push_str(head);
-        let Some(close) = tail.find('`') else {
-            rest = tail;
-            break;
-        };
-        let (id, after) = tail.split_at(close + 1);
-        out.push_str(id);
-        rest = after;
-        for prefix in [" rule ", " (rule "] {
-            if let Some(num) = rest.strip_prefix(prefix) {
-                let digits = num.chars().take_while(char::is_ascii_digit).count();
-                if let Some(n) = num.get(..digits).and_then(|d| d.parse::<usize>().ok()) {
-                    out.push_str(prefix);
-                    out.push_str(&(n + 1).to_string());
-                    rest = num.get(digits..).unwrap_or("");
-                }
-                break;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// A problem's field as the form labels it: `rules[1].predicate` is `Rule 2 › predicate`
 /// (the form numbers rules from 1; the engine's paths count from 0).
 pub fn field_label(field: &str) -> String {
@@ -497,19 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn rule_references_count_from_one() {
-        assert_eq!(
-            one_based_rules(
-                "policy `a` rule 0 (row_filter) keeps only the rows; policy `b` (rule 9) sets x"
-            ),
-            "policy `a` rule 1 (row_filter) keeps only the rows; policy `b` (rule 10) sets x"
-        );
-        assert_eq!(one_based_rules("no rule 3 here"), "no rule 3 here");
-        assert_eq!(
-            one_based_rules("policy `rule 1` rule 1"),
-            "policy `rule 1` rule 2"
-        );
-        assert_eq!(one_based_rules("policy `open"), "policy `open");
+    fn rule_fields_count_from_one() {
         assert_eq!(field_label("rules[1].predicate"), "Rule 2 › predicate");
         assert_eq!(field_label("rules[0].mask.kind"), "Rule 1 › mask.kind");
         assert_eq!(field_label("rules[3]"), "Rule 4");

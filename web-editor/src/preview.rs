@@ -333,7 +333,7 @@ fn part<T: PartialEq + Send + Sync + 'static>(
 fn lines(items: &[String]) -> Vec<impl IntoView> {
     items
         .iter()
-        .map(|n| view! { <li>{live::one_based_rules(n)}</li> })
+        .map(|n| view! { <li>{n.clone()}</li> })
         .collect()
 }
 
@@ -422,8 +422,8 @@ pub fn VerdictView(
                     .map(|h| match k {
                         0 => h.0.clone(),
                         1 => h.1.clone(),
-                        2 => live::one_based_rules(&h.2),
-                        _ => live::one_based_rules(&h.3),
+                        2 => h.2.clone(),
+                        _ => h.3.clone(),
                     })
                     .unwrap_or_default()
             })
@@ -525,11 +525,7 @@ pub fn VerdictView(
     // Announced when it changes, not with every keystroke.
     let summary = Memo::new(move |_| {
         outcome.with(|o| match &o.0.verdict {
-            Some(v) => format!(
-                "verdict {}: {}",
-                v.verdict.as_str(),
-                live::one_based_rules(&v.reason)
-            ),
+            Some(v) => format!("verdict {}: {}", v.verdict.as_str(), v.reason.clone()),
             None => "no verdict: the policy set does not validate".to_string(),
         })
     });

@@ -5,6 +5,7 @@ use crate::catalog::TableName;
 use crate::functions;
 use crate::ident;
 use crate::resolve::{DeniedColumn, Relation, RelationAt};
+use crate::verdict::RuleNo;
 use crate::verdict::{MaskedColumn, VerdictRule};
 use sqlparser::ast::{
     AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
@@ -20,7 +21,9 @@ impl Rewriter<'_> {
         if d.monitor {
             self.note(format!(
                 "monitor: policy `{}` (rule {}) would block this statement: {}",
-                d.policy, d.rule_index, block.reason
+                d.policy,
+                RuleNo(d.rule_index),
+                block.reason
             ));
             Ok(())
         } else {
@@ -227,7 +230,10 @@ impl Rewriter<'_> {
                 VerdictRule::ColumnMask,
                 format!(
                     "{what} reads the whole row of `{}`, whose column `{}` is masked by policy `{}` (rule {})",
-                    info.table, info.column, info.policy, info.rule_index
+                    info.table,
+                    info.column,
+                    info.policy,
+                    RuleNo(info.rule_index)
                 ),
                 "name the columns you need; masked columns are shown masked when named",
             )

@@ -7,6 +7,7 @@ use crate::context::SubstituteError;
 use crate::ident;
 use crate::literal;
 use crate::resolve::{alias_columns, Columns, DeniedColumn, Relation};
+use crate::verdict::RuleNo;
 use crate::verdict::{MaskedColumn, RowFilter, VerdictRule};
 use sqlparser::ast::{Expr, Ident, ObjectName, TableAlias, TableFactor, Value};
 use std::collections::BTreeMap;
@@ -226,19 +227,22 @@ impl<'a> Rewriter<'a> {
             let b = table_denied(table, at);
             self.note(format!(
                 "monitor: policy `{}` (rule {}) would block this statement: {}",
-                at.policy.id, at.rule_index, b.reason
+                at.policy.id,
+                RuleNo(at.rule_index),
+                b.reason
             ));
         }
         for (at, predicate) in &m.filters {
             let note = match self.ctx.substitute_text(predicate) {
                 Ok(text) => format!(
                     "monitor: policy `{}` (rule {}) would filter `{table}` by `{text}`",
-                    at.policy.id, at.rule_index
+                    at.policy.id,
+                    RuleNo(at.rule_index)
                 ),
                 Err(e) => format!(
                     "monitor: policy `{}` (rule {}) would block this statement: {}",
                     at.policy.id,
-                    at.rule_index,
+                    RuleNo(at.rule_index),
                     substitute_block(table, *at, e).reason
                 ),
             };
@@ -248,7 +252,7 @@ impl<'a> Rewriter<'a> {
             self.note(format!(
                 "monitor: policy `{}` (rule {}) would mask `{table}.{}` with `{}`",
                 chosen.at.policy.id,
-                chosen.at.rule_index,
+                RuleNo(chosen.at.rule_index),
                 ident::display(col),
                 chosen.mask.kind()
             ));
@@ -352,7 +356,8 @@ pub(super) fn table_denied(table: &TableName, at: RuleRef<'_>) -> Block {
         VerdictRule::Deny,
         format!(
             "table `{table}` is denied by policy `{}` (rule {})",
-            at.policy.id, at.rule_index
+            at.policy.id,
+            RuleNo(at.rule_index)
         ),
         "this table cannot be queried in this context",
     )
@@ -366,7 +371,7 @@ pub(super) fn substitute_block(table: &TableName, at: RuleRef<'_>, e: Substitute
             format!(
                 "the row filter of policy `{}` (rule {}) on `{table}` needs `{}`, which the context lacks",
                 at.policy.id,
-                at.rule_index,
+                RuleNo(at.rule_index),
                 r.display()
             ),
             format!("supply `{}` in the context", r.display()),

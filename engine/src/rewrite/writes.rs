@@ -4,6 +4,7 @@
 //! (the target's masked columns are replaced by their masks); tables read in FROM, USING
 //! and subqueries are enforced as in SELECT.
 
+use crate::verdict::RuleNo;
 use crate::verdict::VerdictRule;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -357,7 +358,8 @@ impl<'a> Rewriter<'a> {
                     return Err(Block::new(
                         VerdictRule::RowFilter,
                         format!(
-                            "{what} {outcome} the row filter `{expr}` of policy `{policy}` (rule {rule_index}) on `{}`",
+                            "{what} {outcome} the row filter `{expr}` of policy `{policy}` (rule {}) on `{}`",
+                            RuleNo(*rule_index),
                             target.table
                         ),
                         "write only constant values that satisfy the row filter; computed values, DEFAULT and INSERT … SELECT cannot be proven",
@@ -480,7 +482,8 @@ impl<'a> Rewriter<'a> {
                             return Err(Block::new(
                                 VerdictRule::RowFilter,
                                 format!(
-                                    "INSERT … SELECT into `{}` cannot be proven to satisfy the row filter `{expr}` of policy `{policy}` (rule {rule_index})",
+                                    "INSERT … SELECT into `{}` cannot be proven to satisfy the row filter `{expr}` of policy `{policy}` (rule {})",
+                                    RuleNo(*rule_index),
                                     target.table
                                 ),
                                 "insert constant VALUES that satisfy the row filter, or run the copy as an administrator",
@@ -507,7 +510,8 @@ impl<'a> Rewriter<'a> {
                 .extend(target.filters.iter().map(|(p, _, _)| p.clone()));
             for (policy, rule_index, expr) in &target.filters {
                 self.applied.proofs.push(format!(
-                    "policy `{policy}` rule {rule_index} (row_filter): the inserted rows satisfy `{expr}` on `{}`",
+                    "policy `{policy}` rule {} (row_filter): the inserted rows satisfy `{expr}` on `{}`",
+                    RuleNo(*rule_index),
                     target.table
                 ));
             }

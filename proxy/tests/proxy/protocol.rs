@@ -447,7 +447,7 @@ fn quotas_are_counted(env: &Env) {
     );
     assert_eq!(
         db.detail(),
-        Some("rule: queries_per_hour; policy: metered (rule 0)")
+        Some("rule: queries_per_hour; policy: metered (rule 1)")
     );
     // Per principal, across that principal's sessions.
     let mut again = env.login("meter", &env.jwt(claims("meter"))).unwrap();
