@@ -328,6 +328,26 @@ pub struct LimitNote {
     pub value: u64,
 }
 
+/// What a `monitor` policy's rule would have done, had it been enforced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MonitoredRule {
+    pub policy: String,
+    pub rule_index: u32,
+    /// `block`, `row_filter` or `mask`.
+    pub would: Decision,
+    /// The table filtered or whose column is masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub table: Option<String>,
+    /// The masked column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub column: Option<String>,
+    /// The block's reason, the filter's predicate, or the mask's kind.
+    pub detail: String,
+}
+
 /// An exception that applied to an evaluation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -370,6 +390,10 @@ pub struct VerdictBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub blocked_by: Option<BlockedBy>,
+    /// What `monitor` policies would have done (absent when none would have acted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub monitored: Option<Vec<MonitoredRule>>,
     pub explanation: Vec<String>,
     /// `/evaluate` only: the logged evaluation's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]

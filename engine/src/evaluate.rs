@@ -318,6 +318,7 @@ fn blocked(
         blocked_by: block
             .blocked_by
             .map(|(policy, rule_index)| BlockedBy { policy, rule_index }),
+        monitored: applied.monitored.clone(),
         explanation,
     }
 }
@@ -425,6 +426,7 @@ fn allowed(
         notes,
         limits: Vec::new(),
         blocked_by: None,
+        monitored: applied.monitored,
         explanation,
     }
 }

@@ -20,7 +20,7 @@ use crate::context::Context;
 use crate::functions;
 use crate::ident;
 use crate::resolve::{DeniedColumn, Frame, Relation, Scopes};
-use crate::verdict::{MaskedColumn, RowFilter, VerdictRule};
+use crate::verdict::{Decision, MaskedColumn, Monitored, RowFilter, VerdictRule};
 
 mod calls;
 mod fence;
@@ -98,8 +98,10 @@ pub struct Applied {
     pub masked_columns: Vec<MaskedColumn>,
     /// Policies whose rules changed the statement, by id.
     pub policies: BTreeSet<String>,
-    /// What `monitor` policies would have done, in the order found.
+    /// What `monitor` policies would have done, in the order found, as sentences
+    /// (`notes`) and as records (`monitored`).
     pub notes: Vec<String>,
+    pub monitored: Vec<Monitored>,
     /// Row filters proven to hold for written rows.
     pub proofs: Vec<String>,
 }
@@ -424,6 +426,32 @@ impl<'a> Rewriter<'a> {
     fn note(&mut self, note: String) {
         if !self.applied.notes.contains(&note) {
             self.applied.notes.push(note);
+        }
+    }
+
+    /// What a monitored rule would have done: a note (`monitor: policy `p` (rule n) would
+    /// …`) and its record, each once.
+    fn monitor(&mut self, record: Monitored) {
+        let sentence = match (record.would, &record.table, &record.column) {
+            (Decision::RowFilter, Some(table), _) => {
+                format!("filter `{table}` by `{}`", record.detail)
+            }
+            (Decision::Mask, Some(table), Some(column)) => {
+                format!(
+                    "mask `{table}.{}` with `{}`",
+                    crate::ident::display(column),
+                    record.detail
+                )
+            }
+            _ => format!("block this statement: {}", record.detail),
+        };
+        self.note(format!(
+            "monitor: policy `{}` (rule {}) would {sentence}",
+            record.policy,
+            RuleNo(record.rule_index)
+        ));
+        if !self.applied.monitored.contains(&record) {
+            self.applied.monitored.push(record);
         }
     }
 

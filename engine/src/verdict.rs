@@ -177,6 +177,24 @@ pub struct BlockedBy {
     pub rule_index: usize,
 }
 
+/// What a `monitor` policy's rule would have done to the statement had it been enforced
+/// (also described in `notes`): `would` is `block`, `row_filter` or `mask`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Monitored {
+    pub policy: String,
+    pub rule_index: usize,
+    pub would: Decision,
+    /// The table filtered or whose column is masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The masked column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The block's reason, the filter's predicate after context substitution, or the
+    /// mask's kind.
+    pub detail: String,
+}
+
 /// A stateful limit one evaluation cannot decide; the caller counts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LimitNote {
@@ -208,6 +226,9 @@ pub struct Verdict {
     pub limits: Vec<LimitNote>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<BlockedBy>,
+    /// What `monitor` policies would have done (absent when none would have acted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub monitored: Vec<Monitored>,
     /// Sentences a person can read: which policy and rule produced each filter, mask and block.
     pub explanation: Vec<String>,
 }

@@ -358,3 +358,49 @@ fn scan_placeholder_names_in_the_input_change_nothing() {
         assert!(sql.contains("(SELECT id, tenant_id, name,"), "{sql}");
     }
 }
+
+/// What monitor policies would have done is given as records as well as notes: a deny, a
+/// filter (its context substituted) and a mask, each naming its policy and rule.
+#[test]
+fn monitored_rules_are_records() {
+    let set = PolicySet::parse(
+        r#"{"policies": [{"id": "watch", "mode": "monitor", "rules": [
+            {"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"},
+            {"type": "column_mask", "table": "orders", "column": "note", "mask": "redact"},
+            {"type": "deny", "table": "salaries"}
+        ]}]}"#,
+    )
+    .unwrap();
+    let ctx = Context::from_json_str(ANALYST).unwrap();
+    let v = evaluate(&set, "SELECT o.note FROM orders o, salaries s", &ctx);
+    let json: serde_json::Value = serde_json::from_str(&v.to_json()).unwrap();
+    assert_eq!(json["verdict"], "allow", "{json}");
+    let records = json["monitored"].as_array().unwrap();
+    let find = |would: &str| {
+        records
+            .iter()
+            .find(|r| r["would"] == would)
+            .unwrap_or_else(|| panic!("no `{would}` record in {json}"))
+    };
+    let filter = find("row_filter");
+    assert_eq!(filter["table"], "public.orders");
+    assert_eq!(filter["detail"], "tenant_id = 1");
+    assert_eq!(filter["rule_index"], 0);
+    let mask = find("mask");
+    assert_eq!(
+        (&mask["column"], &mask["detail"]),
+        (&"note".into(), &"redact".into())
+    );
+    let block = find("block");
+    assert_eq!(block["rule_index"], 2);
+    assert!(block.get("table").is_none());
+    assert!(block["detail"]
+        .as_str()
+        .unwrap()
+        .contains("denied by policy `watch` (rule 3)"));
+    assert_eq!(records.len(), 3);
+    assert_eq!(json["notes"].as_array().unwrap().len(), 3, "{json}");
+    // Nothing monitored, nothing said.
+    let quiet = evaluate(&set, "SELECT 1", &ctx).to_json();
+    assert!(!quiet.contains("monitored"), "{quiet}");
+}

@@ -126,15 +126,10 @@ pub fn violations(verdict: &Verdict, meta: &PolicyMeta, evaluation: &Value) -> V
             found.push((b.policy.clone(), "enforce"));
         }
     }
-    for note in &verdict.notes {
-        let Some(rest) = note.strip_prefix("monitor: policy `") else {
-            continue;
-        };
-        let Some((id, _)) = rest.split_once('`') else {
-            continue;
-        };
-        if !found.iter().any(|(p, _)| p == id) {
-            found.push((id.to_string(), "monitor"));
+    for m in &verdict.monitored {
+        if m.would == verdict_engine::Decision::Block && !found.iter().any(|(p, _)| *p == m.policy)
+        {
+            found.push((m.policy.clone(), "monitor"));
         }
     }
     found

@@ -138,6 +138,16 @@ export interface Verdict {
   matched_policies: MatchedPolicy[];
   notes: string[];
   blocked_by?: { policy: string; rule_index: number };
+  /** What `monitor` policies would have done; absent when none would have acted. */
+  monitored?: {
+    policy: string;
+    rule_index: number;
+    would: "block" | "row_filter" | "mask";
+    table?: string;
+    column?: string;
+    /** The block's reason, the filter's predicate, or the mask's kind. */
+    detail: string;
+  }[];
   explanation: string[];
   [field: string]: unknown;
 }

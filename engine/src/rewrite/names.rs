@@ -5,7 +5,7 @@ use crate::catalog::TableName;
 use crate::functions;
 use crate::ident;
 use crate::resolve::{DeniedColumn, Relation, RelationAt};
-use crate::verdict::RuleNo;
+use crate::verdict::{Decision, Monitored, RuleNo};
 use crate::verdict::{MaskedColumn, VerdictRule};
 use sqlparser::ast::{
     AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
@@ -19,12 +19,14 @@ impl Rewriter<'_> {
     pub(super) fn denied(&mut self, d: &DeniedColumn, how: &str) -> Flow {
         let block = d.block(how);
         if d.monitor {
-            self.note(format!(
-                "monitor: policy `{}` (rule {}) would block this statement: {}",
-                d.policy,
-                RuleNo(d.rule_index),
-                block.reason
-            ));
+            self.monitor(Monitored {
+                policy: d.policy.clone(),
+                rule_index: d.rule_index,
+                would: Decision::Block,
+                table: None,
+                column: None,
+                detail: block.reason,
+            });
             Ok(())
         } else {
             Err(block)

@@ -7,7 +7,7 @@ use crate::context::SubstituteError;
 use crate::ident;
 use crate::literal;
 use crate::resolve::{alias_columns, Columns, DeniedColumn, Relation};
-use crate::verdict::RuleNo;
+use crate::verdict::{Decision, Monitored, RuleNo};
 use crate::verdict::{MaskedColumn, RowFilter, VerdictRule};
 use sqlparser::ast::{Expr, Ident, ObjectName, TableAlias, TableFactor, Value};
 use std::collections::BTreeMap;
@@ -223,39 +223,38 @@ impl<'a> Rewriter<'a> {
         if !self.monitored_tables.insert(table.clone()) {
             return;
         }
+        let record = |at: &RuleRef<'_>, would, column: Option<String>, detail| Monitored {
+            policy: at.policy.id.clone(),
+            rule_index: at.rule_index,
+            would,
+            table: (would != Decision::Block).then(|| table.to_string()),
+            column,
+            detail,
+        };
         if let Some(at) = m.denied {
             let b = table_denied(table, at);
-            self.note(format!(
-                "monitor: policy `{}` (rule {}) would block this statement: {}",
-                at.policy.id,
-                RuleNo(at.rule_index),
-                b.reason
-            ));
+            self.monitor(record(&at, Decision::Block, None, b.reason));
         }
         for (at, predicate) in &m.filters {
-            let note = match self.ctx.substitute_text(predicate) {
-                Ok(text) => format!(
-                    "monitor: policy `{}` (rule {}) would filter `{table}` by `{text}`",
-                    at.policy.id,
-                    RuleNo(at.rule_index)
-                ),
-                Err(e) => format!(
-                    "monitor: policy `{}` (rule {}) would block this statement: {}",
-                    at.policy.id,
-                    RuleNo(at.rule_index),
-                    substitute_block(table, *at, e).reason
+            let r = match self.ctx.substitute_text(predicate) {
+                Ok(text) => record(at, Decision::RowFilter, None, text),
+                Err(e) => record(
+                    at,
+                    Decision::Block,
+                    None,
+                    substitute_block(table, *at, e).reason,
                 ),
             };
-            self.note(note);
+            self.monitor(r);
         }
         for (col, chosen) in &m.masks {
-            self.note(format!(
-                "monitor: policy `{}` (rule {}) would mask `{table}.{}` with `{}`",
-                chosen.at.policy.id,
-                RuleNo(chosen.at.rule_index),
-                ident::display(col),
-                chosen.mask.kind()
-            ));
+            let r = record(
+                &chosen.at,
+                Decision::Mask,
+                Some(col.to_string()),
+                chosen.mask.kind().to_string(),
+            );
+            self.monitor(r);
         }
     }
 
