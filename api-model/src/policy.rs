@@ -229,6 +229,8 @@ pub enum RequireWhere {
 #[serde(rename_all = "snake_case")]
 pub enum MaskKind {
     Null,
+    /// Also read from `full`, its synonym.
+    #[serde(alias = "full")]
     Redact,
     Hash,
     Partial,
@@ -243,7 +245,8 @@ pub enum MaskKind {
 pub enum Mask {
     /// NULL instead of the value.
     Null,
-    /// A fixed text instead of the value.
+    /// A fixed text instead of the value (`full` is read as `redact`).
+    #[serde(alias = "full")]
     Redact {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "openapi", schema(max_length = 256))]
@@ -775,6 +778,19 @@ mod tests {
         for (name, t) in PolicyType::ALL {
             assert_eq!(t.as_str(), name);
             assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(name));
+        }
+    }
+
+    #[test]
+    fn full_is_read_as_redact() {
+        for mask in [
+            serde_json::json!("full"),
+            serde_json::json!({"kind": "full", "replacement": "x"}),
+        ] {
+            let spec: MaskSpec = serde_json::from_value(mask).unwrap();
+            let back = serde_json::to_value(&spec).unwrap();
+            let kind = back.get("kind").unwrap_or(&back);
+            assert_eq!(kind, "redact");
         }
     }
 

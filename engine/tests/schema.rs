@@ -9,7 +9,7 @@
 )] // test helpers fail loudly on broken fixtures
 
 use serde_json::Value;
-use verdict_engine::policy::{Mask, Operation, StatementKind};
+use verdict_engine::policy::{Mask, MaskKind, Operation, StatementKind};
 
 fn schema() -> Value {
     serde_json::from_str(include_str!("../../schema/policy-set.schema.json")).unwrap()
@@ -36,13 +36,22 @@ fn sorted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
 fn mask_kinds_agree() {
     let s = schema();
     let mask = &s["$defs"]["columnMask"]["properties"]["mask"]["oneOf"];
+    let synonyms = MaskKind::SYNONYMS.map(|(n, _)| n);
     let object_kinds = strings(&mask[1]["properties"]["kind"]["enum"]);
-    assert_eq!(object_kinds, sorted(Mask::KINDS));
-    // The short form is every kind without parameters of its own.
+    assert_eq!(
+        object_kinds,
+        sorted(Mask::KINDS.into_iter().chain(synonyms))
+    );
+    // The short form is every kind (and synonym) without parameters of its own.
     let short = strings(&mask[0]["enum"]);
     assert_eq!(
         short,
-        sorted(Mask::KINDS.into_iter().filter(|k| *k != "constant"))
+        sorted(
+            Mask::KINDS
+                .into_iter()
+                .chain(synonyms)
+                .filter(|k| *k != "constant")
+        )
     );
 }
 

@@ -80,3 +80,35 @@ fn syntax_errors_have_file_positions() {
     let err = PolicySet::parse("policies:\n  - id: [unclosed\n").unwrap_err();
     assert!(err.problems[0].line.is_some());
 }
+
+/// `full` is read as `redact`, in the short and the object form, and reported as `redact`.
+#[test]
+fn full_mask_is_redact() {
+    let ctx = verdict_engine::Context::from_json_str(r#"{"user":"u"}"#).unwrap();
+    for mask in [r#""full""#, r#"{"kind": "full", "replacement": "xx"}"#] {
+        let text = format!(
+            r#"{{"catalog": {{"tables": [{{"name": "t", "columns": [{{"name": "c", "type": "text"}}]}}]}},
+                "policies": [{{"id": "m", "rules": [
+                {{"type": "column_mask", "table": "t", "column": "c", "mask": {mask}}}]}}]}}"#
+        );
+        let set = verdict_engine::PolicySet::parse(&text).unwrap();
+        let v = verdict_engine::evaluate(&set, "SELECT c FROM t", &ctx);
+        assert_eq!(v.masked_columns.len(), 1, "{}", v.to_json());
+        assert_eq!(v.masked_columns[0].kind, "redact");
+        let expected = if mask.contains("xx") {
+            "'xx'"
+        } else {
+            "'****'"
+        };
+        assert!(
+            v.rewritten_sql.as_deref().unwrap_or("").contains(expected),
+            "{}",
+            v.to_json()
+        );
+    }
+    let bad = verdict_engine::PolicySet::parse(
+        r#"{"policies": [{"id": "m", "rules": [
+            {"type": "column_mask", "table": "t", "column": "c", "mask": "fulll"}]}]}"#,
+    );
+    assert!(bad.is_err());
+}

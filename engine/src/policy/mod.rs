@@ -225,9 +225,20 @@ impl MaskKind {
         }
     }
 
-    /// The kind of a JSON name.
+    /// Other names a policy may use for a kind (`full` is `redact`, as other products
+    /// call it); read as that kind, never written.
+    pub const SYNONYMS: [(&'static str, MaskKind); 1] = [("full", MaskKind::Redact)];
+
+    /// The kind of a JSON name or synonym.
     pub fn from_name(name: &str) -> Option<MaskKind> {
-        MaskKind::ALL.into_iter().find(|k| k.as_str() == name)
+        MaskKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .or_else(|| {
+                MaskKind::SYNONYMS
+                    .into_iter()
+                    .find_map(|(n, k)| (n == name).then_some(k))
+            })
     }
 
     /// The fields a mask object of this kind may have.
