@@ -90,6 +90,7 @@ impl PolicyType {
                 "deny" => PolicyType::AccessControl,
                 "query_restriction" => PolicyType::QueryRestriction,
                 "query_limit" => PolicyType::QueryLimit,
+                "data_retention" => PolicyType::DataRetention,
                 _ => PolicyType::Other,
             };
             match found {
@@ -326,6 +327,24 @@ pub enum Rule {
         /// Absent: every operation.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operations: Option<Vec<Operation>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(max_length = 4000))]
+        description: Option<String>,
+    },
+    /// Rows whose `column` is older than `keep` (or NULL) are hidden from reads and from
+    /// UPDATE and DELETE; rows an INSERT adds are not checked.
+    DataRetention {
+        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
+        table: String,
+        /// The row's date or timestamp.
+        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
+        column: String,
+        /// A whole number and a unit (hour, day, week, month, year), such as `90 days`.
+        #[cfg_attr(
+            feature = "openapi",
+            schema(min_length = 1, max_length = 64, example = "90 days")
+        )]
+        keep: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "openapi", schema(max_length = 4000))]
         description: Option<String>,
@@ -693,6 +712,21 @@ impl Policy {
                             _ => {}
                         }
                     }
+                }
+                Rule::DataRetention {
+                    table,
+                    column,
+                    keep,
+                    description,
+                } => {
+                    c.text(&at("table"), table, 1, MAX_SHORT_CHARS);
+                    c.text(&at("column"), column, 1, MAX_SHORT_CHARS);
+                    c.text(&at("keep"), keep, 1, 64);
+                    c.opt_text(
+                        &at("description"),
+                        description.as_ref(),
+                        MAX_DESCRIPTION_CHARS,
+                    );
                 }
                 Rule::Deny {
                     table,

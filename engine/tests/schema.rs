@@ -98,5 +98,5 @@ fn rule_types_agree() {
     .unwrap_err();
     let err = format!("{err:?}");
     assert!(err.contains("unknown rule type"), "{err}");
-    assert_eq!(types.len(), 5);
+    assert_eq!(types.len(), 6);
 }

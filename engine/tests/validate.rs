@@ -112,3 +112,63 @@ fn full_mask_is_redact() {
     );
     assert!(bad.is_err());
 }
+
+/// A `data_retention` rule needs a date or timestamp column and a period such as `90 days`;
+/// each problem names its field.
+#[test]
+fn data_retention_is_validated() {
+    let set = |rule: &str| {
+        verdict_engine::PolicySet::parse(&format!(
+            r#"{{"catalog": {{"tables": [{{"name": "t", "columns": [
+                {{"name": "at", "type": "timestamptz"}}, {{"name": "label", "type": "text"}}]}}]}},
+              "policies": [{{"id": "r", "rules": [{rule}]}}]}}"#
+        ))
+    };
+    let ok = set(r#"{"type": "data_retention", "table": "t", "column": "at", "keep": "1 year"}"#)
+        .unwrap();
+    assert_eq!(ok.policies[0].rules[0].type_name(), "data_retention");
+    for (rule, field, words) in [
+        (
+            r#"{"type": "data_retention", "table": "t", "column": "at", "keep": "ninety days"}"#,
+            "rules[0].keep",
+            "whole number",
+        ),
+        (
+            r#"{"type": "data_retention", "table": "t", "column": "at", "keep": "0 days"}"#,
+            "rules[0].keep",
+            "between 1",
+        ),
+        (
+            r#"{"type": "data_retention", "table": "t", "column": "at", "keep": "3 fortnights"}"#,
+            "rules[0].keep",
+            "unit",
+        ),
+        (
+            r#"{"type": "data_retention", "table": "t", "column": "at"}"#,
+            "rules[0].keep",
+            "needs `keep`",
+        ),
+        (
+            r#"{"type": "data_retention", "table": "t", "column": "label", "keep": "1 day"}"#,
+            "rules[0].column",
+            "date or a timestamp",
+        ),
+        (
+            r#"{"type": "data_retention", "table": "t", "column": "nope", "keep": "1 day"}"#,
+            "rules[0].column",
+            "not in the catalog",
+        ),
+        (
+            r#"{"type": "data_retention", "table": "t", "column": "at", "keep": "1 day", "predicate": "x"}"#,
+            "rules[0].predicate",
+            "unknown",
+        ),
+    ] {
+        let err = set(rule).unwrap_err();
+        let json = serde_json::to_string(&err).unwrap();
+        assert!(
+            json.contains(&format!("\"field\":\"{field}\"")) && json.contains(words),
+            "{rule}: {json}"
+        );
+    }
+}

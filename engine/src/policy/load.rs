@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json};
 
 use super::{
     AuditLevel, Limits, Mask, MaskKind, Mode, Operation, Policy, PolicySet, Predicate, Problem,
-    Restriction, Rule, StatementKind, Subjects,
+    Restriction, Retention, Rule, StatementKind, Subjects,
 };
 use crate::catalog::{
     parse_column_name, parse_data_type, Catalog, Column, DefaultAccess, Table, TableName, TypeClass,
@@ -176,7 +176,8 @@ const POLICY_FIELDS: &[&str] = &[
     "rules",
 ];
 
-const RULE_TYPES: &str = "row_filter, column_mask, deny, query_restriction or query_limit";
+const RULE_TYPES: &str =
+    "row_filter, column_mask, deny, data_retention, query_restriction or query_limit";
 
 const RESTRICTION_FIELDS: &[&str] = &[
     "type",
@@ -752,6 +753,7 @@ impl Loader {
             "row_filter" => &["type", "table", "predicate", "description"],
             "column_mask" => &["type", "table", "column", "mask", "description"],
             "deny" => &["type", "table", "columns", "operations", "description"],
+            "data_retention" => &["type", "table", "column", "keep", "description"],
             "query_restriction" => {
                 self.unknown_fields(place, &format!("{prefix}."), obj, RESTRICTION_FIELDS);
                 return self.restriction(place, &prefix, obj);
@@ -841,6 +843,7 @@ impl Loader {
                     Ok(predicate) => Some(Rule::RowFilter {
                         table: table_name,
                         predicate,
+                        retention: None,
                     }),
                     Err(errors) => {
                         for e in errors {
@@ -853,6 +856,78 @@ impl Loader {
                                 line: e.line,
                                 column: e.column,
                             });
+                        }
+                        None
+                    }
+                }
+            }
+            "data_retention" => {
+                let field = format!("{prefix}.column");
+                let column = match obj.get("column").and_then(Json::as_str) {
+                    Some(c) => column_known(self, &field, c),
+                    None => {
+                        self.at(
+                            place,
+                            &field,
+                            "a data retention rule needs a `column` string: the row's date or timestamp".into(),
+                        );
+                        None
+                    }
+                };
+                if let Some(class) = column
+                    .as_deref()
+                    .and_then(|c| table.and_then(|t| t.column(c)))
+                    .map(Column::type_class)
+                {
+                    if !matches!(
+                        class,
+                        TypeClass::Date | TypeClass::Timestamp | TypeClass::Unknown
+                    ) {
+                        self.at(
+                            place,
+                            &field,
+                            "a data retention column must be a date or a timestamp in the catalog"
+                                .into(),
+                        );
+                    }
+                }
+                let keep = match obj.get("keep").and_then(Json::as_str) {
+                    Some(k) => match Retention::parse_period(k) {
+                        Ok(p) => Some(p),
+                        Err(m) => {
+                            self.at(place, &format!("{prefix}.keep"), m);
+                            None
+                        }
+                    },
+                    None => {
+                        self.at(
+                            place,
+                            &format!("{prefix}.keep"),
+                            "a data retention rule needs `keep`, a period such as `90 days`".into(),
+                        );
+                        None
+                    }
+                };
+                let (column, (count, unit)) = (column?, keep?);
+                let retention = Retention {
+                    column,
+                    count,
+                    unit,
+                };
+                let text = format!(
+                    "{} >= now() - interval '{}'",
+                    crate::ident::display(&retention.column),
+                    retention.period()
+                );
+                match Predicate::parse(&text, &table_name, table) {
+                    Ok(predicate) => Some(Rule::RowFilter {
+                        table: table_name,
+                        predicate,
+                        retention: Some(retention),
+                    }),
+                    Err(errors) => {
+                        for e in errors {
+                            self.at(place, &field, e.message);
                         }
                         None
                     }

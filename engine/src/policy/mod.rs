@@ -379,10 +379,13 @@ pub struct Limits {
 /// One rule of a policy.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
-    /// Rows of `table` the predicate does not admit are invisible.
+    /// Rows of `table` the predicate does not admit are invisible. A `data_retention`
+    /// rule is a row filter built from its column and period (`retention`): it hides and
+    /// protects old rows, and does not check the rows an INSERT adds.
     RowFilter {
         table: TableName,
         predicate: Predicate,
+        retention: Option<Retention>,
     },
     /// `column` of `table` is seen through `mask`.
     ColumnMask {
@@ -406,10 +409,60 @@ pub enum Rule {
     QueryLimit(Limits),
 }
 
+/// A `data_retention` rule's period: rows whose `column` is older than `count` `unit`s
+/// (or NULL) are hidden from reads and from UPDATE and DELETE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    pub column: String,
+    pub count: u32,
+    /// `hour`, `day`, `week`, `month` or `year`.
+    pub unit: &'static str,
+}
+
+impl Retention {
+    /// The units a period may be given in.
+    pub const UNITS: [&'static str; 5] = ["hour", "day", "week", "month", "year"];
+
+    /// Reads a period such as `90 days`, `1 year` or `12 hours`.
+    pub fn parse_period(text: &str) -> Result<(u32, &'static str), String> {
+        let bad = || {
+            format!(
+                "`keep` must be a positive whole number and a unit ({}), such as `90 days`; got `{text}`",
+                Retention::UNITS.join(", ")
+            )
+        };
+        let mut words = text.split_whitespace();
+        let (Some(count), Some(unit), None) = (words.next(), words.next(), words.next()) else {
+            return Err(bad());
+        };
+        let count: u32 = count.parse().map_err(|_| bad())?;
+        if count == 0 || count > 100_000 {
+            return Err(format!(
+                "`keep` must be between 1 and 100000 units; got `{text}`"
+            ));
+        }
+        let unit = unit.strip_suffix('s').unwrap_or(unit);
+        let unit = Retention::UNITS
+            .into_iter()
+            .find(|u| *u == unit)
+            .ok_or_else(bad)?;
+        Ok((count, unit))
+    }
+
+    /// The period as PostgreSQL reads it in an interval literal (`90 days`).
+    pub fn period(&self) -> String {
+        let plural = if self.count == 1 { "" } else { "s" };
+        format!("{} {}{plural}", self.count, self.unit)
+    }
+}
+
 impl Rule {
     /// The rule type's JSON name.
     pub fn type_name(&self) -> &'static str {
         match self {
+            Rule::RowFilter {
+                retention: Some(_), ..
+            } => "data_retention",
             Rule::RowFilter { .. } => "row_filter",
             Rule::ColumnMask { .. } => "column_mask",
             Rule::Deny { .. } => "deny",

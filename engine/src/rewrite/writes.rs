@@ -31,7 +31,17 @@ struct Target {
     reference: Ident,
     columns: Option<Vec<Column>>,
     /// Row filters after context substitution, over the table's bare column names.
-    filters: Vec<(String, usize, Expr)>,
+    filters: Vec<TargetFilter>,
+}
+
+/// A row filter of a write's target.
+struct TargetFilter {
+    policy: String,
+    rule_index: usize,
+    expr: Expr,
+    /// Whether rows an INSERT adds must satisfy it (every row filter but a
+    /// `data_retention` rule's, which hides and protects old rows only).
+    new_rows: bool,
 }
 
 impl<'a> Rewriter<'a> {
@@ -114,7 +124,19 @@ impl<'a> Rewriter<'a> {
                     .ctx
                     .substitute(predicate)
                     .map_err(|e| substitute_block(&table, *at, e))?;
-                filters.push((at.policy.id.clone(), at.rule_index, expr));
+                let retention = matches!(
+                    at.policy.rules.get(at.rule_index),
+                    Some(crate::policy::Rule::RowFilter {
+                        retention: Some(_),
+                        ..
+                    })
+                );
+                filters.push(TargetFilter {
+                    policy: at.policy.id.clone(),
+                    rule_index: at.rule_index,
+                    expr,
+                    new_rows: !retention,
+                });
             }
             for (col, chosen) in &rules.masks {
                 let info = MaskedColumn {
@@ -188,7 +210,7 @@ impl<'a> Rewriter<'a> {
             target
                 .filters
                 .iter()
-                .map(|(_, _, f)| qualify(f.clone(), &target.reference))
+                .map(|f| qualify(f.expr.clone(), &target.reference))
                 .collect(),
         );
         self.add_filters(target, selection);
@@ -212,7 +234,13 @@ impl<'a> Rewriter<'a> {
         // ANDed as one balanced tree instead (same meaning), so thousands stay shallow.
         let many = target.filters.len() > 32;
         let mut all = Vec::new();
-        for (policy, rule_index, expr) in &target.filters {
+        for TargetFilter {
+            policy,
+            rule_index,
+            expr,
+            ..
+        } in &target.filters
+        {
             let f = RowFilter {
                 table: target.table.to_string(),
                 predicate: expr.to_string(),
@@ -326,7 +354,16 @@ impl<'a> Rewriter<'a> {
         all: bool,
         what: &str,
     ) -> Flow {
-        for (policy, rule_index, expr) in &target.filters {
+        for TargetFilter {
+            policy,
+            rule_index,
+            expr,
+            new_rows,
+        } in &target.filters
+        {
+            if all && !new_rows {
+                continue;
+            }
             let mentioned = columns_in(expr);
             if !all && mentioned.iter().all(|c| !assigned.contains_key(c)) {
                 continue;
@@ -478,7 +515,13 @@ impl<'a> Rewriter<'a> {
                         r?;
                     }
                     None => {
-                        if let Some((policy, rule_index, expr)) = target.filters.first() {
+                        if let Some(TargetFilter {
+                            policy,
+                            rule_index,
+                            expr,
+                            ..
+                        }) = target.filters.iter().find(|f| f.new_rows)
+                        {
                             return Err(Block::new(
                                 VerdictRule::RowFilter,
                                 format!(
@@ -507,8 +550,14 @@ impl<'a> Rewriter<'a> {
         if !target.filters.is_empty() {
             self.applied
                 .policies
-                .extend(target.filters.iter().map(|(p, _, _)| p.clone()));
-            for (policy, rule_index, expr) in &target.filters {
+                .extend(target.filters.iter().map(|f| f.policy.clone()));
+            for TargetFilter {
+                policy,
+                rule_index,
+                expr,
+                ..
+            } in target.filters.iter().filter(|f| f.new_rows)
+            {
                 self.applied.proofs.push(format!(
                     "policy `{policy}` rule {} (row_filter): the inserted rows satisfy `{expr}` on `{}`",
                     RuleNo(*rule_index),
