@@ -828,27 +828,38 @@ pub fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_cleanup: Option<Instant> = None;
+        // A database that cannot be reached is logged when that starts and when it ends,
+        // not at every poll.
+        let mut failing = false;
         loop {
             if db.write.is_closed() {
                 break;
             }
+            let mut error = None;
             if last_cleanup.is_none_or(|t| t.elapsed() >= CLEANUP_EVERY) {
                 last_cleanup = Some(Instant::now());
                 if let Err(e) = forget_delivered(&db).await {
-                    eprintln!("verdict: alerts: {e}");
+                    error = Some(e);
                 }
             }
-            if let Err(e) = fan_out(&db).await {
-                if db.write.is_closed() {
-                    break;
-                }
-                eprintln!("verdict: alerts: {e}");
+            if error.is_none() {
+                error = fan_out(&db).await.err();
             }
-            if let Err(e) = deliver_due(&db, &config).await {
-                if db.write.is_closed() {
-                    break;
+            if error.is_none() {
+                error = deliver_due(&db, &config).await.err();
+            }
+            match error {
+                Some(_) if db.write.is_closed() => break,
+                Some(e) if !failing => {
+                    eprintln!("verdict: alerts: {e}; retrying until the database answers");
+                    failing = true;
                 }
-                eprintln!("verdict: alerts: {e}");
+                Some(_) => {}
+                None if failing => {
+                    eprintln!("verdict: alerts: the database answers again");
+                    failing = false;
+                }
+                None => {}
             }
             tokio::select! {
                 _ = queue.notify.notified() => {}
