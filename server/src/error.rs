@@ -97,7 +97,8 @@ impl ApiError {
             "invalid_context" => "invalid_context",
             _ => "invalid_request",
         };
-        let details = (!err.problems.is_empty()).then(|| Box::new(json!({ "problems": err.problems })));
+        let details =
+            (!err.problems.is_empty()).then(|| Box::new(json!({ "problems": err.problems })));
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code,
