@@ -93,7 +93,8 @@ pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
 /// (fail closed) rather than run under a longer one; with `counting`, an allowed statement
 /// is counted against the principal's quotas, and blocked once one is used up. Empty
 /// texts pass (PostgreSQL answers `EmptyQueryResponse`);
-/// vetted statements pass as printed from their syntax tree; everything else is the
+/// vetted statements pass as printed from their syntax tree; catalog queries pass with
+/// their catalog relations filtered to what the principal may read (`catalog`); everything else is the
 /// engine's, and a text mixing both is judged statement by statement, one block
 /// blocking all.
 pub fn judge_within(
@@ -130,6 +131,12 @@ pub fn judge_within(
                 return Judged::Forward(parts.join("; "));
             }
         }
+    }
+    if let Some(text) = crate::catalog::answer(set, ctx, sql) {
+        if let Some(c) = counting {
+            c.audit(sql, Some(&text), "allow", "catalog", Vec::new(), None);
+        }
+        return Judged::Forward(text);
     }
     engine(set, ctx, timeout_ms, counting, sql)
 }

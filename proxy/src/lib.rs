@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod catalog;
 pub mod frame;
 pub mod judge;
 pub mod login;

@@ -48,7 +48,9 @@ pub const POLICIES: &str = r#"{
     {"id": "time-cap", "applies_to": {"roles": ["capped"]}, "rules": [
       {"type": "query_limit", "max_execution_ms": 300}]},
     {"id": "metered", "applies_to": {"roles": ["metered"]}, "rules": [
-      {"type": "query_limit", "queries_per_hour": 3}]}
+      {"type": "query_limit", "queries_per_hour": 3}]},
+    {"id": "support-no-ssn", "applies_to": {"roles": ["support"]}, "rules": [
+      {"type": "deny", "table": "customers", "columns": ["ssn"]}]}
   ]
 }"#;
 
