@@ -271,6 +271,12 @@ async fn alert_over_https_trusts_the_system_roots_and_the_channel_ca(env: Env) {
         test.expect(200);
         assert_eq!(test.body["delivered"], false, "{extra}: {}", test.text);
         let error = test.body["error"].as_str().unwrap();
+        let trust = if extra.get("ca_pem").is_some() {
+            "another CA"
+        } else {
+            "system roots only"
+        };
+        println!("alerts: https receiver, {trust}: {error}");
         assert!(
             error.contains("TLS") && error.contains("certificate"),
             "{extra}: {error}"
