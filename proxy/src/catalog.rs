@@ -7,6 +7,9 @@
 //! principal may read; everything else stays with the engine (which blocks it, as an
 //! unknown relation).
 //!
+//! Indexes and constraints are shown when all their key columns are visible (an
+//! expression index's expression is shown as PostgreSQL prints it).
+//!
 //! What remains visible as in PostgreSQL itself: the names of schemas, roles, types,
 //! access methods, databases and publications. Catalog relations that hold data
 //! (`pg_statistic`, `pg_stats`, `pg_statistic_ext_data`, …) and functions that read files,
@@ -25,21 +28,38 @@ use verdict_engine::{evaluate, Context, PolicySet};
 
 /// Catalog relations a query may read, each with the filter that keeps its rows about
 /// visible tables (`None`: global metadata PostgreSQL shows every role, kept whole).
-/// In a filter, `$VIS` stands for the array of the visible tables' OIDs and `$COLS` for
-/// the condition on `attrelid`/`attname` that keeps the visible columns.
+/// In a filter, `$VIS` stands for the array of the visible tables' OIDs, `$COLS` for the
+/// condition on `attrelid`/`attname` that keeps the visible columns, and `$IDX` for the
+/// condition on `pg_index` that keeps the indexes of visible tables whose key columns are
+/// all visible (an index or a constraint on a hidden column would name it).
+const INDEXES: &str = "indrelid = ANY ($VIS) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute \
+     WHERE attrelid = indrelid AND attnum = ANY (indkey::pg_catalog.int2[]) AND attnum > 0 AND NOT $COLS)";
+
 const RELATIONS: &[(&str, Option<&str>)] = &[
     (
         "pg_class",
-        Some("oid = ANY ($VIS) OR oid IN (SELECT indexrelid FROM pg_catalog.pg_index WHERE indrelid = ANY ($VIS))"),
+        Some("oid = ANY ($VIS) OR oid IN (SELECT indexrelid FROM pg_catalog.pg_index WHERE $IDX)"),
     ),
-    ("pg_attribute", Some("attrelid = ANY ($VIS) AND (attnum <= 0 OR $COLS)")),
+    (
+        "pg_attribute",
+        Some("attrelid = ANY ($VIS) AND (attnum <= 0 OR $COLS)"),
+    ),
     ("pg_attrdef", Some("adrelid = ANY ($VIS)")),
-    ("pg_index", Some("indrelid = ANY ($VIS)")),
-    ("pg_constraint", Some("conrelid = ANY ($VIS)")),
+    ("pg_index", Some("$IDX")),
+    (
+        "pg_constraint",
+        Some(
+            "conrelid = ANY ($VIS) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute \
+              WHERE attrelid = conrelid AND attnum = ANY (conkey) AND attnum > 0 AND NOT $COLS)",
+        ),
+    ),
     ("pg_policy", Some("polrelid = ANY ($VIS)")),
     ("pg_trigger", Some("tgrelid = ANY ($VIS)")),
     ("pg_statistic_ext", Some("stxrelid = ANY ($VIS)")),
-    ("pg_inherits", Some("inhrelid = ANY ($VIS) AND inhparent = ANY ($VIS)")),
+    (
+        "pg_inherits",
+        Some("inhrelid = ANY ($VIS) AND inhparent = ANY ($VIS)"),
+    ),
     ("pg_publication_rel", Some("prrelid = ANY ($VIS)")),
     ("pg_namespace", None),
     ("pg_am", None),
@@ -319,7 +339,9 @@ impl Filters {
             let text = match filter {
                 Some(f) => format!(
                     "SELECT * FROM pg_catalog.{relation} WHERE {}",
-                    f.replace("$VIS", &vis).replace("$COLS", &cols)
+                    f.replace("$IDX", INDEXES)
+                        .replace("$VIS", &vis)
+                        .replace("$COLS", &cols)
                 ),
                 None => format!("SELECT * FROM pg_catalog.{relation}"),
             };

@@ -338,6 +338,12 @@ fn psql_describes_readable_tables(env: &Env) {
     assert!(!names.contains(&"ssn"), "{customers}");
     let full = describe("alice", ALICE_PASSWORD, "\\d customers");
     assert!(full.lines().any(|l| l.starts_with("ssn|")), "{full}");
+    // An index on a hidden column is not listed either.
+    let mine = describe("sam", &token, "\\di");
+    assert!(mine.contains("|customers_pkey|index|"), "{mine}");
+    assert!(!mine.contains("customers_ssn"), "{mine}");
+    let theirs = describe("alice", ALICE_PASSWORD, "\\di");
+    assert!(theirs.contains("|customers_ssn|index|"), "{theirs}");
     // \l: the databases.
     let databases = describe("alice", ALICE_PASSWORD, "\\l");
     assert!(
