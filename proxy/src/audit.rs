@@ -22,28 +22,56 @@ pub struct AuditLog {
 pub struct StoreSink {
     tx: tokio::sync::mpsc::UnboundedSender<verdict_server::log::Record>,
     org_id: String,
+    /// Woken when a logged evaluation queued alerts.
+    alerts: std::sync::Arc<verdict_server::alerts::Queue>,
 }
 
 impl StoreSink {
-    /// Starts the writer for organization `org_id` of `db` on the current runtime.
-    pub fn start(db: verdict_server::Db, org_id: String) -> StoreSink {
+    /// Starts the writer for organization `org_id` of `db` on the current runtime; the
+    /// alert worker waiting on `alerts` is woken after each evaluation that queued alerts.
+    pub fn start(
+        db: verdict_server::Db,
+        org_id: String,
+        alerts: std::sync::Arc<verdict_server::alerts::Queue>,
+    ) -> StoreSink {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<verdict_server::log::Record>();
+        let wake = alerts.clone();
         tokio::spawn(async move {
             let log = std::sync::Arc::new(verdict_server::log::Log::default());
             while let Some(record) = rx.recv().await {
                 // Each write joins the current group commit.
-                let (log, db) = (log.clone(), db.clone());
+                let (log, db, wake) = (log.clone(), db.clone(), wake.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = log.write(&db, record).await {
-                        eprintln!(
+                    let queued = !record.alerts.is_empty();
+                    match log.write(&db, record).await {
+                        Ok(()) if queued => wake.wake(),
+                        Ok(()) => {}
+                        Err(e) => eprintln!(
                             "verdict proxy: cannot log an evaluation in the store: {}",
-                            e.message
-                        );
+                            e.cause()
+                        ),
                     }
                 });
             }
         });
-        StoreSink { tx, org_id }
+        StoreSink { tx, org_id, alerts }
+    }
+
+    /// The organization the sink logs for.
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
+    /// Queues an evaluation already built (with its alerts).
+    pub fn queue(&self, record: verdict_server::log::Record) {
+        if self.tx.send(record).is_err() {
+            eprintln!("verdict proxy: the store's evaluation writer stopped");
+        }
+    }
+
+    /// Tells the alert worker that an evaluation written elsewhere queued alerts.
+    pub fn wake_alerts(&self) {
+        self.alerts.wake();
     }
 }
 
@@ -95,8 +123,24 @@ impl AuditLog {
         self
     }
 
+    /// The store's evaluation log, when there is one.
+    pub fn store(&self) -> Option<&StoreSink> {
+        self.store.as_ref()
+    }
+
     /// Queues one record.
     pub fn record(&self, r: &Record<'_>) {
+        if let Some(store) = &self.store {
+            store.record(r);
+        }
+        self.record_file(r);
+    }
+
+    /// Queues one record for the file only (the store's evaluation is written apart).
+    pub fn record_file(&self, r: &Record<'_>) {
+        if self.file.is_none() {
+            return;
+        }
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -111,9 +155,6 @@ impl AuditLog {
             "rule": r.rule,
             "policies": r.policies,
         });
-        if let Some(store) = &self.store {
-            store.record(r);
-        }
         if let Some(file) = &self.file {
             if file.send(line.to_string()).is_err() {
                 eprintln!("verdict proxy: the audit log writer stopped");
@@ -125,6 +166,14 @@ impl AuditLog {
 impl StoreSink {
     /// Queues the evaluation of `r`.
     fn record(&self, r: &Record<'_>) {
+        self.queue(evaluation(&self.org_id, r, "[]"));
+    }
+}
+
+/// The evaluation of `r` for organization `org_id`, with `exceptions` (a JSON array of
+/// the exceptions applied) and no alerts.
+pub fn evaluation(org_id: &str, r: &Record<'_>, exceptions: &str) -> verdict_server::log::Record {
+    {
         use sha2::Digest as _;
         let context = serde_json::to_string(r.ctx).unwrap_or_else(|_| "{}".into());
         let mut result = match r.full {
@@ -139,9 +188,9 @@ impl StoreSink {
             );
         }
         let blocked = r.full.and_then(|v| v.blocked_by.as_ref());
-        let record = verdict_server::log::Record {
+        verdict_server::log::Record {
             id: verdict_server::db::new_id("ev"),
-            org_id: self.org_id.clone(),
+            org_id: org_id.to_string(),
             created_at: verdict_server::db::now_ms(),
             caller: format!("proxy:{}", r.principal),
             ctx_user: r.ctx.user.clone(),
@@ -161,18 +210,14 @@ impl StoreSink {
                         .collect()
                 })
                 .unwrap_or_default(),
-            exceptions: "[]".into(),
+            exceptions: exceptions.to_string(),
             context_digest: hex_digest(sha2::Sha256::digest(context.as_bytes()).as_slice()),
             context,
             dataset: r.ctx.dataset.clone(),
             query_id: r.ctx.query_id.clone(),
             result: result.to_string(),
-            // Violations seen by the proxy do not raise alerts yet (the sink does not hold
-            // the active set's policy actions and risks).
+            // Added by the server's enforcement from the policies' actions and risks.
             alerts: Vec::new(),
-        };
-        if self.tx.send(record).is_err() {
-            eprintln!("verdict proxy: the store's evaluation writer stopped");
         }
     }
 }

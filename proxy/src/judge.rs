@@ -10,10 +10,22 @@ use crate::audit::{AuditLog, Record};
 use crate::quota::Quotas;
 use crate::vetted;
 
+/// The store a proxy runs on, when it does: statements are enforced as
+/// `/api/v1/evaluate` enforces them (exceptions used up, limits counted in the store,
+/// alerts raised), by the server's own [`verdict_server::evaluate::enforce`].
+#[derive(Clone, Copy)]
+pub struct OnStore<'a> {
+    pub db: &'a verdict_server::Db,
+    pub org_id: &'a str,
+    pub active: &'a verdict_server::active::ActiveSet,
+}
+
 /// The session a statement comes from: who is counted against
 /// `queries_per_hour`/`queries_per_day`, and what the audit log records.
 #[derive(Clone, Copy)]
 pub struct Counting<'a> {
+    /// With a store, the store's enforcement replaces the in-process quotas.
+    pub store: Option<OnStore<'a>>,
     pub quotas: &'a Quotas,
     pub principal: &'a str,
     pub audit: Option<&'a AuditLog>,
@@ -82,7 +94,8 @@ pub fn judge(set: &PolicySet, ctx: &Context, sql: &str) -> Judged {
 /// (fail closed) rather than run under a longer one; with `counting`, an allowed statement
 /// is counted against the principal's quotas, and blocked once one is used up. Empty
 /// texts pass (PostgreSQL answers `EmptyQueryResponse`);
-/// vetted statements pass as printed from their syntax tree; everything else is the
+/// vetted statements pass as printed from their syntax tree; catalog queries pass with
+/// their catalog relations filtered to what the principal may read (`catalog`); everything else is the
 /// engine's, and a text mixing both is judged statement by statement, one block
 /// blocking all.
 pub fn judge_within(
@@ -120,6 +133,12 @@ pub fn judge_within(
             }
         }
     }
+    if let Some(text) = crate::catalog::answer(set, ctx, sql) {
+        if let Some(c) = counting {
+            c.audit(sql, Some(&text), "allow", "catalog", Vec::new(), None);
+        }
+        return Judged::Forward(text);
+    }
     engine(set, ctx, timeout_ms, counting, sql)
 }
 
@@ -130,6 +149,9 @@ fn engine(
     counting: Option<Counting<'_>>,
     sql: &str,
 ) -> Judged {
+    if let Some((c, store)) = counting.and_then(|c| c.store.map(|s| (c, s))) {
+        return engine_on_store(store, ctx, timeout_ms, c, sql);
+    }
     let verdict = evaluate(set, sql, ctx);
     let (judged, rule) = decide(&verdict, timeout_ms, counting);
     if let Some(c) = counting {
@@ -155,6 +177,146 @@ fn engine(
             policies,
             Some(&verdict),
         );
+    }
+    judged
+}
+
+/// The proxy's own gate on a verdict: a statement that needs a shorter time limit than the
+/// session's becomes a block (rule `query_limit`, the policy that asks for it). Answers
+/// whether it blocked.
+fn time_gate(verdict: &mut Verdict, timeout_ms: Option<u64>) -> bool {
+    if verdict.is_block() {
+        return false;
+    }
+    let Some(limit) = verdict
+        .limits
+        .iter()
+        .filter(|l| l.kind == "max_execution_ms")
+        .min_by_key(|l| l.value)
+        .cloned()
+    else {
+        return false;
+    };
+    if timeout_ms.is_some_and(|t| t <= limit.value) {
+        return false;
+    }
+    verdict.verdict = verdict_engine::Decision::Block;
+    verdict.rule = verdict_engine::VerdictRule::QueryLimit;
+    verdict.reason = format!(
+        "the statement may run for at most {} ms, and this session's time limit is longer",
+        limit.value
+    );
+    verdict.hint = "log in again: the session's time limit is set at login".into();
+    verdict.rewritten_sql = None;
+    verdict.row_filter_predicate = None;
+    verdict.blocked_by = Some(verdict_engine::verdict::BlockedBy {
+        policy: limit.policy.clone(),
+        rule_index: limit.rule_index,
+    });
+    true
+}
+
+/// [`engine`] on a store: the server's enforcement, waited for on this worker thread
+/// (`block_in_place`). A store that cannot be written, or a runtime that cannot wait so,
+/// blocks the statement (fail closed).
+fn engine_on_store(
+    store: OnStore<'_>,
+    ctx: &Context,
+    timeout_ms: Option<u64>,
+    c: Counting<'_>,
+    sql: &str,
+) -> Judged {
+    let sink = c.audit.and_then(AuditLog::store);
+    let record = |verdict: &Verdict, exceptions: &serde_json::Value| {
+        let ran = (!verdict.is_block())
+            .then_some(verdict.rewritten_sql.as_deref())
+            .flatten();
+        let r = Record {
+            principal: c.principal,
+            client: c.client,
+            application: c.application,
+            sql,
+            ran,
+            verdict: verdict.verdict.as_str(),
+            rule: &verdict.rule.to_string(),
+            policies: verdict
+                .matched_policies
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect(),
+            full: Some(verdict),
+            ctx,
+        };
+        crate::audit::evaluation(store.org_id, &r, &exceptions.to_string())
+    };
+    let outcome = match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| {
+                handle.block_on(verdict_server::evaluate::enforce(
+                    store.db,
+                    store.org_id,
+                    store.active,
+                    ctx,
+                    sql,
+                    c.principal,
+                    |v| time_gate(v, timeout_ms),
+                    record,
+                ))
+            })
+        }
+        _ => Err(verdict_server::ApiError::internal(
+            "the store's enforcement needs the multi-thread runtime",
+        )),
+    };
+    let enforced = match outcome {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "verdict proxy: cannot enforce through the store ({}); statement blocked",
+                e.cause()
+            );
+            return Judged::Block(encode_error(vec![
+                (b'S', "ERROR".into()),
+                (b'V', "ERROR".into()),
+                (b'C', "42501".into()),
+                (
+                    b'M',
+                    "statement blocked: the proxy cannot write to its policy store".into(),
+                ),
+            ]));
+        }
+    };
+    let verdict = &enforced.verdict;
+    let ran = (!verdict.is_block())
+        .then_some(verdict.rewritten_sql.as_deref())
+        .flatten();
+    if let Some(log) = c.audit {
+        log.record_file(&Record {
+            principal: c.principal,
+            client: c.client,
+            application: c.application,
+            sql,
+            ran,
+            verdict: verdict.verdict.as_str(),
+            rule: &verdict.rule.to_string(),
+            policies: verdict
+                .matched_policies
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect(),
+            full: Some(verdict),
+            ctx,
+        });
+    }
+    let judged = match ran {
+        Some(text) => Judged::Forward(text.to_string()),
+        None => Judged::Block(block_error(verdict)),
+    };
+    let alerts = !enforced.record.alerts.is_empty();
+    match sink {
+        Some(sink) if !enforced.logged => sink.queue(enforced.record),
+        Some(sink) if alerts => sink.wake_alerts(),
+        _ => {}
     }
     judged
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod catalog;
 pub mod frame;
 pub mod judge;
 pub mod login;
@@ -136,7 +137,7 @@ pub struct Proxy {
 impl Proxy {
     /// Binds `listen` (`HOST:PORT`; port 0 picks a free one).
     pub async fn bind(listen: &str, mut config: Config) -> Result<Proxy, StartError> {
-        let mut quotas = quota::Quotas::default();
+        let quotas = quota::Quotas::default();
         let live = match config.source {
             Source::Files {
                 policies,
@@ -150,12 +151,20 @@ impl Proxy {
                 source::Live::fixed(policies, principals)
             }
             Source::Store { db, org } => {
-                let db_for_counts = db.clone();
                 let store = source::Store::open(db.clone(), &org)
                     .await
                     .map_err(StartError::Config)?;
-                // Every judged statement becomes an evaluation of the organization.
-                let sink = audit::StoreSink::start(db, store.org_id().to_string());
+                // Violations raise the organization's alerts: this instance delivers them
+                // too (deliveries are claimed in the store, so instances share the queue).
+                let alerts = Arc::new(verdict_server::alerts::Queue::default());
+                verdict_server::alerts::spawn_worker(
+                    db.clone(),
+                    alerts.clone(),
+                    verdict_server::alerts::WorkerConfig::from_env(),
+                );
+                // Every judged statement becomes an evaluation of the organization; limits
+                // and exceptions are the store's (`judge::OnStore`).
+                let sink = audit::StoreSink::start(db, store.org_id().to_string(), alerts);
                 let log = config
                     .audit
                     .as_deref()
@@ -163,7 +172,6 @@ impl Proxy {
                     .unwrap_or_default()
                     .with_store(sink);
                 config.audit = Some(Arc::new(log));
-                quotas = quota::Quotas::on_store(db_for_counts, store.org_id().to_string());
                 store.live().await.map_err(StartError::Config)?
             }
         };
@@ -187,6 +195,11 @@ impl Proxy {
                 audit: config.audit,
             }),
         })
+    }
+
+    /// The policies and principals in force (and, on a store, its state-change log).
+    pub fn source(&self) -> Arc<source::Live> {
+        self.shared.source.clone()
     }
 
     /// The address actually bound.

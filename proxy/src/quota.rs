@@ -1,5 +1,6 @@
 //! `queries_per_hour` and `queries_per_day`, counted per principal and policy in fixed
-//! windows (the UTC clock hour, the UTC day) by this proxy process.
+//! windows (the UTC clock hour, the UTC day) by this proxy process, for a standalone
+//! policy set; on a store the store's counters are used (`judge::OnStore`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,14 +10,11 @@ use verdict_engine::verdict::LimitNote;
 /// (principal, policy, kind).
 type Key = (String, String, &'static str);
 
-/// The counters of one proxy process, or of the store.
+/// The counters of one proxy process.
 #[derive(Debug, Default)]
 pub struct Quotas {
     /// Key → (window number, statements counted in it).
     windows: Mutex<HashMap<Key, (u64, u64)>>,
-    /// With a store: its organization's counters, shared with `/api/v1/evaluate` and
-    /// every other instance (`query_counts`), instead of the in-process ones.
-    store: Option<(verdict_server::Db, String)>,
 }
 
 fn window(kind: &str) -> Option<(&'static str, u64)> {
@@ -28,84 +26,9 @@ fn window(kind: &str) -> Option<(&'static str, u64)> {
 }
 
 impl Quotas {
-    /// The counters of organization `org_id` in the store `db`.
-    pub fn on_store(db: verdict_server::Db, org_id: String) -> Quotas {
-        Quotas {
-            windows: Mutex::default(),
-            store: Some((db, org_id)),
-        }
-    }
-
-    /// Counts in the store's `query_counts`, in one transaction (the server's conditional
-    /// upserts). The session's task waits for it on its worker thread (`block_in_place`);
-    /// a store that cannot be reached, or a runtime that cannot wait so, blocks the
-    /// statement (fail closed).
-    fn admit_store(
-        db: &verdict_server::Db,
-        org_id: &str,
-        principal: &str,
-        limits: &[LimitNote],
-        now: u64,
-    ) -> Result<(), LimitNote> {
-        use verdict_server::limits;
-        let now_ms = i64::try_from(now)
-            .unwrap_or(i64::MAX / 1000)
-            .saturating_mul(1000);
-        let counted = limits::counted_notes(limits, now_ms);
-        let Some(first) = counted.first() else {
-            return Ok(());
-        };
-        let note = |c: &limits::Counted| LimitNote {
-            policy: c.policy.clone(),
-            rule_index: c.rule_index,
-            kind: c.kind.to_string(),
-            value: u64::try_from(c.limit).unwrap_or(0),
-        };
-        let fail = note(first);
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return Err(fail);
-        };
-        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            eprintln!(
-                "verdict proxy: store counters need the multi-thread runtime; statement blocked"
-            );
-            return Err(fail);
-        }
-        let outcome = tokio::task::block_in_place(|| {
-            handle.block_on(async {
-                let mut tx = db.write.begin().await?;
-                let reached = limits::admit(&mut tx, org_id, principal, &counted).await?;
-                match reached {
-                    None => {
-                        tx.commit().await?;
-                        Ok::<_, verdict_server::ApiError>(None)
-                    }
-                    Some(c) => {
-                        tx.rollback().await?;
-                        Ok(Some(note(c)))
-                    }
-                }
-            })
-        });
-        match outcome {
-            Ok(None) => Ok(()),
-            Ok(Some(reached)) => Err(reached),
-            Err(e) => {
-                eprintln!(
-                    "verdict proxy: cannot count in the store ({}); statement blocked",
-                    e.message
-                );
-                Err(fail)
-            }
-        }
-    }
-
     /// Counts one statement of `principal` against every quota in `limits`, at `now`
     /// (seconds since the Unix epoch); when one is used up, counts nothing and returns it.
     pub fn admit(&self, principal: &str, limits: &[LimitNote], now: u64) -> Result<(), LimitNote> {
-        if let Some((db, org_id)) = &self.store {
-            return Self::admit_store(db, org_id, principal, limits, now);
-        }
         let quotas: Vec<(&LimitNote, &'static str, u64)> = limits
             .iter()
             .filter_map(|l| window(&l.kind).map(|(kind, len)| (l, kind, now / len)))

@@ -205,9 +205,19 @@ impl Front {
 
     /// Judges `sql` with the policies in force; a store that cannot be read blocks it.
     fn judge(&self, sql: &str) -> Judged {
-        match self.source.policies() {
-            Ok(set) => {
-                judge::judge_within(&set, &self.ctx, self.timeout_ms, Some(self.counting()), sql)
+        match self
+            .source
+            .policies()
+            .and_then(|set| Ok((set, self.source.on_store()?)))
+        {
+            Ok((set, on_store)) => {
+                let mut counting = self.counting();
+                counting.store = on_store.as_ref().map(|(store, active)| judge::OnStore {
+                    db: &store.db,
+                    org_id: &store.org_id,
+                    active,
+                });
+                judge::judge_within(&set, &self.ctx, self.timeout_ms, Some(counting), sql)
             }
             Err(Unavailable) => Judged::Block(judge::encode_error(vec![
                 (b'S', "ERROR".into()),
@@ -227,6 +237,7 @@ impl Front {
 
     fn counting(&self) -> judge::Counting<'_> {
         judge::Counting {
+            store: None,
             quotas: &self.quotas,
             principal: &self.principal,
             audit: self.audit.as_deref(),

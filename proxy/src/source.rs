@@ -5,11 +5,11 @@
 //! read for [`STALE_AFTER`] fails closed: statements are blocked and logins refused until
 //! a check succeeds again.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use verdict_engine::{Context, PolicySet};
-use verdict_server::active::{Cache, Generations};
+use verdict_server::active::{ActiveSet, Cache, Generations};
 use verdict_server::Db;
 
 use crate::login::{Principal, Principals};
@@ -28,9 +28,21 @@ pub struct Unavailable;
 struct Snapshot {
     generation: i64,
     set: Arc<PolicySet>,
+    /// On a store: the active set the policies come from (exceptions, actions and risks).
+    active: Option<Arc<ActiveSet>>,
     principals: Arc<Principals>,
     checked: Instant,
 }
+
+/// The store a source reads, for what is judged against it.
+#[derive(Debug, Clone)]
+pub struct StoreRef {
+    pub db: Db,
+    pub org_id: String,
+}
+
+/// The most state-change lines a source keeps (the oldest go first).
+const KEEP_EVENTS: usize = 64;
 
 /// The policies and principals in force.
 #[derive(Debug)]
@@ -38,6 +50,9 @@ pub struct Live {
     /// From files: never stale.
     fixed: bool,
     snapshot: RwLock<Snapshot>,
+    store: Option<StoreRef>,
+    /// The lines logged when the store became unreadable or readable again.
+    events: Mutex<Vec<String>>,
 }
 
 impl Live {
@@ -48,10 +63,38 @@ impl Live {
             snapshot: RwLock::new(Snapshot {
                 generation: 0,
                 set: Arc::new(set),
+                active: None,
                 principals: Arc::new(principals),
                 checked: Instant::now(),
             }),
+            store: None,
+            events: Mutex::default(),
         })
+    }
+
+    /// Logs a change of the store's state (once per change, not per check).
+    fn event(&self, line: String) {
+        eprintln!("{line}");
+        if let Ok(mut events) = self.events.lock() {
+            if events.len() >= KEEP_EVENTS {
+                events.remove(0);
+            }
+            events.push(line);
+        }
+    }
+
+    /// The lines logged so far when the store became unreadable or readable again.
+    pub fn store_events(&self) -> Vec<String> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// On a store: the store and the active set in force (exceptions and alerts apply to
+    /// statements judged against it).
+    pub fn on_store(&self) -> Result<Option<(&StoreRef, Arc<ActiveSet>)>, Unavailable> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        Ok(self.fresh(|s| s.active.clone())?.map(|a| (store, a)))
     }
 
     fn fresh<T>(&self, pick: impl FnOnce(&Snapshot) -> T) -> Result<T, Unavailable> {
@@ -92,7 +135,7 @@ impl Store {
     pub async fn open(db: Db, org: &str) -> Result<Store, String> {
         let org_id = verdict_server::store::org_id(&db, org)
             .await
-            .map_err(|e| format!("cannot read the store: {}", e.message))?
+            .map_err(|e| format!("cannot read the store: {}", e.cause()))?
             .ok_or_else(|| {
                 format!(
                     "the store has no organization `{org}` (it is created with its first token)"
@@ -117,7 +160,7 @@ impl Store {
             .generations
             .read(&self.db, &self.org_id)
             .await
-            .map_err(|e| e.message)?;
+            .map_err(|e| e.cause().to_string())?;
         if known == Some(generation) {
             return Ok(None);
         }
@@ -125,10 +168,10 @@ impl Store {
             .cache
             .get(&self.db, &self.org_id, generation)
             .await
-            .map_err(|e| e.message)?;
+            .map_err(|e| e.cause().to_string())?;
         let stored = verdict_server::principals::load(&self.db, &self.org_id)
             .await
-            .map_err(|e| e.message)?;
+            .map_err(|e| e.cause().to_string())?;
         let mut principals = Principals::default();
         for p in stored {
             // A stored principal the proxy cannot use cannot log in (fail closed).
@@ -148,6 +191,7 @@ impl Store {
         Ok(Some(Snapshot {
             generation: active.generation.max(generation),
             set: active.set.clone(),
+            active: Some(active),
             principals: Arc::new(principals),
             checked: Instant::now(),
         }))
@@ -163,6 +207,11 @@ impl Store {
         let live = Arc::new(Live {
             fixed: false,
             snapshot: RwLock::new(first),
+            store: Some(StoreRef {
+                db: self.db.clone(),
+                org_id: self.org_id.clone(),
+            }),
+            events: Mutex::default(),
         });
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
@@ -174,7 +223,7 @@ impl Store {
                 match self.read(known).await {
                     Ok(update) => {
                         if failing {
-                            eprintln!("verdict proxy: the store is readable again");
+                            live.event("verdict proxy: the store is readable again".into());
                             failing = false;
                         }
                         if let Ok(mut snapshot) = live.snapshot.write() {
@@ -186,7 +235,7 @@ impl Store {
                     }
                     Err(e) => {
                         if !failing {
-                            eprintln!("verdict proxy: cannot read the store ({e}); statements are blocked and logins refused until it can");
+                            live.event(format!("verdict proxy: cannot read the store ({e}); statements are blocked and logins refused until it can"));
                             failing = true;
                         }
                     }

@@ -181,7 +181,7 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
                 e.message
             ),
         )
-        .with_details(e.details.unwrap_or(Value::Null))
+        .with_details(e.details.map_or(Value::Null, |d| *d))
     })?;
     let ids: BTreeSet<&str> = policies.iter().map(|(id, _)| id.as_str()).collect();
     let mut exceptions = Vec::new();

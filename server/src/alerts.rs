@@ -2,6 +2,10 @@
 //! queue of violations written in the same transaction as their evaluation, and the
 //! background worker that delivers them.
 //!
+//! A webhook is `http://` or `https://`; an https receiver's certificate is verified
+//! against the system's roots (`SSL_CERT_FILE`, else the usual bundle files) and the
+//! channel's own CA certificates (`ca_pem`), with rustls.
+//!
 //! A delivery is a `POST` of a JSON body with `X-Verdict-Signature: sha256=<hex>`, the
 //! HMAC-SHA256 of the body under the channel's secret. A failed attempt (no answer, or
 //! an answer outside 2xx) is retried after an exponential backoff; after the last
@@ -197,9 +201,14 @@ pub async fn insert_events(
 pub struct ChannelInput {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// The webhook: an `http://` URL (at most 2000 bytes).
+    /// The webhook: an `http://` or `https://` URL (at most 2000 bytes).
     #[schema(max_length = 2000)]
     pub url: String,
+    /// For an `https://` webhook: PEM certificates of authorities trusted for this
+    /// channel besides the system's roots (a private CA). At most 64 KiB.
+    #[serde(default)]
+    #[schema(max_length = 65536)]
+    pub ca_pem: Option<String>,
     /// The HMAC-SHA256 key (16 to 256 bytes). Generated on create when absent (and then
     /// answered once); kept on `PUT` when absent.
     #[serde(default)]
@@ -225,6 +234,8 @@ pub struct AlertChannel {
     pub id: String,
     pub name: String,
     pub url: String,
+    /// The channel's own trusted CA certificates (PEM), if any.
+    pub ca_pem: Option<String>,
     pub enabled: bool,
     pub policies: Vec<String>,
     pub risks: Vec<Risk>,
@@ -246,6 +257,7 @@ pub struct AlertChannelList {
 struct Checked {
     name: String,
     url: String,
+    ca_pem: Option<String>,
     secret: Option<String>,
     enabled: bool,
     policies: String,
@@ -267,12 +279,27 @@ fn check(input: ChannelInput) -> ApiResult<Checked> {
         return Err(field(
             "url",
             format!(
-                "`url` must be an http:// URL with a host (at most 2000 bytes): {}",
+                "`url` must be an http:// or https:// URL with a host (at most 2000 bytes): {}",
                 parse_url(&input.url)
                     .err()
                     .unwrap_or_else(|| "too long".into())
             ),
         ));
+    }
+    if let Some(pem) = &input.ca_pem {
+        if !input.url.starts_with("https://") {
+            return Err(field(
+                "ca_pem",
+                "`ca_pem` applies to https:// webhooks only".into(),
+            ));
+        }
+        if pem.len() > 65_536 {
+            return Err(field(
+                "ca_pem",
+                "`ca_pem` must have at most 65536 bytes".into(),
+            ));
+        }
+        channel_roots(pem).map_err(|e| field("ca_pem", format!("`ca_pem`: {e}")))?;
     }
     if let Some(s) = &input.secret {
         if s.len() < 16 || s.len() > 256 || s.contains('\0') {
@@ -294,6 +321,7 @@ fn check(input: ChannelInput) -> ApiResult<Checked> {
     Ok(Checked {
         name: input.name,
         url: input.url,
+        ca_pem: input.ca_pem,
         secret: input.secret,
         enabled: input.enabled.unwrap_or(true),
         policies: text(json!(policies)),
@@ -303,7 +331,7 @@ fn check(input: ChannelInput) -> ApiResult<Checked> {
 }
 
 const CHANNEL_COLUMNS: &str =
-    "id, name, url, enabled, policies, risks, actions, created_at, created_by, updated_at";
+    "id, name, url, enabled, policies, risks, actions, created_at, created_by, updated_at, ca_pem";
 
 fn channel_row(row: &AnyRow) -> ApiResult<AlertChannel> {
     let list = |i: usize| -> ApiResult<Value> {
@@ -322,6 +350,7 @@ fn channel_row(row: &AnyRow) -> ApiResult<AlertChannel> {
         created_at: format_time(row.try_get(7)?),
         created_by: row.try_get(8)?,
         updated_at: format_time(row.try_get(9)?),
+        ca_pem: row.try_get(10)?,
         secret: None,
     })
 }
@@ -422,8 +451,8 @@ pub async fn create(
         ));
     }
     sqlx::query(
-        "INSERT INTO alert_channels (org_id, id, name, url, secret, enabled, policies, risks, actions, created_at, created_by, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)",
+        "INSERT INTO alert_channels (org_id, id, name, url, secret, enabled, policies, risks, actions, created_at, created_by, updated_at, ca_pem) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $12)",
     )
     .bind(org)
     .bind(&id)
@@ -436,6 +465,7 @@ pub async fn create(
     .bind(&c.actions)
     .bind(now)
     .bind(&principal.user)
+    .bind(&c.ca_pem)
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -446,7 +476,7 @@ pub async fn create(
         "alert_channel",
         &id,
         &[
-            "name", "url", "secret", "enabled", "policies", "risks", "actions",
+            "name", "url", "ca_pem", "secret", "enabled", "policies", "risks", "actions",
         ],
         Some(json!({ "name": c.name, "url": c.url, "enabled": c.enabled })),
     )
@@ -491,7 +521,7 @@ pub async fn replace(
     let mut tx = state.db.write.begin().await?;
     let updated = sqlx::query(
         "UPDATE alert_channels SET name = $1, url = $2, secret = COALESCE($3, secret), enabled = $4, \
-         policies = $5, risks = $6, actions = $7, updated_at = $8 WHERE org_id = $9 AND id = $10",
+         policies = $5, risks = $6, actions = $7, updated_at = $8, ca_pem = $11 WHERE org_id = $9 AND id = $10",
     )
     .bind(&c.name)
     .bind(&c.url)
@@ -503,12 +533,15 @@ pub async fn replace(
     .bind(now_ms())
     .bind(org)
     .bind(&id)
+    .bind(&c.ca_pem)
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() != 1 {
         return Err(ApiError::not_found("alert channel", &id));
     }
-    let mut fields = vec!["name", "url", "enabled", "policies", "risks", "actions"];
+    let mut fields = vec![
+        "name", "url", "ca_pem", "enabled", "policies", "risks", "actions",
+    ];
     if c.secret.is_some() {
         fields.push("secret");
     }
@@ -597,14 +630,16 @@ pub async fn test(
 ) -> ApiResult<Json<TestResult>> {
     require_admin(&principal)?;
     let org = principal.org_id.as_str();
-    let row = sqlx::query("SELECT url, secret FROM alert_channels WHERE org_id = $1 AND id = $2")
-        .bind(org)
-        .bind(&id)
-        .fetch_optional(&state.db.read)
-        .await?
-        .ok_or_else(|| ApiError::not_found("alert channel", &id))?;
+    let row =
+        sqlx::query("SELECT url, secret, ca_pem FROM alert_channels WHERE org_id = $1 AND id = $2")
+            .bind(org)
+            .bind(&id)
+            .fetch_optional(&state.db.read)
+            .await?
+            .ok_or_else(|| ApiError::not_found("alert channel", &id))?;
     let url: String = row.try_get(0)?;
     let secret: String = row.try_get(1)?;
+    let ca_pem: Option<String> = row.try_get(2)?;
     let payload = json!({
         "type": "test",
         "alert_id": new_id("alert"),
@@ -617,6 +652,7 @@ pub async fn test(
     let started = Instant::now();
     let outcome = send(
         &url,
+        ca_pem.as_deref(),
         &secret,
         "test",
         &payload.to_string(),
@@ -701,11 +737,27 @@ pub async fn dead_letters(
 // ---------------------------------------------------------------------------------------
 // Delivery
 
-/// `(host, port, path)` of an `http://` URL.
-fn parse_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "only http:// webhooks are supported".to_string())?;
+/// Where a webhook is.
+#[derive(Debug, PartialEq, Eq)]
+struct Endpoint {
+    /// `https://`.
+    tls: bool,
+    host: String,
+    port: u16,
+    /// The path and query, from the first `/`.
+    path: String,
+}
+
+/// The endpoint of an `http://` or `https://` URL.
+fn parse_url(url: &str) -> Result<Endpoint, String> {
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else {
+        return Err("only http:// and https:// webhooks are supported".to_string());
+    };
+    let default_port = if tls { 443 } else { 80 };
     if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the URL contains spaces or control characters".into());
     }
@@ -725,20 +777,103 @@ fn parse_url(url: &str) -> Result<(String, u16, String), String> {
         let (h, after) = v6.split_once(']').ok_or("an unclosed `[` in the host")?;
         let port = match after.strip_prefix(':') {
             Some(p) => p.parse::<u16>().map_err(|_| "a bad port")?,
-            None if after.is_empty() => 80,
+            None if after.is_empty() => default_port,
             None => return Err("a bad host".into()),
         };
         (h.to_string(), port)
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse::<u16>().map_err(|_| "a bad port")?),
-            None => (authority.to_string(), 80),
+            None => (authority.to_string(), default_port),
         }
     };
     if host.is_empty() || port == 0 {
         return Err("the URL has no host".into());
     }
-    Ok((host, port, path))
+    if tls {
+        rustls_pki_types::ServerName::try_from(host.as_str())
+            .map_err(|_| format!("`{host}` is not a host name a certificate can name"))?;
+    }
+    Ok(Endpoint {
+        tls,
+        host,
+        port,
+        path,
+    })
+}
+
+/// The certificates of a channel's `ca_pem`, each usable as a trust anchor.
+fn channel_roots(pem: &str) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate (expected -----BEGIN CERTIFICATE-----)".into());
+    }
+    let mut store = tokio_rustls::rustls::RootCertStore::empty();
+    for cert in &certs {
+        store
+            .add(cert.clone())
+            .map_err(|e| format!("a certificate cannot be a trust anchor: {e}"))?;
+    }
+    Ok(certs)
+}
+
+/// The system's trusted roots, read once: the PEM bundle named by `SSL_CERT_FILE`, else
+/// the first of the usual bundle files that exists (Debian, Fedora, Alpine/macOS).
+fn system_roots() -> &'static [rustls_pki_types::CertificateDer<'static>] {
+    use rustls_pki_types::pem::PemObject;
+    static ROOTS: std::sync::OnceLock<Vec<rustls_pki_types::CertificateDer<'static>>> =
+        std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut paths: Vec<std::path::PathBuf> = Vec::new();
+        if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+            paths.push(file.into());
+        }
+        paths.extend(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ]
+            .map(std::path::PathBuf::from),
+        );
+        for path in paths {
+            if let Ok(bytes) = std::fs::read(&path) {
+                let roots: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+                    .filter_map(Result::ok)
+                    .collect();
+                if !roots.is_empty() {
+                    return roots;
+                }
+            }
+        }
+        eprintln!("verdict: alerts: no system certificate bundle found; https webhooks trust their channel's ca_pem only");
+        Vec::new()
+    })
+}
+
+/// A TLS connector trusting the system's roots and the channel's CA certificates.
+fn tls_connector(ca_pem: Option<&str>) -> Result<tokio_rustls::TlsConnector, String> {
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(system_roots().iter().cloned());
+    if let Some(pem) = ca_pem {
+        for cert in channel_roots(pem)? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("the channel's CA certificate: {e}"))?;
+        }
+    }
+    // ring, as for the proxy's TLS: no C toolchain in the build.
+    #[allow(deprecated)]
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 /// The signature of `body` under `secret`: `sha256=<hex>`.
@@ -756,14 +891,21 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 /// POSTs a signed alert; the receiver's status, or why there is none.
 async fn send(
     url: &str,
+    ca_pem: Option<&str>,
     secret: &str,
     kind: &str,
     body: &str,
     timeout: Duration,
 ) -> Result<u16, String> {
-    let (host, port, path) = parse_url(url)?;
+    let endpoint = parse_url(url)?;
+    let Endpoint {
+        tls,
+        host,
+        port,
+        path,
+    } = &endpoint;
     let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
+        let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
         let host_header = if host.contains(':') {
@@ -778,40 +920,64 @@ async fn send(
             body.len(),
             signature(secret, body.as_bytes())
         );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("cannot send: {e}"))?;
-        stream
-            .write_all(body.as_bytes())
-            .await
-            .map_err(|e| format!("cannot send: {e}"))?;
-        // The status line is all that is needed.
-        let mut head = Vec::with_capacity(256);
-        let mut buf = [0u8; 256];
-        while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
-            let n = stream
-                .read(&mut buf)
+        if *tls {
+            let connector = tls_connector(ca_pem)?;
+            let name = rustls_pki_types::ServerName::try_from(host.clone())
+                .map_err(|_| format!("`{host}` is not a host name a certificate can name"))?;
+            let mut stream = connector
+                .connect(name, stream)
                 .await
-                .map_err(|e| format!("cannot read the answer: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(buf.get(..n).unwrap_or_default());
-        }
-        let text = String::from_utf8_lossy(&head);
-        let mut words = text.split_whitespace();
-        match (
-            words.next(),
-            words.next().and_then(|s| s.parse::<u16>().ok()),
-        ) {
-            (Some(v), Some(status)) if v.starts_with("HTTP/1.") => Ok(status),
-            _ => Err("the receiver did not answer HTTP".to_string()),
+                .map_err(|e| format!("TLS with {host}:{port} failed: {e}"))?;
+            exchange(&mut stream, &request, body).await
+        } else {
+            let mut stream = stream;
+            exchange(&mut stream, &request, body).await
         }
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+/// Sends the request head and body on `stream` and reads the answer's status.
+async fn exchange<S>(stream: &mut S, head: &str, body: &str) -> Result<u16, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| format!("cannot send: {e}"))?;
+    stream
+        .write_all(body.as_bytes())
+        .await
+        .map_err(|e| format!("cannot send: {e}"))?;
+    stream
+        .flush()
+        .await
+        .map_err(|e| format!("cannot send: {e}"))?;
+    // The status line is all that is needed.
+    let mut answer = Vec::with_capacity(256);
+    let mut buf = [0u8; 256];
+    while !answer.windows(2).any(|w| w == b"\r\n") && answer.len() < 8192 {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("cannot read the answer: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    let text = String::from_utf8_lossy(&answer);
+    let mut words = text.split_whitespace();
+    match (
+        words.next(),
+        words.next().and_then(|s| s.parse::<u16>().ok()),
+    ) {
+        (Some(v), Some(status)) if v.starts_with("HTTP/1.") => Ok(status),
+        _ => Err("the receiver did not answer HTTP".to_string()),
     }
 }
 
@@ -823,27 +989,38 @@ pub fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_cleanup: Option<Instant> = None;
+        // A database that cannot be reached is logged when that starts and when it ends,
+        // not at every poll.
+        let mut failing = false;
         loop {
             if db.write.is_closed() {
                 break;
             }
+            let mut error = None;
             if last_cleanup.is_none_or(|t| t.elapsed() >= CLEANUP_EVERY) {
                 last_cleanup = Some(Instant::now());
                 if let Err(e) = forget_delivered(&db).await {
-                    eprintln!("verdict: alerts: {e}");
+                    error = Some(e);
                 }
             }
-            if let Err(e) = fan_out(&db).await {
-                if db.write.is_closed() {
-                    break;
-                }
-                eprintln!("verdict: alerts: {e}");
+            if error.is_none() {
+                error = fan_out(&db).await.err();
             }
-            if let Err(e) = deliver_due(&db, &config).await {
-                if db.write.is_closed() {
-                    break;
+            if error.is_none() {
+                error = deliver_due(&db, &config).await.err();
+            }
+            match error {
+                Some(_) if db.write.is_closed() => break,
+                Some(e) if !failing => {
+                    eprintln!("verdict: alerts: {e}; retrying until the database answers");
+                    failing = true;
                 }
-                eprintln!("verdict: alerts: {e}");
+                Some(_) => {}
+                None if failing => {
+                    eprintln!("verdict: alerts: the database answers again");
+                    failing = false;
+                }
+                None => {}
             }
             tokio::select! {
                 _ = queue.notify.notified() => {}
@@ -939,7 +1116,7 @@ async fn fan_out(db: &Db) -> Result<(), sqlx::Error> {
 async fn deliver_due(db: &Db, config: &WorkerConfig) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let due = sqlx::query(
-        "SELECT d.org_id, d.id, d.payload, d.attempts, d.next_at, c.url, c.secret, c.enabled FROM alert_deliveries d \
+        "SELECT d.org_id, d.id, d.payload, d.attempts, d.next_at, c.url, c.secret, c.enabled, c.ca_pem FROM alert_deliveries d \
          JOIN alert_channels c ON c.org_id = d.org_id AND c.id = d.channel_id \
          WHERE d.status = 'pending' AND d.next_at <= $1 ORDER BY d.next_at, d.id LIMIT 50",
     )
@@ -960,6 +1137,7 @@ async fn deliver_due(db: &Db, config: &WorkerConfig) -> Result<(), sqlx::Error> 
         let url: String = row.try_get(5)?;
         let secret: String = row.try_get(6)?;
         let enabled: i64 = row.try_get(7)?;
+        let ca_pem: Option<String> = row.try_get(8)?;
         let claimed = sqlx::query(
             "UPDATE alert_deliveries SET next_at = $1 WHERE org_id = $2 AND id = $3 AND status = 'pending' AND next_at = $4",
         )
@@ -978,7 +1156,15 @@ async fn deliver_due(db: &Db, config: &WorkerConfig) -> Result<(), sqlx::Error> 
             let outcome = if enabled == 0 {
                 Err("the channel is disabled".to_string())
             } else {
-                send(&url, &secret, "violation", &payload, timeout).await
+                send(
+                    &url,
+                    ca_pem.as_deref(),
+                    &secret,
+                    "violation",
+                    &payload,
+                    timeout,
+                )
+                .await
             };
             (org, id, attempts.saturating_add(1), enabled != 0, outcome)
         });
@@ -1027,19 +1213,29 @@ mod tests {
 
     #[test]
     fn urls() {
+        let at = |url: &str| parse_url(url).map(|e| (e.tls, e.host, e.port, e.path));
         assert_eq!(
-            parse_url("http://127.0.0.1:8080/hook?x=1").unwrap(),
-            ("127.0.0.1".into(), 8080, "/hook?x=1".into())
+            at("http://127.0.0.1:8080/hook?x=1").unwrap(),
+            (false, "127.0.0.1".into(), 8080, "/hook?x=1".into())
         );
         assert_eq!(
-            parse_url("http://example.com").unwrap(),
-            ("example.com".into(), 80, "/".into())
+            at("http://example.com").unwrap(),
+            (false, "example.com".into(), 80, "/".into())
         );
         assert_eq!(
-            parse_url("http://[::1]:9/a").unwrap(),
-            ("::1".into(), 9, "/a".into())
+            at("http://[::1]:9/a").unwrap(),
+            (false, "::1".into(), 9, "/a".into())
         );
-        assert!(parse_url("https://example.com").is_err());
+        assert_eq!(
+            at("https://example.com").unwrap(),
+            (true, "example.com".into(), 443, "/".into())
+        );
+        assert_eq!(
+            at("https://127.0.0.1:8443/h").unwrap(),
+            (true, "127.0.0.1".into(), 8443, "/h".into())
+        );
+        assert!(parse_url("ftp://example.com").is_err());
+        assert!(parse_url("https://bad_host!/").is_err());
         assert!(parse_url("http://:80/").is_err());
         assert!(parse_url("http://a b/").is_err());
         assert!(parse_url("http://u:p@host/").is_err());

@@ -15,7 +15,11 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed: errors travel in every `Result` of the server, and stay small so.
+    pub details: Option<Box<Value>>,
+    /// What a 500 hides from the caller; logged when the error is answered (so that a
+    /// background reader, such as the proxy's store check, logs it as it sees fit).
+    pub cause: Option<Box<str>>,
 }
 
 /// Shorthand for handler results.
@@ -29,12 +33,13 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            cause: None,
         }
     }
 
     /// The same error with `details`.
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -67,14 +72,21 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
-    /// A 500 whose message hides the cause; the cause goes to the server's log.
+    /// A 500 whose message hides the cause; the cause goes to the server's log when the
+    /// error is answered.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        eprintln!("verdict-server: internal error: {cause}");
-        Self::new(
+        let mut err = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the server failed to handle the request; nothing was changed",
-        )
+        );
+        err.cause = Some(cause.to_string().into_boxed_str());
+        err
+    }
+
+    /// The cause of a 500, else the message: for logs, never for callers.
+    pub fn cause(&self) -> &str {
+        self.cause.as_deref().unwrap_or(&self.message)
     }
 
     /// The engine's rejection of a policy, a policy set or a context, as a 422 that lists
@@ -85,12 +97,14 @@ impl ApiError {
             "invalid_context" => "invalid_context",
             _ => "invalid_request",
         };
-        let details = (!err.problems.is_empty()).then(|| json!({ "problems": err.problems }));
+        let details =
+            (!err.problems.is_empty()).then(|| Box::new(json!({ "problems": err.problems })));
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code,
             message: err.message,
             details,
+            cause: None,
         }
     }
 }
@@ -114,9 +128,12 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            eprintln!("verdict-server: internal error: {cause}");
+        }
         let mut error = json!({ "code": self.code, "message": self.message });
         if let (Some(details), Some(obj)) = (self.details, error.as_object_mut()) {
-            obj.insert("details".to_string(), details);
+            obj.insert("details".to_string(), *details);
         }
         let body = json!({ "error": error }).to_string();
         let mut response = (self.status, body).into_response();

@@ -244,7 +244,7 @@ pub async fn dry_run(
                         "policy_invalid",
                         format!("the saved policy no longer validates: {}", e.message),
                     )
-                    .with_details(e.details.unwrap_or(Value::Null))
+                    .with_details(e.details.map_or(Value::Null, |d| *d))
                 })?;
             (
                 Arc::new(set),
@@ -334,29 +334,21 @@ pub async fn evaluate_and_log(
     // (a read that started after this request arrived, shared with concurrent ones).
     let generation = state.generations.read(&state.db, org).await?;
     let active = state.cache.get(&state.db, org, generation).await?;
-    let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
-    let record = |verdict: &Verdict, applied_value: &Value| {
-        let id = new_id("ev");
-        let created_at = now_ms();
-        let alerts = crate::alerts::violations(
-            verdict,
-            &active.meta,
-            &json!({
-                "evaluation_id": id,
-                "org_id": org,
-                "created_at": format_time(created_at),
-                "caller": principal.user,
-                "user": ctx.user,
-                "sql": req.sql,
-                "dataset": ctx.dataset,
-                "query_id": ctx.query_id,
-            }),
-        );
-        log::Record {
-            id,
+    // Stateful limits count per policy and user: the context's user, else the caller.
+    let limit_user = ctx.user.clone().unwrap_or_else(|| principal.user.clone());
+    let enforced = enforce(
+        &state.db,
+        org,
+        &active,
+        &ctx,
+        &req.sql,
+        &limit_user,
+        |_| false,
+        |verdict, applied_value| log::Record {
+            id: new_id("ev"),
             org_id: org.to_string(),
-            created_at,
-            alerts,
+            created_at: now_ms(),
+            alerts: Vec::new(),
             caller: principal.user.clone(),
             ctx_user: ctx.user.clone(),
             sql: req.sql.clone(),
@@ -385,74 +377,148 @@ pub async fn evaluate_and_log(
             dataset: ctx.dataset.clone(),
             query_id: ctx.query_id.clone(),
             result: verdict.to_json(),
-        }
-    };
-    // Stateful limits count per policy and user: the context's user, else the caller.
-    let limit_user = ctx.user.clone().unwrap_or_else(|| principal.user.clone());
+        },
+    )
+    .await?;
+    let Enforced {
+        verdict,
+        applied,
+        record,
+        logged,
+    } = enforced;
     // The verdict is serialized once, for the log and for the answer.
-    let (text, applied_value, id, timeout) = if candidates.is_empty() {
-        let mut verdict = evaluate(&active.set, &req.sql, &ctx);
-        let counted = counted_limits(&mut verdict);
-        if !counted.is_empty() {
-            let mut tx = state.db.write.begin().await?;
-            match limits::admit(&mut tx, org, &limit_user, &counted).await? {
-                None => tx.commit().await?,
-                Some(reached) => {
-                    drop(tx);
-                    limits::block(&mut verdict, reached, &limit_user);
-                }
-            }
-        }
+    let (id, text) = (record.id.clone(), record.result.clone());
+    let queued = !record.alerts.is_empty();
+    if !logged {
         // The common case: log through the shared (group-committed) writer.
-        let applied_value = applied_json(&[]);
-        let rec = record(&verdict, &applied_value);
-        let (id, text) = (rec.id.clone(), rec.result.clone());
-        let queued = !rec.alerts.is_empty();
-        state.log.write(&state.db, rec).await?;
-        if queued {
-            state.alerts.wake();
-        }
-        (text, applied_value, id, timeout_of(&verdict))
-    } else {
-        // Exceptions are used up, limits counted and the evaluation logged in one
-        // transaction; a statement a limit blocks uses up nothing.
-        let mut tx = state.db.write.begin().await?;
-        let applied = active::consume(&mut tx, org, &candidates).await?;
-        let set = active::with_exceptions(&active.set, &applied);
-        let mut verdict = evaluate(&set, &req.sql, &ctx);
-        let counted = counted_limits(&mut verdict);
-        let reached = limits::admit(&mut tx, org, &limit_user, &counted).await?;
-        if let Some(reached) = reached {
-            drop(tx);
-            limits::block(&mut verdict, reached, &limit_user);
-            let applied_value = applied_json(&[]);
-            let rec = record(&verdict, &applied_value);
-            let (id, text) = (rec.id.clone(), rec.result.clone());
-            let queued = !rec.alerts.is_empty();
-            state.log.write(&state.db, rec).await?;
-            if queued {
-                state.alerts.wake();
-            }
-            (text, applied_value, id, None)
-        } else {
-            let applied_value = applied_json(&applied);
-            let rec = record(&verdict, &applied_value);
-            log::insert(&mut tx, &rec).await?;
-            tx.commit().await?;
-            if !rec.alerts.is_empty() {
-                state.alerts.wake();
-            }
-            (rec.result, applied_value, rec.id, timeout_of(&verdict))
-        }
-    };
+        state.log.write(&state.db, record).await?;
+    }
+    if queued {
+        state.alerts.wake();
+    }
     let mut extra = vec![
         ("evaluation_id", json!(id)),
-        ("exceptions_applied", applied_value),
+        ("exceptions_applied", applied_json(&applied)),
     ];
-    if let Some(ms) = timeout {
+    if let Some(ms) = timeout_of(&verdict) {
         extra.push(("statement_timeout_ms", json!(ms)));
     }
     Ok(json_response(text, &extra))
+}
+
+/// One statement enforced against an organization's active set.
+#[derive(Debug)]
+pub struct Enforced {
+    pub verdict: Verdict,
+    /// The exceptions used up for it.
+    pub applied: Vec<ExceptionEntry>,
+    /// Its evaluation, with the alerts its violations raise.
+    pub record: log::Record,
+    /// Whether `record` is already written (with the uses, in their transaction); if not,
+    /// the caller logs it.
+    pub logged: bool,
+}
+
+/// How a statement is enforced, by `/api/v1/evaluate` and by the proxy alike: the
+/// exceptions that exempt `ctx` from a policy are used up (one use each, atomically),
+/// the verdict is computed with them, `gate` may turn it into a block (the proxy's session
+/// time limit; it answers whether it did), the stateful limits are counted for
+/// `limit_user`, and the evaluation is built by `record` (from the verdict and the applied
+/// exceptions as JSON) with the alerts of its violations. A statement that a limit or the
+/// gate blocks uses up and counts nothing. When exceptions were used, the evaluation is
+/// written in their transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn enforce(
+    db: &crate::Db,
+    org: &str,
+    active: &active::ActiveSet,
+    ctx: &Context,
+    sql: &str,
+    limit_user: &str,
+    gate: impl Fn(&mut Verdict) -> bool,
+    record: impl Fn(&Verdict, &Value) -> log::Record,
+) -> ApiResult<Enforced> {
+    let with_alerts = |verdict: &Verdict, applied: &[ExceptionEntry]| {
+        let mut rec = record(verdict, &applied_json(applied));
+        rec.alerts = crate::alerts::violations(
+            verdict,
+            &active.meta,
+            &json!({
+                "evaluation_id": rec.id,
+                "org_id": rec.org_id,
+                "created_at": format_time(rec.created_at),
+                "caller": rec.caller,
+                "user": rec.ctx_user,
+                "sql": rec.sql,
+                "dataset": rec.dataset,
+                "query_id": rec.query_id,
+            }),
+        );
+        rec
+    };
+    let candidates = active::candidates(&active.set, &active.exceptions, ctx);
+    if candidates.is_empty() {
+        let mut verdict = evaluate(&active.set, sql, ctx);
+        let counted = if gate(&mut verdict) {
+            Vec::new()
+        } else {
+            counted_limits(&mut verdict)
+        };
+        if !counted.is_empty() {
+            let mut tx = db.write.begin().await?;
+            match limits::admit(&mut tx, org, limit_user, &counted).await? {
+                None => tx.commit().await?,
+                Some(reached) => {
+                    drop(tx);
+                    limits::block(&mut verdict, reached, limit_user);
+                }
+            }
+        }
+        let record = with_alerts(&verdict, &[]);
+        return Ok(Enforced {
+            verdict,
+            applied: Vec::new(),
+            record,
+            logged: false,
+        });
+    }
+    // Exceptions are used up, limits counted and the evaluation logged in one
+    // transaction; a statement a limit (or the gate) blocks uses up nothing.
+    let mut tx = db.write.begin().await?;
+    let applied = active::consume(&mut tx, org, &candidates).await?;
+    let set = active::with_exceptions(&active.set, &applied);
+    let mut verdict = evaluate(&set, sql, ctx);
+    let gated = gate(&mut verdict);
+    let reached = if gated {
+        None
+    } else {
+        let counted = counted_limits(&mut verdict);
+        limits::admit(&mut tx, org, limit_user, &counted)
+            .await?
+            .cloned()
+    };
+    if gated || reached.is_some() {
+        drop(tx);
+        if let Some(reached) = &reached {
+            limits::block(&mut verdict, reached, limit_user);
+        }
+        let record = with_alerts(&verdict, &[]);
+        return Ok(Enforced {
+            verdict,
+            applied: Vec::new(),
+            record,
+            logged: false,
+        });
+    }
+    let record = with_alerts(&verdict, &applied);
+    log::insert(&mut tx, &record).await?;
+    tx.commit().await?;
+    Ok(Enforced {
+        verdict,
+        applied,
+        record,
+        logged: true,
+    })
 }
 
 /// The limits a verdict counts against: none when it blocks anyway (the engine lists

@@ -15,6 +15,7 @@ pub fn all() -> Vec<Case> {
         case!(psql_queries_and_blocks),
         case!(psql_with_jwt),
         case!(psql_over_tls_and_plain),
+        case!(psql_describes_readable_tables),
         case!(psycopg_3),
         case!(node_postgres),
     ]
@@ -265,6 +266,100 @@ fn psql_with_jwt(env: &Env) {
         err.contains("password authentication failed for user \"bob\""),
         "{err}"
     );
+}
+
+/// psql's `\dt`, `\d TABLE` and `\l` work through the proxy and show only what the
+/// principal may read: tables the policies deny are absent, denied columns too; other
+/// catalog reads (statistics, data tables next to catalogs) stay blocked.
+fn psql_describes_readable_tables(env: &Env) {
+    let token =
+        env.jwt(json!({"sub": "sam", "roles": ["support"], "attributes": {"tenant_id": 1}}));
+    let describe = |user: &str, password: &str, command: &str| {
+        let (ok, out, err) = psql(env, user, password, &["-F", "|", "-c", command]);
+        assert!(ok, "{command} as {user}: {err}");
+        assert!(!err.contains("ERROR"), "{command} as {user}: {err}");
+        out
+    };
+    // \dt: the catalog's tables the principal may read.
+    let tables = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| l.split('|').take(3).collect::<Vec<_>>().join("|"))
+            .collect()
+    };
+    let alice = describe("alice", ALICE_PASSWORD, "\\dt");
+    assert_eq!(
+        tables(&alice),
+        ["public|customers|table", "public|orders|table"],
+        "{alice}"
+    );
+    let hr = describe("hr", ALICE_PASSWORD, "\\dt");
+    assert_eq!(
+        tables(&hr),
+        [
+            "public|customers|table",
+            "public|orders|table",
+            "public|salaries|table"
+        ],
+        "{hr}"
+    );
+    // \d TABLE: columns, types, nullability and indexes as PostgreSQL gives them.
+    let orders = describe("alice", ALICE_PASSWORD, "\\d orders");
+    let columns: Vec<&str> = orders.lines().take(4).collect();
+    assert_eq!(
+        columns,
+        [
+            "id|integer||not null|",
+            "tenant_id|integer||not null|",
+            "amount|numeric(12,2)|||",
+            "status|text|||"
+        ],
+        "{orders}"
+    );
+    // (psql -t prints no footers; \\di lists the indexes of readable tables.)
+    let indexes = describe("alice", ALICE_PASSWORD, "\\di");
+    assert!(indexes.contains("|orders_pkey|index|"), "{indexes}");
+    // A denied table is not found; a denied column is not shown.
+    let (ok, _, err) = psql(env, "alice", ALICE_PASSWORD, &["-c", "\\d salaries"]);
+    assert!(!ok || err.contains("Did not find any relation"), "{err}");
+    assert!(
+        err.contains("Did not find any relation named \"salaries\""),
+        "{err}"
+    );
+    let customers = describe("sam", &token, "\\d customers");
+    let names: Vec<&str> = customers
+        .lines()
+        .take_while(|l| !l.starts_with("Indexes"))
+        .filter_map(|l| l.split('|').next())
+        .collect();
+    assert!(
+        names.contains(&"email") && names.contains(&"name"),
+        "{customers}"
+    );
+    assert!(!names.contains(&"ssn"), "{customers}");
+    let full = describe("alice", ALICE_PASSWORD, "\\d customers");
+    assert!(full.lines().any(|l| l.starts_with("ssn|")), "{full}");
+    // An index on a hidden column is not listed either.
+    let mine = describe("sam", &token, "\\di");
+    assert!(mine.contains("|customers_pkey|index|"), "{mine}");
+    assert!(!mine.contains("customers_ssn"), "{mine}");
+    let theirs = describe("alice", ALICE_PASSWORD, "\\di");
+    assert!(theirs.contains("|customers_ssn|index|"), "{theirs}");
+    // \l: the databases.
+    let databases = describe("alice", ALICE_PASSWORD, "\\l");
+    assert!(
+        databases.lines().any(|l| l.starts_with(&format!("{DB}|"))),
+        "{databases}"
+    );
+    // Catalog relations that hold data, and data beside catalogs, stay blocked.
+    for sql in [
+        "SELECT * FROM pg_catalog.pg_statistic",
+        "SELECT * FROM pg_catalog.pg_stats",
+        "SELECT c.relname, s.amount FROM pg_catalog.pg_class c, salaries s",
+        "SELECT relname FROM pg_catalog.pg_class WHERE relname = (SELECT status FROM orders LIMIT 1)",
+    ] {
+        let (ok, _, err) = psql(env, "alice", ALICE_PASSWORD, &["-c", sql]);
+        assert!(!ok && err.contains("ERROR:"), "{sql}: {err}");
+    }
 }
 
 fn psql_over_tls_and_plain(env: &Env) {

@@ -23,6 +23,7 @@ CREATE TABLE salaries (employee_id integer, tenant_id integer, amount numeric(12
 INSERT INTO orders SELECT g, 1 + g % 3, g * 10.5, CASE WHEN g % 2 = 0 THEN 'paid' ELSE 'open' END FROM generate_series(1, 30) g;
 INSERT INTO customers SELECT g, 1 + g % 3, 'name ' || g, 'user' || g || '@example.com', '123-45-' || (1000 + g) FROM generate_series(1, 12) g;
 INSERT INTO salaries VALUES (1, 1, 1000), (2, 2, 2000);
+CREATE INDEX customers_ssn ON customers (ssn);
 ";
 
 pub const POLICIES: &str = r#"{
@@ -48,7 +49,9 @@ pub const POLICIES: &str = r#"{
     {"id": "time-cap", "applies_to": {"roles": ["capped"]}, "rules": [
       {"type": "query_limit", "max_execution_ms": 300}]},
     {"id": "metered", "applies_to": {"roles": ["metered"]}, "rules": [
-      {"type": "query_limit", "queries_per_hour": 3}]}
+      {"type": "query_limit", "queries_per_hour": 3}]},
+    {"id": "support-no-ssn", "applies_to": {"roles": ["support"]}, "rules": [
+      {"type": "deny", "table": "customers", "columns": ["ssn"]}]}
   ]
 }"#;
 

@@ -43,6 +43,14 @@ macro_rules! case {
 }
 
 fn main() {
+    // The store-log case runs a proxy in a child process of this binary to read its stderr.
+    if let Some(url) = std::env::args()
+        .skip_while(|a| a != store::CHILD_FLAG)
+        .nth(1)
+    {
+        store::child_proxy(&url);
+        return;
+    }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut all: Vec<Case> = protocol::all();
     all.extend(clients::all());

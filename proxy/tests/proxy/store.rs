@@ -17,7 +17,125 @@ use crate::env::{login_at, rows, APP_ROLE, DB, POLICIES};
 use crate::{Case, Env};
 
 pub fn all() -> Vec<Case> {
-    vec![case!(proxy_follows_the_store_and_fails_closed)]
+    vec![
+        case!(proxy_follows_the_store_and_fails_closed),
+        case!(proxy_on_a_store_uses_exceptions_and_raises_alerts),
+        case!(proxy_logs_the_store_s_state_once_per_change),
+    ]
+}
+
+/// The flag that makes this test binary serve a proxy on the store at the next argument.
+pub const CHILD_FLAG: &str = "--child-proxy-on-store";
+
+/// The child's side: a proxy on organization `acme` of the store at `url`, its address
+/// printed on stdout, serving until killed.
+pub fn child_proxy(url: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = ProxyConfig {
+            target: Target::parse("postgres://nobody@127.0.0.1:1/none").unwrap(),
+            source: Source::Store {
+                db: Db::connect(url).await.unwrap(),
+                org: "acme".into(),
+            },
+            jwt: None,
+            limits: Limits::default(),
+            tls: None,
+            audit: None,
+        };
+        let proxy = Proxy::bind("127.0.0.1:0", config).await.unwrap();
+        println!("listening {}", proxy.local_addr().unwrap());
+        let _ = proxy.serve().await;
+    });
+}
+
+/// The proxy's log (its process's stderr) says once that the store cannot be read and
+/// once that it can again, however many checks failed in between.
+fn proxy_logs_the_store_s_state_once_per_change(env: &Env) {
+    use std::io::{BufRead, Read};
+    const LOG_STORE: &str = "verdict_store_log";
+    let mut admin = env.cluster.connect("postgres", "postgres").unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {LOG_STORE}"))
+        .unwrap();
+    let url = env.cluster.url(LOG_STORE);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let db = Db::connect(&url).await.unwrap();
+        create_token(&db, "acme", "ada", "admin", None)
+            .await
+            .unwrap();
+        db.close().await;
+    });
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([CHILD_FLAG, &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening "), "{first}");
+    // The store goes down: no connection to it is possible for a while.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {LOG_STORE} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{LOG_STORE}'"
+        ))
+        .unwrap();
+    // About twelve checks (every 250 ms) and three alert polls fail.
+    std::thread::sleep(Duration::from_millis(3000));
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {LOG_STORE} ALLOW_CONNECTIONS true"
+        ))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    println!("  the proxy's log:\n{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let down = lines
+        .iter()
+        .filter(|l| l.contains("cannot read the store"))
+        .count();
+    let up = lines
+        .iter()
+        .filter(|l| l.contains("the store is readable again"))
+        .count();
+    assert_eq!((down, up), (1, 1), "{log}");
+    // The alert worker shares the store: at most one line each way too.
+    let alerts_down = lines
+        .iter()
+        .filter(|l| l.contains("alerts:") && l.contains("retrying"))
+        .count();
+    let alerts_up = lines
+        .iter()
+        .filter(|l| l.contains("alerts: the database answers again"))
+        .count();
+    assert!(alerts_down <= 1 && alerts_up == alerts_down, "{log}");
+    assert_eq!(
+        lines.len(),
+        2 + alerts_down + alerts_up,
+        "nothing else is logged per check: {log}"
+    );
+    // The line names the cause, not the API's generic message.
+    assert!(!log.contains("failed to handle the request"), "{log}");
 }
 
 const STORE: &str = "verdict_store";
@@ -102,7 +220,7 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
         .build()
         .unwrap();
     let url = env.cluster.url(STORE);
-    let (api, proxies) = runtime.block_on(async {
+    let (api, proxies, sources) = runtime.block_on(async {
         let db = Db::connect(&url).await.unwrap();
         let token = create_token(&db, "acme", "ada", "admin", None)
             .await
@@ -136,6 +254,7 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
             .await;
         assert_eq!(s, 201, "{b}");
         let mut proxies = Vec::new();
+        let mut sources = Vec::new();
         // Two instances, each with its own connection to the store.
         for _ in 0..2 {
             let config = ProxyConfig {
@@ -155,6 +274,7 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
             };
             let proxy = Proxy::bind("127.0.0.1:0", config).await.unwrap();
             proxies.push(proxy.local_addr().unwrap());
+            sources.push(proxy.source());
             tokio::spawn(proxy.serve());
         }
         // An organization the store lacks is a start-up error.
@@ -168,7 +288,7 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
         };
         let err = Proxy::bind("127.0.0.1:0", missing).await.err().unwrap();
         assert!(err.to_string().contains("no organization `nobody`"), "{err}");
-        (api, proxies)
+        (api, proxies, sources)
     });
 
     // The stored principal logs in with SCRAM and runs under the stored policy.
@@ -370,6 +490,8 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
         "  unreadable store closed the proxies in {} ms",
         closed.as_millis()
     );
+    // Down for several checks (every 250 ms): still one line per proxy.
+    std::thread::sleep(Duration::from_millis(1200));
     let err = open.simple_query("SELECT id FROM orders").unwrap_err();
     assert_eq!(code(&err), "42501");
     let message = err.as_db_error().unwrap().message();
@@ -382,5 +504,280 @@ fn proxy_follows_the_store_and_fails_closed(env: &Env) {
     });
     assert!(open.simple_query("SELECT id FROM orders").is_ok());
     drop(open);
+    // The store's state was logged once per change (down, then up), not once per check.
+    std::thread::sleep(Duration::from_millis(600));
+    for source in &sources {
+        let events = source.store_events();
+        println!("  store state lines: {events:?}");
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(events[0].contains("cannot read the store"), "{events:?}");
+        assert!(events[1].contains("readable again"), "{events:?}");
+    }
+    drop(runtime);
+}
+
+/// A request's head and body.
+type Request = (String, Vec<u8>);
+
+/// A webhook receiver on 127.0.0.1 (a plain socket server): answers 200 and keeps each
+/// request's head and body.
+struct Hook {
+    addr: SocketAddr,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+}
+
+impl Hook {
+    fn start() -> Hook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    keep.lock().unwrap().push((head, body));
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        Hook { addr, got }
+    }
+
+    /// The bodies received, as JSON, once there are `n` (at most 10 s).
+    fn wait_for(&self, n: usize) -> Vec<(String, Json)> {
+        let started = Instant::now();
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n {
+                return got
+                    .into_iter()
+                    .map(|(head, body)| {
+                        let signature = verdict_server::alerts::signature(HOOK_SECRET, &body);
+                        let expected = format!("x-verdict-signature: {signature}");
+                        assert!(head.to_ascii_lowercase().contains(&expected), "{head}");
+                        (head, serde_json::from_slice(&body).unwrap())
+                    })
+                    .collect();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the receiver got {} alerts, not {n}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+const HOOK_SECRET: &str = "a shared secret for the proxy's alerts";
+
+/// Exceptions and alerts of the store apply to statements through the proxy exactly as to
+/// `/api/v1/evaluate`: an exception lifts a filter for its principal only and stops after
+/// `max_uses`; a blocked statement (and one a monitor policy would block) raises a signed
+/// alert, delivered to a webhook on loopback.
+fn proxy_on_a_store_uses_exceptions_and_raises_alerts(env: &Env) {
+    const EXC_STORE: &str = "verdict_store_exceptions";
+    let mut admin = env.cluster.connect("postgres", "postgres").unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {EXC_STORE}"))
+        .unwrap();
+    let direct = |sql: &str| rows(&mut env.direct(), sql)[0][0].clone().unwrap();
+    let all_orders = direct("SELECT count(*) FROM orders");
+    let tenant_orders = direct("SELECT count(*) FROM orders WHERE tenant_id = 1");
+    assert_ne!(all_orders, tenant_orders);
+    let hook = Hook::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = env.cluster.url(EXC_STORE);
+    let (api, proxy) = runtime.block_on(async {
+        let db = Db::connect(&url).await.unwrap();
+        let token = create_token(&db, "acme", "ada", "admin", None)
+            .await
+            .unwrap()
+            .token;
+        let api = Api {
+            router: app(AppState::new(db.clone()), DEFAULT_MAX_BODY_BYTES),
+            token,
+        };
+        let set: Json = serde_json::from_str(POLICIES).unwrap();
+        let (s, b) = api
+            .call("PUT", "/api/v1/catalog", Some(set["catalog"].clone()))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        for policy in [
+            json!({"id": "tenant-isolation", "name": "Tenants",
+                "assignments": [{"kind": "role", "value": "analyst"}],
+                "rules": [{"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"}]}),
+            json!({"id": "no-salaries", "name": "Salaries are off limits", "action": "block", "risk": "high",
+                "assignments": [{"kind": "role", "value": "analyst"}],
+                "rules": [{"type": "deny", "table": "salaries"}]}),
+            json!({"id": "watch-ssn", "name": "Watch SSNs", "mode": "monitor", "action": "alert", "risk": "medium",
+                "assignments": [{"kind": "role", "value": "analyst"}],
+                "rules": [{"type": "deny", "table": "customers", "columns": ["ssn"]}]}),
+        ] {
+            let (s, b) = api.call("POST", "/api/v1/policies", Some(policy)).await;
+            assert_eq!(s, 201, "{b}");
+        }
+        for user in ["alice", "carol"] {
+            let (s, b) = api
+                .call(
+                    "POST",
+                    "/api/v1/principals",
+                    Some(json!({"user": user, "roles": ["analyst"], "attributes": {"tenant_id": 1}, "password": "pw"})),
+                )
+                .await;
+            assert_eq!(s, 201, "{b}");
+        }
+        let (s, b) = api
+            .call(
+                "POST",
+                "/api/v1/alert-channels",
+                Some(json!({"name": "on-call", "url": format!("http://{}/hook", hook.addr), "secret": HOOK_SECRET})),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        let config = ProxyConfig {
+            target: Target::parse(&format!(
+                "postgres://{APP_ROLE}@127.0.0.1:{}/{DB}",
+                env.cluster.port()
+            ))
+            .unwrap(),
+            source: Source::Store {
+                db: Db::connect(&url).await.unwrap(),
+                org: "acme".into(),
+            },
+            jwt: None,
+            limits: Limits::default(),
+            tls: None,
+            audit: None,
+        };
+        let proxy = Proxy::bind("127.0.0.1:0", config).await.unwrap();
+        let addr = proxy.local_addr().unwrap();
+        tokio::spawn(proxy.serve());
+        (api, addr)
+    });
+
+    // Before any exception both see their tenant only.
+    assert_eq!(count(proxy, "alice", "pw").unwrap(), tenant_orders);
+    assert_eq!(count(proxy, "carol", "pw").unwrap(), tenant_orders);
+    let (s, exception) = runtime.block_on(api.call(
+        "POST",
+        "/api/v1/policies/tenant-isolation/exceptions",
+        Some(json!({"user": "alice", "reason": "audit of all tenants", "max_uses": 2})),
+    ));
+    assert_eq!(s, 201, "{exception}");
+    let exception_id = exception["id"].as_str().unwrap().to_string();
+    // The proxies see the store's changes within a second.
+    std::thread::sleep(Duration::from_millis(800));
+    let mut alice = login_at(proxy, "alice", "pw").unwrap();
+    let mut carol = login_at(proxy, "carol", "pw").unwrap();
+    let one = |c: &mut postgres::Client| {
+        rows(c, "SELECT count(*) FROM orders")[0][0]
+            .clone()
+            .unwrap()
+    };
+    // Two uses lift the filter for alice (simple and extended protocol) …
+    assert_eq!(one(&mut alice), all_orders);
+    assert_eq!(
+        one(&mut carol),
+        tenant_orders,
+        "the exception is alice's only"
+    );
+    let extended: i64 = alice
+        .query_one("SELECT count(*) FROM orders", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(extended.to_string(), all_orders);
+    // … and then it is used up.
+    assert_eq!(one(&mut alice), tenant_orders);
+    assert_eq!(one(&mut alice), tenant_orders);
+    let (s, list) =
+        runtime.block_on(api.call("GET", "/api/v1/policies/tenant-isolation/exceptions", None));
+    assert_eq!(s, 200, "{list}");
+    let stored = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == exception_id.as_str())
+        .unwrap();
+    assert_eq!(stored["uses"], 2, "{list}");
+    assert_eq!(stored["active"], false, "{list}");
+    // The evaluations that used it say so.
+    let (_, page) = runtime.block_on(api.call("GET", "/api/v1/evaluations?limit=200", None));
+    let used: Vec<&Json> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["caller"] == "proxy:alice"
+                && e["exceptions_applied"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        })
+        .collect();
+    assert_eq!(used.len(), 2, "{page}");
+    assert_eq!(
+        used[0]["exceptions_applied"][0]["id"],
+        exception_id.as_str()
+    );
+
+    // A block by a policy whose action is `block` raises an alert; so does a statement a
+    // monitor policy with action `alert` would block (it runs).
+    let err = alice.simple_query("SELECT * FROM salaries").unwrap_err();
+    assert_eq!(code(&err), "42501");
+    let masked = rows(&mut carol, "SELECT ssn FROM customers");
+    assert!(!masked.is_empty(), "the monitor policy does not block");
+    let got = hook.wait_for(2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(hook.got.lock().unwrap().len(), 2, "one alert per violation");
+    let blocked = got
+        .iter()
+        .map(|(_, b)| b)
+        .find(|b| b["policy"] == "no-salaries")
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert_eq!(blocked["type"], "violation");
+    assert_eq!(blocked["mode"], "enforce");
+    assert_eq!(blocked["action"], "block");
+    assert_eq!(blocked["risk"], "high");
+    assert_eq!(blocked["caller"], "proxy:alice");
+    assert_eq!(blocked["user"], "alice");
+    assert_eq!(blocked["sql"], "SELECT * FROM salaries");
+    let watched = got
+        .iter()
+        .map(|(_, b)| b)
+        .find(|b| b["policy"] == "watch-ssn")
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert_eq!(watched["mode"], "monitor");
+    assert_eq!(watched["caller"], "proxy:carol");
+    // The same violations are listed by the API.
+    let (s, violations) = runtime.block_on(api.call("GET", "/api/v1/violations", None));
+    assert_eq!(s, 200, "{violations}");
+    let text = violations.to_string();
+    assert!(
+        text.contains("no-salaries") && text.contains("SELECT * FROM salaries"),
+        "{violations}"
+    );
+    drop((alice, carol));
     drop(runtime);
 }

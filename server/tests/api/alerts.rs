@@ -30,7 +30,280 @@ pub fn all() -> Vec<Case> {
         case!(alert_permanent_failure_becomes_a_dead_letter),
         case!(alert_test_reports_what_happened),
         case!(alert_slow_receiver_does_not_hold_up_others),
+        case!(alert_over_https_trusts_the_system_roots_and_the_channel_ca),
     ]
+}
+
+/// PEM armour around bytes that are no certificate.
+const CA_LIKE: &str = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate authority made for this run, and a certificate for 127.0.0.1 it signed:
+/// `(ca.pem, server cert chain, server key)`.
+fn test_pki(dir: &std::path::Path, ca: &str) -> (String, Vec<u8>, Vec<u8>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_key = format!("{ca}.key");
+    let ca_pem = format!("{ca}.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={ca}"),
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca_pem,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    (
+        std::fs::read_to_string(dir.join(&ca_pem)).unwrap(),
+        std::fs::read(dir.join("server.pem")).unwrap(),
+        std::fs::read(dir.join("server.key")).unwrap(),
+    )
+}
+
+/// An https webhook receiver on 127.0.0.1 (rustls, answering 200), keeping each
+/// request's headers and body.
+async fn https_receiver(cert: &[u8], key: &[u8]) -> (Arc<Mutex<Vec<Received>>>, SocketAddr) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, keep) = (acceptor.clone(), keep.clone());
+            tokio::spawn(async move {
+                // A client that does not trust the certificate ends the handshake here.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut data = Vec::new();
+                let mut buf = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let n = tls.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                    if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&data[..i]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                            .unwrap_or(0);
+                        break (i + 4, length);
+                    }
+                };
+                while data.len() < head_end + length {
+                    let n = tls.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                }
+                let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+                let mut headers = HeaderMap::new();
+                for line in head.lines().skip(1) {
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.insert(
+                            axum::http::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+                            v.trim().parse().unwrap(),
+                        );
+                    }
+                }
+                keep.lock().unwrap().push(Received {
+                    at: Instant::now(),
+                    headers,
+                    body: Bytes::copy_from_slice(&data[head_end..head_end + length]),
+                });
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (got, addr)
+}
+
+/// An `https://` channel is delivered to over TLS when its certificate chains to the
+/// channel's `ca_pem`; a certificate that chains to nothing trusted (no `ca_pem`, or
+/// another CA) is refused, before any byte of the alert is sent.
+async fn alert_over_https_trusts_the_system_roots_and_the_channel_ca(env: Env) {
+    let (env, worker) = with_worker(env, 1);
+    let dir = std::env::temp_dir().join(format!(
+        "verdict-alerts-tls-{}-{}",
+        std::process::id(),
+        env.backend.name()
+    ));
+    let (ca, cert, key) = test_pki(&dir, "verdict-test-ca");
+    let (other_ca, _, _) = test_pki(&dir.join("other"), "another-ca");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (got, addr) = https_receiver(&cert, &key).await;
+    let url = format!("https://{addr}/hook");
+    let make = |extra: Value| {
+        let mut body = json!({"name": "tls", "url": url, "secret": SECRET});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let r = env
+        .post("/api/v1/alert-channels")
+        .json(&make(json!({"ca_pem": ca})))
+        .send()
+        .await;
+    r.expect(201);
+    assert_eq!(r.body["ca_pem"], ca.as_str());
+    let trusted = r.body["id"].as_str().unwrap().to_string();
+    let test = env
+        .post(&format!("/api/v1/alert-channels/{trusted}/test"))
+        .send()
+        .await;
+    test.expect(200);
+    assert_eq!(test.body["delivered"], true, "{}", test.text);
+    assert_eq!(test.body["status"], 200);
+    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_signed(&got.lock().unwrap()[0], SECRET);
+
+    // Neither the system's roots nor another CA vouch for the receiver.
+    for extra in [json!({}), json!({"ca_pem": other_ca})] {
+        let r = env
+            .post("/api/v1/alert-channels")
+            .json(&make(extra.clone()))
+            .send()
+            .await;
+        r.expect(201);
+        let id = r.body["id"].as_str().unwrap();
+        let test = env
+            .post(&format!("/api/v1/alert-channels/{id}/test"))
+            .send()
+            .await;
+        test.expect(200);
+        assert_eq!(test.body["delivered"], false, "{extra}: {}", test.text);
+        let error = test.body["error"].as_str().unwrap();
+        let trust = if extra.get("ca_pem").is_some() {
+            "another CA"
+        } else {
+            "system roots only"
+        };
+        println!("alerts: https receiver, {trust}: {error}");
+        assert!(
+            error.contains("TLS") && error.contains("certificate"),
+            "{extra}: {error}"
+        );
+        // Disabled again so that violations go to the trusted channel only.
+        env.delete(&format!("/api/v1/alert-channels/{id}"))
+            .send()
+            .await
+            .expect(204);
+    }
+    assert_eq!(got.lock().unwrap().len(), 1, "nothing reached the receiver");
+
+    // A violation is delivered over TLS, signed.
+    blocking_policy(&env, "alert").await;
+    assert_eq!(
+        evaluate(&env, "SELECT * FROM salaries").await["verdict"],
+        "block"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "no violation delivered over TLS");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let violation = got.lock().unwrap()[1].clone();
+    assert_eq!(violation.json()["policy"], "no-salaries");
+    assert_signed(&violation, SECRET);
+    worker.abort();
 }
 
 pub const SECRET: &str = "a-shared-secret-for-tests-0123456789";
@@ -229,7 +502,19 @@ async fn alert_channels_crud_validation_and_audit(env: Env) {
     for (body, field) in [
         (json!({"name": "", "url": "http://127.0.0.1:9/"}), "name"),
         (json!({"name": "x", "url": "ftp://host/"}), "url"),
-        (json!({"name": "x", "url": "https://host/"}), "url"),
+        (json!({"name": "x", "url": "https://exa mple/"}), "url"),
+        (
+            json!({"name": "x", "url": "http://h/", "ca_pem": CA_LIKE}),
+            "ca_pem",
+        ),
+        (
+            json!({"name": "x", "url": "https://h/", "ca_pem": "not a certificate"}),
+            "ca_pem",
+        ),
+        (
+            json!({"name": "x", "url": "https://h/", "ca_pem": CA_LIKE}),
+            "ca_pem",
+        ),
         (json!({"name": "x", "url": "http://"}), "url"),
         (
             json!({"name": "x", "url": "http://h/", "secret": "short"}),
