@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 5] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 6] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -160,6 +160,11 @@ impl Db {
                     6,
                     "alert_channel_ca",
                     include_str!("../migrations/sqlite/0006_alert_channel_ca.sql"),
+                ),
+                (
+                    7,
+                    "exception_rules",
+                    include_str!("../migrations/sqlite/0007_exception_rules.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -187,6 +192,11 @@ impl Db {
                     6,
                     "alert_channel_ca",
                     include_str!("../migrations/postgres/0006_alert_channel_ca.sql"),
+                ),
+                (
+                    7,
+                    "exception_rules",
+                    include_str!("../migrations/postgres/0007_exception_rules.sql"),
                 ),
             ],
         };

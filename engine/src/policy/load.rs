@@ -599,6 +599,7 @@ impl Loader {
             labels,
             audit_level,
             rules,
+            lifted: BTreeSet::new(),
         })
     }
 
