@@ -367,6 +367,173 @@ impl SuiteReport {
     }
 }
 
+impl SuiteReport {
+    /// The report for people: one line per case, each mismatch under its case, then the
+    /// totals, the rules no case exercised and the mutants that survived (when present).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for case in &self.cases {
+            out.push_str(if case.passed { "ok   " } else { "FAIL " });
+            out.push_str(&case.name);
+            out.push('\n');
+            for m in &case.mismatches {
+                out.push_str(&format!(
+                    "     {}: expected {}, got {}\n",
+                    m.field, m.expected, m.actual
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "{} passed, {} failed, {} cases\n",
+            self.passed, self.failed, self.total
+        ));
+        if let Some(c) = &self.coverage {
+            out.push_str(&format!(
+                "coverage: {} of {} rules exercised\n",
+                c.exercised, c.rules
+            ));
+            for r in &c.uncovered {
+                out.push_str(&format!("  not exercised: {r}\n"));
+            }
+        }
+        if let Some(m) = &self.mutation {
+            out.push_str(&format!(
+                "mutation score: {} ({} of {} mutants killed)\n",
+                m.score
+                    .map_or_else(|| "none".to_string(), |s| format!("{s:.2}")),
+                m.killed,
+                m.total
+            ));
+            for s in m.survivors() {
+                out.push_str(&format!("  survived: {}: {}\n", s.at, s.mutation));
+            }
+        }
+        out
+    }
+
+    /// The report as JUnit XML (the Ant/Jenkins format): one `testsuite` named `name`, one
+    /// `testcase` per case with a `failure` listing its mismatches; coverage and mutation
+    /// figures as properties, uncovered rules and surviving mutants in `system-out`. The
+    /// caller gives the `timestamp` (`YYYY-MM-DDTHH:MM:SS`, UTC) and the run's `seconds`:
+    /// the engine has no clock, and cases carry no time.
+    pub fn to_junit(&self, name: &str, timestamp: &str, seconds: f64) -> String {
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let time = format!("{seconds:.3}");
+        x.push_str(&format!(
+            "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{time}\">\n",
+            xml(name),
+            self.total,
+            self.failed
+        ));
+        x.push_str(&format!(
+            "  <testsuite name=\"{}\" package=\"verdict\" id=\"0\" hostname=\"localhost\" \
+             timestamp=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{time}\">\n",
+            xml(name),
+            xml(timestamp),
+            self.total,
+            self.failed
+        ));
+        x.push_str("    <properties>\n");
+        let mut property = |k: &str, v: String| {
+            x.push_str(&format!(
+                "      <property name=\"{}\" value=\"{}\"/>\n",
+                xml(k),
+                xml(&v)
+            ));
+        };
+        if let Some(c) = &self.coverage {
+            property("coverage.rules", c.rules.to_string());
+            property("coverage.exercised", c.exercised.to_string());
+        }
+        if let Some(m) = &self.mutation {
+            property("mutation.total", m.total.to_string());
+            property("mutation.killed", m.killed.to_string());
+            if let Some(s) = m.score {
+                property("mutation.score", format!("{s:.4}"));
+            }
+        }
+        x.push_str("    </properties>\n");
+        for case in &self.cases {
+            x.push_str(&format!(
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"",
+                xml(&case.name),
+                xml(name)
+            ));
+            if case.passed {
+                x.push_str("/>\n");
+                continue;
+            }
+            let summary: Vec<String> = case
+                .mismatches
+                .iter()
+                .map(|m| format!("{}: expected {}, got {}", m.field, m.expected, m.actual))
+                .collect();
+            let fields: Vec<&str> = case.mismatches.iter().map(|m| m.field.as_str()).collect();
+            x.push_str(&format!(
+                ">\n      <failure message=\"{}\" type=\"mismatch\">{}</failure>\n    </testcase>\n",
+                xml(&format!("mismatch in {}", fields.join(", "))),
+                xml_text(&summary.join("\n"))
+            ));
+        }
+        let mut system_out = String::new();
+        if let Some(c) = &self.coverage {
+            for r in &c.uncovered {
+                system_out.push_str(&format!("not exercised: {r}\n"));
+            }
+        }
+        if let Some(m) = &self.mutation {
+            for s in m.survivors() {
+                system_out.push_str(&format!("survived: {}: {}\n", s.at, s.mutation));
+            }
+        }
+        x.push_str(&format!(
+            "    <system-out>{}</system-out>\n    <system-err></system-err>\n  </testsuite>\n</testsuites>\n",
+            xml_text(&system_out)
+        ));
+        x
+    }
+}
+
+/// Text as an XML attribute value; characters XML 1.0 cannot hold become U+FFFD.
+fn xml(text: &str) -> String {
+    escape(text, true)
+}
+
+/// Text as XML character data: line breaks and tabs stay as they are.
+fn xml_text(text: &str) -> String {
+    escape(text, false)
+}
+
+fn escape(text: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if !attribute => out.push(c),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl std::fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "policy `{}` rule {} ({})",
+            self.policy, self.rule, self.rule_type
+        )
+    }
+}
+
 /// One mutant: a rule dropped or weakened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mutant {
