@@ -54,6 +54,7 @@ pub async fn list(
 async fn change(
     state: &AppState,
     principal: &Principal,
+    headers: &HeaderMap,
     id: &str,
     expected: Option<i64>,
     action: &str,
@@ -138,6 +139,7 @@ async fn change(
         Some(json!({ "revision": revision, "added": added, "removed": removed })),
     )
     .await?;
+    crate::policy_tests::gate(&mut tx, principal, headers, action).await?;
     store::bump_generation(&mut tx, org).await?;
     let items = store::assignments(&mut *tx, org, id).await?;
     tx.commit().await?;
@@ -193,6 +195,7 @@ pub async fn add(
     change(
         &state,
         &principal,
+        &headers,
         &id,
         expected,
         "assignment.add",
@@ -236,6 +239,7 @@ pub async fn remove_by_value(
     change(
         &state,
         &principal,
+        &headers,
         &id,
         expected,
         "assignment.remove",
@@ -274,6 +278,7 @@ pub async fn remove(
     change(
         &state,
         &principal,
+        &headers,
         &id,
         expected,
         "assignment.remove",

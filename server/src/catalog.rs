@@ -130,6 +130,7 @@ pub async fn put(
         Some(json!({ "revision": revision })),
     )
     .await?;
+    crate::policy_tests::gate(&mut tx, &principal, &headers, "catalog.update").await?;
     store::bump_generation(&mut tx, org).await?;
     tx.commit().await?;
     state.changed(org);

@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 4] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 5] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -155,6 +155,11 @@ impl Db {
                     5,
                     "alerts",
                     include_str!("../migrations/sqlite/0005_alerts.sql"),
+                ),
+                (
+                    6,
+                    "policy_tests",
+                    include_str!("../migrations/sqlite/0006_policy_tests.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -177,6 +182,11 @@ impl Db {
                     5,
                     "alerts",
                     include_str!("../migrations/postgres/0005_alerts.sql"),
+                ),
+                (
+                    6,
+                    "policy_tests",
+                    include_str!("../migrations/postgres/0006_policy_tests.sql"),
                 ),
             ],
         };

@@ -361,6 +361,7 @@ pub async fn rollback(
         Some(json!({ "revision": revision, "restored_version": n })),
     )
     .await?;
+    crate::policy_tests::gate(&mut tx, &principal, &headers, "policy.rollback").await?;
     store::bump_generation(&mut tx, org).await?;
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
