@@ -24,6 +24,52 @@ use crate::AppState;
 /// The header that carries an admin's reason to apply a change the policy tests refuse.
 pub const OVERRIDE_HEADER: &str = "verdict-override-reason";
 
+/// The operations whose changes the policy tests gate.
+pub const GATED_OPERATIONS: &[&str] = &[
+    "createPolicy",
+    "replacePolicy",
+    "patchPolicy",
+    "deletePolicy",
+    "rollbackPolicy",
+    "addAssignments",
+    "removeAssignmentsByValue",
+    "removeAssignment",
+    "putCatalog",
+];
+
+/// Documents the override header on a gated operation (`openapi::complete` then lists
+/// the 400 and 422 it can cause).
+pub fn document_override(op: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    let gated = op
+        .operation_id
+        .as_deref()
+        .is_some_and(|id| GATED_OPERATIONS.contains(&id));
+    if !gated {
+        return;
+    }
+    let parameter = ParameterBuilder::new()
+        .name("Verdict-Override-Reason")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "an admin's reason to apply the change although it makes policy tests fail \
+             (422 `policy_tests_failed` without it); audited as `policy_tests.override`",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(MAX_REASON_CHARS))
+                .pattern(Some(OVERRIDE_PATTERN)),
+        ))
+        .build();
+    op.parameters.get_or_insert_with(Vec::new).push(parameter);
+}
+
+/// Visible ASCII, not starting or ending with a space: what an override reason may be.
+const OVERRIDE_PATTERN: &str = "^[!-~]([ -~]*[!-~])?$";
+
 /// The longest override reason kept.
 const MAX_REASON_CHARS: usize = 1000;
 

@@ -332,4 +332,39 @@ async fn policy_tests_are_in_the_openapi_document(env: Env) {
             "PUT /api/v1/policy-tests: no {status}"
         );
     }
+    // Every gated change documents the override header and the 422 of failing tests,
+    // bodiless ones (delete, rollback, assignment removals) included.
+    let gated = [
+        ("/api/v1/policies", "post"),
+        ("/api/v1/policies/{id}", "patch"),
+        ("/api/v1/policies/{id}", "put"),
+        ("/api/v1/policies/{id}", "delete"),
+        ("/api/v1/policies/{id}/versions/{n}/rollback", "post"),
+        ("/api/v1/policies/{id}/assignments", "post"),
+        ("/api/v1/policies/{id}/assignments", "delete"),
+        (
+            "/api/v1/policies/{id}/assignments/{assignment_id}",
+            "delete",
+        ),
+        ("/api/v1/catalog", "put"),
+    ];
+    for (path, method) in gated {
+        let op = &r.body["paths"][path][method];
+        let header = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Verdict-Override-Reason")
+            .unwrap_or_else(|| panic!("{method} {path}: no override header"));
+        assert_eq!(header["in"], "header");
+        assert_eq!(header["required"], false);
+        for status in ["400", "403", "422"] {
+            assert!(
+                op["responses"].get(status).is_some(),
+                "{method} {path}: no {status}"
+            );
+        }
+    }
+    let not_gated = &r.body["paths"]["/api/v1/policies/{id}/exceptions"]["post"]["parameters"];
+    assert!(!not_gated.to_string().contains("Verdict-Override-Reason"));
 }
