@@ -184,6 +184,9 @@ pub fn router(state: AppState, max_body_bytes: usize, web_dir: Option<PathBuf>) 
     routed
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(
+            policy_tests::check_override_header,
+        ))
         .with_state(state)
 }
 

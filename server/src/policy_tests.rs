@@ -255,21 +255,38 @@ pub async fn gate(
     Ok(())
 }
 
-/// The override reason of a request, if it gives one.
+/// The override reason of a request, if it gives one: visible ASCII, not starting or
+/// ending with a space, at most [`MAX_REASON_CHARS`] characters (`OVERRIDE_PATTERN`).
 fn override_reason(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get(OVERRIDE_HEADER) else {
         return Ok(None);
     };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("`Verdict-Override-Reason` must be visible ASCII"))?
-        .trim();
-    if text.is_empty() || text.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "`Verdict-Override-Reason` must hold 1 to {MAX_REASON_CHARS} characters"
-        )));
+    let bytes = value.as_bytes();
+    let visible = |b: &u8| (b'!'..=b'~').contains(b);
+    let fits = bytes.len() <= MAX_REASON_CHARS
+        && bytes.first().is_some_and(visible)
+        && bytes.last().is_some_and(visible)
+        && bytes.iter().all(|b| (b' '..=b'~').contains(b));
+    match std::str::from_utf8(bytes) {
+        Ok(text) if fits => Ok(Some(text.to_string())),
+        _ => Err(ApiError::bad_request(format!(
+            "`Verdict-Override-Reason` must be 1 to {MAX_REASON_CHARS} characters of visible \
+             ASCII and spaces, not starting or ending with a space"
+        ))),
     }
-    Ok(Some(text.to_string()))
+}
+
+/// Refuses a malformed `Verdict-Override-Reason` (400) before anything else looks at the
+/// request, whether or not the policy tests would need it.
+pub async fn check_override_header(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match override_reason(request.headers()) {
+        Ok(_) => next.run(request).await,
+        Err(err) => err.into_response(),
+    }
 }
 
 /// The organization's policy test suite, run against its active set.

@@ -179,6 +179,16 @@ async fn a_change_that_fails_the_tests_is_refused_unless_an_admin_overrides(env:
         .send()
         .await
         .expect_error(400, "bad_request");
+    // A malformed reason is refused first, whatever else is wrong with the request.
+    for bad in ["", " leading space", "caf\u{e9}"] {
+        env.patch(path)
+            .if_match(99)
+            .header("verdict-override-reason", bad)
+            .json(&weaker)
+            .send()
+            .await
+            .expect_error(400, "bad_request");
+    }
     assert_eq!(env.fingerprint().await, before);
 
     // An admin with a reason: applied, and the override audited with the failing case.
