@@ -139,8 +139,10 @@ async fn change(
         Some(json!({ "revision": revision, "added": added, "removed": removed })),
     )
     .await?;
-    crate::policy_tests::gate(&mut tx, principal, headers, action).await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, principal, headers, action).await?;
     let items = store::assignments(&mut *tx, org, id).await?;
     tx.commit().await?;
     state.changed(org);

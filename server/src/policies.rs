@@ -758,8 +758,10 @@ pub async fn create(
         Some(json!({ "revision": 1 })),
     )
     .await?;
-    crate::policy_tests::gate(&mut tx, &principal, &headers, "policy.create").await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, &principal, &headers, "policy.create").await?;
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;
@@ -1003,8 +1005,10 @@ async fn update(
         Some(json!({ "revision": revision })),
     )
     .await?;
-    crate::policy_tests::gate(&mut tx, principal, headers, "policy.update").await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, principal, headers, "policy.update").await?;
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;
@@ -1101,8 +1105,10 @@ pub async fn delete(
         Some(json!({ "revision": revision })),
     )
     .await?;
-    crate::policy_tests::gate(&mut tx, &principal, &headers, "policy.delete").await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, &principal, &headers, "policy.delete").await?;
     tx.commit().await?;
     state.changed(org);
     Ok(with_etag(

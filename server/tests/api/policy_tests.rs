@@ -13,6 +13,7 @@ pub fn all() -> Vec<Case> {
         case!(policy_tests_round_trip_checked_and_audited),
         case!(a_change_that_fails_the_tests_is_refused_unless_an_admin_overrides),
         case!(every_kind_of_change_runs_the_tests),
+        case!(concurrent_changes_pass_the_gate_one_after_the_other),
         case!(policy_tests_are_in_the_openapi_document),
     ]
 }
@@ -322,6 +323,76 @@ async fn every_kind_of_change_runs_the_tests(env: Env) {
             .send()
             .await,
     );
+}
+
+/// Two policies filter analysts' orders; the tests want them filtered. Deleting either is
+/// fine, deleting both is not: sent at once, exactly one delete wins, round after round.
+async fn concurrent_changes_pass_the_gate_one_after_the_other(env: Env) {
+    env.set_catalog().await;
+    let tests = json!({"tests": [{"name": "analysts' orders are filtered",
+        "context": {"user": "alice", "roles": ["analyst"], "attributes": {"tenant_id": 1}},
+        "sql": "SELECT id FROM orders", "expect": {"verdict": "row_filter"}}]});
+    env.put("/api/v1/policy-tests")
+        .json(&tests)
+        .send()
+        .await
+        .expect(200);
+    let filter = |id: &str, predicate: &str| {
+        json!({"id": id, "name": id, "applies_to": {"roles": ["analyst"]},
+            "rules": [{"type": "row_filter", "table": "orders", "predicate": predicate}]})
+    };
+    let mut survivor: Option<String> = None;
+    for round in 0..6 {
+        let a_id = format!("by-tenant-{round}");
+        let b_id = format!("open-only-{round}");
+        // Set-up: the new pair in, last round's survivor out (overridden where the tests
+        // would refuse a step on its own).
+        for p in [
+            filter(&a_id, "tenant_id = ctx.attr.tenant_id"),
+            filter(&b_id, "status = 'open'"),
+        ] {
+            env.post("/api/v1/policies")
+                .header("verdict-override-reason", "test set-up")
+                .json(&p)
+                .send()
+                .await
+                .expect(201);
+        }
+        if let Some(old) = survivor.take() {
+            let current = env.get(&format!("/api/v1/policies/{old}")).send().await;
+            env.delete(&format!("/api/v1/policies/{old}"))
+                .if_match(current.etag())
+                .send()
+                .await
+                .expect(200);
+        }
+        let (a, b) = tokio::join!(
+            env.delete(&format!("/api/v1/policies/{a_id}"))
+                .if_match(1)
+                .send(),
+            env.delete(&format!("/api/v1/policies/{b_id}"))
+                .if_match(1)
+                .send(),
+        );
+        let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [200, 422],
+            "round {round}: {} / {}",
+            a.text,
+            b.text
+        );
+        let (loser, kept) = if a.status.as_u16() == 422 {
+            (&a, a_id)
+        } else {
+            (&b, b_id)
+        };
+        assert_eq!(loser.code(), "policy_tests_failed");
+        let r = env.get("/api/v1/policy-tests").send().await;
+        assert_eq!(r.body["report"]["passed"], 1, "round {round}: {}", r.text);
+        survivor = Some(kept);
+    }
 }
 
 async fn policy_tests_are_in_the_openapi_document(env: Env) {
