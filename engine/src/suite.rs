@@ -1001,6 +1001,48 @@ mod tests {
         assert_eq!(cov.exercised, cov.rules - uncovered.len());
     }
 
+    /// Every prefix of a suite, and every byte flipped to a quote, brace or digit: parsed
+    /// into a suite or an `invalid_tests`/`yaml_unsupported` error, never a panic; what
+    /// parses runs.
+    #[test]
+    fn damaged_suites_are_errors_never_panics() {
+        let set = set();
+        let texts = [
+            include_str!("../../cli/tests/fixtures/suite/real.yaml"),
+            include_str!("../../cli/tests/fixtures/suite/weak.json"),
+        ];
+        let mut parsed = 0;
+        for text in texts {
+            let bytes = text.as_bytes();
+            let mut variants: Vec<Vec<u8>> =
+                (0..bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+            for i in (0..bytes.len()).step_by(3) {
+                for b in [b'"', b'{', b'7', b'-', b':'] {
+                    let mut v = bytes.to_vec();
+                    v[i] = b;
+                    variants.push(v);
+                }
+            }
+            for v in variants {
+                let Ok(text) = std::str::from_utf8(&v) else {
+                    continue;
+                };
+                match Suite::parse(text) {
+                    Ok(suite) => {
+                        parsed += 1;
+                        let report = run_suite(&set, &suite);
+                        assert_eq!(report.total, suite.len());
+                    }
+                    Err(e) => assert!(
+                        ["invalid_tests", "yaml_unsupported"].contains(&e.code.as_str()),
+                        "{e:?}"
+                    ),
+                }
+            }
+        }
+        assert!(parsed > 0);
+    }
+
     #[test]
     fn a_dropped_rule_keeps_the_numbering_of_later_rules() {
         let d = Dropped {
