@@ -122,6 +122,14 @@ impl Suite {
 
     /// Reads a suite from a JSON value; unknown fields are errors with their path.
     pub fn from_json(value: &Json) -> Result<Suite, InputError> {
+        if !value.is_object() {
+            return Err(invalid(vec![problem(
+                "",
+                "a test suite is an object `{\"tests\": [...]}`".into(),
+                None,
+                None,
+            )]));
+        }
         let file: SuiteFile = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { String::new() } else { path };
@@ -917,6 +925,11 @@ mod tests {
         assert_eq!(err.problems[0].field, "tests[0].expect.masked");
         assert!(err.problems[0].message.contains("unknown field `masked`"));
         assert_eq!(error_fields(r#"{"tests":[], "cases": []}"#), vec!["cases"]);
+        let err = Suite::parse("[1, 2]").unwrap_err();
+        assert_eq!(
+            err.message,
+            "the test suite is invalid: a test suite is an object `{\"tests\": [...]}`"
+        );
         assert_eq!(
             error_fields(r#"{"tests":[{"name":"a","sql":"SELECT 1"}]}"#),
             vec!["tests[0]"]
