@@ -19,6 +19,7 @@ mod resolve;
 mod restrict;
 mod rewrite;
 mod setup;
+pub mod suite;
 pub mod verdict;
 mod walk;
 
@@ -31,6 +32,7 @@ pub use applicable::exempts;
 pub use evaluate::evaluate;
 pub use parse::{check_dialect, DIALECTS};
 pub use setup::db_setup_sql;
+pub use suite::{run_suite, run_suite_with_mutation, Suite, SuiteReport};
 
 /// Hooks for benchmarks, fuzz targets and tests; not part of the API.
 #[doc(hidden)]

@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 6] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 7] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -165,6 +165,11 @@ impl Db {
                     7,
                     "exception_rules",
                     include_str!("../migrations/sqlite/0007_exception_rules.sql"),
+                ),
+                (
+                    8,
+                    "policy_tests",
+                    include_str!("../migrations/sqlite/0008_policy_tests.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -197,6 +202,11 @@ impl Db {
                     7,
                     "exception_rules",
                     include_str!("../migrations/postgres/0007_exception_rules.sql"),
+                ),
+                (
+                    8,
+                    "policy_tests",
+                    include_str!("../migrations/postgres/0008_policy_tests.sql"),
                 ),
             ],
         };

@@ -20,6 +20,7 @@ mod model_agreement;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
+pub mod policy_tests;
 pub mod principals;
 pub mod settings;
 pub mod store;
@@ -138,6 +139,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             principals::delete
         ))
         .routes(routes!(settings::get, settings::put))
+        .routes(routes!(policy_tests::get, policy_tests::put))
         .routes(routes!(auth::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(alerts::list, alerts::create))
@@ -182,6 +184,9 @@ pub fn router(state: AppState, max_body_bytes: usize, web_dir: Option<PathBuf>) 
     routed
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(
+            policy_tests::check_override_header,
+        ))
         .with_state(state)
 }
 

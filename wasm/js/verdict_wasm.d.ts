@@ -246,6 +246,22 @@ export function validate(policySet: PolicySetInput): ValidationResult;
 /** Validates a policy set text. Never throws. @returns what `verdict validate` prints. */
 export function validateJson(policySetJson: string): string;
 
+/**
+ * Runs a policy test suite (`{tests: [{name, context?, sql, expect}]}`, see the engine's
+ * README) against a policy set. Each argument is a JSON text or an object; YAML text is the
+ * error `yaml_unsupported`. Never throws.
+ * @param options `{mutate: true}` adds mutation testing (each rule dropped or weakened).
+ * @returns the report JSON (`passed`, `failed`, `total`, `cases` with their `mismatches`,
+ *   `coverage`, and `mutation` when asked), the bytes `verdict test --format json
+ *   --coverage [--mutate]` prints; or the `{"error": {...}}` document (`invalid_policy`,
+ *   `invalid_tests`, `invalid_options`).
+ */
+export function runTests(
+  policySet: PolicySetInput,
+  tests: string | object,
+  options?: string | { mutate?: boolean } | null,
+): string;
+
 /** The package version. */
 export function version(): string;
 

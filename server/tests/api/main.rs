@@ -19,6 +19,7 @@ mod cases;
 mod contract;
 mod kill;
 mod limits;
+mod policy_tests;
 mod principals;
 mod robustness;
 mod support;
@@ -65,6 +66,7 @@ fn main() {
     all.extend(limits::all());
     all.extend(alerts::all());
     all.extend(principals::all());
+    all.extend(policy_tests::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
