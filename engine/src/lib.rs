@@ -12,6 +12,7 @@ mod leak;
 mod literal;
 mod mask;
 mod parse;
+mod pg_types;
 pub mod policy;
 mod print;
 mod prove;
