@@ -27,9 +27,10 @@ pub struct Settings {
     /// `*` redacts every attribute.
     #[schema(max_items = 100)]
     pub redacted_attributes: Vec<String>,
-    /// When set, every new exception needs an `expires_at` at most this many days ahead.
+    /// When set, every new exception needs an `expires_at` at most this many days ahead;
+    /// absent or null: no such bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 3650, nullable = false)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub exception_max_days: Option<i64>,
 }
 
