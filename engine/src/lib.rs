@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod context;
 mod error;
 mod evaluate;
+pub mod explain_row;
 mod functions;
 mod ident;
 mod leak;
@@ -30,6 +31,7 @@ pub use verdict::{Decision, Verdict, VerdictRule};
 
 pub use applicable::exempts;
 pub use evaluate::evaluate;
+pub use explain_row::{explain_row, explain_row_json, explain_row_keyed, RowExplanation};
 pub use parse::{check_dialect, DIALECTS};
 pub use setup::db_setup_sql;
 pub use suite::{run_suite, run_suite_with_mutation, Suite, SuiteReport};
