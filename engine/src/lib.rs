@@ -36,7 +36,7 @@ pub use explain_row::{explain_row, explain_row_json, explain_row_keyed, RowExpla
 pub use parse::{check_dialect, DIALECTS};
 pub use setup::db_setup_sql;
 pub use suite::{run_suite, run_suite_with_mutation, Suite, SuiteReport};
-pub use who_sees::{who_sees, who_sees_json, Access, Principal};
+pub use who_sees::{who_sees, who_sees_json, Access, Principal, WhoSeesReport};
 
 /// Hooks for benchmarks, fuzz targets and tests; not part of the API.
 #[doc(hidden)]

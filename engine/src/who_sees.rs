@@ -278,8 +278,23 @@ fn exception(item: &Json) -> Result<Exception, InputError> {
     Ok(Exception { policy, rules })
 }
 
+/// The answer to a who-sees request: the column, as named, and each principal's access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WhoSeesReport {
+    pub table: String,
+    pub column: String,
+    pub access: Vec<Access>,
+}
+
+impl WhoSeesReport {
+    /// The report as compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
 /// [`who_sees`] over a JSON request `{table, column, principals: [...]}`.
-pub fn who_sees_json(set: &PolicySet, request: &Json) -> Result<Vec<Access>, InputError> {
+pub fn who_sees_json(set: &PolicySet, request: &Json) -> Result<WhoSeesReport, InputError> {
     let obj = request_object(request, &["table", "column", "principals"])?;
     let text = |field: &str| -> Result<&str, InputError> {
         obj.get(field).and_then(Json::as_str).ok_or_else(|| {
@@ -299,7 +314,11 @@ pub fn who_sees_json(set: &PolicySet, request: &Json) -> Result<Vec<Access>, Inp
             ))
         }
     };
-    who_sees(set, table, column, &principals)
+    Ok(WhoSeesReport {
+        table: table.to_string(),
+        column: column.to_string(),
+        access: who_sees(set, table, column, &principals)?,
+    })
 }
 
 #[cfg(test)]
@@ -402,6 +421,6 @@ mod tests {
             &json!({"table": "patients", "column": "SSN", "principals": [{"user": "d"}]}),
         )
         .unwrap();
-        assert_eq!(ok[0].access, Sight::Raw);
+        assert_eq!(ok.access[0].access, Sight::Raw);
     }
 }
