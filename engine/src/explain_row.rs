@@ -422,7 +422,7 @@ fn explain(set: &PolicySet, table: &TableName, row: &Row, ctx: &Context) -> RowE
         if !f.missing_context.is_empty() {
             hidden = true;
             sentences.push(format!(
-                "{rule} needs {}, which the context lacks: the engine blocks statements that read `{table}`",
+                "{rule} needs {}, which the context lacks or cannot supply: the engine blocks statements that read `{table}`",
                 f.missing_context
                     .iter()
                     .map(|r| format!("`{r}`"))
@@ -1073,6 +1073,30 @@ mod tests {
                 policy: "tenant".into(),
                 rule_index: 2
             })
+        );
+    }
+
+    #[test]
+    fn odd_values_never_panic() {
+        let s = set();
+        let c = ctx(
+            r#"{"attributes": {"tenant_id": "a\u0000b", "regions": [[1]]}, "roles": ["sales"]}"#,
+        );
+        for row in [
+            json!({"id": {"a": [1]}, "tenant_id": [1, 2], "region": 1e300, "amount": "x"}),
+            json!({"id": "7\u{0}", "tenant_id": null, "region": true, "amount": -0.0}),
+            json!({"id": 18446744073709551615u64, "email": "", "amount": "1e5"}),
+            json!({}),
+        ] {
+            let e = explain_row(&s, "orders", &row, &c).unwrap();
+            assert_eq!(e.outcome, Outcome::Hidden, "{}", e.to_json());
+            // Invalid context values are lacking ones: the engine blocks the statement.
+            assert!(!e.filters[0].missing_context.is_empty());
+        }
+        let e = explain_row(&s, "orders", &json!({}), &ctx("{}")).unwrap();
+        assert_eq!(
+            e.diagnostic_sql.as_deref(),
+            Some("SELECT (region = 'EU' OR amount < 100) AS c1 FROM public.orders")
         );
     }
 
