@@ -30,6 +30,11 @@ enum Command {
     Validate(ValidateArgs),
     /// Run a policy test suite against a policy set (exit 0 all pass, 1 some fail, 2 bad input)
     Test(TestArgs),
+    /// Explain why a row (column values) is visible or hidden for a context: each row
+    /// filter's conjuncts over the row, the admitting context change, a diagnostic query
+    ExplainRow(ExplainRowArgs),
+    /// List how each principal sees a column: raw, masked, filtered or denied
+    WhoSees(WhoSeesArgs),
     /// Print the SQL that makes PostgreSQL leave row values out of constraint errors on the
     /// governed tables, for the role that runs rewritten SQL (run it as the tables' owner)
     DbSetup(DbSetupArgs),
@@ -218,6 +223,53 @@ struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("row_input").required(true).args(["row", "row_file"])))]
+struct ExplainRowArgs {
+    /// Policy set file (JSON or YAML)
+    #[arg(long, value_name = "FILE")]
+    policies: PathBuf,
+    /// The table (`orders` or `schema.orders`)
+    #[arg(long, value_name = "NAME")]
+    table: String,
+    /// The row as a JSON object of column values
+    #[arg(long, value_name = "JSON")]
+    row: Option<String>,
+    /// File holding the row's JSON object; `-` reads stdin
+    #[arg(long, value_name = "FILE")]
+    row_file: Option<PathBuf>,
+    /// Context file (JSON or YAML); without it the context is empty (`{}`)
+    #[arg(long, value_name = "FILE")]
+    context: Option<PathBuf>,
+    /// A column that picks the row in the diagnostic query (repeatable; default: `id`,
+    /// else every column of the row)
+    #[arg(long, value_name = "COLUMN")]
+    key: Vec<String>,
+    /// Indent the JSON output
+    #[arg(long)]
+    pretty: bool,
+}
+
+#[derive(Debug, Args)]
+struct WhoSeesArgs {
+    /// Policy set file (JSON or YAML)
+    #[arg(long, value_name = "FILE")]
+    policies: PathBuf,
+    /// The table (`orders` or `schema.orders`)
+    #[arg(long, value_name = "NAME")]
+    table: String,
+    /// The column
+    #[arg(long, value_name = "NAME")]
+    column: String,
+    /// JSON file: an array of principals, each a context or `{name?, context,
+    /// exceptions?: [{policy, rules?}]}`; `-` reads stdin
+    #[arg(long, value_name = "FILE")]
+    principals: PathBuf,
+    /// Indent the JSON output
+    #[arg(long)]
+    pretty: bool,
+}
+
+#[derive(Debug, Args)]
 struct ValidateArgs {
     /// Policy set file (JSON or YAML)
     #[arg(long, value_name = "FILE")]
@@ -281,6 +333,8 @@ fn main() -> ExitCode {
     let (result, pretty) = match &cli.command {
         Command::Eval(args) => (run_eval(args), args.pretty),
         Command::Validate(args) => (run_validate(args), args.pretty),
+        Command::ExplainRow(args) => (run_explain_row(args), args.pretty),
+        Command::WhoSees(args) => (run_who_sees(args), args.pretty),
         Command::Test(args) => return run_test(args),
         Command::DbSetup(args) => return run_db_setup(args),
         Command::Serve(args) => return run_serve(args),
@@ -333,6 +387,67 @@ fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
         }
     };
     Ok(evaluate(&set, &sql, &ctx).to_json())
+}
+
+/// Reads a JSON document from a file (or stdin), as the error `code` when it is not JSON.
+fn read_json(path: &Path, code: &str, what: &str) -> Result<serde_json::Value, InputError> {
+    serde_json::from_str(&read_input(path)?)
+        .map_err(|e| InputError::new(code, format!("{what} is not valid JSON: {e}")))
+}
+
+fn run_explain_row(args: &ExplainRowArgs) -> Result<String, InputError> {
+    let stdin_users = [
+        Some(&args.policies),
+        args.row_file.as_ref(),
+        args.context.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| is_stdin(p))
+    .count();
+    if stdin_users > 1 {
+        return Err(InputError::new(
+            "invalid_arguments",
+            "only one of the input files can be `-` (stdin)",
+        ));
+    }
+    let set = PolicySet::parse(&read_input(&args.policies)?)?;
+    let ctx = match &args.context {
+        Some(path) => Context::from_str_any(&read_input(path)?)?,
+        None => Context::default(),
+    };
+    let row: serde_json::Value = match (&args.row, &args.row_file) {
+        (Some(text), _) => serde_json::from_str(text).map_err(|e| {
+            InputError::new("invalid_row", format!("the row is not valid JSON: {e}"))
+        })?,
+        (None, Some(path)) => read_json(path, "invalid_row", "the row")?,
+        // INVARIANT: the `row_input` argument group requires one of the two.
+        (None, None) => {
+            return Err(InputError::new(
+                "invalid_arguments",
+                "give the row with `--row JSON` or `--row-file FILE`",
+            ))
+        }
+    };
+    let key = (!args.key.is_empty()).then_some(args.key.as_slice());
+    Ok(verdict_engine::explain_row_keyed(&set, &args.table, &row, &ctx, key)?.to_json())
+}
+
+fn run_who_sees(args: &WhoSeesArgs) -> Result<String, InputError> {
+    if is_stdin(&args.policies) && is_stdin(&args.principals) {
+        return Err(InputError::new(
+            "invalid_arguments",
+            "only one of the input files can be `-` (stdin)",
+        ));
+    }
+    let set = PolicySet::parse(&read_input(&args.policies)?)?;
+    let principals = read_json(&args.principals, "invalid_request", "the principals file")?;
+    let request = serde_json::json!({
+        "table": args.table,
+        "column": args.column,
+        "principals": principals,
+    });
+    Ok(verdict_engine::who_sees_json(&set, &request)?.to_json())
 }
 
 /// Runs a test suite; prints the report in the chosen format, or the error JSON (exit 2).

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod evaluate;
 pub mod exceptions;
+pub mod explain;
 pub mod extract;
 pub mod limits;
 pub mod log;
@@ -106,6 +107,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard::dashboard))
         .routes(routes!(evaluate::replay))
         .routes(routes!(compile::compile))
+        .routes(routes!(explain::explain_row))
+        .routes(routes!(explain::who_sees))
         .routes(routes!(
             policies::get,
             policies::replace,

@@ -176,6 +176,46 @@ pub fn run_tests_value(
     }
 }
 
+/// Explains a row against a policy set (a value: an object, or a JSON/YAML text) for a
+/// request `{table, row, context?, key?}` (an object or a JSON text): the explanation
+/// JSON, or the `{"error": {...}}` document; what `verdict explain-row` prints.
+pub fn explain_row_value(policy_set_value: &Json, request_value: &Json) -> String {
+    let result = policy_set(policy_set_value).and_then(|set| {
+        let request = request(request_value)?;
+        verdict_engine::explain_row_json(&set, &request)
+    });
+    match result {
+        Ok(e) => e.to_json(),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// Lists how each principal of a request `{table, column, principals}` sees the column:
+/// the report JSON, or the `{"error": {...}}` document; what `verdict who-sees` prints.
+pub fn who_sees_value(policy_set_value: &Json, request_value: &Json) -> String {
+    let result = policy_set(policy_set_value).and_then(|set| {
+        let request = request(request_value)?;
+        verdict_engine::who_sees_json(&set, &request)
+    });
+    match result {
+        Ok(r) => r.to_json(),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// A request: an object, or a string holding JSON text.
+fn request(value: &Json) -> Result<Json, InputError> {
+    match value {
+        Json::String(text) => serde_json::from_str(text).map_err(|e| {
+            InputError::new(
+                "invalid_request",
+                format!("the request is not valid JSON: {e}"),
+            )
+        }),
+        other => Ok(other.clone()),
+    }
+}
+
 /// Evaluates against a prepared policy set with a context text; the verdict JSON or the
 /// error document.
 pub fn evaluate_prepared_json_str(set: &PolicySet, sql: &str, context_text: &str) -> String {
@@ -377,6 +417,40 @@ mod tests {
         let text = std::fs::read_to_string(format!("{dir}{name}")).unwrap();
         let value: Json = serde_yaml_ng::from_str(&text).unwrap();
         value.to_string()
+    }
+
+    #[test]
+    fn explain_row_and_who_sees_answer_the_engines_json() {
+        let set = PolicySet::parse(POLICIES_JSON).unwrap();
+        let request = serde_json::json!({"table": "orders", "row": {"id": 1, "tenant_id": 42},
+            "context": serde_json::from_str::<Json>(CONTEXT).unwrap()});
+        let native = verdict_engine::explain_row_json(&set, &request)
+            .unwrap()
+            .to_json();
+        let policies = Json::String(POLICIES_JSON.into());
+        assert_eq!(explain_row_value(&policies, &request), native);
+        assert_eq!(
+            explain_row_value(&policies, &Json::String(request.to_string())),
+            native
+        );
+        assert_eq!(
+            error_code(explain_row_value(&policies, &Json::String("{".into()))),
+            "invalid_request"
+        );
+        assert_eq!(
+            error_code(explain_row_value(&Json::String("{".into()), &request)),
+            "invalid_policy"
+        );
+        let request = serde_json::json!({"table": "orders", "column": "id",
+            "principals": [{"user": "a"}, serde_json::from_str::<Json>(CONTEXT).unwrap()]});
+        let native = verdict_engine::who_sees_json(&set, &request)
+            .unwrap()
+            .to_json();
+        assert_eq!(who_sees_value(&policies, &request), native);
+        assert_eq!(
+            error_code(who_sees_value(&policies, &serde_json::json!([]))),
+            "invalid_request"
+        );
     }
 
     #[test]

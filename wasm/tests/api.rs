@@ -14,7 +14,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use verdict_wasm::{
-    evaluate, evaluate_json, run_tests, validate, validate_json, version, PolicyEngine,
+    evaluate, evaluate_json, explain_row, run_tests, validate, validate_json, version, who_sees,
+    PolicyEngine,
 };
 
 const POLICIES_JSON: &str = include_str!("../../examples/policies.json");
@@ -489,5 +490,40 @@ fn run_tests_answers_bad_input_with_the_error_document() {
     assert_eq!(
         answered_code(&run_tests(s(&policies), s(r#"{"tests":[]}"#), s("[]"))),
         "invalid_options"
+    );
+}
+
+#[wasm_bindgen_test]
+fn explain_row_and_who_sees_answer_the_native_json() {
+    let set = verdict_engine::PolicySet::parse(POLICIES_JSON).unwrap();
+    let request = format!(
+        r#"{{"table": "orders", "row": {{"id": 3, "tenant_id": 2}}, "context": {CONTEXT}}}"#
+    );
+    let native = verdict_engine::explain_row_json(&set, &serde_json::from_str(&request).unwrap())
+        .unwrap()
+        .to_json();
+    assert_eq!(explain_row(s(POLICIES_JSON), s(&request)), native);
+    assert_eq!(explain_row(js(POLICIES_JSON), js(&request)), native);
+    let answer = js(&native);
+    assert_eq!(get_str(&answer, "outcome"), "hidden");
+    assert_eq!(
+        answered_code(&explain_row(s(POLICIES_JSON), s(r#"{"table": "orders"}"#))),
+        "invalid_request"
+    );
+    assert_eq!(
+        answered_code(&explain_row(s(POLICIES_JSON), JsValue::from_f64(1.0))),
+        "invalid_request"
+    );
+
+    let request = format!(
+        r#"{{"table": "orders", "column": "id", "principals": [{CONTEXT}, {{"user": "x"}}]}}"#
+    );
+    let native = verdict_engine::who_sees_json(&set, &serde_json::from_str(&request).unwrap())
+        .unwrap()
+        .to_json();
+    assert_eq!(who_sees(js(POLICIES_JSON), js(&request)), native);
+    assert_eq!(
+        answered_code(&who_sees(s("{"), s(&request))),
+        "invalid_policy"
     );
 }

@@ -17,6 +17,7 @@
 mod alerts;
 mod cases;
 mod contract;
+mod explain;
 mod kill;
 mod limits;
 mod policy_tests;
@@ -67,6 +68,7 @@ fn main() {
     all.extend(alerts::all());
     all.extend(principals::all());
     all.extend(policy_tests::all());
+    all.extend(explain::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
