@@ -231,6 +231,30 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
     })
 }
 
+/// The exceptions of one policy that are not revoked (for a policy outside the active
+/// set, whose exceptions the cached set does not hold).
+pub async fn exceptions_of(db: &Db, org: &str, policy_id: &str) -> ApiResult<Vec<ExceptionEntry>> {
+    let rows = sqlx::query(
+        "SELECT id, policy_id, subject_kind, subject, expires_at FROM exceptions \
+         WHERE org_id = $1 AND policy_id = $2 AND revoked_at IS NULL ORDER BY id",
+    )
+    .bind(org)
+    .bind(policy_id)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ExceptionEntry {
+                id: row.try_get(0)?,
+                policy_id: row.try_get(1)?,
+                subject_kind: row.try_get(2)?,
+                subject: row.try_get(3)?,
+                expires_at: row.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
 /// Validates engine-shaped policies against the catalog.
 pub fn build(catalog: &Value, policies: &[(String, Value)]) -> ApiResult<PolicySet> {
     store::validate(catalog, policies.iter().map(|(_, p)| p.clone()).collect())

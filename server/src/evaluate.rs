@@ -938,58 +938,136 @@ pub struct ReplayRequest {
 }
 
 /// One side of a replayed evaluation.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub verdict: String,
     pub rule: String,
     pub rewritten_sql: Option<String>,
 }
 
-/// An evaluation whose answer would change.
+/// An evaluation whose answer would change with the draft.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReplayChange {
     pub evaluation_id: String,
     pub created_at: String,
     pub user: Option<String>,
     pub sql: String,
+    /// The answer of the current active set, now.
     pub before: Outcome,
+    /// The answer of the active set with the draft, now.
     pub after: Outcome,
     /// `verdict`, `rule`, `rewritten_sql`, `masked_columns`, `row_filters` — what differs.
     pub differences: Vec<String>,
 }
 
-/// What a draft would change.
+/// A logged evaluation whose answer is not what the current active set gives now (a
+/// policy changed or was rolled back, an exception was used up, revoked or expired).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoggedChange {
+    pub evaluation_id: String,
+    pub created_at: String,
+    pub user: Option<String>,
+    pub sql: String,
+    /// The answer as logged.
+    pub logged: Outcome,
+    /// The answer of the current active set, now.
+    pub now: Outcome,
+    pub differences: Vec<String>,
+}
+
+/// What changed between logging and now, without the draft.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct SinceLogging {
+    pub changed: usize,
+    /// Counts by `logged→now` verdict (only changed evaluations).
+    pub transitions: BTreeMap<String, usize>,
+    pub changes: Vec<LoggedChange>,
+}
+
+/// What a draft would change: the current active set and the set with the draft, both
+/// evaluated now on the logged statements and contexts, with exceptions as they stand now.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReplayReport {
     /// How many logged evaluations were replayed.
     pub replayed: usize,
+    /// How many would get another answer with the draft than without it, now.
     pub changed: usize,
     /// Counts by `before→after` verdict (only changed evaluations).
     pub transitions: BTreeMap<String, usize>,
     pub changes: Vec<ReplayChange>,
+    /// Logged answers the current active set no longer gives (reported apart: the draft
+    /// did not cause them).
+    pub since_logging: SinceLogging,
 }
 
 fn outcome(v: &Value) -> Outcome {
+    let text = |k: &str| v.get(k).and_then(Value::as_str);
     Outcome {
-        verdict: v
-            .get("verdict")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        rule: v
-            .get("rule")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        rewritten_sql: v
-            .get("rewritten_sql")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        verdict: text("verdict").unwrap_or("").to_string(),
+        rule: text("rule").unwrap_or("").to_string(),
+        rewritten_sql: text("rewritten_sql").map(str::to_string),
     }
 }
 
-/// Replays a draft set over the latest logged evaluations: which verdicts would change,
-/// and how. Pure compute; exceptions are not applied.
+/// The members of two verdicts' JSON that differ.
+fn differences(a: &Value, b: &Value) -> Vec<String> {
+    [
+        "verdict",
+        "rule",
+        "rewritten_sql",
+        "masked_columns",
+        "row_filters",
+    ]
+    .iter()
+    .filter(|k| a.get(**k) != b.get(**k))
+    .map(|k| k.to_string())
+    .collect()
+}
+
+/// Exceptions as they stand now, for evaluating many logged contexts: whether each still
+/// has a use left is read once per replay.
+struct ExceptionsNow<'a> {
+    state: &'a AppState,
+    org: &'a str,
+    entries: Vec<ExceptionEntry>,
+    usable: BTreeMap<String, bool>,
+}
+
+impl ExceptionsNow<'_> {
+    /// `set` with the exceptions that would apply to `ctx` now (a dry run: nothing used).
+    async fn apply(&mut self, set: &Arc<PolicySet>, ctx: &Context) -> ApiResult<Arc<PolicySet>> {
+        let mut applied = Vec::new();
+        for e in active::candidates(set, &self.entries, ctx) {
+            let ok = match self.usable.get(&e.id) {
+                Some(ok) => *ok,
+                None => {
+                    let ok = !active::usable(&self.state.db, self.org, vec![e.clone()])
+                        .await?
+                        .is_empty();
+                    self.usable.insert(e.id.clone(), ok);
+                    ok
+                }
+            };
+            if ok {
+                applied.push(e);
+            }
+        }
+        Ok(active::with_exceptions(set, &applied))
+    }
+}
+
+fn transition(map: &mut BTreeMap<String, usize>, from: &Outcome, to: &Outcome) {
+    if from.verdict != to.verdict {
+        *map.entry(format!("{}→{}", from.verdict, to.verdict))
+            .or_default() += 1;
+    }
+}
+
+/// Replays a draft over the latest logged evaluations: the current active set and the
+/// set with the draft are both evaluated now, on each logged statement and context, with
+/// the exceptions that would apply now (none is used up); `changes` lists where they
+/// differ. Where the current set's answer now differs from the logged one, that is
+/// reported apart in `since_logging`. Pure compute.
 #[utoipa::path(post, operation_id = "replayPolicies", path = "/api/v1/policies/replay", tag = "evaluate", request_body = ReplayRequest,
     responses((status = 200, body = ReplayReport), (status = 422, body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -1004,7 +1082,12 @@ pub async fn replay(
         Some(_) => return Err(ApiError::invalid("`limit` must be between 1 and 1000")),
     };
     let org = principal.org_id.as_str();
-    let set = match (req.policy, req.policy_set) {
+    let active = state
+        .cache
+        .get(&state.db, org, principal.generation)
+        .await?;
+    let mut entries = active.exceptions.clone();
+    let draft = match (req.policy, req.policy_set) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(ApiError::invalid(
                 "give exactly one of `policy` and `policy_set`",
@@ -1012,11 +1095,8 @@ pub async fn replay(
         }
         (None, Some(set_value)) => {
             let mut obj = draft_set(set_value)?;
-            if !obj.contains_key("catalog") {
-                let catalog = store::catalog(&state.db.read, org).await?;
-                if !catalog.is_null() {
-                    obj.insert("catalog".into(), catalog);
-                }
+            if !obj.contains_key("catalog") && !active.catalog.is_null() {
+                obj.insert("catalog".into(), active.catalog.clone());
             }
             PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?
         }
@@ -1049,10 +1129,6 @@ pub async fn replay(
                     "where a draft applies is given by `assignments`, not `applies_to`",
                 ));
             }
-            let active = state
-                .cache
-                .get(&state.db, org, principal.generation)
-                .await?;
             let mut policies: Vec<(String, Value)> = active
                 .policies
                 .iter()
@@ -1062,10 +1138,21 @@ pub async fn replay(
             // The draft is checked even when unassigned (and so not applied).
             store::validate(&active.catalog, vec![store::engine_policy(&body, &specs)])?;
             if !specs.is_empty() {
+                // A stored policy that is not active yet may already have exceptions.
+                if !entries.iter().any(|e| e.policy_id == id) {
+                    entries.extend(active::exceptions_of(&state.db, org, &id).await?);
+                }
                 policies.push((id, store::engine_policy(&body, &specs)));
             }
             active::build(&active.catalog, &policies)?
         }
+    };
+    let draft = Arc::new(draft);
+    let mut now = ExceptionsNow {
+        state: &state,
+        org,
+        entries,
+        usable: BTreeMap::new(),
     };
     let rows = sqlx::query(
         "SELECT id, created_at, ctx_user, sql_text, context, dataset, query_id, result FROM evaluations \
@@ -1080,6 +1167,7 @@ pub async fn replay(
         changed: 0,
         transitions: BTreeMap::new(),
         changes: Vec::new(),
+        since_logging: SinceLogging::default(),
     };
     for row in &rows {
         let ctx_text: String = row.try_get(4)?;
@@ -1087,42 +1175,50 @@ pub async fn replay(
         let Ok(mut ctx) = Context::from_json_str(&ctx_text) else {
             continue;
         };
-        let before: Value = serde_json::from_str(&result_text).unwrap_or(Value::Null);
+        let logged: Value = serde_json::from_str(&result_text).unwrap_or(Value::Null);
         let dataset: Option<String> = row.try_get(5)?;
         let query_id: Option<String> = row.try_get(6)?;
         if scope(&mut ctx, dataset.as_ref(), query_id.as_ref()).is_err() {
             continue;
         }
         let sql: String = row.try_get(3)?;
-        let verdict = evaluate(&set, &sql, &ctx);
-        let after: Value = serde_json::to_value(&verdict).map_err(ApiError::internal)?;
+        let current_set = now.apply(&active.set, &ctx).await?;
+        let draft_set = now.apply(&draft, &ctx).await?;
+        let current =
+            serde_json::to_value(evaluate(&current_set, &sql, &ctx)).map_err(ApiError::internal)?;
+        let with_draft =
+            serde_json::to_value(evaluate(&draft_set, &sql, &ctx)).map_err(ApiError::internal)?;
         report.replayed += 1;
-        let differences: Vec<String> = [
-            "verdict",
-            "rule",
-            "rewritten_sql",
-            "masked_columns",
-            "row_filters",
-        ]
-        .iter()
-        .filter(|k| before.get(**k) != after.get(**k))
-        .map(|k| k.to_string())
-        .collect();
+        let id: String = row.try_get(0)?;
+        let created_at = format_time(row.try_get(1)?);
+        let user: Option<String> = row.try_get(2)?;
+        let since = differences(&logged, &current);
+        if !since.is_empty() {
+            let (l, n) = (outcome(&logged), outcome(&current));
+            let s = &mut report.since_logging;
+            transition(&mut s.transitions, &l, &n);
+            s.changed += 1;
+            s.changes.push(LoggedChange {
+                evaluation_id: id.clone(),
+                created_at: created_at.clone(),
+                user: user.clone(),
+                sql: sql.clone(),
+                logged: l,
+                now: n,
+                differences: since,
+            });
+        }
+        let differences = differences(&current, &with_draft);
         if differences.is_empty() {
             continue;
         }
-        let (b, a) = (outcome(&before), outcome(&after));
-        if b.verdict != a.verdict {
-            *report
-                .transitions
-                .entry(format!("{}→{}", b.verdict, a.verdict))
-                .or_default() += 1;
-        }
+        let (b, a) = (outcome(&current), outcome(&with_draft));
+        transition(&mut report.transitions, &b, &a);
         report.changed += 1;
         report.changes.push(ReplayChange {
-            evaluation_id: row.try_get(0)?,
-            created_at: format_time(row.try_get(1)?),
-            user: row.try_get(2)?,
+            evaluation_id: id,
+            created_at,
+            user,
             sql,
             before: b,
             after: a,

@@ -495,6 +495,13 @@ test('signs in; the list pages, searches and filters on the server', async () =>
 test('creates a policy with a mask and a row filter; the live verdict follows as one types', async () => {
   await byId(page, 'new-policy').click();
   await byId(page, 'policy-form').waitFor();
+  // A new policy applies to no one until its author says where; nothing was restored.
+  assert.equal(await byId(page, 'assignment-0').count(), 0);
+  assert.equal(await byId(page, 'restored-banner').count(), 0);
+  assert.equal(await byId(page, 'save').isDisabled(), true, 'nothing to create yet');
+  await byId(page, 'assignment-kind').selectOption('everyone');
+  await byId(page, 'assignment-add').click();
+  await waitText(page, 'assignment-0', (t) => t.includes('everyone'));
   await byId(page, 'policy-id').fill('e2e-invoices');
   await byId(page, 'policy-name').fill('Invoices: tenant rows, masked e-mails');
   await byId(page, 'side-preview').click();
@@ -571,8 +578,25 @@ test('a predicate error shows at its line and column, and blocks nothing else', 
   await page.locator('[data-testid="problem-summary"] [data-problem-field="rules[1].predicate"]').click();
   await until(async () => (await page.evaluate(() => document.activeElement?.dataset.testid)) === 'rule-1-predicate',
     'the predicate focused from the problem summary');
+  // Save waits until the problems are fixed.
+  assert.equal(await byId(page, 'save').isDisabled(), true, 'Save is disabled while there are problems');
   await byId(page, 'rule-1-predicate').fill('tenant_id = ctx.attr.tenant_id');
   await waitText(page, 'verdict-badge', (t) => t === 'row_filter');
+  await until(async () => !(await byId(page, 'save').isDisabled()), 'Save enabled again');
+
+  // Ids follow the server's rule while typing, not only at the save.
+  await byId(page, 'policy-id').fill('bad id!');
+  await waitText(page, 'problem-id', (t) => t.includes('is not a policy id'));
+  assert.equal(await byId(page, 'save').isDisabled(), true);
+  await page.keyboard.press('Control+s');
+  await byId(page, 'policy-id').fill('replay');
+  await waitText(page, 'problem-id', (t) => t.includes('reserved'));
+  await byId(page, 'policy-id').fill('e2e-invoices');
+  await until(async () => (await byId(page, 'problem-id').count()) === 0, 'the id problem gone');
+  await until(async () => !(await byId(page, 'save').isDisabled()), 'Save enabled again');
+  for (const id of ['bad id!', 'replay']) {
+    assert.equal((await api('GET', `/api/v1/policies/${encodeURIComponent(id)}`)).status === 200, false);
+  }
 });
 
 test('saves; after a reload the policy is found and its draft is gone', async () => {
@@ -609,33 +633,55 @@ test('unsaved changes survive a reload (localStorage draft)', async () => {
   assert.equal(await byId(page, 'unsaved').count(), 0);
 });
 
-test('an edit from a second page makes the first stale: conflict view, then overwrite', async () => {
+test('an edit from a second browser makes the first stale: three-way merge, nothing reverted silently', async () => {
   const other = await newPage();
   await signIn(other);
   await openPolicy(other, 'e2e-invoices');
   await byId(other, 'policy-name').fill('Changed elsewhere');
+  await byId(other, 'rule-0-mask-kind').selectOption('hash');
   await byId(other, 'save').click();
   await waitText(other, 'revision', (t) => t === 'revision 2');
   await other.context().close();
 
+  // Here: the priority (theirs untouched) and the name (they changed it too).
   await byId(page, 'policy-priority').fill('5');
+  await byId(page, 'policy-name').fill('Invoices (mine)');
   await byId(page, 'save').click();
   await byId(page, 'conflict').waitFor();
   const diff = await textOf(page, 'conflict-diff');
-  assert.match(diff, /name/);
-  assert.match(diff, /Changed elsewhere/);
-  assert.match(diff, /priority/);
-  await shot(page, '05-conflict');
+  assert.match(diff, /Base \(revision 1\)/);
+  assert.match(diff, /Theirs \(revision 2\)/);
+  assert.match(await textOf(page, 'merge-row-name'), /both changed it/);
+  assert.match(await textOf(page, 'merge-row-priority'), /only you changed it/);
+  assert.match(await textOf(page, 'merge-row-rules-0-'), /only they changed it/);
+  // Their mask change is kept unless someone chooses otherwise.
+  assert.equal(await byId(page, 'merge-rules-0--theirs').isChecked(), true);
+  assert.equal(await byId(page, 'merge-priority-mine').isChecked(), true);
+  // The name is undecided: no merged save until it is chosen.
+  assert.equal(await byId(page, 'conflict-save-merged').isDisabled(), true);
+  await shot(page, '05-conflict-merge');
   await checkA11y(page, 'conflict');
+
+  // Overwriting would revert their changes: it asks first, naming them.
   await byId(page, 'conflict-overwrite').click();
+  await waitText(page, 'confirm-text', (t) => t.includes('rules[0]') && t.includes('name'));
+  await waitText(page, 'conflict-overwrite', (t) => t.startsWith('Confirm'));
+  await shot(page, '05b-conflict-confirm-overwrite');
+  assert.equal((await api('GET', '/api/v1/policies/e2e-invoices')).body.revision, 2, 'nothing saved by the first click');
+
+  await byId(page, 'merge-name-theirs').check();
+  await until(async () => !(await byId(page, 'conflict-save-merged').isDisabled()), 'merged save enabled');
+  await byId(page, 'conflict-save-merged').click();
   await waitText(page, 'revision', (t) => t === 'revision 3');
   assert.equal(await byId(page, 'conflict').count(), 0);
   const stored = await api('GET', '/api/v1/policies/e2e-invoices');
   assert.equal(stored.body.priority, 5);
-  assert.equal(stored.body.name, 'Invoices: tenant rows, masked e-mails');
+  assert.equal(stored.body.name, 'Changed elsewhere');
+  assert.deepEqual(stored.body.rules[0].mask, { kind: 'hash' });
+  assert.equal(stored.body.rules[1].predicate, 'tenant_id = ctx.attr.tenant_id');
 });
 
-test('version history: diff, and roll back to a version', async () => {
+test('version history: diff, and roll back to a version after a confirmation', async () => {
   await byId(page, 'side-history').click();
   await byId(page, 'version-1').waitFor();
   await byId(page, 'version-2').waitFor();
@@ -643,6 +689,13 @@ test('version history: diff, and roll back to a version', async () => {
   await waitText(page, 'version-diff', (t) => t.includes('Version 1 → 3') && t.includes('priority'));
   await shot(page, '06-history-diff');
   await checkA11y(page, 'history');
+  // The first click only asks (and shows what the rollback undoes).
+  await byId(page, 'rollback-2').click();
+  await waitText(page, 'rollback-confirm-text', (t) => t.includes('version 2'));
+  await waitText(page, 'version-diff', (t) => t.includes('Version 2 → 3') && t.includes('priority'));
+  await waitText(page, 'rollback-2', (t) => t.startsWith('Confirm'));
+  await shot(page, '06b-history-confirm-rollback');
+  assert.equal((await api('GET', '/api/v1/policies/e2e-invoices')).body.revision, 3);
   await byId(page, 'rollback-2').click();
   await waitText(page, 'revision', (t) => t === 'revision 4');
   assert.equal(await byId(page, 'policy-name').inputValue(), 'Changed elsewhere');
@@ -654,18 +707,20 @@ test('version history: diff, and roll back to a version', async () => {
 });
 
 test('impact panel: the server replays the draft over logged evaluations', async () => {
-  // The three evaluations were logged before this policy existed: the two on invoices
-  // would now be filtered and masked.
+  // The three evaluations were logged before this policy existed. The unchanged draft
+  // changes nothing against the current policies; that the two on invoices are now
+  // filtered and masked is reported apart, as changed since logging.
   await byId(page, 'side-impact').click();
   await byId(page, 'impact-run').click();
-  await waitText(page, 'impact-summary', (t) => t.startsWith('2 of 3 evaluations would change'));
-  await waitText(page, 'impact', (t) => t.includes('allow→row_filter'));
-  // A stricter draft would block them instead.
+  await waitText(page, 'impact-summary', (t) => t.startsWith('0 of 3 evaluations would change'));
+  await waitText(page, 'impact-since-logging', (t) => t.startsWith('2 of 3 logged answers'));
+  // A stricter draft would block them.
   await byId(page, 'add-rule-type').selectOption('deny');
   await byId(page, 'add-rule').click();
   await byId(page, 'rule-2-table').fill('invoices');
   await byId(page, 'impact-run').click();
-  await waitText(page, 'impact', (t) => t.includes('allow→block'));
+  await waitText(page, 'impact-summary', (t) => t.startsWith('2 of 3 evaluations would change'));
+  await waitText(page, 'impact', (t) => t.includes('row_filter→block'));
   await shot(page, '07-impact');
   await byId(page, 'rule-2-remove').click();
   assert.equal(await byId(page, 'unsaved').count(), 0);
@@ -738,6 +793,41 @@ test('Ctrl+S saves; delete takes a policy out of the list', async () => {
   await byId(page, 'delete').click();
   await waitText(page, 'page-info', (t) => t === `1–20 of ${exampleCount + 22}`);
   assert.equal((await api('GET', '/api/v1/policies/ops-22')).status, 404);
+});
+
+test('a missing or deleted policy shows the error and no editor; nothing can be saved', async () => {
+  for (const id of ['does-not-exist', 'ops-22']) {
+    await page.goto(`${base}/#/policy/${id}`);
+    await waitText(page, 'load-error', (t) => t.includes('cannot open this policy'));
+    assert.equal(await byId(page, 'editor').count(), 0, `${id}: no editor`);
+    assert.equal(await byId(page, 'save').count(), 0, `${id}: no Save`);
+    await page.keyboard.press('Control+s');
+  }
+  await shot(page, '15-missing-policy');
+  await checkA11y(page, 'missing policy');
+  for (const id of ['new-policy', 'does-not-exist']) {
+    assert.equal((await api('GET', `/api/v1/policies/${id}`)).status, 404, `${id} was created`);
+  }
+});
+
+test('opening New policy twice restores nothing: the banner shows only a real draft', async () => {
+  await page.goto(`${base}/#/new`);
+  await byId(page, 'policy-form').waitFor();
+  await new Promise((r) => setTimeout(r, 600)); // past the draft store's delay
+  await page.goto(`${base}/#/`);
+  await byId(page, 'page-info').waitFor();
+  await page.goto(`${base}/#/new`);
+  await byId(page, 'policy-form').waitFor();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await byId(page, 'restored-banner').count(), 0);
+  // A real unsaved new policy is restored, with the banner.
+  await byId(page, 'policy-name').fill('kept for later');
+  await new Promise((r) => setTimeout(r, 600));
+  await page.reload();
+  await byId(page, 'restored-banner').waitFor();
+  assert.equal(await byId(page, 'policy-name').inputValue(), 'kept for later');
+  await byId(page, 'discard-draft').click();
+  assert.equal(await byId(page, 'restored-banner').count(), 0);
 });
 
 test('performance: keystroke-to-rendered-verdict latency and first-load transfer size', async () => {

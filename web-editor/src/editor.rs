@@ -24,6 +24,8 @@ use crate::storage;
 
 /// The `localStorage` draft key of a policy that is not saved yet.
 pub const NEW_KEY: &str = "__new__";
+/// The id a new policy starts with (the author renames it).
+pub const NEW_ID: &str = "new-policy";
 
 /// A stored policy as the form edits it: no metadata, assignments as `{kind, value}`.
 pub fn clean(resource: &Value) -> Value {
@@ -82,6 +84,9 @@ pub struct EditorState {
     pub conflict: RwSignal<Option<Value>>,
     pub busy: RwSignal<bool>,
     pub server_problems: RwSignal<Vec<Problem>>,
+    /// Whether the draft may be saved: the stored policy is loaded (or the policy is new).
+    /// A page whose policy failed to load never becomes ready.
+    pub ready: RwSignal<bool>,
 }
 
 impl EditorState {
@@ -103,7 +108,7 @@ impl EditorState {
     /// Saves the draft: POST for a new policy, PATCH with `If-Match` for a stored one
     /// (`overwrite` bases it on the server's newer copy after a conflict).
     pub fn save(self, overwrite: bool) {
-        if self.busy.get_untracked() {
+        if self.busy.get_untracked() || !self.ready.get_untracked() {
             return;
         }
         let s = self.session;
@@ -202,13 +207,14 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
     let state = EditorState {
         session,
         id: id.clone().map(StoredValue::new),
-        draft: RwSignal::new(model::new_policy("new-policy")),
+        draft: RwSignal::new(model::new_policy(NEW_ID)),
         stored: RwSignal::new(None),
         conflict: RwSignal::new(None),
         busy: RwSignal::new(false),
         server_problems: RwSignal::new(Vec::new()),
+        ready: RwSignal::new(id.is_none()),
     };
-    let ready = RwSignal::new(id.is_none());
+    let ready = state.ready;
     let restored = RwSignal::new(None::<i64>);
     let missing = RwSignal::new(None::<String>);
 
@@ -249,15 +255,26 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
             });
         }
         None => {
-            if let Some(p) = storage::draft(NEW_KEY).and_then(|d| d.get("policy").cloned()) {
+            // Only a draft that differs from a blank new policy was worth keeping.
+            if let Some(p) = storage::draft(NEW_KEY)
+                .and_then(|d| d.get("policy").cloned())
+                .filter(|p| *p != model::new_policy(NEW_ID))
+            {
                 state.draft.set(p);
                 restored.set(Some(0));
             }
         }
     }
 
-    // The stored copy as the form edits it, made once per save or load, not per keystroke.
-    let clean_stored = Memo::new(move |_| state.stored.get().map(|s| clean(&s)));
+    let is_new = id.is_none();
+    // The stored copy as the form edits it, made once per save or load, not per keystroke;
+    // a new policy is compared with a blank one, so that opening "New policy" changes
+    // nothing to keep.
+    let clean_stored = Memo::new(move |_| match state.stored.get() {
+        Some(s) => Some(clean(&s)),
+        None if is_new => Some(model::new_policy(NEW_ID)),
+        None => None,
+    });
     let dirty = Memo::new(move |_| {
         clean_stored.with(|c| state.draft.with(|d| c.as_ref().is_none_or(|c| c != d)))
     });
@@ -311,17 +328,34 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
     );
     // A memo: the many fields that read it only hear of it when the problems change.
     let problems: Problems = Memo::new(move |_| {
-        let mut ps = loaded.get().0.draft_problems.clone();
-        ps.extend(state.server_problems.get());
-        ps
+        live::merge_problems(&loaded.get().0.draft_problems, &state.server_problems.get())
     })
     .into();
+    // The server's problems are about the draft it refused: an edit makes them stale.
+    Effect::new(move |first: Option<()>| {
+        state.draft.track();
+        if first.is_some() && !state.server_problems.with_untracked(Vec::is_empty) {
+            state.server_problems.set(Vec::new());
+        }
+    });
+    // The raw tab's text and format outlive the tab: leaving it keeps both, broken text
+    // included (with its error), and a draft with broken raw text is not saved.
+    let raw = RawState::new(state.draft);
+    let blocked = Memo::new(move |_| {
+        !problems.with(Vec::is_empty)
+            || loaded.with(|l| l.0.error.is_some())
+            || raw.error.with(Option::is_some)
+    });
 
     // Ctrl+S / Cmd+S saves.
     let handle = window_event_listener(leptos::ev::keydown, move |ev| {
         if (ev.ctrl_key() || ev.meta_key()) && ev.key().eq_ignore_ascii_case("s") {
             ev.prevent_default();
-            state.save(false);
+            if blocked.get_untracked() {
+                session.say("not saved: fix the problems listed above first", true);
+            } else {
+                state.save(false);
+            }
         }
     });
     on_cleanup(move || handle.remove());
@@ -340,7 +374,6 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
             });
         }
     });
-    let is_new = id.is_none();
     let title = move || {
         let d = state.draft.get();
         let name = model::text_at(&d, "/name");
@@ -397,12 +430,13 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
             }
         });
     };
+    let key = StoredValue::new(key);
     let discard = move |_| {
-        storage::set_draft(&key, None);
+        storage::set_draft(&key.get_value(), None);
         restored.set(None);
         match state.stored.get_untracked() {
             Some(s) => state.draft.set(clean(&s)),
-            None => state.draft.set(model::new_policy("new-policy")),
+            None => state.draft.set(model::new_policy(NEW_ID)),
         }
     };
     let tab_button = move |t: Tab, label: &'static str, testid: &'static str| {
@@ -428,6 +462,8 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                 <a href="#/">"Back to the list"</a>
             </div>
         })}
+        // INVARIANT: no editor (and so nothing to save) for a policy that did not load.
+        {move || missing.get().is_none().then(|| view! {
         <section class="editor-page" data-testid="editor" data-ready=move || ready.get().to_string()>
             <div class="page-head">
                 <a href="#/" class="ghost" title="Back to the policy list"><span aria-hidden="true">"‹ "</span>"Policies"</a>
@@ -446,7 +482,7 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                     <span class="chip" data-testid="read-only" title="A viewer token can read, preview and run the impact analysis, not change">"read-only (viewer)"</span>
                 })}
                 <button class="primary" data-testid="save" title="Save (Ctrl+S)"
-                    disabled=move || state.busy.get() || !dirty.get() || read_only(&session)
+                    disabled=move || state.busy.get() || !ready.get() || !dirty.get() || blocked.get() || read_only(&session)
                     on:click=move |_| state.save(false)>
                     {move || if state.busy.get() { "Saving…" } else if is_new { "Create" } else { "Save" }}
                 </button>
@@ -454,7 +490,7 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
             {move || restored.get().map(|rev| view! {
                 <div class="banner" role="status" data-testid="restored-banner">
                     <span>{if rev > 0 { format!("Restored your unsaved changes from this browser (based on revision {rev}).") } else { "Restored your unsaved changes from this browser.".to_string() }}</span>
-                    <button class="ghost small" data-testid="discard-draft" on:click=discard.clone()>"Discard them"</button>
+                    <button class="ghost small" data-testid="discard-draft" on:click=discard>"Discard them"</button>
                 </div>
             })}
             {move || state.conflict.get().map(|current| view! { <ConflictView state=state current=current/> })}
@@ -465,9 +501,15 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                         {tab_button(Tab::Raw, "JSON / YAML", "tab-raw")}
                     </div>
                     <ProblemSummary problems=problems/>
+                    {move || (tab.get() == Tab::Form).then(|| raw.error.get().map(|e| view! {
+                        <div class="card problems-summary" role="alert" data-testid="raw-pending">
+                            <strong>"The JSON / YAML tab holds text that is not applied: "</strong>{e}
+                            " "<button class="ghost small" on:click=move |_| tab.set(Tab::Raw)>"Show it"</button>
+                        </div>
+                    })).flatten()}
                     {move || match tab.get() {
                         Tab::Form => view! { <PolicyForm draft=state.draft problems=problems catalog=catalog is_new=is_new/> }.into_any(),
-                        Tab::Raw => view! { <RawEditor draft=state.draft/> }.into_any(),
+                        Tab::Raw => view! { <RawEditor draft=state.draft raw=raw/> }.into_any(),
                     }}
                 </div>
                 <div class="col-side">
@@ -489,6 +531,7 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                 {move || model::catalog_tables(&catalog.get()).into_iter().map(|t| view! { <option value=t/> }).collect::<Vec<_>>()}
             </datalist>
         </section>
+        })}
     }
 }
 
@@ -744,35 +787,75 @@ fn Labels(draft: RwSignal<Value>, problems: Problems) -> impl IntoView {
     }
 }
 
+/// The raw tab's state, kept by the editor page across tab switches: the format, the text
+/// as typed, and its error when it does not parse.
+#[derive(Clone, Copy)]
+pub struct RawState {
+    pub yaml: RwSignal<bool>,
+    pub text: RwSignal<String>,
+    pub error: RwSignal<Option<String>>,
+}
+
+impl RawState {
+    /// The draft printed as JSON.
+    pub fn new(draft: RwSignal<Value>) -> RawState {
+        RawState {
+            yaml: RwSignal::new(false),
+            text: RwSignal::new(model::print_text(&draft.get_untracked(), false)),
+            error: RwSignal::new(None),
+        }
+    }
+}
+
 /// The raw tab: the draft as JSON or YAML text; valid text updates the draft at once, and
-/// form changes show here.
+/// form changes show here. Text that does not parse is kept with its error (never
+/// replaced by a reprint) until it is fixed or explicitly discarded.
 #[component]
-pub fn RawEditor(draft: RwSignal<Value>) -> impl IntoView {
-    let yaml = RwSignal::new(false);
-    let text = RwSignal::new(model::print_text(&draft.get_untracked(), false));
-    let error = RwSignal::new(None::<String>);
+pub fn RawEditor(
+    draft: RwSignal<Value>,
+    /// The page's raw state; a fresh one when absent.
+    #[prop(optional)]
+    raw: Option<RawState>,
+) -> impl IntoView {
+    let RawState { yaml, text, error } = raw.unwrap_or_else(|| RawState::new(draft));
     // Shows changes made elsewhere (rollback, reload), but never reformats what the user
-    // is typing when it already says the same thing.
+    // is typing when it already says the same thing, and never replaces broken text.
     Effect::new(move |_| {
         let d = draft.get();
         let y = yaml.get();
+        if error.get_untracked().is_some() {
+            return;
+        }
         let current = model::parse_text(&text.get_untracked(), y);
         if current.as_ref() != Ok(&d) {
             text.set(model::print_text(&d, y));
-            error.set(None);
         }
     });
     let switch = move |y: bool| {
-        yaml.set(y);
+        if error.get_untracked().is_some() || yaml.get_untracked() == y {
+            return;
+        }
         text.set(model::print_text(&draft.get_untracked(), y));
-        error.set(None);
+        yaml.set(y);
     };
+    let discard = move |_| {
+        error.set(None);
+        text.set(model::print_text(
+            &draft.get_untracked(),
+            yaml.get_untracked(),
+        ));
+    };
+    let broken = move || error.get().is_some();
     view! {
         <div class="card raw" role="tabpanel">
             <div class="row">
                 <div role="radiogroup" aria-label="Format" class="seg">
-                    <button role="radio" data-testid="raw-json" aria-checked=move || (!yaml.get()).to_string() on:click=move |_| switch(false)>"JSON"</button>
-                    <button role="radio" data-testid="raw-yaml" aria-checked=move || yaml.get().to_string() on:click=move |_| switch(true)>"YAML"</button>
+                    <button role="radio" data-testid="raw-json" aria-checked=move || (!yaml.get()).to_string()
+                        disabled=broken title=move || if broken() { "Fix or discard the text first" } else { "" }
+                        on:click=move |_| switch(false)>"JSON"</button>
+                    <button role="radio" data-testid="raw-yaml" aria-checked=move || yaml.get().to_string()
+                        disabled=broken title=move || if broken() { "Fix or discard the text first" } else { "" }
+                        on:click=move |_| switch(true)>"YAML"</button>
                 </div>
                 <span class="muted small">"Edits here update the form, and the form's edits show here."</span>
             </div>
@@ -786,7 +869,12 @@ pub fn RawEditor(draft: RwSignal<Value>) -> impl IntoView {
                         Err(e) => error.set(Some(e)),
                     }
                 }></textarea>
-            {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="raw-error">{e}</p> })}
+            {move || error.get().map(|e| view! {
+                <div class="row">
+                    <p class="error" role="alert" data-testid="raw-error">{e}</p>
+                    <button class="ghost small" data-testid="raw-discard" on:click=discard>"Discard this text"</button>
+                </div>
+            })}
         </div>
     }
 }

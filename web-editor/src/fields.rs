@@ -287,16 +287,30 @@ pub fn SelectField(
     /// What an absent field means (selected when the field is absent).
     #[prop(into)]
     default: String,
+    /// The value shown, when it is not simply the text at `ptr` (a mask's short form).
+    #[prop(optional)]
+    value: Option<Memo<String>>,
 ) -> impl IntoView {
     let p1 = ptr.clone();
     let current = Memo::new(move |_| {
-        let t = model::text_at(&draft.get(), &p1);
+        let t = match value {
+            Some(v) => v.get(),
+            None => model::text_at(&draft.get(), &p1),
+        };
         if t.is_empty() {
             None
         } else {
             Some(t)
         }
     });
+    let known: Vec<String> = options.iter().map(|(v, _)| v.clone()).collect();
+    // A value none of the options names (from the raw tab) shows as itself, selected, and
+    // the field's problem says what is wrong with it; it is never shown as another value.
+    let unknown = move || {
+        current.get().filter(|c| !known.contains(c)).map(
+            |c| view! { <option value=c.clone() selected=true>{format!("{c} (unknown)")}</option> },
+        )
+    };
     view! {
         <label class="field">
             <span>{label}</span>
@@ -311,6 +325,7 @@ pub fn SelectField(
                         <option value=value selected=move || current.get().unwrap_or_else(|| d2.clone()) == v2>{text}</option>
                     }
                 }).collect::<Vec<_>>()}
+                {unknown}
             </select>
             <FieldProblems problems=problems field=field/>
         </label>
@@ -461,7 +476,7 @@ pub fn RuleCard(
                         {move || cols().into_iter().map(|c| view! { <option value=c/> }).collect::<Vec<_>>()}
                     </datalist>
                     <SelectField draft=draft problems=problems ptr=p("mask/kind") label="Mask" field=f("mask")
-                        testid=format!("rule-{i}-mask-kind") options=kinds default=""/>
+                        testid=format!("rule-{i}-mask-kind") options=kinds default="" value=kind/>
                     {options}
                 }.into_any()
             }

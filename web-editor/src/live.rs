@@ -105,6 +105,12 @@ pub fn load_with(base: &Result<PolicySet, InputError>, catalog: &Value, draft: &
             }
         }
     }
+    // The server's rule for ids (they appear in URLs), checked here so that a bad id is
+    // seen while typing, not at the save.
+    let id = draft.get("id").and_then(Value::as_str).unwrap_or("");
+    if !verdict_api_model::id_ok(id) && !loaded.draft_problems.iter().any(|p| p.field == "id") {
+        loaded.draft_problems.push(id_problem(id));
+    }
     if model::assignments(draft)
         .iter()
         .any(|(k, _)| k == "dataset" || k == "query")
@@ -114,6 +120,44 @@ pub fn load_with(base: &Result<PolicySet, InputError>, catalog: &Value, draft: &
         );
     }
     loaded
+}
+
+/// The problem of an id the server would refuse.
+fn id_problem(id: &str) -> Problem {
+    use verdict_api_model::policy::{MAX_ID_LEN, RESERVED_IDS};
+    let message = if id.is_empty() {
+        "a policy needs an id".to_string()
+    } else if RESERVED_IDS.contains(&id) {
+        format!("`{id}` is reserved (it names an endpoint)")
+    } else {
+        format!(
+            "`{id}` is not a policy id: use 1–{MAX_ID_LEN} letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit"
+        )
+    };
+    Problem {
+        policy: None,
+        policy_index: Some(0),
+        rule_index: None,
+        field: "id".into(),
+        message,
+        line: None,
+        column: None,
+    }
+}
+
+/// The draft's problems and the server's (from its last refusal), each listed once: a
+/// server problem of a field the browser already reports is the same problem.
+pub fn merge_problems(local: &[Problem], server: &[Problem]) -> Vec<Problem> {
+    let mut all: Vec<Problem> = local.to_vec();
+    for p in server {
+        let known = all
+            .iter()
+            .any(|q| q.field == p.field && (q.message == p.message || local.contains(q)));
+        if !known {
+            all.push(p.clone());
+        }
+    }
+    all
 }
 
 /// Loads the preview set in one go (the draft, then the other stored policies that the
@@ -144,7 +188,12 @@ fn tokenize(sql: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = sql;
     while let Some(c) = rest.chars().next() {
-        let len = if c.is_whitespace() {
+        let len = if rest.starts_with("--") {
+            // A comment runs to the end of its line (the line break is whitespace).
+            rest.find('\n').unwrap_or(rest.len())
+        } else if rest.starts_with("/*") {
+            rest.find("*/").map_or(rest.len(), |i| i + 2)
+        } else if c.is_whitespace() {
             rest.find(|ch: char| !ch.is_whitespace())
                 .unwrap_or(rest.len())
         } else if c.is_alphanumeric() || c == '_' {
@@ -470,6 +519,52 @@ mod tests {
         assert_eq!(field_label("rules[3]"), "Rule 4");
         assert_eq!(field_label("applies_to[0]"), "applies_to[0]");
         assert_eq!(field_label("rules[x]"), "rules[x]");
+    }
+
+    #[test]
+    fn ids_follow_the_server_rule() {
+        for (id, ok) in [
+            ("tenant-isolation", true),
+            ("a.b_c:d-1", true),
+            ("bad id!", false),
+            ("-leading", false),
+            ("replay", false),
+            ("", false),
+        ] {
+            let draft = json!({"id": id, "rules": []});
+            let loaded = load(&catalog(), &draft, &[]);
+            let at_id: Vec<&Problem> = loaded
+                .draft_problems
+                .iter()
+                .filter(|p| p.field == "id")
+                .collect();
+            assert_eq!(at_id.is_empty(), ok, "{id}: {at_id:?}");
+            assert!(at_id.len() <= 1, "{id}: {at_id:?}");
+            assert_eq!(ok, verdict_api_model::id_ok(id));
+        }
+    }
+
+    #[test]
+    fn server_problems_are_listed_once() {
+        let p = |field: &str, message: &str| Problem {
+            policy: None,
+            policy_index: Some(0),
+            rule_index: None,
+            field: field.into(),
+            message: message.into(),
+            line: None,
+            column: None,
+        };
+        let local = vec![p("rules[0].predicate", "unknown column `x`")];
+        let server = vec![
+            p("rules[0].predicate", "unknown column `x`"),
+            p("rules[0].predicate", "unknown column `x` (on the server)"),
+            p("id", "a policy with this id exists"),
+            p("id", "a policy with this id exists"),
+        ];
+        let merged = merge_problems(&local, &server);
+        let fields: Vec<&str> = merged.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["rules[0].predicate", "id"]);
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub const SUBJECT_LISTS: &[(&str, &str)] = &[
     ("purposes", "Purposes"),
 ];
 
-/// A new policy: enabled, enforced, assigned to everyone, no rules yet.
+/// A new policy: enabled, enforced, no rules yet, and assigned to no one: the author
+/// chooses where it applies (a policy applied to everyone by default is a risky start).
 pub fn new_policy(id: &str) -> Value {
     json!({
         "id": id,
@@ -56,7 +57,7 @@ pub fn new_policy(id: &str) -> Value {
         "enabled": true,
         "mode": "enforce",
         "rules": [],
-        "assignments": [{"kind": "everyone", "value": "*"}],
+        "assignments": [],
     })
 }
 
@@ -446,6 +447,127 @@ pub fn print_text(value: &Value, yaml: bool) -> String {
     }
 }
 
+/// Who wins one field of a three-way merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    Theirs,
+    Mine,
+}
+
+/// One field that differs between their saved copy and my draft, with the copy both
+/// started from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeField {
+    /// A top-level field, `rules[i]` for one rule, or `assignments`.
+    pub field: String,
+    pub base: Option<Value>,
+    pub theirs: Option<Value>,
+    pub mine: Option<Value>,
+    /// The side that changed it alone, or `None` when both changed it (a conflict: the
+    /// author must choose).
+    pub suggested: Option<Pick>,
+}
+
+fn merge_slot(value: &Value, field: &str) -> Option<Value> {
+    if let Some(i) = field
+        .strip_prefix("rules[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        return value
+            .get("rules")
+            .and_then(Value::as_array)?
+            .get(i)
+            .cloned();
+    }
+    value.get(field).cloned()
+}
+
+/// The fields where `theirs` and `mine` differ, each with `base` (what both started from)
+/// and who changed it: a field only they changed keeps theirs, one only I changed keeps
+/// mine, one both changed differently is a conflict. Assignments compare as a set.
+pub fn merge_fields(base: &Value, theirs: &Value, mine: &Value) -> Vec<MergeField> {
+    let same = |field: &str, a: &Option<Value>, b: &Option<Value>| {
+        if field == "assignments" {
+            let set = |v: &Option<Value>| {
+                let mut x = v
+                    .as_ref()
+                    .map(|a| assignments(&json!({"assignments": a})))
+                    .unwrap_or_default();
+                x.sort();
+                x
+            };
+            set(a) == set(b)
+        } else {
+            a == b
+        }
+    };
+    field_diff(theirs, mine)
+        .into_iter()
+        .map(|c| {
+            let field = c.field;
+            let (b, t, m) = (
+                merge_slot(&strip_metadata(base), &field),
+                merge_slot(&strip_metadata(theirs), &field),
+                merge_slot(&strip_metadata(mine), &field),
+            );
+            let suggested = if same(&field, &b, &t) {
+                Some(Pick::Mine)
+            } else if same(&field, &b, &m) {
+                Some(Pick::Theirs)
+            } else {
+                None
+            };
+            MergeField {
+                field,
+                base: b,
+                theirs: t,
+                mine: m,
+                suggested,
+            }
+        })
+        .collect()
+}
+
+/// Their copy with each chosen field taken from mine (a field without a choice keeps
+/// theirs). Rules are merged by position; a rule absent from the chosen side is dropped.
+pub fn apply_merge(theirs: &Value, fields: &[MergeField], picks: &[Option<Pick>]) -> Value {
+    let mut out = strip_metadata(theirs);
+    let mut rules: Vec<Option<Value>> = out
+        .get("rules")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().cloned().map(Some).collect())
+        .unwrap_or_default();
+    let mut rules_touched = false;
+    for (f, pick) in fields.iter().zip(picks) {
+        if *pick != Some(Pick::Mine) {
+            continue;
+        }
+        let index = f
+            .field
+            .strip_prefix("rules[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|n| n.parse::<usize>().ok());
+        match index {
+            Some(i) => {
+                if rules.len() <= i {
+                    rules.resize(i + 1, None);
+                }
+                if let Some(slot) = rules.get_mut(i) {
+                    *slot = f.mine.clone();
+                }
+                rules_touched = true;
+            }
+            None => set_pointer(&mut out, &format!("/{}", f.field), f.mine.clone()),
+        }
+    }
+    if rules_touched {
+        let list: Vec<Value> = rules.into_iter().flatten().collect();
+        set_pointer(&mut out, "/rules", Some(Value::Array(list)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,5 +639,70 @@ mod tests {
             vec!["id", "tenant_id"]
         );
         assert!(catalog_columns(&cat, "x").is_empty());
+    }
+
+    #[test]
+    fn three_way_merge_keeps_each_side_s_own_changes() {
+        let base = json!({"id": "p", "name": "A", "priority": 0, "assignments": [{"kind": "role", "value": "r"}],
+            "rules": [{"type": "column_mask", "table": "t", "column": "c", "mask": {"kind": "email"}},
+                      {"type": "deny", "table": "u"}]});
+        let mut theirs = base.clone();
+        theirs["name"] = json!("Theirs");
+        theirs["rules"][0]["mask"] = json!({"kind": "hash"});
+        theirs["revision"] = json!(2);
+        let mut mine = base.clone();
+        mine["name"] = json!("Mine");
+        mine["priority"] = json!(5);
+        mine["rules"][1] = json!({"type": "deny", "table": "v"});
+        let fields = merge_fields(&base, &theirs, &mine);
+        let summary: Vec<(&str, Option<Pick>)> = fields
+            .iter()
+            .map(|f| (f.field.as_str(), f.suggested))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("name", None),
+                ("priority", Some(Pick::Mine)),
+                ("rules[0]", Some(Pick::Theirs)),
+                ("rules[1]", Some(Pick::Mine)),
+            ]
+        );
+        // The suggestions, with the conflict given to them: their mask change survives.
+        let mut picks: Vec<Option<Pick>> = fields.iter().map(|f| f.suggested).collect();
+        picks[0] = Some(Pick::Theirs);
+        let merged = apply_merge(&theirs, &fields, &picks);
+        assert_eq!(merged["name"], "Theirs");
+        assert_eq!(merged["priority"], 5);
+        assert_eq!(merged["rules"][0]["mask"]["kind"], "hash");
+        assert_eq!(merged["rules"][1]["table"], "v");
+        assert!(merged.get("revision").is_none());
+        // Mine everywhere is the overwrite: it reverts their mask.
+        let all_mine = vec![Some(Pick::Mine); fields.len()];
+        let overwrite = apply_merge(&theirs, &fields, &all_mine);
+        assert_eq!(overwrite["rules"][0]["mask"]["kind"], "email");
+        assert_eq!(overwrite["name"], "Mine");
+    }
+
+    #[test]
+    fn merge_adds_and_drops_whole_rules_and_fields() {
+        let base = json!({"id": "p", "rules": [{"type": "deny", "table": "a"}]});
+        let theirs =
+            json!({"id": "p", "description": "d", "rules": [{"type": "deny", "table": "a"}]});
+        let mine = json!({"id": "p", "rules": [{"type": "deny", "table": "a"}, {"type": "deny", "table": "b"}]});
+        let fields = merge_fields(&base, &theirs, &mine);
+        let picks: Vec<Option<Pick>> = fields.iter().map(|f| f.suggested).collect();
+        let merged = apply_merge(&theirs, &fields, &picks);
+        assert_eq!(merged["description"], "d");
+        assert_eq!(merged["rules"].as_array().map(Vec::len), Some(2));
+        // Choosing "mine" for a field I never had removes it.
+        let mut picks = picks;
+        let at = fields
+            .iter()
+            .position(|f| f.field == "description")
+            .unwrap();
+        picks[at] = Some(Pick::Mine);
+        let merged = apply_merge(&theirs, &fields, &picks);
+        assert!(merged.get("description").is_none());
     }
 }

@@ -51,12 +51,22 @@ fn pretty(v: &Value) -> String {
     }
 }
 
-/// A save found a newer revision on the server: what differs, and reload or overwrite.
+/// A save found a newer revision on the server: a three-way merge of the copy the draft
+/// started from (base), the server's newer copy (theirs) and the draft (mine). A field
+/// only one side changed keeps that side's change; a field both changed needs a choice.
+/// Overwriting with mine and reloading theirs each ask for a confirmation that names what
+/// the other side loses.
 #[component]
 pub fn ConflictView(state: EditorState, current: Value) -> impl IntoView {
     let mine = state.draft.get_untracked();
     let theirs = clean(&current);
-    let changes = model::field_diff(&theirs, &mine);
+    let base = state
+        .stored
+        .get_untracked()
+        .map(|s| clean(&s))
+        .unwrap_or_else(|| theirs.clone());
+    let fields = model::merge_fields(&base, &theirs, &mine);
+    let picks = RwSignal::new(fields.iter().map(|f| f.suggested).collect::<Vec<_>>());
     let rev = current.get("revision").and_then(Value::as_i64).unwrap_or(0);
     let by = current
         .get("updated_by")
@@ -68,9 +78,25 @@ pub fn ConflictView(state: EditorState, current: Value) -> impl IntoView {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let base = state.revision().unwrap_or(0);
+    let base_rev = state.revision().unwrap_or(0);
+    // What each one-sided action throws away: their changes (overwrite) or mine (reload).
+    let theirs_lost: Vec<String> = fields
+        .iter()
+        .filter(|f| f.suggested != Some(model::Pick::Mine))
+        .map(|f| f.field.clone())
+        .collect();
+    let mine_lost: Vec<String> = fields
+        .iter()
+        .filter(|f| f.suggested != Some(model::Pick::Theirs))
+        .map(|f| f.field.clone())
+        .collect();
+    let confirm = RwSignal::new(None::<&'static str>);
     let current2 = current.clone();
-    let reload = move |_| {
+    let reload = move |_: leptos::ev::MouseEvent| {
+        if confirm.get_untracked() != Some("reload") && !mine_lost.is_empty() {
+            confirm.set(Some("reload"));
+            return;
+        }
         if let Some(id) = current2.get("id").and_then(Value::as_str) {
             storage::set_draft(id, None);
         }
@@ -80,37 +106,106 @@ pub fn ConflictView(state: EditorState, current: Value) -> impl IntoView {
             false,
         );
     };
-    let rows = changes
+    let overwrite = move |_: leptos::ev::MouseEvent| {
+        if confirm.get_untracked() != Some("overwrite") && !theirs_lost.is_empty() {
+            confirm.set(Some("overwrite"));
+            return;
+        }
+        state.save(true);
+    };
+    let fields_for_merge = fields.clone();
+    let theirs_for_merge = theirs.clone();
+    let save_merged = move |_: leptos::ev::MouseEvent| {
+        let merged =
+            model::apply_merge(&theirs_for_merge, &fields_for_merge, &picks.get_untracked());
+        state.draft.set(merged);
+        state.save(true);
+    };
+    let undecided = move || picks.with(|p| p.iter().filter(|x| x.is_none()).count());
+    let rows = fields
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, f)| {
+            let name = f.field.clone();
+            let slug = name.replace(['[', ']', '.'], "-");
+            let side = |v: &Option<Value>| v.as_ref().map_or_else(|| "(absent)".to_string(), pretty);
+            let who = match f.suggested {
+                Some(model::Pick::Theirs) => "only they changed it",
+                Some(model::Pick::Mine) => "only you changed it",
+                None => "both changed it",
+            };
+            let choice = move |p: model::Pick, label: &'static str, testid: String| {
+                view! {
+                    <label class="check">
+                        <input type="radio" name=format!("merge-{i}") data-testid=testid
+                            prop:checked=move || picks.with(|x| x.get(i).copied().flatten() == Some(p))
+                            on:change=move |_| picks.update(|x| if let Some(slot) = x.get_mut(i) { *slot = Some(p) })/>
+                        {label}
+                    </label>
+                }
+            };
             view! {
-                <tr>
-                    <th scope="row"><code>{c.field.clone()}</code></th>
-                    <td><pre>{pretty(&c.before)}</pre></td>
-                    <td><pre>{pretty(&c.after)}</pre></td>
+                <tr data-testid=format!("merge-row-{slug}") class=if f.suggested.is_none() { "conflict-row" } else { "" }>
+                    <th scope="row"><code>{name.clone()}</code><br/><span class="muted small">{who}</span></th>
+                    <td><pre>{side(&f.base)}</pre></td>
+                    <td><pre>{side(&f.theirs)}</pre></td>
+                    <td><pre>{side(&f.mine)}</pre></td>
+                    <td>
+                        <fieldset class="merge-pick">
+                            <legend class="sr-only">{format!("Keep for {name}")}</legend>
+                            {choice(model::Pick::Theirs, "Theirs", format!("merge-{slug}-theirs"))}
+                            {choice(model::Pick::Mine, "Yours", format!("merge-{slug}-mine"))}
+                        </fieldset>
+                    </td>
                 </tr>
             }
         })
         .collect::<Vec<_>>();
-    let same = changes.is_empty();
+    let same = fields.is_empty();
+    let theirs_list = fields
+        .iter()
+        .filter(|f| f.suggested != Some(model::Pick::Mine))
+        .map(|f| f.field.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mine_list = fields
+        .iter()
+        .filter(|f| f.suggested != Some(model::Pick::Theirs))
+        .map(|f| f.field.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
     view! {
         <div class="card conflict" role="alertdialog" aria-labelledby="conflict-title" data-testid="conflict">
             <h2 id="conflict-title">"This policy changed on the server"</h2>
-            <p>{format!("You started from revision {base}; {by} saved revision {rev} at {at}.")}</p>
+            <p>{format!("You started from revision {base_rev}; {by} saved revision {rev} at {at}. Choose, field by field, what the merged policy keeps.")}</p>
             {if same {
                 view! { <p class="muted">"Their version and yours are the same."</p> }.into_any()
             } else {
                 view! {
-                    <table class="diff" data-testid="conflict-diff">
-                        <thead><tr><th scope="col">"Field"</th><th scope="col">{format!("Server (revision {rev})")}</th><th scope="col">"Yours"</th></tr></thead>
+                    <div class="table-scroll">
+                    <table class="diff merge" data-testid="conflict-diff">
+                        <thead><tr><th scope="col">"Field"</th><th scope="col">{format!("Base (revision {base_rev})")}</th>
+                            <th scope="col">{format!("Theirs (revision {rev})")}</th><th scope="col">"Yours"</th><th scope="col">"Keep"</th></tr></thead>
                         <tbody>{rows}</tbody>
                     </table>
+                    </div>
                 }.into_any()
             }}
+            {move || (undecided() > 0).then(|| view! {
+                <p class="error small" data-testid="merge-undecided">{format!("{} field(s) changed on both sides: choose theirs or yours", undecided())}</p>
+            })}
+            {move || match confirm.get() {
+                Some("overwrite") => Some(view! { <p class="error" role="alert" data-testid="confirm-text">{format!("Overwriting reverts their changes to: {theirs_list}. Click again to confirm.")}</p> }),
+                Some(_) => Some(view! { <p class="error" role="alert" data-testid="confirm-text">{format!("Reloading discards your changes to: {mine_list}. Click again to confirm.")}</p> }),
+                None => None,
+            }}
             <div class="row">
-                <button class="ghost" data-testid="conflict-reload" on:click=reload>"Reload theirs (discard mine)"</button>
-                <button class="primary danger" data-testid="conflict-overwrite" on:click=move |_| state.save(true)>
-                    {format!("Overwrite revision {rev} with mine")}
+                <button class="primary" data-testid="conflict-save-merged" disabled=move || { undecided() > 0 || state.busy.get() }
+                    on:click=save_merged>{format!("Save merged as revision {}", rev + 1)}</button>
+                <button class="ghost" data-testid="conflict-reload" on:click=reload>
+                    {move || if confirm.get() == Some("reload") { "Confirm: discard mine" } else { "Reload theirs (discard mine)" }}</button>
+                <button class="ghost danger" data-testid="conflict-overwrite" on:click=overwrite>
+                    {move || if confirm.get() == Some("overwrite") { format!("Confirm: overwrite revision {rev}") } else { format!("Overwrite revision {rev} with mine") }}
                 </button>
                 <button class="ghost" data-testid="conflict-close" on:click=move |_| state.conflict.set(None)>"Keep editing"</button>
             </div>
@@ -137,7 +232,16 @@ pub fn History(state: EditorState) -> impl IntoView {
         let path = policy_path(&state, &format!("/versions/{n}/diff/{cur}"));
         load(session, path, move |body| diff.set(Some(body)));
     };
+    // Rolling back makes a new revision equal to an old version: asked once more, with
+    // what it changes.
+    let confirm_rollback = RwSignal::new(None::<i64>);
     let rollback = move |n: i64| {
+        if confirm_rollback.get_untracked() != Some(n) {
+            confirm_rollback.set(Some(n));
+            show_diff(n);
+            return;
+        }
+        confirm_rollback.set(None);
         let rev = state.revision();
         let path = policy_path(&state, &format!("/versions/{n}/rollback"));
         spawn_local(async move {
@@ -183,7 +287,10 @@ pub fn History(state: EditorState) -> impl IntoView {
                                     <td class="actions">
                                         {(n != current).then(|| view! {
                                             <button class="ghost small" data-testid=format!("diff-{n}") on:click=move |_| show_diff(n)>"Diff"</button>
-                                            <button class="ghost small" data-testid=format!("rollback-{n}") on:click=move |_| rollback(n)>"Roll back"</button>
+                                            <button class=move || if confirm_rollback.get() == Some(n) { "danger small" } else { "ghost small" }
+                                                data-testid=format!("rollback-{n}") on:click=move |_| rollback(n)>
+                                                {move || if confirm_rollback.get() == Some(n) { format!("Confirm roll back to {n}") } else { "Roll back".to_string() }}
+                                            </button>
                                         })}
                                     </td>
                                 </tr>
@@ -205,6 +312,9 @@ pub fn History(state: EditorState) -> impl IntoView {
                 view! {
                     <div class="version-diff" data-testid="version-diff">
                         <h3>{format!("Version {from} → {to}")}</h3>
+                        {move || confirm_rollback.get().map(|n| view! {
+                            <p class="error" role="alert" data-testid="rollback-confirm-text">{format!("Rolling back makes a new revision equal to version {n}: the changes below are undone. Click \u{201c}Confirm roll back to {n}\u{201d} to do it.")}</p>
+                        })}
                         <table class="diff">
                             <thead><tr><th scope="col">"Field"</th><th scope="col">{format!("Version {from}")}</th><th scope="col">{format!("Version {to}")}</th></tr></thead>
                             <tbody>{rows}</tbody>
@@ -371,7 +481,7 @@ pub fn Impact(state: EditorState) -> impl IntoView {
     view! {
         <section class="card impact" role="tabpanel" data-testid="impact">
             <h2>"Impact before saving"</h2>
-            <p class="muted small">"Replays the draft (in place of the stored policy) over the organization's latest logged evaluations and lists the queries whose verdict would change."</p>
+            <p class="muted small">"Replays the organization's latest logged queries and contexts against the current policies and against the policies with this draft (in place of the stored one), and lists the queries whose answer would change."</p>
             <div class="row end">
                 <label class="field inline"><span>"Evaluations"</span>
                     <input type="number" min="1" max="1000" data-testid="impact-limit" prop:value=move || limit.get() on:input=move |ev| limit.set(event_target_value(&ev))/></label>
@@ -384,8 +494,19 @@ pub fn Impact(state: EditorState) -> impl IntoView {
                 let changed = r.get("changed").and_then(Value::as_u64).unwrap_or(0);
                 let transitions = r.get("transitions").and_then(Value::as_object).cloned().unwrap_or_default();
                 let changes = r.get("changes").and_then(Value::as_array).cloned().unwrap_or_default();
+                let since = r.pointer("/since_logging/changed").and_then(Value::as_u64).unwrap_or(0);
+                let since_transitions = r
+                    .pointer("/since_logging/transitions")
+                    .and_then(Value::as_object)
+                    .map(|m| m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
                 view! {
-                    <p data-testid="impact-summary"><strong>{format!("{changed} of {replayed} evaluations would change")}</strong></p>
+                    <p data-testid="impact-summary"><strong>{format!("{changed} of {replayed} evaluations would change")}</strong>
+                        <span class="muted small">" — the current policies and the policies with this draft, both evaluated now, exceptions as they stand now"</span></p>
+                    <p class="muted small" data-testid="impact-since-logging">{format!(
+                        "{since} of {replayed} logged answers differ from what the current policies answer now (changed since logging, not by this draft){}",
+                        if since_transitions.is_empty() { String::new() } else { format!(": {since_transitions}") }
+                    )}</p>
                     <ul class="transitions">
                         {transitions.into_iter().map(|(k, v)| view! { <li><code>{k}</code>{format!(": {v}")}</li> }).collect::<Vec<_>>()}
                     </ul>

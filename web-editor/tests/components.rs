@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 use serde_json::{json, Value};
-use verdict_web_editor::editor::{PolicyForm, RawEditor};
+use verdict_web_editor::editor::{PolicyForm, RawEditor, RawState};
 use verdict_web_editor::fields::{FieldProblems, Problems};
 use verdict_web_editor::live;
 use verdict_web_editor::preview::{Preview, Shared};
@@ -159,10 +159,97 @@ async fn the_raw_tab_and_the_draft_stay_in_sync() {
     );
     assert_eq!(draft.get_untracked(), json!({"id": "p", "priority": 7}));
 
+    // Broken text is kept until fixed or discarded: the format cannot be switched under it.
+    find(&root, "raw-yaml").unwrap().click();
+    settle().await;
+    assert!(raw.value().contains("\"priority\": }"), "{}", raw.value());
+    find(&root, "raw-discard").unwrap().click();
+    settle().await;
+    assert!(find(&root, "raw-error").is_none());
+
     // YAML shows the same draft.
     find(&root, "raw-yaml").unwrap().click();
     settle().await;
     assert!(raw.value().contains("priority: 7"), "{}", raw.value());
+}
+
+#[wasm_bindgen_test]
+async fn leaving_the_raw_tab_keeps_its_format_and_its_broken_text() {
+    let root = host();
+    let draft = RwSignal::new(json!({"id": "p", "rules": []}));
+    let state = RawState::new(draft);
+    let open = RwSignal::new(true);
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        view! { {move || open.get().then(|| view! { <RawEditor draft=draft raw=state/> })} }
+    });
+    settle().await;
+    find(&root, "raw-yaml").unwrap().click();
+    settle().await;
+    let broken = "id: p\nrules: [";
+    type_into(&find(&root, "raw-text").unwrap(), broken);
+    settle().await;
+    assert!(!text(&root, "raw-error").is_empty());
+    // Leave the tab (the form changes the draft meanwhile), then come back.
+    open.set(false);
+    settle().await;
+    assert!(find(&root, "raw-text").is_none());
+    draft.update(|d| d["name"] = json!("Named"));
+    settle().await;
+    open.set(true);
+    settle().await;
+    let raw: HtmlTextAreaElement = find(&root, "raw-text").unwrap().unchecked_into();
+    assert_eq!(raw.value(), broken, "the broken text is kept");
+    assert!(!text(&root, "raw-error").is_empty(), "with its error");
+    assert_eq!(
+        find(&root, "raw-yaml")
+            .unwrap()
+            .get_attribute("aria-checked")
+            .as_deref(),
+        Some("true"),
+        "YAML is still chosen"
+    );
+    // Discarding it shows the draft, still as YAML.
+    find(&root, "raw-discard").unwrap().click();
+    settle().await;
+    assert!(raw.value().contains("name: Named"), "{}", raw.value());
+    open.set(false);
+    settle().await;
+    open.set(true);
+    settle().await;
+    let raw: HtmlTextAreaElement = find(&root, "raw-text").unwrap().unchecked_into();
+    assert!(raw.value().contains("name: Named"), "{}", raw.value());
+}
+
+#[wasm_bindgen_test]
+async fn an_unknown_mask_kind_shows_as_itself_with_its_problem() {
+    for mask in [json!({"kind": "scramble"}), json!("scramble")] {
+        let root = host();
+        let policy = json!({"id": "p", "assignments": [{"kind": "everyone", "value": "*"}], "rules": [
+            {"type": "column_mask", "table": "orders", "column": "email", "mask": mask}]});
+        let loaded = live::load(&catalog(), &policy, &[]);
+        assert!(!loaded.draft_problems.is_empty(), "{mask}");
+        let draft = RwSignal::new(policy);
+        let problems: Problems = Signal::derive(move || loaded.draft_problems.clone());
+        let cat = Signal::derive(catalog);
+        let _h = leptos::mount::mount_to(root.clone(), move || {
+            view! { <PolicyForm draft=draft problems=problems catalog=cat/> }
+        });
+        settle().await;
+        let select = find(&root, "rule-0-mask-kind").unwrap();
+        let value = js_sys::Reflect::get(&select, &"value".into()).unwrap();
+        assert_eq!(value.as_string().as_deref(), Some("scramble"), "{mask}");
+        let label = select.closest("label").unwrap().unwrap();
+        let shown = label.text_content().unwrap();
+        // Shown as itself, not as the first option (`null`, a mask kind of its own).
+        assert!(shown.contains("scramble (unknown)"), "{shown}");
+        assert!(
+            label
+                .query_selector("[data-testid^='problem-']")
+                .unwrap()
+                .is_some(),
+            "{mask}: no problem at the field: {shown}"
+        );
+    }
 }
 
 #[wasm_bindgen_test]

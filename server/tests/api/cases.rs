@@ -29,6 +29,7 @@ pub fn all() -> Vec<Case> {
         case!(dry_run_saved_draft_set_and_active),
         case!(evaluate_is_logged_and_listed),
         case!(replay_reports_changed_verdicts),
+        case!(replay_compares_the_active_set_with_the_draft_now),
         case!(dashboard_counts),
         case!(audit_trail_records_changes),
         case!(viewer_cannot_write),
@@ -895,9 +896,14 @@ async fn dataset_and_query_assignments_scope(env: Env) {
         .send()
         .await;
     r.expect(200);
-    // Every logged row_filter came from inside the scope and loses its filter; the
-    // out-of-scope allows stay allows.
-    assert_eq!(r.body["transitions"], json!({"row_filter→allow": 3}));
+    // Replayed now, the two row_filters logged with the dataset and the query lose their
+    // filter; the one logged before the query assignment existed is already an allow now
+    // (changed since logging, not by the draft); out-of-scope allows stay allows.
+    assert_eq!(r.body["transitions"], json!({"row_filter→allow": 2}));
+    assert_eq!(
+        r.body["since_logging"]["transitions"],
+        json!({"row_filter→allow": 1})
+    );
 }
 
 /// An exception lifts the rules it names, by default the policy's row filters and masks
@@ -1439,6 +1445,152 @@ async fn replay_reports_changed_verdicts(env: Env) {
         .send()
         .await
         .expect_error(422, "invalid_policy");
+    assert_eq!(env.fingerprint().await, before, "replays persist nothing");
+}
+
+/// The stored policy as the editor sends it back: its body without server metadata, its
+/// assignments as `{kind, value}`.
+async fn stored_draft(env: &Env, id: &str) -> Value {
+    let r = env.get(&format!("/api/v1/policies/{id}")).send().await;
+    r.expect(200);
+    let mut body = r.body.clone();
+    let obj = body.as_object_mut().unwrap();
+    for key in [
+        "assigned",
+        "revision",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "deleted_at",
+        "version",
+    ] {
+        obj.remove(key);
+    }
+    let specs: Vec<Value> = obj["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| json!({"kind": a["kind"], "value": a["value"]}))
+        .collect();
+    obj.insert("assignments".into(), Value::Array(specs));
+    body
+}
+
+async fn replay_compares_the_active_set_with_the_draft_now(env: Env) {
+    env.set_catalog().await;
+    env.create(&tenant_isolation()).await;
+    let evaluate = |env: Env, sql: &'static str| async move {
+        let r = env
+            .post("/api/v1/evaluate")
+            .json(&json!({"sql": sql, "context": alice()}))
+            .send()
+            .await;
+        r.expect(200);
+        r.body
+    };
+    let replay_unchanged = |env: Env| async move {
+        let draft = stored_draft(&env, "tenant-isolation").await;
+        let r = env
+            .post("/api/v1/policies/replay")
+            .json(&json!({"policy": draft}))
+            .send()
+            .await;
+        r.expect(200);
+        r.body
+    };
+    evaluate(env.clone(), "SELECT * FROM orders").await;
+    evaluate(env.clone(), "SELECT id FROM customers").await;
+    let r = replay_unchanged(env.clone()).await;
+    assert_eq!(r["replayed"], 2);
+    assert_eq!(r["changed"], 0, "{r}");
+    assert_eq!(r["since_logging"]["changed"], 0, "{r}");
+
+    // An exception with one use, used up: the logged `allow` is no longer what the
+    // active set answers, but the unchanged policy changes nothing.
+    let r = env
+        .post("/api/v1/policies/tenant-isolation/exceptions")
+        .json(&json!({"user": "alice", "max_uses": 1, "reason": "incident 9"}))
+        .send()
+        .await;
+    r.expect(201);
+    let used = evaluate(env.clone(), "SELECT * FROM orders").await;
+    assert_eq!(used["verdict"], "allow");
+    let r = replay_unchanged(env.clone()).await;
+    assert_eq!(r["replayed"], 3);
+    assert_eq!(r["changed"], 0, "{r}");
+    assert_eq!(r["changes"], json!([]));
+    assert_eq!(r["since_logging"]["changed"], 1, "{r}");
+    assert_eq!(
+        r["since_logging"]["transitions"],
+        json!({"allow→row_filter": 1})
+    );
+    let since = &r["since_logging"]["changes"][0];
+    assert_eq!(since["evaluation_id"], used["evaluation_id"]);
+    assert_eq!(since["logged"]["verdict"], "allow");
+    assert_eq!(since["now"]["verdict"], "row_filter");
+
+    // A change logged under version 2, then a rollback to version 1.
+    let path = "/api/v1/policies/tenant-isolation";
+    let mut rules = tenant_isolation()["rules"].clone();
+    rules[1]["predicate"] = json!("tenant_id = 2");
+    env.patch(path)
+        .if_match(1)
+        .json(&json!({"rules": rules}))
+        .send()
+        .await
+        .expect(200);
+    evaluate(env.clone(), "SELECT id FROM customers").await;
+    env.post(&format!("{path}/versions/1/rollback"))
+        .if_match(2)
+        .send()
+        .await
+        .expect(200);
+    let r = replay_unchanged(env.clone()).await;
+    assert_eq!(r["replayed"], 4);
+    assert_eq!(r["changed"], 0, "{r}");
+    assert_eq!(r["since_logging"]["changed"], 2, "{r}");
+    let differs: Vec<Value> = r["since_logging"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["differences"].clone())
+        .collect();
+    // Newest first: the filter of version 2, then the used-up exception.
+    assert_eq!(differs[0], json!(["rewritten_sql", "row_filters"]));
+    assert_eq!(differs[1][0], "verdict");
+
+    // A real change is still reported, against the current set (not the log): dropping
+    // the customers filter changes the two customers reads and nothing else.
+    let mut draft = stored_draft(&env, "tenant-isolation").await;
+    draft["rules"] = json!([tenant_isolation()["rules"][0].clone()]);
+    let r = env
+        .post("/api/v1/policies/replay")
+        .json(&json!({"policy": draft}))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["changed"], 2, "{}", r.body);
+    assert_eq!(r.body["transitions"], json!({"row_filter→allow": 2}));
+    for c in r.body["changes"].as_array().unwrap() {
+        assert_eq!(c["sql"], "SELECT id FROM customers");
+        assert_eq!(c["before"]["verdict"], "row_filter");
+    }
+    // A live exception applies to both sides alike: alice exempted, nothing changes.
+    env.post("/api/v1/policies/tenant-isolation/exceptions")
+        .json(&json!({"user": "alice", "expires_at": "2999-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .expect(201);
+    let before = env.fingerprint().await;
+    let r = replay_unchanged(env.clone()).await;
+    assert_eq!(r["changed"], 0, "{r}");
+    let r = env
+        .post("/api/v1/policies/replay")
+        .json(&json!({"policy": draft}))
+        .send()
+        .await;
+    assert_eq!(r.body["changed"], 0, "{}", r.body);
     assert_eq!(env.fingerprint().await, before, "replays persist nothing");
 }
 
