@@ -48,6 +48,21 @@ impl ExceptionEntry {
     }
 }
 
+/// The columns [`exception_entry`] reads, in its order.
+const EXCEPTION_COLUMNS: &str = "id, policy_id, subject_kind, subject, expires_at, rules";
+
+/// An exception read with [`EXCEPTION_COLUMNS`].
+fn exception_entry(row: &sqlx::any::AnyRow) -> ApiResult<ExceptionEntry> {
+    Ok(ExceptionEntry {
+        id: row.try_get(0)?,
+        policy_id: row.try_get(1)?,
+        subject_kind: row.try_get(2)?,
+        subject: row.try_get(3)?,
+        expires_at: row.try_get(4)?,
+        rules: crate::exceptions::rule_list(row.try_get(5)?),
+    })
+}
+
 /// An organization's active set, as of `generation`.
 #[derive(Debug)]
 pub struct ActiveSet {
@@ -170,10 +185,10 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
     let catalog = store::catalog(&mut *tx, org).await?;
     let rows = store::live_policies(&mut *tx, org).await?;
     let assignments = store::all_assignments(&mut *tx, org).await?;
-    let exception_rows = sqlx::query(
-        "SELECT id, policy_id, subject_kind, subject, expires_at, rules FROM exceptions \
-         WHERE org_id = $1 AND revoked_at IS NULL ORDER BY id",
-    )
+    let exception_rows = sqlx::query(&format!(
+        "SELECT {EXCEPTION_COLUMNS} FROM exceptions \
+         WHERE org_id = $1 AND revoked_at IS NULL ORDER BY id"
+    ))
     .bind(org)
     .fetch_all(&mut *tx)
     .await?;
@@ -202,16 +217,9 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
     let ids: BTreeSet<&str> = policies.iter().map(|(id, _)| id.as_str()).collect();
     let mut exceptions = Vec::new();
     for row in &exception_rows {
-        let policy_id: String = row.try_get(1)?;
-        if ids.contains(policy_id.as_str()) {
-            exceptions.push(ExceptionEntry {
-                id: row.try_get(0)?,
-                policy_id,
-                subject_kind: row.try_get(2)?,
-                subject: row.try_get(3)?,
-                expires_at: row.try_get(4)?,
-                rules: crate::exceptions::rule_list(row.try_get(5)?),
-            });
+        let entry = exception_entry(row)?;
+        if ids.contains(entry.policy_id.as_str()) {
+            exceptions.push(entry);
         }
     }
     let meta = rows
@@ -234,25 +242,15 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
 /// The exceptions of one policy that are not revoked (for a policy outside the active
 /// set, whose exceptions the cached set does not hold).
 pub async fn exceptions_of(db: &Db, org: &str, policy_id: &str) -> ApiResult<Vec<ExceptionEntry>> {
-    let rows = sqlx::query(
-        "SELECT id, policy_id, subject_kind, subject, expires_at FROM exceptions \
-         WHERE org_id = $1 AND policy_id = $2 AND revoked_at IS NULL ORDER BY id",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {EXCEPTION_COLUMNS} FROM exceptions \
+         WHERE org_id = $1 AND policy_id = $2 AND revoked_at IS NULL ORDER BY id"
+    ))
     .bind(org)
     .bind(policy_id)
     .fetch_all(&db.read)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ExceptionEntry {
-                id: row.try_get(0)?,
-                policy_id: row.try_get(1)?,
-                subject_kind: row.try_get(2)?,
-                subject: row.try_get(3)?,
-                expires_at: row.try_get(4)?,
-            })
-        })
-        .collect()
+    rows.iter().map(exception_entry).collect()
 }
 
 /// Validates engine-shaped policies against the catalog.
