@@ -353,28 +353,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
-    verdict_engine::check_dialect(&args.dialect)?;
-    let stdin_users = [
-        Some(&args.policies),
-        args.sql_file.as_ref(),
-        args.context.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|p| is_stdin(p))
-    .count();
+/// The policy set and the context (default: empty) a subcommand reads, with at most one
+/// of them and `other` (a further input file) read from stdin (`-`).
+fn set_and_context(
+    policies: &PathBuf,
+    context: Option<&PathBuf>,
+    other: Option<&PathBuf>,
+) -> Result<(PolicySet, Context), InputError> {
+    let stdin_users = [Some(policies), other, context]
+        .into_iter()
+        .flatten()
+        .filter(|p| is_stdin(p))
+        .count();
     if stdin_users > 1 {
         return Err(InputError::new(
             "invalid_arguments",
             "only one of the input files can be `-` (stdin)",
         ));
     }
-    let set = PolicySet::parse(&read_input(&args.policies)?)?;
-    let ctx = match &args.context {
+    let set = PolicySet::parse(&read_input(policies)?)?;
+    let ctx = match context {
         Some(path) => Context::from_str_any(&read_input(path)?)?,
         None => Context::default(),
     };
+    Ok((set, ctx))
+}
+
+fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
+    verdict_engine::check_dialect(&args.dialect)?;
+    let (set, ctx) = set_and_context(
+        &args.policies,
+        args.context.as_ref(),
+        args.sql_file.as_ref(),
+    )?;
     let sql = match (&args.sql, &args.sql_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => read_input(path)?,
@@ -396,26 +407,11 @@ fn read_json(path: &Path, code: &str, what: &str) -> Result<serde_json::Value, I
 }
 
 fn run_explain_row(args: &ExplainRowArgs) -> Result<String, InputError> {
-    let stdin_users = [
-        Some(&args.policies),
-        args.row_file.as_ref(),
+    let (set, ctx) = set_and_context(
+        &args.policies,
         args.context.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|p| is_stdin(p))
-    .count();
-    if stdin_users > 1 {
-        return Err(InputError::new(
-            "invalid_arguments",
-            "only one of the input files can be `-` (stdin)",
-        ));
-    }
-    let set = PolicySet::parse(&read_input(&args.policies)?)?;
-    let ctx = match &args.context {
-        Some(path) => Context::from_str_any(&read_input(path)?)?,
-        None => Context::default(),
-    };
+        args.row_file.as_ref(),
+    )?;
     let row: serde_json::Value = match (&args.row, &args.row_file) {
         (Some(text), _) => serde_json::from_str(text).map_err(|e| {
             InputError::new("invalid_row", format!("the row is not valid JSON: {e}"))

@@ -4,7 +4,7 @@
 //! but none is used up, and nothing is stored.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use verdict_engine::who_sees::{Exception, Principal as Asked};
@@ -72,34 +72,6 @@ async fn exceptions_for(
     active::usable(&state.db, org, candidates).await
 }
 
-fn applied_json(applied: &[ExceptionEntry]) -> Value {
-    Value::Array(
-        applied
-            .iter()
-            .map(|e| json!({"id": e.id, "policy_id": e.policy_id}))
-            .collect(),
-    )
-}
-
-/// The engine's JSON with extra members appended.
-fn with_members(mut text: String, extra: &[(&str, Value)]) -> Response {
-    if text.ends_with('}') {
-        text.pop();
-        for (key, value) in extra {
-            text.push(',');
-            text.push_str(&Value::from(*key).to_string());
-            text.push(':');
-            text.push_str(&value.to_string());
-        }
-        text.push('}');
-    }
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        text,
-    )
-        .into_response()
-}
-
 /// Why a row is visible or hidden for a context under the active set: each applicable
 /// row filter's conjuncts evaluated over the row with SQL's three-valued logic, the context
 /// values they use, the smallest admitting context change, a diagnostic query.
@@ -128,9 +100,12 @@ pub async fn explain_row(
     let explained =
         verdict_engine::explain_row_keyed(&set, &req.table, &req.row, &ctx, req.key.as_deref())
             .map_err(ApiError::from_engine)?;
-    Ok(with_members(
+    Ok(crate::evaluate::json_response(
         explained.to_json(),
-        &[("exceptions_applied", applied_json(&applied))],
+        &[(
+            "exceptions_applied",
+            crate::evaluate::applied_json(&applied),
+        )],
     ))
 }
 
@@ -199,5 +174,5 @@ pub async fn who_sees(
         "access": report,
     }))
     .map_err(ApiError::internal)?;
-    Ok(with_members(text, &[]))
+    Ok(crate::evaluate::json_response(text, &[]))
 }
