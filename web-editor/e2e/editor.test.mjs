@@ -755,6 +755,40 @@ test('impact panel: the server replays the draft over logged evaluations', async
   assert.equal(await byId(page, 'unsaved').count(), 0);
 });
 
+test('audit: the evaluation log with filters in the URL, one evaluation opened, the trail and the top blocking rules', async () => {
+  const alice = JSON.parse(readFileSync(join(root, 'examples', 'context.json'), 'utf8'));
+  const blocked = await api('POST', '/api/v1/evaluate', { sql: 'SELECT * FROM salaries', context: alice });
+  assert.equal(blocked.body.verdict, 'block');
+  await byId(page, 'nav-audit').click();
+  await byId(page, 'audit-page').waitFor();
+  await waitText(page, 'log-count', (t) => t === '4 evaluations');
+  await byId(page, 'log-verdict').selectOption('block');
+  await byId(page, 'log-apply').click();
+  await waitText(page, 'log-count', (t) => t === '1 evaluation');
+  assert.match(page.url(), /#\/audit\?verdict=block$/);
+  await byId(page, 'log-verdict').selectOption('');
+  await byId(page, 'log-table').fill('invoices');
+  await byId(page, 'log-apply').click();
+  await waitText(page, 'log-count', (t) => t === '2 evaluations');
+  assert.match(page.url(), /#\/audit\?table=invoices$/);
+  // The back button returns to the previous filters.
+  await page.goBack();
+  await waitText(page, 'log-count', (t) => t === '1 evaluation');
+  assert.equal(await byId(page, 'log-verdict').inputValue(), 'block');
+  await waitText(page, 'top-blocking', (t) => t.includes('protect-secrets'));
+  await waitText(page, 'audit-trail', (t) => t.includes('e2e-invoices'));
+  await shot1280(page, '16-audit-log');
+  await checkA11y(page, 'audit');
+  await page.locator(`[data-testid="log-row-${blocked.body.evaluation_id}"] a`).click();
+  await byId(page, 'evaluation-page').waitFor();
+  await waitText(page, 'evaluation-sql', (t) => t.includes('FROM salaries'));
+  await waitText(page, 'evaluation-context', (t) => t.includes('alice'));
+  await waitText(page, 'evaluation-policies', (t) => t.includes('protect-secrets'));
+  await shot1280(page, '17-evaluation');
+  await page.goBack();
+  await waitText(page, 'log-count', (t) => t === '1 evaluation');
+});
+
 test('catalog editor: add a column and save it', async () => {
   await byId(page, 'nav-catalog').click();
   await byId(page, 'catalog-page').waitFor();
