@@ -993,13 +993,18 @@ test('layout at 1280×720 and 1920×1080: nothing sticks out of the window', asy
     await byId(p, 'catalog-page').waitFor();
     await shot(p, `14-catalog-${w}x${h}`);
     problems.push(...(await overflow(p)).map((x) => `${w}×${h} catalog: ${x}`));
+    await p.goto(`${base}/#/audit`);
+    await byId(p, 'log-count').waitFor();
+    await byId(p, 'audit-24h').waitFor();
+    await shot(p, `18-audit-${w}x${h}`);
+    problems.push(...(await overflow(p)).map((x) => `${w}×${h} audit: ${x}`));
   }
   await p.context().close();
   assert.deepEqual(problems, []);
 });
 
 test('accessibility: axe finds nothing serious or critical on the main screens', () => {
-  for (const screen of ['sign-in', 'list', 'editor with preview', 'history', 'catalog']) {
+  for (const screen of ['sign-in', 'list', 'editor with preview', 'history', 'catalog', 'conflict', 'missing policy', 'audit']) {
     assert.ok(axeResults[screen], `axe did not run on ${screen}`);
   }
   const bad = Object.entries(axeResults).flatMap(([screen, vs]) => vs
