@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
-use verdict_engine::{evaluate, Context, InputError, PolicySet};
+use verdict_engine::{
+    evaluate, run_suite, run_suite_with_mutation, Context, InputError, PolicySet, Suite,
+};
 
 /// Evaluate SQL against a Verdict policy set.
 #[derive(Debug, Parser)]
@@ -26,6 +28,13 @@ enum Command {
     Eval(EvalArgs),
     /// Load and validate a policy set; print a summary, or every problem found (exit 2)
     Validate(ValidateArgs),
+    /// Run a policy test suite against a policy set (exit 0 all pass, 1 some fail, 2 bad input)
+    Test(TestArgs),
+    /// Explain why a row (column values) is visible or hidden for a context: each row
+    /// filter's conjuncts over the row, the admitting context change, a diagnostic query
+    ExplainRow(ExplainRowArgs),
+    /// List how each principal sees a column: raw, masked, filtered or denied
+    WhoSees(WhoSeesArgs),
     /// Print the SQL that makes PostgreSQL leave row values out of constraint errors on the
     /// governed tables, for the role that runs rewritten SQL (run it as the tables' owner)
     DbSetup(DbSetupArgs),
@@ -214,6 +223,53 @@ struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("row_input").required(true).args(["row", "row_file"])))]
+struct ExplainRowArgs {
+    /// Policy set file (JSON or YAML)
+    #[arg(long, value_name = "FILE")]
+    policies: PathBuf,
+    /// The table (`orders` or `schema.orders`)
+    #[arg(long, value_name = "NAME")]
+    table: String,
+    /// The row as a JSON object of column values
+    #[arg(long, value_name = "JSON")]
+    row: Option<String>,
+    /// File holding the row's JSON object; `-` reads stdin
+    #[arg(long, value_name = "FILE")]
+    row_file: Option<PathBuf>,
+    /// Context file (JSON or YAML); without it the context is empty (`{}`)
+    #[arg(long, value_name = "FILE")]
+    context: Option<PathBuf>,
+    /// A column that picks the row in the diagnostic query (repeatable; default: `id`,
+    /// else every column of the row)
+    #[arg(long, value_name = "COLUMN")]
+    key: Vec<String>,
+    /// Indent the JSON output
+    #[arg(long)]
+    pretty: bool,
+}
+
+#[derive(Debug, Args)]
+struct WhoSeesArgs {
+    /// Policy set file (JSON or YAML)
+    #[arg(long, value_name = "FILE")]
+    policies: PathBuf,
+    /// The table (`orders` or `schema.orders`)
+    #[arg(long, value_name = "NAME")]
+    table: String,
+    /// The column
+    #[arg(long, value_name = "NAME")]
+    column: String,
+    /// JSON file: an array of principals, each a context or `{name?, context,
+    /// exceptions?: [{policy, rules?}]}`; `-` reads stdin
+    #[arg(long, value_name = "FILE")]
+    principals: PathBuf,
+    /// Indent the JSON output
+    #[arg(long)]
+    pretty: bool,
+}
+
+#[derive(Debug, Args)]
 struct ValidateArgs {
     /// Policy set file (JSON or YAML)
     #[arg(long, value_name = "FILE")]
@@ -221,6 +277,33 @@ struct ValidateArgs {
     /// Indent the JSON output
     #[arg(long)]
     pretty: bool,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Policy set file (JSON or YAML)
+    #[arg(long, value_name = "FILE")]
+    policies: PathBuf,
+    /// Test suite file (JSON or YAML): `{tests: [{name, context, sql, expect}]}`
+    #[arg(long, value_name = "FILE")]
+    tests: PathBuf,
+    /// Output: `text` for people, `json` (the report), `junit` (JUnit XML for CI)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// List every rule no case exercised
+    #[arg(long)]
+    coverage: bool,
+    /// Drop or weaken each rule in turn and report the mutants no case catches, with the
+    /// mutation score (killed / total)
+    #[arg(long)]
+    mutate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Junit,
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +333,9 @@ fn main() -> ExitCode {
     let (result, pretty) = match &cli.command {
         Command::Eval(args) => (run_eval(args), args.pretty),
         Command::Validate(args) => (run_validate(args), args.pretty),
+        Command::ExplainRow(args) => (run_explain_row(args), args.pretty),
+        Command::WhoSees(args) => (run_who_sees(args), args.pretty),
+        Command::Test(args) => return run_test(args),
         Command::DbSetup(args) => return run_db_setup(args),
         Command::Serve(args) => return run_serve(args),
         Command::Proxy(args) => return run_proxy(args),
@@ -267,28 +353,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
-    verdict_engine::check_dialect(&args.dialect)?;
-    let stdin_users = [
-        Some(&args.policies),
-        args.sql_file.as_ref(),
-        args.context.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|p| is_stdin(p))
-    .count();
+/// The policy set and the context (default: empty) a subcommand reads, with at most one
+/// of them and `other` (a further input file) read from stdin (`-`).
+fn set_and_context(
+    policies: &PathBuf,
+    context: Option<&PathBuf>,
+    other: Option<&PathBuf>,
+) -> Result<(PolicySet, Context), InputError> {
+    let stdin_users = [Some(policies), other, context]
+        .into_iter()
+        .flatten()
+        .filter(|p| is_stdin(p))
+        .count();
     if stdin_users > 1 {
         return Err(InputError::new(
             "invalid_arguments",
             "only one of the input files can be `-` (stdin)",
         ));
     }
-    let set = PolicySet::parse(&read_input(&args.policies)?)?;
-    let ctx = match &args.context {
+    let set = PolicySet::parse(&read_input(policies)?)?;
+    let ctx = match context {
         Some(path) => Context::from_str_any(&read_input(path)?)?,
         None => Context::default(),
     };
+    Ok((set, ctx))
+}
+
+fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
+    verdict_engine::check_dialect(&args.dialect)?;
+    let (set, ctx) = set_and_context(
+        &args.policies,
+        args.context.as_ref(),
+        args.sql_file.as_ref(),
+    )?;
     let sql = match (&args.sql, &args.sql_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => read_input(path)?,
@@ -301,6 +398,124 @@ fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
         }
     };
     Ok(evaluate(&set, &sql, &ctx).to_json())
+}
+
+/// Reads a JSON document from a file (or stdin), as the error `code` when it is not JSON.
+fn read_json(path: &Path, code: &str, what: &str) -> Result<serde_json::Value, InputError> {
+    serde_json::from_str(&read_input(path)?)
+        .map_err(|e| InputError::new(code, format!("{what} is not valid JSON: {e}")))
+}
+
+fn run_explain_row(args: &ExplainRowArgs) -> Result<String, InputError> {
+    let (set, ctx) = set_and_context(
+        &args.policies,
+        args.context.as_ref(),
+        args.row_file.as_ref(),
+    )?;
+    let row: serde_json::Value = match (&args.row, &args.row_file) {
+        (Some(text), _) => serde_json::from_str(text).map_err(|e| {
+            InputError::new("invalid_row", format!("the row is not valid JSON: {e}"))
+        })?,
+        (None, Some(path)) => read_json(path, "invalid_row", "the row")?,
+        // INVARIANT: the `row_input` argument group requires one of the two.
+        (None, None) => {
+            return Err(InputError::new(
+                "invalid_arguments",
+                "give the row with `--row JSON` or `--row-file FILE`",
+            ))
+        }
+    };
+    let key = (!args.key.is_empty()).then_some(args.key.as_slice());
+    Ok(verdict_engine::explain_row_keyed(&set, &args.table, &row, &ctx, key)?.to_json())
+}
+
+fn run_who_sees(args: &WhoSeesArgs) -> Result<String, InputError> {
+    if is_stdin(&args.policies) && is_stdin(&args.principals) {
+        return Err(InputError::new(
+            "invalid_arguments",
+            "only one of the input files can be `-` (stdin)",
+        ));
+    }
+    let set = PolicySet::parse(&read_input(&args.policies)?)?;
+    let principals = read_json(&args.principals, "invalid_request", "the principals file")?;
+    let request = serde_json::json!({
+        "table": args.table,
+        "column": args.column,
+        "principals": principals,
+    });
+    Ok(verdict_engine::who_sees_json(&set, &request)?.to_json())
+}
+
+/// Runs a test suite; prints the report in the chosen format, or the error JSON (exit 2).
+fn run_test(args: &TestArgs) -> ExitCode {
+    if is_stdin(&args.policies) && is_stdin(&args.tests) {
+        let err = InputError::new(
+            "invalid_arguments",
+            "only one of the input files can be `-` (stdin)",
+        );
+        print_json(&err.to_json(), false);
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let inputs = read_input(&args.policies)
+        .and_then(|text| PolicySet::parse(&text))
+        .and_then(|set| Ok((set, Suite::parse(&read_input(&args.tests)?)?)));
+    let (set, suite) = match inputs {
+        Ok(inputs) => inputs,
+        Err(err) => {
+            print_json(&err.to_json(), false);
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut report = if args.mutate {
+        run_suite_with_mutation(&set, &suite)
+    } else {
+        run_suite(&set, &suite)
+    };
+    if !args.coverage {
+        report.coverage = None;
+    }
+    let text = match args.format {
+        Format::Text => report.to_text(),
+        Format::Json => format!("{}\n", report.to_json()),
+        Format::Junit => report.to_junit(
+            &format!("verdict test {}", args.tests.display()),
+            &utc_timestamp(std::time::SystemTime::now()),
+            started.elapsed().as_secs_f64(),
+        ),
+    };
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    if report.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` in UTC, as JUnit's `timestamp` wants it.
+fn utc_timestamp(now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days since 1970-01-01 to a proleptic Gregorian date (eras of 400 years).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
 }
 
 /// Prints the setup SQL (not JSON: it is meant for psql), or the error JSON.
@@ -467,7 +682,7 @@ fn clap_error(err: &clap::Error) -> ExitCode {
             let _ = writeln!(io::stderr().lock(), "{}", err.render());
             let error = InputError::new(
                 "invalid_arguments",
-                "a subcommand is required: `eval`, `validate`, `serve` or `token`",
+                "a subcommand is required: `eval`, `validate`, `test`, `serve` or `token`",
             );
             print_json(&error.to_json(), false);
             ExitCode::from(EXIT_INVALID)

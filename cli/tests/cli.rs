@@ -767,3 +767,172 @@ fn proxy_on_a_store_needs_its_organization_and_no_policy_file() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ------------------------------------------------------------------ explain-row, who-sees
+
+#[test]
+fn explain_row_blames_the_tenant_conjunct() {
+    let out = run(&[
+        "explain-row",
+        "--policies",
+        &example("policies.json"),
+        "--context",
+        &example("context.json"),
+        "--table",
+        "orders",
+        "--row",
+        r#"{"id": 9, "tenant_id": 2, "amount": 10}"#,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let doc = out.json();
+    assert_eq!(doc["outcome"], "hidden");
+    let conjunct = &doc["filters"][0]["conjuncts"][0];
+    assert_eq!(conjunct["written"], "tenant_id = ctx.attr.tenant_id");
+    assert_eq!(conjunct["value"], "false");
+    assert_eq!(conjunct["context"][0]["value"], 1);
+    assert_eq!(doc["admit_with"][0]["reference"], "ctx.attr.tenant_id");
+    assert_eq!(doc["admit_with"][0]["to"], 2);
+    assert_eq!(
+        doc["diagnostic_sql"],
+        "SELECT (tenant_id = 1) AS c1 FROM public.orders WHERE id = 9"
+    );
+    // The row from stdin, picked by another key.
+    let out = run_with_stdin(
+        &[
+            "explain-row",
+            "--policies",
+            &example("policies.json"),
+            "--context",
+            &example("context.json"),
+            "--table",
+            "public.orders",
+            "--row-file",
+            "-",
+            "--key",
+            "customer_id",
+        ],
+        Some(r#"{"id": 9, "tenant_id": 1, "customer_id": 4}"#),
+    );
+    let doc = out.json();
+    assert_eq!(doc["outcome"], "visible");
+    assert!(doc["diagnostic_sql"]
+        .as_str()
+        .unwrap()
+        .ends_with("WHERE customer_id = 4"));
+}
+
+#[test]
+fn explain_row_and_who_sees_report_bad_input() {
+    let policies = example("policies.json");
+    run(&[
+        "explain-row",
+        "--policies",
+        &policies,
+        "--table",
+        "orders",
+        "--row",
+        "{",
+    ])
+    .error("invalid_row");
+    run(&[
+        "explain-row",
+        "--policies",
+        &policies,
+        "--table",
+        "orders",
+        "--row",
+        r#"{"x": 1}"#,
+    ])
+    .error("invalid_row");
+    run(&[
+        "explain-row",
+        "--policies",
+        &policies,
+        "--table",
+        "nope",
+        "--row",
+        "{}",
+    ])
+    .error("unknown_relation");
+    run(&["explain-row", "--policies", &policies, "--table", "orders"]).error("invalid_arguments");
+    let principals = scratch("principals.json", b"{\"user\": \"a\"}");
+    run(&[
+        "who-sees",
+        "--policies",
+        &policies,
+        "--table",
+        "orders",
+        "--column",
+        "id",
+        "--principals",
+        &principals,
+    ])
+    .error("invalid_request");
+    let principals = scratch("principals.json", b"[{\"user\": 1}]");
+    run(&[
+        "who-sees",
+        "--policies",
+        &policies,
+        "--table",
+        "orders",
+        "--column",
+        "id",
+        "--principals",
+        &principals,
+    ])
+    .error("invalid_context");
+}
+
+#[test]
+fn who_sees_lists_each_principal() {
+    let principals = scratch(
+        "principals.json",
+        br#"[{"user": "alice", "roles": ["analyst"], "attributes": {"tenant_id": 1}},
+             {"user": "bob"},
+             {"user": "eve", "roles": ["analyst"], "attributes": {"tenant_id": 1}, "break_glass": true},
+             {"name": "carol with an exception",
+              "context": {"user": "carol", "roles": ["analyst"], "attributes": {"tenant_id": 1}},
+              "exceptions": [{"policy": "pii-masking"}]}]"#,
+    );
+    let out = run(&[
+        "who-sees",
+        "--policies",
+        &example("policies.json"),
+        "--table",
+        "customers",
+        "--column",
+        "email",
+        "--principals",
+        &principals,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let doc = out.json();
+    let access: Vec<&str> = doc["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["access"].as_str().unwrap())
+        .collect();
+    assert_eq!(access, ["masked_filtered", "raw", "filtered", "filtered"]);
+    assert_eq!(doc["access"][0]["masked"]["policy"], "pii-masking");
+    assert_eq!(
+        doc["access"][0]["filtered"][0]["predicate"],
+        "tenant_id = 1"
+    );
+    assert_eq!(doc["access"][3]["principal"], "carol with an exception");
+    let out = run(&[
+        "who-sees",
+        "--policies",
+        &example("policies.json"),
+        "--table",
+        "customers",
+        "--column",
+        "password_hash",
+        "--principals",
+        &principals,
+    ]);
+    let doc = out.json();
+    assert_eq!(doc["access"][1]["access"], "denied");
+    assert_eq!(doc["access"][1]["denied"]["policy"], "protect-secrets");
+    assert_eq!(doc["access"][1]["denied"]["rule_index"], 1);
+}

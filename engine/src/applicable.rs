@@ -63,6 +63,9 @@ impl<'p> Rules<'p> {
     fn add(&mut self, policy: &'p Policy, op: Operation) {
         self.policies.push(policy);
         for (rule_index, rule) in policy.rules.iter().enumerate() {
+            if policy.lifted.contains(&rule_index) {
+                continue;
+            }
             let at = RuleRef { policy, rule_index };
             let table = match rule {
                 Rule::QueryRestriction(r) => {

@@ -136,6 +136,68 @@ pub fn parse_data_type(text: &str) -> Result<DataType, String> {
     Ok(t)
 }
 
+/// SQL's spellings of built-in types that are not `pg_type` names (PostgreSQL's grammar
+/// maps them: `integer` is `int4`, `double precision` is `float8`, …), lowercased as the
+/// parser prints them, without modifiers.
+const STANDARD_TYPE_NAMES: &[&str] = &[
+    "bigint",
+    "bit varying",
+    "boolean",
+    "char",
+    "character",
+    "character varying",
+    "dec",
+    "decimal",
+    "double precision",
+    "float",
+    "int",
+    "integer",
+    "national character",
+    "national character varying",
+    "nchar",
+    "real",
+    "smallint",
+    "time with time zone",
+    "time without time zone",
+    "timestamp with time zone",
+    "timestamp without time zone",
+];
+
+/// Types of extensions so common that catalogs name them without their schema.
+const EXTENSION_TYPE_NAMES: &[&str] = &["citext"];
+
+/// Checks that a catalog column's type is one PostgreSQL has: a built-in type (its
+/// `pg_type` name or an SQL spelling of it, with modifiers and `[]` as PostgreSQL takes
+/// them), or a user-defined type named with its schema (`public.mood`). Catches typos
+/// such as `integr`, which would otherwise reach the rewritten SQL as `CAST(NULL AS
+/// integr)`.
+pub fn check_type_name(t: &DataType) -> Result<(), String> {
+    if let DataType::Custom(name, _) = t {
+        if name.0.len() > 1 {
+            return Ok(());
+        }
+    }
+    let printed = t.to_string().to_lowercase();
+    let base = printed
+        .split(['(', '['])
+        .next()
+        .unwrap_or(&printed)
+        .trim()
+        .trim_matches('"');
+    let base = base.strip_prefix("pg_catalog.").unwrap_or(base);
+    let known = crate::functions::listed(crate::pg_types::NAMES, base)
+        || STANDARD_TYPE_NAMES.contains(&base)
+        || EXTENSION_TYPE_NAMES.contains(&base)
+        || base.starts_with("interval");
+    if known {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{base}` is not a PostgreSQL type; use a built-in type (`integer`, `text`, `numeric(10,2)`, `timestamptz`, …) or name a user-defined type with its schema (`public.{base}`)"
+        ))
+    }
+}
+
 /// What the engine needs to know of a column's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeClass {
@@ -294,6 +356,70 @@ impl Catalog {
     /// Every table, in catalog order.
     pub fn tables(&self) -> &[Table] {
         &self.tables
+    }
+}
+
+#[cfg(test)]
+mod type_name_tests {
+    use super::{check_type_name, parse_data_type};
+
+    #[test]
+    fn postgres_types_pass_and_typos_do_not() {
+        for t in [
+            "integer",
+            "int",
+            "int4",
+            "bigint",
+            "text",
+            "varchar(4)",
+            "character varying(20)",
+            "char(10)",
+            "numeric(10,2)",
+            "double precision",
+            "float8",
+            "real",
+            "boolean",
+            "bool",
+            "date",
+            "timestamp",
+            "timestamptz",
+            "timestamp(3) with time zone",
+            "time without time zone",
+            "interval",
+            "interval year to month",
+            "jsonb",
+            "uuid",
+            "bytea",
+            "inet",
+            "int4range",
+            "tsvector",
+            "integer[]",
+            "text[][]",
+            "citext",
+            "public.mood",
+            "pg_catalog.int4",
+            "bit varying(5)",
+            "money",
+            "xml",
+        ] {
+            let parsed = parse_data_type(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert!(check_type_name(&parsed).is_ok(), "{t} ({parsed}) refused");
+        }
+        for t in [
+            "integr",
+            "string",
+            "datetime",
+            "tinyint",
+            "nvarchar(3)",
+            "int64",
+            "mood",
+        ] {
+            let Ok(parsed) = parse_data_type(t) else {
+                continue;
+            };
+            let err = check_type_name(&parsed).expect_err(t);
+            assert!(err.contains("not a PostgreSQL type"), "{t}: {err}");
+        }
     }
 }
 

@@ -247,7 +247,13 @@ pub fn reads_session_state(name: &str) -> bool {
 /// Whether `name` is a line of [`crate::builtins::NAMES`] (sorted lines, each ended by a
 /// newline): a binary search over byte positions, each probe widened to its line.
 fn builtin_listed(name: &str) -> bool {
-    let text = crate::builtins::NAMES;
+    listed(crate::builtins::NAMES, name)
+}
+
+/// Whether `name` is a line of `text` (sorted lines, each ended by a newline, as the
+/// generated lists are): a binary search over byte positions, each probe widened to its
+/// line.
+pub(crate) fn listed(text: &str, name: &str) -> bool {
     let bytes = text.as_bytes();
     // INVARIANT: `lo` and `hi` are line starts (or the end), `lo <= hi`.
     let (mut lo, mut hi) = (0usize, bytes.len());

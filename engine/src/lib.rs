@@ -6,12 +6,14 @@ pub mod catalog;
 pub mod context;
 mod error;
 mod evaluate;
+pub mod explain_row;
 mod functions;
 mod ident;
 mod leak;
 mod literal;
 mod mask;
 mod parse;
+mod pg_types;
 pub mod policy;
 mod print;
 mod prove;
@@ -19,8 +21,10 @@ mod resolve;
 mod restrict;
 mod rewrite;
 mod setup;
+pub mod suite;
 pub mod verdict;
 mod walk;
+pub mod who_sees;
 
 pub use context::Context;
 pub use error::InputError;
@@ -29,8 +33,11 @@ pub use verdict::{Decision, Verdict, VerdictRule};
 
 pub use applicable::exempts;
 pub use evaluate::evaluate;
+pub use explain_row::{explain_row, explain_row_json, explain_row_keyed, RowExplanation};
 pub use parse::{check_dialect, DIALECTS};
 pub use setup::db_setup_sql;
+pub use suite::{run_suite, run_suite_with_mutation, Suite, SuiteReport};
+pub use who_sees::{who_sees, who_sees_json, Access, Principal, WhoSeesReport};
 
 /// Hooks for benchmarks, fuzz targets and tests; not part of the API.
 #[doc(hidden)]

@@ -170,6 +170,11 @@ pub fn eval(expr: &Expr, column: &dyn Fn(&[&str]) -> Option<V>) -> V {
                 }
                 acc
             }
+            // An empty list (an empty `ctx.roles` prints as `CAST(ARRAY[] AS TEXT[])`):
+            // `= ANY` of no element is FALSE, whatever the left side.
+            Expr::Cast { expr, .. } if matches!(expr.as_ref(), Expr::Array(a) if a.elem.is_empty()) => {
+                V::Bool(false)
+            }
             _ => V::Unknown,
         },
         _ => V::Unknown,
@@ -398,6 +403,13 @@ mod tests {
                 &[("region", V::Str("US".into()))]
             ),
             V::Bool(true)
+        );
+        assert_eq!(
+            check(
+                "region = ANY(CAST(ARRAY[] AS TEXT[]))",
+                &[("region", V::Null)]
+            ),
+            V::Bool(false)
         );
     }
 

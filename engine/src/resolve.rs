@@ -31,6 +31,9 @@ pub(crate) struct Relation {
     pub(crate) columns: Option<Columns>,
     /// For the target of a write: masked columns and the mask over the target's own row.
     pub(crate) target_masks: BTreeMap<String, (Expr, MaskedColumn)>,
+    /// For a rewritten scan: its masked columns, by the names it exposes them under; each
+    /// is reported in the verdict when a reference reads it.
+    pub(crate) masked_columns: BTreeMap<String, MaskedColumn>,
     /// The catalog table whose row filters the scan applies (a rewritten, filtered scan).
     pub(crate) filtered: Option<TableName>,
     /// An outer join may null-extend it.
@@ -100,6 +103,7 @@ impl Relation {
             denied_columns: BTreeMap::new(),
             columns: None,
             target_masks: BTreeMap::new(),
+            masked_columns: BTreeMap::new(),
             filtered: None,
             nullable: false,
         }

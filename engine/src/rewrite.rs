@@ -192,6 +192,13 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// Reports the masked columns a reference reads.
+    fn read_masked(&mut self, masks: Vec<MaskedColumn>) {
+        for m in masks {
+            self.record_mask(m);
+        }
+    }
+
     /// Enforces the policies on a query, in place.
     pub fn query(&mut self, q: &mut Query) -> Flow {
         let depth = self.scopes.depth();
@@ -393,6 +400,17 @@ impl<'a> Rewriter<'a> {
         for item in &mut select.projection {
             match item {
                 SelectItem::Wildcard(_) => {
+                    let read: Vec<MaskedColumn> = self
+                        .scopes
+                        .innermost()
+                        .map(|f| {
+                            f.relations
+                                .iter()
+                                .flat_map(|r| r.masked_columns.values().cloned())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    self.read_masked(read);
                     let hits: Vec<DeniedColumn> = self
                         .scopes
                         .innermost()
@@ -524,6 +542,12 @@ impl<'a> Rewriter<'a> {
                     };
                     if let Some(last) = parts.last() {
                         let col = ident::normalize(last);
+                        let read: Vec<MaskedColumn> = self
+                            .relations_from(start)
+                            .iter()
+                            .filter_map(|r| r.masked_columns.get(&col).cloned())
+                            .collect();
+                        self.read_masked(read);
                         let hit = self
                             .relations_from(start)
                             .iter()
@@ -537,6 +561,12 @@ impl<'a> Rewriter<'a> {
                 Ok(())
             }
             JoinConstraint::Natural => {
+                let read: Vec<MaskedColumn> = self
+                    .relations_from(start)
+                    .iter()
+                    .flat_map(|r| r.masked_columns.values().cloned())
+                    .collect();
+                self.read_masked(read);
                 let hits: Vec<DeniedColumn> = self
                     .relations_from(start)
                     .iter()

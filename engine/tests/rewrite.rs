@@ -404,3 +404,56 @@ fn monitored_rules_are_records() {
     let quiet = evaluate(&set, "SELECT 1", &ctx).to_json();
     assert!(!quiet.contains("monitored"), "{quiet}");
 }
+
+/// `masked_columns` lists the masked columns the statement reads, not every masked column
+/// of the tables it scans.
+#[test]
+fn masked_columns_are_the_ones_read() {
+    let set = PolicySet::parse(
+        r#"{"catalog": {"tables": [{"name": "customers", "columns": [
+              {"name": "id", "type": "integer"}, {"name": "name", "type": "text"},
+              {"name": "email", "type": "text"}, {"name": "ssn", "type": "text"}]}]},
+            "policies": [{"id": "pii", "rules": [
+              {"type": "column_mask", "table": "customers", "column": "email", "mask": "email"},
+              {"type": "column_mask", "table": "customers", "column": "ssn", "mask": "partial"}]}]}"#,
+    )
+    .unwrap();
+    let ctx = Context::from_json_str(ANALYST).unwrap();
+    let read = |sql: &str| {
+        let v = evaluate(&set, sql, &ctx);
+        assert!(!v.is_block(), "{sql}: {}", v.to_json());
+        let mut cols: Vec<String> = v.masked_columns.iter().map(|m| m.column.clone()).collect();
+        cols.sort();
+        (cols, v.verdict.as_str().to_string())
+    };
+    let none = (Vec::<String>::new(), "allow".to_string());
+    let email = (vec!["email".to_string()], "mask".to_string());
+    let ssn = (vec!["ssn".to_string()], "mask".to_string());
+    let both = (
+        vec!["email".to_string(), "ssn".to_string()],
+        "mask".to_string(),
+    );
+    for (sql, expected) in [
+        ("SELECT email FROM customers", &email),
+        ("SELECT id FROM customers WHERE ssn LIKE '%1'", &ssn),
+        ("SELECT c.email FROM customers c", &email),
+        ("SELECT public.customers.ssn FROM public.customers", &ssn),
+        ("SELECT id, name FROM customers", &none),
+        ("SELECT count(*) FROM customers", &none),
+        ("SELECT * FROM customers", &both),
+        ("SELECT c.* FROM customers c", &both),
+        ("SELECT row_to_json(c) FROM customers c", &both),
+        (
+            "SELECT x FROM (SELECT email AS x, ssn FROM customers) s",
+            &both,
+        ),
+        ("SELECT e FROM customers AS c(i, n, e)", &email),
+        (
+            "SELECT 1 FROM customers a JOIN customers b USING (email)",
+            &email,
+        ),
+        ("SELECT 1 FROM customers a NATURAL JOIN customers b", &both),
+    ] {
+        assert_eq!(&read(sql), expected, "{sql}");
+    }
+}

@@ -172,3 +172,27 @@ fn data_retention_is_validated() {
         );
     }
 }
+
+/// A predicate longer than the bound is a problem at its field, not a 400 KB filter in
+/// every rewritten statement.
+#[test]
+fn oversized_predicates_are_refused() {
+    let max = verdict_engine::policy::MAX_PREDICATE_CHARS;
+    let long = format!("id IN ({})", vec!["1"; max / 2].join(","));
+    assert!(long.chars().count() > max);
+    let err = PolicySet::parse(&format!(
+        r#"{{"policies": [{{"id": "p", "rules": [{{"type": "row_filter", "table": "t", "predicate": "{long}"}}]}}]}}"#
+    ))
+    .unwrap_err();
+    let json = serde_json::to_string(&err).unwrap();
+    assert!(
+        json.contains("rules[0].predicate") && json.contains("at most 16384"),
+        "{}",
+        &json[..300.min(json.len())]
+    );
+    let fits = format!("id IN ({})", vec!["1"; max / 4].join(","));
+    assert!(PolicySet::parse(&format!(
+        r#"{{"policies": [{{"id": "p", "rules": [{{"type": "row_filter", "table": "t", "predicate": "{fits}"}}]}}]}}"#
+    ))
+    .is_ok());
+}

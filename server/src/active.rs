@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use sqlx::Row;
 use verdict_engine::exempts;
-use verdict_engine::policy::Subjects;
+use verdict_engine::policy::{Lift, Subjects};
 use verdict_engine::{Context, PolicySet};
 
 use crate::audit::Tx;
@@ -30,6 +30,37 @@ pub struct ExceptionEntry {
     pub subject_kind: String,
     pub subject: String,
     pub expires_at: Option<i64>,
+    /// The rule indexes it lifts; `None`: the policy's row filters and masks.
+    pub rules: Option<Vec<u32>>,
+}
+
+impl ExceptionEntry {
+    /// Which rules of its policy it lifts.
+    pub fn lift(&self) -> Lift {
+        match &self.rules {
+            None => Lift::FiltersAndMasks,
+            Some(list) => Lift::Rules(
+                list.iter()
+                    .filter_map(|r| usize::try_from(*r).ok())
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The columns [`exception_entry`] reads, in its order.
+const EXCEPTION_COLUMNS: &str = "id, policy_id, subject_kind, subject, expires_at, rules";
+
+/// An exception read with [`EXCEPTION_COLUMNS`].
+fn exception_entry(row: &sqlx::any::AnyRow) -> ApiResult<ExceptionEntry> {
+    Ok(ExceptionEntry {
+        id: row.try_get(0)?,
+        policy_id: row.try_get(1)?,
+        subject_kind: row.try_get(2)?,
+        subject: row.try_get(3)?,
+        expires_at: row.try_get(4)?,
+        rules: crate::exceptions::rule_list(row.try_get(5)?),
+    })
 }
 
 /// An organization's active set, as of `generation`.
@@ -154,10 +185,10 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
     let catalog = store::catalog(&mut *tx, org).await?;
     let rows = store::live_policies(&mut *tx, org).await?;
     let assignments = store::all_assignments(&mut *tx, org).await?;
-    let exception_rows = sqlx::query(
-        "SELECT id, policy_id, subject_kind, subject, expires_at FROM exceptions \
-         WHERE org_id = $1 AND revoked_at IS NULL ORDER BY id",
-    )
+    let exception_rows = sqlx::query(&format!(
+        "SELECT {EXCEPTION_COLUMNS} FROM exceptions \
+         WHERE org_id = $1 AND revoked_at IS NULL ORDER BY id"
+    ))
     .bind(org)
     .fetch_all(&mut *tx)
     .await?;
@@ -186,15 +217,9 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
     let ids: BTreeSet<&str> = policies.iter().map(|(id, _)| id.as_str()).collect();
     let mut exceptions = Vec::new();
     for row in &exception_rows {
-        let policy_id: String = row.try_get(1)?;
-        if ids.contains(policy_id.as_str()) {
-            exceptions.push(ExceptionEntry {
-                id: row.try_get(0)?,
-                policy_id,
-                subject_kind: row.try_get(2)?,
-                subject: row.try_get(3)?,
-                expires_at: row.try_get(4)?,
-            });
+        let entry = exception_entry(row)?;
+        if ids.contains(entry.policy_id.as_str()) {
+            exceptions.push(entry);
         }
     }
     let meta = rows
@@ -217,25 +242,15 @@ async fn load(db: &Db, org: &str) -> ApiResult<ActiveSet> {
 /// The exceptions of one policy that are not revoked (for a policy outside the active
 /// set, whose exceptions the cached set does not hold).
 pub async fn exceptions_of(db: &Db, org: &str, policy_id: &str) -> ApiResult<Vec<ExceptionEntry>> {
-    let rows = sqlx::query(
-        "SELECT id, policy_id, subject_kind, subject, expires_at FROM exceptions \
-         WHERE org_id = $1 AND policy_id = $2 AND revoked_at IS NULL ORDER BY id",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {EXCEPTION_COLUMNS} FROM exceptions \
+         WHERE org_id = $1 AND policy_id = $2 AND revoked_at IS NULL ORDER BY id"
+    ))
     .bind(org)
     .bind(policy_id)
     .fetch_all(&db.read)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ExceptionEntry {
-                id: row.try_get(0)?,
-                policy_id: row.try_get(1)?,
-                subject_kind: row.try_get(2)?,
-                subject: row.try_get(3)?,
-                expires_at: row.try_get(4)?,
-            })
-        })
-        .collect()
+    rows.iter().map(exception_entry).collect()
 }
 
 /// Validates engine-shaped policies against the catalog.
@@ -268,8 +283,9 @@ impl ExceptionEntry {
     }
 }
 
-/// The exceptions that would change who `ctx` is to the engine: not expired, and the
-/// engine says their policy applies to the caller but would not with the exception.
+/// The exceptions that would change what the engine does for `ctx`: not expired, their
+/// subject is the caller, their policy applies to the caller, and they lift at least one
+/// of its rules.
 pub fn candidates(
     set: &PolicySet,
     exceptions: &[ExceptionEntry],
@@ -283,23 +299,27 @@ pub fn candidates(
             set.policies
                 .iter()
                 .find(|p| p.id == e.policy_id)
-                .is_some_and(|p| exempts(p, &e.subjects(), ctx))
+                .is_some_and(|p| {
+                    exempts(p, &e.subjects(), ctx)
+                        && p.rules
+                            .iter()
+                            .enumerate()
+                            .any(|(i, r)| e.lift().covers(i, r))
+                })
         })
         .cloned()
         .collect()
 }
 
-/// The set for one request: the `applied` exceptions added to their policies' `except`.
-/// Borrows the cached set when there are none.
+/// The set for one request: the rules the `applied` exceptions lift are lifted (their
+/// policies still apply). Borrows the cached set when there are none.
 pub fn with_exceptions(set: &Arc<PolicySet>, applied: &[ExceptionEntry]) -> Arc<PolicySet> {
     if applied.is_empty() {
         return set.clone();
     }
     let mut set = (**set).clone();
     for e in applied {
-        if let Some(p) = set.policies.iter_mut().find(|p| p.id == e.policy_id) {
-            p.except.extend(&e.subjects());
-        }
+        set.lift(&e.policy_id, &e.lift());
     }
     Arc::new(set)
 }
@@ -369,6 +389,7 @@ mod tests {
             subject_kind: kind.into(),
             subject: subject.into(),
             expires_at: None,
+            rules: None,
         }
     }
 
@@ -413,10 +434,13 @@ mod tests {
     }
 
     #[test]
-    fn exceptions_become_except_entries_of_their_policy() {
+    fn exceptions_lift_rules_of_their_policy() {
         let set = Arc::new(
             PolicySet::parse(
-                r#"{"policies": [{"id": "p", "applies_to": {"roles": ["analyst"], "datasets": ["mart"]}}]}"#,
+                r#"{"policies": [{"id": "p", "applies_to": {"roles": ["analyst"], "datasets": ["mart"]},
+                    "rules": [{"type": "row_filter", "table": "t", "predicate": "a = 1"},
+                              {"type": "deny", "table": "u"}]},
+                    {"id": "q", "rules": [{"type": "deny", "table": "u"}]}]}"#,
             )
             .unwrap(),
         );
@@ -445,9 +469,28 @@ mod tests {
         };
         assert!(candidates(&set, &[expired], &alice).is_empty());
 
+        // A default exception on a policy with nothing it lifts (a deny only) is not used.
+        let on_q = ExceptionEntry {
+            policy_id: "q".into(),
+            ..by_user.clone()
+        };
+        assert!(candidates(&set, std::slice::from_ref(&on_q), &alice).is_empty());
+        // Naming the deny makes it one.
+        let named = ExceptionEntry {
+            rules: Some(vec![0]),
+            ..on_q
+        };
+        assert_eq!(
+            candidates(&set, std::slice::from_ref(&named), &alice).len(),
+            1
+        );
+
         assert!(Arc::ptr_eq(&with_exceptions(&set, &[]), &set));
-        let exempted = with_exceptions(&set, &[by_user, by_role]);
-        assert_eq!(exempted.policies[0].except.users, ["alice"]);
-        assert_eq!(exempted.policies[0].except.roles, ["analyst"]);
+        let lifted = with_exceptions(&set, &[by_user, by_role, named]);
+        let p = lifted.policies.iter().find(|p| p.id == "p").unwrap();
+        assert_eq!(p.lifted.iter().copied().collect::<Vec<_>>(), [0]);
+        assert!(p.except.users.is_empty(), "the policy still applies");
+        let q = lifted.policies.iter().find(|p| p.id == "q").unwrap();
+        assert_eq!(q.lifted.iter().copied().collect::<Vec<_>>(), [0]);
     }
 }

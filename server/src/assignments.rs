@@ -54,6 +54,7 @@ pub async fn list(
 async fn change(
     state: &AppState,
     principal: &Principal,
+    headers: &HeaderMap,
     id: &str,
     expected: Option<i64>,
     action: &str,
@@ -139,6 +140,9 @@ async fn change(
     )
     .await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, principal, headers, action).await?;
     let items = store::assignments(&mut *tx, org, id).await?;
     tx.commit().await?;
     state.changed(org);
@@ -193,6 +197,7 @@ pub async fn add(
     change(
         &state,
         &principal,
+        &headers,
         &id,
         expected,
         "assignment.add",
@@ -236,6 +241,7 @@ pub async fn remove_by_value(
     change(
         &state,
         &principal,
+        &headers,
         &id,
         expected,
         "assignment.remove",
@@ -274,6 +280,7 @@ pub async fn remove(
     change(
         &state,
         &principal,
+        &headers,
         &id,
         expected,
         "assignment.remove",

@@ -131,6 +131,9 @@ pub async fn put(
     )
     .await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, &principal, &headers, "catalog.update").await?;
     tx.commit().await?;
     state.changed(org);
     Ok(answer(catalog, revision))

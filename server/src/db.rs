@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 5] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 7] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -160,6 +160,16 @@ impl Db {
                     6,
                     "alert_channel_ca",
                     include_str!("../migrations/sqlite/0006_alert_channel_ca.sql"),
+                ),
+                (
+                    7,
+                    "exception_rules",
+                    include_str!("../migrations/sqlite/0007_exception_rules.sql"),
+                ),
+                (
+                    8,
+                    "policy_tests",
+                    include_str!("../migrations/sqlite/0008_policy_tests.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -187,6 +197,16 @@ impl Db {
                     6,
                     "alert_channel_ca",
                     include_str!("../migrations/postgres/0006_alert_channel_ca.sql"),
+                ),
+                (
+                    7,
+                    "exception_rules",
+                    include_str!("../migrations/postgres/0007_exception_rules.sql"),
+                ),
+                (
+                    8,
+                    "policy_tests",
+                    include_str!("../migrations/postgres/0008_policy_tests.sql"),
                 ),
             ],
         };

@@ -128,7 +128,7 @@ fn verdict_response(verdict: &Verdict, extra: &[(&str, Value)]) -> Response {
 }
 
 /// A verdict's JSON text (already serialized) with extra members appended.
-fn json_response(mut text: String, extra: &[(&str, Value)]) -> Response {
+pub(crate) fn json_response(mut text: String, extra: &[(&str, Value)]) -> Response {
     if text.ends_with('}') {
         text.pop();
         for (key, value) in extra {
@@ -147,7 +147,8 @@ fn json_response(mut text: String, extra: &[(&str, Value)]) -> Response {
     response
 }
 
-fn applied_json(applied: &[ExceptionEntry]) -> Value {
+/// The exceptions an evaluation used (or would use), as the answers list them.
+pub(crate) fn applied_json(applied: &[ExceptionEntry]) -> Value {
     json!(applied
         .iter()
         .map(|e| json!({ "id": e.id, "policy_id": e.policy_id }))

@@ -1,6 +1,9 @@
 //! `/api/v1/policies/{id}/exceptions`: time-bound (`expires_at`) or count-bound
-//! (`max_uses`) carve-outs for a user or a role. At evaluation an active exception becomes
-//! an `except` entry of its policy and one of its uses is taken atomically.
+//! (`max_uses`) carve-outs for a user or a role. An exception lifts the rules it names
+//! (`rules`, indexes as in `rules[i]`), or by default the policy's row filters and masks
+//! only — never a deny, retention rule, restriction or limit it does not name. At
+//! evaluation its rules are lifted for the caller (the policy still applies) and one of
+//! its uses is taken atomically.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,6 +36,10 @@ pub struct NewException {
     pub expires_at: Option<String>,
     /// How many evaluations may use it.
     pub max_uses: Option<i64>,
+    /// The rules it lifts, by index (`rules[i]`); absent: the policy's row filters and
+    /// masks. Denies, data retention, restrictions and limits are lifted only when named.
+    #[schema(max_items = 200)]
+    pub rules: Option<Vec<u32>>,
 }
 
 /// A stored exception.
@@ -46,6 +53,10 @@ pub struct Exception {
     pub reason: Option<String>,
     pub expires_at: Option<String>,
     pub max_uses: Option<i64>,
+    /// The rules it lifts, by index; absent: the policy's row filters and masks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub rules: Option<Vec<u32>>,
     pub uses: i64,
     /// Not revoked, not expired, and uses left.
     pub active: bool,
@@ -61,7 +72,7 @@ pub struct ExceptionList {
 }
 
 const COLUMNS: &str = "id, policy_id, subject_kind, subject, reason, expires_at, max_uses, uses, \
-                       created_at, created_by, revoked_at";
+                       created_at, created_by, revoked_at, rules";
 
 fn exception_row(row: &AnyRow, now: i64) -> ApiResult<Exception> {
     let expires_at: Option<i64> = row.try_get(5)?;
@@ -79,12 +90,18 @@ fn exception_row(row: &AnyRow, now: i64) -> ApiResult<Exception> {
         reason: row.try_get(4)?,
         expires_at: expires_at.map(format_time),
         max_uses,
+        rules: rule_list(row.try_get(11)?),
         uses,
         active,
         created_at: format_time(row.try_get(8)?),
         created_by: row.try_get(9)?,
         revoked_at: revoked_at.map(format_time),
     })
+}
+
+/// A stored rule list (JSON), or none.
+pub fn rule_list(text: Option<String>) -> Option<Vec<u32>> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
 /// Lists a policy's exceptions, active or not.
@@ -176,11 +193,40 @@ pub async fn create(
     }
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
-    store::live_policy(&mut *tx, org, &id).await?;
+    let settings = crate::settings::load(&mut *tx, org).await?;
+    if let Some(days) = settings.exception_max_days {
+        let latest = now.saturating_add(days.saturating_mul(86_400_000));
+        if expires_at.is_none_or(|t| t > latest) {
+            return Err(ApiError::invalid(format!(
+                "this organization's exceptions last at most {days} days: give an `expires_at` within them"
+            )));
+        }
+    }
+    let policy = store::live_policy(&mut *tx, org, &id).await?;
+    let rule_count = policy
+        .body
+        .get("rules")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, Vec::len);
+    if let Some(rules) = &req.rules {
+        let mut seen = std::collections::BTreeSet::new();
+        if rules.is_empty()
+            || rules.len() > 200
+            || rules
+                .iter()
+                .any(|r| usize::try_from(*r).map_or(true, |r| r >= rule_count) || !seen.insert(*r))
+        {
+            return Err(ApiError::invalid(format!(
+                "`rules` lists distinct indexes of the policy's rules (0 to {}), at least one",
+                rule_count.saturating_sub(1)
+            )));
+        }
+    }
+    let rules_text = req.rules.as_ref().map(|r| json!(r).to_string());
     let exception_id = new_id("exc");
     sqlx::query(
-        "INSERT INTO exceptions (org_id, id, policy_id, subject_kind, subject, reason, expires_at, max_uses, uses, created_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
+        "INSERT INTO exceptions (org_id, id, policy_id, subject_kind, subject, reason, expires_at, max_uses, uses, created_at, created_by, rules) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11)",
     )
     .bind(org)
     .bind(&exception_id)
@@ -192,11 +238,12 @@ pub async fn create(
     .bind(req.max_uses)
     .bind(now)
     .bind(&principal.user)
+    .bind(rules_text)
     .execute(&mut *tx)
     .await?;
     audit::record(&mut tx, org, &principal.user, "exception.create", "exception", &exception_id,
-        &["subject", "expires_at", "max_uses", "reason"],
-        Some(json!({ "policy_id": id, "subject_kind": kind, "subject": subject, "expires_at": req.expires_at, "max_uses": req.max_uses, "reason": req.reason }))).await?;
+        &["subject", "expires_at", "max_uses", "reason", "rules"],
+        Some(json!({ "policy_id": id, "subject_kind": kind, "subject": subject, "expires_at": req.expires_at, "max_uses": req.max_uses, "reason": req.reason, "rules": req.rules }))).await?;
     store::bump_generation(&mut tx, org).await?;
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM exceptions WHERE org_id = $1 AND id = $2"

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod evaluate;
 pub mod exceptions;
+pub mod explain;
 pub mod extract;
 pub mod limits;
 pub mod log;
@@ -20,6 +21,7 @@ mod model_agreement;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
+pub mod policy_tests;
 pub mod principals;
 pub mod settings;
 pub mod store;
@@ -105,6 +107,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard::dashboard))
         .routes(routes!(evaluate::replay))
         .routes(routes!(compile::compile))
+        .routes(routes!(explain::explain_row))
+        .routes(routes!(explain::who_sees))
         .routes(routes!(
             policies::get,
             policies::replace,
@@ -138,6 +142,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             principals::delete
         ))
         .routes(routes!(settings::get, settings::put))
+        .routes(routes!(policy_tests::get, policy_tests::put))
         .routes(routes!(auth::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(alerts::list, alerts::create))
@@ -182,6 +187,9 @@ pub fn router(state: AppState, max_body_bytes: usize, web_dir: Option<PathBuf>) 
     routed
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(
+            policy_tests::check_override_header,
+        ))
         .with_state(state)
 }
 

@@ -63,3 +63,12 @@ fn mask_kinds_and_modes_agree() {
         assert!(schema_names::<verdict_api_model::Mode>().contains(&mode.as_str().to_string()));
     }
 }
+
+#[test]
+fn bounds_agree() {
+    // A predicate the API accepts loads in the engine, and the other way round.
+    assert_eq!(
+        verdict_api_model::policy::MAX_PREDICATE_CHARS,
+        verdict_engine::policy::MAX_PREDICATE_CHARS
+    );
+}

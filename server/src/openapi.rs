@@ -143,6 +143,10 @@ fn statuses(method: &str, path: &str, op: &Operation) -> Vec<&'static str> {
     if op.request_body.is_some() {
         out.extend(["413", "415", "422"]);
     }
+    if params.iter().any(|p| p.name == "Verdict-Override-Reason") && op.request_body.is_none() {
+        // The policy tests refuse the change (`policy_tests_failed`).
+        out.push("422");
+    }
     if params
         .iter()
         .any(|p| p.parameter_in == ParameterIn::Header && p.name == "If-Match")
@@ -175,6 +179,7 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for (method, op) in ops {
             let Some(op) = op else { continue };
+            crate::policy_tests::document_override(op);
             for status in statuses(method, path, op) {
                 if op.responses.responses.contains_key(status) {
                     continue;

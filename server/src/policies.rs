@@ -696,6 +696,7 @@ fn applies_to_specs(value: &Value) -> ApiResult<Vec<AssignmentSpec>> {
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiJson(value): ApiJson<Value>,
 ) -> ApiResult<Response> {
     principal.require_writer()?;
@@ -758,6 +759,9 @@ pub async fn create(
     )
     .await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, &principal, &headers, "policy.create").await?;
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;
@@ -867,7 +871,10 @@ pub async fn patch(
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let (body, new_specs) = merge(&id, row.body.clone(), patch)?;
     let body = normalize(Value::Object(body))?;
-    update(&state, &principal, &id, expected, tx, row, body, new_specs).await
+    update(
+        &state, &principal, &headers, &id, expected, tx, row, body, new_specs,
+    )
+    .await
 }
 
 /// Replaces a policy whole; needs `If-Match: <revision>`; makes a new version.
@@ -904,7 +911,10 @@ pub async fn replace(
     let mut tx = state.db.write.begin().await?;
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let new_specs = given_assignments.then_some(specs);
-    update(&state, &principal, &id, expected, tx, row, body, new_specs).await
+    update(
+        &state, &principal, &headers, &id, expected, tx, row, body, new_specs,
+    )
+    .await
 }
 
 /// Writes a changed policy body (and assignments) at `expected`'s revision: the shared end
@@ -913,6 +923,7 @@ pub async fn replace(
 async fn update(
     state: &AppState,
     principal: &Principal,
+    headers: &HeaderMap,
     id: &str,
     expected: i64,
     mut tx: crate::audit::Tx,
@@ -995,6 +1006,9 @@ async fn update(
     )
     .await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, principal, headers, "policy.update").await?;
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;
@@ -1092,6 +1106,9 @@ pub async fn delete(
     )
     .await?;
     store::bump_generation(&mut tx, org).await?;
+    // After the generation's row lock: concurrent changes of the organization pass the
+    // gate one after the other, each seeing the ones committed before it.
+    crate::policy_tests::gate(&mut tx, &principal, &headers, "policy.delete").await?;
     tx.commit().await?;
     state.changed(org);
     Ok(with_etag(

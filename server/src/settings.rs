@@ -27,6 +27,11 @@ pub struct Settings {
     /// `*` redacts every attribute.
     #[schema(max_items = 100)]
     pub redacted_attributes: Vec<String>,
+    /// When set, every new exception needs an `expires_at` at most this many days ahead;
+    /// absent or null: no such bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub exception_max_days: Option<i64>,
 }
 
 /// The settings of an organization.
@@ -34,7 +39,7 @@ pub async fn load<'e, E>(exec: E, org: &str) -> ApiResult<Settings>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let row = sqlx::query("SELECT redacted_attributes FROM orgs WHERE id = $1")
+    let row = sqlx::query("SELECT redacted_attributes, exception_max_days FROM orgs WHERE id = $1")
         .bind(org)
         .fetch_one(exec)
         .await?;
@@ -43,6 +48,7 @@ where
         redacted_attributes: text
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default(),
+        exception_max_days: row.try_get(1)?,
     })
 }
 
@@ -93,10 +99,24 @@ pub async fn put(
         )
         .with_details(json!({ "problems": [{ "field": "redacted_attributes", "message": "at most 100 names of 1-256 characters" }] })));
     }
+    if settings
+        .exception_max_days
+        .is_some_and(|d| !(1..=3650).contains(&d))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "`exception_max_days` is a number of days from 1 to 3650",
+        )
+        .with_details(
+            json!({ "problems": [{ "field": "exception_max_days", "message": "from 1 to 3650" }] }),
+        ));
+    }
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
-    sqlx::query("UPDATE orgs SET redacted_attributes = $1 WHERE id = $2")
+    sqlx::query("UPDATE orgs SET redacted_attributes = $1, exception_max_days = $2 WHERE id = $3")
         .bind(json!(settings.redacted_attributes).to_string())
+        .bind(settings.exception_max_days)
         .bind(org)
         .execute(&mut *tx)
         .await?;
@@ -107,8 +127,8 @@ pub async fn put(
         "settings.update",
         "settings",
         org,
-        &["redacted_attributes"],
-        Some(json!({ "redacted_attributes": settings.redacted_attributes })),
+        &["redacted_attributes", "exception_max_days"],
+        Some(json!({ "redacted_attributes": settings.redacted_attributes, "exception_max_days": settings.exception_max_days })),
     )
     .await?;
     tx.commit().await?;

@@ -301,7 +301,7 @@ fn sanity(
 }
 
 /// The engine's lists taken from PostgreSQL's catalog (`engine/src/leak/pg.rs`,
-/// `engine/src/builtins.rs`) must be what their scripts generate from this PostgreSQL.
+/// `engine/src/builtins.rs`, `engine/src/pg_types.rs`) must be what their scripts generate from this PostgreSQL.
 pub fn check_catalog_lists(cluster: &Cluster) -> Result<(), String> {
     let lists = [
         (
@@ -315,6 +315,12 @@ pub fn check_catalog_lists(cluster: &Cluster) -> Result<(), String> {
             include_str!("../../scripts/builtins.sql"),
             "engine/src/builtins.rs",
             include_str!("../../engine/src/builtins.rs"),
+        ),
+        (
+            "scripts/types.sql",
+            include_str!("../../scripts/types.sql"),
+            "engine/src/pg_types.rs",
+            include_str!("../../engine/src/pg_types.rs"),
         ),
     ];
     let mut client = cluster.connect("postgres", SUPERUSER)?;

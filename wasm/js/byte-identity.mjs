@@ -8,8 +8,10 @@
 // Each case × context is checked in three forms, which must all equal the native bytes:
 // the one-shot JSON form (`evaluateJson`), the prepared JSON form
 // (`PolicyEngine#evaluateJson`) and the object form (`JSON.stringify(engine.evaluate(…))`).
-// Prints `byte-identity: N passed, M failed` (each case × context in each flavor) and exits
-// non-zero on any difference.
+// Then each of `verdict test`'s fixture suites through `runTests` (JSON texts and objects,
+// with mutation) must give the native report's bytes.
+// Prints `byte-identity: N passed, M failed` (each case × context and each suite, in each
+// flavor) and exits non-zero on any difference.
 import { readFileSync } from "node:fs";
 
 import { loadFlavors } from "./flavors.mjs";
@@ -52,6 +54,19 @@ for (const [flavor, wasm] of [["fast", fast], ["small", small]]) {
     });
   }
   engine.free();
+  for (const suite of native.suites) {
+    const forms = {
+      "runTests(text)": wasm.runTests(suite.policies, suite.tests, '{"mutate":true}'),
+      "runTests(object)": wasm.runTests(JSON.parse(suite.policies), JSON.parse(suite.tests), { mutate: true }),
+    };
+    const wrong = Object.entries(forms).filter(([, got]) => got !== suite.report);
+    if (wrong.length === 0) {
+      flavorPassed += 1;
+    } else {
+      failed += 1;
+      if (shown.length < 5) shown.push({ id: `suite ${suite.name}`, context: "-", form: `${flavor} ${wrong[0][0]}`, expected: suite.report, got: wrong[0][1] });
+    }
+  }
   passed += flavorPassed;
   counts.push(`${flavor} ${flavorPassed}`);
 }
@@ -60,7 +75,7 @@ for (const s of shown) {
   console.log(`DIFF ${s.id} [${s.context}] via ${s.form}\n  native: ${s.expected}\n  wasm:   ${s.got}`);
 }
 console.log(
-  `replayed ${native.cases.length} cases x ${contexts.length} contexts through both flavors of the wasm engine (${fast.version()}): ${counts.join(", ")} identical`,
+  `replayed ${native.cases.length} cases x ${contexts.length} contexts and ${native.suites.length} test suites through both flavors of the wasm engine (${fast.version()}): ${counts.join(", ")} identical`,
 );
 console.log(`byte-identity: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed === 2 * native.cases.length * contexts.length ? 0 : 1);
+process.exit(failed === 0 && passed === 2 * (native.cases.length * contexts.length + native.suites.length) ? 0 : 1);

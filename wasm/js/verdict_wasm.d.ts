@@ -246,6 +246,121 @@ export function validate(policySet: PolicySetInput): ValidationResult;
 /** Validates a policy set text. Never throws. @returns what `verdict validate` prints. */
 export function validateJson(policySetJson: string): string;
 
+/**
+ * Runs a policy test suite (`{tests: [{name, context?, sql, expect}]}`, see the engine's
+ * README) against a policy set. Each argument is a JSON text or an object; YAML text is the
+ * error `yaml_unsupported`. Never throws.
+ * @param options `{mutate: true}` adds mutation testing (each rule dropped or weakened).
+ * @returns the report JSON (`passed`, `failed`, `total`, `cases` with their `mismatches`,
+ *   `coverage`, and `mutation` when asked), the bytes `verdict test --format json
+ *   --coverage [--mutate]` prints; or the `{"error": {...}}` document (`invalid_policy`,
+ *   `invalid_tests`, `invalid_options`).
+ */
+export function runTests(
+  policySet: PolicySetInput,
+  tests: string | object,
+  options?: string | { mutate?: boolean } | null,
+): string;
+
+/** A request of `explainRow`: a row as column values, and whom to explain it for. */
+export interface ExplainRowRequest {
+  /** `orders` or `schema.orders`. */
+  table: string;
+  /** Column values, as the row holds them. */
+  row: Record<string, unknown>;
+  context?: ContextInput;
+  /** Columns that pick the row in the diagnostic query (default: `id`, else every column given). */
+  key?: string[];
+}
+
+/** One top-level `AND` conjunct of a row filter, evaluated over the row. */
+export interface ExplainedConjunct {
+  written: string;
+  /** With the context substituted; absent when the context lacks a value it needs. */
+  sql?: string;
+  value: "true" | "false" | "null" | "unknown";
+  /** It hides the row (false or null). */
+  blamed: boolean;
+  context: { reference: string; value?: unknown }[];
+  missing_columns?: string[];
+  /** Its column in `diagnostic_sql` (`c1`, …). */
+  diagnostic_column?: string;
+}
+
+/** One applicable row filter on the table. */
+export interface ExplainedFilter {
+  policy: string;
+  rule_index: number;
+  type: "row_filter" | "data_retention";
+  predicate?: string;
+  value: "true" | "false" | "null" | "unknown";
+  conjuncts: ExplainedConjunct[];
+  missing_context?: string[];
+}
+
+/** What `explainRow` answers. */
+export interface RowExplanation {
+  table: string;
+  outcome: "visible" | "hidden" | "undecided";
+  visible: boolean;
+  filters: ExplainedFilter[];
+  denied?: { policy: string; rule_index: number };
+  default_denied: boolean;
+  denied_columns: { column: string; policy: string; rule_index: number }[];
+  masked_columns: { column: string; kind: string; policy: string; rule_index: number }[];
+  monitored?: ExplainedFilter[];
+  bypassed?: string[];
+  /** The smallest context change found that admits the row. */
+  admit_with?: { reference: string; from?: unknown; to: unknown }[];
+  /** `SELECT (<conjunct>) AS c1, … FROM <table> WHERE <key> = <value>`. */
+  diagnostic_sql?: string;
+  explanation: string[];
+}
+
+/**
+ * Why a row is visible or hidden: each applicable row filter's conjuncts evaluated over the
+ * row with SQL's three-valued logic, the context values they use, the smallest admitting
+ * context change and a diagnostic query. Each argument is a JSON text or an object. Never
+ * throws.
+ * @returns the {@link RowExplanation} JSON (what `verdict explain-row` prints), or the
+ *   `{"error": {...}}` document (`invalid_policy`, `invalid_request`, `invalid_row`,
+ *   `invalid_context`, `invalid_table`, `unknown_relation`).
+ */
+export function explainRow(policySet: PolicySetInput, request: string | ExplainRowRequest): string;
+
+/** A principal of `whoSees`: a context, or a named context with exceptions. */
+export type WhoSeesPrincipal =
+  | Context
+  | {
+      name?: string;
+      context: ContextInput;
+      /** Exceptions held: each lifts rules of a policy (default: its row filters and masks). */
+      exceptions?: { policy: string; rules?: number[] }[];
+    };
+
+/** One principal's access to the column (`SELECT <column> FROM <table>` judged for them). */
+export interface ColumnAccess {
+  principal?: string;
+  access: "raw" | "masked" | "filtered" | "masked_filtered" | "denied";
+  raw: boolean;
+  masked?: { kind: string; policy: string; rule_index: number };
+  filtered: { predicate: string; policy: string; rule_index: number }[];
+  denied?: { rule: string; policy?: string; rule_index?: number; reason: string };
+  break_glass: boolean;
+  exceptions?: { policy: string; rules?: number[] }[];
+  sql: string;
+}
+
+/**
+ * How each principal sees a column. Each argument is a JSON text or an object. Never throws.
+ * @returns `{table, column, access: ColumnAccess[]}` as JSON (what `verdict who-sees`
+ *   prints), or the `{"error": {...}}` document.
+ */
+export function whoSees(
+  policySet: PolicySetInput,
+  request: string | { table: string; column: string; principals: WhoSeesPrincipal[] },
+): string;
+
 /** The package version. */
 export function version(): string;
 

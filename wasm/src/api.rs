@@ -5,7 +5,10 @@
 //! module check exactly what the wasm exports do.
 
 use serde_json::Value as Json;
-use verdict_engine::{evaluate as engine_evaluate, Context, InputError, PolicySet, Verdict};
+use verdict_engine::{
+    evaluate as engine_evaluate, run_suite, run_suite_with_mutation, Context, InputError,
+    PolicySet, Suite, Verdict,
+};
 
 /// Option names `options` accepts.
 const OPTIONS: &[&str] = &["dialect"];
@@ -114,6 +117,102 @@ pub fn evaluate_json_str(
     match result {
         Ok(verdict) => verdict.to_json(),
         Err(err) => err.to_json(),
+    }
+}
+
+/// A test suite from a value: an object, or a string holding JSON (or YAML, with the
+/// engine's `yaml` feature) text.
+pub fn suite(value: &Json) -> Result<Suite, InputError> {
+    match value {
+        Json::String(text) => Suite::parse(text),
+        other => Suite::from_json(other),
+    }
+}
+
+/// Reads the options of `runTests` (`{"mutate": true}`): whether to run mutation testing.
+pub fn test_options(value: &Json) -> Result<bool, InputError> {
+    let bad = |m: String| InputError::new("invalid_options", m);
+    let obj = match value {
+        Json::Null => return Ok(false),
+        Json::String(text) if text.trim().is_empty() => return Ok(false),
+        Json::String(text) => {
+            let v: Json = serde_json::from_str(text)
+                .map_err(|e| bad(format!("options are not valid JSON: {e}")))?;
+            return test_options(&v);
+        }
+        Json::Object(obj) => obj,
+        _ => {
+            return Err(bad(
+                "options must be an object such as `{\"mutate\": true}`".into(),
+            ))
+        }
+    };
+    let mut mutate = false;
+    for (key, v) in obj {
+        match (key.as_str(), v) {
+            ("mutate", Json::Bool(b)) => mutate = *b,
+            ("mutate", Json::Null) => {}
+            ("mutate", _) => return Err(bad("option `mutate` must be a boolean".into())),
+            (other, _) => return Err(bad(format!("unknown option `{other}`; expected mutate"))),
+        }
+    }
+    Ok(mutate)
+}
+
+/// Runs a test suite against a policy set (each a value: an object, or a JSON/YAML text)
+/// and answers the report JSON with coverage (and mutation, with `{"mutate": true}`), or
+/// the `{"error": {...}}` document: what `verdict test --format json --coverage` prints.
+pub fn run_tests_value(
+    policy_set_value: &Json,
+    tests_value: &Json,
+    options_value: &Json,
+) -> String {
+    let inputs = test_options(options_value)
+        .and_then(|mutate| Ok((mutate, policy_set(policy_set_value)?, suite(tests_value)?)));
+    match inputs {
+        Ok((true, set, suite)) => run_suite_with_mutation(&set, &suite).to_json(),
+        Ok((false, set, suite)) => run_suite(&set, &suite).to_json(),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// Explains a row against a policy set (a value: an object, or a JSON/YAML text) for a
+/// request `{table, row, context?, key?}` (an object or a JSON text): the explanation
+/// JSON, or the `{"error": {...}}` document; what `verdict explain-row` prints.
+pub fn explain_row_value(policy_set_value: &Json, request_value: &Json) -> String {
+    let result = policy_set(policy_set_value).and_then(|set| {
+        let request = request(request_value)?;
+        verdict_engine::explain_row_json(&set, &request)
+    });
+    match result {
+        Ok(e) => e.to_json(),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// Lists how each principal of a request `{table, column, principals}` sees the column:
+/// the report JSON, or the `{"error": {...}}` document; what `verdict who-sees` prints.
+pub fn who_sees_value(policy_set_value: &Json, request_value: &Json) -> String {
+    let result = policy_set(policy_set_value).and_then(|set| {
+        let request = request(request_value)?;
+        verdict_engine::who_sees_json(&set, &request)
+    });
+    match result {
+        Ok(r) => r.to_json(),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// A request: an object, or a string holding JSON text.
+fn request(value: &Json) -> Result<Json, InputError> {
+    match value {
+        Json::String(text) => serde_json::from_str(text).map_err(|e| {
+            InputError::new(
+                "invalid_request",
+                format!("the request is not valid JSON: {e}"),
+            )
+        }),
+        other => Ok(other.clone()),
     }
 }
 
@@ -309,6 +408,142 @@ mod tests {
         assert_eq!(
             error_code(validate_json_str(POLICIES_YAML)),
             "yaml_unsupported"
+        );
+    }
+
+    /// The fixture suites of `verdict test`, as JSON (the package may read no YAML).
+    fn suite_fixture(name: &str) -> String {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../cli/tests/fixtures/suite/");
+        let text = std::fs::read_to_string(format!("{dir}{name}")).unwrap();
+        let value: Json = serde_yaml_ng::from_str(&text).unwrap();
+        value.to_string()
+    }
+
+    #[test]
+    fn explain_row_and_who_sees_answer_the_engines_json() {
+        let set = PolicySet::parse(POLICIES_JSON).unwrap();
+        let request = serde_json::json!({"table": "orders", "row": {"id": 1, "tenant_id": 42},
+            "context": serde_json::from_str::<Json>(CONTEXT).unwrap()});
+        let native = verdict_engine::explain_row_json(&set, &request)
+            .unwrap()
+            .to_json();
+        let policies = Json::String(POLICIES_JSON.into());
+        assert_eq!(explain_row_value(&policies, &request), native);
+        assert_eq!(
+            explain_row_value(&policies, &Json::String(request.to_string())),
+            native
+        );
+        assert_eq!(
+            error_code(explain_row_value(&policies, &Json::String("{".into()))),
+            "invalid_request"
+        );
+        assert_eq!(
+            error_code(explain_row_value(&Json::String("{".into()), &request)),
+            "invalid_policy"
+        );
+        let request = serde_json::json!({"table": "orders", "column": "id",
+            "principals": [{"user": "a"}, serde_json::from_str::<Json>(CONTEXT).unwrap()]});
+        let native = verdict_engine::who_sees_json(&set, &request)
+            .unwrap()
+            .to_json();
+        assert_eq!(who_sees_value(&policies, &request), native);
+        assert_eq!(
+            error_code(who_sees_value(&policies, &serde_json::json!([]))),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn run_tests_answers_the_engines_report() {
+        let policies = suite_fixture("policies.yaml");
+        let set = PolicySet::parse(&policies).unwrap();
+        for name in ["real.yaml", "weak.json", "failing.yaml"] {
+            let tests = suite_fixture(name);
+            let s = Suite::parse(&tests).unwrap();
+            let text = |t: &str| Json::String(t.into());
+            assert_eq!(
+                run_tests_value(&text(&policies), &text(&tests), &Json::Null),
+                run_suite(&set, &s).to_json()
+            );
+            let mutated = run_suite_with_mutation(&set, &s).to_json();
+            assert_eq!(
+                run_tests_value(&text(&policies), &text(&tests), &text("{\"mutate\":true}")),
+                mutated
+            );
+            // Objects give the bytes their JSON texts give.
+            let object = |t: &str| serde_json::from_str::<Json>(t).unwrap();
+            assert_eq!(
+                run_tests_value(
+                    &object(&policies),
+                    &object(&tests),
+                    &serde_json::json!({"mutate": true})
+                ),
+                mutated
+            );
+        }
+    }
+
+    /// The native reports that `wasm/tests/api.rs` compares `runTests` with, byte for
+    /// byte, in Node and Chromium: `VERDICT_BLESS=1` rewrites the file from the native
+    /// engine after a deliberate change.
+    #[test]
+    fn the_suite_reports_file_is_the_native_engines() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/suite_reports.json");
+        let policies = suite_fixture("policies.yaml");
+        let set = PolicySet::parse(&policies).unwrap();
+        let mut reports = serde_json::Map::new();
+        for name in ["real.yaml", "weak.json", "failing.yaml"] {
+            let s = Suite::parse(&suite_fixture(name)).unwrap();
+            reports.insert(
+                name.to_string(),
+                Json::String(run_suite_with_mutation(&set, &s).to_json()),
+            );
+        }
+        let native = serde_json::to_string_pretty(&Json::Object(reports)).unwrap() + "\n";
+        if std::env::var("VERDICT_BLESS").as_deref() == Ok("1") {
+            std::fs::write(path, &native).unwrap();
+        }
+        let stored = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            stored == native,
+            "{path} differs from the native reports; after a deliberate change run \
+             VERDICT_BLESS=1 cargo test -p verdict-wasm --lib"
+        );
+    }
+
+    #[test]
+    fn run_tests_answers_bad_input_with_the_error_document() {
+        let policies = Json::String(suite_fixture("policies.yaml"));
+        let tests = Json::String(suite_fixture("real.yaml"));
+        let code = |out: String| error_code(out);
+        assert_eq!(
+            code(run_tests_value(
+                &Json::String("{".into()),
+                &tests,
+                &Json::Null
+            )),
+            "invalid_policy"
+        );
+        let unknown = serde_json::json!({"tests": [], "extra": 1});
+        assert_eq!(
+            code(run_tests_value(&policies, &unknown, &Json::Null)),
+            "invalid_tests"
+        );
+        assert_eq!(
+            code(run_tests_value(
+                &policies,
+                &tests,
+                &serde_json::json!({"mutate": "yes"})
+            )),
+            "invalid_options"
+        );
+        assert_eq!(
+            code(run_tests_value(
+                &policies,
+                &tests,
+                &Json::String("{\"fast\":1}".into())
+            )),
+            "invalid_options"
         );
     }
 

@@ -152,6 +152,58 @@ pub fn validate_json(policy_set_json: JsValue) -> String {
     }
 }
 
+/// `runTests(policySet, tests, options?)`: runs a policy test suite and answers the report
+/// JSON (cases, mismatches, coverage; mutation with `{"mutate": true}`), or the
+/// `{"error": {...}}` document; never throws. Each argument is a JSON text or an object.
+#[wasm_bindgen(js_name = runTests, skip_typescript)]
+pub fn run_tests(policy_set: JsValue, tests: JsValue, options: JsValue) -> String {
+    let inputs = || -> Result<_, InputError> {
+        Ok((
+            json_of(policy_set, "invalid_policy", "the policy set")?,
+            json_of(tests, "invalid_tests", "the test suite")?,
+            json_of(options, "invalid_options", "the options")?,
+        ))
+    };
+    match inputs() {
+        Ok((p, t, o)) => api::run_tests_value(&p, &t, &o),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// `explainRow(policySet, request)`: why a row is visible or hidden (request `{table, row,
+/// context?, key?}`): the explanation JSON, or the `{"error": {...}}` document; never
+/// throws. Each argument is a JSON text or an object.
+#[wasm_bindgen(js_name = explainRow, skip_typescript)]
+pub fn explain_row(policy_set: JsValue, request: JsValue) -> String {
+    let inputs = || -> Result<_, InputError> {
+        Ok((
+            json_of(policy_set, "invalid_policy", "the policy set")?,
+            json_of(request, "invalid_request", "the request")?,
+        ))
+    };
+    match inputs() {
+        Ok((p, r)) => api::explain_row_value(&p, &r),
+        Err(err) => err.to_json(),
+    }
+}
+
+/// `whoSees(policySet, request)`: how each principal sees a column (request `{table,
+/// column, principals}`): the report JSON, or the `{"error": {...}}` document; never
+/// throws. Each argument is a JSON text or an object.
+#[wasm_bindgen(js_name = whoSees, skip_typescript)]
+pub fn who_sees(policy_set: JsValue, request: JsValue) -> String {
+    let inputs = || -> Result<_, InputError> {
+        Ok((
+            json_of(policy_set, "invalid_policy", "the policy set")?,
+            json_of(request, "invalid_request", "the request")?,
+        ))
+    };
+    match inputs() {
+        Ok((p, r)) => api::who_sees_value(&p, &r),
+        Err(err) => err.to_json(),
+    }
+}
+
 /// `version()`: the package version.
 #[wasm_bindgen(js_name = version, skip_typescript)]
 pub fn version() -> String {

@@ -9,4 +9,7 @@ mod js;
 #[global_allocator]
 static ALLOCATOR: verdict_wasm_alloc::WasmAllocator = verdict_wasm_alloc::wasm_allocator();
 
-pub use js::{evaluate, evaluate_json, validate, validate_json, version, PolicyEngine};
+pub use js::{
+    evaluate, evaluate_json, explain_row, run_tests, validate, validate_json, version, who_sees,
+    PolicyEngine,
+};

@@ -13,7 +13,10 @@ use js_sys::{Array, Function, Reflect, JSON};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use verdict_wasm::{evaluate, evaluate_json, validate, validate_json, version, PolicyEngine};
+use verdict_wasm::{
+    evaluate, evaluate_json, explain_row, run_tests, validate, validate_json, version, who_sees,
+    PolicyEngine,
+};
 
 const POLICIES_JSON: &str = include_str!("../../examples/policies.json");
 const POLICIES_YAML: &str = include_str!("../../examples/policies.yaml");
@@ -406,4 +409,121 @@ fn long_chains_evaluate_or_block_cleanly() {
 #[wasm_bindgen_test]
 fn version_is_the_crate_version() {
     assert_eq!(version(), env!("CARGO_PKG_VERSION"));
+}
+
+/// A fixture of `verdict test` (cli/tests/fixtures/suite) as JSON text: the package reads
+/// no YAML, so the test converts it (with the crate the native side uses).
+fn suite_fixture(text: &str) -> String {
+    let value: serde_json::Value = serde_yaml_ng::from_str(text).unwrap();
+    value.to_string()
+}
+
+const SUITE_POLICIES: &str = include_str!("../../cli/tests/fixtures/suite/policies.yaml");
+const SUITES: [(&str, &str); 3] = [
+    (
+        "real.yaml",
+        include_str!("../../cli/tests/fixtures/suite/real.yaml"),
+    ),
+    (
+        "weak.json",
+        include_str!("../../cli/tests/fixtures/suite/weak.json"),
+    ),
+    (
+        "failing.yaml",
+        include_str!("../../cli/tests/fixtures/suite/failing.yaml"),
+    ),
+];
+/// The native engine's reports for the suites (checked natively by
+/// `api::tests::the_suite_reports_file_is_the_native_engines`).
+const NATIVE_REPORTS: &str = include_str!("suite_reports.json");
+
+#[wasm_bindgen_test]
+fn run_tests_gives_the_native_reports_byte_for_byte() {
+    let native: serde_json::Value = serde_json::from_str(NATIVE_REPORTS).unwrap();
+    let policies = suite_fixture(SUITE_POLICIES);
+    for (name, text) in SUITES {
+        let tests = suite_fixture(text);
+        let expected = native[name].as_str().unwrap();
+        let got = run_tests(s(&policies), s(&tests), s("{\"mutate\":true}"));
+        assert_eq!(got, expected, "{name}");
+        // Objects in give the same bytes as their JSON texts.
+        let from_objects = run_tests(js(&policies), js(&tests), js("{\"mutate\":true}"));
+        assert_eq!(from_objects, expected, "{name} (objects)");
+    }
+    let weak = js(native["weak.json"].as_str().unwrap());
+    let real = js(native["real.yaml"].as_str().unwrap());
+    let score = |r: &JsValue| get(&get(r, "mutation"), "score").as_f64().unwrap();
+    assert!(score(&weak) < 0.3);
+    assert!(score(&real) >= 0.9);
+    // Without options: no mutation, coverage included.
+    let plain = js(&run_tests(
+        s(&policies),
+        s(&suite_fixture(SUITES[0].1)),
+        JsValue::UNDEFINED,
+    ));
+    assert!(!Reflect::has(&plain, &s("mutation")).unwrap());
+    assert_eq!(
+        get(&get(&plain, "coverage"), "exercised").as_f64(),
+        Some(8.0)
+    );
+}
+
+#[wasm_bindgen_test]
+fn run_tests_answers_bad_input_with_the_error_document() {
+    let policies = suite_fixture(SUITE_POLICIES);
+    assert_eq!(
+        answered_code(&run_tests(s(&policies), s("tests: []"), JsValue::UNDEFINED)),
+        "yaml_unsupported"
+    );
+    let out = run_tests(
+        s(&policies),
+        s(r#"{"tests":[{"name":"a","sql":"SELECT 1","expect":{"verdict":"allow","x":1}}]}"#),
+        JsValue::UNDEFINED,
+    );
+    assert_eq!(answered_code(&out), "invalid_tests");
+    let problem = Array::from(&get(&get(&js(&out), "error"), "problems")).get(0);
+    assert_eq!(get_str(&problem, "field"), "tests[0].expect.x");
+    assert_eq!(
+        answered_code(&run_tests(s("{"), s("{}"), JsValue::UNDEFINED)),
+        "invalid_policy"
+    );
+    assert_eq!(
+        answered_code(&run_tests(s(&policies), s(r#"{"tests":[]}"#), s("[]"))),
+        "invalid_options"
+    );
+}
+
+#[wasm_bindgen_test]
+fn explain_row_and_who_sees_answer_the_native_json() {
+    let set = verdict_engine::PolicySet::parse(POLICIES_JSON).unwrap();
+    let request = format!(
+        r#"{{"table": "orders", "row": {{"id": 3, "tenant_id": 2}}, "context": {CONTEXT}}}"#
+    );
+    let native = verdict_engine::explain_row_json(&set, &serde_json::from_str(&request).unwrap())
+        .unwrap()
+        .to_json();
+    assert_eq!(explain_row(s(POLICIES_JSON), s(&request)), native);
+    assert_eq!(explain_row(js(POLICIES_JSON), js(&request)), native);
+    let answer = js(&native);
+    assert_eq!(get_str(&answer, "outcome"), "hidden");
+    assert_eq!(
+        answered_code(&explain_row(s(POLICIES_JSON), s(r#"{"table": "orders"}"#))),
+        "invalid_request"
+    );
+    assert_eq!(
+        answered_code(&explain_row(s(POLICIES_JSON), JsValue::from_f64(1.0))),
+        "invalid_request"
+    );
+
+    let request = format!(
+        r#"{{"table": "orders", "column": "id", "principals": [{CONTEXT}, {{"user": "x"}}]}}"#
+    );
+    let native = verdict_engine::who_sees_json(&set, &serde_json::from_str(&request).unwrap())
+        .unwrap()
+        .to_json();
+    assert_eq!(who_sees(js(POLICIES_JSON), js(&request)), native);
+    assert_eq!(
+        answered_code(&who_sees(s("{"), s(&request))),
+        "invalid_policy"
+    );
 }

@@ -9,7 +9,8 @@ use super::{
     Restriction, Retention, Rule, StatementKind, Subjects,
 };
 use crate::catalog::{
-    parse_column_name, parse_data_type, Catalog, Column, DefaultAccess, Table, TableName, TypeClass,
+    check_type_name, parse_column_name, parse_data_type, Catalog, Column, DefaultAccess, Table,
+    TableName, TypeClass,
 };
 use crate::error::InputError;
 
@@ -366,13 +367,15 @@ impl Loader {
                         );
                         let ctype = match cobj.get("type") {
                             None | Some(Json::Null) => None,
-                            Some(Json::String(t)) => match parse_data_type(t) {
-                                Ok(_) => Some(t.trim().to_lowercase()),
-                                Err(m) => {
-                                    self.at(&place, &format!("{cfield}.type"), m);
-                                    None
+                            Some(Json::String(t)) => {
+                                match parse_data_type(t).and_then(|d| check_type_name(&d)) {
+                                    Ok(()) => Some(t.trim().to_lowercase()),
+                                    Err(m) => {
+                                        self.at(&place, &format!("{cfield}.type"), m);
+                                        None
+                                    }
                                 }
-                            },
+                            }
                             Some(_) => {
                                 self.at(
                                     &place,
@@ -599,6 +602,7 @@ impl Loader {
             labels,
             audit_level,
             rules,
+            lifted: BTreeSet::new(),
         })
     }
 

@@ -15,7 +15,7 @@ use crate::catalog::{Catalog, TableName};
 
 pub use load::parse_policy_set;
 pub(crate) use predicate::ReplaceCtxRefs;
-pub use predicate::{is_sql_value_function, CtxRef, Predicate};
+pub use predicate::{is_sql_value_function, CtxRef, Predicate, MAX_PREDICATE_CHARS};
 
 /// One validation problem, located as precisely as the input allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -499,6 +499,10 @@ pub struct Policy {
     pub labels: BTreeMap<String, String>,
     pub audit_level: AuditLevel,
     pub rules: Vec<Rule>,
+    /// Rules (by index) lifted for one evaluation by a caller's exception
+    /// ([`PolicySet::lift`]): the policy still applies, these rules do not act. Never
+    /// read from a policy file; empty in a loaded set.
+    pub lifted: std::collections::BTreeSet<usize>,
 }
 
 /// A validated policy set: an optional strict catalog and policies in priority order.
@@ -524,7 +528,51 @@ pub struct Summary {
     pub governed_tables: usize,
 }
 
+/// Which rules of a policy an exception lifts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lift {
+    /// The policy's row filters and masks: what an exception lifts unless it names rules.
+    /// Denies, data retention, restrictions and limits stay.
+    FiltersAndMasks,
+    /// These rules (indexes, as in `rules[i]`), whatever their type.
+    Rules(Vec<usize>),
+}
+
+impl Lift {
+    /// Whether it lifts the rule at `index`.
+    pub fn covers(&self, index: usize, rule: &Rule) -> bool {
+        match self {
+            Lift::Rules(list) => list.contains(&index),
+            Lift::FiltersAndMasks => matches!(
+                rule,
+                Rule::RowFilter {
+                    retention: None,
+                    ..
+                } | Rule::ColumnMask { .. }
+            ),
+        }
+    }
+}
+
 impl PolicySet {
+    /// Lifts rules of policy `id` for the evaluations made with this set (the caller holds
+    /// an exception): the policy still applies to the context, the lifted rules do not
+    /// act. Indexes the policy does not have are ignored. Returns the indexes lifted.
+    pub fn lift(&mut self, id: &str, which: &Lift) -> Vec<usize> {
+        let Some(policy) = self.policies.iter_mut().find(|p| p.id == id) else {
+            return Vec::new();
+        };
+        let chosen: Vec<usize> = policy
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, rule)| which.covers(*i, rule))
+            .map(|(i, _)| i)
+            .collect();
+        policy.lifted.extend(chosen.iter().copied());
+        chosen
+    }
+
     /// Counts of what the set holds.
     pub fn summary(&self) -> Summary {
         let governed: std::collections::BTreeSet<&TableName> = self

@@ -195,8 +195,22 @@ impl<F: FnMut(CtxRef) -> Option<Expr>> VisitorMut for ReplaceCtxRefs<F> {
     }
 }
 
+/// The longest predicate, in characters (the Policies API's bound too): a longer one is
+/// refused at load rather than rewritten into every statement that reads its table.
+pub const MAX_PREDICATE_CHARS: usize = 16_384;
+
 /// Parses a whole text as one expression.
 fn parse_expr(text: &str) -> Result<Expr, PredicateError> {
+    let chars = text.chars().count();
+    if chars > MAX_PREDICATE_CHARS {
+        return Err(PredicateError {
+            message: format!(
+                "the predicate has {chars} characters; at most {MAX_PREDICATE_CHARS} are allowed"
+            ),
+            line: None,
+            column: None,
+        });
+    }
     let dialect = PostgreSqlDialect {};
     let mut parser = crate::parse::parser(&dialect, text).map_err(|e| parser_error(e.message()))?;
     let expr = parser.parse_expr().map_err(|e| {

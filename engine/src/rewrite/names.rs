@@ -50,6 +50,9 @@ impl Rewriter<'_> {
                 .find_qualified(&TableName::new(ident::normalize(s), ident::normalize(t))),
             _ => return Err(database_qualified(&format!("{name}.*"))),
         };
+        let read: Vec<MaskedColumn> = rel
+            .map(|r| r.masked_columns.values().cloned().collect())
+            .unwrap_or_default();
         let masked = rel.map(|r| Self::masked_whole_row(r, &format!("`{name}.*`")));
         if in_expr {
             if let Some(r) = rel {
@@ -59,6 +62,7 @@ impl Rewriter<'_> {
         if let Some(d) = rel.and_then(|r| r.any_denied().cloned()) {
             self.denied(&d, &format!(" and `{name}.*` would read it"))?;
         }
+        self.read_masked(read);
         masked.unwrap_or(Ok(()))
     }
 
@@ -125,6 +129,7 @@ impl Rewriter<'_> {
             return Ok(());
         }
         let how = format!(" and `{what}` reads the whole row (PostgreSQL calls `{col}` on it)");
+        let read: Vec<MaskedColumn> = rel.masked_columns.values().cloned().collect();
         let denied = rel.any_denied().cloned();
         let masked = Self::masked_whole_row(rel, &format!("`{what}`"));
         let aliased = Self::aliased_whole_row(rel, &format!("`{what}`"));
@@ -133,6 +138,7 @@ impl Rewriter<'_> {
         }
         masked?;
         aliased?;
+        self.read_masked(read);
         // The call itself is judged as one written `col(q)`.
         let function = ObjectName::from(vec![ident::make_ident(col)]);
         self.check_denied_call(&function)?;
@@ -202,13 +208,15 @@ impl Rewriter<'_> {
         }
     }
 
-    /// Whether any relation in scope has denied columns or was renamed (checks are needed).
+    /// Whether any relation in scope has denied or masked columns or was renamed (checks
+    /// are needed).
     pub(super) fn names_matter(&self) -> bool {
         self.scopes.all().any(|r| {
             r.renamed_scan
                 || r.aliased_scan
                 || !r.denied_columns.is_empty()
                 || !r.target_masks.is_empty()
+                || !r.masked_columns.is_empty()
         })
     }
 
@@ -290,11 +298,14 @@ impl Rewriter<'_> {
                         .is_some_and(|c| c.contains(self.catalog, name))
                 });
                 let mut hits = Vec::new();
+                let mut read: Vec<MaskedColumn> = Vec::new();
                 for rel in self.scopes.name_order() {
                     if let Some(d) = rel.denied_columns.get(name) {
                         hits.push((d.clone(), String::new()));
                     }
+                    read.extend(rel.masked_columns.get(name).cloned());
                     if rel.ref_name == name && !column {
+                        read.extend(rel.masked_columns.values().cloned());
                         if let Some(d) = rel.any_denied() {
                             hits.push((
                                 d.clone(),
@@ -306,6 +317,7 @@ impl Rewriter<'_> {
                 for (d, how) in hits {
                     self.denied(&d, &how)?;
                 }
+                self.read_masked(read);
                 // Denies first (they say more); then masks a whole row of a write target would skip.
                 if let Some(rel) = self.scopes.find_relation(name).filter(|_| !column) {
                     Self::masked_whole_row(rel, &format!("`{name}`"))?;
@@ -323,6 +335,12 @@ impl Rewriter<'_> {
                     .join(".");
                 if let [q, col, ..] = names.as_slice() {
                     let rel = self.scopes.find_relation(q);
+                    let read: Vec<MaskedColumn> = rel
+                        .and_then(|r| r.masked_columns.get(*col).cloned())
+                        .into_iter()
+                        .collect();
+                    self.read_masked(read);
+                    let rel = self.scopes.find_relation(q);
                     let at = rel.and_then(|r| self.scopes.locate(r));
                     if let Some(d) = rel.and_then(|r| r.denied_columns.get(*col)).cloned() {
                         self.denied(&d, "")?;
@@ -333,6 +351,13 @@ impl Rewriter<'_> {
                 }
                 if let [s, t, col] = names.as_slice() {
                     let tn = TableName::new(*s, *t);
+                    let read: Vec<MaskedColumn> = self
+                        .scopes
+                        .find_qualified(&tn)
+                        .and_then(|r| r.masked_columns.get(*col).cloned())
+                        .into_iter()
+                        .collect();
+                    self.read_masked(read);
                     let rel = self.scopes.find_qualified(&tn);
                     let at = rel.and_then(|r| self.scopes.locate(r));
                     if let Some(d) = rel.and_then(|r| r.denied_columns.get(*col)).cloned() {

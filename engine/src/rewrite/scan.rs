@@ -130,6 +130,7 @@ impl<'a> Rewriter<'a> {
                 renamed: alias_cols.clone(),
             }),
             target_masks: BTreeMap::new(),
+            masked_columns: BTreeMap::new(),
             filtered: None,
             nullable: false,
         };
@@ -199,6 +200,25 @@ impl<'a> Rewriter<'a> {
             ));
         }
         let scan = self.scan_text(&table, rules)?;
+        // Masked columns, under the names the alias's column list gives them: reported when
+        // a reference reads them (the scan masks them whether or not one does).
+        for (col, m) in &rules.masks {
+            let position =
+                catalog_table.and_then(|t| t.columns.iter().position(|c| c.name == *col));
+            let exposed = position
+                .and_then(|p| alias_cols.get(p).cloned())
+                .unwrap_or_else(|| col.to_string());
+            rel.masked_columns.insert(
+                exposed,
+                MaskedColumn {
+                    table: table.to_string(),
+                    column: col.to_string(),
+                    kind: m.mask.kind().to_string(),
+                    policy: m.at.policy.id.clone(),
+                    rule_index: m.at.rule_index,
+                },
+            );
+        }
         let alias = tf_alias.unwrap_or_else(|| TableAlias {
             explicit: true,
             name: ident::make_ident(&table.name),
@@ -303,13 +323,6 @@ impl<'a> Rewriter<'a> {
                         let _ = write!(out, "{e} AS {}", c.shown);
                     } else if let Some(m) = rules.masks.get(c.name.as_str()) {
                         if first {
-                            self.applied.masked_columns.push(MaskedColumn {
-                                table: shown.clone(),
-                                column: c.name.clone(),
-                                kind: m.mask.kind().to_string(),
-                                policy: m.at.policy.id.clone(),
-                                rule_index: m.at.rule_index,
-                            });
                             self.applied.policies.insert(m.at.policy.id.clone());
                         }
                         out.push_str(m.sql);

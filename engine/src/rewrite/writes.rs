@@ -167,6 +167,7 @@ impl<'a> Rewriter<'a> {
                 renamed: Vec::new(),
             }),
             target_masks,
+            masked_columns: BTreeMap::new(),
             filtered: None,
             nullable: false,
         };

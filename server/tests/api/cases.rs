@@ -25,6 +25,7 @@ pub fn all() -> Vec<Case> {
         case!(assignments_decide_where_a_policy_applies),
         case!(dataset_and_query_assignments_scope),
         case!(exceptions_are_bounded_and_consumed),
+        case!(exceptions_lift_only_their_rules),
         case!(dry_run_saved_draft_set_and_active),
         case!(evaluate_is_logged_and_listed),
         case!(replay_reports_changed_verdicts),
@@ -903,6 +904,109 @@ async fn dataset_and_query_assignments_scope(env: Env) {
         r.body["since_logging"]["transitions"],
         json!({"row_filter→allow": 1})
     );
+}
+
+/// An exception lifts the rules it names, by default the policy's row filters and masks
+/// only: a deny of the same policy stays unless named. An organization may cap how long
+/// exceptions last.
+async fn exceptions_lift_only_their_rules(env: Env) {
+    env.set_catalog().await;
+    env.create(&json!({
+        "id": "mixed", "name": "Mixed", "applies_to": {"roles": ["analyst"]},
+        "rules": [
+            {"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"},
+            {"type": "deny", "table": "customers", "columns": ["password_hash"]},
+            {"type": "column_mask", "table": "customers", "column": "email", "mask": "redact"}
+        ]
+    }))
+    .await;
+    let path = "/api/v1/policies/mixed/exceptions";
+    let evaluate = |env: Env, sql: &'static str| async move {
+        let r = env
+            .post("/api/v1/evaluate")
+            .json(&json!({"sql": sql, "context": alice()}))
+            .send()
+            .await;
+        r.expect(200);
+        r.body
+    };
+    for bad in [
+        json!({"user": "alice", "max_uses": 5, "rules": []}),
+        json!({"user": "alice", "max_uses": 5, "rules": [3]}),
+        json!({"user": "alice", "max_uses": 5, "rules": [1, 1]}),
+        json!({"user": "alice", "max_uses": 5, "rules": [-1]}),
+    ] {
+        env.post(path)
+            .json(&bad)
+            .send()
+            .await
+            .expect_error(422, "invalid_request");
+    }
+    let r = env
+        .post(path)
+        .json(&json!({"user": "alice", "max_uses": 5}))
+        .send()
+        .await;
+    r.expect(201);
+    assert!(r.body.get("rules").is_none(), "{}", r.body);
+    let v = evaluate(env.clone(), "SELECT id FROM orders").await;
+    assert_eq!(v["verdict"], "allow", "the filter is lifted: {v}");
+    let v = evaluate(env.clone(), "SELECT email FROM customers").await;
+    assert_eq!(v["verdict"], "allow", "the mask is lifted: {v}");
+    let v = evaluate(env.clone(), "SELECT password_hash FROM customers").await;
+    assert_eq!(v["verdict"], "block", "the deny stays: {v}");
+    assert_eq!(v["blocked_by"]["policy"], "mixed");
+    assert_eq!(v["blocked_by"]["rule_index"], 1);
+    // Named: the deny only; the filter and mask stay.
+    env.delete(&format!("{path}/{}", r.body["id"].as_str().unwrap()))
+        .send()
+        .await
+        .expect(200);
+    let r = env
+        .post(path)
+        .json(&json!({"user": "alice", "max_uses": 5, "rules": [1]}))
+        .send()
+        .await;
+    r.expect(201);
+    assert_eq!(r.body["rules"], json!([1]));
+    let v = evaluate(env.clone(), "SELECT password_hash FROM customers").await;
+    assert_ne!(v["verdict"], "block", "the named deny is lifted: {v}");
+    let v = evaluate(env.clone(), "SELECT id FROM orders").await;
+    assert_eq!(v["verdict"], "row_filter", "{v}");
+    let v = evaluate(env.clone(), "SELECT email FROM customers").await;
+    assert_eq!(v["verdict"], "mask", "{v}");
+    // Exceptions of at most 30 days: one without an expiry, or a later one, is refused.
+    env.put("/api/v1/settings")
+        .json(&json!({"redacted_attributes": [], "exception_max_days": 30}))
+        .send()
+        .await
+        .expect(200);
+    for bad in [
+        json!({"user": "bob", "max_uses": 1}),
+        json!({"user": "bob", "expires_at": "2999-01-01T00:00:00Z"}),
+    ] {
+        let r = env.post(path).json(&bad).send().await;
+        r.expect(422);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("30 days"),
+            "{}",
+            r.body
+        );
+    }
+    let soon = verdict_server::db::format_time(verdict_server::db::now_ms() + 86_400_000);
+    env.post(path)
+        .json(&json!({"user": "bob", "expires_at": soon}))
+        .send()
+        .await
+        .expect(201);
+    env.put("/api/v1/settings")
+        .json(&json!({"redacted_attributes": [], "exception_max_days": 0}))
+        .send()
+        .await
+        .expect_error(422, "invalid_request");
 }
 
 async fn exceptions_are_bounded_and_consumed(env: Env) {

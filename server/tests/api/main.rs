@@ -17,8 +17,10 @@
 mod alerts;
 mod cases;
 mod contract;
+mod explain;
 mod kill;
 mod limits;
+mod policy_tests;
 mod principals;
 mod robustness;
 mod support;
@@ -65,6 +67,8 @@ fn main() {
     all.extend(limits::all());
     all.extend(alerts::all());
     all.extend(principals::all());
+    all.extend(policy_tests::all());
+    all.extend(explain::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))

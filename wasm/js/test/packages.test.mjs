@@ -42,7 +42,7 @@ test("each package has package.json, the hand-written .d.ts, a README and its fl
     assert.equal(meta.types, "verdict_wasm.d.ts");
     for (const file of meta.files) assert.ok(existsSync(path.join(dir, file)), `${target}/${file}`);
     const dts = readFileSync(path.join(dir, "verdict_wasm.d.ts"), "utf8");
-    for (const name of ["evaluate(", "evaluateJson(", "validate(", "validateJson(", "version(", "class PolicyEngine", "VerdictError"]) {
+    for (const name of ["evaluate(", "evaluateJson(", "validate(", "validateJson(", "runTests(", "version(", "class PolicyEngine", "VerdictError"]) {
       assert.ok(dts.includes(name), `${target} .d.ts declares ${name}`);
     }
     assert.equal(dts.includes("export default function init("), target === "web");
