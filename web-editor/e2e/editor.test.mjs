@@ -88,7 +88,16 @@ async function waitText(p, id, pred, what) {
     return pred(t) ? t : false;
   }, `${what ?? id} (text of ${id})`);
 }
+/** SQL text as one line: the preview lays SQL out on several lines (whitespace only). */
+const flat = (t) => t.replace(/\s+/g, ' ').replace(/\( /g, '(').replace(/ \)/g, ')').trim();
 const shot = (p, name) => p.screenshot({ path: join(out, `${name}.png`), fullPage: false });
+/** A screenshot at 1280×800 (the size new screens are checked at), then the size before. */
+async function shot1280(p, name) {
+  const size = p.viewportSize();
+  await p.setViewportSize({ width: 1280, height: 800 });
+  await p.screenshot({ path: join(out, `${name}-1280x800.png`), fullPage: false });
+  await p.setViewportSize(size);
+}
 
 // axe-core (pinned in package.json, from npm ci) checks a screen; every violation goes to
 // $VERDICT_E2E_OUT/axe.json, and the last test asserts none is serious or critical.
@@ -510,7 +519,9 @@ test('creates a policy with a mask and a row filter; the live verdict follows as
   await byId(page, 'sql-input').fill(sql);
   await waitText(page, 'verdict-badge', (t) => t === 'allow');
   const before = await textOf(page, 'rewritten-sql');
-  assert.equal(before, sql);
+  assert.equal(flat(before), sql);
+  // Laid out on lines: each clause on its own.
+  assert.equal(before, 'SELECT id, customer_email, total\nFROM invoices\nWHERE total > 100');
 
   await byId(page, 'add-rule-type').selectOption('column_mask');
   await byId(page, 'add-rule').click();
@@ -535,11 +546,27 @@ test('creates a policy with a mask and a row filter; the live verdict follows as
   // `total > 100` on a numeric column is not leakproof in PostgreSQL: it runs only on
   // rows the row filter admits.
   assert.match(
-    filtered,
+    flat(filtered),
     /FROM public\.invoices WHERE tenant_id = 1\) AS invoices WHERE \(CASE WHEN \(invoices\.tenant_id = 1\) THEN \(total > 100\) END\)$/,
   );
-  // The changes are highlighted against the original.
-  assert.ok((await page.locator('[data-testid="rewritten-sql"] mark').count()) > 0);
+  assert.ok(filtered.split('\n').length >= 6, `several lines: ${filtered}`);
+  // The changes are highlighted against the original, each kind in its own style.
+  const marked = (cls) => page.locator(`[data-testid="rewritten-sql"] mark.${cls}`).allTextContents();
+  assert.match((await marked('hl-mask')).join(' '), /regexp_replace\(customer_email.*AS customer_email/s);
+  assert.match((await marked('hl-filter')).join(' '), /tenant_id = 1/);
+  assert.ok(!(await marked('hl-mask')).join(' ').includes('tenant_id'), 'a filter is not shown as a mask');
+  const legend = await textOf(page, 'sql-legend');
+  assert.match(legend, /masked column/);
+  assert.match(legend, /row filter/);
+  // Copy buttons copy what is shown.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  await byId(page, 'copy-rewritten').click();
+  await waitText(page, 'copy-rewritten', (t) => t.startsWith('copied'));
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), filtered);
+  // The query box highlights SQL as it is typed.
+  const keywords = await page.locator('[data-testid="sql-highlight"] .sx-keyword').allTextContents();
+  assert.deepEqual(keywords, ['SELECT', 'FROM', 'WHERE']);
+  assert.equal(await textOf(page, 'sql-highlight'), sql);
   await waitText(page, 'matched-policies', (t) => t.includes('e2e-invoices'));
   // The engine counts rules from 0; the editor shows them as the form numbers them.
   const why = await waitText(page, 'explanation', (t) => t.includes('policy `e2e-invoices` rule 2 (row_filter)'));
@@ -551,6 +578,8 @@ test('creates a policy with a mask and a row filter; the live verdict follows as
   await byId(page, 'ctx-preset').selectOption('Analyst of tenant 1');
   await waitText(page, 'row-filters', (t) => t.includes('tenant_id = 1'));
   await shot(page, '03-editor-live-preview');
+  await byId(page, 'rewritten-sql').scrollIntoViewIfNeeded();
+  await shot1280(page, '03b-readable-sql');
   await checkA11y(page, 'editor with preview');
 
   // The raw tab shows the same draft (reached with the keyboard: arrows move between tabs).
@@ -659,14 +688,14 @@ test('an edit from a second browser makes the first stale: three-way merge, noth
   assert.equal(await byId(page, 'merge-priority-mine').isChecked(), true);
   // The name is undecided: no merged save until it is chosen.
   assert.equal(await byId(page, 'conflict-save-merged').isDisabled(), true);
-  await shot(page, '05-conflict-merge');
+  await shot1280(page, '05-conflict-merge');
   await checkA11y(page, 'conflict');
 
   // Overwriting would revert their changes: it asks first, naming them.
   await byId(page, 'conflict-overwrite').click();
   await waitText(page, 'confirm-text', (t) => t.includes('rules[0]') && t.includes('name'));
   await waitText(page, 'conflict-overwrite', (t) => t.startsWith('Confirm'));
-  await shot(page, '05b-conflict-confirm-overwrite');
+  await shot1280(page, '05b-conflict-confirm-overwrite');
   assert.equal((await api('GET', '/api/v1/policies/e2e-invoices')).body.revision, 2, 'nothing saved by the first click');
 
   await byId(page, 'merge-name-theirs').check();
@@ -694,7 +723,7 @@ test('version history: diff, and roll back to a version after a confirmation', a
   await waitText(page, 'rollback-confirm-text', (t) => t.includes('version 2'));
   await waitText(page, 'version-diff', (t) => t.includes('Version 2 → 3') && t.includes('priority'));
   await waitText(page, 'rollback-2', (t) => t.startsWith('Confirm'));
-  await shot(page, '06b-history-confirm-rollback');
+  await shot1280(page, '06b-history-confirm-rollback');
   assert.equal((await api('GET', '/api/v1/policies/e2e-invoices')).body.revision, 3);
   await byId(page, 'rollback-2').click();
   await waitText(page, 'revision', (t) => t === 'revision 4');
@@ -724,6 +753,40 @@ test('impact panel: the server replays the draft over logged evaluations', async
   await shot(page, '07-impact');
   await byId(page, 'rule-2-remove').click();
   assert.equal(await byId(page, 'unsaved').count(), 0);
+});
+
+test('audit: the evaluation log with filters in the URL, one evaluation opened, the trail and the top blocking rules', async () => {
+  const alice = JSON.parse(readFileSync(join(root, 'examples', 'context.json'), 'utf8'));
+  const blocked = await api('POST', '/api/v1/evaluate', { sql: 'SELECT * FROM salaries', context: alice });
+  assert.equal(blocked.body.verdict, 'block');
+  await byId(page, 'nav-audit').click();
+  await byId(page, 'audit-page').waitFor();
+  await waitText(page, 'log-count', (t) => t === '4 evaluations');
+  await byId(page, 'log-verdict').selectOption('block');
+  await byId(page, 'log-apply').click();
+  await waitText(page, 'log-count', (t) => t === '1 evaluation');
+  assert.match(page.url(), /#\/audit\?verdict=block$/);
+  await byId(page, 'log-verdict').selectOption('');
+  await byId(page, 'log-table').fill('invoices');
+  await byId(page, 'log-apply').click();
+  await waitText(page, 'log-count', (t) => t === '2 evaluations');
+  assert.match(page.url(), /#\/audit\?table=invoices$/);
+  // The back button returns to the previous filters.
+  await page.goBack();
+  await waitText(page, 'log-count', (t) => t === '1 evaluation');
+  assert.equal(await byId(page, 'log-verdict').inputValue(), 'block');
+  await waitText(page, 'top-blocking', (t) => t.includes('protect-secrets'));
+  await waitText(page, 'audit-trail', (t) => t.includes('e2e-invoices'));
+  await shot1280(page, '16-audit-log');
+  await checkA11y(page, 'audit');
+  await page.locator(`[data-testid="log-row-${blocked.body.evaluation_id}"] a`).click();
+  await byId(page, 'evaluation-page').waitFor();
+  await waitText(page, 'evaluation-sql', (t) => t.includes('FROM salaries'));
+  await waitText(page, 'evaluation-context', (t) => t.includes('alice'));
+  await waitText(page, 'evaluation-policies', (t) => t.includes('protect-secrets'));
+  await shot1280(page, '17-evaluation');
+  await page.goBack();
+  await waitText(page, 'log-count', (t) => t === '1 evaluation');
 });
 
 test('catalog editor: add a column and save it', async () => {
@@ -803,7 +866,7 @@ test('a missing or deleted policy shows the error and no editor; nothing can be 
     assert.equal(await byId(page, 'save').count(), 0, `${id}: no Save`);
     await page.keyboard.press('Control+s');
   }
-  await shot(page, '15-missing-policy');
+  await shot1280(page, '15-missing-policy');
   await checkA11y(page, 'missing policy');
   for (const id of ['new-policy', 'does-not-exist']) {
     assert.equal((await api('GET', `/api/v1/policies/${id}`)).status, 404, `${id} was created`);
@@ -930,13 +993,18 @@ test('layout at 1280×720 and 1920×1080: nothing sticks out of the window', asy
     await byId(p, 'catalog-page').waitFor();
     await shot(p, `14-catalog-${w}x${h}`);
     problems.push(...(await overflow(p)).map((x) => `${w}×${h} catalog: ${x}`));
+    await p.goto(`${base}/#/audit`);
+    await byId(p, 'log-count').waitFor();
+    await byId(p, 'audit-24h').waitFor();
+    await shot(p, `18-audit-${w}x${h}`);
+    problems.push(...(await overflow(p)).map((x) => `${w}×${h} audit: ${x}`));
   }
   await p.context().close();
   assert.deepEqual(problems, []);
 });
 
 test('accessibility: axe finds nothing serious or critical on the main screens', () => {
-  for (const screen of ['sign-in', 'list', 'editor with preview', 'history', 'catalog']) {
+  for (const screen of ['sign-in', 'list', 'editor with preview', 'history', 'catalog', 'conflict', 'missing policy', 'audit']) {
     assert.ok(axeResults[screen], `axe did not run on ${screen}`);
   }
   const bad = Object.entries(axeResults).flatMap(([screen, vs]) => vs

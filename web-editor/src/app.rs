@@ -1,5 +1,6 @@
 //! The application shell: sign-in by token, the top bar, and the page for the URL's hash
-//! (`#/` list, `#/policy/ID`, `#/new`, `#/catalog`).
+//! (`#/` list, `#/policy/ID`, `#/new`, `#/catalog`, `#/audit?FILTERS`,
+//! `#/audit/evaluation/ID`).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -8,6 +9,7 @@ use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::JsCast;
 
 use crate::api;
+use crate::audit::{AuditPage, EvaluationPage};
 use crate::catalog::CatalogPage;
 use crate::editor::PolicyEditor;
 use crate::list::PolicyList;
@@ -20,6 +22,10 @@ pub enum Route {
     New,
     Policy(String),
     Catalog,
+    /// The evaluation log with its filters (a query string).
+    Audit(String),
+    /// One logged evaluation.
+    Evaluation(String),
 }
 
 impl Route {
@@ -30,6 +36,13 @@ impl Route {
             Route::New
         } else if path == "catalog" {
             Route::Catalog
+        } else if let Some(id) = path
+            .strip_prefix("audit/evaluation/")
+            .filter(|id| !id.is_empty())
+        {
+            Route::Evaluation(decode(id))
+        } else if path == "audit" || path.starts_with("audit?") {
+            Route::Audit(path.strip_prefix("audit?").unwrap_or("").to_string())
         } else if let Some(id) = path.strip_prefix("policy/") {
             if id.is_empty() {
                 Route::List
@@ -48,6 +61,9 @@ impl Route {
             Route::New => "#/new".into(),
             Route::Catalog => "#/catalog".into(),
             Route::Policy(id) => format!("#/policy/{}", api::enc(id)),
+            Route::Audit(q) if q.is_empty() => "#/audit".into(),
+            Route::Audit(q) => format!("#/audit?{q}"),
+            Route::Evaluation(id) => format!("#/audit/evaluation/{}", api::enc(id)),
         }
     }
 }
@@ -287,6 +303,8 @@ pub fn App() -> impl IntoView {
                             Route::New => view! { <PolicyEditor id=None/> }.into_any(),
                             Route::Policy(id) => view! { <PolicyEditor id=Some(id)/> }.into_any(),
                             Route::Catalog => view! { <CatalogPage/> }.into_any(),
+                            Route::Audit(q) => view! { <AuditPage query=q/> }.into_any(),
+                            Route::Evaluation(id) => view! { <EvaluationPage id=id/> }.into_any(),
                         }}
                     </main>
                 }.into_any(),
@@ -359,6 +377,7 @@ fn TopBar(me: Value) -> impl IntoView {
     let is = move |r: &str| match (r, session.route.get()) {
         ("list", Route::List) | ("catalog", Route::Catalog) => "page",
         ("list", Route::Policy(_)) | ("list", Route::New) => "page",
+        ("audit", Route::Audit(_)) | ("audit", Route::Evaluation(_)) => "page",
         _ => "false",
     };
     view! {
@@ -368,6 +387,7 @@ fn TopBar(me: Value) -> impl IntoView {
             <nav aria-label="Main">
                 <a href="#/" aria-current=move || is("list") data-testid="nav-policies">"Policies"</a>
                 <a href="#/catalog" aria-current=move || is("catalog") data-testid="nav-catalog">"Catalog"</a>
+                <a href="#/audit" aria-current=move || is("audit") data-testid="nav-audit">"Audit"</a>
                 <a href="/docs/" target="_blank" rel="noopener">"API docs"</a>
             </nav>
             <span class="spacer"></span>
@@ -403,6 +423,9 @@ mod tests {
             Route::New,
             Route::Catalog,
             Route::Policy("a b/c".into()),
+            Route::Audit(String::new()),
+            Route::Audit("verdict=block&user=alice".into()),
+            Route::Evaluation("ev_1".into()),
         ] {
             assert_eq!(Route::parse(&r.hash()), r);
         }

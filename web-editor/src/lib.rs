@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod editor;
 pub mod fields;

@@ -407,6 +407,403 @@ pub fn sample_queries(catalog: &Value) -> Vec<String> {
     out
 }
 
+/// What a change in the rewritten SQL does, for its highlight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// A masked column's expression.
+    Mask,
+    /// A row filter (and the guards that keep the query's own conditions behind it).
+    Filter,
+    /// A row limit.
+    Limit,
+    /// Any other change.
+    Other,
+}
+
+impl Mark {
+    /// The CSS class of the highlight.
+    pub fn class(self) -> &'static str {
+        match self {
+            Mark::Mask => "hl-mask",
+            Mark::Filter => "hl-filter",
+            Mark::Limit => "hl-limit",
+            Mark::Other => "hl-change",
+        }
+    }
+}
+
+/// A piece of the rewritten SQL: its text and, when changed, what the change does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marked {
+    pub text: String,
+    pub mark: Option<Mark>,
+}
+
+/// Keywords that start a clause on a line of its own.
+const CLAUSES: &[&str] = &[
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "HAVING",
+    "ORDER",
+    "LIMIT",
+    "OFFSET",
+    "FETCH",
+    "UNION",
+    "INTERSECT",
+    "EXCEPT",
+    "JOIN",
+    "LEFT",
+    "RIGHT",
+    "INNER",
+    "FULL",
+    "CROSS",
+    "WITH",
+    "VALUES",
+    "SET",
+    "RETURNING",
+    "WINDOW",
+];
+
+/// Keywords that do not start a line after these (`LEFT JOIN`, `UNION ALL`).
+const GLUED: &[&str] = &[
+    "LEFT", "RIGHT", "INNER", "FULL", "CROSS", "NATURAL", "OUTER",
+];
+
+fn is_word(tok: &str, word: &str) -> bool {
+    tok.eq_ignore_ascii_case(word)
+}
+
+/// SQL laid out on several lines: each clause on a line of its own, subqueries indented.
+/// Only whitespace changes (a line break is never removed), so the text means the same
+/// and two texts laid out alike compare token by token.
+pub fn format_sql(sql: &str) -> String {
+    let toks = tokenize(sql);
+    let mut out = String::with_capacity(sql.len() + sql.len() / 4);
+    let mut depth: usize = 0;
+    // The depth of each open parenthesis that holds a subquery (its contents indented).
+    let mut sub: Vec<usize> = Vec::new();
+    let mut prev_word = "";
+    let indent = |d: usize| "  ".repeat(d);
+    let mut i = 0;
+    while let Some(tok) = toks.get(i) {
+        let next_sig = toks
+            .get(i + 1..)
+            .and_then(|r| r.iter().find(|t| !t.trim().is_empty()));
+        if tok.trim().is_empty() {
+            // Clauses of the statement or of a subquery, not words inside a call
+            // (`EXTRACT(YEAR FROM d)`).
+            let at_level = depth == sub.last().copied().unwrap_or(0);
+            let starts_clause = at_level
+                && next_sig.is_some_and(|n| {
+                    CLAUSES.iter().any(|c| is_word(n, c))
+                        && !GLUED.iter().any(|g| is_word(prev_word, g))
+                        && !(is_word(prev_word, "UNION")
+                            || is_word(prev_word, "ORDER")
+                            || is_word(prev_word, "GROUP"))
+                });
+            if (starts_clause && !out.is_empty()) || tok.contains('\n') {
+                out.push('\n');
+                out.push_str(&indent(sub.len()));
+            } else {
+                out.push_str(tok);
+            }
+        } else if *tok == "(" {
+            depth += 1;
+            out.push('(');
+            if next_sig.is_some_and(|n| is_word(n, "SELECT") || is_word(n, "WITH")) {
+                sub.push(depth);
+                out.push('\n');
+                out.push_str(&indent(sub.len()));
+                // The whitespace before the subquery's SELECT is replaced by this break.
+                while toks
+                    .get(i + 1)
+                    .is_some_and(|t| t.trim().is_empty() && !t.contains('\n'))
+                {
+                    i += 1;
+                }
+            }
+        } else if *tok == ")" {
+            if sub.last() == Some(&depth) {
+                sub.pop();
+                out.push('\n');
+                out.push_str(&indent(sub.len()));
+            }
+            depth = depth.saturating_sub(1);
+            out.push(')');
+        } else {
+            out.push_str(tok);
+        }
+        if !tok.trim().is_empty() {
+            prev_word = tok;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Marks what each change in the rewritten SQL does: the expressions that stand for masked
+/// columns (`… AS column`), the row filters' predicates (with their `WHERE`/`AND` and the
+/// `CASE WHEN` guards), and `LIMIT`s; other changes stay `Other`.
+pub fn mark_changes(
+    rewritten: &[Segment],
+    masked_columns: &[String],
+    predicates: &[String],
+) -> Vec<Marked> {
+    // Work on tokens with their changed flag.
+    let mut toks: Vec<(&str, bool)> = Vec::new();
+    for s in rewritten {
+        for t in tokenize(&s.text) {
+            toks.push((t, s.changed));
+        }
+    }
+    let mut marks: Vec<Option<Mark>> = toks.iter().map(|(_, c)| c.then_some(Mark::Other)).collect();
+    let sig: Vec<usize> = (0..toks.len())
+        .filter(|&k| toks.get(k).is_some_and(|(t, _)| !t.trim().is_empty()))
+        .collect();
+    let text = |k: usize| toks.get(k).map_or("", |(t, _)| *t);
+    let changed = |k: usize| toks.get(k).is_some_and(|(_, c)| *c);
+    let set = |marks: &mut Vec<Option<Mark>>, k: usize, m: Mark| {
+        if changed(k) {
+            if let Some(slot) = marks.get_mut(k) {
+                *slot = Some(m);
+            }
+        }
+    };
+    let unquote = |t: &str| t.trim_matches('"').to_ascii_lowercase();
+    // Masks: `expr AS column`, back to the `,` or `SELECT` that starts the item.
+    let masked: Vec<String> = masked_columns
+        .iter()
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    for (n, &k) in sig.iter().enumerate() {
+        if !is_word(text(k), "AS") {
+            continue;
+        }
+        let Some(&col) = sig.get(n + 1) else { continue };
+        if !masked.contains(&unquote(text(col))) {
+            continue;
+        }
+        let mut level = 0i32;
+        let mut start = n;
+        while start > 0 {
+            let Some(&p) = sig.get(start - 1) else { break };
+            let t = text(p);
+            if t == ")" {
+                level += 1;
+            } else if t == "(" {
+                if level == 0 {
+                    break;
+                }
+                level -= 1;
+            } else if level == 0 && (t == "," || is_word(t, "SELECT")) {
+                break;
+            }
+            start -= 1;
+        }
+        let (Some(&from), Some(&to)) = (sig.get(start), sig.get(n + 1)) else {
+            continue;
+        };
+        if (from..=to).any(&changed) {
+            for k in from..=to {
+                set(&mut marks, k, Mark::Mask);
+            }
+        }
+    }
+    // Row filters: each predicate's tokens where they appear, with the WHERE/AND before.
+    for predicate in predicates {
+        let want: Vec<&str> = tokenize(predicate)
+            .into_iter()
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        if want.is_empty() || want.len() > sig.len() {
+            continue;
+        }
+        for n in 0..=(sig.len() - want.len()) {
+            let hit = want
+                .iter()
+                .enumerate()
+                .all(|(j, w)| sig.get(n + j).is_some_and(|&k| text(k) == *w));
+            if !hit {
+                continue;
+            }
+            let (Some(&from), Some(&to)) = (sig.get(n), sig.get(n + want.len() - 1)) else {
+                continue;
+            };
+            for k in from..=to {
+                set(&mut marks, k, Mark::Filter);
+            }
+            if let Some(&before) = n.checked_sub(1).and_then(|b| sig.get(b)) {
+                if is_word(text(before), "WHERE") || is_word(text(before), "AND") {
+                    set(&mut marks, before, Mark::Filter);
+                }
+            }
+        }
+    }
+    for (n, &k) in sig.iter().enumerate() {
+        let t = text(k);
+        if ["CASE", "WHEN", "THEN", "END"]
+            .iter()
+            .any(|w| is_word(t, w))
+            && changed(k)
+        {
+            set(&mut marks, k, Mark::Filter);
+        }
+        if is_word(t, "LIMIT") && changed(k) {
+            set(&mut marks, k, Mark::Limit);
+            if let Some(&v) = sig.get(n + 1) {
+                set(&mut marks, v, Mark::Limit);
+            }
+        }
+    }
+    // Whitespace between two tokens of one kind joins them; elsewhere it is unmarked.
+    for k in 0..toks.len() {
+        if text(k).trim().is_empty() {
+            let before = k
+                .checked_sub(1)
+                .and_then(|b| marks.get(b).copied().flatten());
+            let after = marks.get(k + 1).copied().flatten();
+            if let Some(slot) = marks.get_mut(k) {
+                *slot = if before.is_some() && before == after {
+                    before
+                } else {
+                    None
+                };
+            }
+        }
+    }
+    let mut out: Vec<Marked> = Vec::new();
+    for (k, (t, _)) in toks.iter().enumerate() {
+        let mark = marks.get(k).copied().flatten();
+        match out.last_mut() {
+            Some(last) if last.mark == mark => last.text.push_str(t),
+            _ => out.push(Marked {
+                text: (*t).to_string(),
+                mark,
+            }),
+        }
+    }
+    out
+}
+
+/// The SQL of the query box as HTML with its tokens classed for highlighting (keywords,
+/// strings, numbers, comments); every other character escaped.
+pub fn highlight_html(sql: &str) -> String {
+    const KEYWORDS: &[&str] = &[
+        "select",
+        "from",
+        "where",
+        "and",
+        "or",
+        "not",
+        "join",
+        "left",
+        "right",
+        "inner",
+        "outer",
+        "full",
+        "cross",
+        "on",
+        "using",
+        "group",
+        "by",
+        "order",
+        "having",
+        "limit",
+        "offset",
+        "as",
+        "distinct",
+        "union",
+        "all",
+        "intersect",
+        "except",
+        "with",
+        "insert",
+        "into",
+        "values",
+        "update",
+        "set",
+        "delete",
+        "returning",
+        "case",
+        "when",
+        "then",
+        "else",
+        "end",
+        "in",
+        "is",
+        "null",
+        "like",
+        "ilike",
+        "between",
+        "exists",
+        "asc",
+        "desc",
+        "true",
+        "false",
+        "cast",
+        "fetch",
+        "first",
+        "next",
+        "rows",
+        "only",
+        "lateral",
+        "natural",
+        "create",
+        "drop",
+        "alter",
+        "table",
+        "grant",
+        "truncate",
+        "window",
+        "over",
+        "partition",
+    ];
+    let mut out = String::with_capacity(sql.len() * 2);
+    let escape = |out: &mut String, t: &str| {
+        for ch in t.chars() {
+            match ch {
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                '"' => out.push_str("&quot;"),
+                _ => out.push(ch),
+            }
+        }
+    };
+    for t in tokenize(sql) {
+        let class = if t.starts_with("--") || t.starts_with("/*") {
+            Some("sx-comment")
+        } else if t.starts_with('\'') {
+            Some("sx-string")
+        } else if t.starts_with('"') {
+            Some("sx-ident")
+        } else if t.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            Some("sx-number")
+        } else if KEYWORDS.iter().any(|k| t.eq_ignore_ascii_case(k)) {
+            Some("sx-keyword")
+        } else {
+            None
+        };
+        match class {
+            Some(c) => {
+                out.push_str("<span class=\"");
+                out.push_str(c);
+                out.push_str("\">");
+                escape(&mut out, t);
+                out.push_str("</span>");
+            }
+            None => escape(&mut out, t),
+        }
+    }
+    // A final line break needs a character after it to take up a line in a <pre>.
+    if sql.ends_with('\n') {
+        out.push(' ');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,5 +968,79 @@ mod tests {
     fn tokenizer_keeps_quoted_text_whole() {
         assert_eq!(tokenize("a='x''y' b"), vec!["a", "=", "'x''y'", " ", "b"]);
         assert_eq!(tokenize("é1 \"Q\""), vec!["é1", " ", "\"Q\""]);
+    }
+
+    #[test]
+    fn formatting_puts_clauses_on_lines_and_changes_only_whitespace() {
+        let sql = "SELECT id FROM (SELECT id, EXTRACT(YEAR FROM d) AS y FROM public.orders WHERE tenant_id = 7) AS orders LEFT JOIN x ON x.id = orders.id WHERE id = 1 ORDER BY id LIMIT 5";
+        let f = format_sql(sql);
+        assert_eq!(
+            f,
+            "SELECT id\nFROM (\n  SELECT id, EXTRACT(YEAR FROM d) AS y\n  FROM public.orders\n  WHERE tenant_id = 7\n) AS orders\nLEFT JOIN x ON x.id = orders.id\nWHERE id = 1\nORDER BY id\nLIMIT 5"
+        );
+        let bare = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        assert_eq!(bare(&f), bare(sql));
+        // A comment keeps its line: what follows it is never pulled onto it.
+        let commented = "SELECT 1 -- FROM nowhere\nFROM t";
+        let f = format_sql(commented);
+        assert!(f.contains("-- FROM nowhere\n"), "{f}");
+        assert_eq!(
+            tokenize(commented)
+                .iter()
+                .filter(|t| t.starts_with("--"))
+                .count(),
+            1
+        );
+        // Literals are left whole.
+        assert_eq!(
+            format_sql("SELECT 'a FROM b' FROM t"),
+            "SELECT 'a FROM b'\nFROM t"
+        );
+    }
+
+    #[test]
+    fn changes_are_marked_as_masks_filters_and_limits() {
+        let draft = json!({"id": "p", "assignments": [{"kind": "everyone", "value": "*"}], "rules": [
+            {"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id"},
+            {"type": "column_mask", "table": "orders", "column": "email", "mask": {"kind": "email"}},
+            {"type": "query_limit", "max_rows": 100}]});
+        let ctx = context(&json!({"user": "a", "attributes": {"tenant_id": 7}})).unwrap();
+        let sql = "SELECT id, email FROM orders";
+        let v = run(
+            load(&catalog(), &draft, &[]).set.as_ref().unwrap(),
+            sql,
+            &ctx,
+        );
+        let rewritten = v.rewritten_sql.clone().unwrap();
+        let (_, b) = sql_diff(&format_sql(sql), &format_sql(&rewritten));
+        let columns: Vec<String> = v.masked_columns.iter().map(|m| m.column.clone()).collect();
+        let predicates: Vec<String> = v.row_filters.iter().map(|f| f.predicate.clone()).collect();
+        let marked = mark_changes(&b, &columns, &predicates);
+        let of = |m: Mark| -> String {
+            marked
+                .iter()
+                .filter(|x| x.mark == Some(m))
+                .map(|x| x.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        assert!(of(Mark::Mask).contains("AS email"), "{marked:?}");
+        assert!(!of(Mark::Mask).contains("tenant_id"), "{marked:?}");
+        assert!(of(Mark::Filter).contains("tenant_id = 7"), "{marked:?}");
+        assert!(
+            of(Mark::Limit).contains("LIMIT 100"),
+            "{rewritten}: {marked:?}"
+        );
+        let all: String = marked.iter().map(|x| x.text.as_str()).collect();
+        assert_eq!(all, format_sql(&rewritten));
+    }
+
+    #[test]
+    fn the_query_box_highlights_tokens_and_escapes_the_rest() {
+        let html = highlight_html("SELECT '<b>' FROM t WHERE n > 1 -- done");
+        assert_eq!(
+            html,
+            "<span class=\"sx-keyword\">SELECT</span> <span class=\"sx-string\">'&lt;b&gt;'</span> <span class=\"sx-keyword\">FROM</span> t <span class=\"sx-keyword\">WHERE</span> n &gt; <span class=\"sx-number\">1</span> <span class=\"sx-comment\">-- done</span>"
+        );
     }
 }

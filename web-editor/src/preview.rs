@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use verdict_engine::Verdict;
 
 use crate::fields::describe;
-use crate::live::{self, Loaded, Segment};
+use crate::live::{self, Loaded, Mark, Marked, Segment};
 use crate::model;
 use crate::storage;
 
@@ -281,20 +281,80 @@ pub fn ContextEditor(context: RwSignal<Value>) -> impl IntoView {
     }
 }
 
-/// The SQL to evaluate, and sample queries over the catalog.
+/// Copies text to the clipboard; says so (or why not) in `said`.
+fn copy_text(text: String, said: RwSignal<Option<&'static str>>) {
+    let write = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"navigator".into()).ok())
+        .and_then(|n| js_sys::Reflect::get(&n, &"clipboard".into()).ok())
+        .and_then(|c| {
+            let f = js_sys::Reflect::get(&c, &"writeText".into()).ok()?;
+            let f: js_sys::Function = wasm_bindgen::JsCast::dyn_into(f).ok()?;
+            f.call1(&c, &text.into()).ok()
+        })
+        .and_then(|p| wasm_bindgen::JsCast::dyn_into::<js_sys::Promise>(p).ok());
+    match write {
+        Some(promise) => leptos::task::spawn_local(async move {
+            let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+            said.set(Some(if ok {
+                "copied"
+            } else {
+                "copy refused by the browser"
+            }));
+        }),
+        None => said.set(Some("no clipboard here")),
+    }
+}
+
+/// A small "Copy" button for the text `text` gives when clicked; `what` completes its
+/// name for screen readers ("Copy the rewritten SQL").
+fn copy_button(
+    what: &'static str,
+    testid: &'static str,
+    text: impl Fn() -> String + 'static,
+) -> impl IntoView {
+    let said = RwSignal::new(None::<&'static str>);
+    view! {
+        <button type="button" class="ghost small copy" data-testid=testid
+            on:click=move |_| copy_text(text(), said)>
+            {move || said.get().unwrap_or("Copy")}<span class="sr-only">{what}</span>
+        </button>
+    }
+}
+
+/// The SQL to evaluate (highlighted as it is typed), and sample queries over the catalog.
 #[component]
 pub fn QueryEditor(sql: RwSignal<String>, catalog: Signal<Value>) -> impl IntoView {
+    // The highlighted copy lies under the transparent text of the textarea; both scroll
+    // together.
+    let under = NodeRef::<leptos::html::Pre>::new();
+    let sync = move |ev: leptos::ev::Event| {
+        let Some(pre) = under.get_untracked() else {
+            return;
+        };
+        if let Some(t) = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+        {
+            pre.set_scroll_top(t.scroll_top());
+            pre.set_scroll_left(t.scroll_left());
+        }
+    };
     view! {
         // A form of its own: Chromium's form-field tracking, which runs after each typed
         // character, then walks this form's few controls instead of every formless one.
         <form class="card query" on:submit=|ev| ev.prevent_default()>
             <label class="field">
                 <span><h2 class="inline">"Query"</h2></span>
-                <textarea class="mono" rows="4" data-testid="sql-input" spellcheck="false"
+            </label>
+            <div class="code-box">
+                <pre class="mono code-under" aria-hidden="true" node_ref=under data-testid="sql-highlight"
+                    inner_html=move || crate::perf::span("highlight", || live::highlight_html(&sql.get()))></pre>
+                <textarea class="mono code-over" rows="4" data-testid="sql-input" spellcheck="false"
                     aria-label="SQL to evaluate"
                     prop:value=move || sql.get()
-                    on:input=move |ev| sql.set(event_target_value(&ev))></textarea>
-            </label>
+                    on:input=move |ev| sql.set(event_target_value(&ev))
+                    on:scroll=sync></textarea>
+            </div>
             <div class="samples" role="group" aria-label="Sample queries">
                 {move || live::sample_queries(&catalog.get()).into_iter().enumerate().map(|(i, q)| {
                     let q2 = q.clone();
@@ -304,6 +364,16 @@ pub fn QueryEditor(sql: RwSignal<String>, catalog: Signal<Value>) -> impl IntoVi
             </div>
         </form>
     }
+}
+
+fn render_marked(parts: Vec<Marked>) -> impl IntoView {
+    parts
+        .into_iter()
+        .map(|s| match s.mark {
+            Some(m) => view! { <mark class=m.class()>{s.text}</mark> }.into_any(),
+            None => view! { <span>{s.text}</span> }.into_any(),
+        })
+        .collect::<Vec<_>>()
 }
 
 fn render_segments(segments: Vec<Segment>) -> impl IntoView {
@@ -355,25 +425,44 @@ pub fn VerdictView(
         )
     });
     let rewritten = part(outcome, |v| v.rewritten_sql.clone());
-    // The highlighted SQL pair: (original, rewritten when something runs).
-    let pair = Memo::new(move |_| {
-        let sql = sql.get();
-        crate::perf::span("diff", || match rewritten.get().flatten() {
-            Some(r) => {
-                let (a, b) = live::sql_diff(&sql, &r);
-                (a, Some(b))
-            }
-            None => (
-                vec![Segment {
-                    text: sql,
-                    changed: false,
-                }],
-                None,
-            ),
-        })
-    });
     let masks = part(outcome, |v| v.masked_columns.clone());
     let filters = part(outcome, |v| v.row_filters.clone());
+    // The SQL pair laid out alike on several lines: (original, rewritten when something
+    // runs, each change marked with what it does).
+    let pair = Memo::new(move |_| {
+        let sql = sql.get();
+        crate::perf::span("diff", || {
+            let original = live::format_sql(&sql);
+            match rewritten.get().flatten() {
+                Some(r) => {
+                    let (a, b) = live::sql_diff(&original, &live::format_sql(&r));
+                    let columns: Vec<String> =
+                        masks.with(|m| m.iter().flatten().map(|c| c.column.clone()).collect());
+                    let predicates: Vec<String> =
+                        filters.with(|f| f.iter().flatten().map(|f| f.predicate.clone()).collect());
+                    (a, Some(live::mark_changes(&b, &columns, &predicates)))
+                }
+                None => (
+                    vec![Segment {
+                        text: original,
+                        changed: false,
+                    }],
+                    None,
+                ),
+            }
+        })
+    });
+    let legend_kinds = Memo::new(move |_| {
+        pair.with(|p| {
+            let mut kinds: Vec<Mark> = Vec::new();
+            for m in p.1.iter().flatten().filter_map(|m| m.mark) {
+                if !kinds.contains(&m) {
+                    kinds.push(m);
+                }
+            }
+            kinds
+        })
+    });
     let matched = part(outcome, |v| v.matched_policies.clone());
     let notes = part(outcome, |v| v.notes.clone());
     let explanation = part(outcome, |v| v.explanation.clone());
@@ -482,17 +571,24 @@ pub fn VerdictView(
             <p class="hint" data-testid="verdict-hint">{field(3)}</p>
             <div class="sql-pair">
                 <figure>
-                    <figcaption>"Original"</figcaption>
+                    <figcaption>"Original"{copy_button(" the original SQL", "copy-original", move || pair.with(|p| p.0.iter().map(|s| s.text.as_str()).collect::<String>()))}</figcaption>
                     <pre class="sql" data-testid="original-sql">{move || render_segments(pair.with(|p| p.0.clone()))}</pre>
                 </figure>
                 <figure>
-                    <figcaption>"Rewritten (what runs)"</figcaption>
+                    <figcaption>"Rewritten (what runs)"{copy_button(" the rewritten SQL", "copy-rewritten", move || pair.with(|p| p.1.iter().flatten().map(|s| s.text.as_str()).collect::<String>()))}</figcaption>
                     <pre class="sql" data-testid="rewritten-sql">{move || match pair.with(|p| p.1.clone()) {
-                        Some(b) => render_segments(b).into_any(),
+                        Some(b) => render_marked(b).into_any(),
                         None => view! { <span class="muted">"— blocked: nothing runs —"</span> }.into_any(),
                     }}</pre>
                 </figure>
             </div>
+            <p class="legend small" data-testid="sql-legend" hidden=move || legend_kinds.with(Vec::is_empty)>
+                "Changes: "
+                {[(Mark::Mask, "masked column"), (Mark::Filter, "row filter"), (Mark::Limit, "row limit"), (Mark::Other, "other change")]
+                    .into_iter()
+                    .map(|(m, label)| view! { <mark class=m.class() hidden=move || !legend_kinds.with(|k| k.contains(&m))>{label}</mark>" " })
+                    .collect::<Vec<_>>()}
+            </p>
             <div class="facts">
                 <section hidden=move || !has_masks()><h3>"Masked columns"</h3><ul data-testid="masked-columns">{mask_items}</ul></section>
                 <section hidden=move || !has_filters()><h3>"Row filters"</h3><ul data-testid="row-filters">{filter_items}</ul></section>
