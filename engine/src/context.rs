@@ -10,7 +10,7 @@ use sqlparser::ast::Expr;
 
 use crate::error::InputError;
 use crate::literal;
-use crate::policy::{CtxRef, Predicate, ReplaceCtxRefs};
+use crate::policy::{CtxRef, Predicate, ReplaceCtxRefs, Slot};
 
 /// Who runs the statement, and why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -161,6 +161,19 @@ pub enum SubstituteError {
 impl Context {
     /// The literal a context reference stands for.
     pub fn literal(&self, r: &CtxRef) -> Result<Expr, SubstituteError> {
+        self.literal_at(r, Slot::Value)
+    }
+
+    /// The literal a context reference stands for in this slot: an `ANY`/`ALL` operand
+    /// holding only strings and nulls prints untyped (crate::policy::Slot).
+    pub fn literal_at(&self, r: &CtxRef, slot: Slot) -> Result<Expr, SubstituteError> {
+        let array = |items: &[Json]| -> Result<Expr, SubstituteError> {
+            match slot {
+                Slot::ArrayOperand => literal::array_operand(items),
+                Slot::Value => literal::array(items),
+            }
+            .map_err(|e| invalid(r, e))
+        };
         let text = |v: &Option<String>| -> Result<Expr, SubstituteError> {
             let s = v
                 .as_ref()
@@ -176,14 +189,17 @@ impl Context {
             CtxRef::DataSource => text(&self.data_source),
             CtxRef::Roles => {
                 let items: Vec<Json> = self.roles.iter().cloned().map(Json::String).collect();
-                literal::array(&items).map_err(|e| invalid(r, e))
+                array(&items)
             }
             CtxRef::Attr(name) => {
                 let v = self
                     .attributes
                     .get(name)
                     .ok_or_else(|| SubstituteError::Missing(r.clone()))?;
-                literal::from_json(v).map_err(|e| invalid(r, e))
+                match v {
+                    Json::Array(items) => array(items),
+                    v => literal::from_json(v).map_err(|e| invalid(r, e)),
+                }
             }
         }
     }
@@ -194,7 +210,7 @@ impl Context {
         let mut error = None;
         let _ = crate::walk::walk(
             &mut expr,
-            &mut ReplaceCtxRefs(|r| match self.literal(&r) {
+            &mut ReplaceCtxRefs(|r, slot| match self.literal_at(&r, slot) {
                 Ok(lit) => Some(lit),
                 Err(e) => {
                     error = Some(e);
@@ -218,9 +234,9 @@ impl Context {
         };
         let (pieces, refs) = template.parts();
         let mut out = String::with_capacity(pieces.iter().map(String::len).sum::<usize>() + 16);
-        for (piece, r) in pieces.iter().zip(refs) {
+        for (piece, (r, slot)) in pieces.iter().zip(refs) {
             out.push_str(piece);
-            match self.literal(r) {
+            match self.literal_at(r, *slot) {
                 // INVARIANT: writing into a String cannot fail.
                 Ok(lit) => {
                     let _ = write!(out, "{lit}");
@@ -285,7 +301,7 @@ mod tests {
         let ctx = Context::from_json_str(
             r#"{"user": "o'neil", "roles": ["a", "b''c"], "purpose": "x''y",
                 "attributes": {"n": -5, "f": 1.5, "o": {"k": [1]}, "s": "\\'", "z": null,
-                "list": ["p", 2, true], "verdict_ctx_0_": "m"}}"#,
+                "list": ["p", 2, true], "verdict_ctx_0_": "m", "none": [null]}}"#,
         )
         .unwrap();
         let table = TableName::new("public", "t");
@@ -298,6 +314,7 @@ mod tests {
             "coalesce(ctx.attr.z, 1) = 1 AND x = ANY(ctx.attr.list)",
             "CASE WHEN ctx.purpose = 'a' THEN true ELSE owner = lower(ctx.user) END",
             "true",
+            "n = ANY((ctx.roles)) AND n <> ALL(ctx.attr.none) AND ctx.roles @> ctx.attr.none",
         ] {
             let p = Predicate::parse(text, &table, None).unwrap();
             assert!(p.template.is_some(), "{text}");
@@ -312,6 +329,44 @@ mod tests {
         assert_eq!(
             ctx.substitute_text(&p),
             Err(SubstituteError::Missing(CtxRef::Workspace))
+        );
+    }
+
+    #[test]
+    fn array_operands_of_strings_are_typed_by_the_other_side() {
+        use crate::catalog::TableName;
+        let table = TableName::new("public", "t");
+        let show = |ctx: &str, text: &str| {
+            let ctx = Context::from_json_str(ctx).unwrap();
+            let p = Predicate::parse(text, &table, None).unwrap();
+            ctx.substitute_text(&p).unwrap()
+        };
+        // Strings and nulls only, or nothing: untyped, so `int_col` and `uuid_col`
+        // compare as with a scalar string; elsewhere the array keeps its type.
+        assert_eq!(
+            show(
+                r#"{"roles": []}"#,
+                "n = ANY(ctx.roles) OR cardinality(ctx.roles) > 0"
+            ),
+            "n = ANY('{}') OR cardinality(CAST(ARRAY[] AS TEXT[])) > 0"
+        );
+        assert_eq!(
+            show(
+                r#"{"attributes": {"ids": [null, "7"]}}"#,
+                "id <> ALL (ctx.attr.ids)"
+            ),
+            "id <> ALL('{NULL,\"7\"}')"
+        );
+        assert_eq!(
+            show(
+                r#"{"attributes": {"ids": [1, null]}}"#,
+                "id = ANY(ctx.attr.ids)"
+            ),
+            "id = ANY(ARRAY[1, NULL])"
+        );
+        assert_eq!(
+            show(r#"{"roles": ["a\"b", "it's"]}"#, "r = SOME(ctx.roles)"),
+            "r = SOME(E'{\"a\\\\\"b\",\"it\\'s\"}')"
         );
     }
 

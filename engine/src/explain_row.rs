@@ -594,8 +594,8 @@ fn explain_conjunct(part: &Expr, table: &TableName, row: &Row, ctx: &Context) ->
     let mut expr = part.clone();
     let _ = crate::walk::walk(
         &mut expr,
-        &mut ReplaceCtxRefs(|r: CtxRef| {
-            let lit = ctx.literal(&r);
+        &mut ReplaceCtxRefs(|r: CtxRef, slot| {
+            let lit = ctx.literal_at(&r, slot);
             if !refs.contains(&r) {
                 refs.push(r);
             }

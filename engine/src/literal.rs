@@ -78,6 +78,78 @@ pub fn array(items: &[Json]) -> Result<Expr, LiteralError> {
     Ok(Expr::Array(Array { elem, named: true }))
 }
 
+/// An `ANY`/`ALL` array operand: of strings and nulls only (or empty), the untyped array
+/// literal `'{"a",NULL}'`, which PostgreSQL reads as an array of the other operand's type
+/// (as it reads `'a'` beside a column); otherwise `ARRAY[…]` as [`array`] prints it.
+pub fn array_operand(items: &[Json]) -> Result<Expr, LiteralError> {
+    if !items
+        .iter()
+        .all(|i| matches!(i, Json::String(_) | Json::Null))
+    {
+        return array(items);
+    }
+    let mut text = String::from("{");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            text.push(',');
+        }
+        match item {
+            Json::String(s) => {
+                text.push('"');
+                for c in s.chars() {
+                    if c == '"' || c == '\\' {
+                        text.push('\\');
+                    }
+                    text.push(c);
+                }
+                text.push('"');
+            }
+            _ => text.push_str("NULL"),
+        }
+    }
+    text.push('}');
+    string(&text).ok_or(LiteralError::Nul)
+}
+
+/// The elements of an array literal as [`array_operand`] writes it (`None` for a NULL
+/// element), or `None` for any other text.
+pub fn read_array_operand(text: &str) -> Option<Vec<Option<String>>> {
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    let mut items = Vec::new();
+    if inner.is_empty() {
+        return Some(items);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        match chars.next()? {
+            '"' => {
+                let mut s = String::new();
+                loop {
+                    match chars.next()? {
+                        '\\' => s.push(chars.next()?),
+                        '"' => break,
+                        c => s.push(c),
+                    }
+                }
+                items.push(Some(s));
+            }
+            'N' => {
+                let rest: String = chars.by_ref().take(3).collect();
+                if rest != "ULL" {
+                    return None;
+                }
+                items.push(None);
+            }
+            _ => return None,
+        }
+        match chars.next() {
+            None => return Some(items),
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
 /// `CAST(expr AS type)`.
 pub fn cast(expr: Expr, data_type: DataType) -> Expr {
     Expr::Cast {
@@ -109,6 +181,45 @@ mod tests {
         assert_eq!(show(json!(["a", "b"])), "ARRAY['a', 'b']");
         assert_eq!(show(json!([])), "CAST(ARRAY[] AS TEXT[])");
         assert_eq!(from_json(&json!("a\u{0}b")), Err(LiteralError::Nul));
+    }
+
+    #[test]
+    fn array_operands_of_strings_print_untyped_and_read_back() {
+        let op = |v: Json| array_operand(v.as_array().unwrap()).unwrap().to_string();
+        assert_eq!(op(json!([])), "'{}'");
+        assert_eq!(op(json!([null])), "'{NULL}'");
+        assert_eq!(op(json!(["a", null])), "'{\"a\",NULL}'");
+        assert_eq!(op(json!(["it's"])), "'{\"it''s\"}'");
+        assert_eq!(
+            op(json!(["a\"b", "c\\d"])),
+            "E'{\"a\\\\\"b\",\"c\\\\\\\\d\"}'"
+        );
+        // Numbers and booleans keep their type.
+        assert_eq!(op(json!([1, null])), "ARRAY[1, NULL]");
+        assert_eq!(op(json!([true])), "ARRAY[true]");
+        for items in [
+            json!([]),
+            json!([null, "x"]),
+            json!(["a\"b", "c\\d", "", "NULL", "{,}"]),
+        ] {
+            let items = items.as_array().unwrap().clone();
+            let Expr::Value(v) = array_operand(&items).unwrap() else {
+                panic!()
+            };
+            let text = match v.value {
+                Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => s,
+                other => panic!("{other:?}"),
+            };
+            let read = read_array_operand(&text).unwrap();
+            let want: Vec<Option<String>> = items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect();
+            assert_eq!(read, want, "{text}");
+        }
+        for bad in ["", "{", "{a}", "{\"a\"", "{\"a\",}", "{NUL}", "{\"a\"x}"] {
+            assert_eq!(read_array_operand(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -170,10 +170,27 @@ pub fn eval(expr: &Expr, column: &dyn Fn(&[&str]) -> Option<V>) -> V {
                 }
                 acc
             }
-            // An empty list (an empty `ctx.roles` prints as `CAST(ARRAY[] AS TEXT[])`):
-            // `= ANY` of no element is FALSE, whatever the left side.
+            // An empty list: `= ANY` of no element is FALSE, whatever the left side.
             Expr::Cast { expr, .. } if matches!(expr.as_ref(), Expr::Array(a) if a.elem.is_empty()) => {
                 V::Bool(false)
+            }
+            // A context array of strings and nulls prints untyped (crate::policy::Slot):
+            // its elements are string literals, typed by the left side as PostgreSQL does.
+            Expr::Value(v) => {
+                let text = match &v.value {
+                    Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => s,
+                    _ => return V::Unknown,
+                };
+                let Some(items) = crate::literal::read_array_operand(text) else {
+                    return V::Unknown;
+                };
+                let x = eval(left, column);
+                let mut acc = V::Bool(false);
+                for item in items {
+                    let item = item.map_or(V::Null, V::Str);
+                    acc = or(acc, compare(compare_op, &x, &item));
+                }
+                acc
             }
             _ => V::Unknown,
         },
@@ -410,6 +427,30 @@ mod tests {
                 &[("region", V::Null)]
             ),
             V::Bool(false)
+        );
+        // Untyped array operands (a context array of strings and nulls), typed by the
+        // left side: numbers compare as numbers, NULL elements leave UNKNOWN.
+        assert_eq!(
+            check(
+                "tenant_id = ANY('{\"2\",\"21\"}')",
+                &[("tenant_id", num("21"))]
+            ),
+            V::Bool(true)
+        );
+        assert_eq!(
+            check(
+                "tenant_id = ANY('{NULL,\"2\"}')",
+                &[("tenant_id", num("3"))]
+            ),
+            V::Null
+        );
+        assert_eq!(
+            check("tenant_id = ANY('{}')", &[("tenant_id", num("3"))]),
+            V::Bool(false)
+        );
+        assert_eq!(
+            check("tenant_id = ANY('{2')", &[("tenant_id", num("3"))]),
+            V::Unknown
         );
     }
 

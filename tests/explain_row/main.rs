@@ -153,13 +153,17 @@ fn context(rng: &mut ChaCha8Rng) -> Context {
         attributes.insert("tb".into(), tb);
     }
     if !rng.gen_bool(0.05) {
-        let n = rng.gen_range(1..4);
+        // Empty lists, lists of NULLs only and numbers written as strings included: an
+        // `ANY` operand of strings and nulls is typed by the integer column, as
+        // PostgreSQL types a scalar string beside it.
+        let n = rng.gen_range(0..4);
+        let strings = rng.gen_bool(0.3);
         let tl: Vec<Json> = (0..n)
-            .map(|i| {
-                // A list of NULLs only is `ARRAY[NULL]`, a text[] PostgreSQL cannot
-                // compare with an integer: the first element is a number.
-                if i > 0 && rng.gen_bool(0.2) {
+            .map(|_| {
+                if rng.gen_bool(0.2) {
                     Json::Null
+                } else if strings {
+                    json!(rng.gen_range(0..5).to_string())
                 } else {
                     json!(rng.gen_range(0..5))
                 }

@@ -15,7 +15,7 @@ use crate::catalog::{Catalog, TableName};
 
 pub use load::parse_policy_set;
 pub(crate) use predicate::ReplaceCtxRefs;
-pub use predicate::{is_sql_value_function, CtxRef, Predicate, MAX_PREDICATE_CHARS};
+pub use predicate::{is_sql_value_function, CtxRef, Predicate, Slot, MAX_PREDICATE_CHARS};
 
 /// One validation problem, located as precisely as the input allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

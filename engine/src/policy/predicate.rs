@@ -74,6 +74,18 @@ impl CtxRef {
     }
 }
 
+/// Where a context reference stands in a predicate, which decides how its value prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Anywhere a value goes.
+    Value,
+    /// The array operand of `x op ANY (…)` / `x op ALL (…)`: an array of strings and nulls
+    /// (or none) prints as an untyped array literal (`'{"a","b"}'`), which PostgreSQL types
+    /// from the other side, as it types a scalar string literal; `ARRAY['a']` is `text[]`
+    /// and `uuid_col = ANY(ARRAY['…'])`, `int_col = ANY(CAST(ARRAY[] AS TEXT[]))` fail.
+    ArrayOperand,
+}
+
 /// A validated row-filter predicate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Predicate {
@@ -138,7 +150,7 @@ impl Predicate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pieces: Vec<String>,
-    refs: Vec<CtxRef>,
+    refs: Vec<(CtxRef, Slot)>,
 }
 
 impl Template {
@@ -151,9 +163,9 @@ impl Template {
         let mut marked_refs = Vec::new();
         let _ = crate::walk::walk(
             &mut marked,
-            &mut ReplaceCtxRefs(|r| {
+            &mut ReplaceCtxRefs(|r, slot| {
                 let name = format!("{prefix}{}_", marked_refs.len());
-                marked_refs.push(r);
+                marked_refs.push((r, slot));
                 Some(Expr::Identifier(Ident::new(name)))
             }),
         );
@@ -170,22 +182,46 @@ impl Template {
     }
 
     /// The pieces and the references between them.
-    pub fn parts(&self) -> (&[String], &[CtxRef]) {
+    pub fn parts(&self) -> (&[String], &[(CtxRef, Slot)]) {
         (&self.pieces, &self.refs)
     }
 }
 
 /// Replaces each context reference in a tree with the expression the function gives for
-/// it, in the walk's order; stops at the first reference it gives none for.
+/// it and its slot, in the walk's order; stops at the first reference it gives none for.
 pub(crate) struct ReplaceCtxRefs<F>(pub F);
 
-impl<F: FnMut(CtxRef) -> Option<Expr>> VisitorMut for ReplaceCtxRefs<F> {
+/// The context reference an `ANY`/`ALL` array operand is (in parentheses or not).
+fn array_operand(expr: &mut Expr) -> Option<(&mut Expr, CtxRef)> {
+    match expr {
+        Expr::Nested(inner) => array_operand(inner),
+        Expr::CompoundIdentifier(parts) => match CtxRef::from_parts(parts) {
+            Some(Ok(r)) => Some((expr, r)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl<F: FnMut(CtxRef, Slot) -> Option<Expr>> VisitorMut for ReplaceCtxRefs<F> {
     type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } = expr {
+            if let Some((node, r)) = array_operand(right) {
+                match (self.0)(r, Slot::ArrayOperand) {
+                    Some(replacement) => *node = replacement,
+                    None => return ControlFlow::Break(()),
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Expr::CompoundIdentifier(parts) = expr {
             if let Some(Ok(r)) = CtxRef::from_parts(parts) {
-                match (self.0)(r) {
+                match (self.0)(r, Slot::Value) {
                     Some(replacement) => *expr = replacement,
                     None => return ControlFlow::Break(()),
                 }
