@@ -172,19 +172,36 @@ const EXTENSION_TYPE_NAMES: &[&str] = &["citext"];
 /// such as `integr`, which would otherwise reach the rewritten SQL as `CAST(NULL AS
 /// integr)`.
 pub fn check_type_name(t: &DataType) -> Result<(), String> {
-    if let DataType::Custom(name, _) = t {
-        if name.0.len() > 1 {
-            return Ok(());
-        }
-    }
     let printed = t.to_string().to_lowercase();
-    let base = printed
+    let mut base = printed
         .split(['(', '['])
         .next()
         .unwrap_or(&printed)
         .trim()
-        .trim_matches('"');
-    let base = base.strip_prefix("pg_catalog.").unwrap_or(base);
+        .trim_matches('"')
+        .to_string();
+    if let DataType::Custom(name, _) = t {
+        let part = |i: usize| {
+            name.0
+                .get(i)
+                .and_then(|p| p.as_ident())
+                .map(crate::ident::normalize)
+                .unwrap_or_default()
+        };
+        match name.0.len() {
+            1 => {}
+            // `pg_catalog.x` names a built-in type: checked below. Any other schema
+            // holds the database's own types (or information_schema's domains).
+            2 if part(0) == "pg_catalog" => base = part(1),
+            2 => return Ok(()),
+            _ => {
+                return Err(format!(
+                    "`{name}` is not a type name: a type is `name` or `schema.name`"
+                ))
+            }
+        }
+    }
+    let base = base.strip_prefix("pg_catalog.").unwrap_or(&base);
     let known = crate::functions::listed(crate::pg_types::NAMES, base)
         || STANDARD_TYPE_NAMES.contains(&base)
         || EXTENSION_TYPE_NAMES.contains(&base)
@@ -398,6 +415,8 @@ mod type_name_tests {
             "citext",
             "public.mood",
             "pg_catalog.int4",
+            "\"pg_catalog\".\"int4\"",
+            "information_schema.sql_identifier",
             "bit varying(5)",
             "money",
             "xml",
@@ -413,12 +432,18 @@ mod type_name_tests {
             "nvarchar(3)",
             "int64",
             "mood",
+            "pg_catalog.integr",
+            "PG_CATALOG.mood",
+            "db.public.mood",
         ] {
             let Ok(parsed) = parse_data_type(t) else {
                 continue;
             };
             let err = check_type_name(&parsed).expect_err(t);
-            assert!(err.contains("not a PostgreSQL type"), "{t}: {err}");
+            assert!(
+                err.contains("not a PostgreSQL type") || err.contains("not a type name"),
+                "{t}: {err}"
+            );
         }
     }
 }
