@@ -331,6 +331,62 @@ pub struct Function {
     pub reads_governed_tables: bool,
 }
 
+/// What PostgreSQL does to referencing rows when the row they reference is deleted or its
+/// key updated (`ON DELETE …` / `ON UPDATE …`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForeignKeyAction {
+    #[default]
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl ForeignKeyAction {
+    /// Every action with its catalog spelling (PostgreSQL's, lower case).
+    pub const ALL: [(&'static str, ForeignKeyAction); 5] = [
+        ("no action", ForeignKeyAction::NoAction),
+        ("restrict", ForeignKeyAction::Restrict),
+        ("cascade", ForeignKeyAction::Cascade),
+        ("set null", ForeignKeyAction::SetNull),
+        ("set default", ForeignKeyAction::SetDefault),
+    ];
+
+    /// The catalog spelling.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("no action", |(n, _)| n)
+    }
+
+    /// Whether PostgreSQL writes the referencing rows (as the owner of their table, around
+    /// row level security and privileges), where an error can print them whole.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            ForeignKeyAction::Cascade | ForeignKeyAction::SetNull | ForeignKeyAction::SetDefault
+        )
+    }
+}
+
+/// A foreign key between catalog tables (`catalog.tables[].foreign_keys`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// The referencing table.
+    pub table: TableName,
+    /// Its referencing columns.
+    pub columns: Vec<String>,
+    /// The referenced table.
+    pub references: TableName,
+    /// The referenced columns; `None` when the catalog does not say (its primary key):
+    /// then any UPDATE of the referenced table counts as updating them.
+    pub referenced_columns: Option<Vec<String>>,
+    pub on_delete: ForeignKeyAction,
+    pub on_update: ForeignKeyAction,
+}
+
 /// The tables the policy set knows; when present, the catalog is strict (SPEC §4.3).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
@@ -340,6 +396,8 @@ pub struct Catalog {
     pub default_access: DefaultAccess,
     /// `functions`, by name.
     pub functions: BTreeMap<TableName, Function>,
+    /// The tables' `foreign_keys`.
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 impl Catalog {
@@ -355,7 +413,16 @@ impl Catalog {
             index,
             default_access: DefaultAccess::Allow,
             functions: BTreeMap::new(),
+            foreign_keys: Vec::new(),
         }
+    }
+
+    /// The foreign keys that reference `table`.
+    pub fn referencing(&self, table: &TableName) -> impl Iterator<Item = &ForeignKey> {
+        let table = table.clone();
+        self.foreign_keys
+            .iter()
+            .filter(move |fk| fk.references == table)
     }
 
     /// The table with this name.

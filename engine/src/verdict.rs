@@ -65,11 +65,14 @@ pub enum VerdictRule {
     CatalogRequired,
     /// The rewritten SQL would pass its size bound.
     OutputLimit,
+    /// The write would make PostgreSQL write rows of a governed table through a foreign
+    /// key's `ON DELETE` / `ON UPDATE` action (around the policies).
+    ForeignKeyAction,
 }
 
 impl VerdictRule {
     /// Every rule category, in declaration order.
-    pub const ALL: [VerdictRule; 18] = [
+    pub const ALL: [VerdictRule; 19] = [
         VerdictRule::Allow,
         VerdictRule::RowFilter,
         VerdictRule::ColumnMask,
@@ -88,6 +91,7 @@ impl VerdictRule {
         VerdictRule::QueryLimit,
         VerdictRule::CatalogRequired,
         VerdictRule::OutputLimit,
+        VerdictRule::ForeignKeyAction,
     ];
 
     /// The rule's JSON name.
@@ -111,6 +115,7 @@ impl VerdictRule {
             VerdictRule::QueryLimit => "query_limit",
             VerdictRule::CatalogRequired => "catalog_required",
             VerdictRule::OutputLimit => "output_limit",
+            VerdictRule::ForeignKeyAction => "foreign_key_action",
         }
     }
 

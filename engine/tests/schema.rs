@@ -100,3 +100,12 @@ fn rule_types_agree() {
     assert!(err.contains("unknown rule type"), "{err}");
     assert_eq!(types.len(), 6);
 }
+
+#[test]
+fn foreign_key_actions_agree() {
+    let s = schema();
+    assert_eq!(
+        strings(&s["$defs"]["foreignKeyAction"]["enum"]),
+        sorted(verdict_engine::catalog::ForeignKeyAction::ALL.map(|(n, _)| n))
+    );
+}

@@ -196,3 +196,89 @@ fn oversized_predicates_are_refused() {
     ))
     .is_ok());
 }
+
+#[test]
+fn foreign_keys_are_validated() {
+    let set = |fks: &str| {
+        PolicySet::parse(&format!(
+            r#"{{"catalog": {{"tables": [
+              {{"name": "p", "columns": ["id"]}},
+              {{"name": "c", "columns": ["id", "p_id"], "foreign_keys": {fks}}}]}},
+              "policies": []}}"#
+        ))
+    };
+    assert!(set(r#"[{"columns": ["p_id"], "references": "p", "referenced_columns": ["id"], "on_delete": "SET NULL", "on_update": "set_default"}]"#).is_ok());
+    assert!(set(r#"[{"columns": ["p_id"], "references": "elsewhere.p"}]"#).is_ok());
+    for (fks, field, says) in [
+        (
+            r#"{}"#,
+            "catalog.tables[1].foreign_keys",
+            "must be an array",
+        ),
+        (
+            r#"[1]"#,
+            "catalog.tables[1].foreign_keys[0]",
+            "a foreign key is",
+        ),
+        (
+            r#"[{"references": "p"}]"#,
+            "catalog.tables[1].foreign_keys[0].columns",
+            "non-empty array",
+        ),
+        (
+            r#"[{"columns": [], "references": "p"}]"#,
+            "catalog.tables[1].foreign_keys[0].columns",
+            "non-empty array",
+        ),
+        (
+            r#"[{"columns": ["nope"], "references": "p"}]"#,
+            "catalog.tables[1].foreign_keys[0].columns",
+            "column `nope` is not in the catalog",
+        ),
+        (
+            r#"[{"columns": ["p_id"]}]"#,
+            "catalog.tables[1].foreign_keys[0].references",
+            "needs the name",
+        ),
+        (
+            r#"[{"columns": ["p_id"], "references": "a.b.c"}]"#,
+            "catalog.tables[1].foreign_keys[0].references",
+            "",
+        ),
+        (
+            r#"[{"columns": ["p_id"], "references": "p", "on_delete": "explode"}]"#,
+            "catalog.tables[1].foreign_keys[0].on_delete",
+            "unknown action `explode`",
+        ),
+        (
+            r#"[{"columns": ["p_id"], "references": "p", "on_update": true}]"#,
+            "catalog.tables[1].foreign_keys[0].on_update",
+            "must be a string",
+        ),
+        (
+            r#"[{"columns": ["p_id"], "references": "p", "referenced_columns": ["id", "x"]}]"#,
+            "catalog.tables[1].foreign_keys[0].referenced_columns",
+            "2 referenced columns",
+        ),
+        (
+            r#"[{"columns": ["p_id"], "references": "p", "referenced_columns": ["x"]}]"#,
+            "catalog.tables[1].foreign_keys[0].referenced_columns",
+            "column `x` is not in the catalog for table `public.p`",
+        ),
+        (
+            r#"[{"columns": ["p_id"], "references": "p", "match": "full"}]"#,
+            "catalog.tables[1].foreign_keys[0].match",
+            "unknown field",
+        ),
+    ] {
+        let Err(err) = set(fks) else {
+            panic!("{fks}: accepted")
+        };
+        let found = err
+            .problems
+            .iter()
+            .find(|p| p.field == field)
+            .unwrap_or_else(|| panic!("{fks}: no problem at {field}: {}", err.to_json()));
+        assert!(found.message.contains(says), "{fks}: {}", found.message);
+    }
+}

@@ -9,8 +9,8 @@ use super::{
     Restriction, Retention, Rule, StatementKind, Subjects,
 };
 use crate::catalog::{
-    check_type_name, parse_column_name, parse_data_type, Catalog, Column, DefaultAccess, Table,
-    TableName, TypeClass,
+    check_type_name, parse_column_name, parse_data_type, Catalog, Column, DefaultAccess,
+    ForeignKey, ForeignKeyAction, Table, TableName, TypeClass,
 };
 use crate::error::InputError;
 
@@ -301,6 +301,8 @@ impl Loader {
             }
         };
         let mut tables: Vec<Table> = Vec::new();
+        let mut foreign_keys: Vec<ForeignKey> = Vec::new();
+        let mut foreign_key_fields: Vec<String> = Vec::new();
         for (i, t) in items.iter().enumerate() {
             let field = format!("catalog.tables[{i}]");
             let Some(tobj) = t.as_object() else {
@@ -315,7 +317,7 @@ impl Loader {
                 &place,
                 &format!("{field}."),
                 tobj,
-                &["name", "columns", "description"],
+                &["name", "columns", "description", "foreign_keys"],
             );
             let name = match tobj.get("name").and_then(Json::as_str) {
                 Some(n) => match TableName::parse(n) {
@@ -412,15 +414,211 @@ impl Loader {
                     Err(m) => self.at(&place, &format!("{cfield}.name"), m),
                 }
             }
+            for (at, fk) in
+                self.foreign_keys(&place, &field, tobj.get("foreign_keys"), &name, &columns)
+            {
+                foreign_key_fields.push(at);
+                foreign_keys.push(fk);
+            }
             tables.push(Table { name, columns });
         }
         let mut catalog = Catalog::new(tables);
+        for (i, fk) in foreign_keys.iter().enumerate() {
+            let Some(referenced) = catalog.table(&fk.references) else {
+                // A table outside the catalog: its columns cannot be checked.
+                continue;
+            };
+            for c in fk.referenced_columns.iter().flatten() {
+                if referenced.column(c).is_none() {
+                    let at = foreign_key_fields.get(i).cloned().unwrap_or_default();
+                    self.at(
+                        &place,
+                        &format!("{at}.referenced_columns"),
+                        format!(
+                            "column `{c}` is not in the catalog for table `{}`",
+                            fk.references
+                        ),
+                    );
+                }
+            }
+        }
         catalog.default_access = default_access;
         catalog.functions = functions;
+        catalog.foreign_keys = foreign_keys;
         catalog
     }
 
     /// `catalog.functions`: `[{"name": "schema.f", "reads_governed_tables": false}]`.
+    /// A table's `foreign_keys`, each with its JSON path.
+    fn foreign_keys(
+        &mut self,
+        place: &Place,
+        field: &str,
+        value: Option<&Json>,
+        table: &TableName,
+        columns: &[Column],
+    ) -> Vec<(String, ForeignKey)> {
+        let shape =
+            "a foreign key is `{columns, references, referenced_columns?, on_delete?, on_update?}`";
+        let items = match value {
+            None | Some(Json::Null) => return Vec::new(),
+            Some(Json::Array(items)) => items,
+            Some(_) => {
+                self.at(
+                    place,
+                    &format!("{field}.foreign_keys"),
+                    format!("`foreign_keys` must be an array; {shape}"),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (k, item) in items.iter().enumerate() {
+            let at = format!("{field}.foreign_keys[{k}]");
+            let Some(obj) = item.as_object() else {
+                self.at(place, &at, shape.into());
+                continue;
+            };
+            self.unknown_fields(
+                place,
+                &format!("{at}."),
+                obj,
+                &[
+                    "columns",
+                    "references",
+                    "referenced_columns",
+                    "on_delete",
+                    "on_update",
+                ],
+            );
+            let before = self.problems.len();
+            let names = |this: &mut Self, key: &str| -> Option<Vec<String>> {
+                let list = match obj.get(key) {
+                    Some(Json::Array(list)) if !list.is_empty() => list,
+                    _ => {
+                        this.at(
+                            place,
+                            &format!("{at}.{key}"),
+                            format!("`{key}` must be a non-empty array of column names"),
+                        );
+                        return None;
+                    }
+                };
+                let mut out = Vec::new();
+                for (n, c) in list.iter().enumerate() {
+                    match c.as_str().map(parse_column_name) {
+                        Some(Ok(name)) => out.push(name),
+                        Some(Err(m)) => this.at(place, &format!("{at}.{key}[{n}]"), m),
+                        None => this.at(
+                            place,
+                            &format!("{at}.{key}[{n}]"),
+                            "a column name must be a string".into(),
+                        ),
+                    }
+                }
+                (!out.is_empty()).then_some(out)
+            };
+            let fk_columns = names(self, "columns");
+            for c in fk_columns.iter().flatten() {
+                if !columns.iter().any(|col| &col.name == c) {
+                    self.at(
+                        place,
+                        &format!("{at}.columns"),
+                        format!("column `{c}` is not in the catalog for table `{table}`"),
+                    );
+                }
+            }
+            let referenced_columns = match obj.get("referenced_columns") {
+                None | Some(Json::Null) => None,
+                Some(_) => names(self, "referenced_columns"),
+            };
+            let references = match obj.get("references").and_then(Json::as_str) {
+                Some(n) => match TableName::parse(n) {
+                    Ok(name) => Some(name),
+                    Err(m) => {
+                        self.at(place, &format!("{at}.references"), m);
+                        None
+                    }
+                },
+                None => {
+                    self.at(
+                        place,
+                        &format!("{at}.references"),
+                        "a foreign key needs the name of the table it `references`".into(),
+                    );
+                    None
+                }
+            };
+            let action = |this: &mut Self, key: &str| -> ForeignKeyAction {
+                match obj.get(key) {
+                    None | Some(Json::Null) => ForeignKeyAction::NoAction,
+                    Some(Json::String(s)) => {
+                        let wanted = s.trim().to_ascii_lowercase().replace('_', " ");
+                        match ForeignKeyAction::ALL.iter().find(|(n, _)| *n == wanted) {
+                            Some((_, a)) => *a,
+                            None => {
+                                this.at(
+                                    place,
+                                    &format!("{at}.{key}"),
+                                    format!(
+                                        "unknown action `{s}`; expected one of {}",
+                                        ForeignKeyAction::ALL
+                                            .iter()
+                                            .map(|(n, _)| format!("`{n}`"))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    ),
+                                );
+                                ForeignKeyAction::NoAction
+                            }
+                        }
+                    }
+                    Some(_) => {
+                        this.at(
+                            place,
+                            &format!("{at}.{key}"),
+                            format!("`{key}` must be a string such as `cascade`"),
+                        );
+                        ForeignKeyAction::NoAction
+                    }
+                }
+            };
+            let on_delete = action(self, "on_delete");
+            let on_update = action(self, "on_update");
+            if let (Some(cs), Some(rs)) = (&fk_columns, &referenced_columns) {
+                if cs.len() != rs.len() {
+                    self.at(
+                        place,
+                        &format!("{at}.referenced_columns"),
+                        format!(
+                            "{} referencing columns but {} referenced columns",
+                            cs.len(),
+                            rs.len()
+                        ),
+                    );
+                }
+            }
+            if self.problems.len() != before {
+                continue;
+            }
+            let (Some(fk_columns), Some(references)) = (fk_columns, references) else {
+                continue;
+            };
+            out.push((
+                at,
+                ForeignKey {
+                    table: table.clone(),
+                    columns: fk_columns,
+                    references,
+                    referenced_columns,
+                    on_delete,
+                    on_update,
+                },
+            ));
+        }
+        out
+    }
+
     fn catalog_functions(
         &mut self,
         place: &Place,

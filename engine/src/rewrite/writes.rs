@@ -584,6 +584,7 @@ impl<'a> Rewriter<'a> {
                 let checked = self
                     .assignments(&target, &du.assignments, single_row.as_ref())
                     .and_then(|assigned| {
+                        self.foreign_key_actions(&target, Some(&assigned))?;
                         self.prove(&target, &assigned, false, "ON CONFLICT DO UPDATE SET")
                     })
                     .and_then(|()| self.walk(&mut du.assignments))
@@ -698,6 +699,88 @@ impl<'a> Rewriter<'a> {
         Ok(out)
     }
 
+    /// Blocks a DELETE, or an UPDATE that may set referenced columns, of a table that a
+    /// foreign key with a writing action (`CASCADE`, `SET NULL`, `SET DEFAULT`) references
+    /// from a table the caller's policies govern: PostgreSQL would delete or update those
+    /// rows as their table's owner — around row filters, masks and write denies — and an
+    /// error on the way (a check, NOT NULL or unique constraint) prints the whole
+    /// referencing row, even under forced row level security. `assigned`: the columns an
+    /// UPDATE sets (`None` for a DELETE).
+    fn foreign_key_actions(
+        &mut self,
+        target: &Target,
+        assigned: Option<&BTreeMap<String, V>>,
+    ) -> Flow {
+        let Some(catalog) = self.catalog else {
+            return Ok(());
+        };
+        for fk in catalog.referencing(&target.table) {
+            let action = if assigned.is_some() {
+                fk.on_update
+            } else {
+                fk.on_delete
+            };
+            if !action.writes() {
+                continue;
+            }
+            if let (Some(set), Some(keys)) = (assigned, &fk.referenced_columns) {
+                if !keys.iter().any(|k| set.contains_key(k)) {
+                    continue;
+                }
+            }
+            if !self.governs(&fk.table) {
+                continue;
+            }
+            let (verb, event) = match assigned {
+                Some(_) => ("UPDATE", "ON UPDATE"),
+                None => ("DELETE", "ON DELETE"),
+            };
+            let what = match &fk.referenced_columns {
+                Some(keys) if assigned.is_some() => format!(
+                    " of {}",
+                    keys.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => String::new(),
+            };
+            return Err(Block::new(
+                VerdictRule::ForeignKeyAction,
+                format!(
+                    "{verb}{what} on `{}` would make PostgreSQL {} rows of `{}` through its foreign key ({}) `{event} {}`, around the policies that govern `{}` for this context",
+                    target.table,
+                    if action == crate::catalog::ForeignKeyAction::Cascade && assigned.is_none() {
+                        "delete"
+                    } else {
+                        "update"
+                    },
+                    fk.table,
+                    fk.columns.join(", "),
+                    action.name().to_uppercase(),
+                    fk.table,
+                ),
+                format!(
+                    "change the rows of `{}` first, with a statement its policies govern; or ask for the foreign key's action to be NO ACTION or RESTRICT",
+                    fk.table
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether any of the caller's enforced rules names the table (for reading or
+    /// writing), or `default_access: deny` keeps it from the caller.
+    fn governs(&mut self, table: &TableName) -> bool {
+        if self.rules.table(table).is_some()
+            || self.op_rules(Operation::Update).table(table).is_some()
+            || self.op_rules(Operation::Delete).table(table).is_some()
+        {
+            return true;
+        }
+        self.default_access(table).is_err()
+    }
+
     fn update(&mut self, up: &mut Update) -> Flow {
         if up.or.is_some() || !up.order_by.is_empty() || up.limit.is_some() || up.output.is_some() {
             return Err(unsupported("this UPDATE syntax is not PostgreSQL"));
@@ -712,6 +795,7 @@ impl<'a> Rewriter<'a> {
             }
         };
         let assigned = self.assignments(&target, &up.assignments, None)?;
+        self.foreign_key_actions(&target, Some(&assigned))?;
         self.prove(&target, &assigned, false, "SET")?;
         self.walk(&mut up.assignments)?;
         self.write_where(&target, &mut up.selection)?;
@@ -734,6 +818,7 @@ impl<'a> Rewriter<'a> {
         };
         let (name, alias) = write_target(twj)?;
         let target = self.target(&name, alias.as_ref(), Operation::Delete, true)?;
+        self.foreign_key_actions(&target, None)?;
         let others = match del.using.as_mut() {
             None => Vec::new(),
             Some(using) => self.write_from(using)?,
