@@ -34,7 +34,33 @@ pub struct Counting<'a> {
     pub ctx: &'a Context,
 }
 
-impl Counting<'_> {
+impl<'a> Counting<'a> {
+    /// The audit record of an engine verdict for `sql` in this session: what ran upstream
+    /// is the rewritten SQL unless it blocked.
+    fn record<'b>(&self, sql: &'b str, verdict: &'b Verdict) -> Record<'b>
+    where
+        'a: 'b,
+    {
+        Record {
+            principal: self.principal,
+            client: self.client,
+            application: self.application,
+            sql,
+            ran: (!verdict.is_block())
+                .then_some(verdict.rewritten_sql.as_deref())
+                .flatten(),
+            verdict: verdict.verdict.as_str(),
+            rule: verdict.rule.as_str(),
+            policies: verdict
+                .matched_policies
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect(),
+            full: Some(verdict),
+            ctx: self.ctx,
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn audit(
         &self,
@@ -228,26 +254,11 @@ fn engine_on_store(
 ) -> Judged {
     let sink = c.audit.and_then(AuditLog::store);
     let record = |verdict: &Verdict, exceptions: &serde_json::Value| {
-        let ran = (!verdict.is_block())
-            .then_some(verdict.rewritten_sql.as_deref())
-            .flatten();
-        let r = Record {
-            principal: c.principal,
-            client: c.client,
-            application: c.application,
-            sql,
-            ran,
-            verdict: verdict.verdict.as_str(),
-            rule: &verdict.rule.to_string(),
-            policies: verdict
-                .matched_policies
-                .iter()
-                .map(|p| p.id.as_str())
-                .collect(),
-            full: Some(verdict),
-            ctx,
-        };
-        crate::audit::evaluation(store.org_id, &r, &exceptions.to_string())
+        crate::audit::evaluation(
+            store.org_id,
+            &c.record(sql, verdict),
+            &exceptions.to_string(),
+        )
     };
     let outcome = match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
@@ -291,22 +302,7 @@ fn engine_on_store(
         .then_some(verdict.rewritten_sql.as_deref())
         .flatten();
     if let Some(log) = c.audit {
-        log.record_file(&Record {
-            principal: c.principal,
-            client: c.client,
-            application: c.application,
-            sql,
-            ran,
-            verdict: verdict.verdict.as_str(),
-            rule: &verdict.rule.to_string(),
-            policies: verdict
-                .matched_policies
-                .iter()
-                .map(|p| p.id.as_str())
-                .collect(),
-            full: Some(verdict),
-            ctx,
-        });
+        log.record_file(&c.record(sql, verdict));
     }
     let judged = match ran {
         Some(text) => Judged::Forward(text.to_string()),
