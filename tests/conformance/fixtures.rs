@@ -446,6 +446,8 @@ struct WriteCaseEntry {
     #[serde(default)]
     without_catalog: Option<String>,
     #[serde(default)]
+    strict: bool,
+    #[serde(default)]
     #[allow(dead_code)]
     note: Option<String>,
 }
@@ -482,6 +484,10 @@ pub struct WriteCase {
     /// Why the case's answers are not compared when the policy set has no catalog (the
     /// engine answers otherwise by design, e.g. a mask that depends on the column's type).
     pub without_catalog: Option<String>,
+    /// Side channels: a case that matches the oracle runs again under every plan of
+    /// `crate::sql::PLANS`; it must still match, and no error may print a value the
+    /// context cannot see.
+    pub strict: bool,
 }
 
 impl WriteCase {
@@ -505,6 +511,7 @@ impl WriteCase {
             rewritten: ByContext::from_spec(None),
             known_bug: None,
             without_catalog: None,
+            strict: false,
         }
     }
 
@@ -551,6 +558,7 @@ fn load_write_cases(dir: &Path, contexts: &[String]) -> Result<Vec<WriteCase>, S
                 rewritten: ByContext::from_spec(entry.rewritten),
                 known_bug: entry.known_bug,
                 without_catalog: entry.without_catalog,
+                strict: entry.strict,
             };
             let unknown = case
                 .expect

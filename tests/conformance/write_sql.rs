@@ -126,11 +126,24 @@ impl WriterConn {
         sql: &str,
         mode: OracleMode,
     ) -> Result<WriteOutcome, String> {
+        self.run_with(cluster, "", sql, mode)
+    }
+
+    /// [`WriterConn::run`] with planner settings (`SET LOCAL …;`, crate::sql::PLANS)
+    /// first in the transaction.
+    pub fn run_with(
+        &mut self,
+        cluster: &Cluster,
+        plan: &str,
+        sql: &str,
+        mode: OracleMode,
+    ) -> Result<WriteOutcome, String> {
         if self.client.is_closed() {
             self.client = cluster.connect(&self.db, WRITER_ROLE)?;
         }
-        let mut begin =
-            format!("BEGIN; SET LOCAL ROLE {WRITER_ROLE}; SET LOCAL statement_timeout = '10s'");
+        let mut begin = format!(
+            "BEGIN; SET LOCAL ROLE {WRITER_ROLE}; SET LOCAL statement_timeout = '10s'; {plan}"
+        );
         if mode == OracleMode::Triggers {
             begin.push_str("; SET LOCAL search_path = wm, public");
         }
@@ -211,7 +224,11 @@ fn error(e: &postgres::Error) -> WriteOutcome {
     match e.as_db_error() {
         Some(db) => WriteOutcome::Error {
             code: db.code().code().to_string(),
-            message: db.message().to_string(),
+            // The DETAIL too: errors that echo values put them there.
+            message: match db.detail() {
+                Some(detail) => format!("{} DETAIL: {detail}", db.message()),
+                None => db.message().to_string(),
+            },
         },
         None => WriteOutcome::Error {
             code: "client".to_string(),

@@ -369,7 +369,45 @@ fn judge(
             let Some(o) = oracle_outcome else {
                 return Err(format!("case {}: no oracle answer to compare", case.id));
             };
-            match difference(&o, &real, case.ordered, case.compare, case.max_rows) {
+            let first = difference(&o, &real, case.ordered, case.compare, case.max_rows);
+            if first.is_none() && case.strict {
+                let hidden = dbs
+                    .hidden
+                    .get(&ctx.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                for plan in crate::sql::PLANS {
+                    let again = dbs.real_writer.run_with(
+                        judge.cluster,
+                        plan,
+                        &rewritten,
+                        crate::fixtures::OracleMode::Views,
+                    )?;
+                    if let WriteOutcome::Error { message, .. } = &again {
+                        if let Some(value) = crate::sql::printed_hidden(message, &case.sql, hidden)
+                        {
+                            let detail = format!(
+                                "with `{plan}`: prints the hidden value `{value}`: {}",
+                                again.summary(Some(initial))
+                            );
+                            return Ok(result(Kind::Leak, &label, Some(verdict), detail));
+                        }
+                    }
+                    let differs = difference(&o, &again, case.ordered, case.compare, case.max_rows);
+                    // As below: the oracle failing on a value where the rewritten SQL did
+                    // not reveals nothing.
+                    let value_error = matches!((&o, &again), (WriteOutcome::Error { code, .. }, WriteOutcome::Done { .. }) if code.starts_with("22"));
+                    if let (Some(diff), false) = (differs, value_error) {
+                        let kind = match (&o, &again) {
+                            (WriteOutcome::Done { .. }, WriteOutcome::Error { .. }) => Kind::Leak,
+                            _ => Kind::Wrong,
+                        };
+                        let detail = format!("with `{plan}`: {diff}");
+                        return Ok(result(kind, &label, Some(verdict), detail));
+                    }
+                }
+            }
+            match first {
                 None => {
                     let detail = match &o {
                         WriteOutcome::Error { code, message } => {
