@@ -35,6 +35,7 @@ pub const GATED_OPERATIONS: &[&str] = &[
     "removeAssignmentsByValue",
     "removeAssignment",
     "putCatalog",
+    "publishChangeRequest",
 ];
 
 /// Documents the override header on a gated operation (`openapi::complete` then lists
