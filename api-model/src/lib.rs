@@ -18,8 +18,8 @@ pub use resource::{
     VerdictBody, VersionSnapshot,
 };
 pub use review::{
-    ChangeRequest, ChangeRequestPage, ChangeStatus, Review, ReviewDecision, ReviewInput,
-    ReviewSettings,
+    CatalogProposal, ChangeRequest, ChangeRequestPage, ChangeStatus, ChangeTarget, Review,
+    ReviewDecision, ReviewInput, ReviewSettings,
 };
 
 /// Fields the API stores on a policy that the engine does not read (`policy_type`,

@@ -101,19 +101,35 @@ pub struct Review {
     pub created_at: String,
 }
 
-/// A change request: a proposed version of a policy and its review.
+/// What a change request changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeTarget {
+    /// A policy (`policy_id`): its body, assignments or existence.
+    Policy,
+    /// The organization's catalog.
+    Catalog,
+}
+
+/// A change request: a proposed version of a policy (or of the catalog) and its review.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeRequest {
-    pub policy_id: String,
-    /// The proposed version (`/api/v1/policies/{policy_id}/versions/{version}`).
+    pub target: ChangeTarget,
+    /// The policy; absent for a catalog change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub policy_id: Option<String>,
+    /// The proposed version: `/api/v1/policies/{policy_id}/versions/{version}`, or
+    /// `/api/v1/catalog/versions/{version}` for the catalog.
     pub version: i64,
-    /// `create`, `update`, `delete`, `rollback` or `assignments`.
+    /// `create`, `update`, `delete`, `rollback`, `assignments` or `catalog`.
     pub action: String,
     pub status: ChangeStatus,
     pub author: String,
-    /// The policy's revision the change was made against (0 for a new policy); it is
-    /// published only while the policy is still at that revision.
+    /// The policy's (or the catalog's) revision the change was made against (0 for a new
+    /// policy); it is published only while that is still the revision.
     pub base_revision: i64,
     /// The top-level fields the change touches.
     pub changed_fields: Vec<String>,
@@ -131,6 +147,22 @@ pub struct ChangeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub published_at: Option<String>,
+}
+
+/// A proposed catalog: `GET /api/v1/catalog/versions/{n}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CatalogProposal {
+    pub version: i64,
+    pub status: ChangeStatus,
+    /// The proposed catalog (`null` removes it).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::Catalog>))]
+    pub catalog: serde_json::Value,
+    /// The catalog revision it was proposed against.
+    pub base_revision: i64,
+    pub author: String,
+    /// RFC 3339.
+    pub created_at: String,
 }
 
 /// A page of change requests, newest first.

@@ -124,6 +124,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(review::review))
         .routes(routes!(review::publish))
         .routes(routes!(review::list))
+        .routes(routes!(review::catalog_version))
+        .routes(routes!(review::submit_catalog))
+        .routes(routes!(review::review_catalog))
+        .routes(routes!(review::publish_catalog))
         .routes(routes!(
             assignments::list,
             assignments::add,

@@ -36,6 +36,7 @@ pub const GATED_OPERATIONS: &[&str] = &[
     "removeAssignment",
     "putCatalog",
     "publishChangeRequest",
+    "publishCatalogChange",
 ];
 
 /// Documents the override header on a gated operation (`openapi::complete` then lists

@@ -18,7 +18,8 @@ use serde_json::{json, Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use verdict_api_model::{
-    ChangeRequest, ChangeRequestPage, ChangeStatus, Review, ReviewDecision, ReviewInput,
+    CatalogProposal, ChangeRequest, ChangeRequestPage, ChangeStatus, ChangeTarget, Review,
+    ReviewDecision, ReviewInput,
 };
 
 use crate::audit::{self, Tx};
@@ -62,7 +63,8 @@ pub async fn next_version(tx: &mut Tx, org: &str, policy: &str, revision: i64) -
 
 /// Records a change as a change request instead of applying it: a new version holding
 /// `snapshot`, in status `draft`, made against `base_revision` (0 for a new policy).
-/// Commits `tx` and answers 202 with the change request.
+/// `policy` is the policy's id, or [`CATALOG`] for a catalog change. Commits `tx` and
+/// answers 202 with the change request.
 #[allow(clippy::too_many_arguments)]
 pub async fn propose(
     mut tx: Tx,
@@ -75,7 +77,10 @@ pub async fn propose(
     approvals_required: i64,
 ) -> ApiResult<Response> {
     let org = principal.org_id.as_str();
-    let version = next_version(&mut tx, org, policy, base_revision).await?;
+    // Catalog versions count catalog change requests only (the catalog's revision counts
+    // what was applied); a policy's versions go on from its revision.
+    let floor = if policy == CATALOG { 0 } else { base_revision };
+    let version = next_version(&mut tx, org, policy, floor).await?;
     store::write_version(
         &mut tx,
         org,
@@ -110,13 +115,13 @@ pub async fn propose(
         "change_request",
         &object_id(policy, version),
         &fields,
-        Some(json!({ "policy_id": policy, "version": version, "action": action, "base_revision": base_revision })),
+        Some(json!({ "policy_id": (!policy.is_empty()).then_some(policy), "version": version, "action": action, "base_revision": base_revision })),
     )
     .await?;
     let request = load(&mut tx, org, policy, version, approvals_required).await?;
     tx.commit().await?;
     let mut response = (StatusCode::ACCEPTED, Json(request)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/policies/{policy}/versions/{version}")) {
+    if let Ok(v) = HeaderValue::from_str(&version_path(policy, version)) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
@@ -125,6 +130,7 @@ pub async fn propose(
 /// The operations that, while the organization requires review, answer 202 with a change
 /// request instead of applying the change.
 const PROPOSING_OPERATIONS: &[&str] = &[
+    "putCatalog",
     "createPolicy",
     "replacePolicy",
     "patchPolicy",
@@ -162,13 +168,41 @@ pub fn document_proposal(op: &mut utoipa::openapi::path::Operation) {
         .insert("202".to_string(), response.into());
 }
 
+/// The key of catalog change requests where a policy id goes (no policy id is empty):
+/// their versions are numbered in `policy_versions` under it.
+pub const CATALOG: &str = "";
+
 fn object_id(policy: &str, version: i64) -> String {
-    format!("{policy}@{version}")
+    if policy == CATALOG {
+        format!("catalog@{version}")
+    } else {
+        format!("{policy}@{version}")
+    }
 }
+
+fn version_path(policy: &str, version: i64) -> String {
+    if policy == CATALOG {
+        format!("/api/v1/catalog/versions/{version}")
+    } else {
+        format!("/api/v1/policies/{policy}/versions/{version}")
+    }
+}
+
+/// The key of a change request: its policy id, or [`CATALOG`].
+fn key(request: &ChangeRequest) -> &str {
+    request.policy_id.as_deref().unwrap_or(CATALOG)
+}
+
+/// The revision in force of what a change request changes: the policy's, or for the
+/// catalog, the change request's own version while the catalog is at the revision its
+/// publishing made (revisions only grow, so at most one published change matches).
+const CURRENT_REVISION: &str = "CASE WHEN c.policy_id = '' THEN (SELECT CASE WHEN \
+     g.catalog_revision = c.base_revision + 1 THEN c.version ELSE 0 END FROM orgs g \
+     WHERE g.id = c.org_id) ELSE p.revision END";
 
 const REQUEST_COLUMNS: &str = "c.policy_id, c.version, c.action, c.status, c.author, \
      c.base_revision, c.created_at, c.updated_at, c.published_at, c.published_by, \
-     v.changed_fields, p.revision";
+     v.changed_fields";
 
 const REQUEST_FROM: &str = "change_requests c \
      JOIN policy_versions v ON v.org_id = c.org_id AND v.policy_id = c.policy_id AND v.version = c.version \
@@ -234,8 +268,15 @@ fn request_row(row: &AnyRow, approvals_required: i64) -> ApiResult<ChangeRequest
     let stored: String = row.try_get(3)?;
     let changed: String = row.try_get(10)?;
     let published_at: Option<i64> = row.try_get(8)?;
+    let policy: String = row.try_get(0)?;
+    let target = if policy == CATALOG {
+        ChangeTarget::Catalog
+    } else {
+        ChangeTarget::Policy
+    };
     Ok(ChangeRequest {
-        policy_id: row.try_get(0)?,
+        target,
+        policy_id: (target == ChangeTarget::Policy).then_some(policy),
         version,
         action: row.try_get(2)?,
         status: shown_status(&stored, version, row.try_get(11)?),
@@ -258,7 +299,7 @@ async fn with_reviews(
     org: &str,
     mut request: ChangeRequest,
 ) -> ApiResult<ChangeRequest> {
-    request.reviews = reviews(&mut *conn, org, &request.policy_id, request.version).await?;
+    request.reviews = reviews(&mut *conn, org, key(&request), request.version).await?;
     request.approvals = approvals(&request.reviews);
     Ok(request)
 }
@@ -280,7 +321,7 @@ async fn load(
     approvals_required: i64,
 ) -> ApiResult<ChangeRequest> {
     let row = sqlx::query(&format!(
-        "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM} \
+        "SELECT {REQUEST_COLUMNS}, {CURRENT_REVISION} FROM {REQUEST_FROM} \
          WHERE c.org_id = $1 AND c.policy_id = $2 AND c.version = $3"
     ))
     .bind(org)
@@ -317,7 +358,7 @@ fn wrong_state(request: &ChangeRequest, step: &str, needs: &str) -> ApiError {
         "invalid_transition",
         format!(
             "change request `{}` is `{}`; only a change request that is `{needs}` can be {step}",
-            object_id(&request.policy_id, request.version),
+            object_id(key(request), request.version),
             request.status.as_str()
         ),
     )
@@ -346,7 +387,7 @@ async fn transition(
     .bind(i64::from(published_by.is_some()))
     .bind(published_by.unwrap_or(""))
     .bind(org)
-    .bind(&request.policy_id)
+    .bind(key(request))
     .bind(request.version)
     .bind(from)
     .execute(&mut **tx)
@@ -357,7 +398,7 @@ async fn transition(
             "invalid_transition",
             format!(
                 "change request `{}` changed meanwhile; read it again",
-                object_id(&request.policy_id, request.version)
+                object_id(key(request), request.version)
             ),
         ));
     }
@@ -375,6 +416,30 @@ pub async fn submit(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((id, n)): ApiPath<(String, i64)>,
+) -> ApiResult<Json<ChangeRequest>> {
+    submit_in(state, principal, id, n).await
+}
+
+/// Submits a draft catalog change request for review (its author or an admin).
+#[utoipa::path(post, operation_id = "submitCatalogChange", path = "/api/v1/catalog/versions/{n}/submit", tag = "review",
+    params(("n" = i64, Path, description = "the proposed catalog version")),
+    responses((status = 200, description = "the change request, now `in_review`", body = ChangeRequest),
+        (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "the change request is not a `draft` (`invalid_transition`)", body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn submit_catalog(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(n): ApiPath<i64>,
+) -> ApiResult<Json<ChangeRequest>> {
+    submit_in(state, principal, CATALOG.to_string(), n).await
+}
+
+async fn submit_in(
+    state: AppState,
+    principal: Principal,
+    id: String,
+    n: i64,
 ) -> ApiResult<Json<ChangeRequest>> {
     principal.require_writer()?;
     let org = principal.org_id.as_str();
@@ -422,6 +487,34 @@ pub async fn review(
     principal: Principal,
     ApiPath((id, n)): ApiPath<(String, i64)>,
     ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Json<ChangeRequest>> {
+    review_in(state, principal, id, n, value).await
+}
+
+/// Approves or rejects a catalog change request that is in review, with a comment.
+#[utoipa::path(post, operation_id = "reviewCatalogChange", path = "/api/v1/catalog/versions/{n}/review", tag = "review",
+    params(("n" = i64, Path, description = "the proposed catalog version")),
+    request_body = ReviewInput,
+    responses((status = 200, description = "the change request with the review", body = ChangeRequest),
+        (status = 403, description = "a viewer, or the author approving their own change (`self_approval`)", body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "the change request is not `in_review` (`invalid_transition`), or the caller reviewed it already (`already_reviewed`)", body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn review_catalog(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(n): ApiPath<i64>,
+    ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Json<ChangeRequest>> {
+    review_in(state, principal, CATALOG.to_string(), n, value).await
+}
+
+async fn review_in(
+    state: AppState,
+    principal: Principal,
+    id: String,
+    n: i64,
+    value: Value,
 ) -> ApiResult<Json<ChangeRequest>> {
     principal.require_writer()?;
     let input: ReviewInput = crate::policies::typed(value, "invalid_request")?;
@@ -524,6 +617,37 @@ pub async fn publish(
     ApiPath((id, n)): ApiPath<(String, i64)>,
     headers: HeaderMap,
 ) -> ApiResult<Json<ChangeRequest>> {
+    publish_in(state, principal, id, n, headers).await
+}
+
+/// Publishes an approved catalog change request: it becomes the catalog, after it is
+/// checked again against every stored policy (422) and the policy tests are run (422
+/// `policy_tests_failed` unless an admin overrides with `Verdict-Override-Reason`,
+/// audited). The catalog must still be at the revision the change was made against (409
+/// `stale_change`).
+#[utoipa::path(post, operation_id = "publishCatalogChange", path = "/api/v1/catalog/versions/{n}/publish", tag = "review",
+    params(("n" = i64, Path, description = "the proposed catalog version")),
+    responses((status = 200, description = "the change request, now `active`", body = ChangeRequest),
+        (status = 404, body = crate::openapi::ErrorBody),
+        (status = 409, description = "not `approved` or not enough approvals (`invalid_transition`), or the catalog changed since the change was proposed (`stale_change`)", body = crate::openapi::ErrorBody),
+        (status = 422, description = "a stored policy does not validate against the catalog, or the policy tests fail (`policy_tests_failed`)", body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn publish_catalog(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(n): ApiPath<i64>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ChangeRequest>> {
+    publish_in(state, principal, CATALOG.to_string(), n, headers).await
+}
+
+async fn publish_in(
+    state: AppState,
+    principal: Principal,
+    id: String,
+    n: i64,
+    headers: HeaderMap,
+) -> ApiResult<Json<ChangeRequest>> {
     principal.require_writer()?;
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
@@ -545,51 +669,21 @@ pub async fn publish(
         .with_details(json!({ "approvals": request.approvals, "approvals_required": required })));
     }
     let snapshot = version_snapshot(&mut tx, org, &id, n).await?;
-    let body = snapshot
-        .get("policy")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| ApiError::internal("a stored snapshot has no policy"))?;
-    let specs: Vec<AssignmentSpec> = snapshot
-        .get("assignments")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
-    let deleted = snapshot
-        .get("deleted")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let current = store::load_policy(&mut *tx, org, &id).await?;
-    let current_revision = current.as_ref().map_or(0, |p| p.revision);
-    if current_revision != request.base_revision {
-        return Err(stale_change(&request, current_revision));
+    if id == CATALOG {
+        publish_catalog_in(&state, &mut tx, org, &request, &snapshot).await?;
+    } else {
+        publish_policy_in(
+            &state,
+            &mut tx,
+            &principal.user,
+            org,
+            &id,
+            n,
+            &request,
+            &snapshot,
+        )
+        .await?;
     }
-    if !deleted {
-        let catalog = store::catalog(&mut *tx, org).await?;
-        store::validate(&catalog, vec![store::engine_policy(&body, &specs)])?;
-    }
-    // The conditional write decides between concurrent publishes: the row changes only if
-    // it is still at the base revision (on PostgreSQL a second writer waits for the first
-    // one's row lock, then finds the revision moved on and changes nothing).
-    let won = apply(
-        &mut tx,
-        &principal.user,
-        org,
-        &id,
-        n,
-        &request,
-        &body,
-        deleted,
-    )
-    .await?;
-    if !won {
-        let mut conn = state.db.read.acquire().await?;
-        let now_at = store::load_policy(&mut *conn, org, &id)
-            .await?
-            .map_or(0, |p| p.revision);
-        return Err(stale_change(&request, now_at));
-    }
-    store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
     transition(
         &mut tx,
         org,
@@ -631,13 +725,99 @@ pub async fn publish(
     Ok(Json(request))
 }
 
+/// Writes a published policy version into `policies` (and its assignments); 409
+/// `stale_change` when the policy is no longer at the change's base revision.
+#[allow(clippy::too_many_arguments)]
+async fn publish_policy_in(
+    state: &AppState,
+    tx: &mut Tx,
+    actor: &str,
+    org: &str,
+    id: &str,
+    n: i64,
+    request: &ChangeRequest,
+    snapshot: &Value,
+) -> ApiResult<()> {
+    let body = snapshot
+        .get("policy")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("a stored snapshot has no policy"))?;
+    let specs: Vec<AssignmentSpec> = snapshot
+        .get("assignments")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let deleted = snapshot
+        .get("deleted")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let current = store::load_policy(&mut **tx, org, id).await?;
+    let current_revision = current.as_ref().map_or(0, |p| p.revision);
+    if current_revision != request.base_revision {
+        return Err(stale_change(request, current_revision));
+    }
+    if !deleted {
+        let catalog = store::catalog(&mut **tx, org).await?;
+        store::validate(&catalog, vec![store::engine_policy(&body, &specs)])?;
+    }
+    // The conditional write decides between concurrent publishes: the row changes only if
+    // it is still at the base revision (on PostgreSQL a second writer waits for the first
+    // one's row lock, then finds the revision moved on and changes nothing).
+    let won = apply(tx, actor, org, id, n, request, &body, deleted).await?;
+    if !won {
+        let mut conn = state.db.read.acquire().await?;
+        let now_at = store::load_policy(&mut *conn, org, id)
+            .await?
+            .map_or(0, |p| p.revision);
+        return Err(stale_change(request, now_at));
+    }
+    store::set_assignments(tx, org, id, &specs, actor).await?;
+    Ok(())
+}
+
+/// Makes a published catalog version the catalog; 409 `stale_change` when the catalog is
+/// no longer at the change's base revision, 422 when a stored policy does not validate.
+async fn publish_catalog_in(
+    state: &AppState,
+    tx: &mut Tx,
+    org: &str,
+    request: &ChangeRequest,
+    snapshot: &Value,
+) -> ApiResult<()> {
+    let catalog = snapshot.get("catalog").cloned().unwrap_or(Value::Null);
+    let current = crate::catalog::revision(&mut **tx, org).await?;
+    if current != request.base_revision {
+        return Err(stale_change(request, current));
+    }
+    crate::catalog::validate_with_policies(tx, org, &catalog).await?;
+    let updated = sqlx::query(
+        "UPDATE orgs SET catalog = $1, catalog_revision = $2 WHERE id = $3 AND catalog_revision = $4",
+    )
+    .bind((!catalog.is_null()).then(|| catalog.to_string()))
+    .bind(request.base_revision + 1)
+    .bind(org)
+    .bind(request.base_revision)
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        let now_at = crate::catalog::revision(&state.db.read, org).await?;
+        return Err(stale_change(request, now_at));
+    }
+    Ok(())
+}
+
 fn stale_change(request: &ChangeRequest, current_revision: i64) -> ApiError {
+    let what = match &request.policy_id {
+        Some(id) => format!("policy `{id}`"),
+        None => "the catalog".to_string(),
+    };
     ApiError::new(
         StatusCode::CONFLICT,
         "stale_change",
         format!(
-            "policy `{}` is at revision {current_revision}, not the revision {} this change was made against; propose the change again on the current version",
-            request.policy_id, request.base_revision
+            "{what} is at revision {current_revision}, not the revision {} this change was made against; propose the change again on the current version",
+            request.base_revision
         ),
     )
     .with_details(json!({
@@ -727,6 +907,9 @@ pub struct ListQuery {
     pub reviewer: Option<String>,
     /// Only change requests of this policy.
     pub policy_id: Option<String>,
+    /// Only changes of policies, or only of the catalog.
+    #[param(value_type = Option<ChangeTarget>)]
+    pub target: Option<String>,
 }
 
 enum Bind {
@@ -762,13 +945,12 @@ pub async fn list(
             ))
         })?;
         match status {
-            ChangeStatus::Active => {
-                conditions.push("c.status = 'published' AND p.revision = c.version".to_string())
-            }
-            ChangeStatus::Archived => conditions.push(
-                "c.status = 'published' AND (p.revision IS NULL OR p.revision <> c.version)"
-                    .to_string(),
-            ),
+            ChangeStatus::Active => conditions.push(format!(
+                "c.status = 'published' AND {CURRENT_REVISION} = c.version"
+            )),
+            ChangeStatus::Archived => conditions.push(format!(
+                "c.status = 'published' AND COALESCE({CURRENT_REVISION}, 0) <> c.version"
+            )),
             other => add(
                 &mut binds,
                 &mut conditions,
@@ -794,6 +976,16 @@ pub async fn list(
             Bind::Text(reviewer.clone()),
         );
     }
+    match q.target.as_deref() {
+        None => {}
+        Some("policy") => conditions.push("c.policy_id <> ''".to_string()),
+        Some("catalog") => conditions.push("c.policy_id = ''".to_string()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`target` must be `policy` or `catalog`",
+            ))
+        }
+    }
     if let Some(policy) = &q.policy_id {
         add(
             &mut binds,
@@ -818,7 +1010,7 @@ pub async fn list(
     }
     binds.push(Bind::Int(limit + 1));
     let sql = format!(
-        "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM} WHERE {} \
+        "SELECT {REQUEST_COLUMNS}, {CURRENT_REVISION} FROM {REQUEST_FROM} WHERE {} \
          ORDER BY c.created_at DESC, c.policy_id DESC, c.version DESC LIMIT ${}",
         conditions.join(" AND "),
         binds.len()
@@ -866,4 +1058,38 @@ fn parse_cursor(cursor: &str) -> Option<(i64, String, i64)> {
         v.get(1)?.as_str()?.to_string(),
         v.get(2)?.as_i64()?,
     ))
+}
+
+/// A proposed catalog version, with the status of its change request.
+#[utoipa::path(get, operation_id = "getCatalogVersion", path = "/api/v1/catalog/versions/{n}", tag = "review",
+    params(("n" = i64, Path, description = "the proposed catalog version")),
+    responses((status = 200, body = CatalogProposal), (status = 404, body = crate::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn catalog_version(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(n): ApiPath<i64>,
+) -> ApiResult<Json<CatalogProposal>> {
+    let org = principal.org_id.as_str();
+    let mut conn = state.db.read.acquire().await?;
+    let required = approvals_required(&mut *conn, org).await?;
+    let request = load(&mut conn, org, CATALOG, n, required).await?;
+    let row = sqlx::query(
+        "SELECT snapshot FROM policy_versions WHERE org_id = $1 AND policy_id = $2 AND version = $3",
+    )
+    .bind(org)
+    .bind(CATALOG)
+    .bind(n)
+    .fetch_one(&mut *conn)
+    .await?;
+    let text: String = row.try_get(0)?;
+    let snapshot: Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
+    Ok(Json(CatalogProposal {
+        version: n,
+        status: request.status,
+        catalog: snapshot.get("catalog").cloned().unwrap_or(Value::Null),
+        base_revision: request.base_revision,
+        author: request.author,
+        created_at: request.created_at,
+    }))
 }

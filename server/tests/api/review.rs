@@ -14,6 +14,7 @@ pub fn all() -> Vec<Case> {
         case!(review_flow_with_two_users_enforces_only_active_versions),
         case!(review_needs_n_approvals_from_others),
         case!(every_kind_of_change_becomes_a_change_request),
+        case!(a_catalog_change_is_reviewed_too),
         case!(publishing_runs_the_policy_tests_and_an_admin_may_override),
         case!(concurrent_publishes_of_one_policy_exactly_one_wins),
         case!(review_off_changes_apply_directly),
@@ -487,6 +488,149 @@ async fn every_kind_of_change_becomes_a_change_request(env: Env) {
     assert_eq!(verdict(&env, "SELECT * FROM salaries").await, "block");
 }
 
+/// The example catalog with one more table, `public.invoices`.
+fn catalog_with(table: &str) -> Value {
+    let mut catalog = crate::support::catalog();
+    catalog["tables"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": table, "columns": [{"name": "id", "type": "integer"}]}));
+    catalog
+}
+
+async fn a_catalog_change_is_reviewed_too(env: Env) {
+    env.set_catalog().await;
+    env.create(&example_policy("tenant-isolation")).await;
+    require_review(&env, 1).await;
+    let r = env
+        .put("/api/v1/catalog")
+        .token(&env.editor)
+        .json(&catalog_with("public.invoices"))
+        .send()
+        .await;
+    r.expect(202);
+    assert_eq!(r.body["target"], "catalog");
+    assert!(r.body.get("policy_id").is_none(), "{}", r.text);
+    assert_eq!(r.body["action"], "catalog");
+    assert_eq!(r.body["version"], 1);
+    assert_eq!(r.body["base_revision"], 1);
+    assert_eq!(r.headers["location"], "/api/v1/catalog/versions/1");
+    let current = env.get("/api/v1/catalog").send().await;
+    assert_eq!(current.body["revision"], 1);
+    assert_eq!(current.body["catalog"], crate::support::catalog());
+    let proposed = env.get("/api/v1/catalog/versions/1").send().await;
+    proposed.expect(200);
+    assert_eq!(proposed.body["status"], "draft");
+    assert_eq!(proposed.body["catalog"], catalog_with("public.invoices"));
+    // A catalog that a stored policy does not validate against is refused at once.
+    let mut broken = crate::support::catalog();
+    broken["tables"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|t| t["name"] != "public.orders");
+    env.put("/api/v1/catalog")
+        .token(&env.editor)
+        .json(&broken)
+        .send()
+        .await
+        .expect(422);
+
+    env.post("/api/v1/catalog/versions/1/submit")
+        .token(&env.editor)
+        .send()
+        .await
+        .expect(200);
+    env.post("/api/v1/catalog/versions/1/review")
+        .token(&env.editor)
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .expect_error(403, "self_approval");
+    env.post("/api/v1/catalog/versions/1/review")
+        .json(&json!({"decision": "approve", "comment": "invoices are ready"}))
+        .send()
+        .await
+        .expect(200);
+    let r = env
+        .post("/api/v1/catalog/versions/1/publish")
+        .token(&env.editor)
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["status"], "active");
+    let current = env.get("/api/v1/catalog").send().await;
+    assert_eq!(current.body["revision"], 2);
+    assert_eq!(current.body["catalog"], catalog_with("public.invoices"));
+
+    // Two proposals against revision 2: the second to publish is stale.
+    for table in ["public.refunds", "public.credits"] {
+        env.put("/api/v1/catalog")
+            .token(&env.editor)
+            .json(&catalog_with(table))
+            .send()
+            .await
+            .expect(202);
+    }
+    for n in [2, 3] {
+        env.post(&format!("/api/v1/catalog/versions/{n}/submit"))
+            .token(&env.editor)
+            .send()
+            .await
+            .expect(200);
+        env.post(&format!("/api/v1/catalog/versions/{n}/review"))
+            .json(&json!({"decision": "approve"}))
+            .send()
+            .await
+            .expect(200);
+    }
+    env.post("/api/v1/catalog/versions/3/publish")
+        .send()
+        .await
+        .expect(200);
+    let r = env.post("/api/v1/catalog/versions/2/publish").send().await;
+    r.expect_error(409, "stale_change");
+    assert_eq!(r.body["error"]["details"]["current_revision"], 3);
+    let r = env
+        .get("/api/v1/change-requests?target=catalog")
+        .send()
+        .await;
+    let statuses: Vec<(i64, &str)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["version"].as_i64().unwrap(),
+                c["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut statuses = statuses;
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [(1, "archived"), (2, "approved"), (3, "active")],
+        "{}",
+        r.text
+    );
+    let r = env
+        .get("/api/v1/change-requests?target=catalog&status=active")
+        .send()
+        .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        env.get("/api/v1/change-requests?target=policy")
+            .send()
+            .await
+            .body["items"],
+        json!([])
+    );
+    env.get("/api/v1/catalog/versions/9")
+        .send()
+        .await
+        .expect_error(404, "not_found");
+}
+
 /// Analysts of tenant 1 see only their orders; nobody reads salaries.
 fn suite() -> Value {
     json!({"tests": [
@@ -710,6 +854,22 @@ async fn review_is_in_the_openapi_document(env: Env) {
             "publishChangeRequest",
         ),
         ("/api/v1/change-requests", "get", "listChangeRequests"),
+        ("/api/v1/catalog/versions/{n}", "get", "getCatalogVersion"),
+        (
+            "/api/v1/catalog/versions/{n}/submit",
+            "post",
+            "submitCatalogChange",
+        ),
+        (
+            "/api/v1/catalog/versions/{n}/review",
+            "post",
+            "reviewCatalogChange",
+        ),
+        (
+            "/api/v1/catalog/versions/{n}/publish",
+            "post",
+            "publishCatalogChange",
+        ),
     ] {
         assert_eq!(paths[path][op]["operationId"], id, "{path}");
     }
@@ -749,6 +909,7 @@ async fn review_is_in_the_openapi_document(env: Env) {
         ("/api/v1/policies/{id}", "delete"),
         ("/api/v1/policies/{id}/versions/{n}/rollback", "post"),
         ("/api/v1/policies/{id}/assignments", "post"),
+        ("/api/v1/catalog", "put"),
     ] {
         assert_eq!(
             paths[path][op]["responses"]["202"]["content"]["application/json"]["schema"]["$ref"],
