@@ -188,6 +188,14 @@ fn version_path(policy: &str, version: i64) -> String {
     }
 }
 
+/// Refuses an empty policy id in a policy's path (the key of catalog change requests).
+fn policy_key(id: &str) -> ApiResult<()> {
+    if id == CATALOG {
+        return Err(ApiError::not_found("policy", id));
+    }
+    Ok(())
+}
+
 /// The key of a change request: its policy id, or [`CATALOG`].
 fn key(request: &ChangeRequest) -> &str {
     request.policy_id.as_deref().unwrap_or(CATALOG)
@@ -365,6 +373,22 @@ fn wrong_state(request: &ChangeRequest, step: &str, needs: &str) -> ApiError {
     .with_details(json!({ "status": request.status, "required_status": needs }))
 }
 
+/// Takes the change request's row lock for the rest of `tx` before it is read, so that
+/// concurrent steps on one change request (two approvals, two publishes) run one after the
+/// other, each reading what the one before committed.
+async fn lock(tx: &mut Tx, org: &str, key: &str, version: i64) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE change_requests SET updated_at = updated_at \
+         WHERE org_id = $1 AND policy_id = $2 AND version = $3",
+    )
+    .bind(org)
+    .bind(key)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Moves a change request from `from` to `to` if it is still in `from`; 409 otherwise (a
 /// concurrent step got there first).
 async fn transition(
@@ -417,6 +441,7 @@ pub async fn submit(
     principal: Principal,
     ApiPath((id, n)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<ChangeRequest>> {
+    policy_key(&id)?;
     submit_in(state, principal, id, n).await
 }
 
@@ -444,6 +469,7 @@ async fn submit_in(
     principal.require_writer()?;
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
+    lock(&mut tx, org, &id, n).await?;
     let required = approvals_required(&mut *tx, org).await?;
     let request = load(&mut tx, org, &id, n, required).await?;
     if request.author != principal.user && principal.role != Role::Admin {
@@ -488,6 +514,7 @@ pub async fn review(
     ApiPath((id, n)): ApiPath<(String, i64)>,
     ApiJson(value): ApiJson<Value>,
 ) -> ApiResult<Json<ChangeRequest>> {
+    policy_key(&id)?;
     review_in(state, principal, id, n, value).await
 }
 
@@ -530,6 +557,7 @@ async fn review_in(
     }
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
+    lock(&mut tx, org, &id, n).await?;
     let required = approvals_required(&mut *tx, org).await?;
     let request = load(&mut tx, org, &id, n, required).await?;
     if request.status != ChangeStatus::InReview {
@@ -617,6 +645,7 @@ pub async fn publish(
     ApiPath((id, n)): ApiPath<(String, i64)>,
     headers: HeaderMap,
 ) -> ApiResult<Json<ChangeRequest>> {
+    policy_key(&id)?;
     publish_in(state, principal, id, n, headers).await
 }
 
@@ -651,6 +680,7 @@ async fn publish_in(
     principal.require_writer()?;
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
+    lock(&mut tx, org, &id, n).await?;
     let required = approvals_required(&mut *tx, org).await?;
     let request = load(&mut tx, org, &id, n, required).await?;
     if request.status != ChangeStatus::Approved {

@@ -97,6 +97,16 @@ pub async fn put(
     if principal.role != Role::Admin {
         return Err(ApiError::forbidden("only an admin may change the settings"));
     }
+    if value.get("review").is_some_and(Value::is_null) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "`review` is `{required, approvals}`; leave it out to keep it as it is",
+        )
+        .with_details(
+            json!({ "problems": [{ "field": "review", "message": "must not be null" }] }),
+        ));
+    }
     let settings: Settings = typed(value, "invalid_request")?;
     if settings.redacted_attributes.len() > 100
         || settings

@@ -13,6 +13,7 @@ pub fn all() -> Vec<Case> {
     vec![
         case!(review_flow_with_two_users_enforces_only_active_versions),
         case!(review_needs_n_approvals_from_others),
+        case!(concurrent_approvals_are_all_counted),
         case!(every_kind_of_change_becomes_a_change_request),
         case!(a_catalog_change_is_reviewed_too),
         case!(publishing_runs_the_policy_tests_and_an_admin_may_override),
@@ -378,12 +379,62 @@ async fn review_needs_n_approvals_from_others(env: Env) {
     assert_eq!(p.etag(), 1);
     assert_eq!(p.body["created_by"], "eve");
     assert_eq!(verdict(&env, "SELECT * FROM salaries").await, "block");
-    // Approvals outside 1–10 are refused.
+    // Approvals outside 1–10 are refused, and so is a null review.
+    env.put("/api/v1/settings")
+        .json(&json!({"redacted_attributes": [], "review": null}))
+        .send()
+        .await
+        .expect_error(422, "invalid_request");
     env.put("/api/v1/settings")
         .json(&json!({"redacted_attributes": [], "review": {"required": true, "approvals": 0}}))
         .send()
         .await
         .expect_error(422, "invalid_request");
+}
+
+async fn concurrent_approvals_are_all_counted(env: Env) {
+    env.set_catalog().await;
+    env.create(&example_policy("tenant-isolation")).await;
+    require_review(&env, 2).await;
+    let second = verdict_server::create_token(&env.db, "acme", "ed", "editor", None)
+        .await
+        .unwrap()
+        .token;
+    let path = "/api/v1/policies/tenant-isolation";
+    for round in 0..4 {
+        let r = env
+            .patch(path)
+            .token(&env.editor)
+            .if_match(1)
+            .json(&json!({"description": format!("round {round}")}))
+            .send()
+            .await;
+        r.expect(202);
+        let n = r.body["version"].as_i64().unwrap();
+        step(&env, &env.editor, "tenant-isolation", n, "submit")
+            .send()
+            .await
+            .expect(200);
+        let (a, b) = tokio::join!(
+            review(&env, &env.admin, "tenant-isolation", n, "approve", "a"),
+            review(&env, &second, "tenant-isolation", n, "approve", "b"),
+        );
+        a.expect(200);
+        b.expect(200);
+        let r = env
+            .get("/api/v1/change-requests?policy_id=tenant-isolation")
+            .send()
+            .await;
+        let item = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["version"] == n)
+            .unwrap()
+            .clone();
+        assert_eq!(item["approvals"], 2, "{item}");
+        assert_eq!(item["status"], "approved", "{item}");
+    }
 }
 
 async fn every_kind_of_change_becomes_a_change_request(env: Env) {
