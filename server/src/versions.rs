@@ -42,6 +42,7 @@ pub struct Version {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VersionPage {
     pub items: Vec<Version>,
+    /// How many versions the policy has, proposed ones included.
     pub total: i64,
     pub next_cursor: Option<String>,
 }
@@ -171,6 +172,13 @@ pub async fn list(
     .bind(limit + 1)
     .fetch_all(&mut *conn)
     .await?;
+    let total: i64 =
+        sqlx::query("SELECT COUNT(*) FROM policy_versions WHERE org_id = $1 AND policy_id = $2")
+            .bind(&principal.org_id)
+            .bind(&id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
     let mut items = rows
         .iter()
         .map(|r| version_row(r, false, revision))
@@ -179,7 +187,7 @@ pub async fn list(
         crate::pagination::trim(&mut items, limit).map(|last| last.version.to_string());
     Ok(Json(VersionPage {
         items,
-        total: revision.unwrap_or(0),
+        total,
         next_cursor,
     }))
 }

@@ -882,6 +882,11 @@ async fn review_off_changes_apply_directly(env: Env) {
     );
     let r = env.get("/api/v1/change-requests").send().await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    let r = env
+        .get("/api/v1/policies/tenant-isolation/versions")
+        .send()
+        .await;
+    assert_eq!(r.body["total"], 4);
 }
 
 async fn review_is_in_the_openapi_document(env: Env) {
