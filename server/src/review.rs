@@ -77,6 +77,12 @@ pub async fn propose(
     approvals_required: i64,
 ) -> ApiResult<Response> {
     let org = principal.org_id.as_str();
+    // The organization's row lock: concurrent proposals take version numbers one after
+    // the other (each sees the versions committed before it).
+    sqlx::query("UPDATE orgs SET review_approvals = review_approvals WHERE id = $1")
+        .bind(org)
+        .execute(&mut *tx)
+        .await?;
     // Catalog versions count catalog change requests only (the catalog's revision counts
     // what was applied); a policy's versions go on from its revision.
     let floor = if policy == CATALOG { 0 } else { base_revision };

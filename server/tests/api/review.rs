@@ -14,6 +14,7 @@ pub fn all() -> Vec<Case> {
         case!(review_flow_with_two_users_enforces_only_active_versions),
         case!(review_needs_n_approvals_from_others),
         case!(concurrent_approvals_are_all_counted),
+        case!(concurrent_proposals_take_their_own_versions),
         case!(every_kind_of_change_becomes_a_change_request),
         case!(a_catalog_change_is_reviewed_too),
         case!(publishing_runs_the_policy_tests_and_an_admin_may_override),
@@ -435,6 +436,30 @@ async fn concurrent_approvals_are_all_counted(env: Env) {
         assert_eq!(item["approvals"], 2, "{item}");
         assert_eq!(item["status"], "approved", "{item}");
     }
+}
+
+async fn concurrent_proposals_take_their_own_versions(env: Env) {
+    env.set_catalog().await;
+    env.create(&example_policy("tenant-isolation")).await;
+    require_review(&env, 1).await;
+    let path = "/api/v1/policies/tenant-isolation";
+    let propose = |text: &'static str| {
+        env.patch(path)
+            .token(&env.editor)
+            .if_match(1)
+            .json(&json!({ "description": text }))
+            .send()
+    };
+    let mut versions = Vec::new();
+    for _ in 0..4 {
+        let (a, b, c) = tokio::join!(propose("a"), propose("b"), propose("c"));
+        for r in [a, b, c] {
+            r.expect(202);
+            versions.push(r.body["version"].as_i64().unwrap());
+        }
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (2..=13).collect::<Vec<i64>>());
 }
 
 async fn every_kind_of_change_becomes_a_change_request(env: Env) {
