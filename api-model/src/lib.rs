@@ -3,6 +3,7 @@
 pub mod policy;
 pub mod principal;
 pub mod resource;
+pub mod review;
 pub mod strict;
 
 pub use policy::{
@@ -15,6 +16,10 @@ pub use resource::{
     Assignment, Catalog, CatalogColumn, CatalogDocument, CatalogFunction, CatalogPut, CatalogTable,
     ColumnSpec, Context, DefaultAccess, Deleted, PolicyPatch, PolicyResource, PolicySetDraft,
     VerdictBody, VersionSnapshot,
+};
+pub use review::{
+    CatalogProposal, ChangeRequest, ChangeRequestPage, ChangeStatus, ChangeTarget, Review,
+    ReviewDecision, ReviewInput, ReviewSettings,
 };
 
 /// Fields the API stores on a policy that the engine does not read (`policy_type`,

@@ -80,7 +80,21 @@ async fn change(
     // engine is asked anyway so that a stored policy always loads.
     let catalog = store::catalog(&mut *tx, org).await?;
     store::validate(&catalog, vec![store::engine_policy(&row.body, &new)])?;
-    let revision = row.revision + 1;
+    if let Some(approvals) = crate::review::required(&mut *tx, org).await? {
+        let after = store::snapshot(&row.body, &new, false);
+        return crate::review::propose(
+            tx,
+            principal,
+            id,
+            row.revision,
+            "assignments",
+            &after,
+            &["assignments".to_string()],
+            approvals,
+        )
+        .await;
+    }
+    let revision = crate::review::next_version(&mut tx, org, id, row.revision).await?;
     let updated = sqlx::query(
         "UPDATE policies SET revision = $1, updated_at = $2, updated_by = $3 \
          WHERE org_id = $4 AND id = $5 AND revision = $6 AND deleted_at IS NULL",

@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::audit;
+use crate::audit::{self, Tx};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -70,6 +70,40 @@ pub async fn get(State(state): State<AppState>, principal: Principal) -> ApiResu
     Ok(answer(catalog, row.try_get(1)?))
 }
 
+/// The catalog's revision.
+pub async fn revision<'e, E>(exec: E, org: &str) -> ApiResult<i64>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT catalog_revision FROM orgs WHERE id = $1")
+        .bind(org)
+        .fetch_one(exec)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Asks the engine whether every stored policy validates against `catalog` (422 with
+/// every problem otherwise).
+pub async fn validate_with_policies(tx: &mut Tx, org: &str, catalog: &Value) -> ApiResult<()> {
+    let policies = store::live_policies(&mut **tx, org).await?;
+    let assignments = store::all_assignments(&mut **tx, org).await?;
+    let none: Vec<Assignment> = Vec::new();
+    let engine_policies = policies
+        .iter()
+        .map(|p| {
+            let specs: Vec<AssignmentSpec> = assignments
+                .get(&p.id)
+                .unwrap_or(&none)
+                .iter()
+                .map(Assignment::spec)
+                .collect();
+            store::engine_policy(&p.body, &specs)
+        })
+        .collect();
+    store::validate(catalog, engine_policies)?;
+    Ok(())
+}
+
 /// Replaces the catalog. The engine validates it together with every stored policy: a
 /// catalog that would make a stored policy invalid is rejected with every problem.
 #[utoipa::path(put, operation_id = "putCatalog", path = "/api/v1/catalog", tag = "catalog",
@@ -96,22 +130,20 @@ pub async fn put(
     let current: i64 = row.try_get(0)?;
     store::check_revision(expected, current)?;
     store::check_revision(in_body, current)?;
-    let policies = store::live_policies(&mut *tx, org).await?;
-    let assignments = store::all_assignments(&mut *tx, org).await?;
-    let none: Vec<Assignment> = Vec::new();
-    let engine_policies = policies
-        .iter()
-        .map(|p| {
-            let specs: Vec<AssignmentSpec> = assignments
-                .get(&p.id)
-                .unwrap_or(&none)
-                .iter()
-                .map(Assignment::spec)
-                .collect();
-            store::engine_policy(&p.body, &specs)
-        })
-        .collect();
-    store::validate(&catalog, engine_policies)?;
+    validate_with_policies(&mut tx, org, &catalog).await?;
+    if let Some(approvals) = crate::review::required(&mut *tx, org).await? {
+        return crate::review::propose(
+            tx,
+            &principal,
+            crate::review::CATALOG,
+            current,
+            "catalog",
+            &json!({ "catalog": catalog }),
+            &["catalog".to_string()],
+            approvals,
+        )
+        .await;
+    }
     let revision = current + 1;
     sqlx::query("UPDATE orgs SET catalog = $1, catalog_revision = $2 WHERE id = $3")
         .bind((!catalog.is_null()).then(|| catalog.to_string()))

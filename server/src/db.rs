@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 7] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 8] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -170,6 +170,11 @@ impl Db {
                     8,
                     "policy_tests",
                     include_str!("../migrations/sqlite/0008_policy_tests.sql"),
+                ),
+                (
+                    9,
+                    "change_review",
+                    include_str!("../migrations/sqlite/0009_change_review.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -207,6 +212,11 @@ impl Db {
                     8,
                     "policy_tests",
                     include_str!("../migrations/postgres/0008_policy_tests.sql"),
+                ),
+                (
+                    9,
+                    "change_review",
+                    include_str!("../migrations/postgres/0009_change_review.sql"),
                 ),
             ],
         };

@@ -23,6 +23,7 @@ pub mod pagination;
 pub mod policies;
 pub mod policy_tests;
 pub mod principals;
+pub mod review;
 pub mod settings;
 pub mod store;
 pub mod versions;
@@ -119,6 +120,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(versions::get))
         .routes(routes!(versions::diff))
         .routes(routes!(versions::rollback))
+        .routes(routes!(review::submit))
+        .routes(routes!(review::review))
+        .routes(routes!(review::publish))
+        .routes(routes!(review::list))
+        .routes(routes!(review::catalog_version))
+        .routes(routes!(review::submit_catalog))
+        .routes(routes!(review::review_catalog))
+        .routes(routes!(review::publish_catalog))
         .routes(routes!(
             assignments::list,
             assignments::add,

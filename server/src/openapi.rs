@@ -71,6 +71,7 @@ impl Modify for Bearer {
     tags(
         (name = "policies", description = "stored policies"),
         (name = "versions", description = "immutable snapshots, diffs, rollback"),
+        (name = "review", description = "change requests: proposed versions, their reviews and publishing, when the organization requires review"),
         (name = "assignments", description = "where a policy applies"),
         (name = "exceptions", description = "time- or count-bound carve-outs"),
         (name = "evaluate", description = "dry runs, audited evaluations, replays"),
@@ -180,6 +181,7 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
         for (method, op) in ops {
             let Some(op) = op else { continue };
             crate::policy_tests::document_override(op);
+            crate::review::document_proposal(op);
             for status in statuses(method, path, op) {
                 if op.responses.responses.contains_key(status) {
                     continue;

@@ -720,16 +720,27 @@ pub async fn create(
             "policy `{id}` already exists; {hint}"
         )));
     }
+    if let Some(approvals) = crate::review::required(&mut *tx, org).await? {
+        let snap = store::snapshot(&body, &specs, false);
+        let changed = store::changed_fields(None, &snap);
+        return crate::review::propose(
+            tx, &principal, &id, 0, "create", &snap, &changed, approvals,
+        )
+        .await;
+    }
+    // A change request proposed while review was required may hold version 1.
+    let revision = crate::review::next_version(&mut tx, org, &id, 0).await?;
     let now = now_ms();
     sqlx::query(
         "INSERT INTO policies (org_id, id, body, revision, created_at, created_by, updated_at, updated_by) \
-         VALUES ($1, $2, $3, 1, $4, $5, $4, $5)",
+         VALUES ($1, $2, $3, $6, $4, $5, $4, $5)",
     )
     .bind(org)
     .bind(&id)
     .bind(Value::Object(body.clone()).to_string())
     .bind(now)
     .bind(&principal.user)
+    .bind(revision)
     .execute(&mut *tx)
     .await?;
     store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
@@ -739,7 +750,7 @@ pub async fn create(
         &mut tx,
         org,
         &id,
-        1,
+        revision,
         "create",
         &snap,
         &changed,
@@ -755,7 +766,7 @@ pub async fn create(
         "policy",
         &id,
         &fields,
-        Some(json!({ "revision": 1 })),
+        Some(json!({ "revision": revision })),
     )
     .await?;
     store::bump_generation(&mut tx, org).await?;
@@ -766,7 +777,7 @@ pub async fn create(
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;
     state.changed(org);
-    let mut response = with_etag(StatusCode::CREATED, 1, resource(&row, &assignments));
+    let mut response = with_etag(StatusCode::CREATED, revision, resource(&row, &assignments));
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/policies/{id}")) {
         response.headers_mut().insert(header::LOCATION, v);
     }
@@ -957,7 +968,20 @@ async fn update(
             resource(&row, &assignments),
         ));
     }
-    let revision = row.revision + 1;
+    if let Some(approvals) = crate::review::required(&mut *tx, org).await? {
+        return crate::review::propose(
+            tx,
+            principal,
+            &id,
+            row.revision,
+            "update",
+            &after,
+            &changed,
+            approvals,
+        )
+        .await;
+    }
+    let revision = crate::review::next_version(&mut tx, org, &id, row.revision).await?;
     let updated = sqlx::query(
         "UPDATE policies SET body = $1, revision = $2, updated_at = $3, updated_by = $4 \
          WHERE org_id = $5 AND id = $6 AND revision = $7 AND deleted_at IS NULL",
@@ -1060,7 +1084,24 @@ pub async fn delete(
             return Err(stale(expected, &row, &assignments));
         }
     }
-    let revision = row.revision + 1;
+    let specs: Vec<AssignmentSpec> = assignments.iter().map(Assignment::spec).collect();
+    let before = store::snapshot(&row.body, &specs, false);
+    let after = store::snapshot(&row.body, &specs, true);
+    let changed = store::changed_fields(Some(&before), &after);
+    if let Some(approvals) = crate::review::required(&mut *tx, org).await? {
+        return crate::review::propose(
+            tx,
+            &principal,
+            &id,
+            row.revision,
+            "delete",
+            &after,
+            &changed,
+            approvals,
+        )
+        .await;
+    }
+    let revision = crate::review::next_version(&mut tx, org, &id, row.revision).await?;
     let now = now_ms();
     let updated = sqlx::query(
         "UPDATE policies SET deleted_at = $1, revision = $2, updated_at = $1, updated_by = $3 \
@@ -1079,10 +1120,6 @@ pub async fn delete(
             "policy `{id}` changed while it was being deleted; read it again"
         )));
     }
-    let specs: Vec<AssignmentSpec> = assignments.iter().map(Assignment::spec).collect();
-    let before = store::snapshot(&row.body, &specs, false);
-    let after = store::snapshot(&row.body, &specs, true);
-    let changed = store::changed_fields(Some(&before), &after);
     store::write_version(
         &mut tx,
         org,

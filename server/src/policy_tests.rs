@@ -35,6 +35,8 @@ pub const GATED_OPERATIONS: &[&str] = &[
     "removeAssignmentsByValue",
     "removeAssignment",
     "putCatalog",
+    "publishChangeRequest",
+    "publishCatalogChange",
 ];
 
 /// Documents the override header on a gated operation (`openapi::complete` then lists

@@ -32,6 +32,11 @@ pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 3650)]
     pub exception_max_days: Option<i64>,
+    /// Change review: with `required`, every change to a policy becomes a change request
+    /// (`/api/v1/change-requests`). Always answered; absent in a `PUT`: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub review: Option<verdict_api_model::ReviewSettings>,
 }
 
 /// The settings of an organization.
@@ -39,16 +44,23 @@ pub async fn load<'e, E>(exec: E, org: &str) -> ApiResult<Settings>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let row = sqlx::query("SELECT redacted_attributes, exception_max_days FROM orgs WHERE id = $1")
-        .bind(org)
-        .fetch_one(exec)
-        .await?;
+    let row = sqlx::query(
+        "SELECT redacted_attributes, exception_max_days, review_required, review_approvals \
+         FROM orgs WHERE id = $1",
+    )
+    .bind(org)
+    .fetch_one(exec)
+    .await?;
     let text: Option<String> = row.try_get(0)?;
     Ok(Settings {
         redacted_attributes: text
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default(),
         exception_max_days: row.try_get(1)?,
+        review: Some(verdict_api_model::ReviewSettings {
+            required: row.try_get::<i64, _>(2)? != 0,
+            approvals: row.try_get(3)?,
+        }),
     })
 }
 
@@ -85,6 +97,16 @@ pub async fn put(
     if principal.role != Role::Admin {
         return Err(ApiError::forbidden("only an admin may change the settings"));
     }
+    if value.get("review").is_some_and(Value::is_null) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "`review` is `{required, approvals}`; leave it out to keep it as it is",
+        )
+        .with_details(
+            json!({ "problems": [{ "field": "review", "message": "must not be null" }] }),
+        ));
+    }
     let settings: Settings = typed(value, "invalid_request")?;
     if settings.redacted_attributes.len() > 100
         || settings
@@ -112,6 +134,18 @@ pub async fn put(
             json!({ "problems": [{ "field": "exception_max_days", "message": "from 1 to 3650" }] }),
         ));
     }
+    if let Some(review) = settings.review {
+        if !(1..=verdict_api_model::review::MAX_APPROVALS).contains(&review.approvals) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "`review.approvals` is a number from 1 to 10",
+            )
+            .with_details(
+                json!({ "problems": [{ "field": "review.approvals", "message": "from 1 to 10" }] }),
+            ));
+        }
+    }
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
     sqlx::query("UPDATE orgs SET redacted_attributes = $1, exception_max_days = $2 WHERE id = $3")
@@ -120,6 +154,14 @@ pub async fn put(
         .bind(org)
         .execute(&mut *tx)
         .await?;
+    if let Some(review) = settings.review {
+        sqlx::query("UPDATE orgs SET review_required = $1, review_approvals = $2 WHERE id = $3")
+            .bind(i64::from(review.required))
+            .bind(review.approvals)
+            .bind(org)
+            .execute(&mut *tx)
+            .await?;
+    }
     audit::record(
         &mut tx,
         org,
@@ -127,10 +169,11 @@ pub async fn put(
         "settings.update",
         "settings",
         org,
-        &["redacted_attributes", "exception_max_days"],
-        Some(json!({ "redacted_attributes": settings.redacted_attributes, "exception_max_days": settings.exception_max_days })),
+        &["redacted_attributes", "exception_max_days", "review"],
+        Some(json!({ "redacted_attributes": settings.redacted_attributes, "exception_max_days": settings.exception_max_days, "review": settings.review })),
     )
     .await?;
+    let settings = load(&mut *tx, org).await?;
     tx.commit().await?;
     Ok(Json(settings))
 }

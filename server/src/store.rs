@@ -361,11 +361,14 @@ pub async fn write_version(
     Ok(())
 }
 
-/// The latest version's snapshot of a policy.
+/// The snapshot of a policy's latest version that was in force (proposed versions of
+/// change requests that were never published aside).
 pub async fn latest_snapshot(tx: &mut Tx, org: &str, policy: &str) -> ApiResult<Option<Value>> {
     let row = sqlx::query(
-        "SELECT snapshot FROM policy_versions WHERE org_id = $1 AND policy_id = $2 \
-         ORDER BY version DESC LIMIT 1",
+        "SELECT snapshot FROM policy_versions v WHERE v.org_id = $1 AND v.policy_id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM change_requests c WHERE c.org_id = v.org_id \
+         AND c.policy_id = v.policy_id AND c.version = v.version AND c.status <> 'published') \
+         ORDER BY v.version DESC LIMIT 1",
     )
     .bind(org)
     .bind(policy)

@@ -28,6 +28,10 @@ pub struct Version {
     pub created_at: String,
     /// The top-level fields this version changed.
     pub changed_fields: Vec<String>,
+    /// `active` for the version in force, `archived` for an earlier one; a version
+    /// proposed as a change request is `draft`, `in_review`, `approved` or `rejected`
+    /// until it is published.
+    pub status: verdict_api_model::ChangeStatus,
     /// `{policy, assignments, deleted}` (only when one version is read).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<verdict_api_model::VersionSnapshot>)]
@@ -38,6 +42,7 @@ pub struct Version {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VersionPage {
     pub items: Vec<Version>,
+    /// How many versions the policy has, proposed ones included.
     pub total: i64,
     pub next_cursor: Option<String>,
 }
@@ -55,8 +60,15 @@ pub struct VersionQuery {
     pub cursor: Option<String>,
 }
 
-fn version_row(row: &AnyRow, with_snapshot: bool) -> ApiResult<Version> {
+/// The columns of a version, then its change request's stored status (`cr_status`).
+const VERSION_FROM: &str = "policy_versions v LEFT JOIN change_requests c ON c.org_id = v.org_id \
+     AND c.policy_id = v.policy_id AND c.version = v.version";
+
+fn version_row(row: &AnyRow, with_snapshot: bool, revision: Option<i64>) -> ApiResult<Version> {
     let changed: String = row.try_get(4)?;
+    let version: i64 = row.try_get(0)?;
+    let stored: Option<String> = row.try_get(if with_snapshot { 6 } else { 5 })?;
+    let status = crate::review::version_status(version, stored.as_deref(), revision);
     let snapshot = if with_snapshot {
         let text: String = row.try_get(5)?;
         Some(serde_json::from_str(&text).map_err(ApiError::internal)?)
@@ -64,13 +76,36 @@ fn version_row(row: &AnyRow, with_snapshot: bool) -> ApiResult<Version> {
         None
     };
     Ok(Version {
-        version: row.try_get(0)?,
+        version,
+        status,
         action: row.try_get(1)?,
         author: row.try_get(2)?,
         created_at: format_time(row.try_get(3)?),
         changed_fields: serde_json::from_str(&changed).unwrap_or_default(),
         snapshot,
     })
+}
+
+/// The revision of a policy that exists (`None` when only change requests proposing it
+/// do), or 404.
+async fn policy_revision(
+    conn: &mut sqlx::AnyConnection,
+    org: &str,
+    id: &str,
+) -> ApiResult<Option<i64>> {
+    if let Some(row) = store::load_policy(&mut *conn, org, id).await? {
+        return Ok(Some(row.revision));
+    }
+    let proposed =
+        sqlx::query("SELECT 1 FROM change_requests WHERE org_id = $1 AND policy_id = $2")
+            .bind(org)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match proposed {
+        Some(_) => Ok(None),
+        None => Err(ApiError::not_found("policy", id)),
+    }
 }
 
 async fn ensure_policy<'e, E>(exec: E, org: &str, id: &str) -> ApiResult<store::PolicyRow>
@@ -83,21 +118,27 @@ where
         .ok_or_else(|| ApiError::not_found("policy", id))
 }
 
-async fn load_version<'e, E>(exec: E, org: &str, id: &str, n: i64) -> ApiResult<Version>
+async fn load_version<'e, E>(
+    exec: E,
+    org: &str,
+    id: &str,
+    n: i64,
+    revision: Option<i64>,
+) -> ApiResult<Version>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let row = sqlx::query(
-        "SELECT version, action, author, created_at, changed_fields, snapshot FROM policy_versions \
-         WHERE org_id = $1 AND policy_id = $2 AND version = $3",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT v.version, v.action, v.author, v.created_at, v.changed_fields, v.snapshot, c.status \
+         FROM {VERSION_FROM} WHERE v.org_id = $1 AND v.policy_id = $2 AND v.version = $3"
+    ))
     .bind(org)
     .bind(id)
     .bind(n)
     .fetch_optional(exec)
     .await?
     .ok_or_else(|| ApiError::not_found("version", &format!("{id}@{n}")))?;
-    version_row(&row, true)
+    version_row(&row, true, revision)
 }
 
 /// Lists the versions of a policy, newest first.
@@ -119,26 +160,34 @@ pub async fn list(
         None => i64::MAX,
     };
     let mut conn = state.db.read.acquire().await?;
-    let row = ensure_policy(&mut *conn, &principal.org_id, &id).await?;
-    let rows = sqlx::query(
-        "SELECT version, action, author, created_at, changed_fields FROM policy_versions \
-         WHERE org_id = $1 AND policy_id = $2 AND version < $3 ORDER BY version DESC LIMIT $4",
-    )
+    let revision = policy_revision(&mut conn, &principal.org_id, &id).await?;
+    let rows = sqlx::query(&format!(
+        "SELECT v.version, v.action, v.author, v.created_at, v.changed_fields, c.status \
+         FROM {VERSION_FROM} WHERE v.org_id = $1 AND v.policy_id = $2 AND v.version < $3 \
+         ORDER BY v.version DESC LIMIT $4"
+    ))
     .bind(&principal.org_id)
     .bind(&id)
     .bind(before)
     .bind(limit + 1)
     .fetch_all(&mut *conn)
     .await?;
+    let total: i64 =
+        sqlx::query("SELECT COUNT(*) FROM policy_versions WHERE org_id = $1 AND policy_id = $2")
+            .bind(&principal.org_id)
+            .bind(&id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
     let mut items = rows
         .iter()
-        .map(|r| version_row(r, false))
+        .map(|r| version_row(r, false, revision))
         .collect::<ApiResult<Vec<_>>>()?;
     let next_cursor =
         crate::pagination::trim(&mut items, limit).map(|last| last.version.to_string());
     Ok(Json(VersionPage {
         items,
-        total: row.revision,
+        total,
         next_cursor,
     }))
 }
@@ -154,9 +203,9 @@ pub async fn get(
     ApiPath((id, n)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<Version>> {
     let mut conn = state.db.read.acquire().await?;
-    ensure_policy(&mut *conn, &principal.org_id, &id).await?;
+    let revision = policy_revision(&mut conn, &principal.org_id, &id).await?;
     Ok(Json(
-        load_version(&mut *conn, &principal.org_id, &id, n).await?,
+        load_version(&mut *conn, &principal.org_id, &id, n, revision).await?,
     ))
 }
 
@@ -261,9 +310,9 @@ pub async fn diff(
     ApiPath((id, a, b)): ApiPath<(String, i64, i64)>,
 ) -> ApiResult<Json<Diff>> {
     let mut conn = state.db.read.acquire().await?;
-    ensure_policy(&mut *conn, &principal.org_id, &id).await?;
-    let va = load_version(&mut *conn, &principal.org_id, &id, a).await?;
-    let vb = load_version(&mut *conn, &principal.org_id, &id, b).await?;
+    let revision = policy_revision(&mut conn, &principal.org_id, &id).await?;
+    let va = load_version(&mut *conn, &principal.org_id, &id, a, revision).await?;
+    let vb = load_version(&mut *conn, &principal.org_id, &id, b, revision).await?;
     let null = Value::Null;
     let (changes, assignments_added, assignments_removed) = diff_snapshots(
         va.snapshot.as_ref().unwrap_or(&null),
@@ -299,7 +348,7 @@ pub async fn rollback(
     let mut tx = state.db.write.begin().await?;
     let row = ensure_policy(&mut *tx, org, &id).await?;
     store::check_revision(expected, row.revision)?;
-    let target = load_version(&mut *tx, org, &id, n).await?;
+    let target = load_version(&mut *tx, org, &id, n, Some(row.revision)).await?;
     let snap = target.snapshot.unwrap_or(Value::Null);
     let body = snap
         .get("policy")
@@ -316,7 +365,20 @@ pub async fn rollback(
     let before = store::latest_snapshot(&mut tx, org, &id).await?;
     let after = store::snapshot(&body, &specs, false);
     let changed = store::changed_fields(before.as_ref(), &after);
-    let revision = row.revision + 1;
+    if let Some(approvals) = crate::review::required(&mut *tx, org).await? {
+        return crate::review::propose(
+            tx,
+            &principal,
+            &id,
+            row.revision,
+            "rollback",
+            &after,
+            &changed,
+            approvals,
+        )
+        .await;
+    }
+    let revision = crate::review::next_version(&mut tx, org, &id, row.revision).await?;
     let updated = sqlx::query(
         "UPDATE policies SET body = $1, revision = $2, updated_at = $3, updated_by = $4, deleted_at = NULL \
          WHERE org_id = $5 AND id = $6 AND revision = $7",

@@ -22,6 +22,7 @@ mod kill;
 mod limits;
 mod policy_tests;
 mod principals;
+mod review;
 mod robustness;
 mod support;
 
@@ -69,6 +70,7 @@ fn main() {
     all.extend(principals::all());
     all.extend(policy_tests::all());
     all.extend(explain::all());
+    all.extend(review::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
