@@ -84,6 +84,10 @@ fn rule_types_agree() {
         })
         .collect();
     types.sort();
+    assert_eq!(
+        types,
+        sorted(verdict_engine::policy::RuleType::ALL.map(|(n, _)| n))
+    );
     // Each type the schema names loads; a type it does not name is refused by the engine.
     for t in &types {
         let set = format!(r#"{{"policies":[{{"id":"p","rules":[{{"type":"{t}"}}]}}]}}"#);

@@ -456,19 +456,118 @@ impl Retention {
     }
 }
 
+/// The rule types (a rule's `type`): one closed set, so that a new one is added here and
+/// everywhere the compiler points (its loader in `load/`, its JSON fields, its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleType {
+    RowFilter,
+    ColumnMask,
+    Deny,
+    DataRetention,
+    QueryRestriction,
+    QueryLimit,
+}
+
+impl RuleType {
+    /// Every rule type with its JSON name, in the order messages list them.
+    pub const ALL: [(&'static str, RuleType); 6] = [
+        ("row_filter", RuleType::RowFilter),
+        ("column_mask", RuleType::ColumnMask),
+        ("deny", RuleType::Deny),
+        ("data_retention", RuleType::DataRetention),
+        ("query_restriction", RuleType::QueryRestriction),
+        ("query_limit", RuleType::QueryLimit),
+    ];
+
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleType::RowFilter => "row_filter",
+            RuleType::ColumnMask => "column_mask",
+            RuleType::Deny => "deny",
+            RuleType::DataRetention => "data_retention",
+            RuleType::QueryRestriction => "query_restriction",
+            RuleType::QueryLimit => "query_limit",
+        }
+    }
+
+    /// The type of a JSON name.
+    pub fn from_name(name: &str) -> Option<RuleType> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    /// The fields a rule of this type may have.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            RuleType::RowFilter => &["type", "table", "predicate", "description"],
+            RuleType::ColumnMask => &["type", "table", "column", "mask", "description"],
+            RuleType::Deny => &["type", "table", "columns", "operations", "description"],
+            RuleType::DataRetention => &["type", "table", "column", "keep", "description"],
+            RuleType::QueryRestriction => &[
+                "type",
+                "statements",
+                "denied_functions",
+                "require_where",
+                "description",
+            ],
+            RuleType::QueryLimit => &[
+                "type",
+                "max_rows",
+                "max_joins",
+                "queries_per_hour",
+                "queries_per_day",
+                "max_execution_ms",
+                "description",
+            ],
+        }
+    }
+
+    /// Whether a rule of this type governs one table (`table` field); statement-level
+    /// rules govern none.
+    pub fn has_table(self) -> bool {
+        match self {
+            RuleType::RowFilter
+            | RuleType::ColumnMask
+            | RuleType::Deny
+            | RuleType::DataRetention => true,
+            RuleType::QueryRestriction | RuleType::QueryLimit => false,
+        }
+    }
+
+    /// The names as a message lists them: `a, b, … or z`.
+    pub fn listed() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    }
+}
+
+impl std::fmt::Display for RuleType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Rule {
-    /// The rule type's JSON name.
-    pub fn type_name(&self) -> &'static str {
+    /// The rule's type.
+    pub fn rule_type(&self) -> RuleType {
         match self {
             Rule::RowFilter {
                 retention: Some(_), ..
-            } => "data_retention",
-            Rule::RowFilter { .. } => "row_filter",
-            Rule::ColumnMask { .. } => "column_mask",
-            Rule::Deny { .. } => "deny",
-            Rule::QueryRestriction(_) => "query_restriction",
-            Rule::QueryLimit(_) => "query_limit",
+            } => RuleType::DataRetention,
+            Rule::RowFilter { .. } => RuleType::RowFilter,
+            Rule::ColumnMask { .. } => RuleType::ColumnMask,
+            Rule::Deny { .. } => RuleType::Deny,
+            Rule::QueryRestriction(_) => RuleType::QueryRestriction,
+            Rule::QueryLimit(_) => RuleType::QueryLimit,
         }
+    }
+
+    /// The rule type's JSON name.
+    pub fn type_name(&self) -> &'static str {
+        self.rule_type().as_str()
     }
 
     /// The table the rule governs; statement-level rules govern none.
