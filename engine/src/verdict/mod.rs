@@ -1,5 +1,7 @@
 //! The verdict (SPEC §3): what the engine answers, serialized to deterministic JSON.
 
+pub(crate) mod build;
+
 use serde::Serialize;
 
 /// The four answers, in precedence order `block` > `row_filter` > `mask` > `allow`.
