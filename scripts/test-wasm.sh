@@ -12,7 +12,8 @@
 #                                       esbuild/Vite/webpack bundles in Chromium, the edge
 #                                       worker under workerd answering the corpus, sizes
 #   9. benchmark (not a test)           the .wasm's size raw/gzipped, wasm/native time ratio
-#  10. clippy for wasm32                cargo clippy -p verdict-wasm --target wasm32-unknown-unknown
+#  10. warm-up (not a test)             the first N evaluations' cost, small vs fast flavor
+#  11. clippy for wasm32                cargo clippy -p verdict-wasm --target wasm32-unknown-unknown
 # then prints each runner's summary line.
 #
 # Installs only what is missing: the wasm32 target, wasm-bindgen-cli (through
@@ -96,6 +97,9 @@ node tests/npm/check.mjs "$pkg" "$log/native.json" 2>&1 | tee "$log/npm.txt"
 step "benchmark: the .wasm's size and the wasm/native time ratio (not a test: numbers depend on the machine)"
 VERDICT_WASM_OUT="$pkg" bash scripts/bench-wasm.sh --no-build 60 2>&1 | tee "$log/bench.txt"
 
+step "warm-up curve of both flavors (not a test; wasm/js/warmup.mjs)"
+node wasm/js/warmup.mjs "$pkg" 1 2>&1 | tee "$log/warmup.txt"
+
 step "cargo clippy -p verdict-wasm -p verdict-wasm-alloc --all-targets --target wasm32-unknown-unknown -- -D warnings"
 cargo clippy -p verdict-wasm -p verdict-wasm-alloc --all-targets --target wasm32-unknown-unknown -- -D warnings
 
@@ -115,4 +119,5 @@ done
 grep -E '^byte-identity:' "$log/identity.txt"
 grep -E '^npm (check|size)' "$log/npm.txt"
 grep -E '^(wasm size:|wasm/native ratio)' "$log/bench.txt"
+grep -E '^warm-up: ' "$log/warmup.txt"
 echo "wasm tests passed"

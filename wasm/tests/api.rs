@@ -396,8 +396,23 @@ fn deep_nesting_blocks_cleanly() {
     );
 }
 
+/// Waits for the event loop's next task (`setTimeout(0)`): a long test that awaits this
+/// between its parts lets the page answer the test runner's webdriver polls, which time
+/// out after 20 s on a busy machine.
+async fn next_task() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let set_timeout: Function = Reflect::get(&js_sys::global(), &s("setTimeout"))
+            .unwrap()
+            .unchecked_into();
+        set_timeout
+            .call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(0.0))
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
 #[wasm_bindgen_test]
-fn long_chains_evaluate_or_block_cleanly() {
+async fn long_chains_evaluate_or_block_cleanly() {
     // As engine/tests/limits.rs, on wasm's own 1 MiB stack: chains of operators and set
     // operations are parsed by loops, not recursion, so the engine bounds their depth
     // itself; long AND/OR chains are rebalanced and evaluate.
@@ -411,6 +426,7 @@ fn long_chains_evaluate_or_block_cleanly() {
             format!("SELECT id{} FROM orders", "[1]".repeat(n)),
         ];
         for sql in blocked {
+            next_task().await;
             let verdict = engine.evaluate(s(&sql), js(CONTEXT)).unwrap();
             assert_eq!(get_str(&verdict, "verdict"), "block", "{n}");
             assert!(
