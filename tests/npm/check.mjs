@@ -426,7 +426,11 @@ await check("workerd: the edge worker answers the corpus as the CLI does", async
   });
   const wasmName = readdirSync(path.join(dir, "dist")).find((f) => f.endsWith(".wasm"));
   assert(wasmName, "the bundle keeps the .wasm as a module");
-  const port = 18000 + Math.floor(Math.random() * 2000);
+  // A port the system just handed out, free again for workerd to take.
+  const probe = createServer().listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
   writeFileSync(path.join(dir, "config.capnp"), `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [ (name = "main", worker = .verdict) ],
