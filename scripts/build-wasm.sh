@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# Builds the WebAssembly engine as three npm-shaped packages:
+# Builds the WebAssembly engine as one npm package, verdict-wasm, and its `npm pack`
+# tarball:
 #
-#   target/wasm-pkg/web/       ES module + `init()`, for pages and edge workers
-#   target/wasm-pkg/bundler/   ES module importing the .wasm, for webpack/Vite/esbuild
-#   target/wasm-pkg/nodejs/    CommonJS, for Node
+#   target/wasm-pkg/verdict-wasm/           the package: package.json (`exports` conditions
+#                                           node / workerd / worker / browser / import and
+#                                           subpaths /small /fast /web /node /verdict_bg.wasm),
+#                                           index.d.ts, README, glue/, lib/, entry points
+#   target/wasm-pkg/verdict-wasm-VERSION.tgz what `npm install` takes
 #
-# each with package.json, the hand-written TypeScript definitions (wasm/js/*.d.ts) and a
-# README (wasm/js/README.md). The engine is compiled in two flavors of one module (same
-# exports, same JavaScript glue, same answers; LTO, one codegen unit, panic=abort):
+# The hand-written part (entry points per runtime, lib/api.js, lib/error.js, index.d.ts) is
+# wasm/js/pkg; the README is wasm/js/README.md. The engine is compiled in two flavors of
+# one module (same exports, same JavaScript glue, same answers; LTO, one codegen unit,
+# panic=abort), each bound for the web (ES module, `init()`) and nodejs (CommonJS) targets:
 #
-#   small  profile `wasm-release`, opt-level z, wasm-opt dead/duplicate-code passes kept
-#          only when they gzip smaller: for pages, which download it. web and bundler.
-#   fast   profile `wasm-fast`, opt-level 3, then wasm-opt -O3: for servers, tests and edge
-#          workers, which run it in hot loops. nodejs, and web's verdict_wasm_fast_bg.wasm.
+#   small  verdict_bg.wasm: profile `wasm-release`, opt-level z, wasm-opt dead/duplicate-
+#          code passes kept only when they gzip smaller. The default everywhere.
+#   fast   verdict_fast_bg.wasm: profile `wasm-fast`, opt-level 3, then wasm-opt -O3: for
+#          long-lived servers (verdict-wasm/fast); slower to start (wasm/js/warmup.mjs).
 #
 # Measured (gzip -9; per-statement time in Node relative to the small flavor, same run):
 # small 1.82 MB raw / 577 KB gz; fast 3.14 MB / 997 KB, 0.52x the time. Nothing between
 # reaches both: opt-level z with wasm-opt -O3 613 KB, 0.82x; z with LLVM inline threshold
 # 50 642 KB, 0.80x; "s" 716 KB, 0.77x; 2 with inline threshold 25 755 KB, 0.65x.
 # Each flavor is bound by the wasm-bindgen CLI of exactly the crate's version. Prints the
-# .wasm sizes raw and gzipped; writes them to target/wasm-pkg/sizes.json.
+# .wasm sizes raw, gzipped and brotli-compressed; writes them and the tarball's name to
+# target/wasm-pkg/sizes.json.
 #
 # Installs only what is missing: the wasm32 target (rustup), wasm-bindgen-cli (cargo
 # install, ~4 min once), binaryen (npm, into target/wasm-tools; skipped without npm).
