@@ -1,24 +1,22 @@
 // A module worker that answers `POST /evaluate` with Verdict's verdict JSON.
 //
-// It uses only web-standard APIs (Request, Response, URL, WebAssembly), so it runs on
-// Cloudflare Workers, Deno Deploy, Vercel Edge and the like, and is tested by importing it
-// in Node 20. Bindings (`env`):
+// It uses only web-standard APIs (Request, Response, URL), so it runs on workerd /
+// Cloudflare Workers, Deno Deploy, Vercel Edge and the like, and in Node 20. The engine is
+// the `verdict-wasm` package: under workerd (its `workerd`/`worker` export condition) it
+// imports the .wasm as a compiled module, so nothing is fetched at run time; in Node it
+// reads the file. Either way it is ready on import. Bindings (`env`):
 //   VERDICT_POLICIES  the policy set: JSON text, or an object (required)
-//   VERDICT_WASM      the compiled engine, a WebAssembly.Module (optional; where the
-//                     platform cannot fetch `verdict_wasm_bg.wasm` next to the glue, bind
-//                     or import it, e.g. `import wasm from "verdict-wasm-web/verdict_wasm_bg.wasm"`)
 //
 // POST /evaluate  {"sql": "...", "context": {...}}  ->  200 with the verdict JSON (every
 //                 verdict, `block` included, as the CLI exits 0); 400 with
 //                 {"error": {code, message}} for a request that cannot be judged.
 // GET /           {"service": "verdict", "version": "..."}
 
-import init, { PolicyEngine, version } from "verdict-wasm-web";
+import { PolicyEngine, VerdictError, version } from "verdict-wasm";
 
 const MAX_BODY_BYTES = 1 << 20;
 const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
 
-let ready = null; // the module's instantiation, once per isolate
 let prepared = null; // { source, engine }: the policy set validated once, reused per request
 
 function json(status, text, headers = {}) {
@@ -29,16 +27,7 @@ function error(status, code, message, headers = {}) {
   return json(status, JSON.stringify({ error: { code, message } }), headers);
 }
 
-function loaded(env) {
-  ready ??= init(env.VERDICT_WASM ? { module_or_path: env.VERDICT_WASM } : undefined).catch((e) => {
-    ready = null; // let the next request try again
-    throw e;
-  });
-  return ready;
-}
-
-async function engineFor(env) {
-  await loaded(env);
+function engineFor(env) {
   const source = env.VERDICT_POLICIES;
   if (prepared === null || prepared.source !== source) {
     prepared?.engine.free();
@@ -72,9 +61,9 @@ async function evaluateRequest(request, env) {
   }
   let engine;
   try {
-    engine = await engineFor(env);
+    engine = engineFor(env);
   } catch (e) {
-    if (e?.name === "VerdictError") {
+    if (e instanceof VerdictError) {
       return json(500, JSON.stringify({ error: { code: e.code, message: `VERDICT_POLICIES: ${e.message}`, problems: e.problems } }));
     }
     throw e;
@@ -98,7 +87,6 @@ export default {
       return evaluateRequest(request, env);
     }
     if (url.pathname === "/" && request.method === "GET") {
-      await loaded(env);
       return json(200, JSON.stringify({ service: "verdict", version: version() }));
     }
     return error(404, "not_found", `no route for ${request.method} ${url.pathname}`);

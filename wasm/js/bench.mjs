@@ -1,6 +1,6 @@
 // wasm/native time ratios and the prepared engine's speed-up, in one run
 // (scripts/bench-wasm.sh), for both flavors of the engine (scripts/build-wasm.sh): fast
-// (the nodejs package) and small (the web package's verdict_wasm_bg.wasm, through its glue).
+// (verdict-wasm/node/fast, verdict_fast_bg.wasm) and small (verdict-wasm/node, verdict_bg.wasm).
 // The native side is two long-lived child processes that time blocks of evaluations on
 // request (examples/native_bench_common): one on the system allocator, as a program
 // embedding the engine gets by default, one on mimalloc, which the `verdict` binary links; native and wasm blocks of the same query mix

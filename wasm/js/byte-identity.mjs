@@ -1,5 +1,5 @@
-// Replays the conformance corpus through both flavors of the wasm engine (fast: the nodejs
-// package; small: the web package's verdict_wasm_bg.wasm through its glue) and compares
+// Replays the conformance corpus through both flavors of the wasm engine (fast:
+// verdict-wasm/node/fast; small: verdict-wasm/node, both from the built package) and compares
 // every verdict with the native engine's, byte for byte.
 //
 //   node wasm/js/byte-identity.mjs PKG_DIR NATIVE.json

@@ -1,15 +1,14 @@
-// Both flavors of the built engine (scripts/build-wasm.sh) in one Node process: fast, the
-// nodejs package; small, the web package's verdict_wasm_bg.wasm through the web glue.
-// Used by the byte-identity check, the benchmark and the package tests.
-import { readFileSync } from "node:fs";
+// Both flavors of the built package (scripts/build-wasm.sh: PKG_DIR/verdict-wasm) in one
+// Node process, through the package's own Node entry points: `verdict-wasm/node/fast`
+// (verdict_fast_bg.wasm) and `verdict-wasm/node` (small, verdict_bg.wasm). Used by the
+// byte-identity check, the benchmark and the package tests.
 import { createRequire } from "node:module";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 
-/** `{ fast, small }`: each module's exports, instantiated, from the packages in `pkgDir`. */
+/** `{ fast, small }`: each flavor's API, loaded, from the package in `pkgDir/verdict-wasm`. */
 export async function loadFlavors(pkgDir) {
-  const fast = createRequire(import.meta.url)(path.resolve(pkgDir, "nodejs/verdict_wasm.js"));
-  const small = await import(pathToFileURL(path.resolve(pkgDir, "web/verdict_wasm.js")).href);
-  small.initSync({ module: readFileSync(path.resolve(pkgDir, "web/verdict_wasm_bg.wasm")) });
+  const require = createRequire(import.meta.url);
+  const fast = require(path.resolve(pkgDir, "verdict-wasm/node/fast.cjs"));
+  const small = require(path.resolve(pkgDir, "verdict-wasm/node/small.cjs"));
   return { fast, small };
 }

@@ -25,8 +25,65 @@ pub fn summary(set: &PolicySet) -> Summary {
 pub fn policy_set(value: &Json) -> Result<PolicySet, InputError> {
     match value {
         Json::String(text) => PolicySet::parse(text),
-        other => PolicySet::from_json(other),
+        Json::Array(_) => PolicySet::from_json(value),
+        Json::Object(obj)
+            if ["policies", "catalog", "id", "rules"]
+                .iter()
+                .any(|k| obj.contains_key(*k)) =>
+        {
+            PolicySet::from_json(value)
+        }
+        other => Err(InputError::new(
+            "invalid_policy",
+            format!(
+                "expected an array of policies, {{policies: [...]}} (with an optional catalog), \
+                 one policy {{id, rules}}, or their JSON text; got {}",
+                shape_of(other)
+            ),
+        )),
     }
+}
+
+/// Names a JSON value's shape for an error message (`an empty object`, `a number`, ...).
+fn shape_of(value: &Json) -> String {
+    match value {
+        Json::Null => "null".into(),
+        Json::Bool(_) => "a boolean".into(),
+        Json::Number(_) => "a number".into(),
+        Json::String(_) => "a string".into(),
+        Json::Array(_) => "an array".into(),
+        Json::Object(obj) if obj.is_empty() => "an empty object".into(),
+        Json::Object(obj) => {
+            let keys: Vec<String> = obj.keys().take(5).map(|k| format!("`{k}`")).collect();
+            format!("an object with the fields {}", keys.join(", "))
+        }
+    }
+}
+
+/// A context from text: JSON (or YAML, with the engine's `yaml` feature). JSON that is not
+/// an object (a string encoded twice, a number) is `invalid_context` saying what it is,
+/// never `yaml_unsupported`.
+pub fn context_text(text: &str) -> Result<Context, InputError> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') && !trimmed.is_empty() {
+        if let Ok(value) = serde_json::from_str::<Json>(text) {
+            return match value {
+                Json::Object(_) => Context::from_json_value(value),
+                Json::String(_) => Err(InputError::new(
+                    "invalid_context",
+                    "the context is a JSON string, not an object: was it JSON-encoded twice?",
+                )),
+                other => Err(InputError::new(
+                    "invalid_context",
+                    format!(
+                        "the context must be a JSON object such as {{\"user\": \"alice\", \"roles\": [\"analyst\"]}}; got {}",
+                        shape_of(&other)
+                    ),
+                )),
+            };
+        }
+    }
+    Context::from_str_any(text)
 }
 
 /// A context from a value: an object, a string holding JSON or YAML text, or null/absent
@@ -34,7 +91,7 @@ pub fn policy_set(value: &Json) -> Result<PolicySet, InputError> {
 pub fn context(value: &Json) -> Result<Context, InputError> {
     match value {
         Json::Null => Ok(Context::default()),
-        Json::String(text) => Context::from_str_any(text),
+        Json::String(text) => context_text(text),
         other => Context::from_json(other),
     }
 }
@@ -112,7 +169,7 @@ pub fn evaluate_json_str(
 ) -> String {
     let result = options_str(options_text)
         .and_then(|()| PolicySet::parse(policy_set_text))
-        .and_then(|set| Ok((set, Context::from_str_any(context_text)?)))
+        .and_then(|set| Ok((set, self::context_text(context_text)?)))
         .map(|(set, ctx)| engine_evaluate(&set, sql, &ctx));
     match result {
         Ok(verdict) => verdict.to_json(),
@@ -219,7 +276,7 @@ fn request(value: &Json) -> Result<Json, InputError> {
 /// Evaluates against a prepared policy set with a context text; the verdict JSON or the
 /// error document.
 pub fn evaluate_prepared_json_str(set: &PolicySet, sql: &str, context_text: &str) -> String {
-    match Context::from_str_any(context_text) {
+    match self::context_text(context_text) {
         Ok(ctx) => engine_evaluate(set, sql, &ctx).to_json(),
         Err(err) => err.to_json(),
     }
@@ -545,6 +602,73 @@ mod tests {
             )),
             "invalid_options"
         );
+    }
+
+    #[test]
+    fn a_set_of_no_known_shape_says_which_shapes_are_accepted() {
+        for value in [
+            serde_json::json!({}),
+            serde_json::json!({"polices": []}),
+            serde_json::json!(3),
+            Json::Null,
+        ] {
+            let err = policy_set(&value).unwrap_err();
+            assert_eq!(err.code, "invalid_policy");
+            assert!(
+                err.message
+                    .starts_with("expected an array of policies, {policies: [...]}"),
+                "{}",
+                err.message
+            );
+        }
+        let err = policy_set(&serde_json::json!({})).unwrap_err();
+        assert!(
+            err.message.ends_with("got an empty object"),
+            "{}",
+            err.message
+        );
+        let err = policy_set(&serde_json::json!({"polices": []})).unwrap_err();
+        assert!(err.message.contains("`polices`"), "{}", err.message);
+        // The accepted shapes still load.
+        let set: Json = serde_json::from_str(POLICIES_JSON).unwrap();
+        assert!(policy_set(&set).is_ok());
+        assert!(policy_set(&set["policies"]).is_ok());
+        assert!(policy_set(&set["policies"][0]).is_ok());
+    }
+
+    #[test]
+    fn a_context_text_that_is_json_but_no_object_is_invalid_context() {
+        let twice = serde_json::to_string(CONTEXT).unwrap();
+        let err = context_text(&twice).unwrap_err();
+        assert_eq!(err.code, "invalid_context");
+        assert!(
+            err.message.contains("JSON-encoded twice"),
+            "{}",
+            err.message
+        );
+        for text in ["42", "true", "\"1970-01-01T00:00:00.000Z\"", "[1]"] {
+            assert_eq!(
+                context_text(text).unwrap_err().code,
+                "invalid_context",
+                "{text}"
+            );
+        }
+        assert_eq!(
+            error_code(evaluate_json_str(POLICIES_JSON, "SELECT 1", &twice, "")),
+            "invalid_context"
+        );
+        let set = PolicySet::parse(POLICIES_JSON).unwrap();
+        assert_eq!(
+            error_code(evaluate_prepared_json_str(&set, "SELECT 1", &twice)),
+            "invalid_context"
+        );
+        if !verdict_engine::READS_YAML {
+            assert_eq!(
+                context_text("user: alice").unwrap_err().code,
+                "yaml_unsupported"
+            );
+        }
+        assert!(context_text(CONTEXT).is_ok());
     }
 
     #[test]

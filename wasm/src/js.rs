@@ -38,8 +38,25 @@ fn json_of(value: JsValue, code: &str, what: &str) -> Result<Json, InputError> {
     let Some(text) = text.as_string() else {
         return Err(InputError::new(code, format!("{what} is not a JSON value")));
     };
-    serde_json::from_str(&text)
-        .map_err(|e| InputError::new(code, format!("{what} is not a JSON value: {e}")))
+    let json: Json = serde_json::from_str(&text)
+        .map_err(|e| InputError::new(code, format!("{what} is not a JSON value: {e}")))?;
+    if let Json::String(_) = json {
+        // Not a JS string, yet written as one: a Date, or an object with a `toJSON`. Read as
+        // text it would be parsed as a document; it is neither an object nor a text.
+        let kind = value
+            .dyn_ref::<js_sys::Object>()
+            .map(|o| String::from(o.constructor().name()))
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| String::from("value"));
+        return Err(InputError::new(
+            code,
+            format!(
+                "{what} must be an object or its JSON text; got a {kind}, which JSON.stringify \
+                 writes as a string"
+            ),
+        ));
+    }
+    Ok(json)
 }
 
 /// Reads a JS value that must be a string (the SQL, or a JSON text).

@@ -287,6 +287,42 @@ fn bad_input_is_a_structured_error() {
 }
 
 #[wasm_bindgen_test]
+fn a_date_or_a_json_string_as_context_is_invalid_context_saying_so() {
+    let undef = JsValue::UNDEFINED;
+    let date: JsValue = js_sys::Date::new(&JsValue::from_f64(0.0)).into();
+    let err = thrown(evaluate(
+        js(POLICIES_JSON),
+        s(SQL),
+        date.clone(),
+        undef.clone(),
+    ));
+    assert_eq!(get_str(&err, "code"), "invalid_context");
+    let message = get_str(&err, "message");
+    assert!(message.contains("got a Date"), "{message}");
+    let engine = PolicyEngine::new(s(POLICIES_JSON), undef.clone()).unwrap();
+    assert_eq!(
+        thrown_code(engine.evaluate(s(SQL), date.clone())),
+        "invalid_context"
+    );
+    // A context JSON-encoded twice: a JS string holding a JSON string.
+    let twice = JSON::stringify(&s(CONTEXT)).unwrap();
+    let err = thrown(engine.evaluate(s(SQL), twice.clone().into()));
+    assert_eq!(get_str(&err, "code"), "invalid_context");
+    assert!(get_str(&err, "message").contains("JSON-encoded twice"));
+    let out = engine.evaluate_json(s(SQL), twice.into());
+    assert_eq!(answered_code(&out), "invalid_context");
+    // `new PolicyEngine({})` names the accepted shapes.
+    let err = thrown(PolicyEngine::new(js("{}"), undef.clone()));
+    assert_eq!(get_str(&err, "code"), "invalid_policy");
+    assert!(get_str(&err, "message").starts_with("expected an array of policies"));
+    // A Date as a policy set is no text to parse either.
+    assert_eq!(
+        thrown_code(evaluate(date, s(SQL), undef.clone(), undef)),
+        "invalid_policy"
+    );
+}
+
+#[wasm_bindgen_test]
 fn a_prepared_engine_answers_like_one_shot_calls() {
     let engine = PolicyEngine::new(js(POLICIES_JSON), js("{\"dialect\":\"postgres\"}")).unwrap();
     for sql in [
@@ -360,8 +396,23 @@ fn deep_nesting_blocks_cleanly() {
     );
 }
 
+/// Waits for the event loop's next task (`setTimeout(0)`): a long test that awaits this
+/// between its parts lets the page answer the test runner's webdriver polls, which time
+/// out after 20 s on a busy machine.
+async fn next_task() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let set_timeout: Function = Reflect::get(&js_sys::global(), &s("setTimeout"))
+            .unwrap()
+            .unchecked_into();
+        set_timeout
+            .call2(&JsValue::UNDEFINED, &resolve, &JsValue::from_f64(0.0))
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
 #[wasm_bindgen_test]
-fn long_chains_evaluate_or_block_cleanly() {
+async fn long_chains_evaluate_or_block_cleanly() {
     // As engine/tests/limits.rs, on wasm's own 1 MiB stack: chains of operators and set
     // operations are parsed by loops, not recursion, so the engine bounds their depth
     // itself; long AND/OR chains are rebalanced and evaluate.
@@ -375,6 +426,7 @@ fn long_chains_evaluate_or_block_cleanly() {
             format!("SELECT id{} FROM orders", "[1]".repeat(n)),
         ];
         for sql in blocked {
+            next_task().await;
             let verdict = engine.evaluate(s(&sql), js(CONTEXT)).unwrap();
             assert_eq!(get_str(&verdict, "verdict"), "block", "{n}");
             assert!(

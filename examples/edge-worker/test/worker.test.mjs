@@ -1,7 +1,8 @@
 // Imports the worker in Node 20 and calls its fetch handler with web-standard Requests.
-// Needs the web package at node_modules/verdict-wasm-web (scripts/test-wasm.sh links it;
-// `npm install` does the same) and, for the reference answers, the nodejs package
-// (VERDICT_WASM_PKG, default target/wasm-pkg).
+// Needs the package at node_modules/verdict-wasm (scripts/test-wasm.sh links it; `npm
+// install` does the same from the tarball) and, for the reference answers, the package's
+// fast flavor (VERDICT_WASM_PKG, default target/wasm-pkg). Under workerd the worker is
+// served by tests/npm/check.mjs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -14,12 +15,11 @@ import worker from "../worker.js";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../../..");
 const pkg = process.env.VERDICT_WASM_PKG ?? path.join(root, "target/wasm-pkg");
-const reference = createRequire(import.meta.url)(path.join(pkg, "nodejs/verdict_wasm.js"));
+const reference = createRequire(import.meta.url)(path.join(pkg, "verdict-wasm/node/fast.cjs"));
 
 const policies = readFileSync(path.join(root, "examples/policies.json"), "utf8");
 const context = JSON.parse(readFileSync(path.join(root, "examples/context.json"), "utf8"));
-const wasmModule = await WebAssembly.compile(readFileSync(path.join(pkg, "web/verdict_wasm_bg.wasm")));
-const env = { VERDICT_POLICIES: policies, VERDICT_WASM: wasmModule };
+const env = { VERDICT_POLICIES: policies };
 
 function post(body, init = {}) {
   return new Request("https://verdict.example/evaluate", {
@@ -90,7 +90,7 @@ test("a misconfigured policy set is a 500 listing every problem", async () => {
   assert.equal(body.error.code, "invalid_policy");
   assert.equal(body.error.problems[0].field, "rules[0].predicate");
   assert.equal(typeof body.error.problems[0].column, "number");
-  const missing = await worker.fetch(post({ sql: "SELECT 1" }), { VERDICT_WASM: wasmModule });
+  const missing = await worker.fetch(post({ sql: "SELECT 1" }), {});
   assert.equal(missing.status, 500);
   assert.equal((await missing.json()).error.code, "not_configured");
   // The configured set is prepared again when the binding changes back.
