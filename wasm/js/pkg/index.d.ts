@@ -57,7 +57,8 @@ export type VerdictRule =
   | "query_restriction"
   | "query_limit"
   | "catalog_required"
-  | "output_limit";
+  | "output_limit"
+  | "foreign_key_action";
 
 /** The kinds of column masks. */
 export type MaskKind =
@@ -164,12 +165,46 @@ export interface Policy {
 
 export interface CatalogColumn {
   name: string;
+  /** A PostgreSQL type: `integer`, `text`, `numeric(10,2)`, `public.mood`, … */
   type?: string;
   nullable?: boolean;
+  description?: string;
+}
+
+/** What PostgreSQL does to referencing rows (`ON DELETE …` / `ON UPDATE …`). */
+export type ForeignKeyAction = "no action" | "restrict" | "cascade" | "set null" | "set default";
+
+/** A foreign key of a catalog table: a writing action (cascade, set null, set default)
+ * onto a table the caller's policies govern blocks the DELETE or key UPDATE
+ * (`foreign_key_action`). */
+export interface ForeignKey {
+  columns: string[];
+  references: string;
+  referenced_columns?: string[];
+  on_delete?: ForeignKeyAction;
+  on_update?: ForeignKeyAction;
+}
+
+export interface CatalogTable {
+  name: string;
+  /** Column names, or columns with their types. */
+  columns: (string | CatalogColumn)[];
+  description?: string;
+  foreign_keys?: ForeignKey[];
+}
+
+/** An application function a strict catalog lets callers use. */
+export interface CatalogFunction {
+  name: string;
+  /** Absent: true (a call is blocked). */
+  reads_governed_tables?: boolean;
 }
 
 export interface Catalog {
-  tables: { name: string; columns: CatalogColumn[] }[];
+  tables: CatalogTable[];
+  functions?: CatalogFunction[];
+  /** `deny`: a governed table no enforced policy naming it applies to is blocked. */
+  default_access?: "allow" | "deny";
 }
 
 /** A policy set object: its policies and an optional catalog. */
