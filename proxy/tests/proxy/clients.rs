@@ -26,7 +26,7 @@ fn clients_dir() -> PathBuf {
 }
 
 /// Runs a client script with the proxy's address and a login; its stdout is JSON.
-fn run_script(env: &Env, program: &str, script: &str, user: &str, password: &str) -> Json {
+pub fn run_script(env: &Env, program: &str, script: &str, user: &str, password: &str) -> Json {
     let out = Command::new(program)
         .current_dir(clients_dir())
         .arg(clients_dir().join(script))
@@ -48,7 +48,7 @@ fn run_script(env: &Env, program: &str, script: &str, user: &str, password: &str
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
 }
 
-fn available(program: &str, args: &[&str]) -> bool {
+pub fn available(program: &str, args: &[&str]) -> bool {
     let ok = Command::new(program)
         .current_dir(clients_dir())
         .args(args)

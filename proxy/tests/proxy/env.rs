@@ -50,6 +50,8 @@ pub const POLICIES: &str = r#"{
       {"type": "query_limit", "max_execution_ms": 300}]},
     {"id": "metered", "applies_to": {"roles": ["metered"]}, "rules": [
       {"type": "query_limit", "queries_per_hour": 3}]},
+    {"id": "bulk-load", "applies_to": {"roles": ["loader"]}, "rules": [
+      {"type": "query_restriction", "statements": ["select", "insert", "update", "delete", "copy_from"]}]},
     {"id": "support-no-ssn", "applies_to": {"roles": ["support"]}, "rules": [
       {"type": "deny", "table": "customers", "columns": ["ssn"]}]}
   ]

@@ -16,6 +16,7 @@
 
 mod clients;
 mod conformance;
+mod copy;
 mod env;
 mod hostile;
 mod protocol;
@@ -54,6 +55,7 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut all: Vec<Case> = protocol::all();
     all.extend(clients::all());
+    all.extend(copy::all());
     all.extend(hostile::all());
     all.extend(conformance::all());
     all.extend(store::all());
