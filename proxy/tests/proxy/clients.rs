@@ -16,6 +16,7 @@ pub fn all() -> Vec<Case> {
         case!(psql_with_jwt),
         case!(psql_over_tls_and_plain),
         case!(psql_describes_readable_tables),
+        case!(psql_verbose_describes),
         case!(psycopg_3),
         case!(node_postgres),
     ]
@@ -374,5 +375,95 @@ fn psql_over_tls_and_plain(env: &Env) {
         let (ok, out, err) = psql_ssl(env, "alice", ALICE_PASSWORD, mode, &["-c", sql]);
         assert!(ok, "{mode}: {err}");
         assert_eq!(out.trim(), "10", "{mode}");
+    }
+}
+
+/// psql 15's `\dt+`, `\d+ TABLE`, `\dn` and `\df`: answered from the filtered catalog;
+/// sizes and table comments are not shown (NULL), schema comments are.
+fn psql_verbose_describes(env: &Env) {
+    let token =
+        env.jwt(json!({"sub": "sam", "roles": ["support"], "attributes": {"tenant_id": 1}}));
+    let describe = |user: &str, password: &str, command: &str| {
+        let (ok, out, err) = psql(env, user, password, &["-F", "|", "-c", command]);
+        assert!(ok, "{command} as {user}: {err}");
+        assert!(!err.contains("ERROR"), "{command} as {user}: {err}");
+        out
+    };
+    // \dt+: Schema|Name|Type|Owner|Persistence|Access method|Size|Description.
+    let alice = describe("alice", ALICE_PASSWORD, "\\dt+");
+    let rows: Vec<Vec<&str>> = alice.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), 2, "{alice}");
+    for (row, name) in rows.iter().zip(["customers", "orders"]) {
+        assert_eq!(row[..3], ["public", name, "table"], "{alice}");
+        assert_eq!(row[4..], ["permanent", "heap", "", ""], "{alice}");
+    }
+    assert!(
+        !alice.contains("salaries") && !alice.contains("pay of"),
+        "{alice}"
+    );
+    let hr = describe("hr", ALICE_PASSWORD, "\\dt+");
+    assert_eq!(hr.lines().count(), 3, "{hr}");
+    // \d+ TABLE: the columns with storage; a denied column stays hidden.
+    let orders = describe("alice", ALICE_PASSWORD, "\\d+ orders");
+    let columns: Vec<&str> = orders.lines().take(4).collect();
+    assert_eq!(
+        columns,
+        [
+            "id|integer||not null||plain|||",
+            "tenant_id|integer||not null||plain|||",
+            "amount|numeric(12,2)||||main|||",
+            "status|text||||extended|||"
+        ],
+        "{orders}"
+    );
+    // (psql -t prints no footers such as "Access method: heap".)
+    let customers = describe("sam", &token, "\\d+ customers");
+    assert!(
+        customers.lines().any(|l| l.starts_with("email|")),
+        "{customers}"
+    );
+    assert!(
+        !customers.lines().any(|l| l.starts_with("ssn|")),
+        "{customers}"
+    );
+    let (ok, _, err) = psql(env, "alice", ALICE_PASSWORD, &["-c", "\\d+ salaries"]);
+    assert!(
+        !ok || err.contains("Did not find any relation named \"salaries\""),
+        "{err}"
+    );
+    // \dn: the schemas, with their comments in \dn+.
+    let schemas = describe("alice", ALICE_PASSWORD, "\\dn");
+    assert!(
+        schemas.lines().any(|l| l.starts_with("public|")),
+        "{schemas}"
+    );
+    let schemas = describe("alice", ALICE_PASSWORD, "\\dn+");
+    assert!(schemas.contains("standard public schema"), "{schemas}");
+    // \df: the functions' signatures.
+    let functions = describe("alice", ALICE_PASSWORD, "\\df");
+    assert_eq!(
+        functions.trim(),
+        "public|order_total|numeric|t integer|func",
+        "{functions}"
+    );
+    // Sizes and comments read through the catalog path are NULL; function sources and
+    // statistics are not readable.
+    let sizes = describe(
+        "alice",
+        ALICE_PASSWORD,
+        "SELECT c.relname, pg_catalog.pg_table_size(c.oid), pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c ORDER BY 1",
+    );
+    assert!(sizes.lines().any(|l| l == "orders||"), "{sizes}");
+    assert!(sizes.lines().all(|l| l.ends_with("||")), "{sizes}");
+    for sql in [
+        "SELECT prosrc FROM pg_catalog.pg_proc",
+        "SELECT pg_catalog.pg_table_size('salaries'::regclass)",
+        "SELECT pg_catalog.obj_description('salaries'::regclass, 'pg_class')",
+        "SELECT * FROM pg_catalog.pg_description",
+        "SELECT * FROM pg_catalog.pg_stats",
+    ] {
+        let (ok, out, err) = psql(env, "alice", ALICE_PASSWORD, &["-c", sql]);
+        assert!(!ok && err.contains("ERROR:"), "{sql}: {out} {err}");
+        assert!(!out.contains("pay of"), "{sql}: {out}");
     }
 }

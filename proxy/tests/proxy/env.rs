@@ -24,6 +24,9 @@ INSERT INTO orders SELECT g, 1 + g % 3, g * 10.5, CASE WHEN g % 2 = 0 THEN 'paid
 INSERT INTO customers SELECT g, 1 + g % 3, 'name ' || g, 'user' || g || '@example.com', '123-45-' || (1000 + g) FROM generate_series(1, 12) g;
 INSERT INTO salaries VALUES (1, 1, 1000), (2, 2, 2000);
 CREATE INDEX customers_ssn ON customers (ssn);
+COMMENT ON TABLE salaries IS 'pay of each employee';
+COMMENT ON TABLE orders IS 'orders of every tenant';
+CREATE FUNCTION order_total(t integer) RETURNS numeric LANGUAGE sql AS 'SELECT 42.0';
 ";
 
 pub const POLICIES: &str = r#"{
