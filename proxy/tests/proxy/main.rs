@@ -21,6 +21,7 @@ mod env;
 mod hostile;
 mod protocol;
 mod store;
+mod tls;
 
 use std::io::Write;
 use std::time::Instant;
@@ -59,6 +60,7 @@ fn main() {
     all.extend(hostile::all());
     all.extend(conformance::all());
     all.extend(store::all());
+    all.extend(tls::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f)))
