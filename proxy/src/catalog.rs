@@ -61,6 +61,15 @@ const RELATIONS: &[(&str, Option<&str>)] = &[
         Some("inhrelid = ANY ($VIS) AND inhparent = ANY ($VIS)"),
     ),
     ("pg_publication_rel", Some("prrelid = ANY ($VIS)")),
+    // Comments (JDBC's getTables REMARKS): of visible tables and of schemas; column
+    // comments are left out.
+    (
+        "pg_description",
+        Some(
+            "(classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objoid = ANY ($VIS) AND objsubid = 0) \
+             OR classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass",
+        ),
+    ),
     ("pg_namespace", None),
     ("pg_am", None),
     ("pg_type", None),
@@ -106,6 +115,7 @@ const FUNCTIONS: &[&str] = &[
     "count",
     "format_type",
     "generate_series",
+    "nullif",
     "pg_encoding_to_char",
     "pg_function_is_visible",
     "pg_get_function_arguments",
@@ -119,6 +129,7 @@ const FUNCTIONS: &[&str] = &[
     "pg_relation_is_publishable",
     "pg_size_pretty",
     "pg_table_is_visible",
+    "row_number",
     "string_agg",
     "unnest",
 ];
@@ -613,5 +624,22 @@ ORDER BY a.attnum;"#;
             text.contains("SELECT oid, proname,") && !text.contains("prosrc"),
             "{text}"
         );
+    }
+
+    /// pgjdbc 42.5's `DatabaseMetaData.getTables` and `getColumns` queries.
+    const JDBC_TABLES: &str = r#"SELECT NULL AS TABLE_CAT, n.nspname AS TABLE_SCHEM, c.relname AS TABLE_NAME,  CASE n.nspname ~ '^pg_' OR n.nspname = 'information_schema'  WHEN true THEN CASE  WHEN n.nspname = 'pg_catalog' OR n.nspname = 'information_schema' THEN CASE c.relkind   WHEN 'r' THEN 'SYSTEM TABLE'   WHEN 'v' THEN 'SYSTEM VIEW'   WHEN 'i' THEN 'SYSTEM INDEX'   ELSE NULL   END  WHEN n.nspname = 'pg_toast' THEN CASE c.relkind   WHEN 'r' THEN 'SYSTEM TOAST TABLE'   WHEN 'i' THEN 'SYSTEM TOAST INDEX'   ELSE NULL   END  ELSE CASE c.relkind   WHEN 'r' THEN 'TEMPORARY TABLE'   WHEN 'p' THEN 'TEMPORARY TABLE'   WHEN 'i' THEN 'TEMPORARY INDEX'   WHEN 'S' THEN 'TEMPORARY SEQUENCE'   WHEN 'v' THEN 'TEMPORARY VIEW'   ELSE NULL   END  END  WHEN false THEN CASE c.relkind  WHEN 'r' THEN 'TABLE'  WHEN 'p' THEN 'PARTITIONED TABLE'  WHEN 'i' THEN 'INDEX'  WHEN 'P' then 'PARTITIONED INDEX'  WHEN 'S' THEN 'SEQUENCE'  WHEN 'v' THEN 'VIEW'  WHEN 'c' THEN 'TYPE'  WHEN 'f' THEN 'FOREIGN TABLE'  WHEN 'm' THEN 'MATERIALIZED VIEW'  ELSE NULL  END  ELSE NULL  END  AS TABLE_TYPE, d.description AS REMARKS,  '' as TYPE_CAT, '' as TYPE_SCHEM, '' as TYPE_NAME, '' AS SELF_REFERENCING_COL_NAME, '' AS REF_GENERATION  FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c  LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0  and d.classoid = 'pg_class'::regclass)  WHERE c.relnamespace = n.oid  AND n.nspname LIKE 'public' AND c.relname LIKE '%' AND (false  OR ( c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ) )  ORDER BY TABLE_TYPE,TABLE_SCHEM,TABLE_NAME"#;
+    const JDBC_COLUMNS: &str = r#"SELECT * FROM (SELECT n.nspname,c.relname,a.attname,a.atttypid,a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS attnotnull,a.atttypmod,a.attlen,t.typtypmod,row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) AS attnum, nullif(a.attidentity, '') as attidentity,nullif(a.attgenerated, '') as attgenerated,pg_catalog.pg_get_expr(def.adbin, def.adrelid) AS adsrc,dsc.description,t.typbasetype,t.typtype  FROM pg_catalog.pg_namespace n  JOIN pg_catalog.pg_class c ON (c.relnamespace = n.oid)  JOIN pg_catalog.pg_attribute a ON (a.attrelid=c.oid)  JOIN pg_catalog.pg_type t ON (a.atttypid = t.oid)  LEFT JOIN pg_catalog.pg_attrdef def ON (a.attrelid=def.adrelid AND a.attnum = def.adnum)  LEFT JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid)  LEFT JOIN pg_catalog.pg_class dc ON (dc.oid=dsc.classoid AND dc.relname='pg_class')  LEFT JOIN pg_catalog.pg_namespace dn ON (dc.relnamespace=dn.oid AND dn.nspname='pg_catalog')  WHERE c.relkind in ('r','p','v','f','m') and a.attnum > 0 AND NOT a.attisdropped  AND n.nspname LIKE 'public' AND c.relname LIKE 'customers') c WHERE true  AND attname LIKE '%' ORDER BY nspname,c.relname,attnum"#;
+
+    #[test]
+    fn jdbc_metadata_reads_are_catalog_reads() {
+        let ctx = Context::default();
+        for sql in [JDBC_TABLES, JDBC_COLUMNS] {
+            let text = answer(&set(), &ctx, sql).unwrap_or_else(|| panic!("{sql}"));
+            assert!(!text.contains("salaries"), "{text}");
+            assert!(
+                text.contains("(SELECT * FROM pg_catalog.pg_description WHERE"),
+                "{text}"
+            );
+        }
     }
 }
