@@ -61,6 +61,15 @@ const RELATIONS: &[(&str, Option<&str>)] = &[
         Some("inhrelid = ANY ($VIS) AND inhparent = ANY ($VIS)"),
     ),
     ("pg_publication_rel", Some("prrelid = ANY ($VIS)")),
+    // Comments (JDBC's getTables REMARKS): of visible tables and of schemas; column
+    // comments are left out.
+    (
+        "pg_description",
+        Some(
+            "(classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objoid = ANY ($VIS) AND objsubid = 0) \
+             OR classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass",
+        ),
+    ),
     ("pg_namespace", None),
     ("pg_am", None),
     ("pg_type", None),
@@ -70,6 +79,32 @@ const RELATIONS: &[(&str, Option<&str>)] = &[
     ("pg_tablespace", None),
     ("pg_publication", None),
     ("pg_publication_namespace", None),
+    // Functions' signatures (psql's `\df`), read through [`PROJECTIONS`]: not their
+    // source or settings.
+    ("pg_proc", None),
+];
+
+/// Relations read through a projection rather than whole: the columns a catalog query
+/// may see.
+const PROJECTIONS: &[(&str, &str)] = &[(
+    "pg_proc",
+    "oid, proname, pronamespace, proowner, prolang, prokind, prosecdef, proleakproof, \
+     proisstrict, proretset, provolatile, proparallel, pronargs, pronargdefaults, prorettype, \
+     proargtypes, proallargtypes, proargmodes, proargnames, proacl",
+)];
+
+/// Functions a catalog query may name that are replaced before it runs: sizes of relations
+/// (`\dt+`: their sizes would tell how much data a governed table holds) become NULL, so
+/// psql shows no size; comments become NULL except schema comments (`\dn+`), as
+/// `obj_description(oid, 'pg_namespace')` reads only those.
+const REPLACED: &[(&str, &str)] = &[
+    ("pg_table_size", "CAST(NULL AS pg_catalog.int8)"),
+    ("pg_relation_size", "CAST(NULL AS pg_catalog.int8)"),
+    ("pg_total_relation_size", "CAST(NULL AS pg_catalog.int8)"),
+    ("pg_indexes_size", "CAST(NULL AS pg_catalog.int8)"),
+    ("obj_description", "CAST(NULL AS pg_catalog.text)"),
+    ("col_description", "CAST(NULL AS pg_catalog.text)"),
+    ("shobj_description", "CAST(NULL AS pg_catalog.text)"),
 ];
 
 /// Functions a catalog query may call: they format catalog entries and read nothing else.
@@ -80,7 +115,11 @@ const FUNCTIONS: &[&str] = &[
     "count",
     "format_type",
     "generate_series",
+    "nullif",
     "pg_encoding_to_char",
+    "pg_function_is_visible",
+    "pg_get_function_arguments",
+    "pg_get_function_result",
     "pg_get_constraintdef",
     "pg_get_expr",
     "pg_get_indexdef",
@@ -88,13 +127,17 @@ const FUNCTIONS: &[&str] = &[
     "pg_get_triggerdef",
     "pg_get_userbyid",
     "pg_relation_is_publishable",
+    "pg_size_pretty",
     "pg_table_is_visible",
+    "row_number",
     "string_agg",
+    "unnest",
 ];
 
 /// Types a catalog query may cast to (a cast to a domain could run a check function).
 const TYPES: &[&str] = &[
     "bigint",
+    "int8",
     "bool",
     "boolean",
     "\"char\"",
@@ -229,7 +272,9 @@ impl Visitor for Check {
             } if with_hints.is_empty() && partitions.is_empty() && index_hints.is_empty() => {
                 let known = catalog_name(name).is_some_and(|n| match args {
                     None => RELATIONS.iter().any(|(r, _)| *r == n),
-                    Some(_) => n == "generate_series",
+                    // Set-returning functions over their arguments alone (`\\d+` unnests
+                    // a table's options).
+                    Some(_) => n == "generate_series" || n == "unnest",
                 });
                 if args.is_none() {
                     self.relations += 1;
@@ -249,9 +294,9 @@ impl Visitor for Check {
 
     fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
         let ok = match e {
-            Expr::Function(f) => {
-                catalog_name(&f.name).is_some_and(|n| FUNCTIONS.contains(&n.as_str()))
-            }
+            Expr::Function(f) => catalog_name(&f.name).is_some_and(|n| {
+                FUNCTIONS.contains(&n.as_str()) || REPLACED.iter().any(|(r, _)| *r == n)
+            }),
             Expr::Cast { data_type, .. } => {
                 let printed = data_type.to_string().to_ascii_lowercase();
                 let bare = printed.strip_prefix("pg_catalog.").unwrap_or(&printed);
@@ -343,7 +388,13 @@ impl Filters {
                         .replace("$VIS", &vis)
                         .replace("$COLS", &cols)
                 ),
-                None => format!("SELECT * FROM pg_catalog.{relation}"),
+                None => format!(
+                    "SELECT {} FROM pg_catalog.{relation}",
+                    PROJECTIONS
+                        .iter()
+                        .find(|(r, _)| r == relation)
+                        .map_or("*", |(_, p)| p)
+                ),
             };
             let parsed = Parser::new(&PostgreSqlDialect {})
                 .try_with_sql(&text)
@@ -363,8 +414,44 @@ struct Rewrite<'a> {
     failed: bool,
 }
 
+/// The replacement of a call of a [`REPLACED`] function (`None`: kept as it is).
+fn replacement(f: &sqlparser::ast::Function) -> Option<Expr> {
+    let name = catalog_name(&f.name)?;
+    let (_, text) = REPLACED.iter().find(|(r, _)| *r == name)?;
+    if name == "obj_description" {
+        // The comment of a schema: the second argument names pg_namespace.
+        let printed = f.args.to_string().to_ascii_lowercase();
+        if printed.ends_with(", 'pg_namespace')")
+            || printed.ends_with(", 'pg_catalog.pg_namespace')")
+        {
+            return None;
+        }
+    }
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+}
+
 impl VisitorMut for Rewrite<'_> {
     type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Function(f) = e {
+            let name = catalog_name(&f.name);
+            if name.is_some_and(|n| REPLACED.iter().any(|(r, _)| *r == n)) {
+                match replacement(f) {
+                    Some(r) => *e = r,
+                    None if catalog_name(&f.name).as_deref() == Some("obj_description") => {}
+                    None => {
+                        self.failed = true;
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     // After the children: the subqueries put in are not visited again.
     fn post_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
@@ -483,6 +570,76 @@ ORDER BY 1,2;"#;
             "SELECT * FROM pg_catalog.generate_series(1, 10)",
         ] {
             assert_eq!(answer(&set(), &ctx, sql), None, "{sql}");
+        }
+    }
+
+    /// psql 15's `\\d+ TABLE` column query.
+    const D_PLUS_COLUMNS: &str = r#"SELECT a.attname,
+  pg_catalog.format_type(a.atttypid, a.atttypmod),
+  (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true)
+   FROM pg_catalog.pg_attrdef d
+   WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef),
+  a.attnotnull,
+  (SELECT c.collname FROM pg_catalog.pg_collation c, pg_catalog.pg_type t
+   WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND a.attcollation <> t.typcollation) AS attcollation,
+  a.attidentity,
+  a.attgenerated,
+  a.attstorage,
+  a.attcompression AS attcompression,
+  CASE WHEN a.attstattarget=-1 THEN NULL ELSE a.attstattarget END AS attstattarget,
+  pg_catalog.col_description(a.attrelid, a.attnum)
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = '16384' AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum;"#;
+
+    #[test]
+    fn sizes_and_comments_are_not_read() {
+        let ctx = Context::default();
+        let dt_plus = DT.replace(
+            "as \"Owner\"",
+            "as \"Owner\", pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) as \"Size\", pg_catalog.obj_description(c.oid, 'pg_class') as \"Description\"",
+        );
+        let text = answer(&set(), &ctx, &dt_plus).unwrap();
+        assert!(
+            text.contains("pg_catalog.pg_size_pretty(CAST(NULL AS pg_catalog.int8))"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("pg_table_size") && !text.contains("obj_description"),
+            "{text}"
+        );
+        let text = answer(&set(), &ctx, D_PLUS_COLUMNS).unwrap();
+        assert!(!text.contains("col_description"), "{text}");
+        // A schema's comment stays: obj_description(…, 'pg_namespace') reads only those.
+        let dn = "SELECT n.nspname, pg_catalog.obj_description(n.oid, 'pg_namespace') FROM pg_catalog.pg_namespace n";
+        let text = answer(&set(), &ctx, dn).unwrap();
+        assert!(
+            text.contains("obj_description(n.oid, 'pg_namespace')"),
+            "{text}"
+        );
+        // Functions: their signatures, not their source.
+        let df = "SELECT p.proname, pg_catalog.pg_get_function_arguments(p.oid) FROM pg_catalog.pg_proc p WHERE pg_catalog.pg_function_is_visible(p.oid)";
+        let text = answer(&set(), &ctx, df).unwrap();
+        assert!(
+            text.contains("SELECT oid, proname,") && !text.contains("prosrc"),
+            "{text}"
+        );
+    }
+
+    /// pgjdbc 42.5's `DatabaseMetaData.getTables` and `getColumns` queries.
+    const JDBC_TABLES: &str = r#"SELECT NULL AS TABLE_CAT, n.nspname AS TABLE_SCHEM, c.relname AS TABLE_NAME,  CASE n.nspname ~ '^pg_' OR n.nspname = 'information_schema'  WHEN true THEN CASE  WHEN n.nspname = 'pg_catalog' OR n.nspname = 'information_schema' THEN CASE c.relkind   WHEN 'r' THEN 'SYSTEM TABLE'   WHEN 'v' THEN 'SYSTEM VIEW'   WHEN 'i' THEN 'SYSTEM INDEX'   ELSE NULL   END  WHEN n.nspname = 'pg_toast' THEN CASE c.relkind   WHEN 'r' THEN 'SYSTEM TOAST TABLE'   WHEN 'i' THEN 'SYSTEM TOAST INDEX'   ELSE NULL   END  ELSE CASE c.relkind   WHEN 'r' THEN 'TEMPORARY TABLE'   WHEN 'p' THEN 'TEMPORARY TABLE'   WHEN 'i' THEN 'TEMPORARY INDEX'   WHEN 'S' THEN 'TEMPORARY SEQUENCE'   WHEN 'v' THEN 'TEMPORARY VIEW'   ELSE NULL   END  END  WHEN false THEN CASE c.relkind  WHEN 'r' THEN 'TABLE'  WHEN 'p' THEN 'PARTITIONED TABLE'  WHEN 'i' THEN 'INDEX'  WHEN 'P' then 'PARTITIONED INDEX'  WHEN 'S' THEN 'SEQUENCE'  WHEN 'v' THEN 'VIEW'  WHEN 'c' THEN 'TYPE'  WHEN 'f' THEN 'FOREIGN TABLE'  WHEN 'm' THEN 'MATERIALIZED VIEW'  ELSE NULL  END  ELSE NULL  END  AS TABLE_TYPE, d.description AS REMARKS,  '' as TYPE_CAT, '' as TYPE_SCHEM, '' as TYPE_NAME, '' AS SELF_REFERENCING_COL_NAME, '' AS REF_GENERATION  FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c  LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0  and d.classoid = 'pg_class'::regclass)  WHERE c.relnamespace = n.oid  AND n.nspname LIKE 'public' AND c.relname LIKE '%' AND (false  OR ( c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ) )  ORDER BY TABLE_TYPE,TABLE_SCHEM,TABLE_NAME"#;
+    const JDBC_COLUMNS: &str = r#"SELECT * FROM (SELECT n.nspname,c.relname,a.attname,a.atttypid,a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS attnotnull,a.atttypmod,a.attlen,t.typtypmod,row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) AS attnum, nullif(a.attidentity, '') as attidentity,nullif(a.attgenerated, '') as attgenerated,pg_catalog.pg_get_expr(def.adbin, def.adrelid) AS adsrc,dsc.description,t.typbasetype,t.typtype  FROM pg_catalog.pg_namespace n  JOIN pg_catalog.pg_class c ON (c.relnamespace = n.oid)  JOIN pg_catalog.pg_attribute a ON (a.attrelid=c.oid)  JOIN pg_catalog.pg_type t ON (a.atttypid = t.oid)  LEFT JOIN pg_catalog.pg_attrdef def ON (a.attrelid=def.adrelid AND a.attnum = def.adnum)  LEFT JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid)  LEFT JOIN pg_catalog.pg_class dc ON (dc.oid=dsc.classoid AND dc.relname='pg_class')  LEFT JOIN pg_catalog.pg_namespace dn ON (dc.relnamespace=dn.oid AND dn.nspname='pg_catalog')  WHERE c.relkind in ('r','p','v','f','m') and a.attnum > 0 AND NOT a.attisdropped  AND n.nspname LIKE 'public' AND c.relname LIKE 'customers') c WHERE true  AND attname LIKE '%' ORDER BY nspname,c.relname,attnum"#;
+
+    #[test]
+    fn jdbc_metadata_reads_are_catalog_reads() {
+        let ctx = Context::default();
+        for sql in [JDBC_TABLES, JDBC_COLUMNS] {
+            let text = answer(&set(), &ctx, sql).unwrap_or_else(|| panic!("{sql}"));
+            assert!(!text.contains("salaries"), "{text}");
+            assert!(
+                text.contains("(SELECT * FROM pg_catalog.pg_description WHERE"),
+                "{text}"
+            );
         }
     }
 }

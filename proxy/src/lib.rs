@@ -11,6 +11,7 @@ pub mod scram;
 mod session;
 pub mod source;
 pub mod upstream;
+pub mod upstream_tls;
 pub mod vetted;
 
 use std::collections::HashMap;

@@ -445,7 +445,7 @@ impl Session {
 async fn frontend_loop(
     reader: &mut Reader,
     buf: &mut BytesMut,
-    up: &mut tokio::net::tcp::OwnedWriteHalf,
+    up: &mut upstream::WriteHalf,
     shared: &Shared,
     front: &mut relay::Front,
 ) -> Result<(), SessionError> {
@@ -509,7 +509,7 @@ fn translate(
 }
 
 async fn backend_loop(
-    mut up: tokio::net::tcp::OwnedReadHalf,
+    mut up: upstream::ReadHalf,
     mut buf: BytesMut,
     writer: &tokio::sync::Mutex<Writer>,
     back: &relay::Back,

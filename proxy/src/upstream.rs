@@ -1,7 +1,9 @@
 //! The connection to the real database: address and credentials from a
 //! `postgres://USER[:PASSWORD]@HOST:PORT/DB` URL (read by `tokio_postgres::Config`), and the
 //! startup and authentication exchange (cleartext, MD5 or SCRAM-SHA-256, by
-//! `postgres_protocol`). After that, bytes flow through the session unchanged.
+//! `postgres_protocol`). After that, bytes flow through the session unchanged. TLS
+//! towards the database as libpq configures it (`sslmode`, `sslrootcert`: see
+//! [`crate::upstream_tls`]).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,11 +12,12 @@ use bytes::BytesMut;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::config::Host;
 
 use crate::frame::{self, Frame};
+use crate::upstream_tls::{self, UpstreamTls};
 
 /// Largest message accepted from the upstream server (its own limit is 1 GB).
 pub const MAX_BACKEND_MESSAGE: usize = 1 << 30;
@@ -28,12 +31,15 @@ pub struct Target {
     password: Option<Vec<u8>>,
     pub database: String,
     pub connect_timeout: Duration,
+    /// TLS towards the database (plain unless the URL asks for it).
+    pub tls: UpstreamTls,
 }
 
 impl Target {
     /// Reads a `postgres://` URL or a `key=value` connection string.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let config = tokio_postgres::Config::from_str(url)
+        let (url, tls) = upstream_tls::split_url(url)?;
+        let config = tokio_postgres::Config::from_str(&url)
             .map_err(|e| format!("invalid upstream URL: {e}"))?;
         let host = match config.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
@@ -60,6 +66,7 @@ impl Target {
                 .get_connect_timeout()
                 .copied()
                 .unwrap_or(Duration::from_secs(10)),
+            tls,
         })
     }
 
@@ -69,9 +76,96 @@ impl Target {
     }
 }
 
+/// The connection to the database, plain or TLS.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// A half of a [`Stream`].
+pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+impl Stream {
+    /// The two directions, each usable from its own task.
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Stream::Plain(tcp) => {
+                let (r, w) = tcp.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Stream::Tls(tls) => {
+                let (r, w) = tokio::io::split(*tls);
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(bytes).await,
+            Stream::Tls(s) => s.write_all(bytes).await,
+        }
+    }
+
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read_buf(buf).await,
+            Stream::Tls(s) => s.read_buf(buf).await,
+        }
+    }
+}
+
+/// Connects to the database and negotiates TLS as the target asks (before any startup).
+async fn open(target: &Target) -> Result<Stream, UpstreamError> {
+    let addr = target.address();
+    let mut stream = tokio::time::timeout(target.connect_timeout, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| UpstreamError::Connect(addr.clone(), "timed out".into()))?
+        .map_err(|e| UpstreamError::Connect(addr.clone(), e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    let Some(config) = &target.tls.config else {
+        return Ok(Stream::Plain(stream));
+    };
+    let mut out = BytesMut::new();
+    frontend::ssl_request(&mut out);
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| UpstreamError::Connect(addr.clone(), e.to_string()))?;
+    let mut answer = [0u8; 1];
+    stream
+        .read_exact(&mut answer)
+        .await
+        .map_err(|e| UpstreamError::Connect(addr.clone(), e.to_string()))?;
+    match answer {
+        [b'S'] => {}
+        [b'N'] if target.tls.plain_fallback() => return Ok(Stream::Plain(stream)),
+        [b'N'] => {
+            return Err(UpstreamError::Refused(
+                "the server does not accept TLS, and the upstream URL's sslmode requires it".into(),
+            ))
+        }
+        _ => {
+            return Err(UpstreamError::Protocol(
+                "unexpected answer to the SSL request".into(),
+            ))
+        }
+    }
+    let name = upstream_tls::server_name(&target.host).map_err(UpstreamError::Refused)?;
+    let tls = tokio::time::timeout(
+        target.connect_timeout,
+        tokio_rustls::TlsConnector::from(config.clone()).connect(name, stream),
+    )
+    .await
+    .map_err(|_| UpstreamError::Connect(addr.clone(), "TLS handshake timed out".into()))?
+    .map_err(|e| UpstreamError::Refused(format!("TLS: {e}")))?;
+    Ok(Stream::Tls(Box::new(tls)))
+}
+
 /// A logged-in upstream session.
 pub struct Upstream {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// The server's `ParameterStatus` messages, for the client.
     pub parameters: Vec<Frame>,
     /// The server's process id and secret key, for cancel requests.
@@ -97,12 +191,7 @@ pub async fn connect(
     target: &Target,
     params: &[(String, String)],
 ) -> Result<Upstream, UpstreamError> {
-    let addr = target.address();
-    let stream = tokio::time::timeout(target.connect_timeout, TcpStream::connect(&addr))
-        .await
-        .map_err(|_| UpstreamError::Connect(addr.clone(), "timed out".into()))?
-        .map_err(|e| UpstreamError::Connect(addr.clone(), e.to_string()))?;
-    let _ = stream.set_nodelay(true);
+    let stream = open(target).await?;
     let mut up = Upstream {
         stream,
         parameters: Vec::new(),
@@ -264,13 +353,15 @@ impl Upstream {
 }
 
 /// Sends a cancel request for the upstream session `pid`/`secret`.
-pub async fn cancel(target: &Target, pid: i32, secret: i32) -> std::io::Result<()> {
-    let mut stream = TcpStream::connect(target.address()).await?;
+/// Sends a cancel request for the upstream session `pid`/`secret` (over TLS when the
+/// target asks for it, as libpq does).
+pub async fn cancel(target: &Target, pid: i32, secret: i32) -> Result<(), UpstreamError> {
+    let mut stream = open(target).await?;
     let mut out = BytesMut::new();
     frontend::cancel_request(pid, secret, &mut out);
-    stream.write_all(&out).await?;
+    stream.write_all(&out).await.map_err(proto)?;
     // The server closes the connection when done; wait for it briefly.
-    let mut sink = [0u8; 16];
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut sink)).await;
+    let mut sink = BytesMut::with_capacity(16);
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_buf(&mut sink)).await;
     Ok(())
 }

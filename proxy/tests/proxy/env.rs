@@ -24,6 +24,9 @@ INSERT INTO orders SELECT g, 1 + g % 3, g * 10.5, CASE WHEN g % 2 = 0 THEN 'paid
 INSERT INTO customers SELECT g, 1 + g % 3, 'name ' || g, 'user' || g || '@example.com', '123-45-' || (1000 + g) FROM generate_series(1, 12) g;
 INSERT INTO salaries VALUES (1, 1, 1000), (2, 2, 2000);
 CREATE INDEX customers_ssn ON customers (ssn);
+COMMENT ON TABLE salaries IS 'pay of each employee';
+COMMENT ON TABLE orders IS 'orders of every tenant';
+CREATE FUNCTION order_total(t integer) RETURNS numeric LANGUAGE sql AS 'SELECT 42.0';
 ";
 
 pub const POLICIES: &str = r#"{
@@ -50,6 +53,8 @@ pub const POLICIES: &str = r#"{
       {"type": "query_limit", "max_execution_ms": 300}]},
     {"id": "metered", "applies_to": {"roles": ["metered"]}, "rules": [
       {"type": "query_limit", "queries_per_hour": 3}]},
+    {"id": "bulk-load", "applies_to": {"roles": ["loader"]}, "rules": [
+      {"type": "query_restriction", "statements": ["select", "insert", "update", "delete", "copy_from"]}]},
     {"id": "support-no-ssn", "applies_to": {"roles": ["support"]}, "rules": [
       {"type": "deny", "table": "customers", "columns": ["ssn"]}]}
   ]

@@ -99,7 +99,7 @@ fn garbage_closes_only_its_connection(env: &Env) {
 }
 
 /// A raw socket logged in as a JWT user (cleartext password exchange).
-fn raw_session(env: &Env) -> TcpStream {
+pub fn raw_session(env: &Env) -> TcpStream {
     let token = env.jwt(
         serde_json::json!({"sub": "raw", "roles": ["analyst"], "attributes": {"tenant_id": 1}}),
     );

@@ -16,10 +16,12 @@
 
 mod clients;
 mod conformance;
+mod copy;
 mod env;
 mod hostile;
 mod protocol;
 mod store;
+mod tls;
 
 use std::io::Write;
 use std::time::Instant;
@@ -54,9 +56,11 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut all: Vec<Case> = protocol::all();
     all.extend(clients::all());
+    all.extend(copy::all());
     all.extend(hostile::all());
     all.extend(conformance::all());
     all.extend(store::all());
+    all.extend(tls::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f)))
