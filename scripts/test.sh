@@ -59,6 +59,17 @@ if [ ! -d proxy/tests/clients/node_modules/pg ]; then
     (cd proxy/tests/clients && npm ci --silent --no-audit --no-fund)
 fi
 
+# pgjdbc (Debian's package; Maven Central is not reachable everywhere) and a JDK to run it.
+if ! command -v java >/dev/null 2>&1 || [ ! -f /usr/share/java/postgresql.jar ]; then
+    step "apt-get install default-jdk-headless libpostgresql-jdbc-java (proxy: pgjdbc)"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless libpostgresql-jdbc-java >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless libpostgresql-jdbc-java >/dev/null; }
+    else
+        echo "test.sh: java or pgjdbc is missing; run as root with apt-get, or install default-jdk-headless libpostgresql-jdbc-java" >&2
+    fi
+fi
+
 # -------------------------------------------------------------------------- tests
 
 step "cargo fmt --all --check"
