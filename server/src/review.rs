@@ -27,7 +27,7 @@ use crate::auth::{Principal, Role};
 use crate::db::{format_time, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::store::{self, AssignmentSpec};
+use crate::store;
 use crate::AppState;
 
 /// The longest review comment kept.
@@ -774,16 +774,7 @@ async fn publish_policy_in(
     request: &ChangeRequest,
     snapshot: &Value,
 ) -> ApiResult<()> {
-    let body = snapshot
-        .get("policy")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| ApiError::internal("a stored snapshot has no policy"))?;
-    let specs: Vec<AssignmentSpec> = snapshot
-        .get("assignments")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    let (body, specs) = store::snapshot_parts(snapshot)?;
     let deleted = snapshot
         .get("deleted")
         .and_then(Value::as_bool)

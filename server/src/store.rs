@@ -306,6 +306,25 @@ pub fn snapshot(body: &Map<String, Value>, specs: &[AssignmentSpec], deleted: bo
     json!({ "policy": body, "assignments": specs, "deleted": deleted })
 }
 
+/// A snapshot's assignments ([`snapshot`]); none when it has none or they do not read.
+pub fn snapshot_specs(snapshot: &Value) -> Vec<AssignmentSpec> {
+    snapshot
+        .get("assignments")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
+/// A snapshot's policy body and assignments ([`snapshot`]).
+pub fn snapshot_parts(snapshot: &Value) -> ApiResult<(Map<String, Value>, Vec<AssignmentSpec>)> {
+    let body = snapshot
+        .get("policy")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("a stored snapshot has no policy"))?;
+    Ok((body, snapshot_specs(snapshot)))
+}
+
 /// The top-level fields in which two snapshots differ.
 pub fn changed_fields(before: Option<&Value>, after: &Value) -> Vec<String> {
     let empty = Map::new();

@@ -279,13 +279,7 @@ pub fn diff_snapshots(
         }
     }
     changes.extend(change("deleted".into(), a.get("deleted"), b.get("deleted")));
-    let specs = |s: &Value| -> Vec<AssignmentSpec> {
-        s.get("assignments")
-            .cloned()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default()
-    };
-    let (sa, sb) = (specs(a), specs(b));
+    let (sa, sb) = (store::snapshot_specs(a), store::snapshot_specs(b));
     let added: Vec<AssignmentSpec> = sb.iter().filter(|s| !sa.contains(s)).cloned().collect();
     let removed: Vec<AssignmentSpec> = sa.iter().filter(|s| !sb.contains(s)).cloned().collect();
     if !added.is_empty() || !removed.is_empty() {
@@ -350,16 +344,7 @@ pub async fn rollback(
     store::check_revision(expected, row.revision)?;
     let target = load_version(&mut *tx, org, &id, n, Some(row.revision)).await?;
     let snap = target.snapshot.unwrap_or(Value::Null);
-    let body = snap
-        .get("policy")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| ApiError::internal("a stored snapshot has no policy"))?;
-    let specs: Vec<AssignmentSpec> = snap
-        .get("assignments")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    let (body, specs) = store::snapshot_parts(&snap)?;
     let catalog = store::catalog(&mut *tx, org).await?;
     store::validate(&catalog, vec![store::engine_policy(&body, &specs)])?;
     let before = store::latest_snapshot(&mut tx, org, &id).await?;
