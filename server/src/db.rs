@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 7] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 8] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -170,6 +170,11 @@ impl Db {
                     8,
                     "policy_tests",
                     include_str!("../migrations/sqlite/0008_policy_tests.sql"),
+                ),
+                (
+                    10,
+                    "data_sources",
+                    include_str!("../migrations/sqlite/0010_data_sources.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -207,6 +212,11 @@ impl Db {
                     8,
                     "policy_tests",
                     include_str!("../migrations/postgres/0008_policy_tests.sql"),
+                ),
+                (
+                    10,
+                    "data_sources",
+                    include_str!("../migrations/postgres/0010_data_sources.sql"),
                 ),
             ],
         };
