@@ -50,6 +50,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_CELL_CHARS: usize = 2_000;
 /// The most data sources of an organization.
 pub const MAX_DATA_SOURCES: i64 = 100;
+/// The most previews this server runs at once (each holds one connection to a data
+/// source); more are refused with 429 `too_many_previews`.
+pub const MAX_CONCURRENT_PREVIEWS: usize = 8;
+
+static PREVIEWS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_CONCURRENT_PREVIEWS);
 
 /// Body of `POST /api/v1/data-sources` and `PUT /api/v1/data-sources/{id}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -597,6 +603,7 @@ pub struct DataSourceRef {
     responses((status = 200, body = Preview),
         (status = 404, body = crate::openapi::ErrorBody),
         (status = 409, description = "`data_source_unreachable`: the data source cannot be connected to", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`too_many_previews`: the server runs its most previews at once", body = crate::openapi::ErrorBody),
         (status = 422, description = "an invalid request, or PostgreSQL refused a statement: `data_source_error` (or `statement_timeout`) with `details` {`statement`: `rewritten` or `original`, `sqlstate`, `message`, `detail`, `hint`, `position`}", body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn preview(
@@ -685,6 +692,13 @@ pub async fn preview(
         .trim()
         .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
         .to_string();
+    let _permit = PREVIEWS.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_previews",
+            format!("the server runs at most {MAX_CONCURRENT_PREVIEWS} data previews at once; try again"),
+        )
+    })?;
     let mut conn = connect(&target).await?;
     let ran = run_both(
         &mut conn, &target, &rewritten, &original, timeout_ms, &masked,
