@@ -193,8 +193,12 @@ function pgBin() {
   const base = '/usr/lib/postgresql';
   const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))) : [];
   versions.sort((a, b) => Number(b) - Number(a));
-  if (!versions.length) throw new Error('no PostgreSQL server binaries (set VERDICT_PG_BIN)');
-  return join(base, versions[0], 'bin');
+  if (versions.length) return join(base, versions[0], 'bin');
+  try {
+    return dirname(execFileSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' }).trim());
+  } catch {
+    throw new Error('no PostgreSQL server binaries (set VERDICT_PG_BIN, or run scripts/ensure-postgres.sh)');
+  }
 }
 function asServerUser(program, args) {
   const root = process.getuid && process.getuid() === 0;
