@@ -3,8 +3,11 @@
 #   1. scripts/build-editor.sh          the editor, built once with Trunk into dist/
 #   2. wasm-bindgen-test in Chromium    web-editor/tests/components.rs, headless
 #   3. Playwright end to end            web-editor/e2e/ against `verdict serve` on SQLite
-#                                       (started by the test), screenshots and
-#                                       Performance API measurements in target/editor-e2e/
+#                                       (started by the test) and a throw-away PostgreSQL
+#                                       cluster as the data preview's data source (started
+#                                       by the test; VERDICT_PG_BIN names its bin directory),
+#                                       screenshots and Performance API measurements in
+#                                       target/editor-e2e/
 # then prints each runner's summary line, the measurements and the sizes.
 # (The editor's native unit tests run with `cargo test --workspace`.)
 #
@@ -31,6 +34,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
 need_chromium
+# The data preview's e2e runs on its own PostgreSQL cluster (initdb, pg_ctl, psql).
+if [ -f scripts/ensure-postgres.sh ]; then
+    bash scripts/ensure-postgres.sh
+fi
 
 step "npm ci   (web-editor/e2e: playwright-core)"
 (cd web-editor/e2e && npm ci --no-audit --no-fund --loglevel=error)

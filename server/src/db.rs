@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 8] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 9] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -175,6 +175,11 @@ impl Db {
                     9,
                     "change_review",
                     include_str!("../migrations/sqlite/0009_change_review.sql"),
+                ),
+                (
+                    10,
+                    "data_sources",
+                    include_str!("../migrations/sqlite/0010_data_sources.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -217,6 +222,11 @@ impl Db {
                     9,
                     "change_review",
                     include_str!("../migrations/postgres/0009_change_review.sql"),
+                ),
+                (
+                    10,
+                    "data_sources",
+                    include_str!("../migrations/postgres/0010_data_sources.sql"),
                 ),
             ],
         };

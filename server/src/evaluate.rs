@@ -80,7 +80,7 @@ pub struct DryRunRequest {
     pub query_id: Option<String>,
 }
 
-fn check_sql(sql: &str) -> ApiResult<()> {
+pub(crate) fn check_sql(sql: &str) -> ApiResult<()> {
     if sql.contains('\0') {
         return Err(ApiError::invalid("the SQL text contains a NUL character"));
     }
@@ -94,7 +94,7 @@ fn check_sql(sql: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn context(value: Option<&Value>) -> ApiResult<Context> {
+pub(crate) fn context(value: Option<&Value>) -> ApiResult<Context> {
     match value {
         None | Some(Value::Null) => Ok(Context::default()),
         Some(v) => Context::from_json(v).map_err(ApiError::from_engine),
@@ -104,7 +104,11 @@ fn context(value: Option<&Value>) -> ApiResult<Context> {
 /// Puts a request's top-level `dataset` and `query_id` into the context, where the engine
 /// matches them against `applies_to.datasets` and `queries` (what `dataset` and `query`
 /// assignments become). The context may also carry them itself, but not differently.
-fn scope(ctx: &mut Context, dataset: Option<&String>, query_id: Option<&String>) -> ApiResult<()> {
+pub(crate) fn scope(
+    ctx: &mut Context,
+    dataset: Option<&String>,
+    query_id: Option<&String>,
+) -> ApiResult<()> {
     for (name, given, slot) in [
         ("dataset", dataset, &mut ctx.dataset),
         ("query_id", query_id, &mut ctx.query_id),
@@ -198,6 +202,93 @@ fn draft_policy(value: Value) -> ApiResult<Value> {
     }
 }
 
+/// The set a dry run (or a data preview) evaluates against: a saved policy alone, a draft
+/// policy, a draft set, or (with none given) the active set with the exceptions that would
+/// apply to `ctx` (none used up); with the ids' extra answer members.
+pub(crate) type ChosenSet = (
+    Arc<PolicySet>,
+    Vec<ExceptionEntry>,
+    Vec<(&'static str, Value)>,
+);
+
+/// Picks the set of a dry run; see [`ChosenSet`].
+pub(crate) async fn chosen_set(
+    state: &AppState,
+    principal: &Principal,
+    ctx: &Context,
+    policy_id: Option<&str>,
+    policy: Option<Value>,
+    policy_set: Option<Value>,
+) -> ApiResult<ChosenSet> {
+    let given = [policy_id.is_some(), policy.is_some(), policy_set.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if given > 1 {
+        return Err(ApiError::invalid(
+            "give at most one of `policy_id`, `policy` and `policy_set`",
+        ));
+    }
+    let org = principal.org_id.as_str();
+    let chosen: ChosenSet = if let Some(id) = policy_id {
+        let mut conn = state.db.read.acquire().await?;
+        let row = store::live_policy(&mut *conn, org, id).await?;
+        let specs: Vec<AssignmentSpec> = store::assignments(&mut *conn, org, id)
+            .await?
+            .iter()
+            .map(Assignment::spec)
+            .collect();
+        let catalog = store::catalog(&mut *conn, org).await?;
+        drop(conn);
+        let set = store::validate(&catalog, vec![store::engine_policy(&row.body, &specs)])
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "policy_invalid",
+                    format!("the saved policy no longer validates: {}", e.message),
+                )
+                .with_details(e.details.map_or(Value::Null, |d| *d))
+            })?;
+        (
+            Arc::new(set),
+            Vec::new(),
+            vec![("assigned", json!(!specs.is_empty()))],
+        )
+    } else if let Some(draft) = policy {
+        let policy = draft_policy(draft)?;
+        let catalog = store::catalog(&state.db.read, org).await?;
+        (
+            Arc::new(store::validate(&catalog, vec![policy])?),
+            Vec::new(),
+            Vec::new(),
+        )
+    } else if let Some(set_value) = policy_set {
+        let mut obj = draft_set(set_value)?;
+        if !obj.contains_key("catalog") {
+            let catalog = store::catalog(&state.db.read, org).await?;
+            if !catalog.is_null() {
+                obj.insert("catalog".into(), catalog);
+            }
+        }
+        let set = PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?;
+        (Arc::new(set), Vec::new(), Vec::new())
+    } else {
+        let active = state
+            .cache
+            .get(&state.db, org, principal.generation)
+            .await?;
+        let candidates = active::candidates(&active.set, &active.exceptions, ctx);
+        let applied = if candidates.is_empty() {
+            Vec::new()
+        } else {
+            active::usable(&state.db, org, candidates).await?
+        };
+        let set = active::with_exceptions(&active.set, &applied);
+        (set, applied, Vec::new())
+    };
+    Ok(chosen)
+}
+
 /// Evaluates SQL and a context against a saved policy, a draft, or the active set; pure
 /// compute, nothing is stored or used up.
 #[utoipa::path(post, operation_id = "dryRun", path = "/api/v1/policy-evaluations", tag = "evaluate",
@@ -213,77 +304,15 @@ pub async fn dry_run(
     check_sql(&req.sql)?;
     let mut ctx = context(req.context.as_ref())?;
     scope(&mut ctx, req.dataset.as_ref(), req.query_id.as_ref())?;
-    let given = [
-        req.policy_id.is_some(),
-        req.policy.is_some(),
-        req.policy_set.is_some(),
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    if given > 1 {
-        return Err(ApiError::invalid(
-            "give at most one of `policy_id`, `policy` and `policy_set`",
-        ));
-    }
-    let org = principal.org_id.as_str();
-    let (set, applied, extra): (Arc<PolicySet>, Vec<ExceptionEntry>, Vec<(&str, Value)>) =
-        if let Some(id) = &req.policy_id {
-            let mut conn = state.db.read.acquire().await?;
-            let row = store::live_policy(&mut *conn, org, id).await?;
-            let specs: Vec<AssignmentSpec> = store::assignments(&mut *conn, org, id)
-                .await?
-                .iter()
-                .map(Assignment::spec)
-                .collect();
-            let catalog = store::catalog(&mut *conn, org).await?;
-            drop(conn);
-            let set = store::validate(&catalog, vec![store::engine_policy(&row.body, &specs)])
-                .map_err(|e| {
-                    ApiError::new(
-                        StatusCode::CONFLICT,
-                        "policy_invalid",
-                        format!("the saved policy no longer validates: {}", e.message),
-                    )
-                    .with_details(e.details.map_or(Value::Null, |d| *d))
-                })?;
-            (
-                Arc::new(set),
-                Vec::new(),
-                vec![("assigned", json!(!specs.is_empty()))],
-            )
-        } else if let Some(draft) = req.policy {
-            let policy = draft_policy(draft)?;
-            let catalog = store::catalog(&state.db.read, org).await?;
-            (
-                Arc::new(store::validate(&catalog, vec![policy])?),
-                Vec::new(),
-                Vec::new(),
-            )
-        } else if let Some(set_value) = req.policy_set {
-            let mut obj = draft_set(set_value)?;
-            if !obj.contains_key("catalog") {
-                let catalog = store::catalog(&state.db.read, org).await?;
-                if !catalog.is_null() {
-                    obj.insert("catalog".into(), catalog);
-                }
-            }
-            let set = PolicySet::from_json(&Value::Object(obj)).map_err(ApiError::from_engine)?;
-            (Arc::new(set), Vec::new(), Vec::new())
-        } else {
-            let active = state
-                .cache
-                .get(&state.db, org, principal.generation)
-                .await?;
-            let candidates = active::candidates(&active.set, &active.exceptions, &ctx);
-            let applied = if candidates.is_empty() {
-                Vec::new()
-            } else {
-                active::usable(&state.db, org, candidates).await?
-            };
-            let set = active::with_exceptions(&active.set, &applied);
-            (set, applied, Vec::new())
-        };
+    let (set, applied, extra) = chosen_set(
+        &state,
+        &principal,
+        &ctx,
+        req.policy_id.as_deref(),
+        req.policy,
+        req.policy_set,
+    )
+    .await?;
     let verdict = evaluate(&set, &req.sql, &ctx);
     let ids: Vec<&str> = set.policies.iter().map(|p| p.id.as_str()).collect();
     let mut members = vec![
@@ -663,6 +692,9 @@ async fn violations_of(
         to: q.to.clone(),
         limit: q.limit,
         cursor: q.cursor.clone(),
+        user: None,
+        policy: None,
+        table: None,
     })?;
     let rows = sqlx::query(&format!(
         "SELECT {EVALUATION_COLUMNS} FROM evaluations e WHERE e.org_id = $1 AND e.seq < $2 \
@@ -769,6 +801,18 @@ pub struct EvaluationQuery {
     /// `next_cursor` of the previous page.
     #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
+    /// Only evaluations whose context's `user` is this.
+    #[param(max_length = 256)]
+    pub user: Option<String>,
+    /// Only evaluations this policy took part in (applied or monitored).
+    #[param(max_length = 128)]
+    pub policy: Option<String>,
+    /// Only evaluations whose SQL names this table (`orders` or `public.orders`; matched
+    /// case-insensitively on its name as a whole identifier). A page may then hold fewer
+    /// than `limit` items (after reading many candidates) while `next_cursor` says there
+    /// may be more.
+    #[param(max_length = 256)]
+    pub table: Option<String>,
 }
 
 const EVALUATION_COLUMNS: &str = "e.seq, e.id, e.created_at, e.caller, e.ctx_user, e.sql_text, e.rewritten_sql, \
@@ -807,6 +851,55 @@ struct Filters {
     to: i64,
     before: i64,
     limit: i64,
+    user: String,
+    policy: String,
+    /// The table's name, lowercased (empty: no table filter).
+    table: String,
+    /// A `LIKE` pattern that finds the candidates of the table filter.
+    table_like: String,
+}
+
+/// The `WHERE` conditions of the user, policy and table filters, on parameters `$n`,
+/// `$n+1` and `$n+2` (bound by [`bind_filters`]).
+fn filter_sql(n: usize) -> String {
+    let (u, p, t) = (n, n + 1, n + 2);
+    format!(
+        " AND (${u} = '' OR e.ctx_user = ${u}) \
+         AND (${p} = '' OR EXISTS (SELECT 1 FROM evaluation_policies fp WHERE fp.org_id = e.org_id \
+              AND fp.policy_id = ${p} AND fp.evaluation_seq = e.seq)) \
+         AND (${t} = '' OR LOWER(e.sql_text) LIKE ${t} ESCAPE '!')"
+    )
+}
+
+fn bind_filters<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    f: &Filters,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(f.user.clone())
+        .bind(f.policy.clone())
+        .bind(f.table_like.clone())
+}
+
+/// Whether `sql` names `table` (lowercased) as a whole identifier.
+fn names_table(sql: &str, table: &str) -> bool {
+    if table.is_empty() {
+        return true;
+    }
+    let text = sql.to_lowercase();
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let mut start = 0;
+    while let Some(found) = text.get(start..).and_then(|rest| rest.find(table)) {
+        let at = start + found;
+        let end = at + table.len();
+        let before = text.get(..at).and_then(|b| b.chars().next_back());
+        let after = text.get(end..).and_then(|a| a.chars().next());
+        if !before.is_some_and(ident) && !after.is_some_and(ident) {
+            return true;
+        }
+        start = end;
+    }
+    false
 }
 
 fn filters(q: &EvaluationQuery) -> ApiResult<Filters> {
@@ -827,6 +920,13 @@ fn filters(q: &EvaluationQuery) -> ApiResult<Filters> {
             }),
         }
     };
+    // A qualified name filters on its last part; quotes are the SQL's business.
+    let table = text_filter("table", &q.table, 256)?
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_lowercase();
     Ok(Filters {
         verdict: q.verdict.clone().unwrap_or_default(),
         from: time("from", &q.from, i64::MIN)?,
@@ -838,16 +938,90 @@ fn filters(q: &EvaluationQuery) -> ApiResult<Filters> {
             None => i64::MAX,
         },
         limit: crate::pagination::limit(q.limit, 50)?,
+        user: text_filter("user", &q.user, 256)?,
+        policy: text_filter("policy", &q.policy, 128)?,
+        table: table.clone(),
+        table_like: if table.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "%{}%",
+                table
+                    .replace('!', "!!")
+                    .replace('%', "!%")
+                    .replace('_', "!_")
+            )
+        },
     })
 }
 
-fn page(rows: Vec<(i64, LoggedEvaluation)>, limit: i64) -> EvaluationPage {
-    let mut rows = rows;
-    let next_cursor = crate::pagination::trim(&mut rows, limit).map(|(seq, _)| seq.to_string());
-    EvaluationPage {
-        items: rows.into_iter().map(|(_, e)| e).collect(),
-        next_cursor,
+fn text_filter(name: &str, value: &Option<String>, max: usize) -> ApiResult<String> {
+    match value {
+        None => Ok(String::new()),
+        Some(v) if v.is_empty() || v.chars().count() > max || v.contains('\0') => Err(
+            ApiError::bad_request(format!("`{name}` must have 1 to {max} characters")),
+        ),
+        Some(v) => Ok(v.clone()),
     }
+}
+
+/// How many batches of candidates one page of a table-filtered list reads at most; a page
+/// that stops there answers fewer items and a cursor that goes on.
+const MAX_SCANS: usize = 20;
+
+/// A page of evaluations: candidates (at most `limit + 1` per batch, newest first) from
+/// `text` — the organization's log, or with `policy` one policy's trail — keeping those
+/// whose SQL names the filter's table, batch after batch until the page is full or none
+/// are left.
+async fn page(
+    state: &AppState,
+    f: &Filters,
+    text: &str,
+    org: &str,
+    policy: Option<&str>,
+) -> ApiResult<EvaluationPage> {
+    let limit = usize::try_from(f.limit).unwrap_or(usize::MAX);
+    let mut kept: Vec<(i64, LoggedEvaluation)> = Vec::new();
+    let mut before = f.before;
+    let mut more = false;
+    for _ in 0..MAX_SCANS {
+        let mut query = sqlx::query(text).bind(org);
+        if let Some(id) = policy {
+            query = query.bind(id);
+        }
+        let query = query
+            .bind(before)
+            .bind(&f.verdict)
+            .bind(f.from)
+            .bind(f.to)
+            .bind(f.limit + 1);
+        let rows = bind_filters(query, f).fetch_all(&state.db.read).await?;
+        let exhausted = rows.len() <= limit;
+        for row in &rows {
+            if kept.len() > limit {
+                break;
+            }
+            let (seq, e) = evaluation_row(row, policy.is_some())?;
+            before = seq;
+            if names_table(&e.sql, &f.table) {
+                kept.push((seq, e));
+            }
+        }
+        more = !exhausted;
+        if kept.len() > limit || exhausted {
+            break;
+        }
+    }
+    let next_cursor = match crate::pagination::trim(&mut kept, f.limit) {
+        Some((seq, _)) => Some(seq.to_string()),
+        // The scans stopped before the candidates ran out.
+        None if more => Some(before.to_string()),
+        None => None,
+    };
+    Ok(EvaluationPage {
+        items: kept.into_iter().map(|(_, e)| e).collect(),
+        next_cursor,
+    })
 }
 
 /// The evaluations a policy took part in, newest first.
@@ -866,27 +1040,18 @@ pub async fn policy_evaluations(
     store::load_policy(&mut *conn, &principal.org_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("policy", &id))?;
-    let rows = sqlx::query(&format!(
+    let text = format!(
         "SELECT {EVALUATION_COLUMNS}, ep.mode FROM evaluation_policies ep \
          JOIN evaluations e ON e.seq = ep.evaluation_seq \
          WHERE ep.org_id = $1 AND ep.policy_id = $2 AND ep.evaluation_seq < $3 \
-         AND ($4 = '' OR e.verdict = $4) AND e.created_at >= $5 AND e.created_at < $6 \
-         ORDER BY ep.evaluation_seq DESC LIMIT $7"
+         AND ($4 = '' OR e.verdict = $4) AND e.created_at >= $5 AND e.created_at < $6 {} \
+         ORDER BY ep.evaluation_seq DESC LIMIT $7",
+        filter_sql(8)
+    );
+    drop(conn);
+    Ok(Json(
+        page(&state, &f, &text, &principal.org_id, Some(&id)).await?,
     ))
-    .bind(&principal.org_id)
-    .bind(&id)
-    .bind(f.before)
-    .bind(&f.verdict)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.limit + 1)
-    .fetch_all(&mut *conn)
-    .await?;
-    let rows = rows
-        .iter()
-        .map(|r| evaluation_row(r, true))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(page(rows, f.limit)))
 }
 
 /// Every logged evaluation of the organization, newest first.
@@ -898,24 +1063,15 @@ pub async fn evaluations(
     ApiQuery(q): ApiQuery<EvaluationQuery>,
 ) -> ApiResult<Json<EvaluationPage>> {
     let f = filters(&q)?;
-    let rows = sqlx::query(&format!(
+    let text = format!(
         "SELECT {EVALUATION_COLUMNS} FROM evaluations e WHERE e.org_id = $1 AND e.seq < $2 \
-         AND ($3 = '' OR e.verdict = $3) AND e.created_at >= $4 AND e.created_at < $5 \
-         ORDER BY e.seq DESC LIMIT $6"
+         AND ($3 = '' OR e.verdict = $3) AND e.created_at >= $4 AND e.created_at < $5 {} \
+         ORDER BY e.seq DESC LIMIT $6",
+        filter_sql(7)
+    );
+    Ok(Json(
+        page(&state, &f, &text, &principal.org_id, None).await?,
     ))
-    .bind(&principal.org_id)
-    .bind(f.before)
-    .bind(&f.verdict)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.limit + 1)
-    .fetch_all(&state.db.read)
-    .await?;
-    let rows = rows
-        .iter()
-        .map(|r| evaluation_row(r, false))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(page(rows, f.limit)))
 }
 
 /// Body of `POST /api/v1/policies/replay`: give `policy` (the active set with this draft
@@ -1227,4 +1383,24 @@ pub async fn replay(
         });
     }
     Ok(Json(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_table;
+
+    #[test]
+    fn a_table_is_named_as_a_whole_identifier() {
+        assert!(names_table("SELECT * FROM orders", "orders"));
+        assert!(names_table("select * from public.ORDERS o", "orders"));
+        assert!(names_table("SELECT 1 FROM \"orders\"", "orders"));
+        assert!(names_table(
+            "SELECT * FROM orders_archive, orders",
+            "orders"
+        ));
+        assert!(!names_table("SELECT * FROM orders_archive", "orders"));
+        assert!(!names_table("SELECT * FROM preorders", "orders"));
+        assert!(!names_table("SELECT * FROM customers", "orders"));
+        assert!(names_table("SELECT 1", ""));
+    }
 }

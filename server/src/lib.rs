@@ -8,7 +8,9 @@ pub mod auth;
 pub mod catalog;
 pub mod compile;
 pub mod dashboard;
+pub mod data_sources;
 pub mod db;
+pub mod deleted;
 pub mod error;
 pub mod evaluate;
 pub mod exceptions;
@@ -158,6 +160,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::get, alerts::replace, alerts::delete))
         .routes(routes!(alerts::test))
         .routes(routes!(alerts::dead_letters))
+        .routes(routes!(data_sources::list, data_sources::create))
+        .routes(routes!(
+            data_sources::get,
+            data_sources::replace,
+            data_sources::delete
+        ))
+        .routes(routes!(data_sources::preview))
+        .routes(routes!(deleted::list))
+        .routes(routes!(deleted::restore))
 }
 
 /// The OpenAPI document of every route.

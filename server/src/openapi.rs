@@ -77,6 +77,7 @@ impl Modify for Bearer {
         (name = "evaluate", description = "dry runs, audited evaluations, replays"),
         (name = "catalog", description = "the organization's tables and columns"),
         (name = "audit", description = "who changed what, when"),
+        (name = "data sources", description = "PostgreSQL databases for the data preview \"as this user\"; credentials are never answered"),
         (name = "principals", description = "the logins of `verdict proxy`, with the context their statements run with"),
     )
 )]

@@ -31,6 +31,7 @@ pub const GATED_OPERATIONS: &[&str] = &[
     "patchPolicy",
     "deletePolicy",
     "rollbackPolicy",
+    "restorePolicy",
     "addAssignments",
     "removeAssignmentsByValue",
     "removeAssignment",

@@ -20,7 +20,7 @@ pub const REDACTED: &str = "[redacted]";
 
 /// The organization's settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"redacted_attributes": ["ssn", "email"]}))]
+#[schema(example = json!({"redacted_attributes": ["ssn", "email"], "data_preview_viewers": false}))]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Context attributes that `GET /api/v1/evaluations/{id}` answers as `[redacted]`;
@@ -37,6 +37,10 @@ pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub review: Option<verdict_api_model::ReviewSettings>,
+    /// Whether viewers may run the data preview (`POST /api/v1/data-sources/{id}/preview`);
+    /// absent or false: editors and admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_preview_viewers: Option<bool>,
 }
 
 /// The settings of an organization.
@@ -45,8 +49,8 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let row = sqlx::query(
-        "SELECT redacted_attributes, exception_max_days, review_required, review_approvals \
-         FROM orgs WHERE id = $1",
+        "SELECT redacted_attributes, exception_max_days, review_required, review_approvals, \
+         data_preview_viewers FROM orgs WHERE id = $1",
     )
     .bind(org)
     .fetch_one(exec)
@@ -61,6 +65,7 @@ where
             required: row.try_get::<i64, _>(2)? != 0,
             approvals: row.try_get(3)?,
         }),
+        data_preview_viewers: Some(row.try_get::<i64, _>(4)? != 0),
     })
 }
 
@@ -148,10 +153,14 @@ pub async fn put(
     }
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
-    sqlx::query("UPDATE orgs SET redacted_attributes = $1, exception_max_days = $2 WHERE id = $3")
-        .bind(json!(settings.redacted_attributes).to_string())
-        .bind(settings.exception_max_days)
-        .bind(org)
+    sqlx::query(
+        "UPDATE orgs SET redacted_attributes = $1, exception_max_days = $2, data_preview_viewers = $3 \
+         WHERE id = $4",
+    )
+    .bind(json!(settings.redacted_attributes).to_string())
+    .bind(settings.exception_max_days)
+    .bind(i64::from(settings.data_preview_viewers.unwrap_or(false)))
+    .bind(org)
         .execute(&mut *tx)
         .await?;
     if let Some(review) = settings.review {
@@ -169,8 +178,8 @@ pub async fn put(
         "settings.update",
         "settings",
         org,
-        &["redacted_attributes", "exception_max_days", "review"],
-        Some(json!({ "redacted_attributes": settings.redacted_attributes, "exception_max_days": settings.exception_max_days, "review": settings.review })),
+        &["redacted_attributes", "exception_max_days", "review", "data_preview_viewers"],
+        Some(json!({ "redacted_attributes": settings.redacted_attributes, "exception_max_days": settings.exception_max_days, "review": settings.review, "data_preview_viewers": settings.data_preview_viewers.unwrap_or(false) })),
     )
     .await?;
     let settings = load(&mut *tx, org).await?;

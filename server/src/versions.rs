@@ -336,12 +336,57 @@ pub async fn rollback(
     ApiPath((id, n)): ApiPath<(String, i64)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    restore_version(&state, &principal, &headers, &id, Some(n)).await
+}
+
+/// Restores a policy as of version `n` (a rollback) or, without `n`, a deleted policy as
+/// of its last version before the deletion (a restore); both write a new version and an
+/// audit entry (`policy.rollback` or `policy.restore`).
+pub(crate) async fn restore_version(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    id: &str,
+    n: Option<i64>,
+) -> ApiResult<Response> {
     principal.require_writer()?;
-    let expected = if_match(&headers)?;
+    let expected = if_match(headers)?;
     let org = principal.org_id.as_str();
+    let id = id.to_string();
+    let (action, audit_action) = match n {
+        Some(_) => ("rollback", "policy.rollback"),
+        None => ("restore", "policy.restore"),
+    };
     let mut tx = state.db.write.begin().await?;
     let row = ensure_policy(&mut *tx, org, &id).await?;
     store::check_revision(expected, row.revision)?;
+    let n = match n {
+        Some(n) => n,
+        None => {
+            if row.deleted_at.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_deleted",
+                    format!("policy `{id}` is not deleted"),
+                ));
+            }
+            sqlx::query(
+                // The last version in force before the delete: not a proposal under
+                // review that was never published.
+                &format!(
+                    "SELECT MAX(v.version) FROM {VERSION_FROM} \
+                     WHERE v.org_id = $1 AND v.policy_id = $2 AND v.action <> 'delete' \
+                     AND (c.status IS NULL OR c.status = 'published')"
+                ),
+            )
+            .bind(org)
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<Option<i64>, _>(0)?
+            .ok_or_else(|| ApiError::internal("a deleted policy without a version"))?
+        }
+    };
     let target = load_version(&mut *tx, org, &id, n, Some(row.revision)).await?;
     let snap = target.snapshot.unwrap_or(Value::Null);
     let (body, specs) = store::snapshot_parts(&snap)?;
@@ -353,7 +398,7 @@ pub async fn rollback(
     if let Some(approvals) = crate::review::required(&mut *tx, org).await? {
         return crate::review::propose(
             tx,
-            &principal,
+            principal,
             &id,
             row.revision,
             "rollback",
@@ -390,7 +435,7 @@ pub async fn rollback(
         org,
         &id,
         revision,
-        "rollback",
+        action,
         &after,
         &changed,
         &principal.user,
@@ -401,7 +446,7 @@ pub async fn rollback(
         &mut tx,
         org,
         &principal.user,
-        "policy.rollback",
+        audit_action,
         "policy",
         &id,
         &fields,
@@ -411,7 +456,7 @@ pub async fn rollback(
     store::bump_generation(&mut tx, org).await?;
     // After the generation's row lock: concurrent changes of the organization pass the
     // gate one after the other, each seeing the ones committed before it.
-    crate::policy_tests::gate(&mut tx, &principal, &headers, "policy.rollback").await?;
+    crate::policy_tests::gate(&mut tx, principal, headers, audit_action).await?;
     let row = store::live_policy(&mut *tx, org, &id).await?;
     let assignments = store::assignments(&mut *tx, org, &id).await?;
     tx.commit().await?;

@@ -9,8 +9,8 @@
 
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync, existsSync, readdirSync, chmodSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createServer } from 'node:net';
@@ -181,6 +181,71 @@ const invoices = {
   ],
 };
 
+// ------------------------------------------------------------------ PostgreSQL for the data preview
+
+// A throw-away PostgreSQL cluster holding the example tables with rows, registered as a
+// data source: the data preview runs on it through the server. Like the Rust testkit:
+// initdb (as the `postgres` OS user when we are root), loopback only, trust
+// authentication, removed at the end. VERDICT_PG_BIN names the bin directory.
+let pg;
+function pgBin() {
+  if (process.env.VERDICT_PG_BIN) return process.env.VERDICT_PG_BIN;
+  const base = '/usr/lib/postgresql';
+  const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  if (versions.length) return join(base, versions[0], 'bin');
+  try {
+    return dirname(execFileSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' }).trim());
+  } catch {
+    throw new Error('no PostgreSQL server binaries (set VERDICT_PG_BIN, or run scripts/ensure-postgres.sh)');
+  }
+}
+function asServerUser(program, args) {
+  const root = process.getuid && process.getuid() === 0;
+  return root
+    ? execFileSync('runuser', ['-u', 'postgres', '--', program, ...args], { stdio: 'pipe' })
+    : execFileSync(program, args, { stdio: 'pipe' });
+}
+async function startPostgres() {
+  const bin = pgBin();
+  const dir = mkdtempSync(join('/tmp', 'verdict-e2e-pg-'));
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, 'sock'));
+  if (process.getuid && process.getuid() === 0) execFileSync('chown', ['-R', 'postgres:', dir]);
+  const port = await freePort();
+  asServerUser(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  asServerUser(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o',
+    `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${join(dir, 'sock')} -c fsync=off -c synchronous_commit=off -c timezone=UTC`, 'start']);
+  pg = { bin, dir, port };
+  const psql = (db, sql) => execFileSync(join(bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-c', sql], { stdio: 'pipe' });
+  psql('postgres', 'CREATE DATABASE warehouse');
+  psql('warehouse', `
+    CREATE TABLE customers (id integer PRIMARY KEY, tenant_id integer, name text, email text, ssn text, password_hash text, created_at date);
+    CREATE TABLE orders (id integer PRIMARY KEY, tenant_id integer, customer_id integer, amount numeric(12,2), status text, ordered_at date);
+    CREATE TABLE salaries (employee_id integer, tenant_id integer, amount numeric(12,2));
+    INSERT INTO customers VALUES
+      (1, 1, 'Ann', 'ann@one.example', '111-22-3331', 'h1', '2024-01-05'),
+      (2, 1, 'Ben', 'ben@one.example', '111-22-3332', 'h2', '2024-02-05'),
+      (3, 1, 'Cy', NULL, '111-22-3333', 'h3', '2024-03-05'),
+      (4, 2, 'Dee', 'dee@two.example', '222-33-4441', 'h4', '2024-04-05'),
+      (5, 2, 'Eve', 'eve@two.example', '222-33-4442', 'h5', '2024-05-05'),
+      (6, 2, 'Fay', 'fay@two.example', '222-33-4443', 'h6', '2024-06-05');
+    INSERT INTO orders VALUES (1, 1, 1, 10.50, 'open', '2024-07-01'), (2, 1, 2, 20.00, 'paid', '2024-07-02'),
+      (3, 2, 4, 30.25, 'open', '2024-07-03');`);
+  return `postgres://postgres:e2e-secret-pw@127.0.0.1:${port}/warehouse`;
+}
+function stopPostgres() {
+  if (!pg) return;
+  try {
+    asServerUser(join(pg.bin, 'pg_ctl'), ['-D', join(pg.dir, 'data'), '-m', 'immediate', '-w', 'stop']);
+  } catch (e) {
+    console.error(`pg_ctl stop: ${e}`);
+  }
+  rmSync(pg.dir, { recursive: true, force: true });
+  pg = undefined;
+}
+let warehouseUrl;
+
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'verdict-e2e-'));
   const port = await freePort();
@@ -228,6 +293,12 @@ before(async () => {
     assert.equal((await api('POST', '/api/v1/evaluate', { sql, context: alice })).status, 200);
   }
 
+  // The data source of the data preview.
+  warehouseUrl = await startPostgres();
+  const ds = await api('POST', '/api/v1/data-sources', { name: 'E2E warehouse', url: warehouseUrl });
+  assert.equal(ds.status, 201, JSON.stringify(ds.body));
+  assert.ok(!JSON.stringify(ds.body).includes('e2e-secret-pw'), 'the password is never answered');
+
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: [
@@ -245,6 +316,7 @@ after(async () => {
     await new Promise((r) => server.once('exit', r));
   }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  stopPostgres();
 });
 
 // ------------------------------------------------------------------ keystroke latency
@@ -789,6 +861,76 @@ test('audit: the evaluation log with filters in the URL, one evaluation opened, 
   await waitText(page, 'log-count', (t) => t === '1 evaluation');
 });
 
+/** Every axe finding of a screen (any impact): the new screens must have none. */
+async function noAxeFindings(p, screen) {
+  const vs = await checkA11y(p, screen);
+  assert.deepEqual(vs.map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target).join(', ')}`), [], `axe on ${screen}`);
+}
+
+/** Screenshots at 1280×800 and 1920×1080 with the layout check, then the size before. */
+async function shotsAndLayout(p, name) {
+  const size = p.viewportSize();
+  const problems = [];
+  for (const [w, h] of [[1280, 800], [1920, 1080]]) {
+    await p.setViewportSize({ width: w, height: h });
+    await p.waitForTimeout(100);
+    await p.screenshot({ path: join(out, `${name}-${w}x${h}.png`), fullPage: false });
+    problems.push(...(await overflow(p)).map((x) => `${w}×${h} ${name}: ${x}`));
+  }
+  await p.setViewportSize(size);
+  assert.deepEqual(problems, []);
+}
+
+test('data preview: the rows as this context sees them beside the author\'s, masked cells and filtered rows marked', async () => {
+  await openPolicy(page, 'pii-masking');
+  await byId(page, 'ctx-preset').selectOption('Analyst of tenant 1');
+  await byId(page, 'sql-input').fill('SELECT id, name, email, ssn FROM customers ORDER BY id');
+  await waitText(page, 'verdict-badge', (t) => t.length > 0);
+  await byId(page, 'side-data').click();
+  await byId(page, 'data-source').waitFor();
+  assert.match(await textOf(page, 'data-source'), /E2E warehouse \(postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/warehouse\)/);
+  assert.ok(!(await page.content()).includes('e2e-secret-pw'), 'the password is not in the page');
+  await byId(page, 'data-run').click();
+  await byId(page, 'data-as-context').waitFor();
+  // As alice (tenant 1) sees them: three rows, e-mail and SSN masked in each.
+  const seen = byId(page, 'data-as-context');
+  const own = byId(page, 'data-as-author');
+  assert.equal(await seen.locator('tbody tr').count(), 3);
+  assert.equal(await own.locator('tbody tr').count(), 6);
+  assert.equal(await seen.locator('[data-testid="masked-cell"]').count(), 6);
+  assert.equal(await own.locator('[data-testid="masked-cell"]').count(), 0);
+  assert.equal(await seen.locator('th.col-masked').count(), 2);
+  const masked = await seen.locator('[data-testid="masked-cell"]').allTextContents();
+  const raw = await own.locator('td').allTextContents();
+  for (const cell of masked.filter((c) => c !== 'NULL')) {
+    assert.ok(!raw.includes(cell), `masked cell ${cell} shows a raw value`);
+  }
+  assert.ok(raw.includes('ann@one.example') && raw.includes('111-22-3331'), 'the author sees raw values');
+  const ssn = await seen.locator('tbody tr').first().locator('td').nth(3).textContent();
+  assert.ok(ssn.endsWith('3331') && ssn !== '111-22-3331', `partial mask keeps the last four: ${ssn}`);
+  await waitText(page, 'data-filtered', (t) => t === '3 rows filtered out');
+  await waitText(page, 'data-masked', (t) => t === 'masked: email, ssn');
+  await shotsAndLayout(page, '19-data-preview');
+  await noAxeFindings(page, 'data preview');
+  // The query is the live preview's: change it there, run again here.
+  const runWith = async (sql) => {
+    await byId(page, 'side-preview').click();
+    await byId(page, 'sql-input').fill(sql);
+    await byId(page, 'side-data').click();
+    await waitText(page, 'data-sql', (t) => t === sql);
+    await byId(page, 'data-run').click();
+  };
+  // A blocked verdict runs nothing.
+  await runWith('SELECT id, password_hash FROM customers');
+  await waitText(page, 'data-blocked', (t) => t.includes('nothing ran'));
+  assert.equal(await byId(page, 'data-as-context').count(), 0);
+  // PostgreSQL's refusal shows structured.
+  await runWith('SELECT id / 0 AS x FROM orders');
+  await waitText(page, 'data-error', (t) => t.includes('division by zero') && t.includes('SQLSTATE 22012'));
+  await byId(page, 'side-preview').click();
+  await byId(page, 'sql-input').fill('SELECT * FROM orders LIMIT 10');
+});
+
 test('catalog editor: add a column and save it', async () => {
   await byId(page, 'nav-catalog').click();
   await byId(page, 'catalog-page').waitFor();
@@ -871,6 +1013,27 @@ test('a missing or deleted policy shows the error and no editor; nothing can be 
   for (const id of ['new-policy', 'does-not-exist']) {
     assert.equal((await api('GET', `/api/v1/policies/${id}`)).status, 404, `${id} was created`);
   }
+});
+
+test('audit: a deleted policy is restored from the list; the trail shows each change field by field', async () => {
+  await page.goto(`${base}/#/audit`);
+  await byId(page, 'deleted-ops-22').waitFor();
+  await page.locator('[data-testid="deleted-ops-22"] [data-testid="restore"]').click();
+  await waitText(page, 'status', (t) => t.includes('restored `ops-22`'));
+  await until(async () => (await byId(page, 'deleted-ops-22').count()) === 0, 'ops-22 out of the deleted list');
+  assert.equal((await api('GET', '/api/v1/policies/ops-22')).status, 200);
+  // The trail of the reloaded page has the restore; its changes open field by field.
+  await page.goto(`${base}/#/audit?policy=ops-22`);
+  await page.reload();
+  const restore = page.locator('[data-testid="trail-entry"]', { hasText: 'policy.restore ops-22' }).first();
+  await restore.waitFor();
+  await restore.locator('[data-testid="trail-diff-button"]').click();
+  await until(async () => (await restore.locator('[data-testid="trail-diff"]').textContent())?.includes('deleted: true → false'), 'the restore\'s field diff');
+  const update = page.locator('[data-testid="trail-entry"]', { hasText: 'policy.update e2e-invoices' }).first();
+  await update.locator('[data-testid="trail-diff-button"]').click();
+  await until(async () => (await update.locator('[data-testid="trail-diff"]').textContent())?.includes('→'), 'an update\'s field diff');
+  await shotsAndLayout(page, '20-audit-deleted-and-diffs');
+  await noAxeFindings(page, 'audit with deleted policies and diffs');
 });
 
 test('opening New policy twice restores nothing: the banner shows only a real draft', async () => {
@@ -956,11 +1119,11 @@ test('performance: keystroke-to-rendered-verdict latency and first-load transfer
   await shot(page, '10-preview-realistic');
 });
 
-test('layout at 1280×720 and 1920×1080: nothing sticks out of the window', async () => {
-  const p = await newPage({ viewport: { width: 1280, height: 720 } });
+test('layout at 1280×800 and 1920×1080: nothing sticks out of the window', async () => {
+  const p = await newPage({ viewport: { width: 1280, height: 800 } });
   await signIn(p);
   const problems = [];
-  for (const [w, h] of [[1280, 720], [1920, 1080]]) {
+  for (const [w, h] of [[1280, 800], [1920, 1080]]) {
     await p.setViewportSize({ width: w, height: h });
     await p.goto(`${base}/#/`);
     await byId(p, 'page-info').waitFor();
@@ -1004,7 +1167,7 @@ test('layout at 1280×720 and 1920×1080: nothing sticks out of the window', asy
 });
 
 test('accessibility: axe finds nothing serious or critical on the main screens', () => {
-  for (const screen of ['sign-in', 'list', 'editor with preview', 'history', 'catalog', 'conflict', 'missing policy', 'audit']) {
+  for (const screen of ['sign-in', 'list', 'editor with preview', 'history', 'catalog', 'conflict', 'missing policy', 'audit', 'data preview', 'audit with deleted policies and diffs']) {
     assert.ok(axeResults[screen], `axe did not run on ${screen}`);
   }
   const bad = Object.entries(axeResults).flatMap(([screen, vs]) => vs

@@ -18,7 +18,7 @@ use crate::model;
 pub struct LogFilter {
     /// `allow`, `mask`, `row_filter` or `block` (answered by the server).
     pub verdict: String,
-    /// The context's user or the caller.
+    /// The context's user.
     pub user: String,
     /// A policy that took part.
     pub policy: String,
@@ -94,7 +94,8 @@ impl LogFilter {
         .join("&")
     }
 
-    /// The server's part of the filter, as a request path.
+    /// The filter as a request of the evaluation log (the server filters by verdict, the
+    /// context's user, a policy that took part, a table the SQL names, and time).
     pub fn request(&self) -> String {
         let mut path = "/api/v1/evaluations?limit=500".to_string();
         let stamp = |t: &str| {
@@ -104,8 +105,16 @@ impl LogFilter {
                 format!("{t}Z")
             }
         };
-        if !self.verdict.is_empty() {
-            path.push_str(&format!("&verdict={}", api::enc(&self.verdict)));
+        for (k, v) in [
+            ("verdict", &self.verdict),
+            ("user", &self.user),
+            ("policy", &self.policy),
+            ("table", &self.table),
+        ] {
+            let v = v.trim();
+            if !v.is_empty() {
+                path.push_str(&format!("&{k}={}", api::enc(v)));
+            }
         }
         if !self.from.is_empty() {
             path.push_str(&format!("&from={}", api::enc(&stamp(&self.from))));
@@ -114,25 +123,6 @@ impl LogFilter {
             path.push_str(&format!("&to={}", api::enc(&stamp(&self.to))));
         }
         path
-    }
-
-    /// Whether a logged evaluation passes the filters the server does not answer.
-    pub fn keeps(&self, e: &Value) -> bool {
-        let user = self.user.trim();
-        let by_user = user.is_empty()
-            || model::text_at(e, "/user") == user
-            || model::text_at(e, "/caller") == user;
-        let policy = self.policy.trim();
-        let by_policy =
-            policy.is_empty() || model::list_at(e, "/policies").iter().any(|p| p == policy);
-        let table = self.table.trim().to_ascii_lowercase();
-        let by_table = table.is_empty() || {
-            let sql = model::text_at(e, "/sql").to_ascii_lowercase();
-            let bare = table.rsplit('.').next().unwrap_or(&table).to_string();
-            sql.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-                .any(|w| w == table || w.rsplit('.').next() == Some(bare.as_str()))
-        };
-        by_user && by_policy && by_table
     }
 }
 
@@ -158,7 +148,7 @@ pub fn AuditPage(query: String) -> impl IntoView {
                     a.body
                         .get("items")
                         .and_then(Value::as_array)
-                        .map(|list| list.iter().filter(|e| filter.keeps(e)).cloned().collect())
+                        .cloned()
                         .unwrap_or_default(),
                 )),
                 Ok(a) => session.say(
@@ -327,33 +317,187 @@ pub fn AuditPage(query: String) -> impl IntoView {
                 </div>
                 <div class="col-side">
                     {chart}
+                    <DeletedPolicies/>
                     <section class="card" data-testid="audit-trail">
                         <h2>"Audit trail"</h2>
                         <ul class="trail small">
-                            {move || trail.get().into_iter().map(|t| {
-                                let object = model::text_at(&t, "/object_id");
-                                let kind = model::text_at(&t, "/object_type");
-                                let fields = model::list_at(&t, "/fields").join(", ");
-                                let at = model::text_at(&t, "/at").replace('T', " ");
-                                let at = at.get(..19).unwrap_or(&at).to_string();
-                                view! {
-                                    <li>
-                                        <span class="muted">{at}</span>" "
-                                        <strong>{model::text_at(&t, "/actor")}</strong>" "
-                                        {model::text_at(&t, "/action")}" "
-                                        {if kind == "policy" {
-                                            view! { <a href=Route::Policy(object.clone()).hash()>{object.clone()}</a> }.into_any()
-                                        } else {
-                                            view! { <code>{format!("{kind} {object}")}</code> }.into_any()
-                                        }}
-                                        {(!fields.is_empty()).then(|| view! { <span class="muted">{format!(" ({fields})")}</span> })}
-                                    </li>
-                                }
-                            }).collect::<Vec<_>>()}
+                            {move || trail.get().into_iter().map(|t| view! { <TrailEntry entry=t/> }).collect::<Vec<_>>()}
                         </ul>
                     </section>
                 </div>
             </div>
+        </section>
+    }
+}
+
+/// A value of a field diff, short: text as is, anything else as compact JSON.
+pub fn short_value(v: &Value) -> String {
+    let text = match v {
+        Value::Null => "—".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 160 {
+        format!("{}…", text.chars().take(160).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// The field diff a policy change made, from the versions' diff (`before → after` per
+/// field): the version before the entry's revision against that revision.
+pub fn diff_path(entry: &Value) -> Option<String> {
+    if model::text_at(entry, "/object_type") != "policy" {
+        return None;
+    }
+    let revision = entry.pointer("/detail/revision").and_then(Value::as_i64)?;
+    (revision > 1).then(|| {
+        format!(
+            "/api/v1/policies/{}/versions/{}/diff/{revision}",
+            api::enc(&model::text_at(entry, "/object_id")),
+            revision - 1
+        )
+    })
+}
+
+/// One entry of the audit trail; a policy change opens its field diff.
+#[component]
+fn TrailEntry(entry: Value) -> impl IntoView {
+    let session = use_context::<Session>().unwrap_or_else(|| Session::new(None));
+    let object = model::text_at(&entry, "/object_id");
+    let kind = model::text_at(&entry, "/object_type");
+    let fields = model::list_at(&entry, "/fields").join(", ");
+    let at = model::text_at(&entry, "/at").replace('T', " ");
+    let at = at.get(..19).unwrap_or(&at).to_string();
+    let diff = diff_path(&entry);
+    let changes = RwSignal::new(None::<Result<Vec<Value>, String>>);
+    let open = move |path: String| {
+        spawn_local(async move {
+            changes.set(Some(
+                match api::call("GET", &path, &session.token(), None, None).await {
+                    Ok(a) if a.ok() => Ok(a
+                        .body
+                        .get("changes")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()),
+                    Ok(a) => Err(a.message()),
+                    Err(e) => Err(e),
+                },
+            ));
+        });
+    };
+    view! {
+        <li data-testid="trail-entry">
+            <span class="muted">{at}</span>" "
+            <strong>{model::text_at(&entry, "/actor")}</strong>" "
+            {model::text_at(&entry, "/action")}" "
+            {if kind == "policy" {
+                view! { <a href=Route::Policy(object.clone()).hash()>{object.clone()}</a> }.into_any()
+            } else {
+                view! { <code>{format!("{kind} {object}")}</code> }.into_any()
+            }}
+            {(!fields.is_empty()).then(|| view! { <span class="muted">{format!(" ({fields})")}</span> })}
+            {diff.map(|path| view! {
+                " "<button class="ghost small" data-testid="trail-diff-button"
+                    aria-label=format!("Changes to {object}")
+                    on:click=move |_| open(path.clone())>"Changes"</button>
+            })}
+            {move || changes.get().map(|c| match c {
+                Err(m) => view! { <p class="error">{m}</p> }.into_any(),
+                Ok(list) if list.is_empty() => view! { <p class="muted">"No field changed."</p> }.into_any(),
+                Ok(list) => view! {
+                    <ul class="field-diff" data-testid="trail-diff">
+                        {list.into_iter().map(|c| view! {
+                            <li>
+                                <code>{model::text_at(&c, "/field")}</code>": "
+                                <del class="before">{short_value(c.get("before").unwrap_or(&Value::Null))}</del>
+                                " → "
+                                <ins class="after">{short_value(c.get("after").unwrap_or(&Value::Null))}</ins>
+                            </li>
+                        }).collect::<Vec<_>>()}
+                    </ul>
+                }.into_any(),
+            })}
+        </li>
+    }
+}
+
+/// Deleted policies, with Restore (editors and admins).
+#[component]
+fn DeletedPolicies() -> impl IntoView {
+    let session = use_context::<Session>().unwrap_or_else(|| Session::new(None));
+    let items = RwSignal::new(None::<Vec<Value>>);
+    let load = move || {
+        spawn_local(async move {
+            if let Ok(a) = api::call(
+                "GET",
+                "/api/v1/deleted-policies",
+                &session.token(),
+                None,
+                None,
+            )
+            .await
+            {
+                if a.ok() {
+                    items.set(Some(
+                        a.body
+                            .get("items")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default(),
+                    ));
+                }
+            }
+        });
+    };
+    load();
+    let restore = move |id: String, revision: i64| {
+        spawn_local(async move {
+            let path = format!("/api/v1/policies/{}/restore", api::enc(&id));
+            match api::call("POST", &path, &session.token(), None, Some(revision)).await {
+                Ok(a) if a.ok() => {
+                    session.say(format!("restored `{id}`"), false);
+                    session.refresh();
+                    load();
+                }
+                Ok(a) => session.say(format!("not restored: {}", a.message()), true),
+                Err(e) => session.say(e, true),
+            }
+        });
+    };
+    let writer = move || !crate::app::read_only(&session);
+    view! {
+        <section class="card" data-testid="deleted-policies">
+            <h2>"Deleted policies"</h2>
+            {move || match items.get() {
+                None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
+                Some(list) if list.is_empty() => view! { <p class="muted small" data-testid="deleted-empty">"None."</p> }.into_any(),
+                Some(list) => view! {
+                    <ul class="trail small">
+                        {list.into_iter().map(|d| {
+                            let id = model::text_at(&d, "/id");
+                            let name = model::text_at(&d, "/name");
+                            let revision = d.get("revision").and_then(Value::as_i64).unwrap_or(0);
+                            let at = model::text_at(&d, "/deleted_at").replace('T', " ");
+                            let at = at.get(..19).unwrap_or(&at).to_string();
+                            let by = model::text_at(&d, "/deleted_by");
+                            let label = format!("Restore {id}");
+                            let rid = id.clone();
+                            view! {
+                                <li data-testid=format!("deleted-{id}")>
+                                    <code>{id.clone()}</code>" "{name}
+                                    <span class="muted">{format!(" — deleted {at} by {by}")}</span>" "
+                                    {writer().then(|| view! {
+                                        <button class="ghost small" data-testid="restore" aria-label=label
+                                            on:click=move |_| restore(rid.clone(), revision)>"Restore"</button>
+                                    })}
+                                </li>
+                            }
+                        }).collect::<Vec<_>>()}
+                    </ul>
+                }.into_any(),
+            }}
         </section>
     }
 }
@@ -437,7 +581,6 @@ pub fn EvaluationPage(id: String) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn filters_round_trip_through_the_url() {
@@ -458,23 +601,33 @@ mod tests {
         assert_eq!(LogFilter::parse(""), LogFilter::default());
         assert_eq!(
             f.request(),
-            "/api/v1/evaluations?limit=500&verdict=block&from=2026-01-02T03%3A04%3A00Z"
+            "/api/v1/evaluations?limit=500&verdict=block&user=al%20ice&policy=p%26q&table=public.orders&from=2026-01-02T03%3A04%3A00Z"
         );
     }
 
     #[test]
-    fn client_side_filters_match_user_policy_and_table() {
-        let e = json!({"user": "alice", "caller": "app", "policies": ["tenant-isolation"],
-            "sql": "SELECT * FROM public.orders o JOIN customers c ON c.id = o.customer_id"});
-        let keeps = |q: &str| LogFilter::parse(q).keeps(&e);
-        assert!(keeps(""));
-        assert!(keeps("user=alice"));
-        assert!(keeps("user=app"));
-        assert!(!keeps("user=bob"));
-        assert!(keeps("policy=tenant-isolation"));
-        assert!(!keeps("policy=tenant"));
-        assert!(keeps("table=orders"));
-        assert!(keeps("table=public.customers"));
-        assert!(!keeps("table=order"));
+    fn policy_entries_open_the_diff_of_their_revision() {
+        use serde_json::json;
+        let e = json!({"object_type": "policy", "object_id": "a b", "detail": {"revision": 4}});
+        assert_eq!(
+            diff_path(&e).as_deref(),
+            Some("/api/v1/policies/a%20b/versions/3/diff/4")
+        );
+        assert_eq!(
+            diff_path(
+                &json!({"object_type": "policy", "object_id": "a", "detail": {"revision": 1}})
+            ),
+            None
+        );
+        assert_eq!(
+            diff_path(
+                &json!({"object_type": "settings", "object_id": "o", "detail": {"revision": 2}})
+            ),
+            None
+        );
+        assert_eq!(short_value(&json!(null)), "—");
+        assert_eq!(short_value(&json!("x")), "x");
+        assert_eq!(short_value(&json!({"a": 1})), "{\"a\":1}");
+        assert_eq!(short_value(&json!("y".repeat(200))).chars().count(), 161);
     }
 }

@@ -194,6 +194,7 @@ enum Tab {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
     Preview,
+    Data,
     Impact,
     History,
     Exceptions,
@@ -515,12 +516,14 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                 <div class="col-side">
                     <div role="tablist" aria-label="Preview and history" class="tabs" on:keydown=tab_keys>
                         {side_button(Side::Preview, "Live preview", "side-preview")}
+                        {side_button(Side::Data, "Data", "side-data")}
                         {side_button(Side::Impact, "Impact", "side-impact")}
                         {side_button(Side::History, "History", "side-history")}
                         {side_button(Side::Exceptions, "Exceptions", "side-exceptions")}
                     </div>
                     {move || match side.get() {
                         Side::Preview => view! { <Preview loaded=loaded context=session.context sql=session.sql catalog=catalog/> }.into_any(),
+                        Side::Data => view! { <crate::data::DataPreview draft=state.draft/> }.into_any(),
                         Side::Impact => view! { <Impact state=state/> }.into_any(),
                         Side::History => view! { <History state=state/> }.into_any(),
                         Side::Exceptions => view! { <Exceptions state=state/> }.into_any(),

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod catalog;
+pub mod data;
 pub mod editor;
 pub mod fields;
 pub mod list;

@@ -15,8 +15,10 @@
 )]
 
 mod alerts;
+mod audit_views;
 mod cases;
 mod contract;
+mod data_sources;
 mod explain;
 mod kill;
 mod limits;
@@ -71,6 +73,8 @@ fn main() {
     all.extend(policy_tests::all());
     all.extend(explain::all());
     all.extend(review::all());
+    all.extend(data_sources::all());
+    all.extend(audit_views::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
@@ -81,7 +85,10 @@ fn main() {
         .build()
         .expect("tokio runtime");
 
-    let cluster = if backends.contains(&Backend::Postgres) && !selected.is_empty() {
+    // The data-source cases read a PostgreSQL on either backend.
+    let needs_cluster = backends.contains(&Backend::Postgres)
+        || selected.iter().any(|c| c.name.starts_with("data_source"));
+    let cluster = if needs_cluster && !selected.is_empty() {
         let started = Instant::now();
         match verdict_testkit::Cluster::start("server tests", 200) {
             Ok(c) => {

@@ -44,6 +44,8 @@ pub struct Env {
     pub other: String,
     /// The database URL (for reopening it).
     pub url: String,
+    /// The test PostgreSQL cluster's port, when one runs (data sources point at it).
+    pub cluster_port: Option<u16>,
 }
 
 /// An answer.
@@ -361,6 +363,7 @@ impl Databases {
             viewer,
             other,
             url,
+            cluster_port: self.cluster.as_ref().map(|c| c.port()),
         }
     }
 }
