@@ -487,6 +487,21 @@ pub fn RuleCard(
                 <MultiCheck draft=draft problems=problems ptr=p("operations") label="Operations (none checked: all)"
                     field=f("operations") testid=format!("rule-{i}-op") options=model::names(&Operation::ALL)/>
             }.into_any(),
+            "data_retention" => {
+                let cols = move || model::catalog_columns(&catalog.get(), &table_name.get());
+                let list = format!("rule-{i}-retention-columns");
+                view! {
+                    {table}
+                    <TextField draft=draft problems=problems ptr=p("column") label="Date or timestamp column" field=f("column")
+                        testid=format!("rule-{i}-column") kind=Kind::Required list=list.clone() placeholder="created_at"/>
+                    <datalist id=list>
+                        {move || cols().into_iter().map(|c| view! { <option value=c/> }).collect::<Vec<_>>()}
+                    </datalist>
+                    <TextField draft=draft problems=problems ptr=p("keep") label="Keep" field=f("keep")
+                        testid=format!("rule-{i}-keep") kind=Kind::Required placeholder="90 days"
+                        hint="Rows older than this are hidden from reads and protected from updates and deletes; new rows are not checked. Units: hours, days, weeks, months, years."/>
+                }.into_any()
+            }
             "query_restriction" => {
                 let rw_options = vec![
                     (String::new(), "Not required".to_string()),

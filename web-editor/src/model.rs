@@ -19,6 +19,7 @@ pub const RULE_TYPES: &[(&str, &str)] = &[
     ("row_filter", "Row filter"),
     ("column_mask", "Column mask"),
     ("deny", "Deny"),
+    ("data_retention", "Data retention"),
     ("query_restriction", "Query restriction"),
     ("query_limit", "Query limit"),
 ];
@@ -69,6 +70,9 @@ pub fn new_rule(rule_type: &str, table: &str) -> Value {
             json!({"type": "column_mask", "table": table, "column": "", "mask": {"kind": "redact"}})
         }
         "deny" => json!({"type": "deny", "table": table}),
+        "data_retention" => {
+            json!({"type": "data_retention", "table": table, "column": "", "keep": "90 days"})
+        }
         "query_restriction" => {
             json!({"type": "query_restriction", "denied_functions": ["pg_sleep"]})
         }
@@ -571,6 +575,35 @@ pub fn apply_merge(theirs: &Value, fields: &[MergeField], picks: &[Option<Pick>]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_engine_rule_type_can_be_added_and_loads() {
+        let engine: Vec<&str> = verdict_engine::policy::RuleType::ALL
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        let menu: Vec<&str> = RULE_TYPES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(menu, engine);
+        // Each new rule, completed the way its form asks, is a rule the engine loads.
+        for (t, _) in RULE_TYPES {
+            let mut rule = new_rule(t, "orders");
+            if rule.get("predicate").is_some() {
+                rule["predicate"] = json!("tenant_id = 1");
+            }
+            if rule.get("column").is_some() {
+                rule["column"] = json!(if *t == "data_retention" {
+                    "created_at"
+                } else {
+                    "email"
+                });
+            }
+            let set = json!({"policies": [{"id": "p", "rules": [rule]}]});
+            assert!(
+                verdict_engine::PolicySet::parse(&set.to_string()).is_ok(),
+                "{t}: {set}"
+            );
+        }
+    }
 
     #[test]
     fn set_pointer_creates_and_removes() {
