@@ -201,7 +201,9 @@ pub async fn insert_events(
 pub struct ChannelInput {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// The webhook: an `http://` or `https://` URL (at most 2000 bytes).
+    /// The webhook: an `http://` or `https://` URL (at most 2000 bytes). Not the
+    /// unspecified, a link-local (instance metadata), multicast or broadcast address;
+    /// a name resolving only to such addresses fails at delivery.
     #[schema(max_length = 2000)]
     pub url: String,
     /// For an `https://` webhook: PEM certificates of authorities trusted for this
@@ -748,6 +750,56 @@ struct Endpoint {
     path: String,
 }
 
+/// Why a webhook may not reach this address, if it may not: the unspecified address,
+/// link-local addresses (169.254.0.0/16, where clouds answer instance metadata and
+/// credentials, and fe80::/10), multicast and broadcast, also as IPv4-mapped IPv6.
+/// Loopback and private networks stay allowed: alert receivers live there.
+fn forbidden_address(ip: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let v4 = |a: std::net::Ipv4Addr| {
+        if a.is_unspecified() {
+            Some("the unspecified address")
+        } else if a.is_link_local() {
+            Some("a link-local address (instance metadata lives there)")
+        } else if a.is_multicast() || a.is_broadcast() {
+            Some("a multicast or broadcast address")
+        } else {
+            None
+        }
+    };
+    match ip {
+        IpAddr::V4(a) => v4(a),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(m) => v4(m),
+            None if a.is_unspecified() => Some("the unspecified address"),
+            None if a.is_multicast() => Some("a multicast address"),
+            None if a.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80) => {
+                Some("a link-local address")
+            }
+            None => None,
+        },
+    }
+}
+
+/// The first address `host:port` resolves to that a webhook may reach.
+async fn webhook_address(host: &str, port: u16) -> Result<std::net::SocketAddr, String> {
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut why = None;
+    for addr in &addrs {
+        match forbidden_address(addr.ip()) {
+            None => return Ok(*addr),
+            Some(w) => why = Some((addr.ip(), w)),
+        }
+    }
+    Err(match why {
+        Some((ip, w)) => format!("{host} resolves to {ip}, {w}, where a webhook may not point"),
+        None => format!("{host} resolves to no address"),
+    })
+}
+
 /// The endpoint of an `http://` or `https://` URL.
 fn parse_url(url: &str) -> Result<Endpoint, String> {
     let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
@@ -789,6 +841,11 @@ fn parse_url(url: &str) -> Result<Endpoint, String> {
     };
     if host.is_empty() || port == 0 {
         return Err("the URL has no host".into());
+    }
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        if let Some(why) = forbidden_address(ip) {
+            return Err(format!("{ip} is {why}, where a webhook may not point"));
+        }
     }
     if tls {
         rustls_pki_types::ServerName::try_from(host.as_str())
@@ -905,7 +962,9 @@ async fn send(
         path,
     } = &endpoint;
     let attempt = async {
-        let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+        // Resolved once and checked: the connection goes to the address checked.
+        let addr = webhook_address(host, *port).await?;
+        let stream = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
         let host_header = if host.contains(':') {
@@ -1210,6 +1269,47 @@ async fn deliver_due(db: &Db, config: &WorkerConfig) -> Result<(), sqlx::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_addresses() {
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::",
+            "fe80::1",
+            "febf::1",
+            "ff02::1",
+            "::ffff:169.254.169.254",
+            "::ffff:0.0.0.0",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert!(forbidden_address(ip).is_some(), "{ip}");
+        }
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.5",
+            "8.8.8.8",
+            "::1",
+            "fd00::1",
+            "2001:db8::1",
+            "fec0::1",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(forbidden_address(ip), None, "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_forbidden_address_is_refused() {
+        // `localhost` is allowed; a literal forbidden address passed as a name is not.
+        assert!(webhook_address("localhost", 80).await.is_ok());
+        let err = webhook_address("169.254.169.254", 80).await.unwrap_err();
+        assert!(err.contains("link-local"), "{err}");
+    }
 
     #[test]
     fn urls() {

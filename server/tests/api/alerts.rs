@@ -516,6 +516,19 @@ async fn alert_channels_crud_validation_and_audit(env: Env) {
             "ca_pem",
         ),
         (json!({"name": "x", "url": "http://"}), "url"),
+        // Addresses a webhook may not reach: instance metadata, unspecified, multicast.
+        (
+            json!({"name": "x", "url": "http://169.254.169.254/latest/meta-data/"}),
+            "url",
+        ),
+        (json!({"name": "x", "url": "http://[fe80::1]:8080/"}), "url"),
+        (
+            json!({"name": "x", "url": "http://[::ffff:169.254.169.254]/"}),
+            "url",
+        ),
+        (json!({"name": "x", "url": "http://0.0.0.0:9/"}), "url"),
+        (json!({"name": "x", "url": "http://[::]:9/"}), "url"),
+        (json!({"name": "x", "url": "http://224.0.0.1/"}), "url"),
         (
             json!({"name": "x", "url": "http://h/", "secret": "short"}),
             "secret",
