@@ -459,6 +459,7 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
     view! {
         {move || missing.get().map(|m| view! {
             <div class="card error" role="alert" data-testid="load-error">
+                <h1>"Policy unavailable"</h1>
                 <p>{format!("cannot open this policy: {m}")}</p>
                 <a href="#/">"Back to the list"</a>
             </div>
