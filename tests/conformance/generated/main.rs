@@ -398,7 +398,7 @@ fn run() -> Result<bool, String> {
         return Ok(false);
     }
 
-    let mut cluster = Cluster::start("generated", 40)?;
+    let mut cluster = Cluster::start("generated", 60)?;
     let dbs = setup::create_databases(&cluster, &fixtures)?;
     let setup_time = started.elapsed();
     let uncataloged = fixtures.policies_without_catalog()?;
