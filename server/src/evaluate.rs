@@ -802,16 +802,16 @@ pub struct EvaluationQuery {
     #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
     /// Only evaluations whose context's `user` is this.
-    #[param(max_length = 256)]
+    #[param(min_length = 1, max_length = 256)]
     pub user: Option<String>,
     /// Only evaluations this policy took part in (applied or monitored).
-    #[param(max_length = 128)]
+    #[param(min_length = 1, max_length = 128)]
     pub policy: Option<String>,
     /// Only evaluations whose SQL names this table (`orders` or `public.orders`; matched
     /// case-insensitively on its name as a whole identifier). A page may then hold fewer
     /// than `limit` items (after reading many candidates) while `next_cursor` says there
     /// may be more.
-    #[param(max_length = 256)]
+    #[param(min_length = 1, max_length = 256)]
     pub table: Option<String>,
 }
 
