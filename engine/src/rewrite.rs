@@ -578,6 +578,11 @@ impl<'a> Rewriter<'a> {
                 Ok(())
             }
             JoinConstraint::None => Ok(()),
+            // `JOIN … USING (…) AS j` names the merged columns as a relation of their
+            // own, which the scopes do not model.
+            JoinConstraint::UsingAlias(..) => Err(unsupported(
+                "a join's `USING (…) AS alias` is not supported",
+            )),
         }
     }
 
