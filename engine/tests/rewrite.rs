@@ -205,6 +205,34 @@ fn names_and_strings_that_would_print_as_others_are_refused() {
 }
 
 #[test]
+fn xmltable_reads_governed_columns_through_their_scan() {
+    // XMLTABLE is a table function of its expressions: what it reads of a governed table
+    // comes from that table's filtered, masked scan; denied columns block.
+    let set = PolicySet::parse(POLICIES).unwrap();
+    let ctx = Context::from_json_str(ANALYST).unwrap();
+    let v = evaluate(
+        &set,
+        "SELECT c.id, x.e FROM customers c, XMLTABLE('/r' PASSING ('<r>' || c.email || '</r>')::xml COLUMNS e text PATH '.') AS x",
+        &ctx,
+    );
+    assert_eq!(v.verdict.as_str(), "row_filter", "{}", v.to_json());
+    let out = v.rewritten_sql.clone().unwrap_or_default();
+    assert!(out.contains("XMLTABLE('/r' PASSING"), "{out}");
+    assert!(out.contains("tenant_id"), "{out}");
+    assert!(
+        v.masked_columns.iter().any(|m| m.column == "email"),
+        "{}",
+        v.to_json()
+    );
+    let v = evaluate(
+        &set,
+        "SELECT x.h FROM customers c, XMLTABLE('/r' PASSING ('<r>' || c.password_hash || '</r>')::xml COLUMNS h text PATH '.') AS x",
+        &ctx,
+    );
+    assert_eq!(v.verdict.as_str(), "block", "{}", v.to_json());
+}
+
+#[test]
 fn forms_new_in_sqlparser_0_64_fail_closed() {
     // Forms sqlparser 0.64 reads and the engine does not model: each blocks with
     // `unsupported_syntax` (0.63 did not read them), never passes unchecked.
