@@ -122,6 +122,18 @@ fn enforce(
     stmt: &mut Statement,
     notes: &mut Vec<String>,
 ) -> Result<(), Block> {
+    if let Statement::Copy {
+        payload: Some(_), ..
+    } = stmt
+    {
+        // The parser reads the lines after `COPY … FROM STDIN;` as the COPY's data;
+        // PostgreSQL, sent the same text, runs them as statements.
+        return Err(Block::new(
+            VerdictRule::UnsupportedSyntax,
+            "text after COPY … FROM STDIN would be read as its data here but run as statements by PostgreSQL",
+            "send COPY … FROM STDIN as a statement of its own, and its data through the COPY protocol",
+        ));
+    }
     let kind = restrict::kind_of(stmt);
     let allowed_by = restrict::gate_statement(rules, stmt)?;
     restrict::require_where(rules, stmt)?;

@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
-use sqlparser::ast::{BinaryOperator, Expr, VisitorMut};
+use sqlparser::ast::{BinaryOperator, Expr, InTarget, VisitorMut};
 
 use crate::applicable::{self, RuleRef, TableRules};
 use crate::catalog::{Table, TableName, TypeClass};
@@ -781,10 +781,11 @@ fn simple_admission(part: &Expr, table: &TableName, row: &Row) -> Option<(CtxRef
             right,
             ..
         } => Some((ctx_ref(unnest(right))?, value(unnest(left))?, true)),
-        Expr::InList {
+        Expr::In {
             expr,
-            list,
+            target: InTarget::List(list),
             negated: false,
+            global: false,
         } => {
             let v = value(unnest(expr))?;
             let r = list.iter().find_map(|e| ctx_ref(unnest(e)))?;

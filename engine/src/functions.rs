@@ -383,9 +383,7 @@ pub fn calls(expr: &Expr) -> Option<Calls<'_>> {
         | Expr::IsDistinctFrom(_, _)
         | Expr::IsNotDistinctFrom(_, _)
         | Expr::IsJson { .. }
-        | Expr::InList { .. }
-        | Expr::InSubquery { .. }
-        | Expr::InUnnest { .. }
+        | Expr::In { .. }
         | Expr::Between { .. }
         | Expr::RLike { .. }
         | Expr::AnyOp { .. }

@@ -117,6 +117,23 @@ pub fn parse_statements_within(
     }
 }
 
+/// How much stack sqlparser's growable-stack wrappers (`recursive-protection`) keep free
+/// before they switch to a new segment. Their default, 128 KiB, is less than one level of
+/// a nested join takes between two wrapped functions in an unoptimized build of sqlparser
+/// 0.64 (about 165 KiB: `parse_table_factor`, `parse_table_and_joins`, `parse_joins`), so a
+/// deep enough nesting overflowed before the wrapper looked.
+#[cfg(feature = "recursive-protection")]
+const STACK_RESERVE: usize = 512 << 10;
+
+/// Sets [`STACK_RESERVE`] (a process-wide setting of the `recursive` crate, which only
+/// sqlparser uses here).
+fn reserve_stack() {
+    #[cfg(feature = "recursive-protection")]
+    if recursive::get_minimum_stack_size() < STACK_RESERVE {
+        recursive::set_minimum_stack_size(STACK_RESERVE);
+    }
+}
+
 /// A parser over `text` with the engine's dialect and limits; the text is tokenized
 /// here, and runs of `[…]` groups longer than [`BRACKET_CHAIN_LIMIT`] are refused.
 pub(crate) fn parser<'a>(
@@ -133,6 +150,7 @@ fn parser_with<'a>(
     text: &str,
     positions: bool,
 ) -> Result<Parser<'a>, ParseError> {
+    reserve_stack();
     // About one token (whitespace included) per two to three bytes of SQL: sized once
     // rather than grown by doubling, each step a copy of every token so far.
     let mut tokens = Vec::with_capacity(text.len() / 2 + 8);

@@ -68,7 +68,8 @@ impl Placeholders {
             partitions: Vec::new(),
             json_path: None,
             sample: None,
-            index_hints: Vec::new(),
+            index_directives: Vec::new(),
+            inheritance: None,
         }
     }
 

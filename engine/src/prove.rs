@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, UnaryOperator, Value};
+use sqlparser::ast::{BinaryOperator, CastKind, DataType, Expr, InTarget, UnaryOperator, Value};
 
 use crate::catalog::TypeClass;
 use crate::ident;
@@ -123,10 +123,11 @@ pub fn eval(expr: &Expr, column: &dyn Fn(&[&str]) -> Option<V>) -> V {
             _ => V::Unknown,
         },
         Expr::BinaryOp { left, op, right } => binary(op, eval(left, column), eval(right, column)),
-        Expr::InList {
+        Expr::In {
             expr,
-            list,
+            target: InTarget::List(list),
             negated,
+            global: false,
         } => {
             let x = eval(expr, column);
             let mut acc = V::Bool(false);

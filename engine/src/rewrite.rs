@@ -578,6 +578,11 @@ impl<'a> Rewriter<'a> {
                 Ok(())
             }
             JoinConstraint::None => Ok(()),
+            // `JOIN … USING (…) AS j` names the merged columns as a relation of their
+            // own, which the scopes do not model.
+            JoinConstraint::UsingAlias(..) => Err(unsupported(
+                "a join's `USING (…) AS alias` is not supported",
+            )),
         }
     }
 
@@ -638,6 +643,36 @@ impl<'a> Rewriter<'a> {
                         .as_ref()
                         .map(|a| ident::normalize(&a.name))
                         .unwrap_or_else(|| "unnest".into()),
+                )))
+            }
+            // XMLTABLE(row PASSING doc COLUMNS …): a table function of its expressions,
+            // which may read the FROM items before it (it is implicitly LATERAL), like
+            // UNNEST; its row and column XPath expressions, defaults and namespaces are
+            // expressions of the same kind. A deny list judges it by `xmltable` and by
+            // `xpath`, whose evaluation it is.
+            TableFactor::XmlTable {
+                namespaces,
+                row_expression,
+                passing,
+                columns,
+                alias,
+            } => {
+                for name in ["xmltable", "xpath"] {
+                    self.check_function_name(name, Some("XMLTABLE(…) in FROM"))?;
+                }
+                self.judge_all(namespaces);
+                self.judge_all(row_expression);
+                self.judge_all(passing);
+                self.judge_all(columns);
+                self.walk(namespaces)?;
+                self.walk(row_expression)?;
+                self.walk(passing)?;
+                self.walk(columns)?;
+                Ok(Some(Relation::plain(
+                    alias
+                        .as_ref()
+                        .map(|a| ident::normalize(&a.name))
+                        .unwrap_or_else(|| "xmltable".into()),
                 )))
             }
             TableFactor::NestedJoin {

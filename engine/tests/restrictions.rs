@@ -88,6 +88,10 @@ fn special_forms_are_judged_by_the_functions_they_call() {
         ("SELECT id FROM products WHERE name ILIKE 'a!%' ESCAPE '!'", "like_escape", "ilike"),
         ("SELECT (DATE '2024-01-01', DATE '2024-02-01') OVERLAPS (DATE '2024-01-15', DATE '2024-03-01')", "overlaps", "daterange"),
         ("SELECT x FROM UNNEST(ARRAY[1, 2]) AS x", "unnest", "array_agg"),
+        ("SELECT * FROM XMLTABLE('/r' PASSING '<r/>' COLUMNS c int PATH 'c') AS x", "xmltable", "xmlparse"),
+        ("SELECT * FROM XMLTABLE('/r' PASSING '<r/>' COLUMNS c int PATH 'c') AS x", "xpath", "xpath_exists"),
+        ("SELECT x.v FROM XMLTABLE('/r' PASSING '<r/>' COLUMNS v text PATH 'v' DEFAULT upper('a')) AS x", "upper", "lower"),
+        ("SELECT o.id, x.c FROM orders o, XMLTABLE('/r' PASSING ('<r>' || md5(o.region) || '</r>')::xml COLUMNS c text PATH '.') AS x", "md5", "sha256"),
     ];
     for (q, denied, other) in cases {
         let v = eval(&deny(&[denied]), q);

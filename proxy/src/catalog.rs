@@ -267,9 +267,10 @@ impl Visitor for Check {
                 partitions,
                 json_path: None,
                 sample: None,
-                index_hints,
+                index_directives,
+                inheritance: None,
                 ..
-            } if with_hints.is_empty() && partitions.is_empty() && index_hints.is_empty() => {
+            } if with_hints.is_empty() && partitions.is_empty() && index_directives.is_empty() => {
                 let known = catalog_name(name).is_some_and(|n| match args {
                     None => RELATIONS.iter().any(|(r, _)| *r == n),
                     // Set-returning functions over their arguments alone (`\\d+` unnests

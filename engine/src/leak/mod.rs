@@ -18,7 +18,7 @@ mod pg;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, DataType, Expr, FunctionArguments, Ident, Query, SelectItem, SetExpr,
+    BinaryOperator, DataType, Expr, FunctionArguments, Ident, InTarget, Query, SelectItem, SetExpr,
     UnaryOperator, Value, VisitorMut,
 };
 
@@ -142,10 +142,11 @@ pub(crate) fn leaky(expr: &Expr, types: &dyn Types) -> bool {
             },
         },
         Expr::IsDistinctFrom(l, r) | Expr::IsNotDistinctFrom(l, r) => !compares("=", l, r, types),
-        Expr::InList {
+        Expr::In {
             expr: e,
-            list,
+            target: InTarget::List(list),
             negated,
+            global: false,
         } => {
             let op = if *negated { "<>" } else { "=" };
             list.iter().any(|item| !compares(op, e, item, types))
@@ -153,10 +154,11 @@ pub(crate) fn leaky(expr: &Expr, types: &dyn Types) -> bool {
         Expr::Between {
             expr: e, low, high, ..
         } => !compares(">=", e, low, types) || !compares("<=", e, high, types),
-        Expr::InSubquery {
+        Expr::In {
             expr: e,
-            subquery,
+            target: InTarget::Subquery(subquery),
             negated,
+            global: false,
         } => {
             let op = if *negated { "<>" } else { "=" };
             !compares_typed(op, e, types.subquery(subquery), || true, types)

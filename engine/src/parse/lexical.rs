@@ -58,6 +58,17 @@ pub(super) fn check(text: &str, tokens: &[TokenWithSpan]) -> Result<(), ParseErr
                     "write the number without `_`",
                 ))
             }
+            // `0b101`, `0o17`: sqlparser 0.64 reads one number in another base; PostgreSQL
+            // 15 reads `0` followed by a name, 16 reads the number.
+            Token::Number(n, _)
+                if n.starts_with('0') && n.chars().nth(1).is_some_and(|c| c.is_ascii_alphabetic()) =>
+            {
+                return Err(unsupported(
+                    at,
+                    &format!("the number `{n}` has a base prefix: PostgreSQL 15 reads `0` followed by letters without a space, PostgreSQL 16 a number, which the engine does not read alike"),
+                    "put a space (or AS) between a number and a name, and write numbers in decimal",
+                ))
+            }
             // `1e`, `123abc`, `0b101`, `0o17`: sqlparser reads a number and an alias;
             // PostgreSQL 15 refuses the trailing letters, 16 reads `0b…`/`0o…` as numbers.
             Token::Number(n, _) if matches!(next, Some(Token::Word(w)) if w.quote_style.is_none()) => {

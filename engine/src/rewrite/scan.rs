@@ -15,6 +15,9 @@ use std::fmt::Write as _;
 
 use super::{unsupported, Block, Flow, Rewriter};
 
+/// Why `ONLY t`, `ONLY (t)` and `t *` are refused.
+pub(super) const INHERITANCE_MARKER: &str = "`ONLY` before a table name (the table without its descendant tables) and `*` after it are not supported: the scan the engine prints in the table's place would not keep them; write the table without them";
+
 impl<'a> Rewriter<'a> {
     /// What a plain table reference names: a visible CTE, or a table.
     pub(super) fn resolve_table(&self, tf: &TableFactor) -> Result<Resolved, Block> {
@@ -25,7 +28,8 @@ impl<'a> Rewriter<'a> {
             version,
             partitions,
             json_path,
-            index_hints,
+            index_directives,
+            inheritance,
             sample,
             with_ordinality,
             ..
@@ -33,11 +37,16 @@ impl<'a> Rewriter<'a> {
         else {
             return Err(unsupported("this FROM item is not supported"));
         };
+        if inheritance.is_some() {
+            // `ONLY t` and `t *` choose which inheritance children a scan reads; the
+            // fenced scan the engine prints in its place would not carry the choice.
+            return Err(unsupported(INHERITANCE_MARKER));
+        }
         if !with_hints.is_empty()
             || version.is_some()
             || !partitions.is_empty()
             || json_path.is_some()
-            || !index_hints.is_empty()
+            || !index_directives.is_empty()
             || *with_ordinality
         {
             return Err(unsupported("this table reference syntax is not PostgreSQL"));

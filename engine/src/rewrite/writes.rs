@@ -425,8 +425,15 @@ impl<'a> Rewriter<'a> {
             || ins.multi_table_insert_type.is_some()
             || !ins.multi_table_into_clauses.is_empty()
             || !ins.multi_table_when_clauses.is_empty()
+            || ins.multi_table_else_clause.is_some()
+            || ins.by_name
         {
             return Err(unsupported("this INSERT syntax is not PostgreSQL"));
+        }
+        if ins.overriding.is_some() {
+            // OVERRIDING … VALUE decides whether the values written or the identity
+            // columns' own reach the row, which the write proofs do not model.
+            return Err(unsupported("INSERT … OVERRIDING … VALUE is not supported"));
         }
         let TableObject::TableName(name) = &ins.table else {
             return Err(unsupported("INSERT into a table function is not supported"));
@@ -782,7 +789,13 @@ impl<'a> Rewriter<'a> {
     }
 
     fn update(&mut self, up: &mut Update) -> Flow {
-        if up.or.is_some() || !up.order_by.is_empty() || up.limit.is_some() || up.output.is_some() {
+        if up.or.is_some()
+            || !up.order_by.is_empty()
+            || up.limit.is_some()
+            || up.output.is_some()
+            || up.on_cluster.is_some()
+            || up.settings.is_some()
+        {
             return Err(unsupported("this UPDATE syntax is not PostgreSQL"));
         }
         let (name, alias) = write_target(&up.table)?;
@@ -807,6 +820,8 @@ impl<'a> Rewriter<'a> {
             || !del.order_by.is_empty()
             || del.limit.is_some()
             || del.output.is_some()
+            || del.on_cluster.is_some()
+            || del.settings.is_some()
         {
             return Err(unsupported("this DELETE syntax is not PostgreSQL"));
         }
@@ -1019,6 +1034,10 @@ fn write_target(twj: &TableWithJoins) -> Result<(ObjectName, Option<Ident>), Blo
         return Err(unsupported("a write's target cannot be a join"));
     }
     match &twj.relation {
+        TableFactor::Table {
+            inheritance: Some(_),
+            ..
+        } => Err(unsupported(super::scan::INHERITANCE_MARKER)),
         TableFactor::Table {
             name,
             alias,
