@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use verdict_engine::{
-    evaluate, run_suite, run_suite_with_mutation, Context, InputError, PolicySet, Suite,
+    evaluate, run_suite, run_suite_with_mutation, Context, ErrorCode, InputError, PolicySet, Suite,
 };
 
 /// Evaluate SQL against a Verdict policy set.
@@ -367,7 +367,7 @@ fn set_and_context(
         .count();
     if stdin_users > 1 {
         return Err(InputError::new(
-            "invalid_arguments",
+            ErrorCode::InvalidArguments,
             "only one of the input files can be `-` (stdin)",
         ));
     }
@@ -392,7 +392,7 @@ fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
         // INVARIANT: the `sql_input` argument group requires one of the two.
         (None, None) => {
             return Err(InputError::new(
-                "invalid_arguments",
+                ErrorCode::InvalidArguments,
                 "give the SQL with `--sql TEXT` or `--sql-file FILE`",
             ))
         }
@@ -401,7 +401,7 @@ fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
 }
 
 /// Reads a JSON document from a file (or stdin), as the error `code` when it is not JSON.
-fn read_json(path: &Path, code: &str, what: &str) -> Result<serde_json::Value, InputError> {
+fn read_json(path: &Path, code: ErrorCode, what: &str) -> Result<serde_json::Value, InputError> {
     serde_json::from_str(&read_input(path)?)
         .map_err(|e| InputError::new(code, format!("{what} is not valid JSON: {e}")))
 }
@@ -414,13 +414,16 @@ fn run_explain_row(args: &ExplainRowArgs) -> Result<String, InputError> {
     )?;
     let row: serde_json::Value = match (&args.row, &args.row_file) {
         (Some(text), _) => serde_json::from_str(text).map_err(|e| {
-            InputError::new("invalid_row", format!("the row is not valid JSON: {e}"))
+            InputError::new(
+                ErrorCode::InvalidRow,
+                format!("the row is not valid JSON: {e}"),
+            )
         })?,
-        (None, Some(path)) => read_json(path, "invalid_row", "the row")?,
+        (None, Some(path)) => read_json(path, ErrorCode::InvalidRow, "the row")?,
         // INVARIANT: the `row_input` argument group requires one of the two.
         (None, None) => {
             return Err(InputError::new(
-                "invalid_arguments",
+                ErrorCode::InvalidArguments,
                 "give the row with `--row JSON` or `--row-file FILE`",
             ))
         }
@@ -432,12 +435,16 @@ fn run_explain_row(args: &ExplainRowArgs) -> Result<String, InputError> {
 fn run_who_sees(args: &WhoSeesArgs) -> Result<String, InputError> {
     if is_stdin(&args.policies) && is_stdin(&args.principals) {
         return Err(InputError::new(
-            "invalid_arguments",
+            ErrorCode::InvalidArguments,
             "only one of the input files can be `-` (stdin)",
         ));
     }
     let set = PolicySet::parse(&read_input(&args.policies)?)?;
-    let principals = read_json(&args.principals, "invalid_request", "the principals file")?;
+    let principals = read_json(
+        &args.principals,
+        ErrorCode::InvalidRequest,
+        "the principals file",
+    )?;
     let request = serde_json::json!({
         "table": args.table,
         "column": args.column,
@@ -450,7 +457,7 @@ fn run_who_sees(args: &WhoSeesArgs) -> Result<String, InputError> {
 fn run_test(args: &TestArgs) -> ExitCode {
     if is_stdin(&args.policies) && is_stdin(&args.tests) {
         let err = InputError::new(
-            "invalid_arguments",
+            ErrorCode::InvalidArguments,
             "only one of the input files can be `-` (stdin)",
         );
         print_json(&err.to_json(), false);
@@ -548,7 +555,7 @@ fn run_serve(args: &ServeArgs) -> ExitCode {
     match verdict_server::serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let error = InputError::new("server_error", lowercase_first(&err.to_string()));
+            let error = InputError::new(ErrorCode::ServerError, lowercase_first(&err.to_string()));
             print_json(&error.to_json(), false);
             ExitCode::from(1)
         }
@@ -559,7 +566,7 @@ fn run_proxy(args: &ProxyArgs) -> ExitCode {
     if args.hash_password {
         let mut password = String::new();
         if let Err(e) = io::stdin().read_to_string(&mut password) {
-            let error = InputError::new("invalid_input", format!("cannot read stdin: {e}"));
+            let error = InputError::new(ErrorCode::InvalidInput, format!("cannot read stdin: {e}"));
             print_json(&error.to_json(), false);
             return ExitCode::from(EXIT_INVALID);
         }
@@ -592,7 +599,7 @@ fn run_proxy(args: &ProxyArgs) -> ExitCode {
     match verdict_proxy::run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let error = InputError::new("proxy_error", lowercase_first(&err.to_string()));
+            let error = InputError::new(ErrorCode::ProxyError, lowercase_first(&err.to_string()));
             print_json(&error.to_json(), false);
             ExitCode::from(EXIT_INVALID)
         }
@@ -606,8 +613,8 @@ fn run_token(command: &TokenCommand) -> Result<String, InputError> {
                 verdict_server::TokenError::Role(_)
                 | verdict_server::TokenError::Empty(_)
                 | verdict_server::TokenError::NotFound(_),
-            ) => "invalid_arguments",
-            _ => "server_error",
+            ) => ErrorCode::InvalidArguments,
+            _ => ErrorCode::ServerError,
         };
         InputError::new(code, lowercase_first(&err.to_string()))
     };
@@ -662,7 +669,7 @@ fn read_input(path: &Path) -> Result<String, InputError> {
                 format!("`{}`", path.display())
             };
             Err(InputError::new(
-                "io_error",
+                ErrorCode::IoError,
                 format!("cannot read {name}: {}", lowercase_first(&e.to_string())),
             ))
         }
@@ -681,7 +688,7 @@ fn clap_error(err: &clap::Error) -> ExitCode {
             // A bare `verdict`: help for the person on stderr, the error JSON for programs.
             let _ = writeln!(io::stderr().lock(), "{}", err.render());
             let error = InputError::new(
-                "invalid_arguments",
+                ErrorCode::InvalidArguments,
                 "a subcommand is required: `eval`, `validate`, `test`, `serve` or `token`",
             );
             print_json(&error.to_json(), false);
@@ -697,7 +704,7 @@ fn clap_error(err: &clap::Error) -> ExitCode {
                 .collect::<Vec<_>>()
                 .join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
-            let error = InputError::new("invalid_arguments", message.to_string());
+            let error = InputError::new(ErrorCode::InvalidArguments, message.to_string());
             print_json(&error.to_json(), false);
             ExitCode::from(EXIT_INVALID)
         }

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use sqlparser::ast::Expr;
 
-use crate::error::InputError;
+use crate::error::{ErrorCode, InputError};
 use crate::literal;
 use crate::policy::{CtxRef, Predicate, ReplaceCtxRefs, Slot};
 
@@ -47,7 +47,7 @@ impl Context {
     pub fn from_json_str(text: &str) -> Result<Self, InputError> {
         let value: Json = serde_json::from_str(text).map_err(|e| {
             InputError::new(
-                "invalid_context",
+                ErrorCode::InvalidContext,
                 format!(
                     "context is not valid JSON: {e} (line {}, column {})",
                     e.line(),
@@ -67,7 +67,10 @@ impl Context {
         #[cfg(feature = "yaml")]
         {
             let value: Json = serde_yaml_ng::from_str(text).map_err(|e| {
-                InputError::new("invalid_context", format!("context is not valid YAML: {e}"))
+                InputError::new(
+                    ErrorCode::InvalidContext,
+                    format!("context is not valid YAML: {e}"),
+                )
             })?;
             Self::from_json_value(value)
         }
@@ -89,7 +92,7 @@ impl Context {
     pub fn from_json_value(value: Json) -> Result<Self, InputError> {
         let Json::Object(obj) = value else {
             return Err(InputError::new(
-                "invalid_context",
+                ErrorCode::InvalidContext,
                 "context must be a JSON object",
             ));
         };
@@ -144,7 +147,10 @@ impl Context {
         if problems.is_empty() {
             Ok(ctx)
         } else {
-            Err(InputError::new("invalid_context", problems.join("; ")))
+            Err(InputError::new(
+                ErrorCode::InvalidContext,
+                problems.join("; "),
+            ))
         }
     }
 }

@@ -18,7 +18,7 @@ use sqlparser::ast::{BinaryOperator, Expr, InTarget, VisitorMut};
 use crate::applicable::{self, RuleRef, TableRules};
 use crate::catalog::{Table, TableName, TypeClass};
 use crate::context::Context;
-use crate::error::InputError;
+use crate::error::{ErrorCode, InputError};
 use crate::ident;
 use crate::literal;
 use crate::policy::{CtxRef, Operation, PolicySet, Predicate, ReplaceCtxRefs, Rule};
@@ -229,11 +229,11 @@ pub fn explain_row_keyed(
     ctx: &Context,
     key: Option<&[String]>,
 ) -> Result<RowExplanation, InputError> {
-    let name = TableName::parse(table).map_err(|m| InputError::new("invalid_table", m))?;
+    let name = TableName::parse(table).map_err(|m| InputError::new(ErrorCode::InvalidTable, m))?;
     let catalog_table = match &set.catalog {
         Some(cat) => Some(cat.table(&name).ok_or_else(|| {
             InputError::new(
-                "unknown_relation",
+                ErrorCode::UnknownRelation,
                 format!("relation `{name}` is not in the catalog"),
             )
         })?),
@@ -270,7 +270,7 @@ struct Row {
 fn read_row(row: &Json, table: Option<&Table>) -> Result<Row, InputError> {
     let Json::Object(obj) = row else {
         return Err(InputError::new(
-            "invalid_row",
+            ErrorCode::InvalidRow,
             "the row must be a JSON object of column values",
         ));
     };
@@ -291,7 +291,7 @@ fn read_row(row: &Json, table: Option<&Table>) -> Result<Row, InputError> {
     }
     if !unknown.is_empty() {
         return Err(InputError::new(
-            "invalid_row",
+            ErrorCode::InvalidRow,
             format!(
                 "the row names columns the table does not have in the catalog: {}",
                 unknown.join(", ")
@@ -325,7 +325,7 @@ fn choose_key(row: &Row, key: Option<&[String]>) -> Result<Vec<String>, InputErr
             for c in cols {
                 if !row.columns.contains_key(c) {
                     return Err(InputError::new(
-                        "invalid_row",
+                        ErrorCode::InvalidRow,
                         format!("key column `{c}` is not in the row"),
                     ));
                 }
@@ -888,14 +888,14 @@ pub fn explain_row_json(set: &PolicySet, request: &Json) -> Result<RowExplanatio
         Some(Json::String(t)) => t,
         _ => {
             return Err(InputError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "`table` must be a string such as `orders` or `public.orders`",
             ))
         }
     };
     let row = obj
         .get("row")
-        .ok_or_else(|| InputError::new("invalid_request", "`row` is required"))?;
+        .ok_or_else(|| InputError::new(ErrorCode::InvalidRequest, "`row` is required"))?;
     let ctx = match obj.get("context") {
         None | Some(Json::Null) => Context::default(),
         Some(v) => Context::from_json(v)?,
@@ -908,12 +908,15 @@ pub fn explain_row_json(set: &PolicySet, request: &Json) -> Result<RowExplanatio
                 .map(|i| i.as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
-                    InputError::new("invalid_request", "`key` must be an array of column names")
+                    InputError::new(
+                        ErrorCode::InvalidRequest,
+                        "`key` must be an array of column names",
+                    )
                 })?,
         ),
         Some(_) => {
             return Err(InputError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "`key` must be an array of column names",
             ))
         }
@@ -928,13 +931,13 @@ pub(crate) fn request_object<'j>(
 ) -> Result<&'j Map<String, Json>, InputError> {
     let Json::Object(obj) = request else {
         return Err(InputError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "the request must be a JSON object",
         ));
     };
     if let Some(k) = obj.keys().find(|k| !fields.contains(&k.as_str())) {
         return Err(InputError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("unknown field `{k}`; expected one of {}", fields.join(", ")),
         ));
     }

@@ -27,8 +27,8 @@ mod walk;
 pub mod who_sees;
 
 pub use context::Context;
-pub use error::InputError;
-pub use policy::{PolicySet, Problem, Summary};
+pub use error::{ErrorCode, InputError};
+pub use policy::{PolicySet, Problem, ProblemKind, Summary};
 pub use verdict::{Decision, Verdict, VerdictRule};
 
 pub use applicable::exempts;

@@ -30,7 +30,7 @@ pub fn check_dialect(name: &str) -> Result<(), crate::InputError> {
         Ok(())
     } else {
         Err(crate::InputError::new(
-            "unsupported_dialect",
+            crate::ErrorCode::UnsupportedDialect,
             format!(
                 "dialect `{name}` is not supported; use {}",
                 DIALECTS.join(" or ")

@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use crate::catalog::TableName;
-use crate::error::InputError;
+use crate::error::{ErrorCode, InputError};
 use crate::policy::PolicySet;
 
 /// PostgreSQL's longest identifier, in bytes (`NAMEDATALEN - 1`); longer names are cut.
@@ -109,7 +109,7 @@ fn check_role(role: &str) -> Result<(), InputError> {
         None
     };
     match problem {
-        Some(p) => Err(InputError::new("invalid_arguments", p)),
+        Some(p) => Err(InputError::new(ErrorCode::InvalidArguments, p)),
         None => Ok(()),
     }
 }

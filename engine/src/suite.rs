@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::context::Context;
-use crate::error::InputError;
+use crate::error::{ErrorCode, InputError};
 use crate::evaluate::evaluate;
-use crate::policy::{Mode, Policy, PolicySet, Predicate, Problem, Rule};
+use crate::policy::{Mode, Policy, PolicySet, Predicate, Problem, ProblemKind, Rule};
 use crate::verdict::{Decision, Verdict, VerdictRule};
 
 /// A test file as written: `{tests: [...]}` (JSON or YAML).
@@ -108,6 +108,7 @@ impl Suite {
         let value: Json = if text.trim_start().starts_with(['{', '[']) {
             serde_json::from_str(text).map_err(|e| {
                 invalid(vec![problem(
+                    ProblemKind::Syntax,
                     "",
                     format!("not valid JSON: {e}"),
                     Some(e.line() as u64),
@@ -124,6 +125,7 @@ impl Suite {
     pub fn from_json(value: &Json) -> Result<Suite, InputError> {
         if !value.is_object() {
             return Err(invalid(vec![problem(
+                ProblemKind::WrongType,
                 "",
                 "a test suite is an object `{\"tests\": [...]}`".into(),
                 None,
@@ -133,7 +135,14 @@ impl Suite {
         let file: SuiteFile = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { String::new() } else { path };
-            invalid(vec![problem(&field, e.inner().to_string(), None, None)])
+            let message = e.inner().to_string();
+            invalid(vec![problem(
+                serde_kind(&message),
+                &field,
+                message,
+                None,
+                None,
+            )])
         })?;
         let cases = file.check()?;
         Ok(Suite { file, cases })
@@ -165,6 +174,7 @@ impl SuiteFile {
             let at = |field: &str| format!("tests[{i}].{field}");
             if case.name.trim().is_empty() {
                 problems.push(problem(
+                    ProblemKind::Missing,
                     &at("name"),
                     "a case needs a name".into(),
                     None,
@@ -172,6 +182,7 @@ impl SuiteFile {
                 ));
             } else if !names.insert(case.name.as_str()) {
                 problems.push(problem(
+                    ProblemKind::Duplicate,
                     &at("name"),
                     format!("duplicate case name `{}`", case.name),
                     None,
@@ -183,17 +194,30 @@ impl SuiteFile {
                 v => Context::from_json(v),
             };
             let context = context.unwrap_or_else(|e| {
-                problems.push(problem(&at("context"), e.message, None, None));
+                problems.push(problem(
+                    ProblemKind::InvalidValue,
+                    &at("context"),
+                    e.message,
+                    None,
+                    None,
+                ));
                 Context::default()
             });
             let verdicts = decisions(&case.expect.verdict).unwrap_or_else(|m| {
-                problems.push(problem(&at("expect.verdict"), m, None, None));
+                problems.push(problem(
+                    ProblemKind::InvalidValue,
+                    &at("expect.verdict"),
+                    m,
+                    None,
+                    None,
+                ));
                 Vec::new()
             });
             let rule = case.expect.rule.as_deref().and_then(|name| {
                 let rule = VerdictRule::from_name(name);
                 if rule.is_none() {
                     problems.push(problem(
+                        ProblemKind::InvalidValue,
                         &at("expect.rule"),
                         format!(
                             "unknown rule `{name}`; expected one of {}",
@@ -208,6 +232,7 @@ impl SuiteFile {
             if let Some(b) = &case.expect.blocked_by {
                 if b.rule == 0 {
                     problems.push(problem(
+                        ProblemKind::InvalidValue,
                         &at("expect.blocked_by.rule"),
                         "rules are numbered from 1".into(),
                         None,
@@ -218,6 +243,7 @@ impl SuiteFile {
             for (j, c) in case.expect.masked_columns.iter().flatten().enumerate() {
                 if !c.contains('.') {
                     problems.push(problem(
+                        ProblemKind::InvalidValue,
                         &at(&format!("expect.masked_columns[{j}]")),
                         format!("`{c}` is not `table.column`"),
                         None,
@@ -247,6 +273,7 @@ fn yaml_value(text: &str) -> Result<Json, InputError> {
     serde_yaml_ng::from_str(text).map_err(|e| {
         let loc = e.location();
         invalid(vec![problem(
+            ProblemKind::Syntax,
             "",
             format!("not valid YAML: {e}"),
             loc.as_ref().map(|l| l.line() as u64),
@@ -260,11 +287,32 @@ fn yaml_value(_text: &str) -> Result<Json, InputError> {
     Err(InputError::yaml_unsupported("the test suite"))
 }
 
-fn problem(field: &str, message: String, line: Option<u64>, column: Option<u64>) -> Problem {
+/// The kind of a problem serde reported while reading a suite, from the start of its
+/// message (serde's own wording: `unknown field`, `missing field`, `invalid type`).
+fn serde_kind(message: &str) -> ProblemKind {
+    if message.starts_with("unknown field") {
+        ProblemKind::UnknownField
+    } else if message.starts_with("missing field") {
+        ProblemKind::Missing
+    } else if message.starts_with("invalid type") {
+        ProblemKind::WrongType
+    } else {
+        ProblemKind::InvalidValue
+    }
+}
+
+fn problem(
+    kind: ProblemKind,
+    field: &str,
+    message: String,
+    line: Option<u64>,
+    column: Option<u64>,
+) -> Problem {
     Problem {
         policy: None,
         policy_index: None,
         rule_index: None,
+        kind,
         field: field.to_string(),
         message,
         line,
@@ -275,7 +323,7 @@ fn problem(field: &str, message: String, line: Option<u64>, column: Option<u64>)
 fn invalid(problems: Vec<Problem>) -> InputError {
     let n = problems.len();
     let mut err = InputError::new(
-        "invalid_tests",
+        ErrorCode::InvalidTests,
         match problems.as_slice() {
             [p] if p.field.is_empty() => format!("the test suite is invalid: {}", p.message),
             [p] => format!("the test suite is invalid: `{}`: {}", p.field, p.message),

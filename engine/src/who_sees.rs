@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use crate::catalog::TableName;
 use crate::context::Context;
-use crate::error::InputError;
+use crate::error::{ErrorCode, InputError};
 use crate::explain_row::request_object;
 use crate::ident;
 use crate::policy::{Lift, PolicySet};
@@ -107,19 +107,19 @@ pub fn who_sees(
     column: &str,
     principals: &[Principal],
 ) -> Result<Vec<Access>, InputError> {
-    let name = TableName::parse(table).map_err(|m| InputError::new("invalid_table", m))?;
+    let name = TableName::parse(table).map_err(|m| InputError::new(ErrorCode::InvalidTable, m))?;
     let col = crate::catalog::parse_column_name(column)
-        .map_err(|m| InputError::new("invalid_column", m))?;
+        .map_err(|m| InputError::new(ErrorCode::InvalidColumn, m))?;
     if let Some(cat) = &set.catalog {
         let t = cat.table(&name).ok_or_else(|| {
             InputError::new(
-                "unknown_relation",
+                ErrorCode::UnknownRelation,
                 format!("relation `{name}` is not in the catalog"),
             )
         })?;
         if t.column(&col).is_none() {
             return Err(InputError::new(
-                "unknown_column",
+                ErrorCode::UnknownColumn,
                 format!("column `{col}` is not a column of `{name}` in the catalog"),
             ));
         }
@@ -206,7 +206,7 @@ impl Principal {
     pub fn from_json(value: &Json) -> Result<Principal, InputError> {
         let Json::Object(obj) = value else {
             return Err(InputError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "a principal must be a JSON object",
             ));
         };
@@ -223,7 +223,7 @@ impl Principal {
             Some(Json::String(s)) => Some(s.clone()),
             Some(_) => {
                 return Err(InputError::new(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "a principal's `name` must be a string",
                 ))
             }
@@ -239,7 +239,7 @@ impl Principal {
             }
             Some(_) => {
                 return Err(InputError::new(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "`exceptions` must be an array of {policy, rules?}",
                 ))
             }
@@ -255,7 +255,7 @@ impl Principal {
 fn exception(item: &Json) -> Result<Exception, InputError> {
     let bad = || {
         InputError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "an exception is {\"policy\": id, \"rules\": [index, …]} (rules optional)",
         )
     };
@@ -298,7 +298,10 @@ pub fn who_sees_json(set: &PolicySet, request: &Json) -> Result<WhoSeesReport, I
     let obj = request_object(request, &["table", "column", "principals"])?;
     let text = |field: &str| -> Result<&str, InputError> {
         obj.get(field).and_then(Json::as_str).ok_or_else(|| {
-            InputError::new("invalid_request", format!("`{field}` must be a string"))
+            InputError::new(
+                ErrorCode::InvalidRequest,
+                format!("`{field}` must be a string"),
+            )
         })
     };
     let (table, column) = (text("table")?, text("column")?);
@@ -309,7 +312,7 @@ pub fn who_sees_json(set: &PolicySet, request: &Json) -> Result<WhoSeesReport, I
             .collect::<Result<Vec<_>, _>>()?,
         _ => {
             return Err(InputError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "`principals` must be an array of principals ({name?, context, exceptions?}) or contexts",
             ))
         }

@@ -108,7 +108,7 @@ fn policies_inputs() {
         for (name, text) in inputs("policies") {
             eprintln!("{name}");
             match PolicySet::parse(&text) {
-                Err(err) => assert!(!err.code.is_empty() && !err.message.is_empty()),
+                Err(err) => assert!(!err.message.is_empty(), "{}", err.code),
                 Ok(set) => {
                     for ctx in &contexts {
                         for sql in STATEMENTS {
@@ -128,7 +128,7 @@ fn context_inputs() {
         for (name, text) in inputs("context") {
             eprintln!("{name}");
             match Context::from_str_any(&text) {
-                Err(err) => assert!(!err.code.is_empty() && !err.message.is_empty()),
+                Err(err) => assert!(!err.message.is_empty(), "{}", err.code),
                 Ok(ctx) => {
                     for sql in STATEMENTS {
                         check(&set, sql, &ctx);

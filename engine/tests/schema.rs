@@ -113,3 +113,12 @@ fn foreign_key_actions_agree() {
         sorted(verdict_engine::catalog::ForeignKeyAction::ALL.map(|(n, _)| n))
     );
 }
+
+#[test]
+fn modes_agree() {
+    let s = schema();
+    assert_eq!(
+        strings(&s["$defs"]["policy"]["properties"]["mode"]["enum"]),
+        sorted(verdict_engine::policy::Mode::ALL.map(|m| m.as_str()))
+    );
+}

@@ -6,7 +6,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use verdict_engine::InputError;
+use verdict_engine::{ErrorCode, InputError};
 
 /// An error answered to the caller.
 #[derive(Debug, thiserror::Error)]
@@ -92,9 +92,9 @@ impl ApiError {
     /// The engine's rejection of a policy, a policy set or a context, as a 422 that lists
     /// every problem the engine found.
     pub fn from_engine(err: InputError) -> Self {
-        let code = match err.code.as_str() {
-            "invalid_policy" => "invalid_policy",
-            "invalid_context" => "invalid_context",
+        let code = match err.code {
+            ErrorCode::InvalidPolicy => "invalid_policy",
+            ErrorCode::InvalidContext => "invalid_context",
             _ => "invalid_request",
         };
         let details =

@@ -6,8 +6,8 @@
 
 use serde_json::Value as Json;
 use verdict_engine::{
-    evaluate as engine_evaluate, run_suite, run_suite_with_mutation, Context, InputError,
-    PolicySet, Suite, Verdict,
+    evaluate as engine_evaluate, run_suite, run_suite_with_mutation, Context, ErrorCode,
+    InputError, PolicySet, Suite, Verdict,
 };
 
 /// Option names `options` accepts.
@@ -34,7 +34,7 @@ pub fn policy_set(value: &Json) -> Result<PolicySet, InputError> {
             PolicySet::from_json(value)
         }
         other => Err(InputError::new(
-            "invalid_policy",
+            ErrorCode::InvalidPolicy,
             format!(
                 "expected an array of policies, {{policies: [...]}} (with an optional catalog), \
                  one policy {{id, rules}}, or their JSON text; got {}",
@@ -70,11 +70,11 @@ pub fn context_text(text: &str) -> Result<Context, InputError> {
             return match value {
                 Json::Object(_) => Context::from_json_value(value),
                 Json::String(_) => Err(InputError::new(
-                    "invalid_context",
+                    ErrorCode::InvalidContext,
                     "the context is a JSON string, not an object: was it JSON-encoded twice?",
                 )),
                 other => Err(InputError::new(
-                    "invalid_context",
+                    ErrorCode::InvalidContext,
                     format!(
                         "the context must be a JSON object such as {{\"user\": \"alice\", \"roles\": [\"analyst\"]}}; got {}",
                         shape_of(&other)
@@ -103,7 +103,7 @@ pub fn options(value: &Json) -> Result<(), InputError> {
         Json::Object(obj) => obj,
         _ => {
             return Err(InputError::new(
-                "invalid_options",
+                ErrorCode::InvalidOptions,
                 "options must be an object such as `{\"dialect\": \"postgres\"}`",
             ))
         }
@@ -114,13 +114,13 @@ pub fn options(value: &Json) -> Result<(), InputError> {
             ("dialect", Json::String(d)) => verdict_engine::check_dialect(d)?,
             ("dialect", _) => {
                 return Err(InputError::new(
-                    "invalid_options",
+                    ErrorCode::InvalidOptions,
                     "option `dialect` must be a string",
                 ))
             }
             (other, _) => {
                 return Err(InputError::new(
-                    "invalid_options",
+                    ErrorCode::InvalidOptions,
                     format!(
                         "unknown option `{other}`; expected one of {}",
                         OPTIONS.join(", ")
@@ -139,7 +139,7 @@ pub fn options_str(text: &str) -> Result<(), InputError> {
     }
     let value: Json = serde_json::from_str(text).map_err(|e| {
         InputError::new(
-            "invalid_options",
+            ErrorCode::InvalidOptions,
             format!("options are not valid JSON: {e}"),
         )
     })?;
@@ -188,7 +188,7 @@ pub fn suite(value: &Json) -> Result<Suite, InputError> {
 
 /// Reads the options of `runTests` (`{"mutate": true}`): whether to run mutation testing.
 pub fn test_options(value: &Json) -> Result<bool, InputError> {
-    let bad = |m: String| InputError::new("invalid_options", m);
+    let bad = |m: String| InputError::new(ErrorCode::InvalidOptions, m);
     let obj = match value {
         Json::Null => return Ok(false),
         Json::String(text) if text.trim().is_empty() => return Ok(false),
@@ -265,7 +265,7 @@ fn request(value: &Json) -> Result<Json, InputError> {
     match value {
         Json::String(text) => serde_json::from_str(text).map_err(|e| {
             InputError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("the request is not valid JSON: {e}"),
             )
         }),

@@ -10,7 +10,7 @@
 use js_sys::{Error, Reflect, JSON};
 use serde::Serialize;
 use serde_json::Value as Json;
-use verdict_engine::{evaluate as engine_evaluate, InputError, PolicySet};
+use verdict_engine::{evaluate as engine_evaluate, ErrorCode, InputError, PolicySet};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -21,7 +21,7 @@ use crate::api;
 /// text is: so an object gives the bytes its `JSON.stringify` text gives. Cycles and
 /// `BigInt`s are errors rather than a trap. A string stays a string (a text to parse);
 /// `undefined` and `null` become `Json::Null`.
-fn json_of(value: JsValue, code: &str, what: &str) -> Result<Json, InputError> {
+fn json_of(value: JsValue, code: ErrorCode, what: &str) -> Result<Json, InputError> {
     if value.is_undefined() || value.is_null() {
         return Ok(Json::Null);
     }
@@ -61,9 +61,12 @@ fn json_of(value: JsValue, code: &str, what: &str) -> Result<Json, InputError> {
 
 /// Reads a JS value that must be a string (the SQL, or a JSON text).
 fn string_of(value: &JsValue, what: &str) -> Result<String, InputError> {
-    value
-        .as_string()
-        .ok_or_else(|| InputError::new("invalid_arguments", format!("`{what}` must be a string")))
+    value.as_string().ok_or_else(|| {
+        InputError::new(
+            ErrorCode::InvalidArguments,
+            format!("`{what}` must be a string"),
+        )
+    })
 }
 
 /// Reads an optional JSON text argument: `undefined` and `null` are the empty text.
@@ -81,7 +84,7 @@ fn js_of<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| {
             thrown(InputError::new(
-                "internal_error",
+                ErrorCode::InternalError,
                 format!("the answer could not be converted: {e}"),
             ))
         })
@@ -105,7 +108,7 @@ fn thrown(err: InputError) -> JsValue {
 }
 
 fn policy_set_of(value: JsValue) -> Result<PolicySet, InputError> {
-    api::policy_set(&json_of(value, "invalid_policy", "the policy set")?)
+    api::policy_set(&json_of(value, ErrorCode::InvalidPolicy, "the policy set")?)
 }
 
 /// `evaluate(policySet, sql, context?, options?)`: the verdict as an object; throws a
@@ -118,10 +121,10 @@ pub fn evaluate(
     options: JsValue,
 ) -> Result<JsValue, JsValue> {
     let run = || -> Result<_, InputError> {
-        let options = json_of(options, "invalid_options", "the options")?;
-        let policy_set = json_of(policy_set, "invalid_policy", "the policy set")?;
+        let options = json_of(options, ErrorCode::InvalidOptions, "the options")?;
+        let policy_set = json_of(policy_set, ErrorCode::InvalidPolicy, "the policy set")?;
         let sql = string_of(&sql, "sql")?;
-        let context = json_of(context, "invalid_context", "the context")?;
+        let context = json_of(context, ErrorCode::InvalidContext, "the context")?;
         api::evaluate_value(&policy_set, &sql, &context, &options)
     };
     run().map_err(thrown).and_then(|v| js_of(&v))
@@ -176,9 +179,9 @@ pub fn validate_json(policy_set_json: JsValue) -> String {
 pub fn run_tests(policy_set: JsValue, tests: JsValue, options: JsValue) -> String {
     let inputs = || -> Result<_, InputError> {
         Ok((
-            json_of(policy_set, "invalid_policy", "the policy set")?,
-            json_of(tests, "invalid_tests", "the test suite")?,
-            json_of(options, "invalid_options", "the options")?,
+            json_of(policy_set, ErrorCode::InvalidPolicy, "the policy set")?,
+            json_of(tests, ErrorCode::InvalidTests, "the test suite")?,
+            json_of(options, ErrorCode::InvalidOptions, "the options")?,
         ))
     };
     match inputs() {
@@ -194,8 +197,8 @@ pub fn run_tests(policy_set: JsValue, tests: JsValue, options: JsValue) -> Strin
 pub fn explain_row(policy_set: JsValue, request: JsValue) -> String {
     let inputs = || -> Result<_, InputError> {
         Ok((
-            json_of(policy_set, "invalid_policy", "the policy set")?,
-            json_of(request, "invalid_request", "the request")?,
+            json_of(policy_set, ErrorCode::InvalidPolicy, "the policy set")?,
+            json_of(request, ErrorCode::InvalidRequest, "the request")?,
         ))
     };
     match inputs() {
@@ -211,8 +214,8 @@ pub fn explain_row(policy_set: JsValue, request: JsValue) -> String {
 pub fn who_sees(policy_set: JsValue, request: JsValue) -> String {
     let inputs = || -> Result<_, InputError> {
         Ok((
-            json_of(policy_set, "invalid_policy", "the policy set")?,
-            json_of(request, "invalid_request", "the request")?,
+            json_of(policy_set, ErrorCode::InvalidPolicy, "the policy set")?,
+            json_of(request, ErrorCode::InvalidRequest, "the request")?,
         ))
     };
     match inputs() {
@@ -240,7 +243,7 @@ impl PolicyEngine {
     #[wasm_bindgen(constructor)]
     pub fn new(policy_set: JsValue, options: JsValue) -> Result<PolicyEngine, JsValue> {
         let run = || -> Result<_, InputError> {
-            api::options(&json_of(options, "invalid_options", "the options")?)?;
+            api::options(&json_of(options, ErrorCode::InvalidOptions, "the options")?)?;
             policy_set_of(policy_set)
         };
         run().map(|set| PolicyEngine { set }).map_err(thrown)
@@ -251,7 +254,7 @@ impl PolicyEngine {
     pub fn evaluate(&self, sql: JsValue, context: JsValue) -> Result<JsValue, JsValue> {
         let run = || -> Result<_, InputError> {
             let sql = string_of(&sql, "sql")?;
-            let ctx = api::context(&json_of(context, "invalid_context", "the context")?)?;
+            let ctx = api::context(&json_of(context, ErrorCode::InvalidContext, "the context")?)?;
             Ok(engine_evaluate(&self.set, &sql, &ctx))
         };
         run().map_err(thrown).and_then(|v| js_of(&v))

@@ -1,8 +1,8 @@
 //! Writes the literal unions of the npm package's TypeScript definitions
 //! (`wasm/js/pkg/index.d.ts`, between the GENERATED markers) from the engine's own lists,
 //! and fails when the file differs: `VERDICT_BLESS=1 cargo test -p verdict-wasm --test types`
-//! rewrites it after a deliberate change. The error codes are every code the engine and the
-//! wasm layer construct (read from their sources) and the JS layer's own.
+//! rewrites it after a deliberate change. The error codes are the engine's `ErrorCode`s and
+//! the JS layer's own (read from its source).
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
@@ -13,10 +13,10 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use verdict_engine::policy::{MaskKind, Mode, Operation};
-use verdict_engine::{VerdictRule, DIALECTS};
+use verdict_engine::{ErrorCode, ProblemKind, VerdictRule, DIALECTS};
 
 const BEGIN: &str = "// BEGIN GENERATED (cargo test -p verdict-wasm --test types)\n";
 const END: &str = "// END GENERATED\n";
@@ -26,17 +26,6 @@ fn union(items: impl IntoIterator<Item = String>) -> String {
         .into_iter()
         .map(|s| format!("\n  | \"{s}\""))
         .collect::<String>()
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// The codes quoted right after `marker` (whitespace and newlines between allowed).
@@ -56,19 +45,10 @@ fn codes_after(text: &str, marker: &str, codes: &mut BTreeSet<String>) {
 }
 
 fn error_codes(root: &Path) -> BTreeSet<String> {
-    let mut codes = BTreeSet::new();
-    let mut files = Vec::new();
-    rust_files(&root.join("engine/src"), &mut files);
-    rust_files(&root.join("wasm/src"), &mut files);
-    for file in files {
-        let text = fs::read_to_string(&file).unwrap();
-        // Test modules construct codes of their own; only the code above them counts.
-        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-        codes_after(text, "InputError::new(", &mut codes);
-        if text.contains("pub fn yaml_unsupported(") {
-            codes.insert("yaml_unsupported".into());
-        }
-    }
+    let mut codes: BTreeSet<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
     let js = fs::read_to_string(root.join("wasm/js/pkg/lib/api.js")).unwrap();
     codes_after(&js, "new VerdictError(", &mut codes);
     codes
@@ -116,14 +96,14 @@ fn generated(root: &Path) -> String {
     push(
         "A policy's mode: `monitor` policies only report what they would do.",
         "PolicyMode",
-        [Mode::Enforce, Mode::Monitor]
+        Mode::ALL.iter().map(|m| m.as_str().to_string()).collect(),
+    );
+    push(
+        "What kind of validation problem a `Problem` is.",
+        "ProblemKind",
+        ProblemKind::ALL
             .iter()
-            .map(|m| {
-                // A new mode fails to compile here until it is listed above.
-                match m {
-                    Mode::Enforce | Mode::Monitor => m.as_str().to_string(),
-                }
-            })
+            .map(|k| k.as_str().to_string())
             .collect(),
     );
     out.truncate(out.trim_end().len());

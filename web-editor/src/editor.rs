@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{json, Value};
 use verdict_engine::policy::ASSIGNMENT_KINDS;
-use verdict_engine::Problem;
+use verdict_engine::{Problem, ProblemKind};
 
 use crate::api::{self, Answer};
 use crate::app::{read_only, tab_keys, Route, Session};
@@ -53,6 +53,11 @@ pub fn server_problems(answer: &Answer) -> Vec<Problem> {
                         .get("rule_index")
                         .and_then(Value::as_u64)
                         .and_then(|n| usize::try_from(n).ok()),
+                    // The server's own problems (not the engine's) carry no kind yet.
+                    kind: p
+                        .get("kind")
+                        .and_then(|k| serde_json::from_value(k.clone()).ok())
+                        .unwrap_or(ProblemKind::InvalidValue),
                     field: p
                         .get("field")
                         .and_then(Value::as_str)

@@ -597,6 +597,7 @@ mod tests {
             policy: None,
             policy_index: Some(0),
             rule_index: Some(0),
+            kind: verdict_engine::ProblemKind::Predicate,
             field: "rules[0].predicate".into(),
             message: "expected an expression".into(),
             line: Some(2),

@@ -3,7 +3,7 @@
 //! and evaluates. Pure, so it is tested natively; the components only render its output.
 
 use serde_json::{json, Map, Value};
-use verdict_engine::{evaluate, Context, InputError, PolicySet, Problem, Verdict};
+use verdict_engine::{evaluate, Context, InputError, PolicySet, Problem, ProblemKind, Verdict};
 
 use crate::model;
 
@@ -134,10 +134,16 @@ fn id_problem(id: &str) -> Problem {
             "`{id}` is not a policy id: use 1–{MAX_ID_LEN} letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit"
         )
     };
+    let kind = if id.is_empty() {
+        ProblemKind::Missing
+    } else {
+        ProblemKind::InvalidValue
+    };
     Problem {
         policy: None,
         policy_index: Some(0),
         rule_index: None,
+        kind,
         field: "id".into(),
         message,
         line: None,
@@ -947,6 +953,7 @@ mod tests {
             policy: None,
             policy_index: Some(0),
             rule_index: None,
+            kind: verdict_engine::ProblemKind::InvalidValue,
             field: field.into(),
             message: message.into(),
             line: None,

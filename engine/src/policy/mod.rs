@@ -8,7 +8,7 @@ mod predicate;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::catalog::{Catalog, TableName};
@@ -18,27 +18,82 @@ pub(crate) use predicate::ReplaceCtxRefs;
 pub use predicate::{is_sql_value_function, CtxRef, Predicate, Slot, MAX_PREDICATE_CHARS};
 
 /// One validation problem, located as precisely as the input allows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The policy's id, when the problem is inside a policy that has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// The index of the policy in the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_index: Option<usize>,
     /// The index of the rule inside the policy.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_index: Option<usize>,
+    /// What kind of problem it is, for programs (the message is for people).
+    pub kind: ProblemKind,
     /// The field, as a path (`rules[2].mask.show_last`).
     pub field: String,
     /// What is wrong, in lowercase without a final period.
     pub message: String,
     /// 1-based line inside the predicate, or inside the file for syntax errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     /// 1-based column inside the predicate, or inside the file for syntax errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<u64>,
+}
+
+/// What kind of validation problem a [`Problem`] is: one closed set, so that editors and
+/// clients can react to a kind (highlight an unknown field, offer the catalog's columns)
+/// without reading messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The file is not valid JSON or YAML (`line`/`column` point into the file).
+    Syntax,
+    /// A field the format does not have (often a misspelling).
+    UnknownField,
+    /// A required field is absent.
+    Missing,
+    /// A field has the wrong JSON type (a number where a string belongs, …).
+    WrongType,
+    /// A field has the right type but a value the format does not allow.
+    InvalidValue,
+    /// Something that must be unique appears twice (policy ids, catalog tables, …).
+    Duplicate,
+    /// A predicate does not parse or uses what predicates may not (`line`/`column` point
+    /// into the predicate).
+    Predicate,
+    /// The catalog does not have what the field names, or its type does not fit.
+    Catalog,
+}
+
+impl ProblemKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ProblemKind; 8] = [
+        ProblemKind::Syntax,
+        ProblemKind::UnknownField,
+        ProblemKind::Missing,
+        ProblemKind::WrongType,
+        ProblemKind::InvalidValue,
+        ProblemKind::Duplicate,
+        ProblemKind::Predicate,
+        ProblemKind::Catalog,
+    ];
+
+    /// The kind's JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Syntax => "syntax",
+            ProblemKind::UnknownField => "unknown_field",
+            ProblemKind::Missing => "missing",
+            ProblemKind::WrongType => "wrong_type",
+            ProblemKind::InvalidValue => "invalid_value",
+            ProblemKind::Duplicate => "duplicate",
+            ProblemKind::Predicate => "predicate",
+            ProblemKind::Catalog => "catalog",
+        }
+    }
 }
 
 /// `enforce` applies a policy; `monitor` computes and reports it without applying it.
@@ -50,6 +105,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, in declaration order.
+    pub const ALL: [Mode; 2] = [Mode::Enforce, Mode::Monitor];
+
+    /// The mode of a JSON name.
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
     /// The mode's JSON name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,10 +2,10 @@
 
 pub(crate) mod build;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The four answers, in precedence order `block` > `row_filter` > `mask` > `allow`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Allow,
@@ -40,7 +40,7 @@ impl std::fmt::Display for RuleNo {
 
 /// The rule category that decided a verdict (its `rule`): one closed set, so that a new
 /// one is added here and everywhere the compiler points, and its JSON name is written once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictRule {
     /// Nothing governed is filtered or masked.
@@ -152,7 +152,7 @@ impl PartialEq<String> for VerdictRule {
 }
 
 /// A masked column of a governed table, and where the mask came from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MaskedColumn {
     pub table: String,
     pub column: String,
@@ -162,7 +162,7 @@ pub struct MaskedColumn {
 }
 
 /// A row filter applied to a governed table, after context substitution.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RowFilter {
     pub table: String,
     pub predicate: String,
@@ -171,14 +171,14 @@ pub struct RowFilter {
 }
 
 /// A policy that took part in the evaluation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchedPolicy {
     pub id: String,
     pub mode: String,
 }
 
 /// The policy rule that blocked the statement, when a rule did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockedBy {
     pub policy: String,
     pub rule_index: usize,
@@ -186,16 +186,16 @@ pub struct BlockedBy {
 
 /// What a `monitor` policy's rule would have done to the statement had it been enforced
 /// (also described in `notes`): `would` is `block`, `row_filter` or `mask`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Monitored {
     pub policy: String,
     pub rule_index: usize,
     pub would: Decision,
     /// The table filtered or whose column is masked.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
     /// The masked column.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
     /// The block's reason, the filter's predicate after context substitution, or the
     /// mask's kind.
@@ -203,7 +203,7 @@ pub struct Monitored {
 }
 
 /// A stateful limit one evaluation cannot decide; the caller counts it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitNote {
     pub policy: String,
     pub rule_index: usize,
@@ -213,7 +213,7 @@ pub struct LimitNote {
 }
 
 /// The engine's answer for one SQL text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     pub verdict: Decision,
     /// The rule category that decided the verdict (`deny`, `row_filter`, `missing_context`, …).
@@ -222,19 +222,19 @@ pub struct Verdict {
     pub hint: String,
     pub masked_columns: Vec<MaskedColumn>,
     pub row_filters: Vec<RowFilter>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_filter_predicate: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewritten_sql: Option<String>,
     pub matched_policies: Vec<MatchedPolicy>,
     pub notes: Vec<String>,
     /// Stateful limits for the caller to enforce (also described in `notes`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<LimitNote>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<BlockedBy>,
     /// What `monitor` policies would have done (absent when none would have acted).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub monitored: Vec<Monitored>,
     /// Sentences a person can read: which policy and rule produced each filter, mask and block.
     pub explanation: Vec<String>,

@@ -26,13 +26,17 @@ export type ErrorCode =
   | "invalid_arguments"
   | "invalid_column"
   | "invalid_context"
+  | "invalid_input"
   | "invalid_options"
   | "invalid_policy"
   | "invalid_request"
   | "invalid_row"
   | "invalid_table"
   | "invalid_tests"
+  | "io_error"
   | "not_initialized"
+  | "proxy_error"
+  | "server_error"
   | "unknown_column"
   | "unknown_relation"
   | "unsupported_dialect"
@@ -87,6 +91,17 @@ export type Dialect =
 export type PolicyMode =
   | "enforce"
   | "monitor";
+
+/** What kind of validation problem a `Problem` is. */
+export type ProblemKind =
+  | "syntax"
+  | "unknown_field"
+  | "missing"
+  | "wrong_type"
+  | "invalid_value"
+  | "duplicate"
+  | "predicate"
+  | "catalog";
 // END GENERATED
 
 // ----------------------------------------------------------------------------- inputs
@@ -331,6 +346,8 @@ export interface Problem {
   policy?: string;
   policy_index?: number;
   rule_index?: number;
+  /** What kind of problem it is, for programs (the message is for people). */
+  kind: ProblemKind;
   /** The field as a path, such as `rules[2].mask.show_last`. */
   field: string;
   message: string;

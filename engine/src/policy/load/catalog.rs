@@ -8,6 +8,7 @@ use crate::catalog::{
     check_type_name, parse_column_name, parse_data_type, Catalog, Column, DefaultAccess,
     ForeignKey, ForeignKeyAction, Table, TableName,
 };
+use crate::policy::ProblemKind;
 
 impl Loader {
     pub(super) fn catalog(&mut self, value: &Json) -> Catalog {
@@ -15,6 +16,7 @@ impl Loader {
         let Some(obj) = value.as_object() else {
             self.at(
                 &place,
+                ProblemKind::WrongType,
                 "catalog",
                 "`catalog` must be an object with `tables`".into(),
             );
@@ -41,6 +43,7 @@ impl Loader {
                 None => {
                     self.at(
                         &place,
+                        ProblemKind::InvalidValue,
                         "catalog.default_access",
                         format!("unknown default access `{s}`; expected {}", allowed()),
                     );
@@ -50,6 +53,7 @@ impl Loader {
             Some(other) => {
                 self.at(
                     &place,
+                    ProblemKind::InvalidValue,
                     "catalog.default_access",
                     format!("`default_access` must be {}, not {other}", allowed()),
                 );
@@ -60,7 +64,12 @@ impl Loader {
             Some(Json::Array(items)) => items.as_slice(),
             None | Some(Json::Null) => &[],
             Some(_) => {
-                self.at(&place, "catalog.tables", "`tables` must be an array".into());
+                self.at(
+                    &place,
+                    ProblemKind::WrongType,
+                    "catalog.tables",
+                    "`tables` must be an array".into(),
+                );
                 &[]
             }
         };
@@ -72,6 +81,7 @@ impl Loader {
             let Some(tobj) = t.as_object() else {
                 self.at(
                     &place,
+                    ProblemKind::WrongType,
                     &field,
                     "a table must be an object with `name` and `columns`".into(),
                 );
@@ -87,13 +97,19 @@ impl Loader {
                 Some(n) => match TableName::parse(n) {
                     Ok(name) => name,
                     Err(m) => {
-                        self.at(&place, &format!("{field}.name"), m);
+                        self.at(
+                            &place,
+                            ProblemKind::InvalidValue,
+                            &format!("{field}.name"),
+                            m,
+                        );
                         continue;
                     }
                 },
                 None => {
                     self.at(
                         &place,
+                        ProblemKind::Missing,
                         &format!("{field}.name"),
                         "a table needs a `name` string".into(),
                     );
@@ -103,6 +119,7 @@ impl Loader {
             if tables.iter().any(|t| t.name == name) {
                 self.at(
                     &place,
+                    ProblemKind::Duplicate,
                     &format!("{field}.name"),
                     format!("table `{name}` is listed twice"),
                 );
@@ -114,6 +131,7 @@ impl Loader {
                 _ => {
                     self.at(
                         &place,
+                        ProblemKind::Missing,
                         &format!("{field}.columns"),
                         format!("table `{name}` needs a `columns` array"),
                     );
@@ -137,7 +155,12 @@ impl Loader {
                                 match parse_data_type(t).and_then(|d| check_type_name(&d)) {
                                     Ok(()) => Some(t.trim().to_lowercase()),
                                     Err(m) => {
-                                        self.at(&place, &format!("{cfield}.type"), m);
+                                        self.at(
+                                            &place,
+                                            ProblemKind::InvalidValue,
+                                            &format!("{cfield}.type"),
+                                            m,
+                                        );
                                         None
                                     }
                                 }
@@ -145,6 +168,7 @@ impl Loader {
                             Some(_) => {
                                 self.at(
                                     &place,
+                                    ProblemKind::WrongType,
                                     &format!("{cfield}.type"),
                                     "`type` must be a string".into(),
                                 );
@@ -158,6 +182,7 @@ impl Loader {
                 let Some(cname) = cname else {
                     self.at(
                         &place,
+                        ProblemKind::InvalidValue,
                         &cfield,
                         "a column is a name or an object with `name` and `type`".into(),
                     );
@@ -167,6 +192,7 @@ impl Loader {
                     Ok(n) if columns.iter().any(|c| c.name == n) => {
                         self.at(
                             &place,
+                            ProblemKind::Duplicate,
                             &format!("{cfield}.name"),
                             format!("column `{n}` is listed twice in `{name}`"),
                         );
@@ -175,7 +201,12 @@ impl Loader {
                         let sql_type = ctype.as_deref().and_then(|t| parse_data_type(t).ok());
                         columns.push(Column::new(n, ctype, sql_type))
                     }
-                    Err(m) => self.at(&place, &format!("{cfield}.name"), m),
+                    Err(m) => self.at(
+                        &place,
+                        ProblemKind::InvalidValue,
+                        &format!("{cfield}.name"),
+                        m,
+                    ),
                 }
             }
             for (at, fk) in
@@ -197,6 +228,7 @@ impl Loader {
                     let at = foreign_key_fields.get(i).cloned().unwrap_or_default();
                     self.at(
                         &place,
+                        ProblemKind::Catalog,
                         &format!("{at}.referenced_columns"),
                         format!(
                             "column `{c}` is not in the catalog for table `{}`",
@@ -230,6 +262,7 @@ impl Loader {
             Some(_) => {
                 self.at(
                     place,
+                    ProblemKind::WrongType,
                     &format!("{field}.foreign_keys"),
                     format!("`foreign_keys` must be an array; {shape}"),
                 );
@@ -240,7 +273,7 @@ impl Loader {
         for (k, item) in items.iter().enumerate() {
             let at = format!("{field}.foreign_keys[{k}]");
             let Some(obj) = item.as_object() else {
-                self.at(place, &at, shape.into());
+                self.at(place, ProblemKind::InvalidValue, &at, shape.into());
                 continue;
             };
             self.unknown_fields(
@@ -262,6 +295,7 @@ impl Loader {
                     _ => {
                         this.at(
                             place,
+                            ProblemKind::InvalidValue,
                             &format!("{at}.{key}"),
                             format!("`{key}` must be a non-empty array of column names"),
                         );
@@ -272,9 +306,15 @@ impl Loader {
                 for (n, c) in list.iter().enumerate() {
                     match c.as_str().map(parse_column_name) {
                         Some(Ok(name)) => out.push(name),
-                        Some(Err(m)) => this.at(place, &format!("{at}.{key}[{n}]"), m),
+                        Some(Err(m)) => this.at(
+                            place,
+                            ProblemKind::InvalidValue,
+                            &format!("{at}.{key}[{n}]"),
+                            m,
+                        ),
                         None => this.at(
                             place,
+                            ProblemKind::WrongType,
                             &format!("{at}.{key}[{n}]"),
                             "a column name must be a string".into(),
                         ),
@@ -287,6 +327,7 @@ impl Loader {
                 if !columns.iter().any(|col| &col.name == c) {
                     self.at(
                         place,
+                        ProblemKind::Catalog,
                         &format!("{at}.columns"),
                         format!("column `{c}` is not in the catalog for table `{table}`"),
                     );
@@ -300,13 +341,19 @@ impl Loader {
                 Some(n) => match TableName::parse(n) {
                     Ok(name) => Some(name),
                     Err(m) => {
-                        self.at(place, &format!("{at}.references"), m);
+                        self.at(
+                            place,
+                            ProblemKind::InvalidValue,
+                            &format!("{at}.references"),
+                            m,
+                        );
                         None
                     }
                 },
                 None => {
                     self.at(
                         place,
+                        ProblemKind::Missing,
                         &format!("{at}.references"),
                         "a foreign key needs the name of the table it `references`".into(),
                     );
@@ -323,6 +370,7 @@ impl Loader {
                             None => {
                                 this.at(
                                     place,
+                                    ProblemKind::InvalidValue,
                                     &format!("{at}.{key}"),
                                     format!(
                                         "unknown action `{s}`; expected one of {}",
@@ -340,6 +388,7 @@ impl Loader {
                     Some(_) => {
                         this.at(
                             place,
+                            ProblemKind::WrongType,
                             &format!("{at}.{key}"),
                             format!("`{key}` must be a string such as `cascade`"),
                         );
@@ -353,6 +402,7 @@ impl Loader {
                 if cs.len() != rs.len() {
                     self.at(
                         place,
+                        ProblemKind::InvalidValue,
                         &format!("{at}.referenced_columns"),
                         format!(
                             "{} referencing columns but {} referenced columns",
@@ -395,6 +445,7 @@ impl Loader {
             Some(_) => {
                 self.at(
                     place,
+                    ProblemKind::WrongType,
                     "catalog.functions",
                     "`functions` must be an array of `{name, reads_governed_tables}`".into(),
                 );
@@ -406,6 +457,7 @@ impl Loader {
             let Some(obj) = item.as_object() else {
                 self.at(
                     place,
+                    ProblemKind::WrongType,
                     &field,
                     "a function must be an object with `name` and `reads_governed_tables`".into(),
                 );
@@ -423,6 +475,7 @@ impl Loader {
                 Some(other) => {
                     self.at(
                         place,
+                        ProblemKind::WrongType,
                         &format!("{field}.reads_governed_tables"),
                         format!("`reads_governed_tables` must be true or false, not {other}"),
                     );
@@ -432,6 +485,7 @@ impl Loader {
             let Some(text) = obj.get("name").and_then(Json::as_str) else {
                 self.at(
                     place,
+                    ProblemKind::Missing,
                     &format!("{field}.name"),
                     "a function needs a `name` (`f` or `schema.f`)".into(),
                 );
@@ -440,6 +494,7 @@ impl Loader {
             match crate::catalog::TableName::parse(text) {
                 Ok(name) if out.contains_key(&name) => self.at(
                     place,
+                    ProblemKind::Duplicate,
                     &format!("{field}.name"),
                     format!("function `{name}` is listed twice"),
                 ),
@@ -454,6 +509,7 @@ impl Loader {
                 }
                 Err(m) => self.at(
                     place,
+                    ProblemKind::InvalidValue,
                     &format!("{field}.name"),
                     m.replace("table name", "function name"),
                 ),

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value as Json};
 
 use crate::catalog::{Column, TypeClass};
-use crate::policy::{Mask, MaskKind, Rule};
+use crate::policy::{Mask, MaskKind, ProblemKind, Rule};
 
 use super::{Loader, OnTable, Place};
 
@@ -22,6 +22,7 @@ impl Loader {
             None => {
                 self.at(
                     place,
+                    ProblemKind::Missing,
                     &field,
                     "a column mask needs a `column` string".into(),
                 );
@@ -48,7 +49,12 @@ impl Loader {
                 expr,
             }),
             Err(m) => {
-                self.at(place, &format!("{prefix}.mask"), m);
+                self.at(
+                    place,
+                    ProblemKind::InvalidValue,
+                    &format!("{prefix}.mask"),
+                    m,
+                );
                 None
             }
         }
@@ -72,6 +78,7 @@ impl Loader {
             _ => {
                 self.at(
                     place,
+                    ProblemKind::Missing,
                     field,
                     "a column mask needs a `mask` object with a `kind`".into(),
                 );
@@ -81,6 +88,7 @@ impl Loader {
         let Some(kind) = obj.get("kind").and_then(Json::as_str) else {
             self.at(
                 place,
+                ProblemKind::Missing,
                 &format!("{field}.kind"),
                 format!("a mask needs a `kind`: {}", Mask::KINDS.join(", ")),
             );
@@ -89,6 +97,7 @@ impl Loader {
         let Some(kind) = MaskKind::from_name(kind) else {
             self.at(
                 place,
+                ProblemKind::InvalidValue,
                 &format!("{field}.kind"),
                 format!(
                     "unknown mask kind `{kind}`; expected one of {}",
@@ -110,6 +119,7 @@ impl Loader {
                 ) {
                     self.at(
                         place,
+                        ProblemKind::Catalog,
                         &format!("{field}.kind"),
                         "`date_year` masks only date and timestamp columns".into(),
                     );
@@ -123,6 +133,7 @@ impl Loader {
                     Some(_) => {
                         self.at(
                             place,
+                            ProblemKind::WrongType,
                             &format!("{field}.replacement"),
                             "`replacement` must be a string".into(),
                         );
@@ -140,6 +151,7 @@ impl Loader {
                         Some(_) => {
                             loader.at(
                                 place,
+                                ProblemKind::WrongType,
                                 &format!("{field}.{key}"),
                                 format!("`{key}` must be an integer from 0 to 10000"),
                             );
@@ -155,6 +167,7 @@ impl Loader {
                     Some(_) => {
                         self.at(
                             place,
+                            ProblemKind::InvalidValue,
                             &format!("{field}.pad"),
                             "`pad` must be a single character".into(),
                         );
@@ -173,6 +186,7 @@ impl Loader {
                         if s.contains('\0') {
                             self.at(
                                 place,
+                                ProblemKind::InvalidValue,
                                 &format!("{field}.value"),
                                 "`value` must not contain a NUL character".into(),
                             );
@@ -183,6 +197,7 @@ impl Loader {
                 Some(_) => {
                     self.at(
                         place,
+                        ProblemKind::WrongType,
                         &format!("{field}.value"),
                         "`value` must be a string, number, boolean or null".into(),
                     );
@@ -191,6 +206,7 @@ impl Loader {
                 None => {
                     self.at(
                         place,
+                        ProblemKind::Missing,
                         &format!("{field}.value"),
                         "a constant mask needs a `value`".into(),
                     );

@@ -3,7 +3,7 @@
 use serde_json::Value as Json;
 
 use crate::catalog::{Column, TypeClass};
-use crate::policy::{Predicate, Retention, Rule};
+use crate::policy::{Predicate, ProblemKind, Retention, Rule};
 
 use super::{Loader, OnTable};
 
@@ -17,18 +17,18 @@ impl Loader {
             table,
         } = on;
         let field = format!("{prefix}.column");
-        let column = match obj.get("column").and_then(Json::as_str) {
-            Some(c) => self.column_known(&on, &field, c),
-            None => {
-                self.at(
-                    place,
+        let column =
+            match obj.get("column").and_then(Json::as_str) {
+                Some(c) => self.column_known(&on, &field, c),
+                None => {
+                    self.at(
+                    place, ProblemKind::Missing,
                     &field,
                     "a data retention rule needs a `column` string: the row's date or timestamp"
-                        .into(),
-                );
-                None
-            }
-        };
+                        .into());
+                    None
+                }
+            };
         if let Some(class) = column
             .as_deref()
             .and_then(|c| table.and_then(|t| t.column(c)))
@@ -40,6 +40,7 @@ impl Loader {
             ) {
                 self.at(
                     place,
+                    ProblemKind::Catalog,
                     &field,
                     "a data retention column must be a date or a timestamp in the catalog".into(),
                 );
@@ -49,13 +50,19 @@ impl Loader {
             Some(k) => match Retention::parse_period(k) {
                 Ok(p) => Some(p),
                 Err(m) => {
-                    self.at(place, &format!("{prefix}.keep"), m);
+                    self.at(
+                        place,
+                        ProblemKind::InvalidValue,
+                        &format!("{prefix}.keep"),
+                        m,
+                    );
                     None
                 }
             },
             None => {
                 self.at(
                     place,
+                    ProblemKind::Missing,
                     &format!("{prefix}.keep"),
                     "a data retention rule needs `keep`, a period such as `90 days`".into(),
                 );
@@ -81,7 +88,7 @@ impl Loader {
             }),
             Err(errors) => {
                 for e in errors {
-                    self.at(place, &field, e.message);
+                    self.at(place, ProblemKind::Predicate, &field, e.message);
                 }
                 None
             }

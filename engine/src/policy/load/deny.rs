@@ -2,7 +2,7 @@
 
 use serde_json::Value as Json;
 
-use crate::policy::{Operation, Rule};
+use crate::policy::{Operation, ProblemKind, Rule};
 
 use super::{Loader, OnTable};
 
@@ -28,7 +28,12 @@ impl Loader {
                             None => ok = false,
                         },
                         None => {
-                            self.at(place, &field, "a column must be a string".into());
+                            self.at(
+                                place,
+                                ProblemKind::WrongType,
+                                &field,
+                                "a column must be a string".into(),
+                            );
                             ok = false;
                         }
                     }
@@ -36,6 +41,7 @@ impl Loader {
                 if items.is_empty() {
                     self.at(
                         place,
+                        ProblemKind::InvalidValue,
                         &format!("{prefix}.columns"),
                         "`columns` is empty; leave it out to deny the whole table".into(),
                     );
@@ -45,6 +51,7 @@ impl Loader {
             Some(_) => {
                 self.at(
                     place,
+                    ProblemKind::WrongType,
                     &format!("{prefix}.columns"),
                     "`columns` must be an array of column names".into(),
                 );
@@ -62,7 +69,7 @@ impl Loader {
                     {
                         Some((_, o)) => operations.push(*o),
                         None => {
-                            self.at(place, &format!("{prefix}.operations[{j}]"), format!("unknown operation {op}; expected select, insert, update, delete or ddl"));
+                            self.at(place, ProblemKind::InvalidValue, &format!("{prefix}.operations[{j}]"), format!("unknown operation {op}; expected select, insert, update, delete or ddl"));
                             ok = false;
                         }
                     }
@@ -71,6 +78,7 @@ impl Loader {
             Some(_) => {
                 self.at(
                     place,
+                    ProblemKind::WrongType,
                     &format!("{prefix}.operations"),
                     "`operations` must be an array".into(),
                 );

@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
 
-use super::{AuditLevel, Mode, Policy, PolicySet, Problem, Rule, RuleType, Subjects};
+use super::{AuditLevel, Mode, Policy, PolicySet, Problem, ProblemKind, Rule, RuleType, Subjects};
 use crate::catalog::{parse_column_name, Catalog, Table, TableName};
-use crate::error::InputError;
+use crate::error::{ErrorCode, InputError};
 
 /// Loads and validates a policy set from JSON (text starting with `{` or `[`) or YAML
 /// (`yaml_unsupported` without the `yaml` feature).
@@ -62,13 +62,14 @@ fn syntax_error(
     column: Option<u64>,
 ) -> InputError {
     let mut err = InputError::new(
-        "invalid_policy",
+        ErrorCode::InvalidPolicy,
         format!("the policy set is not valid {format}: {message}"),
     );
     err.problems.push(Problem {
         policy: None,
         policy_index: None,
         rule_index: None,
+        kind: ProblemKind::Syntax,
         field: String::new(),
         message: format!("not valid {format}: {message}"),
         line,
@@ -85,6 +86,7 @@ pub fn from_value(value: &Json) -> Result<PolicySet, InputError> {
             for key in obj.keys() {
                 if !matches!(key.as_str(), "catalog" | "policies" | "version" | "$schema") {
                     loader.top(
+                        ProblemKind::UnknownField,
                         key,
                         format!("unknown field `{key}`; a policy set has `catalog` and `policies`"),
                     );
@@ -94,7 +96,11 @@ pub fn from_value(value: &Json) -> Result<PolicySet, InputError> {
                 None | Some(Json::Null) => Vec::new(),
                 Some(Json::Array(items)) => items.iter().collect(),
                 Some(_) => {
-                    loader.top("policies", "`policies` must be an array of policies".into());
+                    loader.top(
+                        ProblemKind::WrongType,
+                        "policies",
+                        "`policies` must be an array of policies".into(),
+                    );
                     Vec::new()
                 }
             };
@@ -103,7 +109,7 @@ pub fn from_value(value: &Json) -> Result<PolicySet, InputError> {
         Json::Object(_) => (None, vec![value]),
         Json::Array(items) => (None, items.iter().collect()),
         _ => {
-            loader.top("", "a policy file holds a policy set object, an array of policies, or one policy object".into());
+            loader.top(ProblemKind::InvalidValue, "", "a policy file holds a policy set object, an array of policies, or one policy object".into());
             (None, Vec::new())
         }
     };
@@ -120,6 +126,7 @@ pub fn from_value(value: &Json) -> Result<PolicySet, InputError> {
                     policy: Some(policy.id.clone()),
                     policy_index: Some(i),
                     rule_index: None,
+                    kind: ProblemKind::Duplicate,
                     field: "id".into(),
                     message: format!("duplicate policy id `{}`", policy.id),
                     line: None,
@@ -132,7 +139,7 @@ pub fn from_value(value: &Json) -> Result<PolicySet, InputError> {
     if !loader.problems.is_empty() {
         let n = loader.problems.len();
         let mut err = InputError::new(
-            "invalid_policy",
+            ErrorCode::InvalidPolicy,
             format!(
                 "the policy set has {n} problem{}; nothing was loaded",
                 if n == 1 { "" } else { "s" }
@@ -191,15 +198,16 @@ const SUBJECT_FIELDS: &[&str] = &[
 ];
 
 impl Loader {
-    pub(super) fn top(&mut self, field: &str, message: String) {
-        self.at(&Place::default(), field, message);
+    pub(super) fn top(&mut self, kind: ProblemKind, field: &str, message: String) {
+        self.at(&Place::default(), kind, field, message);
     }
 
-    pub(super) fn at(&mut self, place: &Place, field: &str, message: String) {
+    pub(super) fn at(&mut self, place: &Place, kind: ProblemKind, field: &str, message: String) {
         self.problems.push(Problem {
             policy: place.policy.clone(),
             policy_index: place.policy_index,
             rule_index: place.rule_index,
+            kind,
             field: field.to_string(),
             message,
             line: None,
@@ -218,6 +226,7 @@ impl Loader {
             if !known.contains(&key.as_str()) {
                 self.at(
                     place,
+                    ProblemKind::UnknownField,
                     &format!("{prefix}{key}"),
                     format!(
                         "unknown field `{key}`; expected one of {}",
@@ -234,18 +243,33 @@ impl Loader {
             rule_index: None,
         };
         let Some(obj) = value.as_object() else {
-            self.at(&place, "", "a policy must be an object".into());
+            self.at(
+                &place,
+                ProblemKind::WrongType,
+                "",
+                "a policy must be an object".into(),
+            );
             return None;
         };
         let id = match obj.get("id") {
             Some(Json::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             Some(Json::String(_)) => {
-                self.at(&place, "id", "`id` must not be empty".into());
+                self.at(
+                    &place,
+                    ProblemKind::InvalidValue,
+                    "id",
+                    "`id` must not be empty".into(),
+                );
                 None
             }
             Some(Json::Number(n)) => Some(n.to_string()),
             _ => {
-                self.at(&place, "id", "a policy needs an `id` string".into());
+                self.at(
+                    &place,
+                    ProblemKind::Missing,
+                    "id",
+                    "a policy needs an `id` string".into(),
+                );
                 None
             }
         };
@@ -260,22 +284,33 @@ impl Loader {
             None | Some(Json::Null) => 0,
             Some(Json::Number(n)) if n.as_i64().is_some() => n.as_i64().unwrap_or(0),
             Some(_) => {
-                self.at(&place, "priority", "`priority` must be an integer".into());
+                self.at(
+                    &place,
+                    ProblemKind::WrongType,
+                    "priority",
+                    "`priority` must be an integer".into(),
+                );
                 0
             }
         };
         let mode = match obj.get("mode") {
             None | Some(Json::Null) => Mode::Enforce,
-            Some(Json::String(s)) if s == "enforce" => Mode::Enforce,
-            Some(Json::String(s)) if s == "monitor" => Mode::Monitor,
-            Some(other) => {
-                self.at(
-                    &place,
-                    "mode",
-                    format!("`mode` must be `enforce` or `monitor`, not {other}"),
-                );
-                Mode::Enforce
-            }
+            Some(other) => match other.as_str().and_then(Mode::from_name) {
+                Some(mode) => mode,
+                None => {
+                    let names: Vec<String> = Mode::ALL
+                        .iter()
+                        .map(|m| format!("`{}`", m.as_str()))
+                        .collect();
+                    self.at(
+                        &place,
+                        ProblemKind::InvalidValue,
+                        "mode",
+                        format!("`mode` must be {}, not {other}", names.join(" or ")),
+                    );
+                    Mode::Enforce
+                }
+            },
         };
         let audit_level = match obj.get("audit_level") {
             None | Some(Json::Null) => AuditLevel::Normal,
@@ -285,6 +320,7 @@ impl Loader {
             Some(other) => {
                 self.at(
                     &place,
+                    ProblemKind::InvalidValue,
                     "audit_level",
                     format!("`audit_level` must be `none`, `normal` or `verbose`, not {other}"),
                 );
@@ -312,7 +348,12 @@ impl Loader {
                     }
                 }
             }
-            Some(_) => self.at(&place, "rules", "`rules` must be an array".into()),
+            Some(_) => self.at(
+                &place,
+                ProblemKind::WrongType,
+                "rules",
+                "`rules` must be an array".into(),
+            ),
         }
         Some(Policy {
             id: id?,
@@ -343,7 +384,12 @@ impl Loader {
             None | Some(Json::Null) => None,
             Some(Json::String(s)) => Some(s.clone()),
             Some(_) => {
-                self.at(place, key, format!("`{key}` must be a string"));
+                self.at(
+                    place,
+                    ProblemKind::WrongType,
+                    key,
+                    format!("`{key}` must be a string"),
+                );
                 None
             }
         }
@@ -360,7 +406,12 @@ impl Loader {
             None | Some(Json::Null) => default,
             Some(Json::Bool(b)) => *b,
             Some(_) => {
-                self.at(place, key, format!("`{key}` must be true or false"));
+                self.at(
+                    place,
+                    ProblemKind::WrongType,
+                    key,
+                    format!("`{key}` must be true or false"),
+                );
                 default
             }
         }
@@ -380,7 +431,12 @@ impl Loader {
                 for (i, item) in items.iter().enumerate() {
                     match item.as_str() {
                         Some(s) => out.push(s.to_string()),
-                        None => self.at(place, &format!("{field}[{i}]"), "must be a string".into()),
+                        None => self.at(
+                            place,
+                            ProblemKind::WrongType,
+                            &format!("{field}[{i}]"),
+                            "must be a string".into(),
+                        ),
                     }
                 }
                 out
@@ -388,6 +444,7 @@ impl Loader {
             Some(_) => {
                 self.at(
                     place,
+                    ProblemKind::WrongType,
                     field,
                     format!("`{field}` must be an array of strings"),
                 );
@@ -415,6 +472,7 @@ impl Loader {
                         }
                         _ => self.at(
                             place,
+                            ProblemKind::WrongType,
                             &format!("labels.{k}"),
                             "a label value must be a string".into(),
                         ),
@@ -431,6 +489,7 @@ impl Loader {
             }
             Some(_) => self.at(
                 place,
+                ProblemKind::WrongType,
                 "labels",
                 "`labels` must be an object of strings or an array of `key=value` strings".into(),
             ),
@@ -466,6 +525,7 @@ impl Loader {
             }
             Some(_) => self.at(
                 place,
+                ProblemKind::WrongType,
                 key,
                 format!(
                     "`{key}` must be an object with {}",
@@ -485,7 +545,12 @@ impl Loader {
     ) -> Option<Rule> {
         let prefix = format!("rules[{i}]");
         let Some(obj) = value.as_object() else {
-            self.at(place, &prefix, "a rule must be an object".into());
+            self.at(
+                place,
+                ProblemKind::WrongType,
+                &prefix,
+                "a rule must be an object".into(),
+            );
             return None;
         };
         let rule_type = match obj.get("type").and_then(Json::as_str) {
@@ -494,6 +559,7 @@ impl Loader {
                 None => {
                     self.at(
                         place,
+                        ProblemKind::InvalidValue,
                         &format!("{prefix}.type"),
                         format!(
                             "unknown rule type `{name}`; expected {}",
@@ -506,6 +572,7 @@ impl Loader {
             None => {
                 self.at(
                     place,
+                    ProblemKind::Missing,
                     &format!("{prefix}.type"),
                     format!("a rule needs a `type`: {}", RuleType::listed()),
                 );
@@ -536,13 +603,19 @@ impl Loader {
             Some(t) => match TableName::parse(t) {
                 Ok(n) => n,
                 Err(m) => {
-                    self.at(place, &format!("{prefix}.table"), m);
+                    self.at(
+                        place,
+                        ProblemKind::InvalidValue,
+                        &format!("{prefix}.table"),
+                        m,
+                    );
                     return None;
                 }
             },
             None => {
                 self.at(
                     place,
+                    ProblemKind::Missing,
                     &format!("{prefix}.table"),
                     "a rule needs a `table` string".into(),
                 );
@@ -555,6 +628,7 @@ impl Loader {
                 None => {
                     self.at(
                         place,
+                        ProblemKind::Catalog,
                         &format!("{prefix}.table"),
                         format!("table `{name}` is not in the catalog"),
                     );
@@ -585,6 +659,7 @@ impl Loader {
                     if t.column(&n).is_none() {
                         self.at(
                             on.place,
+                            ProblemKind::Catalog,
                             field,
                             format!("column `{n}` is not in the catalog for table `{}`", on.name),
                         );
@@ -594,7 +669,7 @@ impl Loader {
                 Some(n)
             }
             Err(m) => {
-                self.at(on.place, field, m);
+                self.at(on.place, ProblemKind::InvalidValue, field, m);
                 None
             }
         }

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::{Loader, Place};
-use crate::policy::{Limits, Rule};
+use crate::policy::{Limits, ProblemKind, Rule};
 
 impl Loader {
     pub(super) fn query_limit(
@@ -20,6 +20,7 @@ impl Loader {
                 Some(other) => {
                     loader.at(
                         place,
+                        ProblemKind::WrongType,
                         &format!("{prefix}.{key}"),
                         format!("`{key}` must be an integer of at least {min}, not {other}"),
                     );
@@ -36,10 +37,9 @@ impl Loader {
         };
         if limits == Limits::default() && self.problems.len() == before {
             self.at(
-                place,
+                place, ProblemKind::Missing,
                 prefix,
-                "a query limit needs at least one of max_rows, max_joins, queries_per_hour, queries_per_day, max_execution_ms".into(),
-            );
+                "a query limit needs at least one of max_rows, max_joins, queries_per_hour, queries_per_day, max_execution_ms".into());
         }
         (self.problems.len() == before).then_some(Rule::QueryLimit(limits))
     }

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::{Loader, Place};
-use crate::policy::{Operation, Restriction, Rule, StatementKind};
+use crate::policy::{Operation, ProblemKind, Restriction, Rule, StatementKind};
 
 impl Loader {
     pub(super) fn query_restriction(
@@ -25,6 +25,7 @@ impl Loader {
                         Some((_, k)) => kinds.push(*k),
                         None => self.at(
                             place,
+                            ProblemKind::InvalidValue,
                             &format!("{prefix}.statements[{j}]"),
                             format!(
                                 "unknown statement kind {item}; expected one of {}",
@@ -44,6 +45,7 @@ impl Loader {
             Some(_) => {
                 self.at(
                     place,
+                    ProblemKind::WrongType,
                     &format!("{prefix}.statements"),
                     "`statements` must be an array of statement kinds".into(),
                 );
@@ -64,6 +66,7 @@ impl Loader {
                 // PostgreSQL cuts a called name to 63 bytes, so no call would ever match.
                 self.at(
                     place,
+                    ProblemKind::InvalidValue,
                     &format!("{prefix}.denied_functions[{j}]"),
                     format!(
                         "`{f}` is longer than {} bytes, the most a PostgreSQL function name has",
@@ -74,10 +77,9 @@ impl Loader {
                 denied_functions.push(f.to_ascii_lowercase());
             } else {
                 self.at(
-                    place,
+                    place, ProblemKind::InvalidValue,
                     &format!("{prefix}.denied_functions[{j}]"),
-                    format!("`{f}` is not a function name (letters, digits and `_`, with an optional trailing `*`)"),
-                );
+                    format!("`{f}` is not a function name (letters, digits and `_`, with an optional trailing `*`)"));
             }
         }
         let require_where = match obj.get("require_where") {
@@ -91,6 +93,7 @@ impl Loader {
                         Some("delete") => ops.push(Operation::Delete),
                         _ => self.at(
                             place,
+                            ProblemKind::InvalidValue,
                             &format!("{prefix}.require_where[{j}]"),
                             format!("`require_where` lists `update` and/or `delete`, not {item}"),
                         ),
@@ -101,6 +104,7 @@ impl Loader {
             Some(_) => {
                 self.at(
                     place,
+                    ProblemKind::InvalidValue,
                     &format!("{prefix}.require_where"),
                     "`require_where` must be true, false, or a list of `update` and `delete`"
                         .into(),

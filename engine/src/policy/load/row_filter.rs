@@ -2,7 +2,7 @@
 
 use serde_json::Value as Json;
 
-use crate::policy::{Predicate, Problem, Rule};
+use crate::policy::{Predicate, Problem, ProblemKind, Rule};
 
 use super::{Loader, OnTable};
 
@@ -20,6 +20,7 @@ impl Loader {
             None => {
                 self.at(
                     place,
+                    ProblemKind::Missing,
                     &format!("{prefix}.predicate"),
                     "a row filter needs a `predicate` string".into(),
                 );
@@ -38,6 +39,7 @@ impl Loader {
                         policy: place.policy.clone(),
                         policy_index: place.policy_index,
                         rule_index: place.rule_index,
+                        kind: ProblemKind::Predicate,
                         field: format!("{prefix}.predicate"),
                         message: e.message,
                         line: e.line,
