@@ -380,8 +380,8 @@ fn set_and_context(
 }
 
 fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
-    verdict_engine::check_dialect(&args.dialect)?;
-    let (set, ctx) = set_and_context(
+    let dialect = verdict_engine::Dialect::from_name(&args.dialect)?;
+    let (mut set, ctx) = set_and_context(
         &args.policies,
         args.context.as_ref(),
         args.sql_file.as_ref(),
@@ -397,6 +397,7 @@ fn run_eval(args: &EvalArgs) -> Result<String, InputError> {
             ))
         }
     };
+    set.dialect = dialect;
     Ok(evaluate(&set, &sql, &ctx).to_json())
 }
 

@@ -5,7 +5,6 @@ use std::fmt;
 
 use serde::Serialize;
 use sqlparser::ast::{DataType, Ident};
-use sqlparser::dialect::PostgreSqlDialect;
 
 use crate::ident;
 
@@ -42,8 +41,7 @@ impl TableName {
 
     /// Parses a name as written in a policy file (`orders`, `public.orders`, `"Mixed"`).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let dialect = PostgreSqlDialect {};
-        let mut parser = crate::parse::parser(&dialect, text)
+        let mut parser = crate::parse::parser(crate::Dialect::Postgres, text)
             .map_err(|e| format!("`{text}` is not a table name: {e}"))?;
         let name = parser
             .parse_object_name(false)
@@ -92,8 +90,7 @@ impl fmt::Display for TableName {
 
 /// Parses a column name as written in a policy file.
 pub fn parse_column_name(text: &str) -> Result<String, String> {
-    let dialect = PostgreSqlDialect {};
-    let mut parser = crate::parse::parser(&dialect, text)
+    let mut parser = crate::parse::parser(crate::Dialect::Postgres, text)
         .map_err(|e| format!("`{text}` is not a column name: {e}"))?;
     let id = parser
         .parse_identifier()
@@ -123,10 +120,9 @@ fn too_long(id: &Ident) -> Result<(), String> {
 
 /// Parses a column type as written in a catalog (`integer`, `varchar(20)`, `timestamp with time zone`).
 pub fn parse_data_type(text: &str) -> Result<DataType, String> {
-    let dialect = PostgreSqlDialect {};
     // The engine's parser: it refuses long runs of `[]`, which nest types without bound.
-    let mut parser =
-        crate::parse::parser(&dialect, text).map_err(|e| format!("`{text}` is not a type: {e}"))?;
+    let mut parser = crate::parse::parser(crate::Dialect::Postgres, text)
+        .map_err(|e| format!("`{text}` is not a type: {e}"))?;
     let t = parser
         .parse_data_type()
         .map_err(|_| format!("`{text}` is not a type"))?;

@@ -16,7 +16,7 @@ use crate::verdict::{RuleNo, Verdict, VerdictRule};
 /// Evaluates one SQL text for one context against a validated policy set.
 pub fn evaluate(set: &PolicySet, sql: &str, ctx: &Context) -> Verdict {
     let selection = applicable::policies(set, ctx, Operation::Select);
-    let mut statements = match parse::parse_statements(sql) {
+    let mut statements = match parse::parse_statements_in(set.dialect, sql, parse::DEPTH_LIMIT) {
         Ok(s) if !s.is_empty() => s,
         parsed => {
             let block = match parsed {

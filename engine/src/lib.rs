@@ -4,6 +4,7 @@ mod applicable;
 mod builtins;
 pub mod catalog;
 pub mod context;
+mod dialect;
 mod error;
 mod evaluate;
 pub mod explain_row;
@@ -32,9 +33,9 @@ pub use policy::{PolicySet, Problem, ProblemKind, Summary};
 pub use verdict::{Decision, Verdict, VerdictRule};
 
 pub use applicable::exempts;
+pub use dialect::Dialect;
 pub use evaluate::evaluate;
 pub use explain_row::{explain_row, explain_row_json, explain_row_keyed, RowExplanation};
-pub use parse::{check_dialect, DIALECTS};
 pub use setup::db_setup_sql;
 pub use suite::{run_suite, run_suite_with_mutation, Suite, SuiteReport};
 pub use who_sees::{who_sees, who_sees_json, Access, Principal, WhoSeesReport};

@@ -8,7 +8,6 @@
 
 use serde_json::Value as Json;
 use sqlparser::ast::{DataType, Expr};
-use sqlparser::dialect::PostgreSqlDialect;
 
 use crate::catalog::{Column, TypeClass};
 use crate::ident;
@@ -86,8 +85,7 @@ pub fn mask_expr(mask: &Mask, column: &str, col: Option<&Column>) -> Result<Expr
             format!("CASE WHEN {c} IS NULL THEN NULL ELSE {lit} END")
         }
     };
-    let dialect = PostgreSqlDialect {};
-    crate::parse::parser(&dialect, &sql)
+    crate::parse::parser(crate::Dialect::Postgres, &sql)
         .map_err(|e| format!("cannot build the mask expression: {e}"))?
         .parse_expr()
         .map_err(|e| format!("cannot build the mask expression: {e}"))

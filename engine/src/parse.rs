@@ -1,4 +1,4 @@
-//! Parsing SQL text into statements, with PostgreSQL's dialect and a bounded depth.
+//! Parsing SQL text into statements, in a [`Dialect`] and within a bounded depth.
 //!
 //! Two limits keep every later step (resolution, rewriting, printing, proving, dropping
 //! the tree), all of which recurse over the syntax tree, within a small stack such as
@@ -17,27 +17,10 @@ use sqlparser::ast::{
     BinaryOperator, Expr, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor,
     Value, ValueWithSpan, Values, VisitorMut,
 };
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Span, Token, TokenWithSpan, Tokenizer};
 
-/// Dialect names callers may pass; the engine speaks PostgreSQL.
-pub const DIALECTS: &[&str] = &["postgres", "postgresql"];
-
-/// Checks a dialect name (case-insensitive) given by a caller.
-pub fn check_dialect(name: &str) -> Result<(), crate::InputError> {
-    if DIALECTS.contains(&name.to_ascii_lowercase().as_str()) {
-        Ok(())
-    } else {
-        Err(crate::InputError::new(
-            crate::ErrorCode::UnsupportedDialect,
-            format!(
-                "dialect `{name}` is not supported; use {}",
-                DIALECTS.join(" or ")
-            ),
-        ))
-    }
-}
+use crate::dialect::Dialect;
 
 /// How deep expressions and queries may nest; deeper texts are blocked, never overflow.
 pub const RECURSION_LIMIT: usize = 64;
@@ -82,9 +65,9 @@ impl std::fmt::Display for ParseError {
     }
 }
 
-/// The statements of a SQL text, or why not.
+/// The statements of a PostgreSQL text, or why not.
 pub fn parse_statements(sql: &str) -> Result<Vec<Statement>, ParseError> {
-    parse_statements_within(sql, DEPTH_LIMIT)
+    parse_statements_in(Dialect::Postgres, sql, DEPTH_LIMIT)
 }
 
 /// [`parse_statements`] with another depth limit. Checks that parse the engine's own
@@ -94,15 +77,23 @@ pub fn parse_statements_within(
     sql: &str,
     depth_limit: usize,
 ) -> Result<Vec<Statement>, ParseError> {
-    let dialect = PostgreSqlDialect {};
+    parse_statements_in(Dialect::Postgres, sql, depth_limit)
+}
+
+/// The statements of a text in `dialect`, within `depth_limit`.
+pub fn parse_statements_in(
+    dialect: Dialect,
+    sql: &str,
+    depth_limit: usize,
+) -> Result<Vec<Statement>, ParseError> {
     // sqlparser tries speculative parses at every expression (is `x` a type name before a
     // typed string?) and formats an error message, with the position, for each one it
     // throws away. Without positions that costs less; a text that does not parse is parsed
     // again with them, for the message the caller sees.
-    let mut statements = match parser_with(&dialect, sql, false)?.parse_statements() {
+    let mut statements = match parser_with(dialect, sql, false)?.parse_statements() {
         Ok(statements) => statements,
         Err(e @ ParserError::RecursionLimitExceeded) => return Err(parser_error(e)),
-        Err(_) => parser(&dialect, sql)?
+        Err(_) => parser(dialect, sql)?
             .parse_statements()
             .map_err(parser_error)?,
     };
@@ -136,20 +127,18 @@ fn reserve_stack() {
 
 /// A parser over `text` with the engine's dialect and limits; the text is tokenized
 /// here, and runs of `[…]` groups longer than [`BRACKET_CHAIN_LIMIT`] are refused.
-pub(crate) fn parser<'a>(
-    dialect: &'a PostgreSqlDialect,
-    text: &str,
-) -> Result<Parser<'a>, ParseError> {
+pub(crate) fn parser(dialect: Dialect, text: &str) -> Result<Parser<'static>, ParseError> {
     parser_with(dialect, text, true)
 }
 
 /// [`parser`], with the tokens' positions kept for the parser's error messages or not
 /// (the engine's own checks of the tokens name positions either way).
-fn parser_with<'a>(
-    dialect: &'a PostgreSqlDialect,
+fn parser_with(
+    dialect: Dialect,
     text: &str,
     positions: bool,
-) -> Result<Parser<'a>, ParseError> {
+) -> Result<Parser<'static>, ParseError> {
+    let dialect = dialect.parser();
     reserve_stack();
     // About one token (whitespace included) per two to three bytes of SQL: sized once
     // rather than grown by doubling, each step a copy of every token so far.

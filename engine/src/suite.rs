@@ -893,6 +893,7 @@ fn mutate(set: &PolicySet, cases: &[Checked], base: &SuiteReport) -> MutationRep
                     }
                 }
                 let mutant_set = PolicySet {
+                    dialect: set.dialect,
                     catalog: set.catalog.clone(),
                     policies,
                     memo: Default::default(),

@@ -6,7 +6,7 @@
 
 use serde_json::Value as Json;
 use verdict_engine::{
-    evaluate as engine_evaluate, run_suite, run_suite_with_mutation, Context, ErrorCode,
+    evaluate as engine_evaluate, run_suite, run_suite_with_mutation, Context, Dialect, ErrorCode,
     InputError, PolicySet, Suite, Verdict,
 };
 
@@ -96,10 +96,12 @@ pub fn context(value: &Json) -> Result<Context, InputError> {
     }
 }
 
-/// Checks evaluation options (`{"dialect": "postgres"}`); null/absent means the defaults.
-pub fn options(value: &Json) -> Result<(), InputError> {
+/// Reads evaluation options (`{"dialect": "postgres"}`): the dialect; null/absent means
+/// the defaults.
+pub fn options(value: &Json) -> Result<Dialect, InputError> {
+    let mut dialect = Dialect::default();
     let obj = match value {
-        Json::Null => return Ok(()),
+        Json::Null => return Ok(dialect),
         Json::Object(obj) => obj,
         _ => {
             return Err(InputError::new(
@@ -111,7 +113,7 @@ pub fn options(value: &Json) -> Result<(), InputError> {
     for (key, v) in obj {
         match (key.as_str(), v) {
             ("dialect", Json::Null) => {}
-            ("dialect", Json::String(d)) => verdict_engine::check_dialect(d)?,
+            ("dialect", Json::String(d)) => dialect = Dialect::from_name(d)?,
             ("dialect", _) => {
                 return Err(InputError::new(
                     ErrorCode::InvalidOptions,
@@ -129,13 +131,13 @@ pub fn options(value: &Json) -> Result<(), InputError> {
             }
         }
     }
-    Ok(())
+    Ok(dialect)
 }
 
 /// Options from JSON text; an empty text means the defaults.
-pub fn options_str(text: &str) -> Result<(), InputError> {
+pub fn options_str(text: &str) -> Result<Dialect, InputError> {
     if text.trim().is_empty() {
-        return Ok(());
+        return Ok(Dialect::default());
     }
     let value: Json = serde_json::from_str(text).map_err(|e| {
         InputError::new(
@@ -153,8 +155,9 @@ pub fn evaluate_value(
     context_value: &Json,
     options_value: &Json,
 ) -> Result<Verdict, InputError> {
-    options(options_value)?;
-    let set = policy_set(policy_set_value)?;
+    let dialect = options(options_value)?;
+    let mut set = policy_set(policy_set_value)?;
+    set.dialect = dialect;
     let ctx = context(context_value)?;
     Ok(engine_evaluate(&set, sql, &ctx))
 }
@@ -168,7 +171,11 @@ pub fn evaluate_json_str(
     options_text: &str,
 ) -> String {
     let result = options_str(options_text)
-        .and_then(|()| PolicySet::parse(policy_set_text))
+        .and_then(|dialect| {
+            let mut set = PolicySet::parse(policy_set_text)?;
+            set.dialect = dialect;
+            Ok(set)
+        })
         .and_then(|set| Ok((set, self::context_text(context_text)?)))
         .map(|(set, ctx)| engine_evaluate(&set, sql, &ctx));
     match result {
@@ -669,6 +676,24 @@ mod tests {
             );
         }
         assert!(context_text(CONTEXT).is_ok());
+    }
+
+    #[test]
+    fn the_dialect_option_reaches_the_policy_set() {
+        for name in ["postgres", "PostgreSQL"] {
+            let d = options(&serde_json::json!({ "dialect": name })).unwrap();
+            assert_eq!(d, Dialect::Postgres);
+        }
+        assert_eq!(options(&Json::Null).unwrap(), Dialect::Postgres);
+        assert_eq!(options_str("").unwrap(), Dialect::Postgres);
+        let v = evaluate_value(
+            &serde_json::json!({"policies": []}),
+            "SELECT 1",
+            &Json::Null,
+            &serde_json::json!({"dialect": "postgresql"}),
+        )
+        .unwrap();
+        assert_eq!(v.verdict, verdict_engine::Decision::Allow);
     }
 
     #[test]

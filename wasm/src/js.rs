@@ -243,8 +243,11 @@ impl PolicyEngine {
     #[wasm_bindgen(constructor)]
     pub fn new(policy_set: JsValue, options: JsValue) -> Result<PolicyEngine, JsValue> {
         let run = || -> Result<_, InputError> {
-            api::options(&json_of(options, ErrorCode::InvalidOptions, "the options")?)?;
-            policy_set_of(policy_set)
+            let dialect =
+                api::options(&json_of(options, ErrorCode::InvalidOptions, "the options")?)?;
+            let mut set = policy_set_of(policy_set)?;
+            set.dialect = dialect;
+            Ok(set)
         };
         run().map(|set| PolicyEngine { set }).map_err(thrown)
     }

@@ -16,7 +16,7 @@ use std::fs;
 use std::path::Path;
 
 use verdict_engine::policy::{MaskKind, Mode, Operation};
-use verdict_engine::{ErrorCode, ProblemKind, VerdictRule, DIALECTS};
+use verdict_engine::{Dialect, ErrorCode, ProblemKind, VerdictRule};
 
 const BEGIN: &str = "// BEGIN GENERATED (cargo test -p verdict-wasm --test types)\n";
 const END: &str = "// END GENERATED\n";
@@ -91,7 +91,11 @@ fn generated(root: &Path) -> String {
     push(
         "SQL dialects (`options.dialect`; the engine also accepts them in any case).",
         "Dialect",
-        DIALECTS.iter().map(|d| d.to_string()).collect(),
+        Dialect::ALL
+            .iter()
+            .flat_map(|d| d.names())
+            .map(|n| n.to_string())
+            .collect(),
     );
     push(
         "A policy's mode: `monitor` policies only report what they would do.",

@@ -670,6 +670,8 @@ pub struct Policy {
 /// A validated policy set: an optional strict catalog and policies in priority order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PolicySet {
+    /// The dialect of the SQL judged under the set (`options.dialect`, `--dialect`).
+    pub dialect: crate::Dialect,
     pub catalog: Option<Catalog>,
     /// Sorted by priority (highest first), then by id.
     pub policies: Vec<Policy>,

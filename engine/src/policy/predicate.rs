@@ -4,7 +4,6 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Ident, Query, Value, VisitorMut};
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::Token;
 
 use crate::catalog::{Table, TableName};
@@ -247,8 +246,8 @@ fn parse_expr(text: &str) -> Result<Expr, PredicateError> {
             column: None,
         });
     }
-    let dialect = PostgreSqlDialect {};
-    let mut parser = crate::parse::parser(&dialect, text).map_err(|e| parser_error(e.message()))?;
+    let mut parser = crate::parse::parser(crate::Dialect::Postgres, text)
+        .map_err(|e| parser_error(e.message()))?;
     let expr = parser.parse_expr().map_err(|e| {
         let mut err = parser_error(&e.to_string());
         if err.line.is_none() {

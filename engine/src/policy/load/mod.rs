@@ -151,6 +151,7 @@ pub fn from_value(value: &Json) -> Result<PolicySet, InputError> {
     // INVARIANT: the order is total (ids are unique), so evaluation order is deterministic.
     policies.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
     Ok(PolicySet {
+        dialect: crate::Dialect::default(),
         catalog,
         policies,
         memo: Default::default(),
