@@ -112,7 +112,7 @@ test("errors are thrown VerdictErrors (instanceof works) in the object form, doc
         assert.equal(e.name, "VerdictError");
         assert.equal(e.code, "invalid_policy");
         assert.equal(e.problems.length, 2);
-        assert.deepEqual(Object.keys(e.problems[0]), ["policy", "policy_index", "rule_index", "field", "message", "line", "column"]);
+        assert.deepEqual(Object.keys(e.problems[0]), ["policy", "policy_index", "rule_index", "kind", "field", "message", "line", "column"]);
         assert.equal(e.problems[0].line, 2);
         assert.equal(JSON.stringify(e), JSON.stringify(JSON.parse(api.validateJson(JSON.stringify(bad))).error));
         return true;
