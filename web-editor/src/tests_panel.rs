@@ -97,20 +97,28 @@ impl TestsState {
             let mine = generation.get_value() + 1;
             generation.set_value(mine);
             set_timeout(
+                // The page may be gone when the timer fires (a save that opened the change
+                // request, a link): then its signals are disposed and nothing runs.
                 move || {
-                    if generation.get_value() != mine {
+                    if generation.try_get_value() != Some(mine) {
                         return;
                     }
-                    let Stored::Ready(suite) = state.stored.get_untracked() else {
+                    let Some(Stored::Ready(suite)) = state.stored.try_get_untracked() else {
                         return;
                     };
-                    let l = loaded.get_untracked();
+                    let Some(l) = loaded.try_get_untracked() else {
+                        return;
+                    };
                     let report = crate::perf::span("tests", || run_over(&l.0, &suite.0));
-                    let seq = state
+                    let Some(seq) = state
                         .run
-                        .with_untracked(|r| r.as_ref().map_or(0, |r| r.0.seq))
-                        + 1;
-                    state.run.set(Some(Shared(Arc::new(Run { report, seq }))));
+                        .try_with_untracked(|r| r.as_ref().map_or(0, |r| r.0.seq) + 1)
+                    else {
+                        return;
+                    };
+                    state
+                        .run
+                        .try_set(Some(Shared(Arc::new(Run { report, seq }))));
                 },
                 Duration::from_millis(DEBOUNCE_MS),
             );
