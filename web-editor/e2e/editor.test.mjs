@@ -1381,6 +1381,8 @@ test('performance: keystroke-to-rendered-verdict latency and first-load transfer
   }
   console.log(`first load: ${entries.length} resources, ${transfer} bytes transferred, ${gzipped} bytes gzipped`);
   assert.ok(gzipped <= 1.5 * 1024 * 1024, `first load gzipped ${gzipped} > 1.5 MB`);
+  // What the browser fetched (the server gzips the editor's files): at most 1 MiB.
+  assert.ok(transfer <= 1024 * 1024, `first load transferred ${transfer} bytes > 1 MiB`);
   // Bounds a regression would cross, not the target: the machine running this may be
   // shared (a load of 13 on 2 cores has pushed the p95 to 100 ms), and the wait for the
   // next 60 Hz frame alone spreads the total over 0–17 ms.
