@@ -80,6 +80,9 @@ echo "e2e: ${pass:-?} passed, ${fail:-?} failed"
 if [ -f "$out/perf.json" ]; then
     echo "performance: $(cat "$out/perf.json")"
 fi
+if [ -f "$out/perf-tests-panel.json" ]; then
+    echo "keystrokes with the policy tests loaded: $(tr -d '\n ' <"$out/perf-tests-panel.json")"
+fi
 echo "sizes: $(cat target/editor-sizes.json)"
 echo "screenshots: ${out#"$root"/}/*.png"
 echo "editor tests passed"

@@ -52,6 +52,18 @@ pub async fn call(
     body: Option<&Value>,
     if_match: Option<i64>,
 ) -> Result<Answer, String> {
+    call_with(method, path, token, body, if_match, &[]).await
+}
+
+/// [`call`] with more request headers (`Verdict-Override-Reason`, …).
+pub async fn call_with(
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+    if_match: Option<i64>,
+    extra: &[(&str, &str)],
+) -> Result<Answer, String> {
     let init = RequestInit::new();
     init.set_method(method);
     let headers = Headers::new().map_err(js_err)?;
@@ -65,6 +77,9 @@ pub async fn call(
         headers
             .set("If-Match", &format!("\"{rev}\""))
             .map_err(js_err)?;
+    }
+    for (name, value) in extra {
+        headers.set(name, value).map_err(js_err)?;
     }
     if let Some(b) = body {
         headers

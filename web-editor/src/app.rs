@@ -1,6 +1,6 @@
 //! The application shell: sign-in by token, the top bar, and the page for the URL's hash
 //! (`#/` list, `#/policy/ID`, `#/new`, `#/catalog`, `#/audit?FILTERS`,
-//! `#/audit/evaluation/ID`).
+//! `#/audit/evaluation/ID`, `#/review?FILTERS`, `#/review/policy/ID/N`, `#/review/catalog/N`).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -13,6 +13,7 @@ use crate::audit::{AuditPage, EvaluationPage};
 use crate::catalog::CatalogPage;
 use crate::editor::PolicyEditor;
 use crate::list::PolicyList;
+use crate::review::{ChangeKey, ChangePage, ReviewPage};
 use crate::storage;
 
 /// A page of the app, from the location hash.
@@ -26,6 +27,10 @@ pub enum Route {
     Audit(String),
     /// One logged evaluation.
     Evaluation(String),
+    /// The change requests with their filter (a query string).
+    Review(String),
+    /// One change request.
+    Change(ChangeKey),
 }
 
 impl Route {
@@ -41,6 +46,20 @@ impl Route {
             .filter(|id| !id.is_empty())
         {
             Route::Evaluation(decode(id))
+        } else if let Some(rest) = path.strip_prefix("review/catalog/") {
+            match rest.parse() {
+                Ok(n) => Route::Change(ChangeKey::Catalog(n)),
+                Err(_) => Route::Review(String::new()),
+            }
+        } else if let Some(rest) = path.strip_prefix("review/policy/") {
+            match rest.rsplit_once('/').map(|(id, n)| (id, n.parse::<i64>())) {
+                Some((id, Ok(n))) if !id.is_empty() => {
+                    Route::Change(ChangeKey::Policy(decode(id), n))
+                }
+                _ => Route::Review(String::new()),
+            }
+        } else if path == "review" || path.starts_with("review?") {
+            Route::Review(path.strip_prefix("review?").unwrap_or("").to_string())
         } else if path == "audit" || path.starts_with("audit?") {
             Route::Audit(path.strip_prefix("audit?").unwrap_or("").to_string())
         } else if let Some(id) = path.strip_prefix("policy/") {
@@ -64,12 +83,18 @@ impl Route {
             Route::Audit(q) if q.is_empty() => "#/audit".into(),
             Route::Audit(q) => format!("#/audit?{q}"),
             Route::Evaluation(id) => format!("#/audit/evaluation/{}", api::enc(id)),
+            Route::Review(q) if q.is_empty() => "#/review".into(),
+            Route::Review(q) => format!("#/review?{q}"),
+            Route::Change(ChangeKey::Policy(id, n)) => {
+                format!("#/review/policy/{}/{n}", api::enc(id))
+            }
+            Route::Change(ChangeKey::Catalog(n)) => format!("#/review/catalog/{n}"),
         }
     }
 }
 
 /// Decodes `%XX` escapes of a hash component.
-fn decode(text: &str) -> String {
+pub fn decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -305,6 +330,8 @@ pub fn App() -> impl IntoView {
                             Route::Catalog => view! { <CatalogPage/> }.into_any(),
                             Route::Audit(q) => view! { <AuditPage query=q/> }.into_any(),
                             Route::Evaluation(id) => view! { <EvaluationPage id=id/> }.into_any(),
+                            Route::Review(q) => view! { <ReviewPage query=q/> }.into_any(),
+                            Route::Change(key) => view! { <ChangePage key=key/> }.into_any(),
                         }}
                     </main>
                 }.into_any(),
@@ -378,6 +405,7 @@ fn TopBar(me: Value) -> impl IntoView {
         ("list", Route::List) | ("catalog", Route::Catalog) => "page",
         ("list", Route::Policy(_)) | ("list", Route::New) => "page",
         ("audit", Route::Audit(_)) | ("audit", Route::Evaluation(_)) => "page",
+        ("review", Route::Review(_)) | ("review", Route::Change(_)) => "page",
         _ => "false",
     };
     view! {
@@ -388,6 +416,7 @@ fn TopBar(me: Value) -> impl IntoView {
                 <a href="#/" aria-current=move || is("list") data-testid="nav-policies">"Policies"</a>
                 <a href="#/catalog" aria-current=move || is("catalog") data-testid="nav-catalog">"Catalog"</a>
                 <a href="#/audit" aria-current=move || is("audit") data-testid="nav-audit">"Audit"</a>
+                <a href="#/review" aria-current=move || is("review") data-testid="nav-review">"Review"</a>
                 <a href="/docs/" target="_blank" rel="noopener">"API docs"</a>
             </nav>
             <span class="spacer"></span>
@@ -426,6 +455,10 @@ mod tests {
             Route::Audit(String::new()),
             Route::Audit("verdict=block&user=alice".into()),
             Route::Evaluation("ev_1".into()),
+            Route::Review(String::new()),
+            Route::Review("status=in_review".into()),
+            Route::Change(ChangeKey::Policy("pii/masks".into(), 3)),
+            Route::Change(ChangeKey::Catalog(2)),
         ] {
             assert_eq!(Route::parse(&r.hash()), r);
         }

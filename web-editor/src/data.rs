@@ -145,6 +145,36 @@ fn table(rows: Rows, testid: &'static str, caption: &'static str) -> impl IntoVi
     }
 }
 
+/// A preview answer that ran: the verdict, the filtered-out count and the masked columns,
+/// then the rows as the context sees them beside the author's own, masked cells marked.
+#[component]
+pub fn DataResult(body: Value) -> impl IntoView {
+    let verdict = model::text_at(&body, "/verdict/verdict");
+    let filtered = body.get("filtered_out").and_then(Value::as_i64);
+    let bounded = body
+        .get("filtered_out_bounded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let masked = model::list_at(&body, "/masked_columns");
+    let seen = Rows::of(&body, "/as_context");
+    let own = Rows::of(&body, "/as_author");
+    view! {
+        <div class="data-summary">
+            <span class=format!("badge small badge-{verdict}")>{verdict.clone()}</span>
+            {filtered.map(|n| view! {
+                <span class="chip filtered-chip" data-testid="data-filtered">{format!("{}{n} row{} filtered out", if bounded { "at least " } else { "" }, if n == 1 { "" } else { "s" })}</span>
+            })}
+            {(!masked.is_empty()).then(|| view! {
+                <span class="chip mask-chip" data-testid="data-masked">{format!("masked: {}", masked.join(", "))}</span>
+            })}
+        </div>
+        <div class="data-pair">
+            {seen.map(|r| table(r, "data-as-context", "As this context sees it"))}
+            {own.map(|r| table(r, "data-as-author", "As your own role sees it"))}
+        </div>
+    }
+}
+
 /// The "Data" panel: pick a data source, run, see both result sets.
 #[component]
 pub fn DataPreview(draft: RwSignal<Value>) -> impl IntoView {
@@ -200,29 +230,7 @@ pub fn DataPreview(draft: RwSignal<Value>) -> impl IntoView {
                 <p data-testid="data-blocked"><span class="badge small badge-block">"block"</span>" "
                     {format!("{} — nothing ran.", model::text_at(&body, "/verdict/reason"))}</p>
             }.into_any(),
-            Ok(body) => {
-                let verdict = model::text_at(&body, "/verdict/verdict");
-                let filtered = body.get("filtered_out").and_then(Value::as_i64);
-                let bounded = body.get("filtered_out_bounded").and_then(Value::as_bool).unwrap_or(false);
-                let masked = model::list_at(&body, "/masked_columns");
-                let seen = Rows::of(&body, "/as_context");
-                let own = Rows::of(&body, "/as_author");
-                view! {
-                    <div class="data-summary">
-                        <span class=format!("badge small badge-{verdict}")>{verdict.clone()}</span>
-                        {filtered.map(|n| view! {
-                            <span class="chip filtered-chip" data-testid="data-filtered">{format!("{}{n} row{} filtered out", if bounded { "at least " } else { "" }, if n == 1 { "" } else { "s" })}</span>
-                        })}
-                        {(!masked.is_empty()).then(|| view! {
-                            <span class="chip mask-chip" data-testid="data-masked">{format!("masked: {}", masked.join(", "))}</span>
-                        })}
-                    </div>
-                    <div class="data-pair">
-                        {seen.map(|r| table(r, "data-as-context", "As this context sees it"))}
-                        {own.map(|r| table(r, "data-as-author", "As your own role sees it"))}
-                    </div>
-                }.into_any()
-            }
+            Ok(body) => view! { <DataResult body=body/> }.into_any(),
         })
     };
     view! {

@@ -152,6 +152,26 @@ impl EditorState {
             };
             self.busy.set(false);
             match result {
+                // Review is required: the change became a change request, nothing is
+                // enforced yet; it is opened for the author to submit.
+                Ok(a) if a.status == 202 => {
+                    let key = crate::review::ChangeKey::of(&a.body);
+                    let id = model::text_at(&a.body, "/policy_id");
+                    storage::set_draft(&id, None);
+                    if stored.is_none() {
+                        storage::set_draft(NEW_KEY, None);
+                    }
+                    s.say(
+                        format!(
+                            "review is required: your change to `{id}` is proposed as version {} (a draft change request); submit it for review",
+                            model::text_at(&a.body, "/version")
+                        ),
+                        false,
+                    );
+                    if let Some(key) = key {
+                        s.go(Route::Change(key));
+                    }
+                }
                 Ok(a) if a.ok() => {
                     let id = a
                         .body
@@ -203,6 +223,7 @@ enum Side {
     Impact,
     History,
     Exceptions,
+    Tests,
 }
 
 /// The editor page for a stored policy (`id`) or a new one.
@@ -332,6 +353,9 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
         },
         |_, _| true,
     );
+    // The organization's policy tests, run against the draft's set after each pause in
+    // typing (never in the keystroke's own work).
+    let tests = crate::tests_panel::TestsState::start(session, loaded);
     // A memo: the many fields that read it only hear of it when the problems change.
     let problems: Problems = Memo::new(move |_| {
         live::merge_problems(&loaded.get().0.draft_problems, &state.server_problems.get())
@@ -526,6 +550,9 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                         {side_button(Side::Impact, "Impact", "side-impact")}
                         {side_button(Side::History, "History", "side-history")}
                         {side_button(Side::Exceptions, "Exceptions", "side-exceptions")}
+                        <button role="tab" class="tab" data-testid="side-tests" aria-selected=move || (side.get() == Side::Tests).to_string()
+                            tabindex=move || if side.get() == Side::Tests { "0" } else { "-1" }
+                            on:click=move |_| side.set(Side::Tests)>{move || tests.label()}</button>
                     </div>
                     {move || match side.get() {
                         Side::Preview => view! { <Preview loaded=loaded context=session.context sql=session.sql catalog=catalog/> }.into_any(),
@@ -533,6 +560,7 @@ pub fn PolicyEditor(id: Option<String>) -> impl IntoView {
                         Side::Impact => view! { <Impact state=state/> }.into_any(),
                         Side::History => view! { <History state=state/> }.into_any(),
                         Side::Exceptions => view! { <Exceptions state=state/> }.into_any(),
+                        Side::Tests => view! { <crate::tests_panel::TestsPanel state=tests/> }.into_any(),
                     }}
                 </div>
             </div>

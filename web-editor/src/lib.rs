@@ -6,6 +6,7 @@ pub mod audit;
 pub mod catalog;
 pub mod data;
 pub mod editor;
+pub mod explain;
 pub mod fields;
 pub mod list;
 pub mod live;
@@ -13,6 +14,8 @@ pub mod model;
 pub mod panels;
 pub mod perf;
 pub mod preview;
+pub mod review;
 pub mod storage;
+pub mod tests_panel;
 
 pub use app::App;

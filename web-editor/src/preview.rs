@@ -83,6 +83,7 @@ pub fn Preview(
         <div class="preview" data-testid="preview" data-seq=move || outcome.get().0.seq.to_string()>
             <QueryEditor sql=sql catalog=catalog/>
             <VerdictView outcome=outcome loaded=loaded sql=sql/>
+            <crate::explain::ExplainRow loaded=loaded context=context catalog=catalog/>
             <ContextEditor context=context/>
         </div>
     }
@@ -307,7 +308,7 @@ fn copy_text(text: String, said: RwSignal<Option<&'static str>>) {
 
 /// A small "Copy" button for the text `text` gives when clicked; `what` completes its
 /// name for screen readers ("Copy the rewritten SQL").
-fn copy_button(
+pub(crate) fn copy_button(
     what: &'static str,
     testid: &'static str,
     text: impl Fn() -> String + 'static,

@@ -374,3 +374,212 @@ async fn the_context_editor_applies_presets_and_types_attributes() {
     settle().await;
     assert_eq!(context.get_untracked()["attributes"]["region"], "EU-west");
 }
+
+/// A data preview answer as the server gives it (`POST /api/v1/data-sources/{id}/preview`).
+fn preview_answer() -> Value {
+    let column = |name: &str, type_name: &str, masked: bool| json!({"name": name, "type_name": type_name, "masked": masked});
+    let set = |columns: Vec<Value>, rows: Value, truncated: bool, count: i64| {
+        json!({"sql": "SELECT …", "columns": columns, "rows": rows, "truncated": truncated,
+            "cells_cut": false, "count": count, "count_bounded": false, "query": true, "elapsed_ms": 3})
+    };
+    json!({
+        "verdict": {"verdict": "row_filter"},
+        "ran": true,
+        "as_context": set(
+            vec![column("name", "text", false), column("email", "text", true), column("ssn", "text", true)],
+            json!([["Ann", "a***@one.example", "***-**-3331"], ["Cy", null, "***-**-3333"]]),
+            false, 2),
+        "as_author": set(
+            vec![column("name", "text", false), column("email", "text", false), column("ssn", "text", false)],
+            json!([["Ann", "ann@one.example", "111-22-3331"], ["Ben", "ben@one.example", "111-22-3332"],
+                ["Cy", null, "111-22-3333"], ["Dee", "dee@two.example", "222-33-4441"]]),
+            true, 6),
+        "masked_columns": ["email", "ssn"],
+        "filtered_out": 4,
+        "filtered_out_bounded": false,
+        "data_source": {"id": "ds_1", "name": "warehouse", "url": "postgres://127.0.0.1/warehouse"}
+    })
+}
+
+#[wasm_bindgen_test]
+async fn the_data_table_marks_masked_cells_and_the_filtered_out_count() {
+    use verdict_web_editor::data::DataResult;
+    let root = host();
+    let _h = leptos::mount::mount_to(
+        root.clone(),
+        move || view! { <DataResult body=preview_answer()/> },
+    );
+    settle().await;
+    let seen = find(&root, "data-as-context").unwrap();
+    let own = find(&root, "data-as-author").unwrap();
+    // Masked columns are marked in the header of the context's rows, and only there.
+    let marked_headers = |el: &HtmlElement| {
+        let heads = el.query_selector_all("th.col-masked").unwrap();
+        (0..heads.length())
+            .map(|i| heads.item(i).unwrap().text_content().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(marked_headers(&seen), vec!["emailmasked", "ssnmasked"]);
+    assert!(marked_headers(&own).is_empty());
+    // Every cell of a masked column is marked (2 rows × 2 columns), a NULL one included,
+    // and no cell of the author's rows.
+    let masked = seen
+        .query_selector_all("[data-testid='masked-cell']")
+        .unwrap();
+    assert_eq!(masked.length(), 4);
+    assert_eq!(
+        own.query_selector_all("[data-testid='masked-cell']")
+            .unwrap()
+            .length(),
+        0
+    );
+    let null_masked = seen.query_selector("td.cell-masked.null").unwrap().unwrap();
+    assert_eq!(null_masked.text_content().unwrap(), "NULL");
+    assert_eq!(
+        null_masked.get_attribute("title").as_deref(),
+        Some("masked by a policy")
+    );
+    // The filtered-out rows are counted, and each caption says how many rows it shows.
+    assert_eq!(text(&root, "data-filtered"), "4 rows filtered out");
+    assert_eq!(text(&root, "data-masked"), "masked: email, ssn");
+    assert!(seen.text_content().unwrap().contains("— 2 rows"));
+    assert!(own.text_content().unwrap().contains("— 4 of 6 rows"));
+    // A bound reached: "at least".
+    let root2 = host();
+    let mut bounded = preview_answer();
+    bounded["filtered_out"] = json!(1);
+    bounded["filtered_out_bounded"] = json!(true);
+    let _h2 = leptos::mount::mount_to(root2.clone(), move || {
+        let body = bounded.clone();
+        view! { <DataResult body=body/> }
+    });
+    settle().await;
+    assert_eq!(text(&root2, "data-filtered"), "at least 1 row filtered out");
+}
+
+#[wasm_bindgen_test]
+async fn the_tests_panel_shows_each_case_red_or_green_and_the_uncovered_rules() {
+    use verdict_web_editor::tests_panel::{
+        run_over, suite_of, Run, Stored, TestsPanel, TestsState,
+    };
+    let root = host();
+    let suite = suite_of(&json!({"suite": {"tests": [
+        {"name": "email is masked", "context": {"user": "ann"}, "sql": "SELECT email FROM orders",
+         "expect": {"verdict": "mask"}},
+        {"name": "salaries are denied", "context": {"user": "ann"}, "sql": "SELECT * FROM salaries",
+         "expect": {"verdict": "block"}}]}}));
+    let ready = match suite.clone() {
+        Stored::Ready(r) => Some(r),
+        _ => None,
+    }
+    .expect("the suite reads");
+    let draft = json!({"id": "p", "assignments": [{"kind": "everyone", "value": "*"}], "rules": [
+        {"type": "column_mask", "table": "orders", "column": "email", "mask": {"kind": "redact"}},
+        {"type": "row_filter", "table": "salaries", "predicate": "id > 0"}]});
+    let report = run_over(&live::load(&catalog(), &draft, &[]), &ready.0);
+    let state = TestsState {
+        stored: RwSignal::new(suite),
+        run: RwSignal::new(Some(Shared(Arc::new(Run { report, seq: 1 })))),
+    };
+    let _h = leptos::mount::mount_to(root.clone(), move || view! { <TestsPanel state=state/> });
+    settle().await;
+    assert_eq!(text(&root, "tests-summary"), "1 of 2 passed");
+    let cases = root
+        .query_selector_all("[data-testid='test-case']")
+        .unwrap();
+    assert_eq!(cases.length(), 2);
+    let case = |i| -> web_sys::Element { cases.item(i).unwrap().unchecked_into() };
+    assert_eq!(
+        case(0).get_attribute("data-passed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(case(0).class_name(), "test-pass");
+    assert_eq!(
+        case(1).get_attribute("data-passed").as_deref(),
+        Some("false")
+    );
+    assert_eq!(case(1).class_name(), "test-fail");
+    assert!(
+        case(1)
+            .text_content()
+            .unwrap()
+            .contains("verdict: expected block, got row_filter"),
+        "{}",
+        case(1).text_content().unwrap()
+    );
+    assert_eq!(text(&root, "tests-coverage"), "2 of 2 rules exercised");
+    assert!(find(&root, "tests-uncovered").is_none());
+}
+
+#[wasm_bindgen_test]
+async fn why_is_this_row_hidden_names_the_conjunct_and_the_context_change() {
+    use verdict_web_editor::explain::ExplainRow;
+    let root = host();
+    let draft = json!({"id": "tenancy", "assignments": [{"kind": "everyone", "value": "*"}], "rules": [
+        {"type": "row_filter", "table": "orders", "predicate": "tenant_id = ctx.attr.tenant_id AND email IS NOT NULL"}]});
+    let context = RwSignal::new(json!({"user": "ann", "attributes": {"tenant_id": 1}}));
+    let cat = Signal::derive(catalog);
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let d = draft.clone();
+        let loaded = Memo::new_with_compare(
+            move |_| Shared(Arc::new(live::load(&catalog(), &d, &[]))),
+            |_, _| true,
+        );
+        view! { <ExplainRow loaded=loaded context=context catalog=cat/> }
+    });
+    settle().await;
+    find(&root, "explain-toggle").unwrap().click();
+    settle().await;
+    let select: web_sys::HtmlSelectElement = find(&root, "explain-table").unwrap().unchecked_into();
+    select.set_value("public.orders");
+    select
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    settle().await;
+    type_into(&find(&root, "explain-col-id").unwrap(), "7");
+    type_into(&find(&root, "explain-col-tenant_id").unwrap(), "2");
+    type_into(&find(&root, "explain-col-email").unwrap(), "x@two.example");
+    settle().await;
+    assert_eq!(text(&root, "explain-outcome"), "hidden");
+    let blamed = root
+        .query_selector_all("[data-testid='explain-conjunct'][data-blamed='true']")
+        .unwrap();
+    assert_eq!(blamed.length(), 1);
+    let row: HtmlElement = blamed.item(0).unwrap().unchecked_into();
+    assert!(row
+        .text_content()
+        .unwrap()
+        .contains("tenant_id = ctx.attr.tenant_id"));
+    assert!(row
+        .text_content()
+        .unwrap()
+        .contains("ctx.attr.tenant_id = 1"));
+    assert!(text(&root, "explain-admit").contains("ctx.attr.tenant_id"));
+    assert!(
+        text(&root, "explain-sql").contains("c1"),
+        "{}",
+        text(&root, "explain-sql")
+    );
+    // Another context: the same row shows.
+    context.update(|c| c["attributes"]["tenant_id"] = json!(2));
+    settle().await;
+    assert_eq!(text(&root, "explain-outcome"), "visible");
+    // A pasted row fills the fields: a NULL email is hidden by the second conjunct.
+    type_into(
+        &find(&root, "explain-paste").unwrap(),
+        r#"{"id": 8, "tenant_id": 2, "email": null}"#,
+    );
+    find(&root, "explain-paste-apply").unwrap().click();
+    settle().await;
+    assert_eq!(text(&root, "explain-outcome"), "hidden");
+    let blamed = root
+        .query_selector_all("[data-testid='explain-conjunct'][data-blamed='true']")
+        .unwrap();
+    assert_eq!(blamed.length(), 1);
+    assert!(blamed
+        .item(0)
+        .unwrap()
+        .text_content()
+        .unwrap()
+        .contains("email IS NOT NULL"));
+}
