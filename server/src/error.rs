@@ -6,7 +6,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use verdict_engine::{ErrorCode, InputError};
+use verdict_engine::{ErrorCode, InputError, Problem, ProblemKind};
 
 /// An error answered to the caller.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,16 @@ impl ApiError {
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(Box::new(details));
         self
+    }
+
+    /// Adds `details.problems` holding one problem of the request body.
+    pub fn with_problem(self, kind: ProblemKind, field: &str, message: impl Into<String>) -> Self {
+        self.with_problems(vec![problem(kind, field, message)])
+    }
+
+    /// Adds `details.problems`: problems of the request body, in the engine's shape.
+    pub fn with_problems(self, problems: Vec<Problem>) -> Self {
+        self.with_details(json!({ "problems": problems }))
     }
 
     /// 400 with code `bad_request`.
@@ -154,5 +164,20 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// A problem of a request body in the engine's shape: its `kind`, the `field` as a path and
+/// a `message`; every `details.problems` entry the API answers has this shape.
+pub fn problem(kind: ProblemKind, field: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        policy: None,
+        policy_index: None,
+        rule_index: None,
+        kind,
+        field: field.to_string(),
+        message: message.into(),
+        line: None,
+        column: None,
     }
 }

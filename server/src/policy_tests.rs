@@ -20,6 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::store::{self, Assignment, AssignmentSpec};
 use crate::AppState;
+use verdict_engine::ProblemKind;
 
 /// The header that carries an admin's reason to apply a change the policy tests refuse.
 pub const OVERRIDE_HEADER: &str = "verdict-override-reason";
@@ -358,7 +359,7 @@ pub async fn put(
             "invalid_tests",
             err.message,
         )
-        .with_details(json!({ "problems": err.problems }))
+        .with_problems(err.problems)
     })?;
     if suite.len() > MAX_CASES {
         return Err(ApiError::new(
@@ -366,7 +367,11 @@ pub async fn put(
             "invalid_tests",
             format!("a suite holds at most {MAX_CASES} cases"),
         )
-        .with_details(json!({ "problems": [{ "field": "tests", "message": format!("at most {MAX_CASES} cases") }] })));
+        .with_problem(
+            ProblemKind::InvalidValue,
+            "tests",
+            format!("at most {MAX_CASES} cases"),
+        ));
     }
     let org = principal.org_id.as_str();
     let text = serde_json::to_string(suite.file()).map_err(ApiError::internal)?;

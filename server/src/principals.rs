@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::store;
 use crate::AppState;
+use verdict_engine::ProblemKind;
 
 /// The longest user name (PostgreSQL's identifier limit).
 const MAX_USER_BYTES: usize = 63;
@@ -133,25 +134,31 @@ struct Checked {
 }
 
 fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult<Checked> {
-    let mut problems: Vec<Value> = Vec::new();
-    let mut problem = |field: &str, message: String| {
-        problems.push(json!({ "field": field, "message": message }));
+    let mut problems: Vec<verdict_engine::Problem> = Vec::new();
+    let mut problem = |kind: ProblemKind, field: &str, message: String| {
+        problems.push(crate::error::problem(kind, field, message));
     };
     let name_ok = |s: &str, max: usize| {
         !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control)
     };
     if !name_ok(user, MAX_USER_BYTES) {
         problem(
+                    ProblemKind::InvalidValue,
             "user",
             format!("a user name is a non-empty string of at most {MAX_USER_BYTES} bytes without control characters"),
         );
     }
     if req.roles.len() > MAX_ROLES {
-        problem("roles", format!("at most {MAX_ROLES} roles"));
+        problem(
+            ProblemKind::InvalidValue,
+            "roles",
+            format!("at most {MAX_ROLES} roles"),
+        );
     }
     for (i, role) in req.roles.iter().enumerate() {
         if !name_ok(role, MAX_NAME_BYTES) {
             problem(
+                    ProblemKind::InvalidValue,
                 &format!("roles[{i}]"),
                 format!("a role is a non-empty string of at most {MAX_NAME_BYTES} bytes without control characters"),
             );
@@ -167,6 +174,7 @@ fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult
             .is_some_and(|v| !name_ok(v, MAX_NAME_BYTES))
         {
             problem(
+                    ProblemKind::InvalidValue,
                 field,
                 format!("must be a non-empty string of at most {MAX_NAME_BYTES} bytes without control characters"),
             );
@@ -175,6 +183,7 @@ fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult
     let attributes = Value::Object(req.attributes.clone()).to_string();
     if attributes.len() > MAX_ATTRIBUTES_BYTES {
         problem(
+            ProblemKind::InvalidValue,
             "attributes",
             format!("at most {MAX_ATTRIBUTES_BYTES} bytes of JSON"),
         );
@@ -182,6 +191,7 @@ fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult
     let verifier = match (&req.password, &req.password_verifier) {
         (Some(_), Some(_)) => {
             problem(
+                ProblemKind::InvalidValue,
                 "password",
                 "give `password` or `password_verifier`, not both".into(),
             );
@@ -191,6 +201,7 @@ fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult
             if password.is_empty() || password.len() > MAX_PASSWORD_BYTES || password.contains('\0')
             {
                 problem(
+                    ProblemKind::InvalidValue,
                     "password",
                     format!("a password is a non-empty string of at most {MAX_PASSWORD_BYTES} bytes without NUL"),
                 );
@@ -206,6 +217,7 @@ fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult
                 Some(verifier.clone())
             } else {
                 problem(
+                    ProblemKind::InvalidValue,
                     "password_verifier",
                     "must be a SCRAM-SHA-256 verifier `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`".into(),
                 );
@@ -215,6 +227,7 @@ fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult
         (None, None) => {
             if password_required {
                 problem(
+                    ProblemKind::Missing,
                     "password",
                     "a new principal needs `password` or `password_verifier`".into(),
                 );
@@ -243,16 +256,10 @@ fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult
     if !problems.is_empty() {
         let message = problems
             .iter()
-            .filter_map(|p| {
-                Some(format!(
-                    "{}: {}",
-                    p["field"].as_str()?,
-                    p["message"].as_str()?
-                ))
-            })
+            .map(|p| format!("{}: {}", p.field, p.message))
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(ApiError::invalid(message).with_details(json!({ "problems": problems })));
+        return Err(ApiError::invalid(message).with_problems(problems));
     }
     Ok(Checked {
         roles: json!(req.roles).to_string(),
@@ -306,8 +313,11 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<PrincipalResource>)> {
     require_admin(&principal)?;
     let Some(user) = req.user.clone() else {
-        return Err(ApiError::invalid("user: missing")
-            .with_details(json!({"problems": [{"field": "user", "message": "missing"}]})));
+        return Err(ApiError::invalid("user: missing").with_problem(
+            ProblemKind::Missing,
+            "user",
+            "missing",
+        ));
     };
     let checked = check(&user, &req, true)?;
     let org = principal.org_id.as_str();

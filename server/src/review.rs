@@ -29,6 +29,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::store;
 use crate::AppState;
+use verdict_engine::ProblemKind;
 
 /// The longest review comment kept.
 const MAX_COMMENT_CHARS: usize = 4000;
@@ -558,7 +559,11 @@ async fn review_in(
                 "invalid_request",
                 format!("`comment` holds at most {MAX_COMMENT_CHARS} characters and no NUL"),
             )
-            .with_details(json!({ "problems": [{ "field": "comment", "message": format!("at most {MAX_COMMENT_CHARS} characters, no NUL") }] })));
+            .with_problem(
+                ProblemKind::InvalidValue,
+                "comment",
+                format!("at most {MAX_COMMENT_CHARS} characters, no NUL"),
+            ));
         }
     }
     let org = principal.org_id.as_str();

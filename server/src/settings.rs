@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::policies::typed;
 use crate::AppState;
+use verdict_engine::ProblemKind;
 
 /// What an evaluation record shows instead of a redacted attribute.
 pub const REDACTED: &str = "[redacted]";
@@ -108,9 +109,7 @@ pub async fn put(
             "invalid_request",
             "`review` is `{required, approvals}`; leave it out to keep it as it is",
         )
-        .with_details(
-            json!({ "problems": [{ "field": "review", "message": "must not be null" }] }),
-        ));
+        .with_problem(ProblemKind::WrongType, "review", "must not be null"));
     }
     let settings: Settings = typed(value, "invalid_request")?;
     if settings.redacted_attributes.len() > 100
@@ -124,7 +123,11 @@ pub async fn put(
             "invalid_request",
             "`redacted_attributes` holds at most 100 names of 1–256 characters",
         )
-        .with_details(json!({ "problems": [{ "field": "redacted_attributes", "message": "at most 100 names of 1-256 characters" }] })));
+        .with_problem(
+            ProblemKind::InvalidValue,
+            "redacted_attributes",
+            "at most 100 names of 1-256 characters",
+        ));
     }
     if settings
         .exception_max_days
@@ -135,8 +138,10 @@ pub async fn put(
             "invalid_request",
             "`exception_max_days` is a number of days from 1 to 3650",
         )
-        .with_details(
-            json!({ "problems": [{ "field": "exception_max_days", "message": "from 1 to 3650" }] }),
+        .with_problem(
+            ProblemKind::InvalidValue,
+            "exception_max_days",
+            "from 1 to 3650",
         ));
     }
     if let Some(review) = settings.review {
@@ -146,8 +151,10 @@ pub async fn put(
                 "invalid_request",
                 "`review.approvals` is a number from 1 to 10",
             )
-            .with_details(
-                json!({ "problems": [{ "field": "review.approvals", "message": "from 1 to 10" }] }),
+            .with_problem(
+                ProblemKind::InvalidValue,
+                "review.approvals",
+                "from 1 to 10",
             ));
         }
     }
