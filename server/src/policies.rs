@@ -164,7 +164,16 @@ fn checked(value: Value) -> ApiResult<Map<String, Value>> {
         }
         e
     })?;
-    let problems = policy.problems();
+    let mut problems = policy.problems();
+    if let Some(tree) = &policy.row_filter_dsl {
+        if let Err(found) = verdict_engine::policy::dsl::compile_row_filter(tree, "row_filter_dsl")
+        {
+            problems.extend(found.into_iter().map(|p| verdict_api_model::FieldProblem {
+                field: p.path,
+                message: p.message,
+            }));
+        }
+    }
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
@@ -239,6 +248,7 @@ pub fn resource(row: &PolicyRow, assignments: &[Assignment]) -> Value {
     // the dashboard derive it): a client that hands the policy back to the engine, such as
     // the editor's live preview, then sees no field the engine does not know.
     let mut obj = row.body.clone();
+    obj.entry("source").or_insert_with(|| json!("manual"));
     obj.insert("assignments".into(), json!(assignments));
     obj.insert("assigned".into(), json!(!assignments.is_empty()));
     obj.insert("revision".into(), json!(row.revision));
@@ -327,7 +337,16 @@ pub struct ListQuery {
     pub label: Option<String>,
     /// Only policies with (`true`) or without (`false`) assignments.
     pub assigned: Option<bool>,
-    /// Case-insensitive text search in id, name, description and rule tables.
+    /// Only policies about this table: their `table_name` or a rule's table.
+    #[param(min_length = 1)]
+    pub table: Option<String>,
+    /// Only the policy with this `external_id`.
+    #[param(min_length = 1)]
+    pub external_id: Option<String>,
+    /// Only policies from this source (`manual` includes those that give none).
+    #[param(value_type = Option<verdict_api_model::PolicySource>)]
+    pub source: Option<String>,
+    /// Case-insensitive text search in id, name, description, `table_name` and rule tables.
     pub q: Option<String>,
     /// `id` (default), `name`, `priority`, `created_at`, `updated_at`, `revision`;
     /// prefix `-` for descending.
@@ -453,6 +472,30 @@ fn matches(row: &PolicyRow, assigned: bool, q: &ListQuery) -> bool {
             return false;
         }
     }
+    if let Some(table) = &q.table {
+        let in_rules = rules.is_some_and(|rs| {
+            rs.iter()
+                .any(|r| r.get("table").and_then(Value::as_str) == Some(table.as_str()))
+        });
+        if body.get("table_name").and_then(Value::as_str) != Some(table.as_str()) && !in_rules {
+            return false;
+        }
+    }
+    if let Some(ext) = &q.external_id {
+        if store::external_id(body) != Some(ext.as_str()) {
+            return false;
+        }
+    }
+    if let Some(source) = &q.source {
+        if body
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or("manual")
+            != source
+        {
+            return false;
+        }
+    }
     if let Some(text) = &q.q {
         let needle = text.to_lowercase();
         let field = |k: &str| {
@@ -470,6 +513,7 @@ fn matches(row: &PolicyRow, assigned: bool, q: &ListQuery) -> bool {
         if !(row.id.to_lowercase().contains(&needle)
             || field("name")
             || field("description")
+            || field("table_name")
             || in_rules)
         {
             return false;
@@ -526,6 +570,19 @@ pub async fn list(
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
+        }
+    }
+    if let Some(source) = &q.source {
+        if !verdict_engine::policy::dsl::SOURCES.contains(&source.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown `source` `{source}`; expected one of {}",
+                verdict_engine::policy::dsl::SOURCES.join(", ")
+            )));
+        }
+    }
+    for (name, value) in [("table", &q.table), ("external_id", &q.external_id)] {
+        if value.as_ref().is_some_and(String::is_empty) {
+            return Err(ApiError::bad_request(format!("`{name}` must not be empty")));
         }
     }
     if q.offset.is_some() && q.cursor.is_some() {
@@ -728,6 +785,7 @@ pub async fn create(
         )
         .await;
     }
+    store::check_external_id(&mut tx, org, &id, &body).await?;
     // A change request proposed while review was required may hold version 1.
     let revision = crate::review::next_version(&mut tx, org, &id, 0).await?;
     let now = now_ms();
@@ -743,6 +801,7 @@ pub async fn create(
     .bind(revision)
     .execute(&mut *tx)
     .await?;
+    store::sync_external_id(&mut tx, org, &id, &body).await?;
     store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
     let snap = store::snapshot(&body, &specs, false);
     let changed = store::changed_fields(None, &snap);
@@ -981,6 +1040,7 @@ async fn update(
         )
         .await;
     }
+    store::check_external_id(&mut tx, org, &id, &body).await?;
     let revision = crate::review::next_version(&mut tx, org, &id, row.revision).await?;
     let updated = sqlx::query(
         "UPDATE policies SET body = $1, revision = $2, updated_at = $3, updated_by = $4 \
@@ -1003,6 +1063,7 @@ async fn update(
         let assignments = store::assignments(&mut *conn, org, &id).await?;
         return Err(stale(expected, &current, &assignments));
     }
+    store::sync_external_id(&mut tx, org, &id, &body).await?;
     if new_specs.is_some() && changed.iter().any(|f| f == "assignments") {
         store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
     }

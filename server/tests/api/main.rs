@@ -26,6 +26,7 @@ mod policy_tests;
 mod principals;
 mod review;
 mod robustness;
+mod seed_fields;
 mod support;
 
 use std::future::Future;
@@ -75,6 +76,7 @@ fn main() {
     all.extend(review::all());
     all.extend(data_sources::all());
     all.extend(audit_views::all());
+    all.extend(seed_fields::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
