@@ -26,6 +26,7 @@ pub mod policies;
 pub mod policy_tests;
 pub mod principals;
 pub mod review;
+pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod versions;
@@ -62,6 +63,13 @@ pub struct AppState {
     pub alerts: Arc<alerts::Queue>,
     /// How alerts are sent and retried.
     pub alert_config: alerts::WorkerConfig,
+    /// Seals data-source passwords at rest. `new` makes a random one (nothing sealed
+    /// outlives the process); `serve` uses `VERDICT_SECRET_KEY` or the data directory's
+    /// key file.
+    pub secret_key: Arc<secrets::SecretKey>,
+    /// Where data-source URLs' `sslrootcert=NAME` files are read from
+    /// (`VERDICT_DATA_SOURCE_CA_DIR`); without it only `sslrootcert=system` is accepted.
+    pub data_source_ca_dir: Option<Arc<PathBuf>>,
 }
 
 impl AppState {
@@ -75,7 +83,21 @@ impl AppState {
             log: Arc::new(log::Log::default()),
             alerts: Arc::new(alerts::Queue::default()),
             alert_config: alerts::WorkerConfig::default(),
+            secret_key: Arc::new(secrets::SecretKey::random()),
+            data_source_ca_dir: None,
         }
+    }
+
+    /// This state with `key` for sealed secrets.
+    pub fn with_secret_key(mut self, key: secrets::SecretKey) -> Self {
+        self.secret_key = Arc::new(key);
+        self
+    }
+
+    /// This state reading `sslrootcert` files from `dir`.
+    pub fn with_data_source_ca_dir(mut self, dir: PathBuf) -> Self {
+        self.data_source_ca_dir = Some(Arc::new(dir));
+        self
     }
 
     /// Starts the alert delivery worker of this instance (it stops when the database
@@ -299,6 +321,10 @@ pub enum ServeError {
     Runtime(std::io::Error),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+    #[error("cannot seal the data sources' stored passwords: {0}")]
+    Seal(String),
 }
 
 /// The database URL of a configuration.
@@ -393,7 +419,20 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
         }
         let _ = out.flush();
     }
-    let mut state = AppState::new(db.clone());
+    let key = secrets::SecretKey::for_server(&config.data_dir)?;
+    let sealed = data_sources::seal_plaintext(&db, &key)
+        .await
+        .map_err(|e| ServeError::Seal(e.to_string()))?;
+    if sealed > 0 {
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "verdict: sealed the passwords of {sealed} data source(s) stored in plain text"
+        );
+    }
+    let mut state = AppState::new(db.clone()).with_secret_key(key);
+    if let Some(dir) = std::env::var_os("VERDICT_DATA_SOURCE_CA_DIR").filter(|d| !d.is_empty()) {
+        state = state.with_data_source_ca_dir(PathBuf::from(dir));
+    }
     state.alert_config = alerts::WorkerConfig::from_env();
     let worker = state.start_alerts();
     let app = router(state, config.max_body_bytes, config.web_dir.clone());

@@ -18,6 +18,7 @@ mod alerts;
 mod audit_views;
 mod cases;
 mod contract;
+mod data_source_security;
 mod data_sources;
 mod explain;
 mod kill;
@@ -77,6 +78,7 @@ fn main() {
     all.extend(data_sources::all());
     all.extend(audit_views::all());
     all.extend(seed_fields::all());
+    all.extend(data_source_security::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
