@@ -8,7 +8,7 @@ pub mod strict;
 
 pub use policy::{
     id_ok, AssignmentInput, AssignmentSpec, AuditLevel, FieldProblem, Mask, MaskKind, MaskSpec,
-    Mode, Operation, Policy, PolicyAction, PolicySource, PolicyType, RequireWhere, Risk, Rule,
+    Mode, Operation, Policy, PolicyAction, PolicyOrigin, PolicyType, RequireWhere, Risk, Rule,
     StatementKind, Subjects, WhereStatement,
 };
 pub use principal::{PrincipalInput, PrincipalList, PrincipalResource};

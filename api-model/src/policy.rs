@@ -129,7 +129,7 @@ pub enum Risk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
-pub enum PolicySource {
+pub enum PolicyOrigin {
     Manual,
     Imported,
     Derived,
@@ -532,7 +532,7 @@ pub struct Policy {
     pub external_id: Option<String>,
     /// Seed 001: where the policy came from; `manual` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<PolicySource>,
+    pub source: Option<PolicyOrigin>,
     #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub rules: Vec<Rule>,
     /// Create only: where the policy applies (stored apart from the policy).

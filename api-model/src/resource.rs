@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{
-    AuditLevel, MaskSpec, Mode, PolicyAction, PolicySource, PolicyType, Risk, Rule, Subjects,
+    AuditLevel, MaskSpec, Mode, PolicyAction, PolicyOrigin, PolicyType, Risk, Rule, Subjects,
 };
 
 /// A stored assignment.
@@ -98,7 +98,7 @@ pub struct PolicyResource {
     )]
     pub external_id: Option<String>,
     /// `manual` unless the policy says otherwise.
-    pub source: PolicySource,
+    pub source: PolicyOrigin,
     pub rules: Vec<Rule>,
     pub assignments: Vec<Assignment>,
     /// Whether it has any assignment.
@@ -170,7 +170,7 @@ pub struct PolicyPatch {
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub external_id: Option<String>,
     #[serde(default)]
-    pub source: Option<PolicySource>,
+    pub source: Option<PolicyOrigin>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_items = 200, nullable = false))]
     pub rules: Option<Vec<Rule>>,

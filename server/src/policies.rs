@@ -344,7 +344,7 @@ pub struct ListQuery {
     #[param(min_length = 1)]
     pub external_id: Option<String>,
     /// Only policies from this source (`manual` includes those that give none).
-    #[param(value_type = Option<verdict_api_model::PolicySource>)]
+    #[param(value_type = Option<verdict_api_model::PolicyOrigin>)]
     pub source: Option<String>,
     /// Case-insensitive text search in id, name, description, `table_name` and rule tables.
     pub q: Option<String>,

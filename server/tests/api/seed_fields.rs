@@ -356,7 +356,7 @@ async fn seed_fields_are_in_the_openapi_document(env: Env) {
         }
     }
     assert_eq!(
-        schemas["PolicySource"]["enum"],
+        schemas["PolicyOrigin"]["enum"],
         json!(["manual", "imported", "derived"])
     );
     let params = r.body["paths"]["/api/v1/policies"]["get"]["parameters"].to_string();
