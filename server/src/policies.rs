@@ -234,12 +234,36 @@ pub fn effective_type(body: &Map<String, Value>) -> &'static str {
         }
     }
     let rules = body.get("rules").and_then(Value::as_array);
-    verdict_api_model::PolicyType::of_rules(rules.into_iter().flatten().map(|r| {
+    // Seed 001's fields count as the rules they become.
+    let compiled = [
         (
-            r.get("type").and_then(Value::as_str).unwrap_or(""),
-            r.get("columns").is_some_and(|c| !c.is_null()),
-        )
-    }))
+            "row_filter",
+            body.get("row_filter_dsl").is_some_and(|v| !v.is_null()),
+        ),
+        (
+            "column_mask",
+            body.get("column_masks")
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty()),
+        ),
+    ];
+    verdict_api_model::PolicyType::of_rules(
+        rules
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r.get("type").and_then(Value::as_str).unwrap_or(""),
+                    r.get("columns").is_some_and(|c| !c.is_null()),
+                )
+            })
+            .chain(
+                compiled
+                    .into_iter()
+                    .filter(|(_, has)| *has)
+                    .map(|(t, _)| (t, false)),
+            ),
+    )
     .as_str()
 }
 

@@ -325,6 +325,18 @@ async fn seed_fields_external_id_is_unique_and_filters(env: Env) {
         .send()
         .await
         .expect(400);
+    // Their type counts the rules they become: a tree alone is row-level security.
+    let mut d = seed_policy("d");
+    d["external_id"] = json!("collibra:d");
+    d.as_object_mut().unwrap().remove("column_masks");
+    env.create(&d).await;
+    let r = env
+        .get("/api/v1/policies?policy_type=row_level_security")
+        .send()
+        .await;
+    assert_eq!(ids(&r), ["d"]);
+    let r = env.get("/api/v1/policies?policy_type=other").send().await;
+    assert_eq!(ids(&r), ["a", "b"], "a tree and masks are a mix");
     // Deleting frees the id.
     let r = env.get("/api/v1/policies/a").send().await;
     env.delete("/api/v1/policies/a")
