@@ -207,15 +207,20 @@ pub fn router(state: AppState, max_body_bytes: usize, web_dir: Option<PathBuf>) 
     openapi::complete(&mut openapi);
     // The reference page works offline: its assets are inside the binary (the vendored
     // Swagger UI crate), and the online spec validator badge is off.
-    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs")
-        .url("/openapi.json", openapi)
-        .config(
-            utoipa_swagger_ui::Config::from("/openapi.json")
-                .validator_url("none")
-                .persist_authorization(true)
-                .try_it_out_enabled(true),
-        );
-    let base = base.merge(docs);
+    let served = Arc::new(openapi::served(&openapi));
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").config(
+        utoipa_swagger_ui::Config::from("/openapi.json")
+            .validator_url("none")
+            .persist_authorization(true)
+            .try_it_out_enabled(true),
+    );
+    let base = base.merge(docs).route(
+        "/openapi.json",
+        get(move || {
+            let served = served.clone();
+            async move { Json(served.as_ref().clone()) }
+        }),
+    );
     let routed = match web_dir {
         Some(dir) => {
             let web = web::WebDir::new(dir);

@@ -371,6 +371,16 @@ async fn seed_fields_are_in_the_openapi_document(env: Env) {
         schemas["PolicyOrigin"]["enum"],
         json!(["manual", "imported", "derived"])
     );
+    // Links from a created policy to the operations on it.
+    let links = &r.body["paths"]["/api/v1/policies"]["post"]["responses"]["201"]["links"];
+    for op in ["getPolicy", "replacePolicy", "patchPolicy", "deletePolicy"] {
+        assert_eq!(links[op]["operationId"], op, "{links}");
+        assert_eq!(links[op]["parameters"]["path.id"], "$response.body#/id");
+    }
+    assert_eq!(
+        links["patchPolicy"]["parameters"]["header.If-Match"],
+        "$response.header.ETag"
+    );
     let params = r.body["paths"]["/api/v1/policies"]["get"]["parameters"].to_string();
     for p in ["\"table\"", "\"external_id\"", "\"source\""] {
         assert!(params.contains(p), "{p}");
