@@ -214,9 +214,10 @@ pub fn served(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
             ("patchPolicy", true),
             ("deletePolicy", true),
         ] {
-            let mut parameters = serde_json::json!({ "path.id": "$response.body#/id" });
+            let mut parameters = serde_json::Map::new();
+            parameters.insert("path.id".into(), "$response.body#/id".into());
             if if_match {
-                parameters["header.If-Match"] = "$response.header.ETag".into();
+                parameters.insert("header.If-Match".into(), "$response.header.ETag".into());
             }
             links.insert(
                 operation.to_string(),
