@@ -231,6 +231,24 @@ async fn seed_fields_bad_trees_are_422_with_paths(env: Env) {
         r.expect(422);
         assert!(r.text.contains(field), "{field}: {}", r.body);
     }
+    // /policies/compile answers the same problems, and the normalized policy when valid.
+    let mut p = seed_policy("bad");
+    p["row_filter_dsl"] = json!({"and": [{"eq": ["tenant_id", 1]}, {"in": ["status", []]}]});
+    let r = env.post("/api/v1/policies/compile").json(&p).send().await;
+    r.expect(200);
+    assert_eq!(r.body["valid"], false, "{}", r.body);
+    assert!(r.text.contains("row_filter_dsl.and[1].in[1]"), "{}", r.body);
+    let r = env
+        .post("/api/v1/policies/compile")
+        .json(&seed_policy("good"))
+        .send()
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["valid"], true, "{}", r.body);
+    assert_eq!(
+        r.body["policy"]["row_filter_dsl"],
+        seed_policy("good")["row_filter_dsl"]
+    );
     assert_eq!(env.fingerprint().await, before, "nothing was stored");
 }
 
