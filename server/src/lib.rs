@@ -395,7 +395,12 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
 /// The async body of [`serve`].
 pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
     let url = database_url(config.database_url.as_deref(), &config.data_dir)?;
+    // The key before anything else: a server that cannot open its secrets does not start.
+    let key = secrets::SecretKey::for_server(&config.data_dir)?;
     let db = Db::connect(&url).await?;
+    let sealed = data_sources::seal_plaintext(&db, &key)
+        .await
+        .map_err(|e| ServeError::Seal(e.to_string()))?;
     let token = bootstrap(&db, &config.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
@@ -410,6 +415,12 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
             "verdict: serving http://{local}  (API docs: http://{local}/docs/)"
         );
         let _ = writeln!(out, "verdict: database {}", redact(&url));
+        if sealed > 0 {
+            let _ = writeln!(
+                out,
+                "verdict: sealed the passwords of {sealed} data source(s) stored in plain text"
+            );
+        }
         match &token {
             Some(t) => {
                 let _ = writeln!(out, "verdict: admin token: {t}");
@@ -423,16 +434,6 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
             }
         }
         let _ = out.flush();
-    }
-    let key = secrets::SecretKey::for_server(&config.data_dir)?;
-    let sealed = data_sources::seal_plaintext(&db, &key)
-        .await
-        .map_err(|e| ServeError::Seal(e.to_string()))?;
-    if sealed > 0 {
-        let _ = writeln!(
-            std::io::stdout().lock(),
-            "verdict: sealed the passwords of {sealed} data source(s) stored in plain text"
-        );
     }
     let mut state = AppState::new(db.clone()).with_secret_key(key);
     if let Some(dir) = std::env::var_os("VERDICT_DATA_SOURCE_CA_DIR").filter(|d| !d.is_empty()) {

@@ -24,7 +24,7 @@ pub const KEY_FILE: &str = "secret-key";
 /// Why a key cannot be had, or a secret cannot be opened.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
-    #[error("{KEY_ENV} must be 32 bytes as 64 hex digits or base64 ({0})")]
+    #[error("a secret key ({KEY_ENV} or the `{KEY_FILE}` file) is 32 bytes as 64 hex digits or base64 ({0})")]
     BadKey(String),
     #[error("cannot read or create the secret key file `{0}`: {1}")]
     KeyFile(String, String),
