@@ -72,10 +72,45 @@ where
         unfit(field, message)
     })?;
     let printed = serde_json::to_value(&parsed).map_err(ApiError::internal)?;
+    let mut value = value;
+    full_as_redact(&mut value);
     if let Some(field) = first_difference(&without_nulls(value), &without_nulls(printed), "") {
         return Err(unfit(field, "has a form the API does not take".to_string()));
     }
     Ok(parsed)
+}
+
+/// The mask kind `full` written as `redact`, its meaning (the API reads `full` as an alias
+/// and stores `redact`): in each rule's `mask` (a kind's name or an object's `kind`) and
+/// each value of `column_masks`, of a policy, a PATCH body or a draft set's policies.
+fn full_as_redact(value: &mut Value) {
+    fn canonical(mask: &mut Value) {
+        match mask {
+            Value::String(kind) if kind == "full" => *kind = "redact".to_string(),
+            Value::Object(obj) => {
+                if let Some(kind) = obj.get_mut("kind") {
+                    if kind == "full" {
+                        *kind = json!("redact");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Value::Object(obj) = value else { return };
+    if let Some(Value::Array(rules)) = obj.get_mut("rules") {
+        for rule in rules.iter_mut() {
+            if let Some(mask) = rule.get_mut("mask") {
+                canonical(mask);
+            }
+        }
+    }
+    if let Some(Value::Object(masks)) = obj.get_mut("column_masks") {
+        masks.values_mut().for_each(canonical);
+    }
+    if let Some(Value::Array(policies)) = obj.get_mut("policies") {
+        policies.iter_mut().for_each(full_as_redact);
+    }
 }
 
 /// A JSON value without its null members (an absent field and a null one mean the same).

@@ -17,6 +17,7 @@ pub fn all() -> Vec<Case> {
         case!(seed_fields_hostile_values_stay_values),
         case!(seed_fields_external_id_is_unique_and_filters),
         case!(seed_fields_are_in_the_openapi_document),
+        case!(seed_fields_mask_full_is_redact),
     ]
 }
 
@@ -403,4 +404,33 @@ async fn seed_fields_are_in_the_openapi_document(env: Env) {
     for p in ["\"table\"", "\"external_id\"", "\"source\""] {
         assert!(params.contains(p), "{p}");
     }
+}
+
+/// `full` is read as `redact`, in `column_masks` as in rules, and stored as `redact`.
+async fn seed_fields_mask_full_is_redact(env: Env) {
+    env.set_catalog().await;
+    let mut p = seed_policy("full");
+    p["column_masks"] = json!({"ssn": "full", "email": {"kind": "full", "replacement": "x"}});
+    p["rules"] =
+        json!([{"type": "column_mask", "table": "customers", "column": "name", "mask": "full"}]);
+    // Elsewhere `full` is just a word.
+    p["labels"] = json!({"mask": "full"});
+    let r = env.post("/api/v1/policies").json(&p).send().await;
+    r.expect(201);
+    assert_eq!(r.body["column_masks"]["ssn"], "redact", "{}", r.body);
+    assert_eq!(
+        r.body["column_masks"]["email"]["kind"], "redact",
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["rules"][0]["mask"], "redact", "{}", r.body);
+    assert_eq!(r.body["labels"]["mask"], "full", "{}", r.body);
+    let v = evaluate(&env, "SELECT name, ssn, email FROM customers").await;
+    let kinds: Vec<&str> = v["masked_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["redact", "redact", "redact"], "{v}");
 }
