@@ -8,8 +8,8 @@ pub mod strict;
 
 pub use policy::{
     id_ok, AssignmentInput, AssignmentSpec, AuditLevel, FieldProblem, Mask, MaskKind, MaskSpec,
-    Mode, Operation, Policy, PolicyAction, PolicyType, RequireWhere, Risk, Rule, StatementKind,
-    Subjects, WhereStatement,
+    Mode, Operation, Policy, PolicyAction, PolicyOrigin, PolicyType, RequireWhere, Risk, Rule,
+    StatementKind, Subjects, WhereStatement,
 };
 pub use principal::{PrincipalInput, PrincipalList, PrincipalResource};
 pub use resource::{
@@ -22,7 +22,10 @@ pub use review::{
     ReviewDecision, ReviewInput, ReviewSettings,
 };
 
-/// Fields the API stores on a policy that the engine does not read (`policy_type`,
-/// `action`, `risk`): removed before a policy reaches the engine, by the server and the
-/// editor's live preview alike.
-pub const SERVER_FIELDS: &[&str] = &["policy_type", "action", "risk"];
+/// Fields the API stores on a policy that the engine does not read and that change
+/// nothing it decides (`policy_type`, `action`, `risk`, seed 001's `external_id` and
+/// `source`): removed before a policy reaches the engine, by the server and the editor's
+/// live preview alike. Seed 001's `table_name`, `row_filter_dsl` and `column_masks` are
+/// not among them: they become rules (`verdict_engine::policy::dsl::expand_seed_fields`),
+/// and dropping them would drop filters.
+pub const SERVER_FIELDS: &[&str] = &["policy_type", "action", "risk", "external_id", "source"];

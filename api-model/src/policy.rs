@@ -124,6 +124,20 @@ pub enum Risk {
     High,
 }
 
+/// Where a policy came from (seed 001): written by hand, imported from another system,
+/// or derived by a tool. Default `manual`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyOrigin {
+    Manual,
+    Imported,
+    Derived,
+}
+
+/// The longest `external_id`, in characters.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 256;
+
 /// Who a policy names in `except` (or `applies_to`): each list matches the context's field.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -481,6 +495,44 @@ pub struct Policy {
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_level: Option<AuditLevel>,
+    /// Seed 001: the table the policy is about. The table of the rules compiled from
+    /// `row_filter_dsl` and `column_masks` (required with them); lists filter on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, example = "orders")
+    )]
+    pub table_name: Option<String>,
+    /// Seed 001: a row filter as a JSON predicate tree, compiled to a `row_filter` rule on
+    /// `table_name` (appended after `rules`). One operator per node: `and`/`or` (a
+    /// non-empty array of nodes), `not` (a node), `eq`, `ne`, `lt`, `le`, `gt`, `ge`,
+    /// `like` (`[column, operand]`), `in`/`not_in` (`[column, [operand, …]]` or
+    /// `[column, {"ctx": list}]`), `is_null`/`is_not_null` (a column). A column is a
+    /// string or `{"col": name}`; an operand is a string, number or boolean value,
+    /// `{"ctx": "user" | "roles" | "purpose" | "workspace" | "data_source" |
+    /// "attr.<name>"}`, `{"col": name}` or `{"value": v}`. Problems are answered with the
+    /// node's JSON path (`row_filter_dsl.and[1].in[1]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object,
+        example = json!({"and": [{"eq": ["tenant_id", {"ctx": "attr.tenant_id"}]}, {"in": ["status", ["open", "paid"]]}]})))]
+    pub row_filter_dsl: Option<Value>,
+    /// Seed 001: masks by column of `table_name`, each compiled to a `column_mask` rule
+    /// (appended after `rules`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(
+        example = json!({"email": "email", "ssn": {"kind": "partial", "show_last": 4}})))]
+    pub column_masks: Option<BTreeMap<String, MaskSpec>>,
+    /// Seed 001: the policy's id in another system; unique among the organization's
+    /// policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, example = "collibra:4711")
+    )]
+    pub external_id: Option<String>,
+    /// Seed 001: where the policy came from; `manual` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PolicyOrigin>,
     #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub rules: Vec<Rule>,
     /// Create only: where the policy applies (stored apart from the policy).
@@ -624,6 +676,38 @@ impl Policy {
                 c.text(&format!("labels.{k}"), k, 1, MAX_SHORT_CHARS);
                 c.text(&format!("labels.{k}"), v, 0, MAX_SHORT_CHARS);
             }
+        }
+        if let Some(t) = &self.table_name {
+            c.text("table_name", t, 1, MAX_SHORT_CHARS);
+        }
+        if let Some(e) = &self.external_id {
+            c.text("external_id", e, 1, MAX_EXTERNAL_ID_CHARS);
+        }
+        if let Some(masks) = &self.column_masks {
+            if masks.len() > MAX_ITEMS {
+                c.problems.push(FieldProblem::new(
+                    "column_masks",
+                    format!(
+                        "has {} columns; at most {MAX_ITEMS} are allowed",
+                        masks.len()
+                    ),
+                ));
+            }
+            for k in masks.keys() {
+                c.text(&format!("column_masks.{k}"), k, 1, MAX_SHORT_CHARS);
+            }
+            if !masks.is_empty() && self.table_name.is_none() {
+                c.problems.push(FieldProblem::new(
+                    "column_masks",
+                    "needs `table_name`: the table its rules are about",
+                ));
+            }
+        }
+        if self.row_filter_dsl.is_some() && self.table_name.is_none() {
+            c.problems.push(FieldProblem::new(
+                "row_filter_dsl",
+                "needs `table_name`: the table its rules are about",
+            ));
         }
         if let Some(list) = &self.assignments {
             if list.len() > MAX_ITEMS {

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{AuditLevel, Mode, PolicyAction, PolicyType, Risk, Rule, Subjects};
+use crate::policy::{
+    AuditLevel, MaskSpec, Mode, PolicyAction, PolicyOrigin, PolicyType, Risk, Rule, Subjects,
+};
 
 /// A stored assignment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +78,27 @@ pub struct PolicyResource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub audit_level: Option<AuditLevel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, min_length = 1, max_length = 256)
+    )]
+    pub table_name: Option<String>,
+    /// The predicate tree as given (see `Policy.row_filter_dsl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = false))]
+    pub row_filter_dsl: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub column_masks: Option<BTreeMap<String, MaskSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, min_length = 1, max_length = 256)
+    )]
+    pub external_id: Option<String>,
+    /// `manual` unless the policy says otherwise.
+    pub source: PolicyOrigin,
     pub rules: Vec<Rule>,
     pub assignments: Vec<Assignment>,
     /// Whether it has any assignment.
@@ -134,6 +157,20 @@ pub struct PolicyPatch {
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub audit_level: Option<AuditLevel>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
+    pub table_name: Option<String>,
+    /// A predicate tree (see `Policy.row_filter_dsl`); `null` removes it.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub row_filter_dsl: Option<serde_json::Value>,
+    #[serde(default)]
+    pub column_masks: Option<BTreeMap<String, MaskSpec>>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub source: Option<PolicyOrigin>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_items = 200, nullable = false))]
     pub rules: Option<Vec<Rule>>,

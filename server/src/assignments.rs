@@ -247,11 +247,16 @@ pub async fn remove_by_value(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<RemoveQuery>,
 ) -> ApiResult<Response> {
-    let expected = if_match(&headers)?;
+    // The query first: a malformed one is wrong whatever the revision.
+    if q.value.is_empty() || q.value.chars().count() > 256 {
+        return Err(ApiError::invalid("`value` must be 1 to 256 characters"));
+    }
     let target = AssignmentSpec {
         kind: q.kind,
         value: q.value,
     };
+    store::check_spec(&target)?;
+    let expected = if_match(&headers)?;
     change(
         &state,
         &principal,

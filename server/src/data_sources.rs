@@ -1,11 +1,18 @@
 //! `/api/v1/data-sources` (issue 22): PostgreSQL databases an organization registers for
 //! the data preview "as this user", and `POST /api/v1/data-sources/{id}/preview`.
 //!
-//! A data source's URL carries its credentials. It is stored server-side and never
-//! answered: every answer (and the audit trail) shows a redacted URL built from the parsed
-//! parts, with `***` for the password. URLs are parsed strictly here (a host, a user, a
-//! database; no query parameters such as `host=/socket`, `sslkey=FILE` or `password=`)
-//! before sqlx sees them.
+//! A data source's URL carries its credentials. The password is stored sealed with the
+//! server's secret key ([`crate::secrets`]; column `password_sealed`), the rest of the URL
+//! without it; nothing answers either: every answer (and the audit trail) shows a redacted
+//! URL built from the parsed parts, with `***` for the password. URLs are parsed strictly
+//! here (a host, a user, a database; of query parameters only `sslmode` and `sslrootcert`,
+//! never `host=/socket`, `sslkey=FILE` or `password=`) before sqlx sees them.
+//!
+//! TLS: `sslmode` is `disable`, `prefer` (the default, as libpq's), `require` (encrypted,
+//! the certificate not checked), `verify-ca` (signed by a trusted CA) or `verify-full`
+//! (and naming the host). The trusted CAs are Mozilla's (`sslrootcert=system`, the default)
+//! or one PEM file named by `sslrootcert=NAME` in the directory the server operator gives
+//! in `VERDICT_DATA_SOURCE_CA_DIR`: a URL never names a path on the server.
 //!
 //! The preview evaluates the SQL with the engine exactly as a dry run does (draft policy,
 //! draft set, saved policy or the active set with the exceptions that would apply, none
@@ -64,9 +71,11 @@ static PREVIEWS: tokio::sync::Semaphore =
 pub struct DataSourceInput {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, without query parameters (at
-    /// most 2000 bytes). Stored server-side; never answered. On `PUT`, absent keeps the
-    /// stored URL.
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE[&sslrootcert=NAME]]`
+    /// (at most 2000 bytes): `sslmode` `disable`, `prefer` (default), `require`,
+    /// `verify-ca` or `verify-full`; `sslrootcert` (with `verify-*`) `system` or a file name
+    /// in the server's CA directory. The password is stored sealed with the server's key and
+    /// never answered. On `PUT`, absent keeps the stored URL.
     #[serde(default)]
     #[schema(max_length = 2000)]
     pub url: Option<String>,
@@ -120,6 +129,47 @@ const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'|')
     .add(b'}');
 
+/// `sslmode` of a data source URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    const ALL: [(&'static str, SslMode); 5] = [
+        ("disable", SslMode::Disable),
+        ("prefer", SslMode::Prefer),
+        ("require", SslMode::Require),
+        ("verify-ca", SslMode::VerifyCa),
+        ("verify-full", SslMode::VerifyFull),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("prefer", |(n, _)| n)
+    }
+
+    fn sqlx(self) -> sqlx::postgres::PgSslMode {
+        use sqlx::postgres::PgSslMode as M;
+        match self {
+            SslMode::Disable => M::Disable,
+            SslMode::Prefer => M::Prefer,
+            SslMode::Require => M::Require,
+            SslMode::VerifyCa => M::VerifyCa,
+            SslMode::VerifyFull => M::VerifyFull,
+        }
+    }
+}
+
+/// The largest `sslrootcert` file read.
+const MAX_ROOT_CERT_BYTES: u64 = 1 << 20;
+
 /// A data source URL, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Target {
@@ -128,6 +178,9 @@ struct Target {
     user: String,
     password: Option<String>,
     database: String,
+    ssl_mode: Option<SslMode>,
+    /// `system`, or a file name in the server's CA directory.
+    ssl_root_cert: Option<String>,
 }
 
 impl Target {
@@ -141,8 +194,49 @@ impl Target {
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err("the scheme must be postgres:// or postgresql://".into());
         }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err("query parameters and fragments are not accepted".into());
+        if url.fragment().is_some() {
+            return Err("fragments are not accepted".into());
+        }
+        let mut ssl_mode = None;
+        let mut ssl_root_cert: Option<String> = None;
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "sslmode" if ssl_mode.is_none() => {
+                    ssl_mode = Some(
+                        SslMode::ALL
+                            .iter()
+                            .find(|(n, _)| *n == value.as_ref())
+                            .map(|(_, m)| *m)
+                            .ok_or("`sslmode` must be disable, prefer, require, verify-ca or verify-full")?,
+                    );
+                }
+                "sslrootcert" if ssl_root_cert.is_none() => {
+                    let ok = value == "system"
+                        || (!value.is_empty()
+                            && value.len() <= 255
+                            && !value.starts_with('.')
+                            && value.chars().all(|c| {
+                                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+                            }));
+                    if !ok {
+                        return Err("`sslrootcert` must be `system` or the name of a file in the server's CA directory (letters, digits, `.`, `_`, `-`; no path)".into());
+                    }
+                    ssl_root_cert = Some(value.into_owned());
+                }
+                "sslmode" | "sslrootcert" => {
+                    return Err(format!("`{key}` is given twice"));
+                }
+                _ => {
+                    return Err(
+                        "of query parameters only `sslmode` and `sslrootcert` are accepted".into(),
+                    )
+                }
+            }
+        }
+        if ssl_root_cert.is_some()
+            && !matches!(ssl_mode, Some(SslMode::VerifyCa | SslMode::VerifyFull))
+        {
+            return Err("`sslrootcert` needs `sslmode=verify-ca` or `sslmode=verify-full`".into());
         }
         let decode = |s: &str, what: &str| -> Result<String, String> {
             percent_decode_str(s)
@@ -173,7 +267,32 @@ impl Target {
             user,
             password,
             database,
+            ssl_mode,
+            ssl_root_cert,
         })
+    }
+
+    /// `?sslmode=…&sslrootcert=…`, or nothing.
+    fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(m) = self.ssl_mode {
+            parts.push(format!("sslmode={}", m.name()));
+        }
+        if let Some(c) = &self.ssl_root_cert {
+            parts.push(format!("sslrootcert={c}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+
+    /// The URL as stored: without its password (sealed apart).
+    fn stored(&self) -> String {
+        let mut t = self.clone();
+        t.password = None;
+        t.redacted()
     }
 
     /// The URL with `***` for the password.
@@ -185,26 +304,58 @@ impl Target {
             self.host.clone()
         };
         format!(
-            "postgres://{}{}@{host}:{}/{}",
+            "postgres://{}{}@{host}:{}/{}{}",
             enc(&self.user),
             if self.password.is_some() { ":***" } else { "" },
             self.port,
-            enc(&self.database)
+            enc(&self.database),
+            self.query()
         )
     }
 
-    fn options(&self) -> PgConnectOptions {
+    /// The `sslrootcert` file's PEM, read from the server's CA directory; `None` for the
+    /// built-in roots.
+    fn root_cert(&self, ca_dir: Option<&std::path::Path>) -> Result<Option<Vec<u8>>, String> {
+        let Some(name) = self.ssl_root_cert.as_deref().filter(|n| *n != "system") else {
+            return Ok(None);
+        };
+        let Some(dir) = ca_dir else {
+            return Err(format!(
+                "`sslrootcert={name}` names a file in the server's CA directory, and this server has none (VERDICT_DATA_SOURCE_CA_DIR)"
+            ));
+        };
+        let path = dir.join(name);
+        let meta = std::fs::metadata(&path)
+            .map_err(|_| format!("the server's CA directory has no file `{name}`"))?;
+        if !meta.is_file() || meta.len() > MAX_ROOT_CERT_BYTES {
+            return Err(format!(
+                "`{name}` in the server's CA directory is not a file of at most 1 MiB"
+            ));
+        }
+        let pem = std::fs::read(&path)
+            .map_err(|_| format!("cannot read `{name}` in the server's CA directory"))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(format!("`{name}` holds no PEM certificate"));
+        }
+        Ok(Some(pem))
+    }
+
+    fn options(&self, ca_dir: Option<&std::path::Path>) -> Result<PgConnectOptions, String> {
         let mut o = PgConnectOptions::new_without_pgpass()
             .host(&self.host)
             .port(self.port)
             .username(&self.user)
             .database(&self.database)
             .application_name("verdict-preview")
-            .statement_cache_capacity(0);
+            .statement_cache_capacity(0)
+            .ssl_mode(self.ssl_mode.unwrap_or(SslMode::Prefer).sqlx());
         if let Some(p) = &self.password {
             o = o.password(p);
         }
-        o
+        if let Some(pem) = self.root_cert(ca_dir)? {
+            o = o.ssl_root_cert_from_pem(pem);
+        }
+        Ok(o)
     }
 
     /// `text` with the password (and its URL-encoded form) replaced by `***`.
@@ -246,21 +397,91 @@ fn require_admin(principal: &Principal) -> ApiResult<()> {
     }
 }
 
-const COLUMNS: &str = "id, name, url, created_at, created_by, updated_at, updated_by";
+const COLUMNS: &str =
+    "id, name, url, created_at, created_by, updated_at, updated_by, password_sealed";
+
+/// What a sealed password of a data source is bound to.
+fn seal_context(org: &str, id: &str) -> String {
+    format!("verdict data source password|{org}|{id}")
+}
+
+/// The password sealed for the data source, when `target` has one.
+fn seal(state: &AppState, org: &str, id: &str, target: &Target) -> ApiResult<Option<String>> {
+    target
+        .password
+        .as_deref()
+        .map(|p| state.secret_key.seal(p, &seal_context(org, id)))
+        .transpose()
+        .map_err(ApiError::internal)
+}
+
+/// 422 on `url` when its `sslrootcert` file cannot be used.
+fn check_root_cert(state: &AppState, target: &Target) -> ApiResult<()> {
+    target
+        .root_cert(state.data_source_ca_dir.as_deref().map(|d| d.as_path()))
+        .map(|_| ())
+        .map_err(|m| field("url", m))
+}
+
+/// Seals the passwords that data sources stored before migration 0012 keep in `url`;
+/// answers how many. Run at start, with the key the server will use.
+pub async fn seal_plaintext(db: &crate::Db, key: &crate::secrets::SecretKey) -> ApiResult<usize> {
+    let rows = sqlx::query(
+        "SELECT org_id, id, url FROM data_sources WHERE password_sealed IS NULL ORDER BY org_id, id",
+    )
+    .fetch_all(&db.write)
+    .await?;
+    let mut sealed = 0;
+    for row in &rows {
+        let org: String = row.try_get(0)?;
+        let id: String = row.try_get(1)?;
+        let url: String = row.try_get(2)?;
+        let Ok(target) = Target::parse(&url) else {
+            continue;
+        };
+        let Some(password) = &target.password else {
+            continue;
+        };
+        let secret = key
+            .seal(password, &seal_context(&org, &id))
+            .map_err(ApiError::internal)?;
+        sqlx::query(
+            "UPDATE data_sources SET url = $1, password_sealed = $2 \
+             WHERE org_id = $3 AND id = $4 AND url = $5 AND password_sealed IS NULL",
+        )
+        .bind(target.stored())
+        .bind(secret)
+        .bind(&org)
+        .bind(&id)
+        .bind(&url)
+        .execute(&db.write)
+        .await?;
+        sealed += 1;
+    }
+    Ok(sealed)
+}
 
 fn answer(row: &AnyRow) -> ApiResult<DataSource> {
     let url: String = row.try_get(2)?;
+    let sealed: Option<String> = row.try_get(7)?;
     // A stored URL always parsed when it was stored.
     let target = Target::parse(&url).map_err(ApiError::internal)?;
     Ok(DataSource {
         id: row.try_get(0)?,
         name: row.try_get(1)?,
-        url: target.redacted(),
+        url: Target {
+            password: target
+                .password
+                .clone()
+                .or(sealed.as_ref().map(|_| String::new())),
+            ..target.clone()
+        }
+        .redacted(),
         host: target.host.clone(),
         port: target.port,
         database: target.database.clone(),
         user: target.user.clone(),
-        has_password: target.password.is_some(),
+        has_password: target.password.is_some() || sealed.is_some(),
         created_at: format_time(row.try_get(3)?),
         created_by: row.try_get(4)?,
         updated_at: format_time(row.try_get(5)?),
@@ -326,8 +547,10 @@ pub async fn create(
         return Err(field("url", "is required".into()));
     };
     let target = Target::parse(&url).map_err(|m| field("url", m))?;
+    check_root_cert(&state, &target)?;
     let org = principal.org_id.as_str();
     let id = new_id("dsr");
+    let sealed = seal(&state, org, &id, &target)?;
     let now = now_ms();
     let mut tx = state.db.write.begin().await?;
     let count: i64 = sqlx::query("SELECT COUNT(*) FROM data_sources WHERE org_id = $1")
@@ -352,15 +575,16 @@ pub async fn create(
         return Err(name_taken(&input.name));
     }
     sqlx::query(
-        "INSERT INTO data_sources (org_id, id, name, url, created_at, created_by, updated_at, updated_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $5, $6)",
+        "INSERT INTO data_sources (org_id, id, name, url, created_at, created_by, updated_at, updated_by, password_sealed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $5, $6, $7)",
     )
     .bind(org)
     .bind(&id)
     .bind(&input.name)
-    .bind(&url)
+    .bind(target.stored())
     .bind(now)
     .bind(&principal.user)
+    .bind(sealed)
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -413,6 +637,9 @@ pub async fn replace(
         .as_deref()
         .map(|u| Target::parse(u).map_err(|m| field("url", m)))
         .transpose()?;
+    if let Some(t) = &target {
+        check_root_cert(&state, t)?;
+    }
     let org = principal.org_id.as_str();
     let mut tx = state.db.write.begin().await?;
     load_row(&mut *tx, org, &id).await?;
@@ -428,17 +655,27 @@ pub async fn replace(
         return Err(name_taken(&input.name));
     }
     sqlx::query(
-        "UPDATE data_sources SET name = $1, url = COALESCE($2, url), updated_at = $3, updated_by = $4 \
-         WHERE org_id = $5 AND id = $6",
+        "UPDATE data_sources SET name = $1, updated_at = $2, updated_by = $3 \
+         WHERE org_id = $4 AND id = $5",
     )
     .bind(&input.name)
-    .bind(&input.url)
     .bind(now_ms())
     .bind(&principal.user)
     .bind(org)
     .bind(&id)
     .execute(&mut *tx)
     .await?;
+    if let Some(t) = &target {
+        sqlx::query(
+            "UPDATE data_sources SET url = $1, password_sealed = $2 WHERE org_id = $3 AND id = $4",
+        )
+        .bind(t.stored())
+        .bind(seal(&state, org, &id, t)?)
+        .bind(org)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    }
     let mut fields = vec!["name"];
     let mut detail = serde_json::Map::new();
     detail.insert("name".into(), json!(input.name));
@@ -602,7 +839,7 @@ pub struct DataSourceRef {
     params(("id" = String, Path, description = "data source id")), request_body = PreviewRequest,
     responses((status = 200, body = Preview),
         (status = 404, body = crate::openapi::ErrorBody),
-        (status = 409, description = "`data_source_unreachable`: the data source cannot be connected to", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`data_source_unreachable`: the data source cannot be connected to (the TLS handshake included); `data_source_secret_unreadable`: its stored password was sealed with another server key", body = crate::openapi::ErrorBody),
         (status = 429, description = "`too_many_previews`: the server runs its most previews at once", body = crate::openapi::ErrorBody),
         (status = 422, description = "an invalid request, or PostgreSQL refused a statement: `data_source_error` (or `statement_timeout`) with `details` {`statement`: `rewritten` or `original`, `sqlstate`, `message`, `detail`, `hint`, `position`}", body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
@@ -632,13 +869,26 @@ pub async fn preview(
         }
     };
     let row = load_row(&state.db.read, org, &id).await?;
-    let url: String = row.try_get(2)?;
-    let target = Target::parse(&url).map_err(ApiError::internal)?;
     let source = DataSourceRef {
         id: row.try_get(0)?,
         name: row.try_get(1)?,
-        url: target.redacted(),
+        url: answer(&row)?.url,
     };
+    let url: String = row.try_get(2)?;
+    let mut target = Target::parse(&url).map_err(ApiError::internal)?;
+    if let Some(sealed) = row.try_get::<Option<String>, _>(7)? {
+        let password = state
+            .secret_key
+            .open(&sealed, &seal_context(org, &id))
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "data_source_secret_unreadable",
+                    format!("the data source's stored password cannot be opened: {e}"),
+                )
+            })?;
+        target.password = Some(password);
+    }
     check_sql(&req.sql)?;
     let mut ctx = context(req.context.as_ref())?;
     scope(&mut ctx, req.dataset.as_ref(), req.query_id.as_ref())?;
@@ -699,7 +949,11 @@ pub async fn preview(
             format!("the server runs at most {MAX_CONCURRENT_PREVIEWS} data previews at once; try again"),
         )
     })?;
-    let mut conn = connect(&target).await?;
+    let mut conn = connect(
+        &target,
+        state.data_source_ca_dir.as_deref().map(|d| d.as_path()),
+    )
+    .await?;
     let ran = run_both(
         &mut conn, &target, &rewritten, &original, timeout_ms, &masked,
     )
@@ -726,7 +980,7 @@ pub async fn preview(
     }))
 }
 
-async fn connect(target: &Target) -> ApiResult<PgConnection> {
+async fn connect(target: &Target, ca_dir: Option<&std::path::Path>) -> ApiResult<PgConnection> {
     let unreachable = |message: String| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -737,12 +991,8 @@ async fn connect(target: &Target) -> ApiResult<PgConnection> {
             ),
         )
     };
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        PgConnection::connect_with(&target.options()),
-    )
-    .await
-    {
+    let options = target.options(ca_dir).map_err(unreachable)?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
         Err(_) => Err(unreachable(format!(
             "no answer within {} s",
             CONNECT_TIMEOUT.as_secs()
@@ -1000,9 +1250,33 @@ mod tests {
         assert_eq!(t.redacted(), "postgres://alice:***@db.internal:6543/ware");
         let t = Target::parse("postgresql://bob@127.0.0.1/x").unwrap();
         assert_eq!(t.redacted(), "postgres://bob@127.0.0.1:5432/x");
+        let t = Target::parse("postgres://a:b@h/d?sslmode=verify-full&sslrootcert=corp-ca.pem")
+            .unwrap();
+        assert_eq!(t.ssl_mode, Some(SslMode::VerifyFull));
+        assert_eq!(
+            t.redacted(),
+            "postgres://a:***@h:5432/d?sslmode=verify-full&sslrootcert=corp-ca.pem"
+        );
+        assert_eq!(
+            t.stored(),
+            "postgres://a@h:5432/d?sslmode=verify-full&sslrootcert=corp-ca.pem"
+        );
+        assert_eq!(Target::parse(&t.stored()).unwrap().password, None);
+        for (mode, m) in SslMode::ALL {
+            let t = Target::parse(&format!("postgres://a@h/d?sslmode={mode}")).unwrap();
+            assert_eq!(t.ssl_mode, Some(m));
+        }
         for bad in [
             "mysql://a:b@h/d",
-            "postgres://a:b@h/d?sslmode=disable",
+            "postgres://a:b@h/d?sslmode=bogus",
+            "postgres://a:b@h/d?sslmode=require&sslmode=disable",
+            "postgres://a:b@h/d?sslkey=/etc/key",
+            "postgres://a:b@h/d?sslrootcert=ca.pem",
+            "postgres://a:b@h/d?sslmode=require&sslrootcert=ca.pem",
+            "postgres://a:b@h/d?sslmode=verify-full&sslrootcert=/etc/passwd",
+            "postgres://a:b@h/d?sslmode=verify-full&sslrootcert=../secret-key",
+            "postgres://a:b@h/d?sslmode=verify-full&sslrootcert=.hidden",
+            "postgres://a:b@h/d?password=x",
             "postgres://a:b@h/d?host=/tmp",
             "postgres://h/d",
             "postgres://a@h/",

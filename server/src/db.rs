@@ -134,7 +134,7 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let files: [(i64, &'static str, &'static str); 9] = match self.backend {
+        let files: [(i64, &'static str, &'static str); 11] = match self.backend {
             Backend::Sqlite => [
                 (
                     1,
@@ -180,6 +180,16 @@ impl Db {
                     10,
                     "data_sources",
                     include_str!("../migrations/sqlite/0010_data_sources.sql"),
+                ),
+                (
+                    11,
+                    "policy_seed_fields",
+                    include_str!("../migrations/sqlite/0011_policy_seed_fields.sql"),
+                ),
+                (
+                    12,
+                    "data_source_secrets",
+                    include_str!("../migrations/sqlite/0012_data_source_secrets.sql"),
                 ),
             ],
             Backend::Postgres => [
@@ -227,6 +237,16 @@ impl Db {
                     10,
                     "data_sources",
                     include_str!("../migrations/postgres/0010_data_sources.sql"),
+                ),
+                (
+                    11,
+                    "policy_seed_fields",
+                    include_str!("../migrations/postgres/0011_policy_seed_fields.sql"),
+                ),
+                (
+                    12,
+                    "data_source_secrets",
+                    include_str!("../migrations/postgres/0012_data_source_secrets.sql"),
                 ),
             ],
         };

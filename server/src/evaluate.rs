@@ -171,7 +171,7 @@ fn draft_set(value: Value) -> ApiResult<Map<String, Value>> {
     if let Some(Value::Array(list)) = obj.get_mut("policies") {
         for item in list.iter_mut() {
             *item = Value::Object(policies::normalize(item.take())?);
-            store::for_engine(item);
+            store::for_engine(item)?;
         }
     }
     Ok(obj)

@@ -26,6 +26,7 @@ pub mod policies;
 pub mod policy_tests;
 pub mod principals;
 pub mod review;
+pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod versions;
@@ -62,6 +63,13 @@ pub struct AppState {
     pub alerts: Arc<alerts::Queue>,
     /// How alerts are sent and retried.
     pub alert_config: alerts::WorkerConfig,
+    /// Seals data-source passwords at rest. `new` makes a random one (nothing sealed
+    /// outlives the process); `serve` uses `VERDICT_SECRET_KEY` or the data directory's
+    /// key file.
+    pub secret_key: Arc<secrets::SecretKey>,
+    /// Where data-source URLs' `sslrootcert=NAME` files are read from
+    /// (`VERDICT_DATA_SOURCE_CA_DIR`); without it only `sslrootcert=system` is accepted.
+    pub data_source_ca_dir: Option<Arc<PathBuf>>,
 }
 
 impl AppState {
@@ -75,7 +83,21 @@ impl AppState {
             log: Arc::new(log::Log::default()),
             alerts: Arc::new(alerts::Queue::default()),
             alert_config: alerts::WorkerConfig::default(),
+            secret_key: Arc::new(secrets::SecretKey::random()),
+            data_source_ca_dir: None,
         }
+    }
+
+    /// This state with `key` for sealed secrets.
+    pub fn with_secret_key(mut self, key: secrets::SecretKey) -> Self {
+        self.secret_key = Arc::new(key);
+        self
+    }
+
+    /// This state reading `sslrootcert` files from `dir`.
+    pub fn with_data_source_ca_dir(mut self, dir: PathBuf) -> Self {
+        self.data_source_ca_dir = Some(Arc::new(dir));
+        self
     }
 
     /// Starts the alert delivery worker of this instance (it stops when the database
@@ -185,15 +207,20 @@ pub fn router(state: AppState, max_body_bytes: usize, web_dir: Option<PathBuf>) 
     openapi::complete(&mut openapi);
     // The reference page works offline: its assets are inside the binary (the vendored
     // Swagger UI crate), and the online spec validator badge is off.
-    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs")
-        .url("/openapi.json", openapi)
-        .config(
-            utoipa_swagger_ui::Config::from("/openapi.json")
-                .validator_url("none")
-                .persist_authorization(true)
-                .try_it_out_enabled(true),
-        );
-    let base = base.merge(docs);
+    let served = Arc::new(openapi::served(&openapi));
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").config(
+        utoipa_swagger_ui::Config::from("/openapi.json")
+            .validator_url("none")
+            .persist_authorization(true)
+            .try_it_out_enabled(true),
+    );
+    let base = base.merge(docs).route(
+        "/openapi.json",
+        get(move || {
+            let served = served.clone();
+            async move { Json(served.as_ref().clone()) }
+        }),
+    );
     let routed = match web_dir {
         Some(dir) => {
             let web = web::WebDir::new(dir);
@@ -299,6 +326,10 @@ pub enum ServeError {
     Runtime(std::io::Error),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+    #[error("cannot seal the data sources' stored passwords: {0}")]
+    Seal(String),
 }
 
 /// The database URL of a configuration.
@@ -364,7 +395,12 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
 /// The async body of [`serve`].
 pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
     let url = database_url(config.database_url.as_deref(), &config.data_dir)?;
+    // The key before anything else: a server that cannot open its secrets does not start.
+    let key = secrets::SecretKey::for_server(&config.data_dir)?;
     let db = Db::connect(&url).await?;
+    let sealed = data_sources::seal_plaintext(&db, &key)
+        .await
+        .map_err(|e| ServeError::Seal(e.to_string()))?;
     let token = bootstrap(&db, &config.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
@@ -379,6 +415,12 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
             "verdict: serving http://{local}  (API docs: http://{local}/docs/)"
         );
         let _ = writeln!(out, "verdict: database {}", redact(&url));
+        if sealed > 0 {
+            let _ = writeln!(
+                out,
+                "verdict: sealed the passwords of {sealed} data source(s) stored in plain text"
+            );
+        }
         match &token {
             Some(t) => {
                 let _ = writeln!(out, "verdict: admin token: {t}");
@@ -393,7 +435,10 @@ pub async fn serve_async(config: ServeConfig) -> Result<(), ServeError> {
         }
         let _ = out.flush();
     }
-    let mut state = AppState::new(db.clone());
+    let mut state = AppState::new(db.clone()).with_secret_key(key);
+    if let Some(dir) = std::env::var_os("VERDICT_DATA_SOURCE_CA_DIR").filter(|d| !d.is_empty()) {
+        state = state.with_data_source_ca_dir(PathBuf::from(dir));
+    }
     state.alert_config = alerts::WorkerConfig::from_env();
     let worker = state.start_alerts();
     let app = router(state, config.max_body_bytes, config.web_dir.clone());

@@ -199,3 +199,38 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
         }
     }
 }
+
+/// The document as served: [`complete`]d, then with OpenAPI links from a created policy to
+/// the operations on it (its `id` from the answer's body; for the writes, `If-Match` from
+/// the answer's `ETag`). Added to the JSON because utoipa 5.5's `Link` prints
+/// `operation_id` rather than `operationId`.
+pub fn served(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut value = serde_json::to_value(doc).unwrap_or_default();
+    if let Some(created) = value.pointer_mut("/paths/~1api~1v1~1policies/post/responses/201") {
+        let mut links = serde_json::Map::new();
+        for (operation, if_match) in [
+            ("getPolicy", false),
+            ("replacePolicy", true),
+            ("patchPolicy", true),
+            ("deletePolicy", true),
+        ] {
+            let mut parameters = serde_json::Map::new();
+            parameters.insert("path.id".into(), "$response.body#/id".into());
+            if if_match {
+                parameters.insert("header.If-Match".into(), "$response.header.ETag".into());
+            }
+            links.insert(
+                operation.to_string(),
+                serde_json::json!({
+                    "operationId": operation,
+                    "parameters": parameters,
+                    "description": format!("`{operation}` on the created policy"),
+                }),
+            );
+        }
+        if let Some(obj) = created.as_object_mut() {
+            obj.insert("links".into(), serde_json::Value::Object(links));
+        }
+    }
+    value
+}

@@ -72,10 +72,45 @@ where
         unfit(field, message)
     })?;
     let printed = serde_json::to_value(&parsed).map_err(ApiError::internal)?;
+    let mut value = value;
+    full_as_redact(&mut value);
     if let Some(field) = first_difference(&without_nulls(value), &without_nulls(printed), "") {
         return Err(unfit(field, "has a form the API does not take".to_string()));
     }
     Ok(parsed)
+}
+
+/// The mask kind `full` written as `redact`, its meaning (the API reads `full` as an alias
+/// and stores `redact`): in each rule's `mask` (a kind's name or an object's `kind`) and
+/// each value of `column_masks`, of a policy, a PATCH body or a draft set's policies.
+fn full_as_redact(value: &mut Value) {
+    fn canonical(mask: &mut Value) {
+        match mask {
+            Value::String(kind) if kind == "full" => *kind = "redact".to_string(),
+            Value::Object(obj) => {
+                if let Some(kind) = obj.get_mut("kind") {
+                    if kind == "full" {
+                        *kind = json!("redact");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Value::Object(obj) = value else { return };
+    if let Some(Value::Array(rules)) = obj.get_mut("rules") {
+        for rule in rules.iter_mut() {
+            if let Some(mask) = rule.get_mut("mask") {
+                canonical(mask);
+            }
+        }
+    }
+    if let Some(Value::Object(masks)) = obj.get_mut("column_masks") {
+        masks.values_mut().for_each(canonical);
+    }
+    if let Some(Value::Array(policies)) = obj.get_mut("policies") {
+        policies.iter_mut().for_each(full_as_redact);
+    }
 }
 
 /// A JSON value without its null members (an absent field and a null one mean the same).
@@ -164,7 +199,16 @@ fn checked(value: Value) -> ApiResult<Map<String, Value>> {
         }
         e
     })?;
-    let problems = policy.problems();
+    let mut problems = policy.problems();
+    if let Some(tree) = &policy.row_filter_dsl {
+        if let Err(found) = verdict_engine::policy::dsl::compile_row_filter(tree, "row_filter_dsl")
+        {
+            problems.extend(found.into_iter().map(|p| verdict_api_model::FieldProblem {
+                field: p.path,
+                message: p.message,
+            }));
+        }
+    }
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
@@ -225,12 +269,36 @@ pub fn effective_type(body: &Map<String, Value>) -> &'static str {
         }
     }
     let rules = body.get("rules").and_then(Value::as_array);
-    verdict_api_model::PolicyType::of_rules(rules.into_iter().flatten().map(|r| {
+    // Seed 001's fields count as the rules they become.
+    let compiled = [
         (
-            r.get("type").and_then(Value::as_str).unwrap_or(""),
-            r.get("columns").is_some_and(|c| !c.is_null()),
-        )
-    }))
+            "row_filter",
+            body.get("row_filter_dsl").is_some_and(|v| !v.is_null()),
+        ),
+        (
+            "column_mask",
+            body.get("column_masks")
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty()),
+        ),
+    ];
+    verdict_api_model::PolicyType::of_rules(
+        rules
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r.get("type").and_then(Value::as_str).unwrap_or(""),
+                    r.get("columns").is_some_and(|c| !c.is_null()),
+                )
+            })
+            .chain(
+                compiled
+                    .into_iter()
+                    .filter(|(_, has)| *has)
+                    .map(|(t, _)| (t, false)),
+            ),
+    )
     .as_str()
 }
 
@@ -239,6 +307,7 @@ pub fn resource(row: &PolicyRow, assignments: &[Assignment]) -> Value {
     // the dashboard derive it): a client that hands the policy back to the engine, such as
     // the editor's live preview, then sees no field the engine does not know.
     let mut obj = row.body.clone();
+    obj.entry("source").or_insert_with(|| json!("manual"));
     obj.insert("assignments".into(), json!(assignments));
     obj.insert("assigned".into(), json!(!assignments.is_empty()));
     obj.insert("revision".into(), json!(row.revision));
@@ -327,7 +396,16 @@ pub struct ListQuery {
     pub label: Option<String>,
     /// Only policies with (`true`) or without (`false`) assignments.
     pub assigned: Option<bool>,
-    /// Case-insensitive text search in id, name, description and rule tables.
+    /// Only policies about this table: their `table_name` or a rule's table.
+    #[param(min_length = 1)]
+    pub table: Option<String>,
+    /// Only the policy with this `external_id`.
+    #[param(min_length = 1)]
+    pub external_id: Option<String>,
+    /// Only policies from this source (`manual` includes those that give none).
+    #[param(value_type = Option<verdict_api_model::PolicyOrigin>)]
+    pub source: Option<String>,
+    /// Case-insensitive text search in id, name, description, `table_name` and rule tables.
     pub q: Option<String>,
     /// `id` (default), `name`, `priority`, `created_at`, `updated_at`, `revision`;
     /// prefix `-` for descending.
@@ -453,6 +531,30 @@ fn matches(row: &PolicyRow, assigned: bool, q: &ListQuery) -> bool {
             return false;
         }
     }
+    if let Some(table) = &q.table {
+        let in_rules = rules.is_some_and(|rs| {
+            rs.iter()
+                .any(|r| r.get("table").and_then(Value::as_str) == Some(table.as_str()))
+        });
+        if body.get("table_name").and_then(Value::as_str) != Some(table.as_str()) && !in_rules {
+            return false;
+        }
+    }
+    if let Some(ext) = &q.external_id {
+        if store::external_id(body) != Some(ext.as_str()) {
+            return false;
+        }
+    }
+    if let Some(source) = &q.source {
+        if body
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or("manual")
+            != source
+        {
+            return false;
+        }
+    }
     if let Some(text) = &q.q {
         let needle = text.to_lowercase();
         let field = |k: &str| {
@@ -470,6 +572,7 @@ fn matches(row: &PolicyRow, assigned: bool, q: &ListQuery) -> bool {
         if !(row.id.to_lowercase().contains(&needle)
             || field("name")
             || field("description")
+            || field("table_name")
             || in_rules)
         {
             return false;
@@ -526,6 +629,19 @@ pub async fn list(
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
+        }
+    }
+    if let Some(source) = &q.source {
+        if !verdict_engine::policy::dsl::SOURCES.contains(&source.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown `source` `{source}`; expected one of {}",
+                verdict_engine::policy::dsl::SOURCES.join(", ")
+            )));
+        }
+    }
+    for (name, value) in [("table", &q.table), ("external_id", &q.external_id)] {
+        if value.as_ref().is_some_and(String::is_empty) {
+            return Err(ApiError::bad_request(format!("`{name}` must not be empty")));
         }
     }
     if q.offset.is_some() && q.cursor.is_some() {
@@ -728,6 +844,7 @@ pub async fn create(
         )
         .await;
     }
+    store::check_external_id(&mut tx, org, &id, &body).await?;
     // A change request proposed while review was required may hold version 1.
     let revision = crate::review::next_version(&mut tx, org, &id, 0).await?;
     let now = now_ms();
@@ -743,6 +860,7 @@ pub async fn create(
     .bind(revision)
     .execute(&mut *tx)
     .await?;
+    store::sync_external_id(&mut tx, org, &id, &body).await?;
     store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
     let snap = store::snapshot(&body, &specs, false);
     let changed = store::changed_fields(None, &snap);
@@ -981,6 +1099,7 @@ async fn update(
         )
         .await;
     }
+    store::check_external_id(&mut tx, org, &id, &body).await?;
     let revision = crate::review::next_version(&mut tx, org, &id, row.revision).await?;
     let updated = sqlx::query(
         "UPDATE policies SET body = $1, revision = $2, updated_at = $3, updated_by = $4 \
@@ -1003,6 +1122,7 @@ async fn update(
         let assignments = store::assignments(&mut *conn, org, &id).await?;
         return Err(stale(expected, &current, &assignments));
     }
+    store::sync_external_id(&mut tx, org, &id, &body).await?;
     if new_specs.is_some() && changed.iter().any(|f| f == "assignments") {
         store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
     }

@@ -904,6 +904,9 @@ async fn apply(
         .execute(&mut **tx)
         .await?
     };
+    if changed.rows_affected() == 1 {
+        store::sync_external_id(tx, org, id, body).await?;
+    }
     Ok(changed.rows_affected() == 1)
 }
 

@@ -242,13 +242,97 @@ pub fn normalize_specs(mut specs: Vec<AssignmentSpec>) -> ApiResult<Vec<Assignme
 
 pub use verdict_api_model::SERVER_FIELDS;
 
-/// Removes the API's own fields from a policy before the engine reads it.
-pub fn for_engine(policy: &mut Value) {
+/// Turns a policy into what the engine reads: seed 001's fields compiled into rules
+/// (`row_filter_dsl`, `column_masks`) and removed with the API's own fields. A body that
+/// was stored always compiles; a tree that does not is a 422 with its JSON paths, never a
+/// policy silently without its filter.
+pub fn for_engine(policy: &mut Value) -> ApiResult<()> {
     if let Value::Object(obj) = policy {
+        verdict_engine::policy::dsl::expand_seed_fields(obj).map_err(dsl_error)?;
         for f in SERVER_FIELDS {
             obj.remove(*f);
         }
     }
+    Ok(())
+}
+
+/// The 422 for seed-field problems.
+pub fn dsl_error(problems: Vec<verdict_engine::policy::dsl::DslProblem>) -> ApiError {
+    let first = problems
+        .first()
+        .map(|p| format!("`{}` {}", p.path, p.message))
+        .unwrap_or_default();
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_policy",
+        format!("the policy does not validate: {first}"),
+    )
+    .with_details(json!({ "problems": problems.iter().map(|p| json!({"field": p.path, "message": p.message})).collect::<Vec<_>>() }))
+}
+
+/// The policy's `external_id`, when it has one.
+pub fn external_id(body: &Map<String, Value>) -> Option<&str> {
+    body.get("external_id").and_then(Value::as_str)
+}
+
+/// Keeps the `external_id` column (unique among live policies) equal to the body's.
+pub async fn sync_external_id(
+    tx: &mut Tx,
+    org: &str,
+    id: &str,
+    body: &Map<String, Value>,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE policies SET external_id = $1 WHERE org_id = $2 AND id = $3")
+        .bind(external_id(body))
+        .bind(org)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "external_id_taken",
+                format!(
+                    "another policy already has external_id `{}`",
+                    external_id(body).unwrap_or_default()
+                ),
+            ),
+            _ => ApiError::from(e),
+        })?;
+    Ok(())
+}
+
+/// 409 when another live policy of the organization has `body`'s `external_id`.
+pub async fn check_external_id(
+    tx: &mut Tx,
+    org: &str,
+    id: &str,
+    body: &Map<String, Value>,
+) -> ApiResult<()> {
+    let Some(ext) = external_id(body) else {
+        return Ok(());
+    };
+    let other = sqlx::query(
+        "SELECT id FROM policies WHERE org_id = $1 AND external_id = $2 AND id <> $3 AND deleted_at IS NULL",
+    )
+    .bind(org)
+    .bind(ext)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = other {
+        let other: String = row.try_get(0)?;
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "external_id_taken",
+            format!("policy `{other}` already has external_id `{ext}`"),
+        )
+        .with_details(json!({
+            "policy_id": other,
+            "problems": [{ "field": "external_id", "message": "is already another policy's" }],
+        })));
+    }
+    Ok(())
 }
 
 /// The policy as the engine takes it: the stored body plus `applies_to` from the
@@ -281,15 +365,79 @@ where
 
 /// Asks the engine whether `policies` (engine-shaped) validate against `catalog`.
 pub fn validate(catalog: &Value, mut policies: Vec<Value>) -> ApiResult<PolicySet> {
+    let origins: Vec<(usize, Vec<String>)> = policies.iter().map(compiled_origins).collect();
     for p in &mut policies {
-        for_engine(p);
+        for_engine(p)?;
     }
     let mut set = Map::new();
     if !catalog.is_null() {
         set.insert("catalog".to_string(), catalog.clone());
     }
     set.insert("policies".to_string(), Value::Array(policies));
-    PolicySet::from_json(&Value::Object(set)).map_err(ApiError::from_engine)
+    PolicySet::from_json(&Value::Object(set))
+        .map_err(ApiError::from_engine)
+        .map_err(|e| with_seed_fields(e, &origins))
+}
+
+/// A policy's own rule count and the seed fields its compiled rules come from, in the
+/// order `for_engine` appends them.
+fn compiled_origins(policy: &Value) -> (usize, Vec<String>) {
+    let own = policy
+        .get("rules")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let mut origins = Vec::new();
+    if policy.get("row_filter_dsl").is_some_and(|v| !v.is_null()) {
+        origins.push("row_filter_dsl".to_string());
+    }
+    if let Some(masks) = policy.get("column_masks").and_then(Value::as_object) {
+        origins.extend(masks.keys().map(|k| format!("column_masks.{k}")));
+    }
+    (own, origins)
+}
+
+/// The engine's problems in compiled rules, named by the seed field the rule came from
+/// (`row_filter_dsl`, `column_masks.ssn.kind`, `table_name`) rather than by a rule the
+/// author never wrote.
+fn with_seed_fields(mut err: ApiError, origins: &[(usize, Vec<String>)]) -> ApiError {
+    let Some(Value::Array(problems)) = err.details.as_mut().and_then(|d| d.get_mut("problems"))
+    else {
+        return err;
+    };
+    for p in problems.iter_mut() {
+        let index = p
+            .get("policy_index")
+            .and_then(Value::as_u64)
+            .and_then(|i| usize::try_from(i).ok())
+            .unwrap_or(0);
+        let Some(rule) = p
+            .get("rule_index")
+            .and_then(Value::as_u64)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            continue;
+        };
+        let Some((own, list)) = origins.get(index) else {
+            continue;
+        };
+        let Some(origin) = rule.checked_sub(*own).and_then(|k| list.get(k)) else {
+            continue;
+        };
+        let field = p.get("field").and_then(Value::as_str).unwrap_or("");
+        let rest = field.strip_prefix(&format!("rules[{rule}]")).unwrap_or("");
+        let mapped = if rest == ".table" {
+            "table_name".to_string()
+        } else if let Some(mask) = rest.strip_prefix(".mask") {
+            format!("{origin}{mask}")
+        } else {
+            origin.clone()
+        };
+        if let Some(obj) = p.as_object_mut() {
+            obj.insert("field".into(), json!(mapped));
+            obj.remove("rule_index");
+        }
+    }
+    err
 }
 
 /// Marks that the organization's active set changed (caches compare this number).

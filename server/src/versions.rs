@@ -413,7 +413,7 @@ pub(crate) async fn restore_version(
         "UPDATE policies SET body = $1, revision = $2, updated_at = $3, updated_by = $4, deleted_at = NULL \
          WHERE org_id = $5 AND id = $6 AND revision = $7",
     )
-    .bind(Value::Object(body).to_string())
+    .bind(Value::Object(body.clone()).to_string())
     .bind(revision)
     .bind(now_ms())
     .bind(&principal.user)
@@ -429,6 +429,8 @@ pub(crate) async fn restore_version(
             "the policy changed during the rollback; read it again",
         ));
     }
+    store::check_external_id(&mut tx, org, &id, &body).await?;
+    store::sync_external_id(&mut tx, org, &id, &body).await?;
     store::set_assignments(&mut tx, org, &id, &specs, &principal.user).await?;
     store::write_version(
         &mut tx,

@@ -3,6 +3,7 @@
 //! Loading never half-loads: either every policy validates and a [`PolicySet`] comes back,
 //! or an [`InputError`](crate::InputError) lists every [`Problem`] found.
 
+pub mod dsl;
 mod load;
 mod predicate;
 

@@ -20,14 +20,14 @@ pub fn all() -> Vec<Case> {
 }
 
 /// The password of every data source URL these cases register.
-const SECRET: &str = "s3cret-Preview-pw-91";
+pub const SECRET: &str = "s3cret-Preview-pw-91";
 
 static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A fresh database in the suite's cluster with the example catalog's tables and rows:
 /// customers 1–3 of tenant 1, 4–6 of tenant 2; orders 1–4 (tenant 1: 1, 2; tenant 2: 3, 4).
 /// Answers the data source URL (with a password; the cluster trusts loopback).
-async fn data_database(env: &Env) -> String {
+pub async fn data_database(env: &Env) -> String {
     let port = env
         .cluster_port
         .expect("the data-source cases start the cluster");
@@ -84,7 +84,7 @@ fn no_secret(r: &Resp) {
     );
 }
 
-async fn register(env: &Env, name: &str, url: &str) -> String {
+pub async fn register(env: &Env, name: &str, url: &str) -> String {
     let r = env
         .post("/api/v1/data-sources")
         .json(&json!({"name": name, "url": url}))
@@ -235,13 +235,19 @@ async fn data_source_crud_never_answers_credentials(env: Env) {
             "data_source.create"
         ]
     );
-    // The stored URL is the one given (the server needs it), and it is only there.
-    let stored: (String,) = sqlx::query_as("SELECT url FROM data_sources WHERE id = $1")
-        .bind(&id)
-        .fetch_one(&env.db.read)
-        .await
-        .expect("stored url");
-    assert_eq!(stored.0, url);
+    // The stored URL has no password; the password is only there sealed.
+    let stored: (String, Option<String>) =
+        sqlx::query_as("SELECT url, password_sealed FROM data_sources WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&env.db.read)
+            .await
+            .expect("stored url");
+    assert_eq!(stored.0, url.replace(&format!(":{SECRET}@"), "@"));
+    let sealed = stored.1.expect("a sealed password");
+    assert!(
+        sealed.starts_with("v1:") && !sealed.contains(SECRET),
+        "{sealed}"
+    );
     let audit_text: Vec<(Option<String>,)> = sqlx::query_as("SELECT detail FROM audit_log")
         .fetch_all(&env.db.read)
         .await

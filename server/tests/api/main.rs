@@ -18,6 +18,7 @@ mod alerts;
 mod audit_views;
 mod cases;
 mod contract;
+mod data_source_security;
 mod data_sources;
 mod explain;
 mod kill;
@@ -26,6 +27,7 @@ mod policy_tests;
 mod principals;
 mod review;
 mod robustness;
+mod seed_fields;
 mod support;
 
 use std::future::Future;
@@ -75,6 +77,8 @@ fn main() {
     all.extend(review::all());
     all.extend(data_sources::all());
     all.extend(audit_views::all());
+    all.extend(seed_fields::all());
+    all.extend(data_source_security::all());
     let selected: Vec<&Case> = all
         .iter()
         .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
