@@ -204,7 +204,7 @@ fn checked(value: Value) -> ApiResult<Map<String, Value>> {
         if let Err(found) = verdict_engine::policy::dsl::compile_row_filter(tree, "row_filter_dsl")
         {
             problems.extend(found.into_iter().map(|p| verdict_api_model::FieldProblem {
-                field: p.path,
+                field: p.field,
                 message: p.message,
             }));
         }

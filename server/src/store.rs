@@ -257,17 +257,17 @@ pub fn for_engine(policy: &mut Value) -> ApiResult<()> {
 }
 
 /// The 422 for seed-field problems.
-pub fn dsl_error(problems: Vec<verdict_engine::policy::dsl::DslProblem>) -> ApiError {
+pub fn dsl_error(problems: Vec<verdict_engine::Problem>) -> ApiError {
     let first = problems
         .first()
-        .map(|p| format!("`{}` {}", p.path, p.message))
+        .map(|p| format!("`{}` {}", p.field, p.message))
         .unwrap_or_default();
     ApiError::new(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_policy",
         format!("the policy does not validate: {first}"),
     )
-    .with_details(json!({ "problems": problems.iter().map(|p| json!({"field": p.path, "message": p.message})).collect::<Vec<_>>() }))
+    .with_problems(problems)
 }
 
 /// The policy's `external_id`, when it has one.

@@ -236,6 +236,12 @@ pub fn engine_policy(draft: &Value) -> Value {
     };
     let specs = assignments(draft);
     obj.remove("assignments");
+    // Seed fields (`table_name`, `row_filter_dsl`, `column_masks`) become rules as the
+    // server makes them; a tree that does not compile stays, so that the engine names it.
+    let mut expanded = obj.clone();
+    if verdict_engine::policy::dsl::expand_seed_fields(&mut expanded).is_ok() {
+        obj = expanded;
+    }
     for f in verdict_api_model::SERVER_FIELDS {
         obj.remove(*f);
     }
@@ -618,6 +624,24 @@ mod tests {
         assert_eq!(doc["rules"][0]["type"], "deny");
         set_pointer(&mut doc, "/except/users", Some(json!(["dpo"])));
         assert_eq!(doc["except"]["users"][0], "dpo");
+    }
+
+    #[test]
+    fn engine_policy_compiles_seed_fields_as_the_server_does() {
+        let draft = json!({"id": "p", "rules": [], "table_name": "orders", "source": "imported",
+            "row_filter_dsl": {"eq": ["tenant_id", {"ctx": "attr.tenant_id"}]},
+            "column_masks": {"email": "redact"}});
+        let p = engine_policy(&draft);
+        let rules = p["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2, "{p}");
+        assert_eq!(rules[0]["type"], "row_filter");
+        assert_eq!(rules[0]["table"], "orders");
+        assert_eq!(rules[1]["type"], "column_mask");
+        assert!(
+            p.get("row_filter_dsl").is_none() && p.get("source").is_none(),
+            "{p}"
+        );
+        verdict_engine::PolicySet::from_json(&json!([p])).unwrap();
     }
 
     #[test]

@@ -25,6 +25,7 @@
 use serde_json::{Map, Value};
 
 use crate::ident;
+use crate::policy::{Problem, ProblemKind};
 
 /// Policy fields of seed 001 that the loader does not read: [`expand_seed_fields`] turns
 /// them into rules and removes them.
@@ -51,16 +52,8 @@ pub const DSL_RULE_DESCRIPTION: &str = "compiled from row_filter_dsl";
 /// The description given to the rules compiled from `column_masks`.
 pub const MASK_RULE_DESCRIPTION: &str = "compiled from column_masks";
 
-/// A problem in a tree or a seed field: a JSON path (`row_filter_dsl.and[1].in[0]`) and
-/// what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DslProblem {
-    pub path: String,
-    pub message: String,
-}
-
 /// Compiles a predicate tree to predicate text. `path` prefixes the problems' paths.
-pub fn compile_row_filter(tree: &Value, path: &str) -> Result<String, Vec<DslProblem>> {
+pub fn compile_row_filter(tree: &Value, path: &str) -> Result<String, Vec<Problem>> {
     let mut c = Compiler {
         problems: Vec::new(),
         nodes: 0,
@@ -68,13 +61,14 @@ pub fn compile_row_filter(tree: &Value, path: &str) -> Result<String, Vec<DslPro
     let text = c.node(tree, path, 0);
     if c.problems.is_empty() {
         if text.chars().count() > super::MAX_PREDICATE_CHARS {
-            return Err(vec![DslProblem {
-                path: path.to_string(),
-                message: format!(
+            return Err(vec![problem(
+                ProblemKind::Predicate,
+                path,
+                &format!(
                     "compiles to a predicate longer than {} characters",
                     super::MAX_PREDICATE_CHARS
                 ),
-            }]);
+            )]);
         }
         Ok(text)
     } else {
@@ -86,19 +80,24 @@ pub fn compile_row_filter(tree: &Value, path: &str) -> Result<String, Vec<DslPro
 /// from `row_filter_dsl`, one `column_mask` rule per entry of `column_masks` (in the
 /// object's order), appended after the policy's own `rules`; then removes every seed field. Every
 /// problem is answered, and the policy is left unchanged.
-pub fn expand_seed_fields(policy: &mut Map<String, Value>) -> Result<(), Vec<DslProblem>> {
+pub fn expand_seed_fields(policy: &mut Map<String, Value>) -> Result<(), Vec<Problem>> {
     let mut problems = Vec::new();
     let mut added = Vec::new();
     let table = match policy.get("table_name") {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) if !t.trim().is_empty() && !t.contains('\0') => Some(t.clone()),
         Some(_) => {
-            problems.push(problem("table_name", "must be a non-empty table name"));
+            problems.push(problem(
+                ProblemKind::InvalidValue,
+                "table_name",
+                "must be a non-empty table name",
+            ));
             None
         }
     };
-    let needs_table = |field: &str, problems: &mut Vec<DslProblem>| {
+    let needs_table = |field: &str, problems: &mut Vec<Problem>| {
         problems.push(problem(
+            ProblemKind::Missing,
             field,
             "needs `table_name`: the table its rules are about",
         ));
@@ -125,6 +124,7 @@ pub fn expand_seed_fields(policy: &mut Map<String, Value>) -> Result<(), Vec<Dsl
             for (column, mask) in masks {
                 if column.trim().is_empty() || column.contains('\0') {
                     problems.push(problem(
+                        ProblemKind::InvalidValue,
                         &format!("column_masks.{column}"),
                         "a column name must not be empty",
                     ));
@@ -139,6 +139,7 @@ pub fn expand_seed_fields(policy: &mut Map<String, Value>) -> Result<(), Vec<Dsl
             }
         }
         Some(_) => problems.push(problem(
+            ProblemKind::WrongType,
             "column_masks",
             "must be an object of column names to masks",
         )),
@@ -147,6 +148,7 @@ pub fn expand_seed_fields(policy: &mut Map<String, Value>) -> Result<(), Vec<Dsl
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if SOURCES.contains(&s.as_str()) => {}
         Some(_) => problems.push(problem(
+            ProblemKind::InvalidValue,
             "source",
             &format!("must be one of {}", SOURCES.join(", ")),
         )),
@@ -170,10 +172,16 @@ pub fn expand_seed_fields(policy: &mut Map<String, Value>) -> Result<(), Vec<Dsl
     Ok(())
 }
 
-fn problem(path: &str, message: &str) -> DslProblem {
-    DslProblem {
-        path: path.to_string(),
+fn problem(kind: ProblemKind, path: &str, message: &str) -> Problem {
+    Problem {
+        policy: None,
+        policy_index: None,
+        rule_index: None,
+        kind,
+        field: path.to_string(),
         message: message.to_string(),
+        line: None,
+        column: None,
     }
 }
 
@@ -191,16 +199,15 @@ const OPERATORS: &str =
     "and, or, not, eq, ne, lt, le, gt, ge, in, not_in, is_null, is_not_null, like";
 
 struct Compiler {
-    problems: Vec<DslProblem>,
+    problems: Vec<Problem>,
     nodes: usize,
 }
 
 impl Compiler {
     fn fail(&mut self, path: &str, message: impl Into<String>) -> String {
-        self.problems.push(DslProblem {
-            path: path.to_string(),
-            message: message.into(),
-        });
+        let message: String = message.into();
+        self.problems
+            .push(problem(ProblemKind::Predicate, path, &message));
         String::new()
     }
 
@@ -457,7 +464,7 @@ mod tests {
         compile_row_filter(&tree, "row_filter_dsl")
             .unwrap_err()
             .into_iter()
-            .map(|p| p.path)
+            .map(|p| p.field)
             .collect()
     }
 
@@ -588,8 +595,16 @@ mod tests {
             json!({"id": "p", "rules": [], "column_masks": {"a": "hash"}, "source": "x"});
         let before = missing.clone();
         let problems = expand_seed_fields(missing.as_object_mut().unwrap()).unwrap_err();
-        let fields: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["column_masks", "source"]);
+        let kinds: Vec<ProblemKind> = problems.iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, [ProblemKind::Missing, ProblemKind::InvalidValue]);
         assert_eq!(missing, before);
+
+        let bad = compile_row_filter(&json!({"eq": ["a"]}), "row_filter_dsl").unwrap_err();
+        assert!(
+            bad.iter().all(|p| p.kind == ProblemKind::Predicate),
+            "{bad:?}"
+        );
     }
 }
