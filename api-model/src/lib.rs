@@ -7,8 +7,8 @@ pub mod review;
 pub mod strict;
 
 pub use policy::{
-    id_ok, AssignmentInput, AssignmentSpec, AuditLevel, FieldProblem, Mask, MaskKind, MaskSpec,
-    Mode, Operation, Policy, PolicyAction, PolicyOrigin, PolicyType, RequireWhere, Risk, Rule,
+    id_ok, AssignmentInput, AssignmentSpec, AuditLevel, Mask, MaskKind, MaskSpec, Mode, Operation,
+    Policy, PolicyAction, PolicyOrigin, PolicyType, Problem, ProblemKind, RequireWhere, Risk, Rule,
     StatementKind, Subjects, WhereStatement,
 };
 pub use principal::{PrincipalInput, PrincipalList, PrincipalResource};

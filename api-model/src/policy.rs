@@ -552,23 +552,9 @@ pub struct Policy {
     pub applies_to: Option<Subjects>,
 }
 
-/// A problem with a request body: the field (a JSON path such as `rules[2].predicate`) and
-/// what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldProblem {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// A problem with a request body: the engine's [`Problem`], with its kind, the field (a
+/// JSON path such as `rules[2].predicate`) and what is wrong.
+pub use verdict_engine::{Problem, ProblemKind};
 
 /// Ids that name endpoints beside `/api/v1/policies/{id}`.
 pub const RESERVED_IDS: &[&str] = &["dashboard", "replay", "compile"];
@@ -587,21 +573,28 @@ pub fn id_ok(id: &str) -> bool {
 }
 
 struct Checker {
-    problems: Vec<FieldProblem>,
+    problems: Vec<Problem>,
 }
 
 impl Checker {
     fn text(&mut self, field: &str, text: &str, min: usize, max: usize) {
         if text.contains('\0') {
-            self.problems
-                .push(FieldProblem::new(field, "must not contain NUL characters"));
+            self.problems.push(Problem::new(
+                ProblemKind::InvalidValue,
+                field,
+                "must not contain NUL characters",
+            ));
         }
         let n = text.chars().count();
         if n < min || (min > 0 && text.trim().is_empty()) {
-            self.problems
-                .push(FieldProblem::new(field, "must not be empty"));
+            self.problems.push(Problem::new(
+                ProblemKind::InvalidValue,
+                field,
+                "must not be empty",
+            ));
         } else if n > max {
-            self.problems.push(FieldProblem::new(
+            self.problems.push(Problem::new(
+                ProblemKind::InvalidValue,
                 field,
                 format!("is {n} characters long; at most {max} are allowed"),
             ));
@@ -617,7 +610,8 @@ impl Checker {
     fn list(&mut self, field: &str, items: Option<&Vec<String>>) {
         let Some(items) = items else { return };
         if items.len() > MAX_ITEMS {
-            self.problems.push(FieldProblem::new(
+            self.problems.push(Problem::new(
+                ProblemKind::InvalidValue,
                 field,
                 format!("has {} items; at most {MAX_ITEMS} are allowed", items.len()),
             ));
@@ -639,12 +633,13 @@ impl Checker {
 impl Policy {
     /// The bounds a policy must keep beyond its types: id form, non-blank name, lengths of
     /// texts and lists. The engine validates the rest (tables, columns, predicates).
-    pub fn problems(&self) -> Vec<FieldProblem> {
+    pub fn problems(&self) -> Vec<Problem> {
         let mut c = Checker {
             problems: Vec::new(),
         };
         if !id_ok(&self.id) {
-            c.problems.push(FieldProblem::new(
+            c.problems.push(Problem::new(
+                ProblemKind::InvalidValue,
                 "id",
                 format!(
                     "use 1–{MAX_ID_LEN} letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit, other than {}",
@@ -664,7 +659,8 @@ impl Policy {
         c.list("purpose_tags", self.purpose_tags.as_ref());
         if let Some(labels) = &self.labels {
             if labels.len() > MAX_ITEMS {
-                c.problems.push(FieldProblem::new(
+                c.problems.push(Problem::new(
+                    ProblemKind::InvalidValue,
                     "labels",
                     format!(
                         "has {} labels; at most {MAX_ITEMS} are allowed",
@@ -685,7 +681,8 @@ impl Policy {
         }
         if let Some(masks) = &self.column_masks {
             if masks.len() > MAX_ITEMS {
-                c.problems.push(FieldProblem::new(
+                c.problems.push(Problem::new(
+                    ProblemKind::InvalidValue,
                     "column_masks",
                     format!(
                         "has {} columns; at most {MAX_ITEMS} are allowed",
@@ -697,28 +694,32 @@ impl Policy {
                 c.text(&format!("column_masks.{k}"), k, 1, MAX_SHORT_CHARS);
             }
             if !masks.is_empty() && self.table_name.is_none() {
-                c.problems.push(FieldProblem::new(
+                c.problems.push(Problem::new(
+                    ProblemKind::Missing,
                     "column_masks",
                     "needs `table_name`: the table its rules are about",
                 ));
             }
         }
         if self.row_filter_dsl.is_some() && self.table_name.is_none() {
-            c.problems.push(FieldProblem::new(
+            c.problems.push(Problem::new(
+                ProblemKind::Missing,
                 "row_filter_dsl",
                 "needs `table_name`: the table its rules are about",
             ));
         }
         if let Some(list) = &self.assignments {
             if list.len() > MAX_ITEMS {
-                c.problems.push(FieldProblem::new(
+                c.problems.push(Problem::new(
+                    ProblemKind::InvalidValue,
                     "assignments",
                     format!("has {} items; at most {MAX_ITEMS} are allowed", list.len()),
                 ));
             }
         }
         if self.rules.len() > MAX_RULES {
-            c.problems.push(FieldProblem::new(
+            c.problems.push(Problem::new(
+                ProblemKind::InvalidValue,
                 "rules",
                 format!(
                     "has {} rules; at most {MAX_RULES} are allowed",
@@ -768,7 +769,8 @@ impl Policy {
                                 for (f, n) in [("show_first", show_first), ("show_last", show_last)]
                                 {
                                     if n.is_some_and(|n| !(0..=10_000).contains(&n)) {
-                                        c.problems.push(FieldProblem::new(
+                                        c.problems.push(Problem::new(
+                                            ProblemKind::InvalidValue,
                                             at(&format!("mask.{f}")),
                                             "must be between 0 and 10000",
                                         ));
@@ -776,7 +778,8 @@ impl Policy {
                                 }
                                 if let Some(p) = pad {
                                     if p.chars().count() != 1 {
-                                        c.problems.push(FieldProblem::new(
+                                        c.problems.push(Problem::new(
+                                            ProblemKind::InvalidValue,
                                             at("mask.pad"),
                                             "must be one character",
                                         ));
@@ -785,7 +788,8 @@ impl Policy {
                             }
                             Mask::Constant { value } => {
                                 if value.is_array() || value.is_object() {
-                                    c.problems.push(FieldProblem::new(
+                                    c.problems.push(Problem::new(
+                                        ProblemKind::InvalidValue,
                                         at("mask.value"),
                                         "must be a string, number, boolean or null",
                                     ));
@@ -820,7 +824,8 @@ impl Policy {
                 } => {
                     c.text(&at("table"), table, 1, MAX_SHORT_CHARS);
                     if columns.as_ref().is_some_and(Vec::is_empty) {
-                        c.problems.push(FieldProblem::new(
+                        c.problems.push(Problem::new(
+                            ProblemKind::InvalidValue,
                             at("columns"),
                             "must name at least one column (leave it out for the whole table)",
                         ));
@@ -860,8 +865,11 @@ impl Policy {
                         ("max_execution_ms", max_execution_ms, 1),
                     ] {
                         if n.is_some_and(|n| n < min) {
-                            c.problems
-                                .push(FieldProblem::new(at(f), format!("must be at least {min}")));
+                            c.problems.push(Problem::new(
+                                ProblemKind::InvalidValue,
+                                at(f),
+                                format!("must be at least {min}"),
+                            ));
                         }
                     }
                     c.opt_text(

@@ -137,7 +137,7 @@ impl Suite {
             let field = if path == "." { String::new() } else { path };
             let message = e.inner().to_string();
             invalid(vec![problem(
-                serde_kind(&message),
+                ProblemKind::of_serde_message(&message),
                 &field,
                 message,
                 None,
@@ -287,20 +287,6 @@ fn yaml_value(_text: &str) -> Result<Json, InputError> {
     Err(InputError::yaml_unsupported("the test suite"))
 }
 
-/// The kind of a problem serde reported while reading a suite, from the start of its
-/// message (serde's own wording: `unknown field`, `missing field`, `invalid type`).
-fn serde_kind(message: &str) -> ProblemKind {
-    if message.starts_with("unknown field") {
-        ProblemKind::UnknownField
-    } else if message.starts_with("missing field") {
-        ProblemKind::Missing
-    } else if message.starts_with("invalid type") {
-        ProblemKind::WrongType
-    } else {
-        ProblemKind::InvalidValue
-    }
-}
-
 fn problem(
     kind: ProblemKind,
     field: &str,
@@ -309,14 +295,9 @@ fn problem(
     column: Option<u64>,
 ) -> Problem {
     Problem {
-        policy: None,
-        policy_index: None,
-        rule_index: None,
-        kind,
-        field: field.to_string(),
-        message,
         line,
         column,
+        ..Problem::new(kind, field, message)
     }
 }
 

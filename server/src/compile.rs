@@ -111,7 +111,11 @@ fn problems_of(err: &ApiError) -> Vec<Value> {
         .and_then(Value::as_array)
     {
         Some(list) if !list.is_empty() => list.clone(),
-        _ => vec![json!({ "field": "", "message": err.message })],
+        _ => vec![json!(verdict_engine::Problem::new(
+            verdict_engine::ProblemKind::InvalidValue,
+            "",
+            err.message.clone()
+        ))],
     }
 }
 

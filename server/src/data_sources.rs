@@ -373,8 +373,11 @@ impl Target {
 }
 
 fn field(name: &str, message: String) -> ApiError {
-    ApiError::invalid(format!("`{name}`: {message}"))
-        .with_details(json!({ "problems": [{ "field": name, "message": message }] }))
+    ApiError::invalid(format!("`{name}`: {message}")).with_problem(
+        verdict_engine::ProblemKind::InvalidValue,
+        name,
+        message,
+    )
 }
 
 fn check_name(name: &str) -> ApiResult<()> {

@@ -45,7 +45,7 @@ impl ApiError {
 
     /// Adds `details.problems` holding one problem of the request body.
     pub fn with_problem(self, kind: ProblemKind, field: &str, message: impl Into<String>) -> Self {
-        self.with_problems(vec![problem(kind, field, message)])
+        self.with_problems(vec![Problem::new(kind, field, message)])
     }
 
     /// Adds `details.problems`: problems of the request body, in the engine's shape.
@@ -164,20 +164,5 @@ impl IntoResponse for ApiError {
             );
         }
         response
-    }
-}
-
-/// A problem of a request body in the engine's shape: its `kind`, the `field` as a path and
-/// a `message`; every `details.problems` entry the API answers has this shape.
-pub fn problem(kind: ProblemKind, field: &str, message: impl Into<String>) -> Problem {
-    Problem {
-        policy: None,
-        policy_index: None,
-        rule_index: None,
-        kind,
-        field: field.to_string(),
-        message: message.into(),
-        line: None,
-        column: None,
     }
 }

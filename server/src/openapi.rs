@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 /// `{"error": {...}}`, the body of every error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"error": {"code": "invalid_policy", "message": "the policy does not validate", "details": {"problems": [{"field": "name", "message": "must not be empty"}]}}}))]
+#[schema(example = json!({"error": {"code": "invalid_policy", "message": "the policy does not validate", "details": {"problems": [{"kind": "invalid_value", "field": "name", "message": "must not be empty"}]}}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }

@@ -33,7 +33,7 @@ pub fn check_id(id: &str) -> ApiResult<()> {
                 verdict_api_model::policy::RESERVED_IDS.join(", ")
             ),
         )
-        .with_details(json!({ "problems": [{ "field": "id", "message": "invalid policy id" }] })))
+        .with_problem(verdict_engine::ProblemKind::InvalidValue, "id", "invalid policy id"))
     }
 }
 
@@ -51,8 +51,9 @@ where
         } else {
             format!("`{field}`: {message}")
         };
+        let kind = verdict_engine::ProblemKind::of_serde_message(&message);
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, text)
-            .with_details(json!({ "problems": [{ "field": field, "message": message }] }))
+            .with_problem(kind, &field, message)
     };
     let parsed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let path = e.path().to_string();
@@ -164,7 +165,7 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
 }
 
 /// The 422 for a policy's problems beyond its types.
-fn problems_error(problems: Vec<verdict_api_model::FieldProblem>) -> ApiError {
+fn problems_error(problems: Vec<verdict_engine::Problem>) -> ApiError {
     let first = problems
         .first()
         .map(|p| format!("`{}` {}", p.field, p.message))
@@ -174,7 +175,7 @@ fn problems_error(problems: Vec<verdict_api_model::FieldProblem>) -> ApiError {
         "invalid_policy",
         format!("the policy does not validate: {first}"),
     )
-    .with_details(json!({ "problems": problems }))
+    .with_problems(problems)
 }
 
 /// A policy body checked against the API's types and bounds (`name` and `rules`
@@ -203,10 +204,7 @@ fn checked(value: Value) -> ApiResult<Map<String, Value>> {
     if let Some(tree) = &policy.row_filter_dsl {
         if let Err(found) = verdict_engine::policy::dsl::compile_row_filter(tree, "row_filter_dsl")
         {
-            problems.extend(found.into_iter().map(|p| verdict_api_model::FieldProblem {
-                field: p.field,
-                message: p.message,
-            }));
+            problems.extend(found);
         }
     }
     if !problems.is_empty() {
@@ -232,9 +230,11 @@ fn with_engine_problems(mut err: ApiError, mut value: Value) -> ApiError {
         obj.remove("assignments");
         for required in ["id", "name", "rules"] {
             if obj.get(required).is_none_or(Value::is_null) {
-                found.push(
-                    json!({ "field": required, "message": format!("`{required}` is required") }),
-                );
+                found.push(json!(verdict_engine::Problem::new(
+                    verdict_engine::ProblemKind::Missing,
+                    required,
+                    format!("`{required}` is required")
+                )));
             }
         }
     }
@@ -759,14 +759,18 @@ pub(crate) fn split_create(value: Value) -> ApiResult<(Map<String, Value>, Vec<A
     }
     let id = match body.get("id") {
         Some(Value::String(s)) => s.clone(),
-        _ => return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_policy",
-            "a policy needs an `id` string",
-        )
-        .with_details(
-            json!({ "problems": [{ "field": "id", "message": "a policy needs an `id` string" }] }),
-        )),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_policy",
+                "a policy needs an `id` string",
+            )
+            .with_problem(
+                verdict_engine::ProblemKind::Missing,
+                "id",
+                "a policy needs an `id` string",
+            ))
+        }
     };
     check_id(&id)?;
     Ok((body, store::normalize_specs(specs)?))
@@ -937,8 +941,10 @@ fn merge(id: &str, mut body: Map<String, Value>, patch: Map<String, Value>) -> A
                     "invalid_policy",
                     format!("`{key}` cannot be cleared; a policy always has one"),
                 )
-                .with_details(
-                    json!({ "problems": [{ "field": key, "message": "must not be null" }] }),
+                .with_problem(
+                    verdict_engine::ProblemKind::WrongType,
+                    &key,
+                    "must not be null",
                 ));
             }
             _ => {

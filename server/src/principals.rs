@@ -136,7 +136,7 @@ struct Checked {
 fn check(user: &str, req: &PrincipalInput, password_required: bool) -> ApiResult<Checked> {
     let mut problems: Vec<verdict_engine::Problem> = Vec::new();
     let mut problem = |kind: ProblemKind, field: &str, message: String| {
-        problems.push(crate::error::problem(kind, field, message));
+        problems.push(verdict_engine::Problem::new(kind, field, message));
     };
     let name_ok = |s: &str, max: usize| {
         !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control)

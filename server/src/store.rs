@@ -329,7 +329,11 @@ pub async fn check_external_id(
         )
         .with_details(json!({
             "policy_id": other,
-            "problems": [{ "field": "external_id", "message": "is already another policy's" }],
+            "problems": [verdict_engine::Problem::new(
+                verdict_engine::ProblemKind::Duplicate,
+                "external_id",
+                "is already another policy's",
+            )],
         })));
     }
     Ok(())

@@ -38,7 +38,8 @@ pub fn clean(resource: &Value) -> Value {
     v
 }
 
-/// Problems the server reported (422 `details.problems`) in the engine's shape.
+/// Problems the server reported (422 `details.problems`), which the server answers in the
+/// engine's shape; one that is not (an older server) is shown with its JSON as the message.
 pub fn server_problems(answer: &Answer) -> Vec<Problem> {
     answer
         .body
@@ -46,30 +47,14 @@ pub fn server_problems(answer: &Answer) -> Vec<Problem> {
         .and_then(Value::as_array)
         .map(|ps| {
             ps.iter()
-                .map(|p| Problem {
-                    policy: p.get("policy").and_then(Value::as_str).map(str::to_string),
-                    policy_index: Some(0),
-                    rule_index: p
-                        .get("rule_index")
-                        .and_then(Value::as_u64)
-                        .and_then(|n| usize::try_from(n).ok()),
-                    // The server's own problems (not the engine's) carry no kind yet.
-                    kind: p
-                        .get("kind")
-                        .and_then(|k| serde_json::from_value(k.clone()).ok())
-                        .unwrap_or(ProblemKind::InvalidValue),
-                    field: p
-                        .get("field")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    message: p
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    line: p.get("line").and_then(Value::as_u64),
-                    column: p.get("column").and_then(Value::as_u64),
+                .map(|p| {
+                    let read = serde_json::from_value::<Problem>(p.clone()).unwrap_or_else(|_| {
+                        Problem::new(ProblemKind::InvalidValue, "", p.to_string())
+                    });
+                    Problem {
+                        policy_index: Some(0),
+                        ..read
+                    }
                 })
                 .collect()
         })
@@ -913,5 +898,33 @@ pub fn RawEditor(
                 </div>
             })}
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn server_problems_are_read_in_the_engines_shape() {
+        let answer = Answer {
+            status: 422,
+            etag: None,
+            body: json!({"error": {"code": "invalid_policy", "message": "m", "details": {"problems": [
+                {"kind": "missing", "field": "name", "message": "`name` is required"},
+                {"policy": "p", "rule_index": 1, "kind": "predicate", "field": "rules[1].predicate",
+                 "message": "expected an expression", "line": 1, "column": 4},
+                {"field": "x", "message": "from an older server"}
+            ]}}}),
+        };
+        let ps = server_problems(&answer);
+        assert_eq!(ps.len(), 3);
+        assert_eq!(ps[0].kind, ProblemKind::Missing);
+        assert_eq!(ps[1].rule_index, Some(1));
+        assert_eq!(ps[1].column, Some(4));
+        assert!(ps.iter().all(|p| p.policy_index == Some(0)));
+        assert!(ps[2].message.contains("from an older server"), "{:?}", ps[2]);
     }
 }

@@ -173,16 +173,7 @@ pub fn expand_seed_fields(policy: &mut Map<String, Value>) -> Result<(), Vec<Pro
 }
 
 fn problem(kind: ProblemKind, path: &str, message: &str) -> Problem {
-    Problem {
-        policy: None,
-        policy_index: None,
-        rule_index: None,
-        kind,
-        field: path.to_string(),
-        message: message.to_string(),
-        line: None,
-        column: None,
-    }
+    Problem::new(kind, path, message)
 }
 
 const COMPARISONS: &[(&str, &str)] = &[

@@ -69,7 +69,39 @@ pub enum ProblemKind {
     Catalog,
 }
 
+impl Problem {
+    /// A problem of a field outside any policy of a set: a request body's field, a seed
+    /// field, a test suite's field.
+    pub fn new(kind: ProblemKind, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            policy: None,
+            policy_index: None,
+            rule_index: None,
+            kind,
+            field: field.into(),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+}
+
 impl ProblemKind {
+    /// The kind of a problem serde reported while reading a document into a type, from the
+    /// start of its message (serde's own wording: `unknown field`, `missing field`,
+    /// `invalid type`; anything else is a value the type does not take).
+    pub fn of_serde_message(message: &str) -> ProblemKind {
+        if message.starts_with("unknown field") {
+            ProblemKind::UnknownField
+        } else if message.starts_with("missing field") {
+            ProblemKind::Missing
+        } else if message.starts_with("invalid type") {
+            ProblemKind::WrongType
+        } else {
+            ProblemKind::InvalidValue
+        }
+    }
+
     /// Every kind, in declaration order.
     pub const ALL: [ProblemKind; 8] = [
         ProblemKind::Syntax,

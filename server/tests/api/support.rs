@@ -99,6 +99,16 @@ impl Resp {
             "error without a message: {}",
             self.text
         );
+        // Every problem has the engine's shape, its kind included.
+        if let Some(problems) = self.body["error"]["details"].get("problems") {
+            let read: Result<Vec<verdict_engine::Problem>, _> =
+                serde_json::from_value(problems.clone());
+            assert!(
+                read.is_ok(),
+                "problems not in the engine's shape ({read:?}): {}",
+                self.text
+            );
+        }
         self
     }
 }
