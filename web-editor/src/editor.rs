@@ -925,6 +925,10 @@ mod tests {
         assert_eq!(ps[1].rule_index, Some(1));
         assert_eq!(ps[1].column, Some(4));
         assert!(ps.iter().all(|p| p.policy_index == Some(0)));
-        assert!(ps[2].message.contains("from an older server"), "{:?}", ps[2]);
+        assert!(
+            ps[2].message.contains("from an older server"),
+            "{:?}",
+            ps[2]
+        );
     }
 }
