@@ -5,6 +5,8 @@
 //! after a failure). `VERDICT_PG_BIN` points at PostgreSQL's bin directory;
 //! `VERDICT_KEEP_PGDATA=1` keeps the cluster's directory.
 
+pub mod tls;
+
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::net::TcpListener;

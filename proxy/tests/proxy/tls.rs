@@ -2,9 +2,11 @@
 //! libpq reads them), against the testkit cluster with `ssl = on` and a certificate signed
 //! by a CA made for this run with the openssl CLI.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use verdict_testkit::tls::{is_root, make_ca, make_server_cert};
 
 use verdict_proxy::{Limits, Proxy, Target};
 
@@ -13,102 +15,6 @@ use crate::{case, Case};
 
 pub fn all() -> Vec<Case> {
     vec![case!(upstream_tls_modes)]
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`NAME.pem`, `NAME.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            &format!("/CN=Verdict test CA {name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
-        ],
-    );
-}
-
-/// The server's certificate (`server.crt`, `server.key`), signed by CA `ca`, naming only
-/// the address 127.0.0.1.
-fn make_server_cert(dir: &Path, ca: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "server.crt",
-        ],
-    );
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// A proxy in front of the cluster through `url`, on `runtime`.
@@ -128,9 +34,9 @@ fn upstream_tls_modes(env: &Env) {
         PathBuf::from("/tmp").join(format!("verdict-proxy-upstream-tls-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    make_ca(&dir, "ca");
-    make_ca(&dir, "other");
-    make_server_cert(&dir, "ca");
+    make_ca(&dir, "ca").unwrap();
+    make_ca(&dir, "other").unwrap();
+    make_server_cert(&dir, "ca").unwrap();
     // PostgreSQL wants its key readable by the server's OS user only.
     if is_root() {
         let out = Command::new("chown")

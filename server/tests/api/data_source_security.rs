@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use verdict_testkit::tls::{is_root, make_ca, make_server_cert};
+
 use serde_json::json;
 use sqlx::Connection;
 use verdict_server::secrets::SecretKey;
@@ -157,106 +159,6 @@ async fn data_source_plaintext_rows_are_sealed_at_start(env: Env) {
     assert_eq!(r.body["ran"], true, "{}", r.text);
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`NAME.pem`, `NAME.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    let subject = format!("/CN=Verdict server test CA {name}");
-    let key = format!("{name}.key");
-    let pem = format!("{name}.pem");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            &subject,
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-        ],
-    );
-}
-
-/// `server.crt` / `server.key` signed by `ca`, naming only 127.0.0.1.
-fn make_server_cert(dir: &Path, ca: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    let ca_pem = format!("{ca}.pem");
-    let ca_key = format!("{ca}.key");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "server.crt",
-        ],
-    );
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// Turns the cluster's TLS on or off and waits until new sessions see it.
 async fn set_ssl(port: u16, on: Option<&Path>) {
     let admin_url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
@@ -339,9 +241,9 @@ async fn data_source_tls_modes(env: Env) {
         std::env::temp_dir().join(format!("verdict-server-ds-tls-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    make_ca(&dir, "ca");
-    make_ca(&dir, "other");
-    make_server_cert(&dir, "ca");
+    make_ca(&dir, "ca").unwrap();
+    make_ca(&dir, "other").unwrap();
+    make_server_cert(&dir, "ca").unwrap();
     if is_root() {
         let out = Command::new("chown")
             .args(["postgres:", dir.join("server.key").to_str().unwrap()])
