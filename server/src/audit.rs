@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::auth::Principal;
 use crate::db::{format_time, now_ms};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ApiQuery;
 use crate::AppState;
 
@@ -94,9 +94,7 @@ pub async fn list(
 ) -> ApiResult<Json<AuditPage>> {
     let limit = crate::pagination::limit(q.limit, 100)?;
     let before = match &q.cursor {
-        Some(c) => c
-            .parse::<i64>()
-            .map_err(|_| ApiError::bad_request("`cursor` is not a cursor this server gave"))?,
+        Some(c) => crate::pagination::decode_seq_cursor(c)?,
         None => i64::MAX,
     };
     let rows = sqlx::query(
@@ -124,6 +122,7 @@ pub async fn list(
             detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
         });
     }
-    let next_cursor = crate::pagination::trim(&mut items, limit).map(|last| last.seq.to_string());
+    let next_cursor = crate::pagination::trim(&mut items, limit)
+        .map(|last| crate::pagination::encode_seq_cursor(last.seq));
     Ok(Json(AuditPage { items, next_cursor }))
 }

@@ -713,7 +713,8 @@ async fn violations_of(
         .iter()
         .map(|r| evaluation_row(r, false))
         .collect::<ApiResult<Vec<_>>>()?;
-    let next_cursor = crate::pagination::trim(&mut rows, f.limit).map(|(seq, _)| seq.to_string());
+    let next_cursor = crate::pagination::trim(&mut rows, f.limit)
+        .map(|(seq, _)| crate::pagination::encode_seq_cursor(*seq));
     let bodies: BTreeMap<String, serde_json::Map<String, Value>> =
         store::live_policies(&state.db.read, org)
             .await?
@@ -932,9 +933,7 @@ fn filters(q: &EvaluationQuery) -> ApiResult<Filters> {
         from: time("from", &q.from, i64::MIN)?,
         to: time("to", &q.to, i64::MAX)?,
         before: match &q.cursor {
-            Some(c) => c
-                .parse::<i64>()
-                .map_err(|_| ApiError::bad_request("`cursor` is not a cursor this server gave"))?,
+            Some(c) => crate::pagination::decode_seq_cursor(c)?,
             None => i64::MAX,
         },
         limit: crate::pagination::limit(q.limit, 50)?,
@@ -1013,9 +1012,9 @@ async fn page(
         }
     }
     let next_cursor = match crate::pagination::trim(&mut kept, f.limit) {
-        Some((seq, _)) => Some(seq.to_string()),
+        Some((seq, _)) => Some(crate::pagination::encode_seq_cursor(*seq)),
         // The scans stopped before the candidates ran out.
-        None if more => Some(before.to_string()),
+        None if more => Some(crate::pagination::encode_seq_cursor(before)),
         None => None,
     };
     Ok(EvaluationPage {

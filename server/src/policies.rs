@@ -685,12 +685,11 @@ pub async fn list(
     let total = hits.len();
     let start = match &q.cursor {
         Some(c) => {
-            let bad = || ApiError::bad_request("`cursor` is not a cursor this server gave");
-            let bytes = hex::decode(c).map_err(|_| bad())?;
-            let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-            let key = v.get(0).and_then(key_from_json).ok_or_else(bad)?;
-            let id = v.get(1).and_then(Value::as_str).ok_or_else(bad)?;
-            let after = (key, id);
+            let (key, id): (Value, String) = crate::pagination::decode_cursor(c)?;
+            let key = key_from_json(&key).ok_or_else(|| {
+                ApiError::bad_request("`cursor` is not a cursor this server gave")
+            })?;
+            let after = (key, id.as_str());
             hits.iter()
                 .position(|(k, r)| order(&(k.clone(), r.id.as_str()), &after) == Ordering::Greater)
                 .unwrap_or(total)
@@ -701,7 +700,7 @@ pub async fn list(
     let page: Vec<&(SortKey, &PolicyRow)> = hits.iter().skip(start).take(page_len).collect();
     let next_cursor = if start + page.len() < total {
         page.last()
-            .map(|(k, r)| hex::encode(json!([key_json(k), r.id]).to_string()))
+            .map(|(k, r)| crate::pagination::encode_cursor(&(key_json(k), &r.id)))
     } else {
         None
     };

@@ -1030,8 +1030,7 @@ pub async fn list(
         );
     }
     if let Some(cursor) = &q.cursor {
-        let (at, policy, version) = parse_cursor(cursor)
-            .ok_or_else(|| ApiError::bad_request("`cursor` is not a cursor this server gave"))?;
+        let (at, policy, version): (i64, String, i64) = crate::pagination::decode_cursor(cursor)?;
         binds.push(Bind::Int(at));
         binds.push(Bind::Text(policy));
         binds.push(Bind::Int(version));
@@ -1073,7 +1072,7 @@ pub async fn list(
             .and_then(|i| created.get(i))
             .copied()
             .unwrap_or(0);
-        hex::encode(json!([at, last.policy_id, last.version]).to_string())
+        crate::pagination::encode_cursor(&(at, &last.policy_id, last.version))
     });
     let mut full = Vec::with_capacity(items.len());
     for item in items {
@@ -1083,16 +1082,6 @@ pub async fn list(
         items: full,
         next_cursor,
     }))
-}
-
-fn parse_cursor(cursor: &str) -> Option<(i64, String, i64)> {
-    let bytes = hex::decode(cursor).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    Some((
-        v.get(0)?.as_i64()?,
-        v.get(1)?.as_str()?.to_string(),
-        v.get(2)?.as_i64()?,
-    ))
 }
 
 /// A proposed catalog version, with the status of its change request.
